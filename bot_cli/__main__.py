@@ -1,0 +1,4 @@
+from bot_cli.cli import main
+
+
+main()

@@ -1,0 +1,122 @@
+"""Commands: the core's decisions, executed by the runtime strictly in order.
+
+PersistPending always precedes any send that depends on it: the runtime makes it
+durable (fsync) before it runs the next command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot_cli.core.model import (
+    ClientId,
+    Leg,
+    Millis,
+    OrderType,
+    Pending,
+    PendingId,
+    PositionSide,
+    Side,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PersistPending:
+    pending: Pending
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivePending:
+    """Remove from the journal; the final record goes to the archive with the reason."""
+
+    pending: Pending
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceEntry:
+    pending_id: PendingId
+    client_id: ClientId
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    position_side: PositionSide
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceProtection:
+    """A STOP_MARKET (SL) or TAKE_PROFIT_MARKET (TP) algo order, reduce-only in one-way mode."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    leg: Leg
+    symbol: str
+    side: Side
+    quantity: Decimal
+    trigger_price: Decimal
+    position_side: PositionSide
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePosition:
+    """A reduce-only MARKET order closing what the entry filled."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    symbol: str
+    side: Side
+    quantity: Decimal
+    position_side: PositionSide
+
+
+@dataclass(frozen=True, slots=True)
+class QueryEntry:
+    pending_id: PendingId
+    symbol: str
+    client_id: ClientId
+
+
+@dataclass(frozen=True, slots=True)
+class QueryProtection:
+    pending_id: PendingId
+    client_id: ClientId
+
+
+@dataclass(frozen=True, slots=True)
+class QueryClose:
+    pending_id: PendingId
+    symbol: str
+    client_id: ClientId
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPosition:
+    pending_id: PendingId
+    symbol: str
+    position_side: PositionSide
+
+
+@dataclass(frozen=True, slots=True)
+class CancelProtection:
+    pending_id: PendingId
+    client_id: ClientId
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCheck:
+    pending_id: PendingId
+    at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    pending_id: PendingId
+    message: str
+
+
+Send = PlaceEntry | PlaceProtection | ClosePosition | CancelProtection
+Query = QueryEntry | QueryProtection | QueryClose | QueryPosition
+Command = PersistPending | ArchivePending | Send | Query | ScheduleCheck | Alert

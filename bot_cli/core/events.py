@@ -1,0 +1,230 @@
+"""Events: everything that can happen to a pending entry, as data.
+
+Outcomes of our own sends come back as events too, and "unknown" is an outcome:
+a timeout or an "execution status unknown" answer is EntryOutcomeUnknown, never a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot_cli.core.model import AlgoStatus, ClientId, OrderReport, OrderStatus, PendingId
+
+
+@dataclass(frozen=True, slots=True)
+class EntryAccepted:
+    """The entry order is on the book with nothing filled."""
+
+    pending_id: PendingId
+    order_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRejected:
+    """The exchange definitely did not take the entry order."""
+
+    pending_id: PendingId
+    code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryOutcomeUnknown:
+    """The entry send may or may not have landed (timeout, 503 unknown, -1006, -1007, -4116)."""
+
+    pending_id: PendingId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryNotFound:
+    """A query by client id found no such order (-2013): not proof of absence on its own."""
+
+    pending_id: PendingId
+    position: Decimal | None = None  # the symbol's position, when the caller knows it
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPartiallyFilled:
+    pending_id: PendingId
+    order_id: int
+    filled_qty: Decimal  # cumulative (z / executedQty)
+    avg_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilled:
+    pending_id: PendingId
+    order_id: int
+    filled_qty: Decimal
+    avg_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCanceled:
+    """Canceled or expired with nothing filled."""
+
+    pending_id: PendingId
+    order_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCanceledPartFilled:
+    """Canceled or expired after part of it filled: the filled part needs protection."""
+
+    pending_id: PendingId
+    order_id: int
+    filled_qty: Decimal
+    avg_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionReport:
+    """A protective algo order seen on the exchange (send answer, query, stream or snapshot)."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    status: AlgoStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionRejected:
+    """A protective order definitely refused (not a crossed trigger)."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionWouldTrigger:
+    """-2021 / -4142: the trigger is already crossed."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionOutcomeUnknown:
+    pending_id: PendingId
+    client_id: ClientId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionNotFound:
+    """A query by clientAlgoId found nothing."""
+
+    pending_id: PendingId
+    client_id: ClientId
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionMissing:
+    """A protection we had acknowledged is no longer open (snapshot)."""
+
+    pending_id: PendingId
+    client_id: ClientId
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionCanceled:
+    """Our cancel of a superseded protection is done (or it was no longer open)."""
+
+    pending_id: PendingId
+    client_id: ClientId
+
+
+@dataclass(frozen=True, slots=True)
+class PositionReport:
+    """The position of the entry's symbol and side; zero means flat."""
+
+    pending_id: PendingId
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAccepted:
+    pending_id: PendingId
+
+
+@dataclass(frozen=True, slots=True)
+class CloseFailed:
+    """The market close was refused or its outcome is unknown: a human must look."""
+
+    pending_id: PendingId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseNotFound:
+    pending_id: PendingId
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFailed:
+    """A read (query, cancel) did not get an answer; try again later."""
+
+    pending_id: PendingId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckDue:
+    """A ScheduleCheck's time has come."""
+
+    pending_id: PendingId
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorDrop:
+    pending_id: PendingId
+    reason: str = "dropped"
+
+
+Event = (
+    EntryAccepted
+    | EntryRejected
+    | EntryOutcomeUnknown
+    | EntryNotFound
+    | EntryPartiallyFilled
+    | EntryFilled
+    | EntryCanceled
+    | EntryCanceledPartFilled
+    | ProtectionReport
+    | ProtectionRejected
+    | ProtectionWouldTrigger
+    | ProtectionOutcomeUnknown
+    | ProtectionNotFound
+    | ProtectionMissing
+    | ProtectionCanceled
+    | PositionReport
+    | CloseAccepted
+    | CloseFailed
+    | CloseNotFound
+    | QueryFailed
+    | CheckDue
+    | OperatorDrop
+)
+
+_ENDED = (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.EXPIRED_IN_MATCH)
+
+
+def entry_event(pending_id: PendingId, report: OrderReport) -> Event:
+    """Translate an entry order's report into the one event the lifecycle table knows."""
+    oid, qty, avg = report.order_id, report.filled_qty, report.avg_price
+    if report.status is OrderStatus.FILLED:
+        return EntryFilled(pending_id, oid, qty, avg)
+    if report.status in _ENDED or report.status is OrderStatus.REJECTED:
+        if qty > 0:
+            return EntryCanceledPartFilled(pending_id, oid, qty, avg)
+        if report.status is OrderStatus.REJECTED:
+            return EntryRejected(pending_id, 0, "rejected by the matching engine")
+        return EntryCanceled(pending_id, oid)
+    if qty > 0:
+        return EntryPartiallyFilled(pending_id, oid, qty, avg)
+    return EntryAccepted(pending_id, oid)

@@ -1,0 +1,223 @@
+"""Typed values of the domain. Frozen, slotted, Decimal for money and quantities."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import NewType
+
+
+PendingId = NewType("PendingId", str)
+ClientId = NewType("ClientId", str)
+Millis = int  # epoch milliseconds, always passed in
+
+
+class Side(enum.Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(enum.Enum):
+    LIMIT = "LIMIT"
+    MARKET = "MARKET"
+
+
+class PositionSide(enum.Enum):
+    BOTH = "BOTH"  # one-way mode
+    LONG = "LONG"  # hedge mode
+    SHORT = "SHORT"
+
+
+class Leg(enum.Enum):
+    ENTRY = "e"
+    SL = "sl"
+    TP = "tp"
+    CLOSE = "x"
+
+
+class Status(enum.Enum):
+    """An entry's lifecycle; the transitions live in core.engine.TRANSITIONS."""
+
+    SUBMITTING = "SUBMITTING"  # persisted, the send may be in flight
+    OPEN = "OPEN"  # acknowledged, nothing filled
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"  # entry still working, filled part protected
+    PROTECTING = "PROTECTING"  # entry done with a fill, protection being placed
+    CLOSING = "CLOSING"  # trigger already crossed: closing at market
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"  # kept and shown until an operator acts
+    PROTECTED = "PROTECTED"
+    CANCELED = "CANCELED"
+    NOT_PLACED = "NOT_PLACED"
+    CLOSED = "CLOSED"
+    DROPPED = "DROPPED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {Status.PROTECTED, Status.CANCELED, Status.NOT_PLACED, Status.CLOSED, Status.DROPPED}
+)
+
+
+class OrderStatus(enum.Enum):
+    """A matching-engine order's status, as Binance names it."""
+
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    EXPIRED_IN_MATCH = "EXPIRED_IN_MATCH"
+
+
+class AlgoStatus(enum.Enum):
+    """An algo (conditional) order's status, as Binance names it."""
+
+    NEW = "NEW"
+    CANCELED = "CANCELED"
+    TRIGGERING = "TRIGGERING"
+    TRIGGERED = "TRIGGERED"
+    FINISHED = "FINISHED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def fired(self) -> bool:
+        return self in (AlgoStatus.TRIGGERING, AlgoStatus.TRIGGERED, AlgoStatus.FINISHED)
+
+
+class TriggerPolicy(enum.Enum):
+    """What to do when a protective trigger is already crossed (-2021 / -4142)."""
+
+    CLOSE = "close"
+    ALERT = "alert"
+
+
+class LegState(enum.Enum):
+    SENDING = "SENDING"  # persisted; the send may be in flight
+    UNKNOWN = "UNKNOWN"  # the send's outcome is unknown; resolved by query
+    LIVE = "LIVE"  # acknowledged by the exchange
+    CANCELING = "CANCELING"  # superseded; cancel sent or due
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySpec:
+    """What the operator asked for; prices already on the symbol's tick."""
+
+    symbol: str
+    side: Side
+    quantity: Decimal
+    order_type: OrderType
+    price: Decimal | None
+    stop_loss: Decimal
+    take_profit: Decimal | None
+    position_side: PositionSide = PositionSide.BOTH
+
+    @property
+    def legs(self) -> tuple[Leg, ...]:
+        return (Leg.SL, Leg.TP) if self.take_profit is not None else (Leg.SL,)
+
+    def trigger(self, leg: Leg) -> Decimal:
+        if leg is Leg.TP and self.take_profit is not None:
+            return self.take_profit
+        return self.stop_loss
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionOrder:
+    """One protective algo order of one generation (a resize starts a new generation)."""
+
+    leg: Leg
+    gen: int
+    client_id: ClientId
+    quantity: Decimal
+    trigger_price: Decimal
+    state: LegState
+    sent_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class CloseOrder:
+    """The reduce-only market order of the `close` policy."""
+
+    client_id: ClientId
+    quantity: Decimal
+    state: LegState
+    sent_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    at: Millis
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A pending entry: everything needed to protect it after any crash."""
+
+    pending_id: PendingId
+    spec: EntrySpec
+    status: Status
+    created_at: Millis
+    sent_at: Millis  # when the entry send was decided; bounds when it can still land
+    recv_window_ms: int
+    order_id: int | None = None
+    filled_qty: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    gen: int = 0  # last protection generation used; ids are never reused
+    protections: tuple[ProtectionOrder, ...] = ()
+    close: CloseOrder | None = None
+    attempts: int = 0  # consecutive definite protection rejections
+    retry_at: Millis = 0  # no new protection before this time
+    reason: str = ""  # why it is terminal or needs attention
+    history: tuple[Note, ...] = field(default=())
+
+    def legs_of(self, gen: int) -> tuple[ProtectionOrder, ...]:
+        return tuple(p for p in self.protections if p.gen == gen)
+
+    def find_leg(self, client_id: ClientId) -> ProtectionOrder | None:
+        return next((p for p in self.protections if p.client_id == client_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """A matching-engine order as the exchange reports it (REST or stream)."""
+
+    symbol: str
+    client_id: ClientId
+    order_id: int
+    status: OrderStatus
+    filled_qty: Decimal
+    avg_price: Decimal | None
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoReport:
+    """An algo (conditional) order as the exchange reports it."""
+
+    symbol: str
+    client_id: ClientId
+    algo_id: int
+    status: AlgoStatus
+    trigger_price: Decimal
+    quantity: Decimal
+    actual_order_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Engine policy, from the config; passed into every decision."""
+
+    on_immediate_trigger: TriggerPolicy = TriggerPolicy.CLOSE
+    not_found_margin_ms: int = 5_000  # beyond timestamp + recvWindow, -2013 means "never landed"
+    recheck_ms: int = 2_000
+    max_protection_attempts: int = 5

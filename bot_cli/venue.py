@@ -1,0 +1,86 @@
+"""The venue protocol: what the runtime needs from an exchange, Binance or paper.
+
+Adapters parse wire payloads into core values at their edge and raise only the
+errors below, each named by what the caller does next:
+
+VenueError
+ +-- Rejected          definitely not executed (carries the exchange code)
+ |    +-- WouldTrigger  -2021 / -4142: a protective trigger is already crossed
+ +-- Duplicate         -4116: an OPEN order with this client id exists; query it
+ +-- OutcomeUnknown    may or may not have executed (timeout, 503 unknown, -1006, -1007)
+ +-- NotFound          -2013 / -2011: no such (open) order; not proof it never existed
+ +-- RateLimited       429/418: not executed; wait retry_after seconds
+ +-- AuthFailed        keys or signature refused; a human must fix the config
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Protocol
+
+from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
+from bot_cli.core.model import AlgoReport, ClientId, OrderReport, PositionSide
+
+
+class VenueError(Exception):
+    """Base of every error an adapter raises."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Rejected(VenueError):
+    """The exchange refused the request; it was not executed."""
+
+
+class WouldTrigger(Rejected):
+    """The trigger price is already crossed."""
+
+
+class Duplicate(VenueError):
+    """An open order already carries this client id: an earlier send landed."""
+
+
+class OutcomeUnknown(VenueError):
+    """The request may have executed; resolve by querying the client id, never by resending."""
+
+
+class NotFound(VenueError):
+    """No such order (or no such open order, for a cancel)."""
+
+
+class RateLimited(VenueError):
+    """Too many requests; not executed."""
+
+    def __init__(self, message: str, code: int = -1003, retry_after: float = 60.0) -> None:
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+class AuthFailed(VenueError):
+    """The API key or signature was refused."""
+
+
+Positions = dict[tuple[str, PositionSide], Decimal]
+
+
+class Venue(Protocol):
+    async def place_entry(self, cmd: PlaceEntry) -> OrderReport: ...
+
+    async def place_protection(self, cmd: PlaceProtection) -> AlgoReport: ...
+
+    async def close_position(self, cmd: ClosePosition) -> OrderReport: ...
+
+    async def cancel_protection(self, client_id: ClientId) -> None: ...
+
+    async def query_order(self, symbol: str, client_id: ClientId) -> OrderReport: ...
+
+    async def query_algo(self, client_id: ClientId) -> AlgoReport: ...
+
+    async def open_orders(self) -> list[OrderReport]: ...
+
+    async def open_algo_orders(self) -> list[AlgoReport]: ...
+
+    async def positions(self) -> Positions: ...
