@@ -1,0 +1,164 @@
+"""Explicit, versioned conversion between core values and journal records.
+
+Decimals are written as strings (never floats); enums by value. A record that does
+not decode is a CorruptRecord naming the field, never a silent default.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bot_cli.core.model import (
+    ClientId,
+    CloseOrder,
+    EntrySpec,
+    Leg,
+    LegState,
+    Note,
+    OrderType,
+    Pending,
+    PendingId,
+    PositionSide,
+    ProtectionOrder,
+    Side,
+    Status,
+)
+
+
+RECORD_VERSION = 1
+
+
+class CorruptRecord(ValueError):
+    """A journal record that cannot be decoded."""
+
+
+def _dec(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+def encode(p: Pending) -> dict[str, Any]:
+    s = p.spec
+    return {
+        "rv": RECORD_VERSION,
+        "pending_id": p.pending_id,
+        "symbol": s.symbol,
+        "side": s.side.value,
+        "quantity": str(s.quantity),
+        "order_type": s.order_type.value,
+        "price": _dec(s.price),
+        "stop_loss": str(s.stop_loss),
+        "take_profit": _dec(s.take_profit),
+        "position_side": s.position_side.value,
+        "status": p.status.value,
+        "created_at": p.created_at,
+        "sent_at": p.sent_at,
+        "recv_window_ms": p.recv_window_ms,
+        "order_id": p.order_id,
+        "filled_qty": str(p.filled_qty),
+        "avg_price": _dec(p.avg_price),
+        "gen": p.gen,
+        "protections": [_encode_leg(x) for x in p.protections],
+        "close": None if p.close is None else _encode_close(p.close),
+        "attempts": p.attempts,
+        "retry_at": p.retry_at,
+        "reason": p.reason,
+        "history": [[n.at, n.text] for n in p.history],
+    }
+
+
+def _encode_leg(x: ProtectionOrder) -> dict[str, Any]:
+    return {
+        "leg": x.leg.value,
+        "gen": x.gen,
+        "client_id": x.client_id,
+        "quantity": str(x.quantity),
+        "trigger_price": str(x.trigger_price),
+        "state": x.state.value,
+        "sent_at": x.sent_at,
+    }
+
+
+def _encode_close(c: CloseOrder) -> dict[str, Any]:
+    return {
+        "client_id": c.client_id,
+        "quantity": str(c.quantity),
+        "state": c.state.value,
+        "sent_at": c.sent_at,
+    }
+
+
+def decode(d: dict[str, Any]) -> Pending:
+    """Decode one record; raises CorruptRecord naming the bad field."""
+    try:
+        return _decode(d)
+    except CorruptRecord:
+        raise
+    except KeyError as err:
+        raise CorruptRecord(f"record lacks field {err}") from None
+    except (ValueError, TypeError, InvalidOperation) as err:
+        raise CorruptRecord(f"record has a bad value: {err}") from None
+
+
+def _num(d: dict[str, Any], key: str) -> Decimal:
+    value = d[key]
+    if not isinstance(value, str):
+        raise CorruptRecord(f"field {key!r} must be a decimal string, got {value!r}")
+    return Decimal(value)
+
+
+def _opt(d: dict[str, Any], key: str) -> Decimal | None:
+    return None if d.get(key) is None else _num(d, key)
+
+
+def _decode(d: dict[str, Any]) -> Pending:
+    if d.get("rv") != RECORD_VERSION:
+        raise CorruptRecord(f"record version {d.get('rv')!r} is not {RECORD_VERSION}")
+    spec = EntrySpec(
+        symbol=str(d["symbol"]),
+        side=Side(d["side"]),
+        quantity=_num(d, "quantity"),
+        order_type=OrderType(d["order_type"]),
+        price=_opt(d, "price"),
+        stop_loss=_num(d, "stop_loss"),
+        take_profit=_opt(d, "take_profit"),
+        position_side=PositionSide(d["position_side"]),
+    )
+    close = d["close"]
+    return Pending(
+        pending_id=PendingId(d["pending_id"]),
+        spec=spec,
+        status=Status(d["status"]),
+        created_at=int(d["created_at"]),
+        sent_at=int(d["sent_at"]),
+        recv_window_ms=int(d["recv_window_ms"]),
+        order_id=None if d["order_id"] is None else int(d["order_id"]),
+        filled_qty=_num(d, "filled_qty"),
+        avg_price=_opt(d, "avg_price"),
+        gen=int(d["gen"]),
+        protections=tuple(_decode_leg(x) for x in d["protections"]),
+        close=None
+        if close is None
+        else CloseOrder(
+            ClientId(close["client_id"]),
+            _num(close, "quantity"),
+            LegState(close["state"]),
+            int(close["sent_at"]),
+        ),
+        attempts=int(d["attempts"]),
+        retry_at=int(d["retry_at"]),
+        reason=str(d["reason"]),
+        history=tuple(Note(int(at), str(text)) for at, text in d["history"]),
+    )
+
+
+def _decode_leg(x: dict[str, Any]) -> ProtectionOrder:
+    return ProtectionOrder(
+        Leg(x["leg"]),
+        int(x["gen"]),
+        ClientId(x["client_id"]),
+        _num(x, "quantity"),
+        _num(x, "trigger_price"),
+        LegState(x["state"]),
+        int(x["sent_at"]),
+    )
