@@ -1,0 +1,56 @@
+"""The `bot` command line: one module per command group, one renderer, exit codes by error type.
+
+Exit codes: 0 success; 1 error (one line on stderr, no traceback); 2 `recover --dry-run`
+found work to do (and command-line usage errors, as Typer reports them).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot_cli.cli import pending
+from bot_cli.cli.enter import enter
+from bot_cli.cli.recover import recover
+from bot_cli.cli.run import run
+from bot_cli.cli.context import AppContext
+from bot_cli.cli.render import error
+from bot_cli.errors import BotError
+from bot_cli.state_store import StoreError
+
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold API secrets
+    add_completion=False,
+    help="Operator tool for a Binance USD-M futures bot: every filled entry gets its stop-loss and take-profit.",
+)
+app.add_typer(pending.app, name="pending")
+app.command("run")(run)
+app.command("recover")(recover)
+app.command("enter")(enter)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", envvar="BOT_STATE_DIR", help="State directory (journal, archive, lock).")
+    ] = Path("state"),
+    config: Annotated[
+        Path | None, typer.Option("--config", envvar="BOT_CONFIG", help="Config file (TOML); default ./bot.toml if present.")
+    ] = None,
+) -> None:
+    ctx.obj = AppContext(state_dir, config)
+
+
+def main() -> None:
+    """Entry point: run the app, turn our errors into one line and exit 1."""
+    try:
+        app(standalone_mode=True)
+    except (BotError, StoreError) as err:
+        error(str(err))
+        sys.exit(getattr(err, "exit_code", 1))

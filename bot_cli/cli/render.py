@@ -1,0 +1,66 @@
+"""One renderer: rich tables for people, JSON for programs, plain columns for big lists."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+
+RICH_ROW_LIMIT = 200  # beyond this a rich table costs more than it helps
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], styles: dict[int, str] | None = None) -> None:
+    """A rich table on a terminal; aligned plain text otherwise or when it is long."""
+    if sys.stdout.isatty() and len(rows) <= RICH_ROW_LIMIT:
+        t = Table(title=title, title_justify="left")
+        for h in headers:
+            t.add_column(h)
+        for row in rows:
+            t.add_row(*row)
+        console().print(t)
+        return
+    sys.stdout.write(plain(headers, rows))
+
+
+def plain(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*headers)]
+    lines.extend(fmt.format(*row) for row in rows)
+    return "\n".join(lines) + "\n"
+
+
+def error(message: str) -> None:
+    console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
+
+
+def warn(message: str) -> None:
+    console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", markup=True)
+
+
+def age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"

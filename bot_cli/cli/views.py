@@ -1,0 +1,167 @@
+"""What `bot run` shows: a live rich view on a terminal, log lines otherwise.
+
+Both take the same three calls from the daemon (recovered, message, note) and the
+logging records of the engine; neither ever prints a secret (none reaches them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections import deque
+from typing import Any
+
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from bot_cli.core.model import Pending, Status
+from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, Ignored, OrderUpdate, StreamMessage
+from bot_cli.runtime.engine import ExecutionEngine, Recovery
+
+
+def describe(message: StreamMessage) -> str | None:
+    if isinstance(message, OrderUpdate):
+        r = message.report
+        return f"order {r.client_id} {message.execution_type} {r.status.value} filled {r.filled_qty}/{r.quantity}"
+    if isinstance(message, AlgoUpdate):
+        r = message.report
+        return f"algo {r.client_id} {r.status.value} trigger {r.trigger_price} qty {r.quantity}"
+    if isinstance(message, AccountUpdate):
+        return "account " + ", ".join(f"{s} {ps.value} {amt}" for (s, ps), amt in message.positions.items())
+    if isinstance(message, Ignored):
+        return None
+    return type(message).__name__
+
+
+def summary(recovery: Recovery, why: str) -> str:
+    plan = recovery.plan
+    acted = [row for row in plan.rows if row.commands]
+    return (
+        f"reconciled ({why}): {len(plan.rows)} pending, {len(acted)} acted on, "
+        f"{recovery.calls} REST calls"
+    )
+
+
+class LogView:
+    """Plain (or JSON) log lines on stderr, one per event."""
+
+    def __init__(self, fmt: str = "plain") -> None:
+        self.fmt = fmt
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root = logging.getLogger("bot_cli")
+        root.handlers[:] = [handler]
+        root.setLevel(logging.INFO)
+        self.log = logging.getLogger("bot_cli.run")
+
+    def recovered(self, recovery: Recovery, why: str) -> None:
+        self.log.info(summary(recovery, why))
+        for row in recovery.plan.rows:
+            if row.commands:
+                self.log.info("  %s %s -> %s: %s", row.pending_id, row.local.value, row.result.value, row.exchange)
+
+    def message(self, message: StreamMessage) -> None:
+        text = describe(message)
+        if text:
+            self.log.info(text)
+
+    def note(self, text: str) -> None:
+        self.log.info(text)
+
+    def __enter__(self) -> LogView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"ts": round(record.created, 3), "level": record.levelname, "msg": record.getMessage()})
+
+
+class _ToEvents(logging.Handler):
+    def __init__(self, view: LiveView) -> None:
+        super().__init__(logging.INFO)
+        self.view = view
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.view.note(f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+class LiveView:
+    """A full-screen rich view: pending entries, their protections, recent events."""
+
+    def __init__(self, engine: ExecutionEngine, venue: str, state_dir: str) -> None:
+        self.engine, self.venue, self.state_dir = engine, venue, state_dir
+        self.events: deque[tuple[str, str]] = deque(maxlen=14)
+        self.started = time.time()
+        self.live = Live(get_renderable=self.render, refresh_per_second=4, screen=False, transient=False)
+        root = logging.getLogger("bot_cli")
+        root.handlers[:] = [_ToEvents(self)]
+        root.setLevel(logging.INFO)
+
+    def __enter__(self) -> LiveView:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def recovered(self, recovery: Recovery, why: str) -> None:
+        self.note(summary(recovery, why))
+
+    def message(self, message: StreamMessage) -> None:
+        text = describe(message)
+        if text:
+            self.note(text)
+
+    def note(self, text: str) -> None:
+        self.events.append((time.strftime("%H:%M:%S"), text))
+
+    def render(self) -> Group:
+        up = int(time.time() - self.started)
+        head = Text.assemble(
+            ("bot run", "bold"), f"  venue {self.venue}  state {self.state_dir}  pid {os.getpid()}  up {up}s  ",
+            ("stream connected" if self.stream_ok() else "stream connecting…", "green" if self.stream_ok() else "yellow"),
+        )
+        return Group(Panel(head), self._pending_table(), self._events_table())
+
+    def stream_ok(self) -> bool:
+        stream = getattr(self, "stream", None)
+        return bool(stream and stream.connected.is_set())
+
+    def _pending_table(self) -> Table:
+        t = Table(title=f"pending entries ({len(self.engine.state)})", title_justify="left", expand=True)
+        for h in ("id", "symbol", "side", "qty", "filled", "state", "protection"):
+            t.add_column(h, overflow="fold")
+        for p in sorted(self.engine.state.values(), key=lambda p: p.pending_id)[-20:]:
+            t.add_row(
+                p.pending_id, p.spec.symbol, p.spec.side.value, str(p.spec.quantity), str(p.filled_qty),
+                Text(p.status.value, style=_STYLE.get(p.status, "")), _protection(p),
+            )
+        return t
+
+    def _events_table(self) -> Table:
+        t = Table(title="recent events", title_justify="left", expand=True, show_header=False)
+        t.add_column("time", width=8)
+        t.add_column("event", overflow="fold")
+        for at, text in self.events:
+            t.add_row(at, text)
+        return t
+
+
+_STYLE = {Status.NEEDS_ATTENTION: "bold red", Status.PROTECTING: "yellow", Status.PARTIALLY_FILLED: "yellow",
+          Status.OPEN: "cyan", Status.CLOSING: "magenta"}
+
+
+def _protection(p: Pending) -> str:
+    if not p.protections:
+        return "-" if p.filled_qty == 0 else "none yet"
+    return ", ".join(f"{x.leg.name}{x.gen} {x.quantity}@{x.trigger_price} {x.state.value.lower()}" for x in p.protections)

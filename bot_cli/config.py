@@ -1,0 +1,179 @@
+"""Configuration: TOML read once into frozen dataclasses; secrets only from the environment.
+
+Unknown keys are errors (a typo in a trading bot's config must not pass silently),
+and every error names the key and the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from bot_cli.core.model import Policy, TriggerPolicy
+from bot_cli.errors import ConfigError
+
+
+BINANCE_URLS = {
+    "live": ("https://fapi.binance.com", "wss://fstream.binance.com/private"),
+    "testnet": ("https://demo-fapi.binance.com", "wss://fstream.binancefuture.com/private"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VenueConfig:
+    kind: str = "paper"  # "paper" | "binance"
+    network: str = "testnet"  # binance: "testnet" | "live"
+    allow_live: bool = False
+    rest_url: str = ""  # override; empty = the network's default
+    ws_url: str = ""
+    recv_window_ms: int = 5000
+    position_mode: str = "auto"  # "auto" (ask the exchange once) | "one-way" | "hedge"
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionConfig:
+    on_immediate_trigger: str = "close"  # "close" | "alert"
+    not_found_margin_ms: int = 5000
+    recheck_ms: int = 2000
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PaperConfig:
+    host: str = "127.0.0.1"
+    port: int = 18765
+    seed: int = 7
+    volatility: float = 0.0005  # per-second relative move of the simulated price
+    faults: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    enabled: bool = False
+    symbol: str = "BTCUSDT"
+    quantity: str = "0.010"
+    every_s: float = 20.0
+    stop_pct: float = 0.5
+    take_pct: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None = None
+    venue: VenueConfig = field(default_factory=VenueConfig)
+    protection: ProtectionConfig = field(default_factory=ProtectionConfig)
+    paper: PaperConfig = field(default_factory=PaperConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+    @property
+    def policy(self) -> Policy:
+        p = self.protection
+        return Policy(TriggerPolicy(p.on_immediate_trigger), p.not_found_margin_ms, p.recheck_ms, p.max_attempts)
+
+    def rest_url(self) -> str:
+        if self.venue.kind == "paper":
+            return self.venue.rest_url or f"http://{self.paper.host}:{self.paper.port}"
+        return self.venue.rest_url or BINANCE_URLS[self.venue.network][0]
+
+    def ws_url(self) -> str:
+        if self.venue.kind == "paper":
+            return self.venue.ws_url or f"ws://{self.paper.host}:{self.paper.port}/private"
+        return self.venue.ws_url or BINANCE_URLS[self.venue.network][1]
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "venue": VenueConfig, "protection": ProtectionConfig, "paper": PaperConfig, "demo": DemoConfig,
+}
+_CHOICES = {
+    ("venue", "kind"): ("paper", "binance"),
+    ("venue", "network"): ("testnet", "live"),
+    ("venue", "position_mode"): ("auto", "one-way", "hedge"),
+    ("protection", "on_immediate_trigger"): ("close", "alert"),
+}
+
+
+def load_config(path: str | os.PathLike[str] | None) -> Config:
+    """Read the config; None means ./bot.toml if it exists, else the defaults (paper venue)."""
+    if path is None:
+        default = Path("bot.toml")
+        if not default.exists():
+            return Config()
+        path = default
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist: create it (see bot.toml.example) or omit --config") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {p} is not valid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"config file {p} cannot be read: {err.strerror}") from None
+    return _build(p, data)
+
+
+def _build(path: Path, data: dict[str, Any]) -> Config:
+    sections: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in _SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{name}]; known: {', '.join(_SECTIONS)}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {name} must be a [{name}] table")
+        sections[name] = _section(path, name, _SECTIONS[name], value)
+    config = Config(path=path, **sections)
+    _check_live(path, config.venue)
+    return config
+
+
+def _section(path: Path, name: str, cls: type[Any], values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key {name}.{key}; known: {', '.join(known)}")
+        default = getattr(cls(), key)
+        kwargs[key] = _typed(path, f"{name}.{key}", value, default)
+        choices = _CHOICES.get((name, key))
+        if choices and kwargs[key] not in choices:
+            raise ConfigError(f"{path}: {name}.{key} = {value!r} is not one of {', '.join(choices)}")
+    return cls(**kwargs)
+
+
+def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{path}: {key} must be {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_live(path: Path, venue: VenueConfig) -> None:
+    if venue.kind == "binance" and venue.network == "live" and not venue.allow_live:
+        raise ConfigError(
+            f"{path}: venue.network = \"live\" trades real money; set venue.allow_live = true to confirm"
+        )
+    if venue.recv_window_ms <= 0 or venue.recv_window_ms > 60000:
+        raise ConfigError(f"{path}: venue.recv_window_ms must be between 1 and 60000")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    api_key: str
+    api_secret: str
+
+    def __repr__(self) -> str:  # never print the secret, not even in a traceback
+        return "Credentials(api_key=***, api_secret=***)"
+
+
+def credentials(env: dict[str, str] | None = None) -> Credentials:
+    env = dict(os.environ) if env is None else env
+    key, secret = env.get("BOT_API_KEY", ""), env.get("BOT_API_SECRET", "")
+    if not key or not secret:
+        raise ConfigError("the binance venue needs BOT_API_KEY and BOT_API_SECRET in the environment")
+    return Credentials(key, secret)

@@ -1,0 +1,1 @@
+"""The async shell around the core: executes commands in order, maps outcomes to events."""

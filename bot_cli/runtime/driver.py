@@ -1,0 +1,95 @@
+"""The daemon loop: reconcile, then follow the user stream, the timers and the journal.
+
+Three tasks feed one ExecutionEngine (whose lock keeps decisions in order): the user
+stream (fills and algo updates; every (re)connect triggers a reconcile), the timer
+task (ScheduleCheck deadlines), and the journal watcher (entries other processes
+wrote: `bot enter` requests are claimed and sent here, drops are forgotten).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot_cli.core.events import EntryClaimed
+from bot_cli.core.model import Status
+from bot_cli.exchange.user_stream import UserStream
+from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, OrderUpdate, StreamMessage
+from bot_cli.runtime.engine import ExecutionEngine, Recovery
+
+
+log = logging.getLogger("bot_cli.daemon")
+TICK_S = 0.1
+SHUTDOWN_GRACE_S = 10.0
+
+
+class View(Protocol):
+    def recovered(self, recovery: Recovery, why: str) -> None: ...
+
+    def message(self, message: StreamMessage) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+class Daemon:
+    def __init__(self, engine: ExecutionEngine, stream_factory: Callable[..., UserStream], view: View) -> None:
+        self.engine, self.view = engine, view
+        self.stream = stream_factory(on_message=self._on_message, on_gap=self._on_gap)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until stop is set; then let the command sequence in progress finish."""
+        await self._reconcile("start-up")
+        tasks = [
+            asyncio.create_task(self.stream.run(), name="stream"),
+            asyncio.create_task(self._every(self.engine.run_due_checks), name="timers"),
+            asyncio.create_task(self._every(self._watch_journal), name="journal"),
+        ]
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        await self._shutdown(tasks, stopper)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
+        self.view.note("shutting down: finishing the command in progress")
+        try:  # wait for the in-order sequence running now, so no decision is half-executed
+            await asyncio.wait_for(self.engine.idle(), SHUTDOWN_GRACE_S)
+        except TimeoutError:
+            log.warning("shutdown: a command did not finish in %.0fs; the next start reconciles it", SHUTDOWN_GRACE_S)
+        for task in [*tasks, stopper]:
+            task.cancel()
+        for task in [*tasks, stopper]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _every(self, work: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            await work()
+            await asyncio.sleep(TICK_S)
+
+    async def _watch_journal(self) -> None:
+        for pid in self.engine.absorb_external():
+            p = self.engine.state.get(pid)
+            if p is not None and p.status is Status.REQUESTED:
+                self.view.note(f"claiming requested entry {pid}")
+                await self.engine.handle(EntryClaimed(pid))
+
+    async def _reconcile(self, why: str) -> None:
+        recovery = await self.engine.recover()
+        self.view.recovered(recovery, why)
+
+    async def _on_gap(self, why: str) -> None:
+        await self._reconcile(f"stream {why}")
+
+    async def _on_message(self, message: StreamMessage) -> None:
+        self.view.message(message)
+        if isinstance(message, OrderUpdate):
+            await self.engine.on_order_report(message.report)
+        elif isinstance(message, AlgoUpdate):
+            await self.engine.on_algo_report(message.report)
+        elif isinstance(message, AccountUpdate):
+            pass  # positions are read by reconcile; nothing to decide on a balance change

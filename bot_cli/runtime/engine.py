@@ -1,0 +1,279 @@
+"""ExecutionEngine: the thin runtime over the core (the seed's public face).
+
+It owns the in-memory view of the journal, runs the core's commands strictly in
+order (a persist is durable before the next command runs), turns every outcome into
+an event and feeds it back. One asyncio lock serialises live events, timers and
+reconciliation, so two decisions about one entry never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
+
+from bot_cli.core import commands as cm
+from bot_cli.core import events as ev
+from bot_cli.core.engine import open_entry, step
+from bot_cli.core.errors import InvalidTransition
+from bot_cli.core.ids import make_pending_id, parse_client_id
+from bot_cli.core.model import (
+    AlgoReport,
+    ClientId,
+    EntrySpec,
+    Leg,
+    OrderReport,
+    OrderStatus,
+    Pending,
+    PendingId,
+    Policy,
+)
+from bot_cli.core.reconcile import Lookups, Plan, Snapshot, lookups_needed, reconcile
+from bot_cli.runtime.clock import Clock, SystemClock
+from bot_cli.runtime.executor import SENDS
+from bot_cli.store.codec import CorruptRecord, decode, encode
+from bot_cli.state_store import PendingEntryStore, UnknownEntry
+from bot_cli.venue import NotFound, Venue
+
+
+log = logging.getLogger("bot_cli.engine")
+T = TypeVar("T")
+CommandHook = Callable[[cm.Command], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    plan: Plan
+    lookups: Lookups
+    calls: int  # REST calls the snapshot took
+
+
+class ExecutionEngine:
+    def __init__(
+        self,
+        store: PendingEntryStore,
+        venue: Venue,
+        *,
+        clock: Clock | None = None,
+        policy: Policy = Policy(),
+        recv_window_ms: int = 5000,
+        on_command: CommandHook | None = None,
+        on_alert: Callable[[PendingId, str], None] | None = None,
+    ) -> None:
+        self.store, self.venue = store, venue
+        self.clock = clock or SystemClock()
+        self.policy, self.recv_window_ms = policy, recv_window_ms
+        self.state: dict[PendingId, Pending] = {}
+        self.timers: dict[PendingId, int] = {}
+        self.alerts: list[tuple[PendingId, str]] = []
+        self._on_command, self._on_alert = on_command, on_alert
+        self._lock = asyncio.Lock()
+        self.load()
+
+    # -- the journal ----------------------------------------------------------------
+
+    def load(self) -> None:
+        """(Re)build the in-memory view from the journal."""
+        self.state = {}
+        for key, record in self.store.load_all().items():
+            self._absorb(key, record)
+
+    def absorb_external(self) -> list[PendingId]:
+        """Take in entries other processes wrote (bot enter, pending drop)."""
+        changed = []
+        for key, record in self.store.poll():
+            pid = PendingId(key)
+            if record is None:
+                self.state.pop(pid, None)
+                self.timers.pop(pid, None)
+            else:
+                self._absorb(key, record)
+            changed.append(pid)
+        return changed
+
+    def _absorb(self, key: str, record: dict[str, object]) -> None:
+        try:
+            self.state[PendingId(key)] = decode(dict(record))
+        except CorruptRecord as err:
+            log.warning("journal record %s skipped: %s", key, err)
+
+    # -- the seed's entry points ----------------------------------------------------
+
+    async def execute_entry(self, spec: EntrySpec) -> Pending:
+        """Persist the entry, then place it; returns the entry as it stands after the answer."""
+        now = self.clock.now_ms()
+        pid = make_pending_id(now, secrets.randbelow(36**5))
+        pending, cmds = open_entry(pid, spec, now, self.recv_window_ms)
+        async with self._lock:
+            self.state[pid] = pending
+            await self._run(cmds)
+        return self.state.get(pid) or pending
+
+    async def handle_order_filled(
+        self, client_order_id: str, filled_qty: Decimal, avg_price: Decimal | None = None, order_id: int = 0
+    ) -> None:
+        p = self._entry_of(client_order_id)
+        if p is not None:
+            status = OrderStatus.FILLED if filled_qty >= p.spec.quantity else OrderStatus.PARTIALLY_FILLED
+            await self.on_order_report(OrderReport(
+                p.spec.symbol, ClientId(client_order_id), order_id or p.order_id or 0, status,
+                filled_qty, avg_price, p.spec.quantity,
+            ))
+
+    async def handle_order_cancelled(self, client_order_id: str, filled_qty: Decimal = Decimal(0)) -> None:
+        p = self._entry_of(client_order_id)
+        if p is not None:
+            await self.on_order_report(OrderReport(
+                p.spec.symbol, ClientId(client_order_id), p.order_id or 0, OrderStatus.CANCELED,
+                filled_qty, p.avg_price, p.spec.quantity,
+            ))
+
+    def _entry_of(self, client_order_id: str) -> Pending | None:
+        parsed = parse_client_id(client_order_id)
+        return None if parsed is None else self.state.get(parsed.pending_id)
+
+    # -- events ---------------------------------------------------------------------
+
+    async def on_order_report(self, report: OrderReport) -> None:
+        """A matching-engine order update (stream or REST) for one of our ids."""
+        parsed = parse_client_id(report.client_id)
+        if parsed is None:
+            return
+        if parsed.leg is Leg.ENTRY:
+            await self.handle(ev.entry_event(parsed.pending_id, report))
+        elif parsed.leg is Leg.CLOSE and report.status is not OrderStatus.REJECTED:
+            await self.handle(ev.CloseAccepted(parsed.pending_id))
+
+    async def on_algo_report(self, report: AlgoReport) -> None:
+        parsed = parse_client_id(report.client_id)
+        if parsed is not None and parsed.leg in (Leg.SL, Leg.TP):
+            await self.handle(ev.ProtectionReport(parsed.pending_id, report.client_id, report.status))
+
+    async def handle(self, event: ev.Event) -> None:
+        async with self._lock:
+            if event.pending_id not in self.state:
+                self.absorb_external()  # written by another process since we last looked
+            await self._run(self._step(event))
+
+    async def run_due_checks(self) -> int:
+        """Feed CheckDue for every timer that is due; returns how many fired."""
+        now = self.clock.now_ms()
+        due = [pid for pid, at in self.timers.items() if at <= now]
+        for pid in due:
+            self.timers.pop(pid, None)
+            if pid in self.state:
+                await self.handle(ev.CheckDue(pid))
+        return len(due)
+
+    async def idle(self) -> None:
+        """Return once no command sequence is running (and none can start before we return)."""
+        async with self._lock:
+            return
+
+    def next_check_at(self) -> int | None:
+        return min(self.timers.values(), default=None)
+
+    # -- reconciliation -------------------------------------------------------------
+
+    async def snapshot(self) -> tuple[Snapshot, Lookups, int]:
+        """Open orders and open algo orders (one call each), then only what they leave open."""
+        open_orders = {r.client_id: r for r in await self.venue.open_orders()}
+        open_algos = {r.client_id: r for r in await self.venue.open_algo_orders()}
+        lookups = lookups_needed(self.state, open_orders, open_algos)
+        orders: dict[ClientId, OrderReport | None] = {}
+        for symbol, cid in lookups.orders:
+            orders[cid] = await _or_none(self.venue.query_order(symbol, cid))
+        algos: dict[ClientId, AlgoReport | None] = {}
+        for cid in lookups.algos:
+            algos[cid] = await _or_none(self.venue.query_algo(cid))
+        positions = await self.venue.positions() if lookups.positions else None
+        snap = Snapshot(open_orders, open_algos, orders, algos, positions)
+        return snap, lookups, 2 + lookups.calls
+
+    async def recover(self, *, execute: bool = True) -> Recovery:
+        """Reconcile the journal with the exchange; execute the plan unless told not to."""
+        async with self._lock:  # held across plan and execution: no event slips in between
+            self.absorb_external()
+            snap, lookups, calls = await self.snapshot()
+            plan = reconcile(self.state, snap, self.clock.now_ms(), self.policy)
+            if execute:
+                await self._execute_plan(plan)
+        return Recovery(plan, lookups, calls)
+
+    async def execute_plan(self, plan: Plan) -> None:
+        """Execute a plan made earlier by recover(execute=False), e.g. after a confirmation."""
+        async with self._lock:
+            await self._execute_plan(plan)
+
+    async def _execute_plan(self, plan: Plan) -> None:
+        for row in plan.rows:
+            if row.pending_id in plan.state:
+                self.state[row.pending_id] = plan.state[row.pending_id]
+            else:
+                self.state.pop(row.pending_id, None)
+        await self._run(plan.commands)
+
+    # -- the executor loop ----------------------------------------------------------
+
+    def _step(self, event: ev.Event) -> list[cm.Command]:
+        p = self.state.get(event.pending_id)
+        if p is None:
+            log.info("event for unknown entry %s ignored: %s", event.pending_id, type(event).__name__)
+            return []
+        try:
+            q, cmds = step(p, event, self.clock.now_ms(), self.policy)
+        except InvalidTransition as err:
+            log.warning("%s", err)
+            return []
+        if q.status.terminal:
+            self.state.pop(q.pending_id, None)
+            self.timers.pop(q.pending_id, None)
+        else:
+            self.state[q.pending_id] = q
+        return cmds
+
+    async def _run(self, cmds: Iterable[cm.Command]) -> None:
+        """Execute in order; outcomes become events whose commands join the queue."""
+        queue = deque(cmds)
+        while queue:
+            cmd = queue.popleft()
+            events = await self._execute(cmd)
+            if self._on_command is not None:
+                self._on_command(cmd)
+            for event in events:
+                queue.extend(self._step(event))
+
+    async def _execute(self, cmd: cm.Command) -> list[ev.Event]:
+        if isinstance(cmd, cm.PersistPending):
+            self.store.save(cmd.pending.pending_id, encode(cmd.pending))
+        elif isinstance(cmd, cm.ArchivePending):
+            self._archive(cmd)
+        elif isinstance(cmd, cm.ScheduleCheck):
+            at = self.timers.get(cmd.pending_id)
+            self.timers[cmd.pending_id] = cmd.at if at is None else min(at, cmd.at)
+        elif isinstance(cmd, cm.Alert):
+            self.alerts.append((cmd.pending_id, cmd.message))
+            log.error("entry %s needs attention: %s", cmd.pending_id, cmd.message)
+            if self._on_alert is not None:
+                self._on_alert(cmd.pending_id, cmd.message)
+        else:
+            return await SENDS[type(cmd)](self.venue, cmd)
+        return []
+
+    def _archive(self, cmd: cm.ArchivePending) -> None:
+        try:
+            self.store.remove(cmd.pending.pending_id, cmd.reason, record=encode(cmd.pending))
+        except UnknownEntry:
+            pass  # another process archived it first (pending drop)
+
+
+async def _or_none(call: Awaitable[T]) -> T | None:
+    try:
+        return await call
+    except NotFound:
+        return None

@@ -1,0 +1,134 @@
+"""Command -> venue call -> outcome event. The only place a send happens.
+
+Every adapter error is mapped here to the event the core expects; the core, not the
+HTTP status, decides what an unknown outcome means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from bot_cli.core import commands as cm
+from bot_cli.core import events as ev
+from bot_cli.core.model import PendingId
+from bot_cli.venue import (
+    Duplicate,
+    NotFound,
+    OutcomeUnknown,
+    Rejected,
+    RateLimited,
+    Venue,
+    VenueError,
+    WouldTrigger,
+)
+
+
+Outcome = list[ev.Event]
+
+
+async def place_entry(venue: Venue, c: cm.PlaceEntry) -> Outcome:
+    pid = c.pending_id
+    try:
+        report = await venue.place_entry(c)
+    except (Duplicate, OutcomeUnknown) as err:
+        return [ev.EntryOutcomeUnknown(pid, _why(err))]
+    except (Rejected, RateLimited) as err:
+        return [ev.EntryRejected(pid, err.code, err.message)]
+    except VenueError as err:  # auth and the unlisted: not proven either way
+        return [ev.EntryOutcomeUnknown(pid, _why(err))]
+    return [ev.entry_event(pid, report)]
+
+
+async def place_protection(venue: Venue, c: cm.PlaceProtection) -> Outcome:
+    pid, cid = c.pending_id, c.client_id
+    try:
+        report = await venue.place_protection(c)
+    except WouldTrigger as err:
+        return [ev.ProtectionWouldTrigger(pid, cid, err.code, err.message)]
+    except (Rejected, RateLimited) as err:
+        return [ev.ProtectionRejected(pid, cid, err.code, err.message)]
+    except VenueError as err:  # unknown, duplicate (-4116: it is open), unlisted: query it
+        return [ev.ProtectionOutcomeUnknown(pid, cid, _why(err))]
+    return [ev.ProtectionReport(pid, cid, report.status)]
+
+
+async def close_position(venue: Venue, c: cm.ClosePosition) -> Outcome:
+    try:
+        await venue.close_position(c)
+    except (Rejected, RateLimited) as err:
+        return [ev.CloseFailed(c.pending_id, f"({err.code}) {err.message}")]
+    except VenueError as err:
+        return [ev.QueryFailed(c.pending_id, f"close outcome unknown: {_why(err)}")]
+    return [ev.CloseAccepted(c.pending_id)]
+
+
+async def cancel_protection(venue: Venue, c: cm.CancelProtection) -> Outcome:
+    try:
+        await venue.cancel_protection(c.client_id)
+    except NotFound:
+        pass  # no longer open: nothing left to cancel
+    except VenueError as err:
+        return [ev.QueryFailed(c.pending_id, f"cancel {c.client_id}: {_why(err)}")]
+    return [ev.ProtectionCanceled(c.pending_id, c.client_id)]
+
+
+async def query_entry(venue: Venue, c: cm.QueryEntry) -> Outcome:
+    return await _query(
+        c.pending_id, venue.query_order(c.symbol, c.client_id),
+        lambda r: ev.entry_event(c.pending_id, r), ev.EntryNotFound(c.pending_id),
+    )
+
+
+async def query_protection(venue: Venue, c: cm.QueryProtection) -> Outcome:
+    return await _query(
+        c.pending_id, venue.query_algo(c.client_id),
+        lambda r: ev.ProtectionReport(c.pending_id, c.client_id, r.status),
+        ev.ProtectionNotFound(c.pending_id, c.client_id),
+    )
+
+
+async def query_close(venue: Venue, c: cm.QueryClose) -> Outcome:
+    return await _query(
+        c.pending_id, venue.query_order(c.symbol, c.client_id),
+        lambda r: ev.CloseAccepted(c.pending_id), ev.CloseNotFound(c.pending_id),
+    )
+
+
+async def query_position(venue: Venue, c: cm.QueryPosition) -> Outcome:
+    try:
+        positions = await venue.positions()
+    except VenueError as err:
+        return [ev.QueryFailed(c.pending_id, _why(err))]
+    amount = positions.get((c.symbol, c.position_side))
+    return [ev.PositionReport(c.pending_id, amount if amount is not None else Decimal(0))]
+
+
+async def _query(
+    pid: PendingId, call: Awaitable[Any], found: Callable[[Any], ev.Event], missing: ev.Event
+) -> Outcome:
+    try:
+        report = await call
+    except NotFound:
+        return [missing]
+    except VenueError as err:
+        return [ev.QueryFailed(pid, _why(err))]
+    return [found(report)]
+
+
+def _why(err: VenueError) -> str:
+    code = f" ({err.code})" if err.code else ""
+    return f"{type(err).__name__}{code}: {err.message}"
+
+
+SENDS: dict[type[Any], Callable[[Venue, Any], Awaitable[Outcome]]] = {
+    cm.PlaceEntry: place_entry,
+    cm.PlaceProtection: place_protection,
+    cm.ClosePosition: close_position,
+    cm.CancelProtection: cancel_protection,
+    cm.QueryEntry: query_entry,
+    cm.QueryProtection: query_protection,
+    cm.QueryClose: query_close,
+    cm.QueryPosition: query_position,
+}

@@ -1,0 +1,176 @@
+"""In-memory test doubles: an exchange with Binance's order semantics, and a clock."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
+from bot_cli.core.ids import parse_client_id
+from bot_cli.core.model import (
+    AlgoReport,
+    AlgoStatus,
+    ClientId,
+    Leg,
+    OrderReport,
+    OrderStatus,
+    PositionSide,
+    Side,
+)
+from bot_cli.venue import Duplicate, NotFound, OutcomeUnknown, Positions, Rejected, WouldTrigger
+
+
+class FakeClock:
+    def __init__(self, start_ms: int = 1_760_000_000_000) -> None:
+        self.ms = start_ms
+
+    def now_ms(self) -> int:
+        return self.ms
+
+    def advance(self, ms: int) -> None:
+        self.ms += ms
+
+
+@dataclass
+class FakeAlgo:
+    report: AlgoReport
+    side: Side
+
+
+_OPEN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
+class FakeExchange:
+    """Binance semantics in memory: two books, positions, ids unique among open orders.
+
+    Faults are queued per method: "lost" executes then loses the response (outcome
+    unknown), "timeout" loses the request, "would_trigger" answers -2021, an int
+    rejects with that code.
+    """
+
+    def __init__(self) -> None:
+        self.orders: dict[ClientId, OrderReport] = {}
+        self.sides: dict[ClientId, Side] = {}
+        self.algos: dict[ClientId, FakeAlgo] = {}
+        self.position: dict[tuple[str, PositionSide], Decimal] = defaultdict(Decimal)
+        self.entries_placed: Counter[ClientId] = Counter()
+        self.faults: dict[str, deque[str | int]] = defaultdict(deque)
+        self.calls: Counter[str] = Counter()
+        self._ids = 1000
+
+    def fault(self, method: str, *kinds: str | int) -> None:
+        self.faults[method].extend(kinds)
+
+    def _fault(self, method: str) -> str | int | None:
+        self.calls[method] += 1
+        queue = self.faults.get(method)
+        kind = queue.popleft() if queue else None
+        if kind == "timeout":
+            raise OutcomeUnknown("read timeout")
+        if kind == "would_trigger":
+            raise WouldTrigger("Order would immediately trigger.", -2021)
+        if isinstance(kind, int):
+            raise Rejected("rejected", kind)
+        return kind
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    # -- the Venue protocol -----------------------------------------------------------
+
+    async def place_entry(self, cmd: PlaceEntry) -> OrderReport:
+        kind = self._fault("place_entry")
+        old = self.orders.get(cmd.client_id)
+        if old is not None and old.status in _OPEN:
+            raise Duplicate("clientOrderId is duplicated", -4116)
+        report = OrderReport(cmd.symbol, cmd.client_id, self._next_id(), OrderStatus.NEW, Decimal(0), None, cmd.quantity)
+        self.orders[cmd.client_id] = report
+        self.sides[cmd.client_id] = cmd.side
+        self.entries_placed[cmd.client_id] += 1
+        if kind == "lost":
+            raise OutcomeUnknown("response lost")
+        return report
+
+    async def place_protection(self, cmd: PlaceProtection) -> AlgoReport:
+        kind = self._fault("place_protection")
+        old = self.algos.get(cmd.client_id)
+        if old is not None and old.report.status is AlgoStatus.NEW:
+            raise Duplicate("clientAlgoId is duplicated", -4116)
+        report = AlgoReport(cmd.symbol, cmd.client_id, self._next_id(), AlgoStatus.NEW, cmd.trigger_price, cmd.quantity)
+        self.algos[cmd.client_id] = FakeAlgo(report, cmd.side)
+        if kind == "lost":
+            raise OutcomeUnknown("response lost")
+        return report
+
+    async def close_position(self, cmd: ClosePosition) -> OrderReport:
+        kind = self._fault("close_position")
+        key = (cmd.symbol, cmd.position_side)
+        held = abs(self.position[key])
+        qty = min(cmd.quantity, held)  # reduce-only never flips the position
+        sign = 1 if cmd.side is Side.BUY else -1
+        self.position[key] += sign * qty
+        report = OrderReport(cmd.symbol, cmd.client_id, self._next_id(), OrderStatus.FILLED, qty, None, cmd.quantity)
+        self.orders[cmd.client_id] = report
+        if kind == "lost":
+            raise OutcomeUnknown("response lost")
+        return report
+
+    async def cancel_protection(self, client_id: ClientId) -> None:
+        kind = self._fault("cancel_protection")
+        algo = self.algos.get(client_id)
+        if algo is None or algo.report.status is not AlgoStatus.NEW:
+            raise NotFound("Unknown order sent.", -2011)
+        algo.report = replace(algo.report, status=AlgoStatus.CANCELED)
+        if kind == "lost":
+            raise OutcomeUnknown("response lost")
+
+    async def query_order(self, symbol: str, client_id: ClientId) -> OrderReport:
+        self._fault("query_order")
+        if client_id not in self.orders:
+            raise NotFound("Order does not exist.", -2013)
+        return self.orders[client_id]
+
+    async def query_algo(self, client_id: ClientId) -> AlgoReport:
+        self._fault("query_algo")
+        if client_id not in self.algos:
+            raise NotFound("Order does not exist.", -2013)
+        return self.algos[client_id].report
+
+    async def open_orders(self) -> list[OrderReport]:
+        self._fault("open_orders")
+        return [o for o in self.orders.values() if o.status in _OPEN]
+
+    async def open_algo_orders(self) -> list[AlgoReport]:
+        self._fault("open_algo_orders")
+        return [a.report for a in self.algos.values() if a.report.status is AlgoStatus.NEW]
+
+    async def positions(self) -> Positions:
+        self._fault("positions")
+        return {k: v for k, v in self.position.items() if v != 0}
+
+    # -- the market ------------------------------------------------------------------
+
+    def fill(self, client_id: ClientId, cumulative: Decimal, price: Decimal = Decimal(100)) -> OrderReport:
+        """The entry fills up to a cumulative quantity; the position follows."""
+        o = self.orders[client_id]
+        delta = cumulative - o.filled_qty
+        status = OrderStatus.FILLED if cumulative >= o.quantity else OrderStatus.PARTIALLY_FILLED
+        self.orders[client_id] = replace(o, status=status, filled_qty=cumulative, avg_price=price)
+        sign = 1 if self.sides[client_id] is Side.BUY else -1
+        self.position[(o.symbol, PositionSide.BOTH)] += sign * delta
+        return self.orders[client_id]
+
+    def cancel(self, client_id: ClientId) -> OrderReport:
+        o = self.orders[client_id]
+        self.orders[client_id] = replace(o, status=OrderStatus.CANCELED)
+        return self.orders[client_id]
+
+    def live_protections(self, pending_id: str, leg: Leg) -> list[AlgoReport]:
+        out = []
+        for cid, algo in self.algos.items():
+            parsed = parse_client_id(cid)
+            if parsed and parsed.pending_id == pending_id and parsed.leg is leg and algo.report.status is AlgoStatus.NEW:
+                out.append(algo.report)
+        return out
