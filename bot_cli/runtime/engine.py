@@ -32,6 +32,7 @@ from bot_cli.core.model import (
     Pending,
     PendingId,
     Policy,
+    Status,
 )
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, lookups_needed, reconcile
 from bot_cli.runtime.clock import Clock, SystemClock
@@ -44,6 +45,14 @@ from bot_cli.venue import NotFound, Venue
 log = logging.getLogger("bot_cli.engine")
 T = TypeVar("T")
 CommandHook = Callable[[cm.Command], None]
+
+
+class Dropped(Exception):
+    """The entry left the journal through another process (an operator's drop)."""
+
+    def __init__(self, pending_id: PendingId) -> None:
+        super().__init__(pending_id)
+        self.pending_id = pending_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +251,13 @@ class ExecutionEngine:
         queue = deque(cmds)
         while queue:
             cmd = queue.popleft()
-            events = await self._execute(cmd)
+            try:
+                events = await self._execute(cmd)
+            except Dropped as gone:  # an operator dropped it meanwhile: send nothing more for it
+                log.warning("entry %s was dropped by another process; its commands are skipped", gone.pending_id)
+                queue = deque(c for c in queue if getattr(c, "pending_id", None) != gone.pending_id
+                              and not (isinstance(c, cm.PersistPending | cm.ArchivePending) and c.pending.pending_id == gone.pending_id))
+                continue
             if self._on_command is not None:
                 self._on_command(cmd)
             for event in events:
@@ -250,7 +265,7 @@ class ExecutionEngine:
 
     async def _execute(self, cmd: cm.Command) -> list[ev.Event]:
         if isinstance(cmd, cm.PersistPending):
-            self.store.save(cmd.pending.pending_id, encode(cmd.pending))
+            self._persist(cmd.pending)
         elif isinstance(cmd, cm.ArchivePending):
             self._archive(cmd)
         elif isinstance(cmd, cm.ScheduleCheck):
@@ -264,6 +279,15 @@ class ExecutionEngine:
         else:
             return await SENDS[type(cmd)](self.venue, cmd)
         return []
+
+    def _persist(self, p: Pending) -> None:
+        """Durable before the next command. A record another process archived stays archived."""
+        if p.status is Status.SUBMITTING and p.sent_at == p.created_at and p.gen == 0 and not p.order_id:
+            self.store.save(p.pending_id, encode(p))  # a new entry
+        elif not self.store.update(p.pending_id, encode(p)):
+            self.state.pop(p.pending_id, None)
+            self.timers.pop(p.pending_id, None)
+            raise Dropped(p.pending_id)
 
     def _archive(self, cmd: cm.ArchivePending) -> None:
         try:

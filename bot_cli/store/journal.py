@@ -292,6 +292,22 @@ class PendingEntryStore:
                 self._set_own(entry_id, raw[:-1])
             self._maybe_compact()
 
+    def update(self, client_order_id: str, context: Mapping[str, Any]) -> bool:
+        """Replace a record only if it is still live; False if another process removed it.
+
+        An id is never reused, so a record someone archived (an operator's drop) must not
+        come back because a slower process still held it in memory.
+        """
+        raw = self._encode_put(client_order_id, context)
+        with self._lock:
+            self._catch_up()
+            if client_order_id not in self._view.live:
+                return False
+            self._append_journal(raw, 1, "the entry was NOT saved")
+            self._set_own(client_order_id, raw[:-1])
+            self._maybe_compact()
+        return True
+
     def remove(
         self, client_order_id: str, reason: str, *, record: Mapping[str, Any] | None = None
     ) -> None:

@@ -1,0 +1,1 @@
+"""Tests of the Binance USDⓈ-M adapter (bot_cli.exchange)."""

@@ -1,0 +1,723 @@
+"""BinanceRest against respx: signing, request shapes, and every error class mapped at the edge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from decimal import Decimal as D
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+import respx
+
+from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
+from bot_cli.core.model import (
+    AlgoStatus,
+    ClientId,
+    Leg,
+    OrderStatus,
+    OrderType,
+    PendingId,
+    PositionSide,
+    Side,
+)
+from bot_cli.exchange import rest as rest_module
+from bot_cli.exchange.rest import BinanceRest, Endpoint
+from bot_cli.exchange.signing import sign
+from bot_cli.venue import (
+    AuthFailed,
+    Duplicate,
+    NotFound,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    VenueError,
+    WouldTrigger,
+)
+
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "binance"
+VECTORS = json.loads((FIXTURES / "hmac_signature_vectors.json").read_text())
+KEY, SECRET = VECTORS["apiKey"], VECTORS["secretKey"]
+BASE = "https://fapi.test"
+NOW = 1591702613943  # the official vector's timestamp
+PID = PendingId("bc0000000000000")
+
+ENTRY = PlaceEntry(PID, ClientId("bcabc123-e"), "BTCUSDT", Side.BUY, OrderType.LIMIT,
+                   D("1"), D("9000"), PositionSide.BOTH)
+MARKET_ENTRY = PlaceEntry(PID, ClientId("bcabc123-e"), "BTCUSDT", Side.BUY, OrderType.MARKET,
+                          D("0.010"), None, PositionSide.BOTH)
+SL = PlaceProtection(PID, ClientId("bcabc123-sl1"), Leg.SL, "BTCUSDT", Side.SELL,
+                     D("1"), D("8500.0"), PositionSide.BOTH)
+TP = PlaceProtection(PID, ClientId("bcabc123-tp1"), Leg.TP, "BTCUSDT", Side.SELL,
+                     D("1"), D("9900.0"), PositionSide.BOTH)
+CLOSE = ClosePosition(PID, ClientId("bcabc123-x1"), "BTCUSDT", Side.SELL, D("1"),
+                      PositionSide.BOTH)
+
+
+def fixture(name: str) -> object:
+    return json.loads((FIXTURES / name).read_text())
+
+
+ORDER_ACK = fixture("new_order_response.json")
+ALGO_ACK = fixture("algo_order_response.json")
+
+
+def error(status: int, code: int, msg: str, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json={"code": code, "msg": msg}, headers=headers)
+
+
+@dataclass
+class World:
+    """A respx router, a settable clock and a record of awaited sleeps."""
+
+    mock: respx.MockRouter
+    now: int = NOW
+    slept: list[float] = field(default_factory=list)
+    made: list[BinanceRest] = field(default_factory=list)
+
+    def rest(self, **kw: object) -> BinanceRest:
+        async def sleep(seconds: float) -> None:
+            self.slept.append(seconds)
+
+        r = BinanceRest(BASE, KEY, SECRET, clock_ms=lambda: self.now, sleep=sleep, **kw)  # type: ignore[arg-type]
+        self.made.append(r)
+        return r
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
+        w = World(mock)
+        yield w
+        for r in w.made:
+            asyncio.run(r.aclose())
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def raises(exc_type: type[VenueError], coro) -> VenueError:  # type: ignore[no-untyped-def]
+    with pytest.raises(exc_type) as info:
+        run(coro)
+    return info.value
+
+
+def sent(route: respx.Route, i: int = -1) -> dict[str, str]:
+    return dict(parse_qsl(route.calls[i].request.url.query.decode()))
+
+
+def query(route: respx.Route, i: int = -1) -> str:
+    return route.calls[i].request.url.query.decode()
+
+
+# --- signing ---------------------------------------------------------------------------
+
+
+def test_signed_query_reproduces_the_official_vector(world):
+    """With the docs' clock, params and key, the query is the published payload + signature."""
+    params = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("quantity", "1"),
+              ("price", "9000"), ("timeInForce", "GTC")]
+    v1 = VECTORS["vectors"][0]
+    assert world.rest().signed_query(params) == f"{v1['payload']}&signature={v1['signature']}"
+
+
+def test_place_entry_sends_exactly_the_signed_query_and_no_body(world):
+    """All params in the query, recvWindow+timestamp appended, signature last, key header."""
+    route = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
+    run(world.rest().place_entry(ENTRY))
+    payload = (
+        "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC"
+        "&newClientOrderId=bcabc123-e&newOrderRespType=ACK&recvWindow=5000&timestamp=1591702613943"
+    )
+    request = route.calls.last.request
+    assert query(route) == f"{payload}&signature={sign(SECRET, payload)}"
+    assert request.headers["X-MBX-APIKEY"] == KEY
+    assert request.content == b""
+
+
+def test_place_entry_returns_the_parsed_ack(world):
+    """The ACK answer becomes an OrderReport."""
+    world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
+    report = run(world.rest().place_entry(ENTRY))
+    assert (report.order_id, report.status, report.avg_price) == (22542179, OrderStatus.NEW, None)
+
+
+def test_market_entry_sends_no_price_and_no_time_in_force(world):
+    """MARKET needs only the quantity."""
+    route = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
+    run(world.rest().place_entry(MARKET_ENTRY))
+    params = sent(route)
+    assert (params["type"], params["quantity"]) == ("MARKET", "0.010")
+    assert "price" not in params
+    assert "timeInForce" not in params
+    assert "positionSide" not in params
+    assert "reduceOnly" not in params
+
+
+def test_sync_time_offsets_later_timestamps(world):
+    """sync_time sets the offset from /fapi/v1/time; signed requests use clock + offset."""
+    world.mock.get("/fapi/v1/time").respond(200, json={"serverTime": NOW + 1234})
+    route = world.mock.get("/fapi/v1/order").respond(200, json=fixture("query_order_response.json"))
+    rest = world.rest()
+
+    async def scenario() -> None:
+        await rest.sync_time()
+        await rest.query_order("BTCUSDT", ClientId("abc"))
+
+    run(scenario())
+    assert rest.time_offset_ms == 1234
+    assert sent(route)["timestamp"] == str(NOW + 1234)
+
+
+# --- request shapes --------------------------------------------------------------------
+
+
+def test_place_protection_is_a_conditional_algo_order_never_a_plain_order(world):
+    """SL: /fapi/v1/algoOrder, CONDITIONAL STOP_MARKET, triggerPrice, clientAlgoId, reduceOnly."""
+    algo = world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
+    plain = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
+    report = run(world.rest().place_protection(SL))
+    assert sent(algo) == {
+        "algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET",
+        "quantity": "1", "triggerPrice": "8500.0", "workingType": "MARK_PRICE",
+        "reduceOnly": "true", "clientAlgoId": "bcabc123-sl1", "recvWindow": "5000",
+        "timestamp": str(NOW), "signature": sent(algo)["signature"],
+    }
+    assert "stopPrice" not in sent(algo)
+    assert "newClientOrderId" not in sent(algo)
+    assert plain.call_count == 0
+    assert report.status is AlgoStatus.NEW
+
+
+def test_take_profit_is_take_profit_market(world):
+    """TP is TAKE_PROFIT_MARKET."""
+    algo = world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
+    run(world.rest().place_protection(TP))
+    assert sent(algo)["type"] == "TAKE_PROFIT_MARKET"
+    assert sent(algo)["clientAlgoId"] == "bcabc123-tp1"
+
+
+def test_hedge_mode_sends_position_side_and_never_reduce_only(world):
+    """In hedge mode positionSide is sent on entry, protection and close; reduceOnly never."""
+    order = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
+    algo = world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
+    rest = world.rest(hedge_mode=True)
+    long = PositionSide.LONG
+
+    async def scenario() -> None:
+        await rest.place_entry(replace(ENTRY, position_side=long))
+        await rest.place_protection(replace(SL, position_side=long))
+        await rest.close_position(replace(CLOSE, position_side=long))
+
+    run(scenario())
+    for params in (sent(order, 0), sent(algo), sent(order, 1)):
+        assert params["positionSide"] == "LONG"
+        assert "reduceOnly" not in params
+
+
+def test_close_position_is_a_reduce_only_market_order_in_one_way_mode(world):
+    """close_position: MARKET, reduceOnly=true, its own client id."""
+    route = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
+    run(world.rest().close_position(CLOSE))
+    params = sent(route)
+    assert (params["type"], params["side"], params["reduceOnly"]) == ("MARKET", "SELL", "true")
+    assert params["newClientOrderId"] == "bcabc123-x1"
+    assert "positionSide" not in params
+
+
+@pytest.mark.parametrize(
+    ("hedge", "side"), [(True, PositionSide.BOTH), (False, PositionSide.LONG)],
+    ids=["hedge with BOTH", "one-way with LONG"],
+)
+def test_position_side_that_does_not_fit_the_mode_is_refused_before_sending(world, hedge, side):
+    """A mismatched position side would be -4061: refuse locally, send nothing."""
+    route = world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
+    cmd = replace(SL, position_side=side)
+    raises(Rejected, world.rest(hedge_mode=hedge).place_protection(cmd))
+    assert route.call_count == 0
+
+
+def test_limit_entry_without_price_is_refused_before_sending(world):
+    """A LIMIT entry needs a price."""
+    route = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
+    raises(Rejected, world.rest().place_entry(replace(ENTRY, price=None)))
+    assert route.call_count == 0
+
+
+def test_reads_hit_their_endpoints_without_symbol_and_count_weight(world):
+    """openOrders/openAlgoOrders without symbol (weight 40 each), positions via v3."""
+    orders = world.mock.get("/fapi/v1/openOrders").respond(
+        200, json=fixture("open_orders_response.json"))
+    algos = world.mock.get("/fapi/v1/openAlgoOrders").respond(
+        200, json=fixture("open_algo_orders_response.json"))
+    risk = world.mock.get("/fapi/v3/positionRisk").respond(
+        200, json=fixture("position_risk_v3_response.json"))
+    rest = world.rest()
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        return await rest.open_orders(), await rest.open_algo_orders(), await rest.positions()
+
+    open_orders, open_algos, positions = run(scenario())
+    assert "symbol" not in sent(orders)
+    assert "symbol" not in sent(algos)
+    assert [o.order_id for o in open_orders] == [1917641]
+    assert [a.algo_id for a in open_algos] == [2148627]
+    assert positions == {("ADAUSDT", PositionSide.BOTH): D("30")}
+    assert risk.call_count == 1
+    assert (rest.weight_spent, rest.calls) == (85, 3)
+
+
+def test_query_order_and_query_algo_use_client_ids(world):
+    """GET /order by origClientOrderId; GET /algoOrder by clientAlgoId and no symbol."""
+    order = world.mock.get("/fapi/v1/order").respond(200, json=fixture("query_order_response.json"))
+    algo = world.mock.get("/fapi/v1/algoOrder").respond(
+        200, json=fixture("query_algo_order_response.json"))
+    rest = world.rest()
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        return await rest.query_order("BTCUSDT", ClientId("abc")), await rest.query_algo(
+            ClientId("6B2I9XVcJpCjqPAJ4YoFX7"))
+
+    report, algo_report = run(scenario())
+    assert (sent(order)["symbol"], sent(order)["origClientOrderId"]) == ("BTCUSDT", "abc")
+    assert sent(algo)["clientAlgoId"] == "6B2I9XVcJpCjqPAJ4YoFX7"
+    assert "symbol" not in sent(algo)
+    assert (report.order_id, algo_report.status) == (1573346959, AlgoStatus.CANCELED)
+
+
+def test_cancel_protection_accepts_the_string_200(world):
+    """DELETE /fapi/v1/algoOrder by clientAlgoId; its code is the STRING "200"."""
+    route = world.mock.delete("/fapi/v1/algoOrder").respond(
+        200, json=fixture("cancel_algo_order_response.json"))
+    assert run(world.rest().cancel_protection(ClientId("6B2I9XVcJpCjqPAJ4YoFX7"))) is None
+    assert sent(route)["clientAlgoId"] == "6B2I9XVcJpCjqPAJ4YoFX7"
+
+
+@pytest.mark.parametrize("code", [-2011, -2013])
+def test_cancel_of_an_order_no_longer_open_is_not_found(world, code):
+    """-2011/-2013 on cancel -> NotFound."""
+    answer = error(400, code, "Unknown order sent.")
+    world.mock.delete("/fapi/v1/algoOrder").mock(return_value=answer)
+    assert raises(NotFound, world.rest().cancel_protection(ClientId("x"))).code == code
+
+
+def test_exchange_info_is_unsigned_and_keyless(world):
+    """exchangeInfo is public: no signature, no timestamp, no API key."""
+    route = world.mock.get("/fapi/v1/exchangeInfo").respond(
+        200, json={"symbols": [fixture("exchange_info_symbol.json")]})
+    filters = run(world.rest().exchange_info())
+    request = route.calls.last.request
+    assert request.url.query == b""
+    assert "X-MBX-APIKEY" not in request.headers
+    assert filters["BLZUSDT"].min_notional == D("5.0")
+
+
+def test_position_mode_and_user_trades(world):
+    """positionSide/dual -> hedge flag; userTrades by symbol and orderId."""
+    world.mock.get("/fapi/v1/positionSide/dual").respond(200, json={"dualSidePosition": True})
+    trades = world.mock.get("/fapi/v1/userTrades").respond(
+        200, json=fixture("account_trade_list_response.json"))
+    rest = world.rest()
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        return await rest.position_mode(), await rest.user_trades("BTCUSDT", 25851813)
+
+    hedge, fills = run(scenario())
+    assert hedge is True
+    assert fills == [(25851813, D("0.002"), D("7819.01"))]
+    assert (sent(trades)["symbol"], sent(trades)["orderId"]) == ("BTCUSDT", "25851813")
+
+
+def test_listen_key_endpoints_carry_the_key_but_no_signature(world):
+    """POST/PUT listenKey are USER_STREAM: API key header only."""
+    new = world.mock.post("/fapi/v1/listenKey").respond(200, json={"listenKey": "lk"})
+    keep = world.mock.put("/fapi/v1/listenKey").respond(200, json={})
+    rest = world.rest()
+
+    async def scenario() -> str:
+        key = await rest.new_listen_key()
+        await rest.keepalive_listen_key()
+        return key
+
+    assert run(scenario()) == "lk"
+    for route in (new, keep):
+        assert route.calls.last.request.url.query == b""
+        assert route.calls.last.request.headers["X-MBX-APIKEY"] == KEY
+
+
+def test_keepalive_of_an_expired_listen_key_is_not_found(world):
+    """-1125 on PUT listenKey -> NotFound: create a new key."""
+    answer = error(400, -1125, "This listenKey does not exist.")
+    world.mock.put("/fapi/v1/listenKey").mock(return_value=answer)
+    assert raises(NotFound, world.rest().keepalive_listen_key()).code == -1125
+
+
+def test_no_listen_key_delete_exists():
+    """DELETE /fapi/v1/listenKey would kill every consumer of the shared key: never implemented."""
+    endpoints = [v for v in vars(rest_module).values() if isinstance(v, Endpoint)]
+    assert endpoints
+    assert not any(
+        e.method == "DELETE" and "listenKey" in e.path for e in endpoints
+    )
+    assert not [n for n in dir(BinanceRest) if "listen" in n and ("delete" in n or "close" in n)]
+
+
+def test_injected_client_is_not_closed(world):
+    """aclose closes only a client BinanceRest created itself."""
+    async def scenario() -> bool:
+        client = httpx.AsyncClient()
+        await BinanceRest(BASE, KEY, SECRET, client=client).aclose()
+        closed = client.is_closed
+        await client.aclose()
+        return closed
+
+    assert run(scenario()) is False
+
+
+# --- unknown outcomes: never resent ----------------------------------------------------
+
+
+def test_post_timing_out_after_the_exchange_accepted_it_is_unknown_and_not_resent(world):
+    """The order landed but the answer was lost: OutcomeUnknown, exactly one send."""
+    book: list[dict[str, str]] = []
+
+    def accept_then_time_out(request: httpx.Request) -> httpx.Response:
+        book.append(dict(parse_qsl(request.url.query.decode())))
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    route = world.mock.post("/fapi/v1/order").mock(side_effect=accept_then_time_out)
+    err = raises(OutcomeUnknown, world.rest().place_entry(ENTRY))
+    assert route.call_count == 1
+    assert len(book) == 1
+    assert "bcabc123-e" in err.message
+
+
+@pytest.mark.parametrize(
+    "exc", [httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError],
+)
+@pytest.mark.parametrize(
+    ("method", "path", "call"),
+    [
+        ("POST", "/fapi/v1/order", lambda r: r.place_entry(ENTRY)),
+        ("POST", "/fapi/v1/algoOrder", lambda r: r.place_protection(SL)),
+        ("POST", "/fapi/v1/order", lambda r: r.close_position(CLOSE)),
+        ("DELETE", "/fapi/v1/algoOrder", lambda r: r.cancel_protection(ClientId("x"))),
+    ],
+    ids=["entry", "protection", "close", "cancel"],
+)
+def test_lost_answers_of_writes_are_unknown_after_one_send(world, exc, method, path, call):
+    """Read/write timeouts and dropped connections on POST/DELETE: unknown, no resend."""
+    route = world.mock.route(method=method, path=path).mock(side_effect=exc("lost"))
+    raises(OutcomeUnknown, call(world.rest()))
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (503, {"code": -1000, "msg": "Unknown error, please check your request or try again."}),
+        (400, {"code": -1007, "msg": "Timeout waiting for response from backend server."}),
+        (400, {"code": -1006, "msg": "An unexpected response was received from the message bus."}),
+        (408, None),
+        (500, {"code": -1001, "msg": "Internal error"}),
+        (400, {"code": -9999, "msg": "a code nobody documented"}),
+    ],
+    ids=["503 unknown error", "-1007", "-1006", "408", "5xx other", "unlisted code"],
+)
+def test_unknown_answers_to_a_post_are_unknown_and_not_resent(world, status, body):
+    """Binance's "status unknown" answers raise OutcomeUnknown after exactly one send."""
+    route = world.mock.post("/fapi/v1/order").respond(status, json=body)
+    raises(OutcomeUnknown, world.rest().place_entry(ENTRY))
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "response",
+    [httpx.Response(200, text="<html>ok</html>"),
+     httpx.Response(200, json={"orderId": 1, "symbol": "BTCUSDT"})],
+    ids=["not json", "missing fields"],
+)
+def test_accepted_but_unreadable_answer_is_unknown(world, response):
+    """A 2xx we cannot read may still be a placed order: OutcomeUnknown."""
+    world.mock.post("/fapi/v1/order").mock(return_value=response)
+    raises(OutcomeUnknown, world.rest().place_entry(ENTRY))
+
+
+def test_get_is_retried_once_on_a_transport_error(world):
+    """A read may be retried: one timeout, then the answer."""
+    route = world.mock.get("/fapi/v1/order").mock(side_effect=[
+        httpx.ReadTimeout("lost"),
+        httpx.Response(200, json=fixture("query_order_response.json")),
+    ])
+    report = run(world.rest().query_order("BTCUSDT", ClientId("abc")))
+    assert route.call_count == 2
+    assert report.order_id == 1573346959
+
+
+def test_get_failing_twice_is_unknown(world):
+    """Two transport failures on a read: OutcomeUnknown, no third try."""
+    route = world.mock.get("/fapi/v1/algoOrder").mock(side_effect=httpx.ReadTimeout("lost"))
+    raises(OutcomeUnknown, world.rest().query_algo(ClientId("x")))
+    assert route.call_count == 2
+
+
+# --- definite answers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout])
+def test_connect_failure_is_a_definite_reject_not_unknown(world, exc):
+    """Never connected, never sent: Rejected ("exchange unreachable"), nothing unknown."""
+    route = world.mock.post("/fapi/v1/order").mock(side_effect=exc("refused"))
+    err = raises(Rejected, world.rest().place_entry(ENTRY))
+    assert type(err) is Rejected
+    assert not isinstance(err, OutcomeUnknown)
+    assert "unreachable" in err.message
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "response",
+    [httpx.Response(503, json={"code": -1001, "msg": "Service Unavailable."}),
+     httpx.Response(503, text="Service Unavailable."),
+     error(503, -1008, "Request throttled by system-level protection.")],
+    ids=["503 json", "503 text", "-1008"],
+)
+def test_service_unavailable_is_a_definite_reject(world, response):
+    """503 "Service Unavailable." and -1008 are 100% failures."""
+    world.mock.post("/fapi/v1/order").mock(return_value=response)
+    err = raises(Rejected, world.rest().place_entry(ENTRY))
+    assert type(err) is Rejected
+
+
+def test_query_of_a_missing_order_is_not_found(world):
+    """-2013 on GET /order -> NotFound carrying the code."""
+    world.mock.get("/fapi/v1/order").mock(return_value=error(400, -2013, "Order does not exist."))
+    err = raises(NotFound, world.rest().query_order("BTCUSDT", ClientId("abc")))
+    assert err.code == -2013
+
+
+def test_duplicate_client_id_is_duplicate(world):
+    """-4116 -> Duplicate: an open order already carries the id."""
+    answer = error(400, -4116, "clientOrderId is duplicated.")
+    world.mock.post("/fapi/v1/order").mock(return_value=answer)
+    err = raises(Duplicate, world.rest().place_entry(ENTRY))
+    assert err.message == "new order bcabc123-e: HTTP 400 code -4116: clientOrderId is duplicated."
+
+
+@pytest.mark.parametrize("code", [-2021, -4142])
+def test_crossed_trigger_is_would_trigger(world, code):
+    """-2021 and -4142 on algoOrder -> WouldTrigger (a Rejected)."""
+    world.mock.post("/fapi/v1/algoOrder").mock(return_value=error(400, code, "would trigger"))
+    err = raises(WouldTrigger, world.rest().place_protection(SL))
+    assert err.code == code
+    assert isinstance(err, Rejected)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [error(401, -2015, "Invalid API-key, IP, or permissions for action."),
+     error(400, -1022, "Signature for this request is not valid.")],
+    ids=["-2015", "-1022"],
+)
+def test_refused_keys_are_auth_failed(world, response):
+    """Keys or signature refused -> AuthFailed."""
+    world.mock.get("/fapi/v3/positionRisk").mock(return_value=response)
+    raises(AuthFailed, world.rest().positions())
+
+
+# --- clock skew ------------------------------------------------------------------------
+
+
+def test_clock_skew_resyncs_and_resends_once_with_a_new_timestamp_and_the_same_id(world):
+    """-1021: sync time, resend once: new timestamp, same newClientOrderId, valid signature."""
+    time_route = world.mock.get("/fapi/v1/time").respond(200, json={"serverTime": NOW + 2500})
+    order = world.mock.post("/fapi/v1/order").mock(side_effect=[
+        error(400, -1021, "Timestamp for this request is outside of the recvWindow."),
+        httpx.Response(200, json=ORDER_ACK),
+    ])
+    rest = world.rest()
+    run(rest.place_entry(ENTRY))
+    first, second = sent(order, 0), sent(order, 1)
+    assert time_route.call_count == 1
+    assert order.call_count == 2
+    assert (first["timestamp"], second["timestamp"]) == (str(NOW), str(NOW + 2500))
+    assert first["newClientOrderId"] == second["newClientOrderId"] == "bcabc123-e"
+    for i in (0, 1):
+        payload, signature = query(order, i).rsplit("&signature=", 1)
+        assert signature == sign(SECRET, payload)
+
+
+def test_clock_skew_twice_is_rejected_without_a_third_send(world):
+    """A second -1021 is a definite reject (not executed); no further resend."""
+    world.mock.get("/fapi/v1/time").respond(200, json={"serverTime": NOW})
+    order = world.mock.post("/fapi/v1/order").mock(
+        return_value=error(400, -1021, "Timestamp for this request was 1000ms ahead."))
+    err = raises(Rejected, world.rest().place_entry(ENTRY))
+    assert err.code == -1021
+    assert order.call_count == 2
+
+
+def test_clock_skew_with_a_failing_resync_is_still_a_definite_reject(world):
+    """-1021 means not executed even when the time resync then fails: Rejected(-1021), no resend."""
+    world.mock.get("/fapi/v1/time").mock(side_effect=httpx.ReadTimeout("lost"))
+    order = world.mock.post("/fapi/v1/order").mock(
+        return_value=error(400, -1021, "Timestamp for this request is outside of the recvWindow."))
+    err = raises(Rejected, world.rest().place_entry(ENTRY))
+    assert type(err) is Rejected
+    assert err.code == -1021
+    assert order.call_count == 1
+
+
+# --- rate limits -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after"), [({"Retry-After": "7"}, 7.0), ({}, 60.0)],
+    ids=["with Retry-After", "without"],
+)
+def test_429_is_rate_limited_with_retry_after(world, headers, retry_after):
+    """429 -> RateLimited; Retry-After if sent, else 60 s."""
+    world.mock.get("/fapi/v1/openOrders").mock(
+        return_value=error(429, -1003, "Too many requests.", **headers))
+    err = raises(RateLimited, world.rest().open_orders())
+    assert err.retry_after == retry_after  # type: ignore[attr-defined]
+
+
+def test_418_ban_refuses_later_calls_without_sending_until_it_ends(world):
+    """After a 418 nothing is sent until the ban is over."""
+    route = world.mock.get("/fapi/v1/openOrders").mock(side_effect=[
+        error(418, -1003, "Way too many requests; IP banned.", **{"Retry-After": "120"}),
+        httpx.Response(200, json=[]),
+    ])
+    rest = world.rest()
+    assert raises(RateLimited, rest.open_orders()).retry_after == 120  # type: ignore[attr-defined]
+    world.now += 60_000
+    later = raises(RateLimited, rest.open_orders())
+    assert later.retry_after == 60  # type: ignore[attr-defined]
+    assert route.call_count == 1
+    assert rest.calls == 1
+    world.now += 61_000
+    assert run(rest.open_orders()) == []
+    assert route.call_count == 2
+
+
+def test_418_without_retry_after_uses_the_banned_until_time(world):
+    """"IP banned until <ms>" in the message sets the ban length."""
+    world.mock.get("/fapi/v1/openOrders").mock(return_value=error(
+        418, -1003, f"Way too many requests; IP banned until {NOW + 300_000}."))
+    assert raises(RateLimited, world.rest().open_orders()).retry_after == 300  # type: ignore[attr-defined]
+
+
+def test_used_weight_is_read_from_the_header(world):
+    """X-MBX-USED-WEIGHT-1M is exposed as used_weight."""
+    world.mock.get("/fapi/v1/order").respond(
+        200, json=fixture("query_order_response.json"), headers={"X-MBX-USED-WEIGHT-1M": "123"})
+    rest = world.rest()
+    run(rest.query_order("BTCUSDT", ClientId("abc")))
+    assert (rest.used_weight, rest.weight_spent, rest.calls) == (123, 1, 1)
+
+
+def test_near_the_weight_limit_the_injected_sleep_runs_before_sending(world):
+    """At >= 90% of 2400 a weighted request waits for the next minute, then sends."""
+    seen_sleeps: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen_sleeps.append(len(world.slept))
+        return httpx.Response(200, json=fixture("query_order_response.json"),
+                              headers={"X-MBX-USED-WEIGHT-1M": "2200"})
+
+    route = world.mock.get("/fapi/v1/order").mock(side_effect=answer)
+    rest = world.rest()
+
+    async def scenario() -> None:
+        await rest.query_order("BTCUSDT", ClientId("abc"))
+        await rest.query_order("BTCUSDT", ClientId("abc"))
+
+    run(scenario())
+    assert world.slept == [(60_000 - NOW % 60_000) / 1000]
+    assert seen_sleeps == [0, 1]
+    assert route.call_count == 2
+
+
+def test_weight_counted_in_a_past_minute_does_not_delay(world):
+    """The 1-minute weight window rolls over: no wait once its minute is gone."""
+    world.mock.get("/fapi/v1/order").respond(
+        200, json=fixture("query_order_response.json"), headers={"X-MBX-USED-WEIGHT-1M": "2300"})
+    rest = world.rest()
+
+    async def scenario() -> None:
+        await rest.query_order("BTCUSDT", ClientId("abc"))
+        world.now += 60_000
+        await rest.query_order("BTCUSDT", ClientId("abc"))
+
+    run(scenario())
+    assert world.slept == []
+
+
+def test_weightless_protection_order_is_never_delayed_by_the_weight_limit(world):
+    """Orders cost 0 IP weight: a stop-loss is sent at once even near the limit."""
+    world.mock.get("/fapi/v1/order").respond(
+        200, json=fixture("query_order_response.json"), headers={"X-MBX-USED-WEIGHT-1M": "2390"})
+    world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
+    rest = world.rest()
+
+    async def scenario() -> None:
+        await rest.query_order("BTCUSDT", ClientId("abc"))
+        await rest.place_protection(SL)
+
+    run(scenario())
+    assert world.slept == []
+
+
+# --- no secrets in messages ------------------------------------------------------------
+
+
+FAILURES = [
+    ("connect error", httpx.ConnectError("refused"), Rejected),
+    ("read timeout", httpx.ReadTimeout("lost"), OutcomeUnknown),
+    ("503 unknown", error(503, -1000, "Unknown error, please check your request"), OutcomeUnknown),
+    ("-2010", error(400, -2010, "Order would immediately match."), Rejected),
+    ("429", error(429, -1003, "Too many requests."), RateLimited),
+    ("418", error(418, -1003, "banned"), RateLimited),
+    ("-1022", error(400, -1022, "Signature for this request is not valid."), AuthFailed),
+    ("unreadable 200", httpx.Response(200, text="garbage"), OutcomeUnknown),
+]
+
+
+@pytest.mark.parametrize(("name", "answer", "cls"), FAILURES, ids=[f[0] for f in FAILURES])
+def test_failure_messages_hold_no_key_secret_or_signature(world, name, answer, cls):
+    """Whatever fails, the error names the order but never the key, secret or signature."""
+    route = world.mock.post("/fapi/v1/algoOrder")
+    if isinstance(answer, Exception):
+        route.mock(side_effect=answer)
+    else:
+        route.mock(return_value=answer)
+    err = raises(cls, world.rest().place_protection(SL))
+    signature = sent(route)["signature"]
+    for text in (str(err), repr(err), err.message):
+        assert KEY not in text
+        assert SECRET not in text
+        assert signature not in text
+    assert err.__cause__ is None
+    assert err.__context__ is None
+    assert "bcabc123-sl1" in err.message
+
+
+def test_an_answer_echoing_the_request_is_redacted(world):
+    """A proxy page echoing the URL and key gets both redacted out of the message."""
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, text=f"bad gateway for {request.url} key {KEY} secret {SECRET}")
+
+    route = world.mock.post("/fapi/v1/order").mock(side_effect=echo)
+    err = raises(OutcomeUnknown, world.rest().place_entry(ENTRY))
+    signature = sent(route)["signature"]
+    assert KEY not in err.message
+    assert SECRET not in err.message
+    assert signature not in err.message
+    assert "<redacted>" in err.message
