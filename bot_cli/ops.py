@@ -7,50 +7,53 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot_cli.core.ids import client_id
-from bot_cli.core.model import EntrySpec, Leg, Pending, PendingId
 from bot_cli.errors import UsageError
 from bot_cli.state_store import PendingEntryStore
-from bot_cli.store.codec import CorruptRecord, decode
+
+
+if TYPE_CHECKING:
+    from bot_cli.core.model import EntrySpec, Pending, PendingId
+from bot_cli.store.listing import UnlistableRecord, listing
 
 
 @dataclass(frozen=True, slots=True)
 class PendingRow:
+    """One line of `bot pending list`; values as the journal holds them (decimal strings)."""
+
     pending_id: str
     symbol: str
     side: str
-    quantity: Decimal
-    filled: Decimal
+    quantity: str
+    filled: str
     status: str
-    entry_client_id: str
-    stop_loss: Decimal
-    take_profit: Decimal | None
-    age_s: float
+    stop_loss: str
+    take_profit: str | None
+    created_at: int
     reason: str
 
-    def as_json(self) -> dict[str, Any]:
+    @property
+    def entry_client_id(self) -> str:
+        return f"{self.pending_id}-e"  # core.ids.client_id(pid, Leg.ENTRY)
+
+    def age_s(self, now_ms: int) -> float:
+        return max(0.0, (now_ms - self.created_at) / 1000)
+
+    def as_json(self, now_ms: int) -> dict[str, Any]:
         return {
-            "id": self.pending_id, "symbol": self.symbol, "side": self.side,
-            "quantity": str(self.quantity), "filled_quantity": str(self.filled), "state": self.status,
-            "entry_client_id": self.entry_client_id, "stop_loss": str(self.stop_loss),
-            "take_profit": None if self.take_profit is None else str(self.take_profit),
-            "age_seconds": round(self.age_s, 1), "reason": self.reason,
+            "id": self.pending_id, "symbol": self.symbol, "side": self.side, "quantity": self.quantity,
+            "filled_quantity": self.filled, "state": self.status, "entry_client_id": self.entry_client_id,
+            "stop_loss": self.stop_loss, "take_profit": self.take_profit,
+            "age_seconds": round(self.age_s(now_ms), 1), "reason": self.reason,
         }
-
-
-def row_of(p: Pending, now_ms: int) -> PendingRow:
-    s = p.spec
-    return PendingRow(
-        p.pending_id, s.symbol, s.side.value, s.quantity, p.filled_qty, p.status.value,
-        client_id(p.pending_id, Leg.ENTRY), s.stop_loss, s.take_profit,
-        max(0.0, (now_ms - p.created_at) / 1000), p.reason,
-    )
 
 
 def load_pending(store: PendingEntryStore) -> tuple[dict[PendingId, Pending], list[str]]:
     """Every decodable pending entry, and one warning per record that is not."""
+    from bot_cli.core.model import PendingId
+    from bot_cli.store.codec import CorruptRecord, decode
+
     entries: dict[PendingId, Pending] = {}
     problems = list(store.warnings)
     for key, record in store.load_all().items():
@@ -61,14 +64,23 @@ def load_pending(store: PendingEntryStore) -> tuple[dict[PendingId, Pending], li
     return entries, problems
 
 
-def list_pending(store: PendingEntryStore, now_ms: int) -> tuple[list[PendingRow], list[str]]:
-    entries, problems = load_pending(store)
-    rows = sorted((row_of(p, now_ms) for p in entries.values()), key=lambda r: r.pending_id)
+def list_pending(store: PendingEntryStore) -> tuple[list[PendingRow], list[str]]:
+    """The journal's entries as display rows, oldest first, and a warning per unreadable record."""
+    rows: list[PendingRow] = []
+    problems = list(store.warnings)
+    for key, record in store.load_all().items():
+        try:
+            rows.append(PendingRow(*listing(record)))
+        except (UnlistableRecord, TypeError) as err:
+            problems.append(f"journal record {key} cannot be read ({err}); it is kept as is")
+    rows.sort(key=lambda r: r.pending_id)
     return rows, problems
 
 
 def check_ids(store: PendingEntryStore, ids: list[str]) -> dict[PendingId, Pending]:
     """All the named entries, or a UsageError naming the unknown ones (nothing changed)."""
+    from bot_cli.core.model import PendingId
+
     entries, _ = load_pending(store)
     unknown = [i for i in ids if i not in entries]
     if unknown:
@@ -106,7 +118,7 @@ def build_spec(
     stop_loss: Decimal, take_profit: Decimal | None, position_side: Any,
 ) -> EntrySpec:
     """A validated entry: every problem is a UsageError naming the value; nothing is sent."""
-    from bot_cli.core.model import OrderType, Side
+    from bot_cli.core.model import EntrySpec, OrderType, Side
 
     s = Side(side.upper())
     market = price is None

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_cli.config import Config, load_config
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    from bot_cli.config import Config
 
 
 @dataclass
@@ -17,5 +21,7 @@ class AppContext:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from bot_cli.config import load_config
+
             self._config = load_config(self.config_path)
         return self._config

@@ -8,24 +8,23 @@ process sends per state dir, always.
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 import time
-from decimal import Decimal
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot_cli import ops
 from bot_cli.cli.context import AppContext
 from bot_cli.cli.render import print_json, warn
-from bot_cli.core.engine import request_entry
-from bot_cli.core.ids import client_id, make_pending_id
-from bot_cli.core.model import EntrySpec, Leg, Pending, PositionSide, Status
 from bot_cli.errors import BotError, UsageError
-from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore
-from bot_cli.store.codec import decode, encode
+
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from bot_cli.core.model import EntrySpec, Pending, PositionSide
+    from bot_cli.state_store import PendingEntryStore
 
 
 class SideArg(str, Enum):
@@ -48,6 +47,8 @@ def enter(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Persist an entry with its stop-loss and take-profit, then place it."""
+    import asyncio
+
     obj: AppContext = ctx.obj
     qty = ops.parse_decimal("quantity", quantity)
     stop = ops.parse_decimal("--sl", sl)
@@ -63,6 +64,7 @@ async def _enter(
 ) -> tuple[Pending, str]:
     from bot_cli.connect import connect
     from bot_cli.runtime.engine import ExecutionEngine
+    from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore
 
     cfg = obj.config
     async with connect(cfg, obj.state_dir) as conn:
@@ -80,6 +82,8 @@ async def _enter(
 
 
 def _position_side(hedge: bool, side: str, given: str | None) -> PositionSide:
+    from bot_cli.core.model import PositionSide
+
     if not hedge:
         if given not in (None, "BOTH", "both"):
             raise UsageError("--position-side is for hedge mode; this account is in one-way mode")
@@ -94,6 +98,14 @@ def _position_side(hedge: bool, side: str, given: str | None) -> PositionSide:
 
 async def _hand_off(store: PendingEntryStore, spec: EntrySpec, recv_window_ms: int) -> Pending:
     """Write the entry as REQUESTED and wait for the daemon to send it."""
+    import asyncio
+    import secrets
+
+    from bot_cli.core.engine import request_entry
+    from bot_cli.core.ids import make_pending_id
+    from bot_cli.core.model import Status
+    from bot_cli.store.codec import decode, encode
+
     now = time.time_ns() // 1_000_000
     pid = make_pending_id(now, secrets.randbelow(36**5))
     p, _ = request_entry(pid, spec, now, recv_window_ms)
@@ -113,6 +125,9 @@ async def _hand_off(store: PendingEntryStore, spec: EntrySpec, recv_window_ms: i
 
 
 def _show(p: Pending, handled_by: str, as_json: bool) -> None:
+    from bot_cli.core.ids import client_id
+    from bot_cli.core.model import Leg, Status
+
     cid = client_id(p.pending_id, Leg.ENTRY)
     if as_json:
         print_json({"id": p.pending_id, "entry_client_id": cid, "state": p.status.value, "reason": p.reason,

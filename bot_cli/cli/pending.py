@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Annotated
 
@@ -20,16 +21,18 @@ HEADERS = ("id", "symbol", "side", "qty", "filled", "state", "entry client id", 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the pending entries in the journal."""
+    gc.disable()  # a short process over many small records: the cycle collector only costs time
     obj: AppContext = ctx.obj
-    rows, problems = ops.list_pending(PendingEntryStore(obj.state_dir), time.time_ns() // 1_000_000)
+    rows, problems = ops.list_pending(PendingEntryStore(obj.state_dir))
+    now = time.time_ns() // 1_000_000
     for problem in problems:
         warn(problem)
     if as_json:
-        print_json({"pending": [r.as_json() for r in rows]})
+        print_json({"pending": [r.as_json(now) for r in rows]})
         return
     cells = [
-        (r.pending_id, r.symbol, r.side, str(r.quantity), str(r.filled), r.status, r.entry_client_id,
-         str(r.stop_loss), "-" if r.take_profit is None else str(r.take_profit), age(r.age_s))
+        (r.pending_id, r.symbol, r.side, r.quantity, r.filled, r.status, r.entry_client_id,
+         r.stop_loss, r.take_profit or "-", age(r.age_s(now)))
         for r in rows
     ]
     table(f"{len(rows)} pending entries in {obj.state_dir}", HEADERS, cells)

@@ -5,7 +5,6 @@ Exit codes: 0 nothing to do (or done), 2 the dry-run found work, 1 error.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,7 +12,6 @@ import typer
 from bot_cli.cli.context import AppContext
 from bot_cli.cli.render import print_json, table
 from bot_cli.errors import BotError
-from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore, lock_holder
 
 
 if TYPE_CHECKING:
@@ -29,8 +27,12 @@ def recover(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Execute without asking.")] = False,
 ) -> None:
     """Reconcile the journal with the exchange: show the plan, then (unless --dry-run) execute it."""
+    import asyncio
+
+    from bot_cli.state_store import DaemonLock, LockHeld, lock_holder
+
     obj: AppContext = ctx.obj
-    obj.config
+    obj.config  # a config error surfaces before anything else
     holder = lock_holder(obj.state_dir)
     if holder is not None and not dry_run:
         raise BotError(
@@ -76,6 +78,7 @@ async def _recover(obj: AppContext, as_json: bool, yes: bool) -> None:
 
 def _engine(obj: AppContext, rest: object) -> ExecutionEngine:
     from bot_cli.runtime.engine import ExecutionEngine
+    from bot_cli.state_store import PendingEntryStore
 
     cfg = obj.config
     store = PendingEntryStore(obj.state_dir)

@@ -5,27 +5,32 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 RICH_ROW_LIMIT = 200  # beyond this a rich table costs more than it helps
 
 
 def console(stderr: bool = False) -> Console:
+    from rich.console import Console  # rich only when something is drawn: listings start faster
+
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    """Indented for a person at a terminal, compact for a program."""
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(payload, indent=indent) + "\n")
 
 
 def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], styles: dict[int, str] | None = None) -> None:
     """A rich table on a terminal; aligned plain text otherwise or when it is long."""
     if sys.stdout.isatty() and len(rows) <= RICH_ROW_LIMIT:
+        from rich.table import Table
+
         t = Table(title=title, title_justify="left")
         for h in headers:
             t.add_column(h)
@@ -49,10 +54,14 @@ def plain(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def error(message: str) -> None:
+    from rich.markup import escape
+
     console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
 
 
 def warn(message: str) -> None:
+    from rich.markup import escape
+
     console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", markup=True)
 
 

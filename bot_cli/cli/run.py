@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
 from functools import partial
@@ -12,7 +11,6 @@ import typer
 
 from bot_cli.cli.context import AppContext
 from bot_cli.errors import BotError, UsageError
-from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore
 
 
 def run(
@@ -21,6 +19,10 @@ def run(
     live: Annotated[bool | None, typer.Option("--live/--no-live", help="Live view (default: on a terminal).")] = None,
 ) -> None:
     """Run the daemon: lock the state dir, reconcile, follow the user stream, protect fills."""
+    import asyncio
+
+    from bot_cli.state_store import DaemonLock, LockHeld
+
     obj: AppContext = ctx.obj
     if log_format not in ("plain", "json"):
         raise UsageError(f"--log-format {log_format!r} is not plain or json")
@@ -36,6 +38,9 @@ def run(
 
 async def _daemon(obj: AppContext, live: bool, log_format: str) -> None:
     # imported here so that light commands (pending list) start fast
+    import asyncio
+
+    from bot_cli.state_store import PendingEntryStore
     from bot_cli.cli.views import LiveView, LogView
     from bot_cli.connect import connect
     from bot_cli.exchange.user_stream import UserStream
@@ -64,7 +69,7 @@ async def _daemon(obj: AppContext, live: bool, log_format: str) -> None:
         store.close()
 
 
-def _start_demo(cfg: object, conn: object, engine: object, view: object) -> asyncio.Task[None] | None:
+def _start_demo(cfg: object, conn: object, engine: object, view: object) -> object:
     try:
         from bot_cli.paper.demo import start_demo
     except ImportError:

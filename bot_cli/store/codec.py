@@ -162,3 +162,4 @@ def _decode_leg(x: dict[str, Any]) -> ProtectionOrder:
         LegState(x["state"]),
         int(x["sent_at"]),
     )
+
