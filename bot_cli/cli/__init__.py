@@ -6,11 +6,11 @@ found work to do (and command-line usage errors, as Typer reports them).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from bot_cli.cli import pending
 from bot_cli.cli.enter import enter
@@ -22,7 +22,19 @@ from bot_cli.errors import BotError
 from bot_cli.state_store import StoreError
 
 
+class _Group(TyperGroup):
+    """Our errors become one line on stderr and their exit code, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (BotError, StoreError) as err:
+            error(str(err))
+            raise typer.Exit(getattr(err, "exit_code", 1)) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold API secrets
     add_completion=False,
@@ -48,9 +60,5 @@ def _global(
 
 
 def main() -> None:
-    """Entry point: run the app, turn our errors into one line and exit 1."""
-    try:
-        app(standalone_mode=True)
-    except (BotError, StoreError) as err:
-        error(str(err))
-        sys.exit(getattr(err, "exit_code", 1))
+    """The `bot` console script."""
+    app()
