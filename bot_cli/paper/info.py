@@ -1,0 +1,90 @@
+"""GET /fapi/v1/exchangeInfo of the paper venue: its symbols with Binance's filter shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot_cli.paper.market import SYMBOLS, SymbolSpec
+from bot_cli.paper.shapes import PERCENT_DOWN, PERCENT_UP
+
+RATE_LIMITS = [
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+    {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+]
+
+
+def symbol_info(s: SymbolSpec) -> dict[str, Any]:
+    return {
+        "symbol": s.symbol,
+        "pair": s.symbol,
+        "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000,
+        "status": "TRADING",
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "baseAsset": s.base_asset,
+        "quoteAsset": "USDT",
+        "marginAsset": "USDT",
+        "pricePrecision": s.price_precision,
+        "quantityPrecision": s.quantity_precision,
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COIN",
+        "underlyingSubType": [],
+        "settlePlan": 0,
+        "triggerProtect": "0.0500",
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "maxPrice": str(s.max_price),
+                "minPrice": str(s.min_price),
+                "tickSize": str(s.tick_size),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "maxQty": str(s.max_qty),
+                "minQty": str(s.min_qty),
+                "stepSize": str(s.step_size),
+            },
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "maxQty": str(s.market_max_qty),
+                "minQty": str(s.min_qty),
+                "stepSize": str(s.step_size),
+            },
+            {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+            {"filterType": "MIN_NOTIONAL", "notional": str(s.min_notional)},
+            {
+                "filterType": "PERCENT_PRICE",
+                "multiplierUp": str(PERCENT_UP),
+                "multiplierDown": str(PERCENT_DOWN),
+                "multiplierDecimal": 4,
+            },
+        ],
+        "orderTypes": [
+            "LIMIT",
+            "MARKET",
+            "STOP",
+            "STOP_MARKET",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_MARKET",
+            "TRAILING_STOP_MARKET",
+        ],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+        "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05",
+    }
+
+
+def exchange_info(now: int) -> dict[str, Any]:
+    return {
+        "timezone": "UTC",
+        "serverTime": now,
+        "futuresType": "U_MARGINED",
+        "rateLimits": RATE_LIMITS,
+        "exchangeFilters": [],
+        "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+        "symbols": [symbol_info(s) for s in SYMBOLS.values()],
+    }

@@ -1,0 +1,109 @@
+"""The paper venue's files: ``<state_dir>/paper/exchange.json`` and the ``lock`` beside it.
+
+The state is replaced atomically (temp file, fsync, rename, fsync of the directory) so a crash
+at any instant leaves either the old or the new state, never a torn one. A flock on
+``<state_dir>/paper/lock`` (holding the holder's pid) keeps one paper server per state dir; the
+kernel drops it when the holder dies, so a ``kill -9`` never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from bot_cli.errors import BotError
+
+STATE_NAME = "exchange.json"
+LOCK_NAME = "lock"
+
+
+class PaperLockHeld(BotError):
+    """Another paper venue already serves this state directory."""
+
+
+class PaperStateError(BotError):
+    """The paper state file cannot be read."""
+
+
+def paper_dir(state_dir: Path) -> Path:
+    path = Path(state_dir) / "paper"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def save(path: Path, data: dict[str, Any] | str) -> None:
+    """Write ``data`` (a dict, or JSON text) to ``path`` atomically and durably."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    payload = text.encode()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    """The saved state, or None when there is none yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise PaperStateError(
+            f"paper state {path} is not valid JSON ({err}): "
+            "move it away to start a fresh paper exchange"
+        ) from None
+    if not isinstance(data, dict):
+        raise PaperStateError(
+            f"paper state {path} is not a JSON object: move it away to start afresh"
+        )
+    return data
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PaperLock:
+    """Exclusive, non-blocking lock on ``<state_dir>/paper/lock`` for the server's lifetime."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = paper_dir(state_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise PaperLockHeld(
+                f"a paper venue (pid {holder}) already serves {self.path.parent}: "
+                "use it, or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.ftruncate(fd, 0)  # before unlocking: never erase the next holder's pid
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

@@ -1,0 +1,229 @@
+"""The running paper exchange: book + persistence + faults + user streams + listenKey + clock.
+
+The one rule: ``commit()`` writes the state to disk BEFORE the caller answers a request or the
+queued stream events are pushed, so anything a client has seen survives a crash of the venue.
+On ``open()`` the venue loads its state and catches up on the time it was down: resting orders
+fill and algo orders trigger as the (deterministic) price path says they would have. Events of
+that period are not replayed, as on Binance: a client reconciles over REST after connecting.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import time
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bot_cli.paper import persist, shapes, snapshot
+from bot_cli.paper.auth import WeightMeter
+from bot_cli.paper.book import Book
+from bot_cli.paper.faults import Fault, Faults
+from bot_cli.paper.market import SYMBOLS, PricePath
+from bot_cli.paper.rules import BookError
+from bot_cli.paper.stream import Hub
+
+PAPER_API_KEY = "paper-key"
+PAPER_API_SECRET = "paper-secret"
+LISTEN_KEY_TTL_MS = 60 * 60 * 1000
+PRUNE_EVERY_MS = 60_000
+
+log = logging.getLogger("bot_cli.paper")
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class PaperExchange:
+    """One simulated USDⓈ-M account; ``state_dir=None`` keeps everything in memory (tests)."""
+
+    def __init__(
+        self,
+        state_dir: Path | None,
+        *,
+        seed: int = 7,
+        volatility: float = 0.0005,
+        faults: Iterable[str] = (),
+        clock: Callable[[], int] = wall_ms,
+    ) -> None:
+        self.state_dir = state_dir
+        self.seed, self.volatility = seed, volatility
+        self.clock = clock
+        self.faults = Faults()
+        self.hub = Hub()
+        self.weights = WeightMeter()
+        self.book = Book(PricePath.starting(seed, volatility, clock()), clock())
+        self.listen_key: str | None = None
+        self.listen_key_expires = 0
+        self._initial_faults = tuple(faults)
+        self._snapshots = snapshot.Snapshotter()
+        self._pruned_at = 0
+        self._lock = persist.PaperLock(state_dir) if state_dir is not None else None
+        self._file = (
+            persist.paper_dir(state_dir) / persist.STATE_NAME if state_dir is not None else None
+        )
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Lock the state dir, load the state, catch up to now (no replay), apply config faults."""
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            self._load()
+            self.book.advance(self.now())
+            self.book.drain()  # what happened while down is state, not stream: like Binance
+            self._persist()
+            for spec in self._initial_faults:
+                self.add_fault(spec)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
+    def now(self) -> int:
+        return self.clock()
+
+    def _load(self) -> None:
+        data = persist.load(self._file) if self._file is not None else None
+        if data is None:
+            return
+        try:
+            self.book = snapshot.load(data, self.seed, self.volatility)
+        except (KeyError, TypeError, ValueError) as err:
+            raise persist.PaperStateError(
+                f"paper state {self._file} cannot be read ({err}): move it away to start afresh"
+            ) from None
+        self.listen_key = data.get("listen_key")
+        self.listen_key_expires = int(data.get("listen_key_expires_ms", 0))
+
+    def _persist(self) -> None:
+        if self._file is None:
+            return
+        extra = {"listen_key": self.listen_key, "listen_key_expires_ms": self.listen_key_expires}
+        persist.save(self._file, self._snapshots.dump(self.book, extra))
+
+    # --- the commit rule --------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Persist if anything changed, then push the queued events (in that order)."""
+        if not self.book.dirty:
+            return
+        self._persist()
+        self.hub.publish(self.listen_key, self.book.drain())
+
+    def sync(self) -> int:
+        """Bring the book to now and commit; returns now."""
+        now = self.now()
+        self.book.advance(now)
+        self.commit()
+        return now
+
+    def tick(self) -> None:
+        """The background step: time passes, keys expire, periodic stream drops happen."""
+        now = self.now()
+        if now - self._pruned_at >= PRUNE_EVERY_MS:
+            self._pruned_at = now
+            self.book.prune(now)
+        self.sync()
+        if self.listen_key is not None and now >= self.listen_key_expires:
+            self.expire_listen_key()
+        if self.faults.stream_drop_due(now):
+            self.hub.drop_all()
+
+    # --- listenKey --------------------------------------------------------------------------
+
+    def start_listen_key(self) -> str:
+        """POST: the active key (extended), or a new one; one key per account, shared."""
+        now = self.now()
+        if self.listen_key is None or now >= self.listen_key_expires:
+            if self.listen_key is not None:
+                self.expire_listen_key()
+            self.listen_key = "".join(
+                secrets.choice(string.ascii_letters + string.digits) for _ in range(64)
+            )
+        self.listen_key_expires = now + LISTEN_KEY_TTL_MS
+        self._persist()
+        return self.listen_key
+
+    def keepalive_listen_key(self) -> str:
+        """PUT: extend the active key by 60 minutes; -1125 when there is none."""
+        now = self.now()
+        if self.listen_key is None or now >= self.listen_key_expires:
+            raise BookError(
+                -1125,
+                "This listenKey does not exist. "
+                "Please use POST /fapi/v1/listenKey to recreate listenKey",
+            )
+        self.listen_key_expires = now + LISTEN_KEY_TTL_MS
+        self._persist()
+        return self.listen_key
+
+    def valid_listen_key(self, key: str) -> bool:
+        return key == self.listen_key and self.now() < self.listen_key_expires
+
+    def expire_listen_key(self) -> None:
+        """The key dies: its sockets get ``listenKeyExpired`` (E as a string, as seen live)."""
+        key = self.listen_key
+        if key is None:
+            return
+        self.listen_key, self.listen_key_expires = None, 0
+        self._persist()
+        self.hub.expire(key, {"e": "listenKeyExpired", "E": str(self.now()), "listenKey": key})
+
+    # --- faults -----------------------------------------------------------------------------
+
+    def add_fault(self, spec: str) -> Fault:
+        fault = self.faults.add(spec)
+        if fault.kind == "expire_listen_key":
+            self.expire_listen_key()
+        elif fault.immediate:
+            self.hub.drop_all()
+        return fault
+
+    # --- admin view -------------------------------------------------------------------------
+
+    def set_price(self, symbol: str, price: Decimal) -> Decimal:
+        now = self.now()
+        price = self.book.set_price(symbol, price, now)
+        self.commit()
+        return price
+
+    def snapshot(self) -> dict[str, Any]:
+        """GET /paper/state: prices, both books, positions, wallet, key and faults."""
+        now = self.sync()
+        book = self.book
+        closed = sorted(
+            (o for o in book.orders.values() if not o.is_open), key=lambda o: o.update_time
+        )
+        closed_algos = sorted(
+            (a for a in book.algos.values() if not a.is_open), key=lambda a: a.update_time
+        )
+        return {
+            "time": now,
+            "prices": {s: SYMBOLS[s].fmt_price(book.mark(s, now)) for s in SYMBOLS},
+            "balance": shapes.money(book.balance),
+            "dualSidePosition": book.dual,
+            "openOrders": [shapes.order_response(o, "query") for o in book.open_orders()],
+            "openAlgoOrders": [shapes.algo_response(a, "query") for a in book.open_algos()],
+            "recentOrders": [shapes.order_response(o, "query") for o in closed[-20:]],
+            "recentAlgoOrders": [shapes.algo_response(a, "query") for a in closed_algos[-20:]],
+            "positions": [
+                shapes.position_v3(p, book.mark(p.symbol, now), book.notional(p.symbol))
+                for p in book.positions.values()
+                if p.amount
+            ],
+            "listenKey": {
+                "active": self.listen_key is not None,
+                "expiresAt": self.listen_key_expires,
+            },
+            "streams": self.hub.count(),
+            "faults": self.faults.specs(),
+        }

@@ -1,0 +1,144 @@
+"""`bot paper price|orders|faults`: against a running venue, or one started for the command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from bot_cli.cli import paper
+from bot_cli.cli.context import AppContext
+from bot_cli.errors import BotError
+from bot_cli.paper.server import PaperHandle, start_in_process
+
+
+def root_app() -> typer.Typer:
+    """The paper sub-app under a root like the real one (the lead registers it in bot_cli.cli)."""
+    root = typer.Typer()
+
+    @root.callback()
+    def _global(
+        ctx: typer.Context, state_dir: Path = Path("state"), config: Path | None = None
+    ) -> None:
+        ctx.obj = AppContext(state_dir, config)
+
+    root.add_typer(paper.app, name="paper")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "bot.toml"
+    path.write_text(
+        f'[paper]\nhost = "127.0.0.1"\nport = {port}\nvolatility = 0.0\n', encoding="utf-8"
+    )
+    return path
+
+
+def invoke(tmp_path: Path, port: int, *args: str) -> tuple[int, str, str]:
+    runner = CliRunner()
+    base = [
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--config",
+        str(config(tmp_path, port)),
+        "paper",
+    ]
+    result = runner.invoke(root_app(), [*base, *args], catch_exceptions=True)
+    if isinstance(result.exception, BotError):
+        return 1, result.stdout, str(result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@contextlib.contextmanager
+def venue_in_thread(state_dir: Path, port: int) -> Iterator[PaperHandle]:
+    """A running venue on ``port`` in its own thread and event loop (like `bot paper serve`)."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    box: dict[str, PaperHandle] = {}
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        box["handle"] = loop.run_until_complete(
+            start_in_process(state_dir, port=port, volatility=0.0)
+        )
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(box["handle"].stop())
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    assert ready.wait(20), "the venue thread did not start"
+    try:
+        yield box["handle"]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(20)
+        loop.close()
+
+
+def test_price_and_orders_start_a_venue_for_the_command_when_none_runs(tmp_path):
+    """No venue listening: `price` moves the price in the state dir; `orders --json` shows it."""
+    # Arrange
+    port = free_port()
+
+    # Act
+    code_price, out_price, _ = invoke(tmp_path, port, "price", "ethusdt", "2500.5")
+    code_orders, out_orders, _ = invoke(tmp_path, port, "orders", "--json")
+
+    # Assert
+    assert (code_price, out_price.strip()) == (0, "ETHUSDT now 2500.50")
+    state = json.loads(out_orders)
+    assert code_orders == 0 and state["prices"]["ETHUSDT"] == "2500.50"
+    assert (tmp_path / "state" / "paper" / "exchange.json").exists()
+
+
+def test_commands_talk_to_the_running_venue(tmp_path):
+    """With a venue listening, faults and prices are set on it and seen by the next command."""
+    # Arrange
+    port = free_port()
+
+    # Act
+    with venue_in_thread(tmp_path / "state", port) as handle:
+        code_add, out_add, _ = invoke(
+            tmp_path, port, "faults", "lost_response:order:once", "late_visibility:2"
+        )
+        code_show, out_show, _ = invoke(tmp_path, port, "faults")
+        code_clear, out_clear, _ = invoke(tmp_path, port, "faults", "--clear")
+        invoke(tmp_path, port, "price", "BTCUSDT", "90000")
+        code_table, out_table, _ = invoke(tmp_path, port, "orders")
+        live_price = handle.exchange.snapshot()["prices"]["BTCUSDT"]
+
+    # Assert
+    assert code_add == code_show == code_clear == code_table == 0
+    assert "faults on: lost_response:order:once, late_visibility:2" in out_add
+    assert "lost_response:order:once" in out_show
+    assert "no faults on" in out_clear
+    assert live_price == "90000.00" and "90000.00" in out_table
+
+
+def test_bad_input_is_one_clear_error(tmp_path):
+    """A price that is not a number and an unknown fault are refused with a sentence, exit 1."""
+    # Arrange
+    port = free_port()
+
+    # Act
+    code_price, _, err_price = invoke(tmp_path, port, "price", "BTCUSDT", "lots")
+    code_fault, _, err_fault = invoke(tmp_path, port, "faults", "bogus")
+
+    # Assert
+    assert code_price == 1 and "not a number" in err_price
+    assert code_fault == 1 and "unknown fault" in err_fault
