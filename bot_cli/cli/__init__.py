@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from bot_cli.cli import pending
+from bot_cli.cli import paper, pending
 from bot_cli.cli.enter import enter
 from bot_cli.cli.recover import recover
 from bot_cli.cli.run import run
@@ -41,6 +41,7 @@ app = typer.Typer(
     help="Operator tool for a Binance USD-M futures bot: every filled entry gets its stop-loss and take-profit.",
 )
 app.add_typer(pending.app, name="pending")
+app.add_typer(paper.app, name="paper")
 app.command("run")(run)
 app.command("recover")(recover)
 app.command("enter")(enter)
