@@ -42,15 +42,24 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], sty
 
 
 def plain(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns; a cell with several lines continues on the lines below its row."""
+    if any("\n" in cell for row in rows for cell in row):
+        rows = [line for row in rows for line in _unfold(row)]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
             if len(cell) > widths[i]:
                 widths[i] = len(cell)
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*headers)]
-    lines.extend(fmt.format(*row) for row in rows)
+    lines = [fmt.format(*headers).rstrip()]
+    lines.extend(fmt.format(*row).rstrip() for row in rows)
     return "\n".join(lines) + "\n"
+
+
+def _unfold(row: Sequence[str]) -> list[list[str]]:
+    cells = [cell.split("\n") for cell in row]
+    depth = max(len(c) for c in cells)
+    return [[c[k] if k < len(c) else "" for c in cells] for k in range(depth)]
 
 
 def error(message: str) -> None:
