@@ -45,10 +45,11 @@ from bot_cli.core.model import (
     Status,
     TriggerPolicy,
 )
-from bot_cli.core.protect import converge, deadline
+from bot_cli.core.protect import converge, covered, deadline
 
 
-S, O, PF, P, C, NA = (
+R, S, O, PF, P, C, NA = (
+    Status.REQUESTED,
     Status.SUBMITTING,
     Status.OPEN,
     Status.PARTIALLY_FILLED,
@@ -56,7 +57,7 @@ S, O, PF, P, C, NA = (
     Status.CLOSING,
     Status.NEEDS_ATTENTION,
 )
-_LIVE = (S, O, PF, P, C, NA)
+_LIVE = (R, S, O, PF, P, C, NA)
 _PROTECTING = {PF: PF, P: P, C: C, NA: NA}
 
 
@@ -65,6 +66,7 @@ def _same(*statuses: Status) -> dict[Status, Status]:
 
 
 TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
+    ev.EntryClaimed: {R: S},  # _rule_request_expired
     ev.EntryAccepted: {S: O, O: O, PF: PF, P: P, C: C, NA: NA},
     ev.EntryRejected: {S: Status.NOT_PLACED, O: Status.NOT_PLACED, NA: NA},
     ev.EntryOutcomeUnknown: {S: S},
@@ -86,8 +88,8 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.CloseAccepted: {C: C, NA: NA},
     ev.CloseFailed: {C: NA, NA: NA},
     ev.CloseNotFound: {C: C, NA: NA},
-    ev.QueryFailed: _same(*_LIVE),
-    ev.CheckDue: _same(*_LIVE),
+    ev.QueryFailed: _same(S, O, PF, P, C, NA),
+    ev.CheckDue: _same(S, O, PF, P, C, NA),
     ev.OperatorDrop: dict.fromkeys(_LIVE, Status.DROPPED),
 }
 
@@ -111,11 +113,15 @@ def open_entry(
 ) -> tuple[Pending, list[Command]]:
     """A new entry: persisted first, then sent under its deterministic client id."""
     p = Pending(pending_id, spec, S, now, now, recv_window_ms, history=(Note(now, "entry requested"),))
-    place = PlaceEntry(
-        pending_id, client_id(pending_id, Leg.ENTRY), spec.symbol, spec.side, spec.order_type,
-        spec.quantity, spec.price, spec.position_side,
-    )
-    return p, [PersistPending(p), place]
+    return p, [PersistPending(p), _place_entry(p)]
+
+
+def request_entry(
+    pending_id: PendingId, spec: EntrySpec, now: Millis, recv_window_ms: int
+) -> tuple[Pending, list[Command]]:
+    """An entry for the running daemon to send: persisted only; the daemon claims it."""
+    p = Pending(pending_id, spec, R, now, 0, recv_window_ms, history=(Note(now, "entry requested"),))
+    return p, [PersistPending(p)]
 
 
 def step(p: Pending, event: ev.Event, now: Millis, policy: Policy = Policy()) -> Reacted:
@@ -131,8 +137,11 @@ def step_many(
     for event in events:
         current, more = apply(current, event, now, policy)
         reacts.extend(more)
-    current, sends = converge(current, now, policy)
-    return current, _finish(p, current, reacts + sends, now)
+    settled, sends = converge(current, now, policy)
+    if settled.status is not current.status:
+        text = f"{current.status.name} -> {settled.status.name} on convergence: {settled.reason}"
+        settled = _note(settled, now, text)
+    return settled, _finish(p, settled, reacts + sends, now)
 
 
 def apply(p: Pending, event: ev.Event, now: Millis, policy: Policy) -> Reacted:
@@ -164,6 +173,22 @@ def _attention(p: Pending, now: Millis, reason: str) -> Pending:
 
 
 # -- entry handlers ---------------------------------------------------------------
+
+
+def _rule_request_expired(p: Pending, e: ev.EntryClaimed, now: Millis, pol: Policy) -> Reacted:
+    """Claimed: persisted as SUBMITTING (with its send time) before it is sent, unless stale."""
+    if now - p.created_at > pol.request_ttl_ms:
+        return replace(p, status=Status.NOT_PLACED, reason="request expired before a daemon took it"), []
+    q = replace(p, sent_at=now)
+    return q, [_place_entry(q)]
+
+
+def _place_entry(p: Pending) -> PlaceEntry:
+    s = p.spec
+    return PlaceEntry(
+        p.pending_id, client_id(p.pending_id, Leg.ENTRY), s.symbol, s.side, s.order_type,
+        s.quantity, s.price, s.position_side,
+    )
 
 
 def _entry_accepted(p: Pending, e: ev.EntryAccepted, now: Millis, _: Policy) -> Reacted:
@@ -229,13 +254,16 @@ def _rule_protection_fired(p: Pending, e: ev.ProtectionReport, now: Millis, _: P
         return p, []
     if e.status.value == "NEW" and leg.state is LegState.CANCELING:
         return p, [CancelProtection(p.pending_id, e.client_id)]  # still open: cancel (again)
-    if e.status.value == "NEW":
-        return replace(_with_leg_state(p, e.client_id, LegState.LIVE), attempts=0), []
+    if e.status.value == "NEW":  # refusals stop counting once a whole generation is live
+        q = _with_leg_state(p, e.client_id, LegState.LIVE)
+        return (replace(q, attempts=0) if covered(q) else q), []
     q = _without(p, e.client_id)
     if leg.state is LegState.CANCELING:
         return q, []
     if e.status.fired and p.status is P:
         return replace(q, status=C, reason=f"{leg.leg.name} triggered"), []
+    if e.status.fired and p.status is C:  # closing anyway: the protection closed it first
+        return _note(q, now, f"{leg.leg.name} triggered while closing"), []
     if e.status.fired:
         return _attention(q, now, f"{leg.leg.name} triggered while the entry is still working"), []
     q = _note(q, now, f"{e.client_id} is {e.status.value}; protecting again")
@@ -284,7 +312,7 @@ def _protection_not_found(p: Pending, e: ev.ProtectionNotFound, now: Millis, pol
     due = deadline(leg.sent_at, p.recv_window_ms, pol)
     if now < due:
         return p, [ScheduleCheck(p.pending_id, due)]
-    if leg.state is LegState.CANCELING:
+    if leg.state is LegState.CANCELING or p.status is C:  # closing: nothing to protect
         return _without(p, e.client_id), []
     q = _with_leg_state(p, e.client_id, LegState.SENDING, now)
     s = p.spec
@@ -364,6 +392,7 @@ def _operator_drop(p: Pending, e: ev.OperatorDrop, now: Millis, _: Policy) -> Re
 
 
 _HANDLERS: dict[type[Any], Handler] = {
+    ev.EntryClaimed: _rule_request_expired,
     ev.EntryAccepted: _entry_accepted,
     ev.EntryRejected: _entry_rejected,
     ev.EntryOutcomeUnknown: _entry_unknown,

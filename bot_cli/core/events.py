@@ -13,6 +13,13 @@ from bot_cli.core.model import AlgoStatus, ClientId, OrderReport, OrderStatus, P
 
 
 @dataclass(frozen=True, slots=True)
+class EntryClaimed:
+    """The process that will send a REQUESTED entry takes it (persisted before the send)."""
+
+    pending_id: PendingId
+
+
+@dataclass(frozen=True, slots=True)
 class EntryAccepted:
     """The entry order is on the book with nothing filled."""
 
@@ -187,7 +194,8 @@ class OperatorDrop:
 
 
 Event = (
-    EntryAccepted
+    EntryClaimed
+    | EntryAccepted
     | EntryRejected
     | EntryOutcomeUnknown
     | EntryNotFound

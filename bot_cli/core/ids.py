@@ -46,7 +46,7 @@ def make_pending_id(now_ms: int, entropy: int) -> PendingId:
 
 
 def is_pending_id(text: str) -> bool:
-    return bool(_PENDING.match(text))
+    return bool(_PENDING.fullmatch(text))
 
 
 def client_id(pending_id: PendingId, leg: Leg, gen: int = 0) -> ClientId:
@@ -55,14 +55,14 @@ def client_id(pending_id: PendingId, leg: Leg, gen: int = 0) -> ClientId:
         raise InvalidId(f"{pending_id!r} is not a pending id")
     suffix = leg.value if leg is Leg.ENTRY else f"{leg.value}{gen}"
     cid = f"{pending_id}-{suffix}"
-    if len(cid) > MAX_LEN or not BINANCE_ID.match(cid):
+    if len(cid) > MAX_LEN or not BINANCE_ID.fullmatch(cid):
         raise InvalidId(f"client id {cid!r} would not be valid on Binance")
     return ClientId(cid)
 
 
 def parse_client_id(cid: str) -> ParsedId | None:
     """The pending id, leg and generation behind one of our client ids; None if not ours."""
-    m = _CLIENT.match(cid)
+    m = _CLIENT.fullmatch(cid)
     if m is None:
         return None
     leg = next(leg for leg in Leg if leg.value == m.group(2))

@@ -43,6 +43,7 @@ class Leg(enum.Enum):
 class Status(enum.Enum):
     """An entry's lifecycle; the transitions live in core.engine.TRANSITIONS."""
 
+    REQUESTED = "REQUESTED"  # written by a short CLI; the running daemon sends it
     SUBMITTING = "SUBMITTING"  # persisted, the send may be in flight
     OPEN = "OPEN"  # acknowledged, nothing filled
     PARTIALLY_FILLED = "PARTIALLY_FILLED"  # entry still working, filled part protected
@@ -221,3 +222,4 @@ class Policy:
     not_found_margin_ms: int = 5_000  # beyond timestamp + recvWindow, -2013 means "never landed"
     recheck_ms: int = 2_000
     max_protection_attempts: int = 5
+    request_ttl_ms: int = 30_000  # a REQUESTED entry no daemon took by then is not sent

@@ -36,6 +36,10 @@ from bot_cli.core.protect import covered
 
 _ENTRY_WORKING = (Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED)
 _SKIP = (Status.NEEDS_ATTENTION,)
+_ENTRY_FACTS = (
+    ev.EntryAccepted, ev.EntryRejected, ev.EntryNotFound, ev.EntryPartiallyFilled,
+    ev.EntryFilled, ev.EntryCanceled, ev.EntryCanceledPartFilled,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,7 @@ def lookups_needed(
     algos: list[ClientId] = []
     positions = False
     for p in state.values():
-        if p.status.terminal or p.status in _SKIP:
+        if p.status.terminal or p.status in _SKIP or p.status is Status.REQUESTED:
             continue
         entry = client_id(p.pending_id, Leg.ENTRY)
         if p.status in _ENTRY_WORKING and entry not in open_orders:
@@ -140,6 +144,9 @@ def _reconcile_one(
 ) -> tuple[Pending, list[Command], str]:
     if p.status in _SKIP:
         return p, [], "not checked: needs attention"
+    if p.status is Status.REQUESTED:
+        q, cmds = step_many(p, [ev.EntryClaimed(p.pending_id)], now, policy)
+        return q, cmds, "requested; not sent yet"
     events, said = _facts(p, snap)
     try:
         q, cmds = step_many(p, events, now, policy)
@@ -147,7 +154,10 @@ def _reconcile_one(
         return p, [], f"{'; '.join(said)}; contradicts the journal: {err}"
     position = _position(p, snap)
     if position is not None and q.status in (Status.PARTIALLY_FILLED, Status.PROTECTING) and not covered(q):
-        q, cmds = step_many(p, [*events, ev.PositionReport(p.pending_id, position)], now, policy)
+        # The position right after the entry's own facts: known before any leg is re-sent.
+        at = sum(isinstance(e, _ENTRY_FACTS) for e in events)
+        known = [*events[:at], ev.PositionReport(p.pending_id, position), *events[at:]]
+        q, cmds = step_many(p, known, now, policy)
         said.append(f"position {position}")
     if position is not None:
         cmds = [c for c in cmds if not isinstance(c, QueryPosition)]

@@ -6,8 +6,9 @@ not decode is a CorruptRecord naming the field, never a silent default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from bot_cli.core.model import (
     ClientId,
@@ -27,6 +28,7 @@ from bot_cli.core.model import (
 
 
 RECORD_VERSION = 1
+T = TypeVar("T")
 
 
 class CorruptRecord(ValueError):
@@ -104,11 +106,23 @@ def _num(d: dict[str, Any], key: str) -> Decimal:
     value = d[key]
     if not isinstance(value, str):
         raise CorruptRecord(f"field {key!r} must be a decimal string, got {value!r}")
-    return Decimal(value)
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise CorruptRecord(f"field {key!r} is not a decimal: {value!r}") from None
 
 
 def _opt(d: dict[str, Any], key: str) -> Decimal | None:
-    return None if d.get(key) is None else _num(d, key)
+    return None if d[key] is None else _num(d, key)
+
+
+def _get(d: dict[str, Any], key: str, convert: Callable[[Any], T]) -> T:
+    """d[key] through convert; a bad value is a CorruptRecord naming the field."""
+    value = d[key]
+    try:
+        return convert(value)
+    except (ValueError, TypeError, InvalidOperation) as err:
+        raise CorruptRecord(f"field {key!r} has a bad value {value!r}: {err}") from None
 
 
 def _decode(d: dict[str, Any]) -> Pending:
@@ -116,50 +130,60 @@ def _decode(d: dict[str, Any]) -> Pending:
         raise CorruptRecord(f"record version {d.get('rv')!r} is not {RECORD_VERSION}")
     spec = EntrySpec(
         symbol=str(d["symbol"]),
-        side=Side(d["side"]),
+        side=_get(d, "side", Side),
         quantity=_num(d, "quantity"),
-        order_type=OrderType(d["order_type"]),
+        order_type=_get(d, "order_type", OrderType),
         price=_opt(d, "price"),
         stop_loss=_num(d, "stop_loss"),
         take_profit=_opt(d, "take_profit"),
-        position_side=PositionSide(d["position_side"]),
+        position_side=_get(d, "position_side", PositionSide),
     )
     close = d["close"]
     return Pending(
         pending_id=PendingId(d["pending_id"]),
         spec=spec,
-        status=Status(d["status"]),
-        created_at=int(d["created_at"]),
-        sent_at=int(d["sent_at"]),
-        recv_window_ms=int(d["recv_window_ms"]),
-        order_id=None if d["order_id"] is None else int(d["order_id"]),
+        status=_get(d, "status", Status),
+        created_at=_get(d, "created_at", int),
+        sent_at=_get(d, "sent_at", int),
+        recv_window_ms=_get(d, "recv_window_ms", int),
+        order_id=None if d["order_id"] is None else _get(d, "order_id", int),
         filled_qty=_num(d, "filled_qty"),
         avg_price=_opt(d, "avg_price"),
-        gen=int(d["gen"]),
-        protections=tuple(_decode_leg(x) for x in d["protections"]),
+        gen=_get(d, "gen", int),
+        protections=_get(d, "protections", _legs),
         close=None
         if close is None
         else CloseOrder(
             ClientId(close["client_id"]),
             _num(close, "quantity"),
-            LegState(close["state"]),
-            int(close["sent_at"]),
+            _get(close, "state", LegState),
+            _get(close, "sent_at", int),
         ),
-        attempts=int(d["attempts"]),
-        retry_at=int(d["retry_at"]),
+        attempts=_get(d, "attempts", int),
+        retry_at=_get(d, "retry_at", int),
         reason=str(d["reason"]),
-        history=tuple(Note(int(at), str(text)) for at, text in d["history"]),
+        history=_get(d, "history", _history),
     )
+
+
+def _legs(value: Any) -> tuple[ProtectionOrder, ...]:
+    if not isinstance(value, list):
+        raise TypeError("not a list")
+    return tuple(_decode_leg(x) for x in value)
+
+
+def _history(value: Any) -> tuple[Note, ...]:
+    return tuple(Note(int(at), str(text)) for at, text in value)
 
 
 def _decode_leg(x: dict[str, Any]) -> ProtectionOrder:
     return ProtectionOrder(
-        Leg(x["leg"]),
-        int(x["gen"]),
+        _get(x, "leg", Leg),
+        _get(x, "gen", int),
         ClientId(x["client_id"]),
         _num(x, "quantity"),
         _num(x, "trigger_price"),
-        LegState(x["state"]),
-        int(x["sent_at"]),
+        _get(x, "state", LegState),
+        _get(x, "sent_at", int),
     )
 

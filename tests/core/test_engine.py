@@ -1,0 +1,1082 @@
+"""Specification of core.engine: the lifecycle table, its rules, and what step() returns.
+
+Every row of TRANSITIONS is exercised from the table itself; every (event, status) pair
+without a row must raise and change nothing. The rules that override the table are listed
+in one table of their own. Random walks over many event sequences check the write-ahead
+promise: whatever step() returns, the journal knows an order before it is sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pytest
+
+from bot_cli.core import commands as cm
+from bot_cli.core import events as ev
+from bot_cli.core.engine import TRANSITIONS, open_entry, step, step_many
+from bot_cli.core.errors import InvalidTransition
+from bot_cli.core.ids import BINANCE_ID, client_id
+from bot_cli.core.model import (
+    AlgoStatus,
+    Leg,
+    LegState,
+    Millis,
+    Pending,
+    Policy,
+    PositionSide,
+    Side,
+    Status,
+    TriggerPolicy,
+)
+from tests.core.helpers import (
+    DEADLINE,
+    INSIDE,
+    LATER,
+    ORDER_ID,
+    PID,
+    POLICY,
+    RECV_WINDOW,
+    SPEC,
+    T0,
+    D,
+    cid,
+    leg,
+    legs,
+    of_type,
+    pending,
+    sends,
+    spec,
+)
+
+
+ALERT = Policy(on_immediate_trigger=TriggerPolicy.ALERT)
+SL1, TP1 = cid(Leg.SL, 1), cid(Leg.TP, 1)
+SL2, TP2 = cid(Leg.SL, 2), cid(Leg.TP, 2)
+
+
+def _leg_cid(p: Pending) -> typing.Any:
+    """The first protective order of p (an SL of generation 1 when there is none)."""
+    return p.protections[0].client_id if p.protections else SL1
+
+
+# One ordinary event of each type, for an entry p. Quantities are chosen so that no rule
+# overrides the table for the canonical pendings of tests.core.helpers (the overrides have
+# their own table below).
+EVENTS: dict[type, Callable[[Pending], ev.Event]] = {
+    ev.EntryClaimed: lambda p: ev.EntryClaimed(p.pending_id),
+    ev.EntryAccepted: lambda p: ev.EntryAccepted(p.pending_id, ORDER_ID),
+    ev.EntryRejected: lambda p: ev.EntryRejected(p.pending_id, -2019, "Margin is insufficient."),
+    ev.EntryOutcomeUnknown: lambda p: ev.EntryOutcomeUnknown(p.pending_id, "read timeout"),
+    ev.EntryNotFound: lambda p: ev.EntryNotFound(p.pending_id),
+    ev.EntryPartiallyFilled: lambda p: ev.EntryPartiallyFilled(
+        p.pending_id, ORDER_ID, D("0.6"), D("100")
+    ),
+    ev.EntryFilled: lambda p: ev.EntryFilled(p.pending_id, ORDER_ID, D("1.0"), D("100")),
+    ev.EntryCanceled: lambda p: ev.EntryCanceled(p.pending_id, ORDER_ID),
+    ev.EntryCanceledPartFilled: lambda p: ev.EntryCanceledPartFilled(
+        p.pending_id, ORDER_ID, D("0.7"), D("100")
+    ),
+    ev.ProtectionReport: lambda p: ev.ProtectionReport(p.pending_id, _leg_cid(p), AlgoStatus.NEW),
+    ev.ProtectionRejected: lambda p: ev.ProtectionRejected(
+        p.pending_id, _leg_cid(p), -4005, "Quantity greater than max quantity."
+    ),
+    ev.ProtectionWouldTrigger: lambda p: ev.ProtectionWouldTrigger(
+        p.pending_id, _leg_cid(p), -2021, "Order would immediately trigger."
+    ),
+    ev.ProtectionOutcomeUnknown: lambda p: ev.ProtectionOutcomeUnknown(
+        p.pending_id, _leg_cid(p), "HTTP 503"
+    ),
+    ev.ProtectionNotFound: lambda p: ev.ProtectionNotFound(p.pending_id, _leg_cid(p)),
+    ev.ProtectionMissing: lambda p: ev.ProtectionMissing(p.pending_id, _leg_cid(p)),
+    ev.ProtectionCanceled: lambda p: ev.ProtectionCanceled(p.pending_id, _leg_cid(p)),
+    ev.PositionReport: lambda p: ev.PositionReport(p.pending_id, p.filled_qty or D("1.0")),
+    ev.CloseAccepted: lambda p: ev.CloseAccepted(p.pending_id),
+    ev.CloseFailed: lambda p: ev.CloseFailed(p.pending_id, "ReduceOnly Order is rejected."),
+    ev.CloseNotFound: lambda p: ev.CloseNotFound(p.pending_id),
+    ev.QueryFailed: lambda p: ev.QueryFailed(p.pending_id, "read timeout"),
+    ev.CheckDue: lambda p: ev.CheckDue(p.pending_id),
+    ev.OperatorDrop: lambda p: ev.OperatorDrop(p.pending_id, "operator: test entry"),
+}
+
+ROWS = [
+    pytest.param(
+        event_type, status, target, id=f"{event_type.__name__}: {status.name} -> {target.name}"
+    )
+    for event_type, row in TRANSITIONS.items()
+    for status, target in row.items()
+]
+MISSING = [
+    pytest.param(event_type, status, id=f"{event_type.__name__} in {status.name}")
+    for event_type in TRANSITIONS
+    for status in Status
+    if status not in TRANSITIONS[event_type]
+]
+
+
+# -- the table ------------------------------------------------------------------------
+
+
+def test_every_event_type_has_a_row_set():
+    """Every member of the Event union has an entry in TRANSITIONS (and an event builder here)."""
+    # Arrange
+    union = set(typing.get_args(ev.Event))
+
+    # Act
+    in_table = set(TRANSITIONS)
+
+    # Assert
+    assert in_table == union
+    assert set(EVENTS) == union
+
+
+def test_terminal_statuses_accept_no_event():
+    """Once archived (PROTECTED, CANCELED, NOT_PLACED, CLOSED, DROPPED), no event has a row."""
+    # Arrange
+    terminal = {s for s in Status if s.terminal}
+
+    # Act
+    rows_from_terminal = {
+        (e.__name__, s.name) for e, row in TRANSITIONS.items() for s in row if s in terminal
+    }
+
+    # Assert
+    assert terminal == {
+        Status.PROTECTED, Status.CANCELED, Status.NOT_PLACED, Status.CLOSED, Status.DROPPED
+    }
+    assert rows_from_terminal == set()
+
+
+@pytest.mark.parametrize(("event_type", "status", "target"), ROWS)
+def test_every_row_lands_in_its_target(event_type, status, target):
+    """An ordinary event of each row moves the entry to the table's target status."""
+    # Arrange
+    p = pending(status)
+    event = EVENTS[event_type](p)
+
+    # Act
+    q, cmds = step(p, event, INSIDE)
+
+    # Assert
+    assert q.status is target
+    if target.terminal:
+        assert cmds[-1] == cm.ArchivePending(q, q.reason or target.name.lower())
+
+
+@dataclass(frozen=True)
+class Override:
+    why: str
+    p: Pending
+    event: ev.Event
+    expected: Status
+    now: Millis = INSIDE
+    policy: Policy = POLICY
+
+
+LIVE_PROTECTING = pending(Status.PROTECTING, protections=legs(1, "1.0", LegState.LIVE))
+OVERRIDES = [
+    Override(
+        "SUBMITTING not found past timestamp + recvWindow + margin: proven never placed",
+        pending(Status.SUBMITTING), ev.EntryNotFound(PID), Status.NOT_PLACED, now=LATER,
+    ),
+    Override(
+        "OPEN not found past the window, position flat: canceled with no fill",
+        pending(Status.OPEN), ev.EntryNotFound(PID, D(0)), Status.CANCELED, now=LATER,
+    ),
+    Override(
+        "OPEN not found past the window, position open: the position does not settle it",
+        pending(Status.OPEN), ev.EntryNotFound(PID, D("1.0")), Status.NEEDS_ATTENTION, now=LATER,
+    ),
+    Override(
+        "OPEN not found past the window, position unknown: needs attention",
+        pending(Status.OPEN), ev.EntryNotFound(PID), Status.NEEDS_ATTENTION, now=LATER,
+    ),
+    Override(
+        "PARTIALLY_FILLED not found past the window, position flat: wind down",
+        pending(Status.PARTIALLY_FILLED), ev.EntryNotFound(PID, D(0)), Status.CLOSING, now=LATER,
+    ),
+    Override(
+        "PROTECTING, the SL fired: the stop did its job, wind down the TP",
+        LIVE_PROTECTING, ev.ProtectionReport(PID, SL1, AlgoStatus.TRIGGERED), Status.CLOSING,
+    ),
+    Override(
+        "PARTIALLY_FILLED, a leg fired while the entry still works: needs attention",
+        pending(Status.PARTIALLY_FILLED), ev.ProtectionReport(PID, SL1, AlgoStatus.FINISHED),
+        Status.NEEDS_ATTENTION,
+    ),
+    Override(
+        "PROTECTING, the last leg of the generation acknowledged: PROTECTED",
+        pending(Status.PROTECTING, protections=(
+            leg(Leg.SL, 1, "1.0", LegState.LIVE), leg(Leg.TP, 1, "1.0", LegState.SENDING)
+        )),
+        ev.ProtectionReport(PID, TP1, AlgoStatus.NEW), Status.PROTECTED,
+    ),
+    Override(
+        "PROTECTING, the last allowed protection attempt refused: needs attention",
+        pending(Status.PROTECTING, attempts=POLICY.max_protection_attempts - 1),
+        ev.ProtectionRejected(PID, SL1, -4005, "Quantity greater than max quantity."),
+        Status.NEEDS_ATTENTION,
+    ),
+    Override(
+        "PROTECTING, trigger already crossed, policy alert: needs attention",
+        pending(Status.PROTECTING), ev.ProtectionWouldTrigger(PID, SL1, -2021, "would trigger"),
+        Status.NEEDS_ATTENTION, policy=ALERT,
+    ),
+    Override(
+        "PROTECTING, position flat and nothing placed: CLOSED",
+        pending(Status.PROTECTING, protections=()), ev.PositionReport(PID, D(0)), Status.CLOSED,
+    ),
+    Override(
+        "PROTECTING, position flat while legs are in flight: wind down",
+        pending(Status.PROTECTING), ev.PositionReport(PID, D(0)), Status.CLOSING,
+    ),
+    Override(
+        "PARTIALLY_FILLED, position flat while the entry still works: needs attention",
+        pending(Status.PARTIALLY_FILLED), ev.PositionReport(PID, D(0)), Status.NEEDS_ATTENTION,
+    ),
+    Override(
+        "CLOSING, close acknowledged and nothing else live: CLOSED",
+        pending(Status.CLOSING, protections=()), ev.CloseAccepted(PID), Status.CLOSED,
+    ),
+    Override(
+        "PROTECTING, last superseded leg canceled: PROTECTED",
+        pending(Status.PROTECTING, gen=2, protections=(
+            leg(Leg.SL, 1, "0.4", LegState.CANCELING), *legs(2, "1.0", LegState.LIVE),
+        )),
+        ev.ProtectionCanceled(PID, SL1), Status.PROTECTED,
+    ),
+    Override(
+        "PARTIALLY_FILLED canceled with the filled part already covered: PROTECTED",
+        pending(Status.PARTIALLY_FILLED),
+        ev.EntryCanceledPartFilled(PID, ORDER_ID, D("0.4"), D("100")), Status.PROTECTED,
+    ),
+    Override(
+        "REQUESTED claimed after the request's time to live: never sent",
+        pending(Status.REQUESTED), ev.EntryClaimed(PID), Status.NOT_PLACED,
+        now=T0 + POLICY.request_ttl_ms + 1,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(o, id=o.why) for o in OVERRIDES])
+def test_rules_override_the_table_where_documented(case):
+    """The few rules that decide beyond the table land where their rule says."""
+    # Arrange
+    table_target = TRANSITIONS[type(case.event)][case.p.status]
+
+    # Act
+    q, _ = step(case.p, case.event, case.now, case.policy)
+
+    # Assert
+    assert q.status is case.expected
+    assert q.status is not table_target
+
+
+@pytest.mark.parametrize(("event_type", "status"), MISSING)
+def test_event_without_a_row_raises_and_changes_nothing(event_type, status):
+    """No row: InvalidTransition naming the event type, the status and the pending id."""
+    # Arrange
+    p = pending(status)
+    before = replace(p)
+    event = EVENTS[event_type](p)
+
+    # Act
+    with pytest.raises(InvalidTransition) as raised:
+        step(p, event, INSIDE)
+
+    # Assert
+    assert str(raised.value) == f"can't handle {event_type.__name__} in {status.name} for {PID}"
+    assert p == before
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.status = Status.OPEN  # type: ignore[misc]
+
+
+def test_invalid_event_inside_a_batch_changes_nothing():
+    """step_many raises on the first event with no row, even after valid ones."""
+    # Arrange
+    p = pending(Status.SUBMITTING)
+    before = replace(p)
+    batch: list[ev.Event] = [ev.EntryAccepted(PID, ORDER_ID), ev.CloseAccepted(PID)]
+
+    # Act
+    with pytest.raises(InvalidTransition, match="can't handle CloseAccepted in OPEN for"):
+        step_many(p, batch, INSIDE)
+
+    # Assert
+    assert p == before
+
+
+# -- opening an entry -----------------------------------------------------------------
+
+
+def test_open_entry_persists_before_it_sends():
+    """open_entry returns [PersistPending, PlaceEntry] in that order, under the entry's id."""
+    # Arrange
+    entry = spec(Side.SELL, "0.003", price="101.5", stop_loss="103", take_profit="99")
+
+    # Act
+    p, cmds = open_entry(PID, entry, T0, RECV_WINDOW)
+
+    # Assert
+    assert cmds == [
+        cm.PersistPending(p),
+        cm.PlaceEntry(
+            PID, client_id(PID, Leg.ENTRY), "BTCUSDT", Side.SELL, entry.order_type, D("0.003"),
+            D("101.5"), PositionSide.BOTH,
+        ),
+    ]
+    assert (p.status, p.sent_at, p.recv_window_ms, p.filled_qty) == (
+        Status.SUBMITTING, T0, RECV_WINDOW, D(0)
+    )
+
+
+def test_open_entry_is_deterministic():
+    """The same pending id always yields the same client id: a restart finds the order by it."""
+    # Arrange
+    first, _ = open_entry(PID, SPEC, T0, RECV_WINDOW)
+
+    # Act
+    _, cmds = open_entry(PID, SPEC, T0 + 99, RECV_WINDOW)
+
+    # Assert
+    (placed,) = of_type(cmds, cm.PlaceEntry)
+    assert placed.client_id == f"{PID}-e" == client_id(first.pending_id, Leg.ENTRY)
+    assert BINANCE_ID.match(placed.client_id)
+
+
+# -- unknown outcomes and the not-found window ---------------------------------------
+
+
+def test_unknown_outcome_is_resolved_by_query_never_by_resend():
+    """A timed-out entry send becomes a query by client id, however many times it happens."""
+    # Arrange
+    p = pending(Status.SUBMITTING)
+
+    # Act
+    q1, cmds1 = step(p, ev.EntryOutcomeUnknown(PID, "read timeout"), INSIDE)
+    q2, cmds2 = step(q1, ev.EntryOutcomeUnknown(PID, "HTTP 503 Unknown error"), INSIDE + 1)
+    q3, cmds3 = step(q2, ev.CheckDue(PID), INSIDE + 2)
+
+    # Assert
+    query = cm.QueryEntry(PID, "BTCUSDT", client_id(PID, Leg.ENTRY))
+    assert cmds1 == [cm.PersistPending(q1), query]
+    assert cmds2 == [cm.PersistPending(q2), query]
+    assert cmds3 == [query]
+    assert q3.status is Status.SUBMITTING
+    assert "entry outcome unknown (read timeout); querying by client id" in [
+        n.text for n in q1.history
+    ]
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        pytest.param(T0, Status.SUBMITTING, id="at the send: wait"),
+        pytest.param(DEADLINE - 1, Status.SUBMITTING, id="one ms before the deadline: wait"),
+        pytest.param(DEADLINE, Status.NOT_PLACED, id="at the deadline: never placed"),
+        pytest.param(LATER, Status.NOT_PLACED, id="long after: never placed"),
+    ],
+)
+def test_entry_not_found_is_proof_only_past_the_window(now, expected):
+    """-2013 inside sent_at + recvWindow + margin proves nothing; past it, it never landed."""
+    # Arrange
+    p = pending(Status.SUBMITTING)
+
+    # Act
+    q, cmds = step(p, ev.EntryNotFound(PID), now)
+
+    # Assert
+    assert q.status is expected
+    if expected is Status.SUBMITTING:
+        assert q == p
+        assert cmds == [cm.ScheduleCheck(PID, max(DEADLINE, now + POLICY.recheck_ms))]
+    else:
+        assert cmds == [cm.ArchivePending(q, "never placed: not found after its recvWindow")]
+
+
+def test_entry_seen_late_is_adopted():
+    """Not found inside the window, then found on the next check: adopted as OPEN."""
+    # Arrange
+    p = pending(Status.SUBMITTING)
+    waiting, _ = step(p, ev.EntryNotFound(PID), INSIDE)
+
+    # Act
+    _, check = step(waiting, ev.CheckDue(PID), DEADLINE - 1)
+    q, cmds = step(waiting, ev.EntryAccepted(PID, ORDER_ID), DEADLINE - 1)
+
+    # Assert
+    assert check == [cm.QueryEntry(PID, "BTCUSDT", client_id(PID, Leg.ENTRY))]
+    assert (q.status, q.order_id) == (Status.OPEN, ORDER_ID)
+    assert cmds == [cm.PersistPending(q)]
+
+
+def test_entry_rejected_is_archived_as_not_placed():
+    """A definite rejection archives the entry with the exchange's code and message."""
+    # Arrange
+    p = pending(Status.SUBMITTING)
+
+    # Act
+    q, cmds = step(p, ev.EntryRejected(PID, -2019, "Margin is insufficient."), INSIDE)
+
+    # Assert
+    assert q.status is Status.NOT_PLACED
+    assert cmds == [cm.ArchivePending(q, "entry rejected (-2019): Margin is insufficient.")]
+
+
+def test_claimed_request_is_persisted_as_submitting_before_it_is_sent():
+    """A REQUESTED entry claimed in time: persisted as SUBMITTING with its send time, then sent."""
+    # Arrange
+    p = pending(Status.REQUESTED)
+
+    # Act
+    q, cmds = step(p, ev.EntryClaimed(PID), INSIDE)
+
+    # Assert
+    assert (q.status, q.sent_at) == (Status.SUBMITTING, INSIDE)
+    assert cmds == [
+        cm.PersistPending(q),
+        cm.PlaceEntry(PID, client_id(PID, Leg.ENTRY), "BTCUSDT", Side.BUY, SPEC.order_type,
+                      D("1.0"), D("100"), PositionSide.BOTH),
+    ]
+
+
+# -- fills and protection -------------------------------------------------------------
+
+
+def test_first_partial_fill_is_protected_for_the_filled_quantity():
+    """The first fill places SL and TP at once, opposite side, for the cumulative filled qty."""
+    # Arrange
+    p = pending(Status.OPEN)
+
+    # Act
+    q, cmds = step(p, ev.EntryPartiallyFilled(PID, ORDER_ID, D("0.4"), D("100")), INSIDE)
+
+    # Assert
+    sl1, tp1 = legs(1, "0.4", LegState.SENDING, sent_at=INSIDE)
+    assert q.status is Status.PARTIALLY_FILLED
+    assert q.protections == (sl1, tp1)
+    assert cmds == [
+        cm.PersistPending(q),
+        cm.PlaceProtection(PID, SL1, Leg.SL, "BTCUSDT", Side.SELL, D("0.4"), D("95"),
+                           PositionSide.BOTH),
+        cm.PlaceProtection(PID, TP1, Leg.TP, "BTCUSDT", Side.SELL, D("0.4"), D("110"),
+                           PositionSide.BOTH),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "close_side"),
+    [
+        pytest.param(spec(Side.BUY), Side.SELL, id="long one-way: protections sell"),
+        pytest.param(spec(Side.SELL, stop_loss="105", take_profit="90"), Side.BUY,
+                     id="short one-way: protections buy"),
+        pytest.param(spec(Side.BUY, position_side=PositionSide.LONG), Side.SELL,
+                     id="long hedge mode: positionSide LONG carried"),
+    ],
+)
+def test_protection_is_on_the_opposite_side_and_position_side(entry, close_side):
+    """Protective orders close the entry: opposite side, same position side, spec's triggers."""
+    # Arrange
+    p = pending(Status.OPEN, spec=entry)
+
+    # Act
+    _, cmds = step(p, ev.EntryFilled(PID, ORDER_ID, D("1.0"), D("100")), INSIDE)
+
+    # Assert
+    placed = of_type(cmds, cm.PlaceProtection)
+    assert [(c.leg, c.side, c.trigger_price, c.position_side) for c in placed] == [
+        (Leg.SL, close_side, entry.stop_loss, entry.position_side),
+        (Leg.TP, close_side, entry.take_profit, entry.position_side),
+    ]
+
+
+def test_entry_without_take_profit_gets_only_a_stop():
+    """A spec with no TP is protected by an SL alone and PROTECTED once it is acknowledged."""
+    # Arrange
+    entry = spec(take_profit=None)
+    p = pending(Status.OPEN, spec=entry)
+
+    # Act
+    q1, cmds1 = step(p, ev.EntryFilled(PID, ORDER_ID, D("1.0"), D("100")), INSIDE)
+    q2, cmds2 = step(q1, ev.ProtectionReport(PID, SL1, AlgoStatus.NEW), INSIDE + 1)
+
+    # Assert
+    assert [c.client_id for c in of_type(cmds1, cm.PlaceProtection)] == [SL1]
+    assert q2.status is Status.PROTECTED
+    assert cmds2 == [cm.ArchivePending(q2, "protected")]
+
+
+def test_more_fills_resize_with_a_new_generation_and_cancel_the_old_only_after_both_acks():
+    """A further fill places generation 2 under new ids; generation 1 goes after both acks."""
+    # Arrange
+    p = pending(Status.PARTIALLY_FILLED)  # generation 1 live for 0.4
+
+    # Act
+    grown, placed = step(p, ev.EntryPartiallyFilled(PID, ORDER_ID, D("0.7"), D("100")), INSIDE)
+    half, after_sl = step(grown, ev.ProtectionReport(PID, SL2, AlgoStatus.NEW), INSIDE + 1)
+    both, after_tp = step(half, ev.ProtectionReport(PID, TP2, AlgoStatus.NEW), INSIDE + 2)
+
+    # Assert
+    assert sends(placed) == of_type(placed, cm.PlaceProtection)
+    assert [c.client_id for c in of_type(placed, cm.PlaceProtection)] == [SL2, TP2]
+    assert [c.quantity for c in of_type(placed, cm.PlaceProtection)] == [D("0.7"), D("0.7")]
+    assert {SL2, TP2}.isdisjoint({SL1, TP1})
+    assert sends(after_sl) == []
+    assert after_tp == [
+        cm.PersistPending(both), cm.CancelProtection(PID, SL1), cm.CancelProtection(PID, TP1)
+    ]
+    assert [(x.client_id, x.state) for x in both.protections] == [
+        (SL1, LegState.CANCELING), (TP1, LegState.CANCELING),
+        (SL2, LegState.LIVE), (TP2, LegState.LIVE),
+    ]
+
+
+def test_full_lifecycle_from_partial_fills_to_protected():
+    """Fills of 0.4, 0.7, 1.0 end PROTECTED for 1.0 with one live SL and TP and archived."""
+    # Arrange
+    p, _ = open_entry(PID, SPEC, T0, RECV_WINDOW)
+    script: list[ev.Event] = [
+        ev.EntryAccepted(PID, ORDER_ID),
+        ev.EntryPartiallyFilled(PID, ORDER_ID, D("0.4"), D("100")),
+        ev.ProtectionReport(PID, SL1, AlgoStatus.NEW),
+        ev.ProtectionReport(PID, TP1, AlgoStatus.NEW),
+        ev.EntryPartiallyFilled(PID, ORDER_ID, D("0.7"), D("100")),
+        ev.ProtectionReport(PID, SL2, AlgoStatus.NEW),
+        ev.ProtectionReport(PID, TP2, AlgoStatus.NEW),
+        ev.ProtectionCanceled(PID, SL1),
+        ev.ProtectionCanceled(PID, TP1),
+        ev.EntryFilled(PID, ORDER_ID, D("1.0"), D("100")),
+        ev.ProtectionReport(PID, cid(Leg.SL, 3), AlgoStatus.NEW),
+        ev.ProtectionReport(PID, cid(Leg.TP, 3), AlgoStatus.NEW),
+        ev.ProtectionCanceled(PID, SL2),
+    ]
+    for i, event in enumerate(script):
+        p, _ = step(p, event, T0 + 10 * (i + 1))
+
+    # Act
+    q, cmds = step(p, ev.ProtectionCanceled(PID, TP2), T0 + 1_000)
+
+    # Assert
+    assert q.status is Status.PROTECTED
+    assert cmds == [cm.ArchivePending(q, "protected")]
+    assert [(x.client_id, x.quantity, x.state) for x in q.protections] == [
+        (cid(Leg.SL, 3), D("1.0"), LegState.LIVE), (cid(Leg.TP, 3), D("1.0"), LegState.LIVE),
+    ]
+
+
+def test_a_fill_while_a_generation_is_in_flight_waits_for_its_answer():
+    """No new generation while the previous one's outcome is open: ids stay one per live order."""
+    # Arrange
+    p = pending(Status.PARTIALLY_FILLED, protections=legs(1, "0.4", LegState.SENDING))
+
+    # Act
+    q, cmds = step(p, ev.EntryPartiallyFilled(PID, ORDER_ID, D("0.7"), D("100")), INSIDE)
+    r, later = step(q, ev.ProtectionReport(PID, SL1, AlgoStatus.NEW), INSIDE + 1)
+    s, last = step(r, ev.ProtectionReport(PID, TP1, AlgoStatus.NEW), INSIDE + 2)
+
+    # Assert
+    assert sends(cmds) == []
+    assert sends(later) == []
+    assert [c.client_id for c in sends(last)] == [SL2, TP2]
+    assert s.gen == 2
+
+
+def test_stale_smaller_fill_never_shrinks_the_filled_quantity():
+    """Fill reports are cumulative; an older, smaller one changes nothing."""
+    # Arrange
+    p = pending(Status.PARTIALLY_FILLED)
+
+    # Act
+    q, cmds = step(p, ev.EntryPartiallyFilled(PID, ORDER_ID, D("0.2"), D("99")), INSIDE)
+
+    # Assert
+    assert q == p
+    assert cmds == []
+
+
+# -- trigger already crossed (-2021 / -4142) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "close_side"),
+    [
+        pytest.param(SPEC, Side.SELL, id="long: close sells"),
+        pytest.param(spec(Side.SELL, stop_loss="105", take_profit="90"), Side.BUY,
+                     id="short: close buys"),
+    ],
+)
+def test_crossed_trigger_with_close_policy_closes_the_filled_quantity(entry, close_side):
+    """-2021, policy close: reduce-only market close of the filled qty; live legs canceled."""
+    # Arrange
+    p = pending(Status.PROTECTING, spec=entry, protections=(
+        leg(Leg.SL, 1, "1.0", LegState.SENDING, entry=entry),
+        leg(Leg.TP, 1, "1.0", LegState.LIVE, entry=entry),
+    ))
+    event = ev.ProtectionWouldTrigger(PID, SL1, -2021, "Order would immediately trigger.")
+
+    # Act
+    q, cmds = step(p, event, INSIDE)
+
+    # Assert
+    x2 = cid(Leg.CLOSE, 2)
+    assert q.status is Status.CLOSING
+    assert cmds == [
+        cm.PersistPending(q),
+        cm.ClosePosition(PID, x2, "BTCUSDT", close_side, D("1.0"), PositionSide.BOTH),
+        cm.CancelProtection(PID, TP1),
+    ]
+    assert f"{SL1} trigger {entry.stop_loss} already crossed (-2021); policy close" in [
+        n.text for n in q.history
+    ]
+
+
+def test_closing_ends_closed_and_archived_once_the_close_and_cancels_land():
+    """CLOSING ends when the close is acknowledged and no protection is left: CLOSED, archived."""
+    # Arrange
+    p = pending(Status.PROTECTING, protections=(
+        leg(Leg.SL, 1, "1.0", LegState.SENDING), leg(Leg.TP, 1, "1.0", LegState.LIVE),
+    ))
+    closing, _ = step(p, ev.ProtectionWouldTrigger(PID, SL1, -2021, "would trigger"), INSIDE)
+
+    # Act
+    accepted, cmds1 = step(closing, ev.CloseAccepted(PID), INSIDE + 1)
+    done, cmds2 = step(accepted, ev.ProtectionCanceled(PID, TP1), INSIDE + 2)
+
+    # Assert
+    assert accepted.status is Status.CLOSING
+    assert cmds1 == [cm.PersistPending(accepted)]
+    assert done.status is Status.CLOSED
+    assert cmds2 == [cm.ArchivePending(done, done.reason)]
+    assert done.reason == f"{SL1} trigger 95 already crossed (-2021); closed at market"
+
+
+def test_crossed_trigger_with_alert_policy_needs_attention():
+    """-2021 with policy alert: NEEDS_ATTENTION and an Alert; nothing is closed."""
+    # Arrange
+    p = pending(Status.PROTECTING)
+
+    # Act
+    q, cmds = step(p, ev.ProtectionWouldTrigger(PID, SL1, -4142, "would trigger"), INSIDE, ALERT)
+
+    # Assert
+    assert q.status is Status.NEEDS_ATTENTION
+    assert q.reason == (
+        f"{SL1} trigger 95 already crossed (-4142); policy alert: position left as is"
+    )
+    assert cmds == [cm.PersistPending(q), cm.Alert(PID, q.reason)]
+
+
+def test_close_that_fails_needs_attention():
+    """A market close refused or of unknown outcome is for a human: NEEDS_ATTENTION + Alert."""
+    # Arrange
+    p = pending(Status.CLOSING)
+
+    # Act
+    q, cmds = step(p, ev.CloseFailed(PID, "ReduceOnly Order is rejected."), INSIDE)
+
+    # Assert
+    assert q.status is Status.NEEDS_ATTENTION
+    assert cmds == [
+        cm.PersistPending(q), cm.Alert(PID, "market close failed: ReduceOnly Order is rejected.")
+    ]
+
+
+def test_close_not_found_past_its_window_is_sent_again_under_the_same_id():
+    """A close that never landed is re-sent with the same client id (no duplicate possible)."""
+    # Arrange
+    p = pending(Status.CLOSING)
+
+    # Act
+    q, cmds = step(p, ev.CloseNotFound(PID), LATER)
+
+    # Assert
+    assert q.close is not None
+    assert (q.close.client_id, q.close.state, q.close.sent_at) == (
+        cid(Leg.CLOSE, 2), LegState.SENDING, LATER
+    )
+    assert cmds == [
+        cm.PersistPending(q),
+        cm.ClosePosition(PID, cid(Leg.CLOSE, 2), "BTCUSDT", Side.SELL, D("1.0"), PositionSide.BOTH),
+    ]
+
+
+@pytest.mark.parametrize("fired", [AlgoStatus.TRIGGERED, AlgoStatus.FINISHED], ids=lambda s: s.name)
+def test_a_protection_firing_while_closing_is_dropped_and_closing_goes_on(fired):
+    """While CLOSING, a leg that fires closes the position too: forget it, keep closing."""
+    # Arrange
+    p = pending(Status.CLOSING, protections=(leg(Leg.TP, 1, "1.0", LegState.SENDING),))
+
+    # Act
+    q, cmds = step(p, ev.ProtectionReport(PID, TP1, fired), INSIDE)
+
+    # Assert
+    assert (q.status, q.protections) == (Status.CLOSING, ())
+    assert cmds == [cm.PersistPending(q)]
+    assert q.history[-1].text == "TP triggered while closing"
+
+
+def test_a_leg_that_never_landed_is_not_sent_again_while_closing():
+    """While CLOSING, a protection proven never placed is forgotten, not re-sent."""
+    # Arrange
+    p = pending(Status.CLOSING, protections=(leg(Leg.TP, 1, "1.0", LegState.SENDING),))
+
+    # Act
+    q, cmds = step(p, ev.ProtectionNotFound(PID, TP1), LATER)
+
+    # Assert
+    assert (q.status, q.protections) == (Status.CLOSING, ())
+    assert sends(cmds) == []
+
+
+# -- protection refused -------------------------------------------------------------
+
+
+def test_rejected_protection_is_retried_later_not_at_once():
+    """A definite rejection schedules a retry: nothing before retry_at, a new generation after."""
+    # Arrange
+    p = pending(Status.PROTECTING)
+    refused = ev.ProtectionRejected(PID, SL1, -4005, "Quantity greater than max quantity.")
+
+    # Act
+    q, cmds = step(p, refused, INSIDE)
+    r, early = step(q, ev.ProtectionReport(PID, TP1, AlgoStatus.NEW), INSIDE + 1)
+    s, due = step(r, ev.CheckDue(PID), INSIDE + POLICY.recheck_ms)
+
+    # Assert
+    assert (q.attempts, q.retry_at) == (1, INSIDE + POLICY.recheck_ms)
+    assert cmds == [cm.PersistPending(q), cm.ScheduleCheck(PID, INSIDE + POLICY.recheck_ms)]
+    assert sends(early) == []
+    assert [c.client_id for c in sends(due)] == [SL2, TP2]
+    assert s.status is Status.PROTECTING
+
+
+def test_protection_refused_max_times_needs_attention_even_when_the_tp_is_accepted():
+    """An SL refused on every attempt ends NEEDS_ATTENTION, though each attempt's TP is accepted."""
+    # Arrange
+    p = pending(Status.PROTECTING)
+    now = INSIDE
+    outcomes: list[list[cm.Command]] = []
+
+    # Act
+    for _ in range(POLICY.max_protection_attempts):
+        sl, tp = (x.client_id for x in p.legs_of(p.gen))
+        p, cmds = step(p, ev.ProtectionRejected(PID, sl, -4005, "refused"), now)
+        outcomes.append(cmds)
+        if p.status is Status.NEEDS_ATTENTION:
+            break
+        p, _ = step(p, ev.ProtectionReport(PID, tp, AlgoStatus.NEW), now + 1)
+        now = p.retry_at
+        p, _ = step(p, ev.CheckDue(PID), now)
+
+    # Assert
+    assert p.status is Status.NEEDS_ATTENTION
+    assert p.attempts == POLICY.max_protection_attempts
+    assert outcomes[-1] == [cm.PersistPending(p), cm.Alert(PID, p.reason)]
+    assert p.reason == (
+        f"protection refused {POLICY.max_protection_attempts} times; last (-4005) refused"
+    )
+
+
+def test_successful_generation_resets_the_attempt_count():
+    """Once a generation is fully acknowledged, earlier refusals no longer count."""
+    # Arrange
+    p = pending(Status.PARTIALLY_FILLED, attempts=3, retry_at=INSIDE,
+                protections=(leg(Leg.SL, 1, "0.4", LegState.LIVE),
+                             leg(Leg.TP, 1, "0.4", LegState.SENDING)))
+
+    # Act
+    q, _ = step(p, ev.ProtectionReport(PID, TP1, AlgoStatus.NEW), INSIDE)
+
+    # Assert
+    assert q.attempts == 0
+
+
+# -- position flat --------------------------------------------------------------------
+
+
+def test_position_flat_when_protection_would_be_placed_places_nothing():
+    """Filled but already flat: nothing placed, archived as CLOSED with the reason."""
+    # Arrange
+    p = pending(Status.OPEN)
+
+    # Act
+    q, cmds = step_many(p, [ev.EntryFilled(PID, ORDER_ID, D("1.0"), D("100")),
+                            ev.PositionReport(PID, D(0))], INSIDE)
+
+    # Assert
+    assert q.status is Status.CLOSED
+    assert cmds == [cm.ArchivePending(q, "position already flat: nothing to protect")]
+
+
+@pytest.mark.parametrize(
+    ("side", "amount", "flat"),
+    [
+        pytest.param(Side.BUY, "1.0", False, id="long entry, long position: keep protecting"),
+        pytest.param(Side.BUY, "0", True, id="long entry, flat"),
+        pytest.param(Side.BUY, "-1.0", True, id="long entry, position turned short"),
+        pytest.param(Side.SELL, "-1.0", False, id="short entry, short position: keep protecting"),
+        pytest.param(Side.SELL, "0", True, id="short entry, flat"),
+        pytest.param(Side.SELL, "1.0", True, id="short entry, position turned long"),
+    ],
+)
+def test_position_sign_is_read_against_the_entry_side(side, amount, flat):
+    """A position counts as the entry's only when it points the entry's way."""
+    # Arrange
+    entry = spec(side, stop_loss="95" if side is Side.BUY else "105",
+                 take_profit="110" if side is Side.BUY else "90")
+    p = pending(Status.PROTECTING, spec=entry, protections=())
+
+    # Act
+    q, _ = step(p, ev.PositionReport(PID, D(amount)), INSIDE)
+
+    # Assert
+    assert (q.status is Status.CLOSED) is flat
+
+
+# -- operator drop --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", list(TRANSITIONS[ev.OperatorDrop]), ids=lambda s: s.name)
+def test_operator_drop_archives_with_the_reason(status):
+    """OperatorDrop in any live status: DROPPED and archived (never erased) with the reason."""
+    # Arrange
+    p = pending(status)
+
+    # Act
+    q, cmds = step(p, ev.OperatorDrop(PID, "duplicate entry, closed by hand"), INSIDE)
+
+    # Assert
+    assert (q.status, q.reason) == (Status.DROPPED, "duplicate entry, closed by hand")
+    assert cmds == [cm.ArchivePending(q, "duplicate entry, closed by hand")]
+
+
+# -- history --------------------------------------------------------------------------
+
+
+def test_history_records_every_status_change_up_to_the_archive():
+    """The archived record tells the whole story, including the final PROTECTED."""
+    # Arrange
+    p, _ = open_entry(PID, SPEC, T0, RECV_WINDOW)
+    script: list[ev.Event] = [
+        ev.EntryAccepted(PID, ORDER_ID),
+        ev.EntryFilled(PID, ORDER_ID, D("1.0"), D("100")),
+        ev.ProtectionReport(PID, SL1, AlgoStatus.NEW),
+    ]
+    for i, event in enumerate(script):
+        p, _ = step(p, event, T0 + i + 1)
+
+    # Act
+    q, _ = step(p, ev.ProtectionReport(PID, TP1, AlgoStatus.NEW), T0 + 10)
+
+    # Assert
+    changes = [n.text for n in q.history if "->" in n.text]
+    assert [c.split(" on ")[0] for c in changes] == [
+        "SUBMITTING -> OPEN", "OPEN -> PROTECTING", "PROTECTING -> PROTECTED"
+    ]
+
+
+# -- property: write-ahead over many event sequences ----------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    seed: int
+    before: Pending
+    event: ev.Event
+    now: Millis
+    after: Pending
+    cmds: list[cm.Command]
+
+
+def _candidates(p: Pending) -> list[ev.Event]:
+    pid = p.pending_id
+    out: list[ev.Event] = [
+        ev.EntryClaimed(pid),
+        ev.EntryAccepted(pid, ORDER_ID),
+        ev.EntryRejected(pid, -2019, "Margin is insufficient."),
+        ev.EntryOutcomeUnknown(pid, "read timeout"),
+        ev.EntryNotFound(pid),
+        ev.EntryNotFound(pid, D(0)),
+        ev.EntryNotFound(pid, D("0.5")),
+        ev.EntryPartiallyFilled(pid, ORDER_ID, D("0.3"), D("100")),
+        ev.EntryPartiallyFilled(pid, ORDER_ID, D("0.6"), D("101")),
+        ev.EntryFilled(pid, ORDER_ID, D("1.0"), D("100")),
+        ev.EntryCanceled(pid, ORDER_ID),
+        ev.EntryCanceledPartFilled(pid, ORDER_ID, D("0.5"), D("100")),
+        ev.PositionReport(pid, D(0)),
+        ev.PositionReport(pid, p.filled_qty or D("0.3")),
+        ev.CloseAccepted(pid),
+        ev.CloseFailed(pid, "rejected"),
+        ev.CloseNotFound(pid),
+        ev.QueryFailed(pid, "read timeout"),
+        ev.CheckDue(pid),
+        ev.CheckDue(pid),
+    ]
+    for x in p.protections:
+        c = x.client_id
+        out += [ev.ProtectionReport(pid, c, s) for s in AlgoStatus]
+        out += [
+            ev.ProtectionReport(pid, c, AlgoStatus.NEW),
+            ev.ProtectionReport(pid, c, AlgoStatus.NEW),
+            ev.ProtectionRejected(pid, c, -4005, "refused"),
+            ev.ProtectionWouldTrigger(pid, c, -2021, "would trigger"),
+            ev.ProtectionOutcomeUnknown(pid, c, "HTTP 503"),
+            ev.ProtectionNotFound(pid, c),
+            ev.ProtectionMissing(pid, c),
+            ev.ProtectionCanceled(pid, c),
+        ]
+    return out
+
+
+def _walk(seed: int) -> list[Step]:
+    """A random but reproducible life of one entry, stopping when it is archived."""
+    rng = random.Random(seed)
+    policy = ALERT if seed % 3 == 0 else POLICY
+    if seed % 2:
+        p, _ = open_entry(PID, SPEC, T0, RECV_WINDOW)
+    else:
+        p = pending(Status.REQUESTED)
+    now, steps = T0, []
+    for _ in range(60):
+        now += rng.choice((1, 250, 2_500, 12_000))
+        event = rng.choice(_candidates(p))
+        if rng.random() < 0.005:
+            event = ev.OperatorDrop(PID, "operator")
+        try:
+            q, cmds = step(p, event, now, policy)
+        except InvalidTransition:
+            continue
+        steps.append(Step(seed, p, event, now, q, cmds))
+        p = q
+        if p.status.terminal:
+            break
+    return steps
+
+
+@pytest.fixture(scope="module")
+def walks() -> list[Step]:
+    return [s for seed in range(600) for s in _walk(seed)]
+
+
+def _recorded(p: Pending, send: cm.Command) -> bool:
+    """Whether the entry p (as persisted) already names the order that send targets."""
+    if isinstance(send, cm.PlaceEntry):
+        return p.status is Status.SUBMITTING and send.client_id == client_id(PID, Leg.ENTRY)
+    if isinstance(send, cm.ClosePosition):
+        return p.close is not None and p.close.client_id == send.client_id
+    found = p.find_leg(send.client_id)  # type: ignore[union-attr]
+    if isinstance(send, cm.PlaceProtection):
+        return found is not None and found.state is LegState.SENDING
+    return found is not None and found.state is LegState.CANCELING
+
+
+def test_walks_cover_every_status_and_event_type(walks):
+    """The random walks reach every status and apply every event type (else they prove little)."""
+    # Arrange
+    reached = {s.after.status for s in walks} | {s.before.status for s in walks}
+
+    # Act
+    applied = {type(s.event) for s in walks}
+
+    # Assert
+    assert reached == set(Status)
+    assert applied == set(TRANSITIONS)
+    assert len(walks) > 5_000
+
+
+def test_persist_comes_before_every_send(walks):
+    """In every command list, the state naming an order is persisted before that order is sent."""
+    for s in walks:
+        # Arrange
+        changed = s.after != s.before
+        durable = s.after if changed else s.before
+        context = f"seed {s.seed}: {type(s.event).__name__} in {s.before.status.name}: {s.cmds}"
+
+        # Act
+        out = sends(s.cmds)
+
+        # Assert
+        if s.after.status.terminal:
+            assert out == [], context
+            assert s.cmds[-1] == cm.ArchivePending(s.after, s.cmds[-1].reason), context
+        elif changed:
+            assert s.cmds[0] == cm.PersistPending(s.after), context
+        else:
+            assert of_type(s.cmds, cm.PersistPending) == [], context
+        assert all(_recorded(durable, c) for c in out), context
+        assert len(of_type(s.cmds, cm.PersistPending)) <= 1, context
+
+
+def test_no_step_ever_resends_an_entry(walks):
+    """Only claiming a REQUESTED entry sends it; unknown outcomes and checks only query."""
+    for s in walks:
+        # Arrange
+        context = f"seed {s.seed}: {type(s.event).__name__} in {s.before.status.name}"
+
+        # Act
+        placed = of_type(s.cmds, cm.PlaceEntry)
+
+        # Assert
+        if placed:
+            assert (s.before.status, type(s.event)) == (Status.REQUESTED, ev.EntryClaimed), context
+
+
+def test_every_send_is_unique_within_a_command_list(walks):
+    """No command list sends the same client id twice."""
+    for s in walks:
+        # Arrange
+        out = sends(s.cmds)
+
+        # Act
+        ids = [c.client_id for c in out]
+
+        # Assert
+        assert len(ids) == len(set(ids)), f"seed {s.seed}: {s.cmds}"
+
+
+def test_client_ids_are_never_reused_for_another_order(walks):
+    """Every protective order of an entry has its own id, valid on Binance."""
+    for s in walks:
+        # Arrange
+        ids = [x.client_id for x in s.after.protections]
+
+        # Act
+        distinct = set(ids)
+
+        # Assert
+        assert len(ids) == len(distinct), f"seed {s.seed}: {ids}"
+        assert all(BINANCE_ID.match(i) and len(i) <= 36 for i in ids)
+
+
+def test_every_status_change_is_noted_in_history(walks):
+    """A status change leaves a history note, at that step's time, naming the new status."""
+    for s in walks:
+        # Arrange
+        if s.after.status is s.before.status:
+            continue
+
+        # Act
+        notes = [n.text for n in s.after.history if n.at == s.now]
+
+        # Assert
+        assert any(f"-> {s.after.status.name}" in t for t in notes), (
+            f"seed {s.seed}: {s.before.status.name} -> {s.after.status.name}: {notes}"
+        )
+
+
+def test_needs_attention_always_comes_with_an_alert(walks):
+    """Entering NEEDS_ATTENTION emits exactly one Alert carrying the reason."""
+    for s in walks:
+        # Arrange
+        entered = (s.after.status is Status.NEEDS_ATTENTION
+                   and s.before.status is not Status.NEEDS_ATTENTION)
+
+        # Act
+        alerts = of_type(s.cmds, cm.Alert)
+
+        # Assert
+        assert alerts == ([cm.Alert(PID, s.after.reason)] if entered else []), f"seed {s.seed}"
