@@ -232,7 +232,7 @@ class ExecutionEngine:
     def _step(self, event: ev.Event) -> list[cm.Command]:
         p = self.state.get(event.pending_id)
         if p is None:
-            log.info("event for unknown entry %s ignored: %s", event.pending_id, type(event).__name__)
+            log.debug("event for an entry no longer pending (%s) ignored: %s", event.pending_id, type(event).__name__)
             return []
         try:
             q, cmds = step(p, event, self.clock.now_ms(), self.policy)
