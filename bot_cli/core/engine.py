@@ -18,7 +18,6 @@ from bot_cli.core import events as ev
 from bot_cli.core.commands import (
     Alert,
     ArchivePending,
-    ClosePosition,
     Command,
     PersistPending,
     PlaceEntry,
@@ -45,7 +44,7 @@ from bot_cli.core.model import (
     Status,
     TriggerPolicy,
 )
-from bot_cli.core.protect import converge, covered, deadline
+from bot_cli.core.protect import close_command, converge, covered, deadline
 
 
 R, S, O, PF, P, C, NA = (
@@ -90,6 +89,7 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.CloseNotFound: {C: C, NA: NA},
     ev.QueryFailed: _same(S, O, PF, P, C, NA),
     ev.CheckDue: _same(S, O, PF, P, C, NA),
+    ev.EvidenceConflict: dict.fromkeys((S, O, PF, P, C, NA), NA),
     ev.OperatorDrop: dict.fromkeys(_LIVE, Status.DROPPED),
 }
 
@@ -290,12 +290,7 @@ def _rule_immediate_trigger(p: Pending, e: ev.ProtectionWouldTrigger, now: Milli
     gen = q.gen + 1
     close = CloseOrder(client_id(p.pending_id, Leg.CLOSE, gen), q.filled_qty, LegState.SENDING, now)
     q = _note(replace(q, gen=gen, close=close, reason=f"{seen}; closed at market"), now, f"{seen}; policy close")
-    return q, [_close_cmd(q, close)]
-
-
-def _close_cmd(p: Pending, close: CloseOrder) -> ClosePosition:
-    s = p.spec
-    return ClosePosition(p.pending_id, close.client_id, s.symbol, s.side.opposite, close.quantity, s.position_side)
+    return q, [close_command(q, close)]
 
 
 def _protection_unknown(p: Pending, e: ev.ProtectionOutcomeUnknown, now: Millis, _: Policy) -> Reacted:
@@ -365,7 +360,7 @@ def _close_not_found(p: Pending, e: ev.CloseNotFound, now: Millis, pol: Policy) 
     if now < due:
         return p, [ScheduleCheck(p.pending_id, due)]
     close = replace(p.close, state=LegState.SENDING, sent_at=now)
-    return replace(p, close=close), [_close_cmd(p, close)]
+    return replace(p, close=close), [close_command(p, close)]
 
 
 def _query_failed(p: Pending, e: ev.QueryFailed, now: Millis, pol: Policy) -> Reacted:
@@ -385,6 +380,10 @@ def _check_due(p: Pending, e: ev.CheckDue, now: Millis, _: Policy) -> Reacted:
     if p.close is not None and p.close.state is not LegState.LIVE:
         cmds.append(QueryClose(p.pending_id, p.spec.symbol, p.close.client_id))
     return p, cmds
+
+
+def _evidence_conflict(p: Pending, e: ev.EvidenceConflict, now: Millis, _: Policy) -> Reacted:
+    return _attention(p, now, f"the exchange contradicts the journal: {e.detail}"), []
 
 
 def _operator_drop(p: Pending, e: ev.OperatorDrop, now: Millis, _: Policy) -> Reacted:
@@ -414,6 +413,7 @@ _HANDLERS: dict[type[Any], Handler] = {
     ev.CloseNotFound: _close_not_found,
     ev.QueryFailed: _query_failed,
     ev.CheckDue: _check_due,
+    ev.EvidenceConflict: _evidence_conflict,
     ev.OperatorDrop: _operator_drop,
 }
 assert _HANDLERS.keys() == TRANSITIONS.keys()

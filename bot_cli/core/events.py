@@ -188,6 +188,14 @@ class CheckDue:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceConflict:
+    """What the exchange says cannot follow from the journal: a human must look."""
+
+    pending_id: PendingId
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorDrop:
     pending_id: PendingId
     reason: str = "dropped"
@@ -216,6 +224,7 @@ Event = (
     | CloseNotFound
     | QueryFailed
     | CheckDue
+    | EvidenceConflict
     | OperatorDrop
 )
 

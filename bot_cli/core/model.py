@@ -146,12 +146,17 @@ class ProtectionOrder:
 
 @dataclass(frozen=True, slots=True)
 class CloseOrder:
-    """The reduce-only market order of the `close` policy."""
+    """The reduce-only market order of the `close` policy.
+
+    quantity is what is closed once it lands, prior what earlier close orders closed:
+    a fill after the close was sent gets a further close for the difference.
+    """
 
     client_id: ClientId
     quantity: Decimal
     state: LegState
     sent_at: Millis
+    prior: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot_cli.core.commands import CancelProtection, Command, PlaceProtection
+from bot_cli.core.commands import CancelProtection, ClosePosition, Command, PlaceProtection
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import (
+    CloseOrder,
+    Leg,
     LegState,
     Millis,
     Pending,
@@ -34,7 +36,7 @@ def converge(p: Pending, now: Millis, policy: Policy) -> tuple[Pending, list[Com
     if p.status in (Status.PARTIALLY_FILLED, Status.PROTECTING):
         return _protect(p, now)
     if p.status is Status.CLOSING:
-        return _wind_down(p)
+        return _wind_down(p, now)
     return p, []
 
 
@@ -77,11 +79,24 @@ def _cancel(p: Pending, legs: list[ProtectionOrder]) -> tuple[Pending, list[Comm
     return replace(p, protections=updated), [CancelProtection(p.pending_id, x.client_id) for x in legs]
 
 
-def _wind_down(p: Pending) -> tuple[Pending, list[Command]]:
-    """Closing: cancel whatever protection is live; done when none is left and the close landed."""
+def _wind_down(p: Pending, now: Millis) -> tuple[Pending, list[Command]]:
+    """Closing: cancel whatever protection is live; close what filled meanwhile; then done."""
     live = [x for x in p.protections if x.state is LegState.LIVE]
     if live:
         return _cancel(p, live)
-    if p.protections or (p.close is not None and p.close.state is not LegState.LIVE):
+    close = p.close
+    if close is not None and close.state is LegState.LIVE and p.filled_qty > close.quantity:
+        gen = p.gen + 1
+        more = CloseOrder(client_id(p.pending_id, Leg.CLOSE, gen), p.filled_qty, LegState.SENDING, now, close.quantity)
+        return replace(p, gen=gen, close=more), [close_command(p, more)]
+    if p.protections or (close is not None and close.state is not LegState.LIVE):
         return p, []
     return replace(p, status=Status.CLOSED), []
+
+
+def close_command(p: Pending, close: CloseOrder) -> ClosePosition:
+    """The reduce-only market order closing what this close order adds to the earlier ones."""
+    s = p.spec
+    return ClosePosition(
+        p.pending_id, close.client_id, s.symbol, s.side.opposite, close.quantity - close.prior, s.position_side
+    )

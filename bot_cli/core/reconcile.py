@@ -150,8 +150,10 @@ def _reconcile_one(
     events, said = _facts(p, snap)
     try:
         q, cmds = step_many(p, events, now, policy)
-    except InvalidTransition as err:
-        return p, [], f"{'; '.join(said)}; contradicts the journal: {err}"
+    except InvalidTransition as err:  # DESIGN: contradicting evidence -> NEEDS_ATTENTION, loudly
+        detail = f"{'; '.join(said)} ({err})"
+        q, cmds = step_many(p, [ev.EvidenceConflict(p.pending_id, detail)], now, policy)
+        return q, cmds, f"{'; '.join(said)}; contradicts the journal"
     position = _position(p, snap)
     if position is not None and q.status in (Status.PARTIALLY_FILLED, Status.PROTECTING) and not covered(q):
         # The position right after the entry's own facts: known before any leg is re-sent.

@@ -87,6 +87,7 @@ def _encode_close(c: CloseOrder) -> dict[str, Any]:
         "quantity": str(c.quantity),
         "state": c.state.value,
         "sent_at": c.sent_at,
+        "prior": str(c.prior),
     }
 
 
@@ -158,6 +159,7 @@ def _decode(d: dict[str, Any]) -> Pending:
             _num(close, "quantity"),
             _get(close, "state", LegState),
             _get(close, "sent_at", int),
+            _num(close, "prior"),
         ),
         attempts=_get(d, "attempts", int),
         retry_at=_get(d, "retry_at", int),

@@ -100,6 +100,7 @@ EVENTS: dict[type, Callable[[Pending], ev.Event]] = {
     ev.CloseNotFound: lambda p: ev.CloseNotFound(p.pending_id),
     ev.QueryFailed: lambda p: ev.QueryFailed(p.pending_id, "read timeout"),
     ev.CheckDue: lambda p: ev.CheckDue(p.pending_id),
+    ev.EvidenceConflict: lambda p: ev.EvidenceConflict(p.pending_id, "entry REJECTED after fills were seen"),
     ev.OperatorDrop: lambda p: ev.OperatorDrop(p.pending_id, "operator: test entry"),
 }
 
@@ -946,6 +947,8 @@ def _walk(seed: int) -> list[Step]:
         event = rng.choice(_candidates(p))
         if rng.random() < 0.005:
             event = ev.OperatorDrop(PID, "operator")
+        elif rng.random() < 0.003:
+            event = ev.EvidenceConflict(PID, "exchange answer with no row")
         try:
             q, cmds = step(p, event, now, policy)
         except InvalidTransition:
@@ -1080,3 +1083,25 @@ def test_needs_attention_always_comes_with_an_alert(walks):
 
         # Assert
         assert alerts == ([cm.Alert(PID, s.after.reason)] if entered else []), f"seed {s.seed}"
+
+
+def test_a_fill_after_the_market_close_is_closed_too():
+    """CLOSING after -2021 while partly filled: a later fill gets a further reduce-only close for the rest."""
+    # Arrange: 0.4 filled, SL would trigger, policy close -> close 0.4 sent and accepted
+    p = pending(Status.PARTIALLY_FILLED)  # 0.4 of 1.0 filled, generation 1 live
+    sl = next(x for x in p.protections if x.leg is Leg.SL)
+    p, _ = step(p, ev.ProtectionWouldTrigger(PID, sl.client_id, -2021, "would trigger"), INSIDE)
+    p, _ = step(p, ev.CloseAccepted(PID), INSIDE)
+    p = replace(p, protections=())
+
+    # Act: the rest of the entry fills meanwhile
+    q, cmds = step(p, ev.EntryFilled(PID, ORDER_ID, D("1.0"), D("100")), INSIDE)
+
+    # Assert
+    closes = [c for c in cmds if isinstance(c, cm.ClosePosition)]
+    assert [c.quantity for c in closes] == [D("0.6")]
+    assert closes[0].client_id != p.close.client_id
+    assert q.close.quantity == D("1.0") and q.close.prior == D("0.4")
+    assert q.status is Status.CLOSING
+    done, out = step(q, ev.CloseAccepted(PID), INSIDE)
+    assert done.status is Status.CLOSED and isinstance(out[-1], cm.ArchivePending)

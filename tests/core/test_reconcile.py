@@ -319,8 +319,8 @@ def test_requested_entry_is_claimed_and_sent():
     assert [type(c) for c in plan.commands] == [cm.PersistPending, cm.PlaceEntry]
 
 
-def test_evidence_contradicting_the_journal_changes_nothing_and_says_so():
-    """An event the table has no row for (REJECTED after fills) leaves the entry as it was."""
+def test_evidence_contradicting_the_journal_needs_attention_loudly():
+    """An event the table has no row for (REJECTED after fills): NEEDS_ATTENTION, persisted, alerted."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED)
     snap = snapshot(orders={ENTRY: order(OrderStatus.REJECTED)})
@@ -330,9 +330,11 @@ def test_evidence_contradicting_the_journal_changes_nothing_and_says_so():
 
     # Assert
     (row,) = plan.rows
-    assert plan.state[PID] == p
-    assert row.commands == ()
-    assert "contradicts the journal" in row.exchange
+    q = plan.state[PID]
+    assert q.status is Status.NEEDS_ATTENTION
+    assert q.filled_qty == p.filled_qty and q.protections == p.protections  # nothing else touched
+    assert "contradicts the journal" in q.reason and "contradicts the journal" in row.exchange
+    assert [type(c).__name__ for c in row.commands] == ["PersistPending", "Alert"]
 
 
 def test_terminal_entries_are_left_out_of_the_plan():
