@@ -40,8 +40,8 @@ def recover(
             "use --dry-run to see the plan, or stop the daemon first"
         )
     if dry_run:
-        recovery = asyncio.run(_plan(obj))
-        _show(recovery, as_json, obj)
+        recovery, weight = asyncio.run(_plan(obj))
+        _show(recovery, as_json, obj, weight)
         raise typer.Exit(WORK_FOUND if recovery.plan.has_work else 0)
     try:
         with DaemonLock(obj.state_dir):
@@ -50,12 +50,13 @@ def recover(
         raise BotError(f"`bot run` (pid {err.pid}) took {obj.state_dir} meanwhile; it reconciles on its own") from None
 
 
-async def _plan(obj: AppContext) -> Recovery:
+async def _plan(obj: AppContext) -> tuple[Recovery, int]:
     from bot_cli.connect import connect
 
     async with connect(obj.config, obj.state_dir) as conn:
         engine = _engine(obj, conn.rest)
-        return await engine.recover(execute=False)
+        recovery = await engine.recover(execute=False)
+        return recovery, conn.rest.weight_spent
 
 
 async def _recover(obj: AppContext, as_json: bool, yes: bool) -> None:
@@ -65,7 +66,7 @@ async def _recover(obj: AppContext, as_json: bool, yes: bool) -> None:
     async with connect(obj.config, obj.state_dir) as conn:
         engine = _engine(obj, conn.rest)
         recovery = await engine.recover(execute=False)
-        _show(recovery, as_json, obj)
+        _show(recovery, as_json, obj, conn.rest.weight_spent)
         if not recovery.plan.has_work:
             return
         if not yes and not typer.confirm("Execute this plan?"):
@@ -85,7 +86,7 @@ def _engine(obj: AppContext, rest: object) -> ExecutionEngine:
     return ExecutionEngine(store, rest, policy=cfg.policy, recv_window_ms=cfg.venue.recv_window_ms)  # type: ignore[arg-type]
 
 
-def _show(recovery: Recovery, as_json: bool, obj: AppContext) -> None:
+def _show(recovery: Recovery, as_json: bool, obj: AppContext, weight: int = 0) -> None:
     from bot_cli.cli.calls import describe
 
     plan = recovery.plan
@@ -93,6 +94,7 @@ def _show(recovery: Recovery, as_json: bool, obj: AppContext) -> None:
         print_json({
             "has_work": plan.has_work,
             "rest_calls": recovery.calls,
+            "request_weight": weight,
             "plan": [
                 {"id": r.pending_id, "local": r.local.value, "exchange": r.exchange, "result": r.result.value,
                  "calls": [describe(c) for c in r.commands]}
@@ -105,5 +107,5 @@ def _show(recovery: Recovery, as_json: bool, obj: AppContext) -> None:
          "\n".join(describe(c) for c in r.commands) or "-")
         for r in plan.rows
     ]
-    table(f"recovery plan for {obj.state_dir} ({recovery.calls} REST calls to build it)",
+    table(f"recovery plan for {obj.state_dir} ({recovery.calls} REST calls, request weight {weight}, to build it)",
           ("entry", "file says", "exchange says", "action", "calls"), rows)

@@ -2,9 +2,10 @@
 and a small unsigned admin API under /paper (loopback clients only).
 
 Every /fapi request goes: weight count -> 429 fault -> API key / signature / timestamp ->
-book brought to now -> handler -> ``commit`` (state persisted, then events pushed) -> answer,
-unless an "after" fault replaces the answer. A ``lost_response`` closes the connection without
-any answer (``_DropMiddleware``), so the client sees exactly what a lost response looks like.
+book brought to now -> handler -> ``commit`` (state persisted, then events pushed) -> a
+``slow_response`` hold, if one matches -> answer, unless an "after" fault replaces the answer.
+A ``lost_response`` closes the connection without any answer (``_DropMiddleware``), so the
+client sees exactly what a lost response looks like.
 
 Admin API (JSON):
   GET  /paper/state                      prices, both books, positions, wallet, key, faults
@@ -130,6 +131,11 @@ async def _dispatch(request: Request, route: handlers.Route) -> Response:
         ex.commit()  # time may have moved the book before the refusal
         return _error(err, headers)
     ex.commit()  # persisted (and pushed) before the answer leaves
+    slow = ex.faults.slow(name, route.method)
+    if slow is not None:
+        what = f"{route.method} {request.url.path}"
+        log.info("paper fault %s: holding the answer to %s %.1fs", slow.spec, what, slow.seconds)
+        await asyncio.sleep(slow.seconds)
     fault = ex.faults.after(name, route.method)
     if fault is not None:
         return _fault_answer(request, fault, headers)

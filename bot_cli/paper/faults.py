@@ -16,8 +16,15 @@ Response faults (ARG = the endpoint: the last path segment such as ``order``, ``
   waiting for the backend: send status unknown).
 - ``rate_limit_429:ENDPOINT`` do NOT execute; answer HTTP 429 ``{"code": -1003, ...}``.
 
-  The three "execute, then fail" faults match mutating methods (POST, PUT, DELETE) unless a
-  method is given; ``rate_limit_429`` matches every method.
+- ``slow_response:ENDPOINT[#N][:SECONDS]``  execute and persist (stream events pushed), then
+  hold the answer SECONDS (default 30) before sending it. With ``#N`` only the Nth matching
+  executed request since the switch was set is held, then the switch removes itself (``:once``
+  = ``#1``); without either every matching request is held until cleared. A switch that has
+  fired is gone from the list, so a test can wait for that, then kill the client while it waits
+  for the answer. Refused requests (429, signature, book errors) are neither held nor counted.
+
+  The three "execute, then fail" faults and ``slow_response`` match mutating methods (POST, PUT,
+  DELETE) unless a method is given; ``rate_limit_429`` matches every method.
 
 Other faults:
 
@@ -29,7 +36,7 @@ Other faults:
   closed; PUT answers -1125 until a POST creates a new key (a one-shot action).
 
 Examples: ``lost_response:order:once``, ``unknown_503:algoOrder``, ``rate_limit_429:*@ANY``,
-``late_visibility:5``, ``drop_stream:30``.
+``late_visibility:5``, ``drop_stream:30``, ``slow_response:algoOrder@POST#2:20``.
 """
 
 from __future__ import annotations
@@ -38,8 +45,10 @@ from dataclasses import dataclass, field
 
 RESPONSE_KINDS = ("lost_response", "unknown_503", "timeout_1007", "rate_limit_429")
 AFTER_KINDS = ("lost_response", "unknown_503", "timeout_1007")
+SLOW_KIND = "slow_response"
+SLOW_DEFAULT_S = 30.0
 ACTION_KINDS = ("drop_stream", "expire_listen_key")
-KINDS = (*RESPONSE_KINDS, "late_visibility", *ACTION_KINDS)
+KINDS = (*RESPONSE_KINDS, SLOW_KIND, "late_visibility", *ACTION_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 MUTATING = frozenset({"POST", "PUT", "DELETE"})
 
@@ -58,6 +67,7 @@ class Fault:
     methods: frozenset[str] = field(default_factory=frozenset)
     seconds: float = 0.0
     once: bool = False
+    nth: int = 0  # slow_response: hold only the Nth matching request (0 = every one)
 
     @property
     def immediate(self) -> bool:
@@ -78,6 +88,8 @@ def parse(spec: str) -> Fault:
     kind, args = parts[0], parts[1:]
     if kind not in KINDS:
         raise FaultError(f"unknown fault {kind!r} in {spec!r}; known: {', '.join(KINDS)}")
+    if kind == SLOW_KIND:
+        return _slow(spec, args, once)
     if len(args) > 1:
         raise FaultError(f"fault {spec!r} has too many ':' parts; the form is KIND[:ARG][:once]")
     arg = args[0] if args else ""
@@ -92,10 +104,28 @@ def parse(spec: str) -> Fault:
     return Fault(spec, kind, seconds=seconds, once=once or (kind == "drop_stream" and seconds == 0))
 
 
+def _slow(spec: str, args: list[str], once: bool) -> Fault:
+    if len(args) > 2:
+        raise FaultError(
+            f"fault {spec!r} has too many ':' parts; the form is "
+            "slow_response:ENDPOINT[@METHOD][#N][:SECONDS][:once]"
+        )
+    target, _, nth_text = (args[0] if args else "").partition("#")
+    nth = 1 if once else 0
+    if nth_text:
+        if not nth_text.isdigit() or int(nth_text) < 1:
+            raise FaultError(f"fault {spec!r}: #N must be a whole number from 1")
+        nth = int(nth_text)
+    endpoint, methods = _target(SLOW_KIND, target, spec)
+    seconds = _seconds(args[1] if len(args) > 1 else "", spec, default=SLOW_DEFAULT_S)
+    return Fault(spec, SLOW_KIND, endpoint, methods, seconds=seconds, once=once, nth=nth)
+
+
 def _target(kind: str, arg: str, spec: str) -> tuple[str, frozenset[str]]:
     endpoint, _, method = arg.partition("@")
     if not method:
-        return endpoint or "*", (MUTATING if kind in AFTER_KINDS else frozenset(METHODS))
+        mutating = kind in AFTER_KINDS or kind == SLOW_KIND
+        return endpoint or "*", (MUTATING if mutating else frozenset(METHODS))
     method = method.upper()
     if method == "ANY":
         return endpoint or "*", frozenset(METHODS)
@@ -123,6 +153,7 @@ class Faults:
         self.active: list[Fault] = []
         self._hidden: dict[tuple[str, int], int] = {}  # (book, id) -> visible from (ms)
         self._next_drop: dict[str, int] = {}  # spec -> next stream drop (ms)
+        self._seen: dict[int, int] = {}  # id(slow_response fault with #N) -> matches so far
 
     def add(self, spec: str) -> Fault:
         """Switch a fault on; an immediate one is returned for the caller to run, not kept."""
@@ -134,6 +165,7 @@ class Faults:
     def clear(self) -> None:
         self.active.clear()
         self._next_drop.clear()
+        self._seen.clear()
 
     def specs(self) -> list[str]:
         return [f.spec for f in self.active]
@@ -153,6 +185,20 @@ class Faults:
     def after(self, endpoint: str, method: str) -> Fault | None:
         """A fault that replaces the answer of an executed request."""
         return self._take(AFTER_KINDS, endpoint, method)
+
+    def slow(self, endpoint: str, method: str) -> Fault | None:
+        """The ``slow_response`` switch that holds the answer of this executed request, if any."""
+        for fault in list(self.active):
+            if fault.kind != SLOW_KIND or not fault.matches(endpoint, method):
+                continue
+            if fault.nth:
+                seen = self._seen.pop(id(fault), 0) + 1
+                if seen < fault.nth:
+                    self._seen[id(fault)] = seen
+                    continue
+                self.active.remove(fault)
+            return fault
+        return None
 
     # --- late visibility --------------------------------------------------------------------
 

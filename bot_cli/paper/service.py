@@ -18,11 +18,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot_cli.paper import persist, shapes, snapshot
+from bot_cli.paper import persist, shapes, snapshot, wal
 from bot_cli.paper.auth import WeightMeter
 from bot_cli.paper.book import Book
 from bot_cli.paper.faults import Fault, Faults
-from bot_cli.paper.market import SYMBOLS, PricePath
+from bot_cli.paper.market import SYMBOLS, Anchor, PricePath
 from bot_cli.paper.rules import BookError
 from bot_cli.paper.stream import Hub
 
@@ -66,6 +66,10 @@ class PaperExchange:
         self._file = (
             persist.paper_dir(state_dir) / persist.STATE_NAME if state_dir is not None else None
         )
+        self._log = wal.Log(self._file.parent) if self._file is not None else None
+        self._changes = wal.Changes()
+        self._seq = 0
+        self._snapshotted = False  # the first persist of a run writes a snapshot
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -85,6 +89,8 @@ class PaperExchange:
             raise
 
     def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
         if self._lock is not None:
             self._lock.release()
 
@@ -94,21 +100,48 @@ class PaperExchange:
     def _load(self) -> None:
         data = persist.load(self._file) if self._file is not None else None
         if data is None:
-            return
+            data = {}
         try:
-            self.book = snapshot.load(data, self.seed, self.volatility)
+            if data:
+                self.book = snapshot.load(data, self.seed, self.volatility)
+                self.listen_key = data.get("listen_key")
+                self.listen_key_expires = int(data.get("listen_key_expires_ms", 0))
+            self._seq = int(data.get("seq", 0))
+            for change in self._log.read(self._seq) if self._log is not None else []:
+                wal.apply(self.book, change)
+                self._head(change["h"])
+                self._seq = int(change["seq"])
         except (KeyError, TypeError, ValueError) as err:
             raise persist.PaperStateError(
                 f"paper state {self._file} cannot be read ({err}): move it away to start afresh"
             ) from None
-        self.listen_key = data.get("listen_key")
-        self.listen_key_expires = int(data.get("listen_key_expires_ms", 0))
+        self.book.dirty = False
+
+    def _head(self, h: dict[str, Any]) -> None:
+        """The small top-level state a logged change carries in full."""
+        b = self.book
+        b.last_ms, b.balance, b.dual = int(h["last_ms"]), Decimal(h["balance"]), bool(h["dual"])
+        b.next_order_id, b.next_algo_id = int(h["next_order_id"]), int(h["next_algo_id"])
+        b.next_trade_id = int(h["next_trade_id"])
+        for sym, a in h["anchors"].items():
+            b.path.anchors[sym] = Anchor(int(a["t0_ms"]), Decimal(a["p0"]))
+        self.listen_key = h.get("listen_key")
+        self.listen_key_expires = int(h.get("listen_key_expires_ms", 0))
 
     def _persist(self) -> None:
-        if self._file is None:
+        """One appended, fsync'd line per change; a fresh snapshot now and then."""
+        if self._file is None or self._log is None:
             return
         extra = {"listen_key": self.listen_key, "listen_key_expires_ms": self.listen_key_expires}
-        persist.save(self._file, self._snapshots.dump(self.book, extra))
+        self._seq += 1
+        if self._log.lines >= wal.SNAPSHOT_EVERY or self._seq == 1 or not self._snapshotted:
+            wal.save_snapshot(self._file, self._snapshots.dump(self.book, {**extra, "seq": self._seq}))
+            self._log.truncate()
+            self._changes.reset(self.book)
+            self._snapshotted = True
+            return
+        change = self._changes.delta(self.book, {**snapshot.header(self.book), **extra})
+        self._log.append({"seq": self._seq, **change})
 
     # --- the commit rule --------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Protocol
 from bot_cli.core.events import EntryClaimed
 from bot_cli.core.model import Status
 from bot_cli.exchange.user_stream import UserStream
-from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, OrderUpdate, StreamMessage
+from bot_cli.exchange.wire import AlgoUpdate, OrderUpdate, StreamMessage
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
 
 
@@ -72,11 +72,12 @@ class Daemon:
             await asyncio.sleep(TICK_S)
 
     async def _watch_journal(self) -> None:
-        for pid in self.engine.absorb_external():
-            p = self.engine.state.get(pid)
-            if p is not None and p.status is Status.REQUESTED:
-                self.view.note(f"claiming requested entry {pid}")
-                await self.engine.handle(EntryClaimed(pid))
+        self.engine.absorb_external()
+        # Every REQUESTED entry, however it got into memory (this poll, or an event that
+        # made the engine read the journal first): the daemon is the one that sends it.
+        for pid in [pid for pid, p in self.engine.state.items() if p.status is Status.REQUESTED]:
+            self.view.note(f"claiming requested entry {pid}")
+            await self.engine.handle(EntryClaimed(pid))
 
     async def _reconcile(self, why: str) -> None:
         recovery = await self.engine.recover()
@@ -86,10 +87,9 @@ class Daemon:
         await self._reconcile(f"stream {why}")
 
     async def _on_message(self, message: StreamMessage) -> None:
-        self.view.message(message)
         if isinstance(message, OrderUpdate):
             await self.engine.on_order_report(message.report)
         elif isinstance(message, AlgoUpdate):
             await self.engine.on_algo_report(message.report)
-        elif isinstance(message, AccountUpdate):
-            pass  # positions are read by reconcile; nothing to decide on a balance change
+        # AccountUpdate: positions are read by reconcile; nothing to decide on a balance change
+        self.view.message(message)  # after the engine: showing it is not on the fill-to-protection path

@@ -239,6 +239,10 @@ class ExecutionEngine:
         except InvalidTransition as err:
             log.warning("%s", err)
             return []
+        if isinstance(event, ev.ProtectionRejected | ev.ProtectionWouldTrigger | ev.EntryRejected):
+            log.warning("%s: %s refused (%s) %s", p.pending_id, getattr(event, "client_id", "entry"), event.code, event.message)
+        if q.status is not p.status:
+            log.info("%s %s -> %s%s", q.pending_id, p.status.value, q.status.value, f": {q.reason}" if q.reason else "")
         if q.status.terminal:
             self.state.pop(q.pending_id, None)
             self.timers.pop(q.pending_id, None)

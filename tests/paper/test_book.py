@@ -324,7 +324,7 @@ def test_unknown_orders_give_2013_and_cancels_of_closed_ones_2011():
         ({"newClientOrderId": "has space"}, -4015),
         ({"newClientOrderId": "x" * 37}, -4015),
         ({"positionSide": "LONG"}, -4061),
-        ({"symbol": "XRPUSDT"}, -1121),
+        ({"symbol": "ADAUSDT"}, -1121),
         ({"side": "UP"}, -1117),
         ({"quantity": "1e-3"}, -1100),
         ({"price": "200000.00"}, -4016),  # PERCENT_PRICE: far above the mark

@@ -14,6 +14,7 @@ import websockets
 
 from bot_cli.paper.faults import FaultError, parse
 from bot_cli.paper.server import PaperHandle, start_in_process
+from bot_cli.paper.wal import durable_state
 from tests.paper import KEY_HEADER, Clock, poll, signed
 
 ENTRY = {
@@ -80,6 +81,8 @@ def query(order_id: str, t: int) -> str:
         ("drop_stream", "drop_stream", "*", set(), True, 0),
         ("drop_stream:30", "drop_stream", "*", set(), False, 30.0),
         ("expire_listen_key", "expire_listen_key", "*", set(), True, 0),
+        ("slow_response:order", "slow_response", "order", {"POST", "PUT", "DELETE"}, False, 30.0),
+        ("slow_response:algoOrder@DELETE:2.5", "slow_response", "algoOrder", {"DELETE"}, False, 2.5),
     ],
 )
 def test_specs_parse(spec, kind, endpoint, methods, once, seconds):
@@ -98,9 +101,30 @@ def test_specs_parse(spec, kind, endpoint, methods, once, seconds):
 
 
 @pytest.mark.parametrize(
+    ("spec", "nth", "once"),
+    [
+        ("slow_response:algoOrder@POST#3:20", 3, False),
+        ("slow_response:order:once", 1, True),
+        ("slow_response:order:5:once", 1, True),
+        ("slow_response:*", 0, False),
+    ],
+)
+def test_slow_response_targets_the_nth_request(spec, nth, once):
+    """#N picks the Nth matching request; :once is #1; neither holds every one."""
+    # Act
+    fault = parse(spec)
+
+    # Assert
+    assert (fault.nth, fault.once) == (nth, once)
+
+
+@pytest.mark.parametrize(
     "spec",
     [
         "nonsense",
+        "slow_response:order#0",
+        "slow_response:order#x",
+        "slow_response:order:1:2",
         "lost_response:order@PATCH",
         "late_visibility:soon",
         "drop_stream:-1",
@@ -133,7 +157,7 @@ def test_lost_response_executes_then_drops_the_connection(tmp_path):
         again = await client.post(
             f"/fapi/v1/order?{signed({**ENTRY, 'newClientOrderId': 'e2'}, t)}"
         )
-        on_disk = json.loads((tmp_path / "paper" / "exchange.json").read_text())
+        on_disk = durable_state(tmp_path)
         return err.value, found, again, on_disk
 
     # Act
@@ -301,3 +325,33 @@ def test_expire_listen_key_fault_expires_the_key_now(tmp_path):
     )
     assert put["code"] == -1125
     assert new != key
+
+
+def test_slow_response_executes_then_holds_only_the_nth_answer(tmp_path):
+    """#2: the first order answers at once; the second is live and persisted while its answer is
+    held, and the switch is gone from the list as soon as the hold starts; later ones are quick."""
+
+    # Arrange
+    async def steps(handle: PaperHandle, client: httpx.AsyncClient) -> Any:
+        t = handle.exchange.now()
+        await client.post("/paper/faults", json={"add": ["slow_response:order@POST#2:1.5"]})
+        first = await client.post(f"/fapi/v1/order?{signed(ENTRY, t)}")
+        e2 = {**ENTRY, "newClientOrderId": "e2"}
+        held = asyncio.create_task(client.post(f"/fapi/v1/order?{signed(e2, t)}"))
+        await poll(lambda: handle.exchange.faults.specs() == [], what="the hold to start")
+        found = await client.get(query("e2", t))
+        on_disk = durable_state(tmp_path)
+        waiting = not held.done()
+        second = await asyncio.wait_for(held, 5)
+        third = await client.post(f"/fapi/v1/order?{signed({**ENTRY, 'newClientOrderId': 'e3'}, t)}")
+        return first, found, on_disk, waiting, second, third
+
+    # Act
+    first, found, on_disk, waiting, second, third = run(tmp_path, [], steps)
+
+    # Assert
+    assert first.status_code == 200
+    assert waiting and found.status_code == 200 and found.json()["status"] == "NEW"
+    assert {o["client_id"] for o in on_disk["orders"]} == {"e1", "e2"}
+    assert second.status_code == 200 and second.json()["clientOrderId"] == "e2"
+    assert third.status_code == 200

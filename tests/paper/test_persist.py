@@ -13,6 +13,7 @@ from bot_cli.paper.persist import PaperLockHeld, PaperStateError
 from bot_cli.paper.rules import parse_new_algo, parse_new_order
 from bot_cli.paper.service import PaperExchange
 from bot_cli.paper.stream import Subscriber
+from bot_cli.paper.wal import durable_state
 from tests.paper import Clock
 
 ENTRY = {
@@ -61,13 +62,13 @@ def test_what_happened_while_down_is_there_after_restart(tmp_path):
     assert book.query_algo(None, "sl").status is AlgoStatus.FINISHED
     assert book.position("BTCUSDT", PositionSide.BOTH).amount == 0
     assert book.events == [] and not book.dirty  # events of the downtime are not replayed
-    on_disk = json.loads((tmp_path / "paper" / "exchange.json").read_text())
+    on_disk = durable_state(tmp_path)
     assert on_disk["last_ms"] == clock()
     second.close()
 
 
 def test_the_state_is_on_disk_before_the_events_are_pushed(tmp_path):
-    """commit() writes exchange.json first; only then do the subscribers' queues get the events."""
+    """commit() makes the change durable first; only then do the subscribers' queues get the events."""
     # Arrange
     clock = Clock()
     exchange = opened(tmp_path, clock)
@@ -75,26 +76,24 @@ def test_the_state_is_on_disk_before_the_events_are_pushed(tmp_path):
     sub = Subscriber(key, wrap=False)
     exchange.hub.subscribers.add(sub)
     seen_at_save: list[int] = []
-    real_save = persist.save
+    log = exchange._log
+    real_append = log.append
 
-    def spying_save(path, data):
+    def spying_append(change):
         seen_at_save.append(sub.queue.qsize())
-        real_save(path, data)
+        real_append(change)
 
     # Act
-    persist.save = spying_save
-    try:
-        exchange.book.new_order(
-            parse_new_order({**ENTRY, "type": "MARKET", "price": "", "timeInForce": ""}), clock()
-        )
-        exchange.commit()
-    finally:
-        persist.save = real_save
+    log.append = spying_append
+    exchange.book.new_order(
+        parse_new_order({**ENTRY, "type": "MARKET", "price": "", "timeInForce": ""}), clock()
+    )
+    exchange.commit()
 
     # Assert
     assert seen_at_save == [0]
     assert sub.queue.qsize() == 3  # NEW, TRADE, ACCOUNT_UPDATE
-    on_disk = json.loads((tmp_path / "paper" / "exchange.json").read_text())
+    on_disk = durable_state(tmp_path)
     assert [o["status"] for o in on_disk["orders"]] == ["FILLED"]
     exchange.close()
 
@@ -163,3 +162,74 @@ def test_saves_are_atomic_replacements(tmp_path):
     # Assert
     assert json.loads(target.read_text()) == {"a": 2}
     assert sorted(p.name for p in target.parent.iterdir()) == ["exchange.json"]
+
+
+def _orders_of(exchange: PaperExchange) -> dict[str, str]:
+    return {o.client_id: o.status.value for o in exchange.book.orders.values()}
+
+
+def _commit_orders(exchange: PaperExchange, clock: Clock, ids: list[str]) -> None:
+    for cid in ids:
+        exchange.book.new_order(parse_new_order({**ENTRY, "newClientOrderId": cid}), clock())
+        exchange.commit()
+
+
+def test_each_change_is_one_logged_line_and_a_restart_replays_them(tmp_path):
+    """After the start snapshot, every commit appends one line; a restart rebuilds the same book."""
+    # Arrange
+    clock = Clock()
+    exchange = opened(tmp_path, clock)
+    _commit_orders(exchange, clock, ["a", "b", "c"])
+    exchange.book.cancel_order("BTCUSDT", None, "b", clock())
+    exchange.commit()
+    before = _orders_of(exchange)
+    exchange.close()
+
+    # Act
+    log_lines = (tmp_path / "paper" / "exchange.log").read_text().splitlines()
+    again = opened(tmp_path, clock)
+
+    # Assert
+    assert len(log_lines) == 4
+    assert _orders_of(again) == before == {"a": "NEW", "b": "CANCELED", "c": "NEW"}
+    again.close()
+
+
+def test_a_torn_last_log_line_is_ignored(tmp_path):
+    """A crash mid-append leaves a partial line: the restart keeps everything before it."""
+    # Arrange
+    clock = Clock()
+    exchange = opened(tmp_path, clock)
+    _commit_orders(exchange, clock, ["a", "b"])
+    exchange.close()
+    with (tmp_path / "paper" / "exchange.log").open("ab") as f:
+        f.write(b'{"seq": 99, "o": [{"sym')
+
+    # Act
+    again = opened(tmp_path, clock)
+
+    # Assert
+    assert set(_orders_of(again)) == {"a", "b"}
+    again.close()
+
+
+def test_log_lines_already_in_the_snapshot_are_not_replayed(tmp_path):
+    """A crash after a new snapshot but before the log was emptied replays nothing twice."""
+    # Arrange: "a" placed (logged), then canceled; a restart snapshots the canceled state
+    clock = Clock()
+    exchange = opened(tmp_path, clock)
+    _commit_orders(exchange, clock, ["a"])
+    log = tmp_path / "paper" / "exchange.log"
+    stale = log.read_bytes()  # the line that says "a" is NEW
+    exchange.book.cancel_order("BTCUSDT", None, "a", clock())
+    exchange.commit()
+    exchange.close()
+    opened(tmp_path, clock).close()  # the start-up snapshot now holds "a" CANCELED
+    log.write_bytes(stale)  # as if the crash came before the log was emptied
+
+    # Act
+    again = opened(tmp_path, clock)
+
+    # Assert: the stale line (its seq is inside the snapshot) did not bring "a" back to NEW
+    assert _orders_of(again) == {"a": "CANCELED"}
+    again.close()
