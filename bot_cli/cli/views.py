@@ -92,7 +92,8 @@ class _ToEvents(logging.Handler):
         self.view = view
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.view.note(f"{record.levelname.lower()}: {record.getMessage()}")
+        prefix = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        self.view.note(prefix + record.getMessage())
 
 
 class LiveView:
@@ -139,8 +140,9 @@ class LiveView:
 
     def _pending_table(self) -> Table:
         t = Table(title=f"pending entries ({len(self.engine.state)})", title_justify="left", expand=True)
-        for h in ("id", "symbol", "side", "qty", "filled", "state", "protection"):
-            t.add_column(h, overflow="fold")
+        for h in ("id", "symbol", "side", "qty", "filled", "state"):
+            t.add_column(h, no_wrap=True)
+        t.add_column("protection", ratio=1, overflow="fold")
         for p in sorted(self.engine.state.values(), key=lambda p: p.pending_id)[-20:]:
             t.add_row(
                 p.pending_id, p.spec.symbol, p.spec.side.value, str(p.spec.quantity), str(p.filled_qty),
@@ -150,8 +152,8 @@ class LiveView:
 
     def _events_table(self) -> Table:
         t = Table(title="recent events", title_justify="left", expand=True, show_header=False)
-        t.add_column("time", width=8)
-        t.add_column("event", overflow="fold")
+        t.add_column("time", width=8, no_wrap=True)
+        t.add_column("event", ratio=1, overflow="fold")
         for at, text in self.events:
             t.add_row(at, text)
         return t
