@@ -1,0 +1,104 @@
+"""`bot run` as a process: one daemon per state dir, and a clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot_cli.state_store import PendingEntryStore, lock_holder
+
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
+    (tmp / "bot.toml").write_text(f"[paper]\nport = {free_port()}\nvolatility = 0.0\n")
+    env = {**os.environ, "BOT_CONFIG": str(tmp / "bot.toml"), "BOT_STATE_DIR": str(tmp / "state"),
+           "BOT_API_KEY": "k" * 64, "BOT_API_SECRET": "s" * 64}
+    log = tmp / f"run{len(list(tmp.glob('run*.log')))}.log"
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "bot_cli", "run", "--no-live", *args], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    return proc, log
+
+
+def wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], limit_s: float = 20) -> None:
+    end = time.monotonic() + limit_s
+    while text not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > end:
+            raise AssertionError(f"no {text!r} in the daemon's log:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+def test_sigterm_shuts_down_cleanly_and_releases_the_lock(tmp_path: Path) -> None:
+    """SIGTERM: exit 0, the lock is free again, the journal reads without warnings."""
+    proc, log = start(tmp_path)
+    try:
+        wait_for(log, "reconciled (stream connected)", proc)
+        assert lock_holder(tmp_path / "state") == proc.pid
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+    text = log.read_text()
+    assert "shutting down" in text and "Traceback" not in text
+    assert lock_holder(tmp_path / "state") is None
+    with PendingEntryStore(tmp_path / "state") as store:
+        store.load_all()
+        assert store.warnings == []
+
+
+def test_a_second_daemon_on_the_same_state_dir_names_the_first(tmp_path: Path) -> None:
+    """A second `bot run` exits 1 naming the holder's pid; the first keeps running."""
+    first, log = start(tmp_path)
+    try:
+        wait_for(log, "reconciled (stream connected)", first)
+        env = {**os.environ, "BOT_CONFIG": str(tmp_path / "bot.toml"), "BOT_STATE_DIR": str(tmp_path / "state")}
+        second = subprocess.run([sys.executable, "-m", "bot_cli", "run", "--no-live"], env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1
+        assert f"pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(20)
+
+
+def test_refused_keys_are_one_line_and_never_printed(tmp_path: Path) -> None:
+    """The binance venue with keys the exchange refuses: exit 1, one line, no key or secret anywhere."""
+    port = free_port()
+    state = tmp_path / "state"
+    (tmp_path / "bot.toml").write_text(
+        f"[venue]\nkind = 'binance'\nrest_url = 'http://127.0.0.1:{port}'\nws_url = 'ws://127.0.0.1:{port}/private'\n"
+        f"[paper]\nport = {port}\n"
+    )
+    env = {**os.environ, "BOT_CONFIG": str(tmp_path / "bot.toml"), "BOT_STATE_DIR": str(state),
+           "BOT_API_KEY": "k" * 64, "BOT_API_SECRET": "s" * 64}
+    with (tmp_path / "paper.log").open("wb") as out:  # a stand-in exchange that knows other keys
+        venue = subprocess.Popen([sys.executable, "-m", "bot_cli", "--state-dir", str(tmp_path / "venue"),
+                                  "paper", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(tmp_path / "paper.log", "paper venue on", venue)
+        run = subprocess.run([sys.executable, "-m", "bot_cli", "run", "--no-live"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        venue.send_signal(signal.SIGTERM)
+        venue.wait(20)
+    assert run.returncode == 1
+    assert "cannot talk to the binance testnet venue" in run.stderr and "Traceback" not in run.stderr
+    written = [p.read_text(errors="replace") for p in state.rglob("*") if p.is_file()]
+    for text in (run.stdout, run.stderr, *written):
+        assert "k" * 16 not in text and "s" * 16 not in text
