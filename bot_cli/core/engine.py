@@ -205,7 +205,10 @@ def _entry_unknown(p: Pending, e: ev.EntryOutcomeUnknown, now: Millis, _: Policy
 
 
 def _rule_entry_not_found(p: Pending, e: ev.EntryNotFound, now: Millis, pol: Policy) -> Reacted:
-    """-2013 inside timestamp + recvWindow + margin proves nothing: wait and ask again."""
+    """-2013 inside timestamp + recvWindow + margin proves nothing: wait and ask again.
+
+    For an acknowledged entry it proves nothing until Binance's archive rule could apply.
+    """
     if p.status is NA:
         return p, []
     due = deadline(p.sent_at, p.recv_window_ms, pol)
@@ -213,6 +216,10 @@ def _rule_entry_not_found(p: Pending, e: ev.EntryNotFound, now: Millis, pol: Pol
         return p, [ScheduleCheck(p.pending_id, max(due, now + pol.recheck_ms))]
     if p.status is S:
         return replace(p, status=Status.NOT_PLACED, reason="never placed: not found after its recvWindow"), []
+    if now < p.created_at + pol.archived_after_ms:
+        # Acknowledged, so it exists: a read that cannot see it yet (lag) proves nothing.
+        q = _note(p, now, "acknowledged entry not visible to a query; asking again")
+        return q, [ScheduleCheck(p.pending_id, now + pol.not_visible_recheck_ms)]
     if e.position is not None and e.position == 0 and p.filled_qty == 0:
         return replace(p, status=Status.CANCELED, reason="entry order gone and position flat"), []
     if e.position is not None and e.position == 0:

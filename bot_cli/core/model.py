@@ -228,3 +228,7 @@ class Policy:
     recheck_ms: int = 2_000
     max_protection_attempts: int = 5
     request_ttl_ms: int = 30_000  # a REQUESTED entry no daemon took by then is not sent
+    # Binance drops a canceled/expired order with no fill from queries 3 days after creation;
+    # before that, an acknowledged order that a query cannot see is only not visible yet.
+    archived_after_ms: int = 3 * 24 * 3600 * 1000
+    not_visible_recheck_ms: int = 10_000

@@ -46,6 +46,8 @@ POLICY = Policy()
 DEADLINE: Millis = T0 + RECV_WINDOW + POLICY.not_found_margin_ms
 INSIDE = T0 + 1_000  # well inside the window of a send decided at T0
 LATER = DEADLINE + 60_000  # well past it
+#: past Binance's 3-day rule: an acknowledged order may be gone from queries for good
+ARCHIVED = T0 + POLICY.archived_after_ms + 60_000
 ORDER_ID = 4_242
 PID = make_pending_id(T0, 1)
 

@@ -34,6 +34,7 @@ from bot_cli.core.model import (
     TriggerPolicy,
 )
 from tests.core.helpers import (
+    ARCHIVED,
     DEADLINE,
     INSIDE,
     LATER,
@@ -185,20 +186,20 @@ OVERRIDES = [
         pending(Status.SUBMITTING), ev.EntryNotFound(PID), Status.NOT_PLACED, now=LATER,
     ),
     Override(
-        "OPEN not found past the window, position flat: canceled with no fill",
-        pending(Status.OPEN), ev.EntryNotFound(PID, D(0)), Status.CANCELED, now=LATER,
+        "OPEN not found past the 3-day archive rule, position flat: canceled with no fill",
+        pending(Status.OPEN), ev.EntryNotFound(PID, D(0)), Status.CANCELED, now=ARCHIVED,
     ),
     Override(
-        "OPEN not found past the window, position open: the position does not settle it",
-        pending(Status.OPEN), ev.EntryNotFound(PID, D("1.0")), Status.NEEDS_ATTENTION, now=LATER,
+        "OPEN not found past the 3-day archive rule, position open: the position does not settle it",
+        pending(Status.OPEN), ev.EntryNotFound(PID, D("1.0")), Status.NEEDS_ATTENTION, now=ARCHIVED,
     ),
     Override(
-        "OPEN not found past the window, position unknown: needs attention",
-        pending(Status.OPEN), ev.EntryNotFound(PID), Status.NEEDS_ATTENTION, now=LATER,
+        "OPEN not found past the 3-day archive rule, position unknown: needs attention",
+        pending(Status.OPEN), ev.EntryNotFound(PID), Status.NEEDS_ATTENTION, now=ARCHIVED,
     ),
     Override(
-        "PARTIALLY_FILLED not found past the window, position flat: wind down",
-        pending(Status.PARTIALLY_FILLED), ev.EntryNotFound(PID, D(0)), Status.CLOSING, now=LATER,
+        "PARTIALLY_FILLED not found past the 3-day archive rule, position flat: wind down",
+        pending(Status.PARTIALLY_FILLED), ev.EntryNotFound(PID, D(0)), Status.CLOSING, now=ARCHIVED,
     ),
     Override(
         "PROTECTING, the SL fired: the stop did its job, wind down the TP",
@@ -1105,3 +1106,18 @@ def test_a_fill_after_the_market_close_is_closed_too():
     assert q.status is Status.CLOSING
     done, out = step(q, ev.CloseAccepted(PID), INSIDE)
     assert done.status is Status.CLOSED and isinstance(out[-1], cm.ArchivePending)
+
+
+@pytest.mark.parametrize("status", [Status.OPEN, Status.PARTIALLY_FILLED], ids=lambda s: s.name)
+def test_an_acknowledged_entry_a_query_cannot_see_is_asked_about_again(status):
+    """-2013 for an acknowledged order inside Binance's 3-day rule is read lag: keep it, ask again."""
+    # Arrange
+    p = pending(status)
+
+    # Act
+    q, cmds = step(p, ev.EntryNotFound(PID, D(0)), LATER)
+
+    # Assert
+    assert q.status is status
+    assert [type(c) for c in cmds] == [cm.PersistPending, cm.ScheduleCheck]
+    assert cmds[-1].at == LATER + POLICY.not_visible_recheck_ms

@@ -28,6 +28,7 @@ from bot_cli.core.model import (
 )
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, lookups_needed, reconcile
 from tests.core.helpers import (
+    ARCHIVED,
     DEADLINE,
     INSIDE,
     LATER,
@@ -123,13 +124,15 @@ RECOVERY_TABLE = [
         OPN, snapshot(orders={ENTRY: order(OrderStatus.EXPIRED, "0.3")}, position="0.3"),
         Status.PROTECTING, (PERSIST, PLACE, PLACE), ((SL1, "0.3"), (TP1, "0.3"))),
     # OPEN | not found (archived after 3 days) | position and trades decide; else NEEDS_ATTENTION
-    Row("OPEN, not found, position flat: canceled with no fill, archive",
-        OPN, snapshot(orders=NOT_FOUND, position="0"), Status.CANCELED, (ARCHIVE,)),
-    Row("OPEN, not found, a position is open: NEEDS_ATTENTION",
+    Row("OPEN, not found yet (acknowledged, within 3 days): not visible yet, ask again",
+        OPN, snapshot(orders=NOT_FOUND, position="0"), Status.OPEN, (PERSIST, cm.ScheduleCheck)),
+    Row("OPEN, not found after 3 days, position flat: canceled with no fill, archive",
+        OPN, snapshot(orders=NOT_FOUND, position="0"), Status.CANCELED, (ARCHIVE,), now=ARCHIVED),
+    Row("OPEN, not found after 3 days, a position is open: NEEDS_ATTENTION",
         OPN, snapshot(orders=NOT_FOUND, position="1.0"), Status.NEEDS_ATTENTION,
-        (PERSIST, cm.Alert)),
-    Row("OPEN, not found, position unknown: NEEDS_ATTENTION",
-        OPN, snapshot(orders=NOT_FOUND), Status.NEEDS_ATTENTION, (PERSIST, cm.Alert)),
+        (PERSIST, cm.Alert), now=ARCHIVED),
+    Row("OPEN, not found after 3 days, position unknown: NEEDS_ATTENTION",
+        OPN, snapshot(orders=NOT_FOUND), Status.NEEDS_ATTENTION, (PERSIST, cm.Alert), now=ARCHIVED),
     # PROTECTING | SL/TP found by client id | adopt, PROTECTED
     Row("PROTECTING, SL and TP found open: adopt, PROTECTED",
         PRO, snapshot(open_algos=[algo(x) for x in PRO.protections], position="1.0"),
@@ -538,7 +541,7 @@ def test_lookups_answer_what_reconcile_needs():
     )
 
     # Act
-    plan = reconcile(state, snap, LATER)
+    plan = reconcile(state, snap, ARCHIVED)
 
     # Assert
     assert all(r.exchange != "nothing to check" for r in plan.rows)
