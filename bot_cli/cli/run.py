@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+import time
+from collections.abc import Iterator
 from functools import partial
 from typing import Annotated
 
@@ -21,19 +24,35 @@ def run(
     """Run the daemon: lock the state dir, reconcile, follow the user stream, protect fills."""
     import asyncio
 
-    from bot_cli.state_store import DaemonLock, LockHeld
-
     obj: AppContext = ctx.obj
     if log_format not in ("plain", "json"):
         raise UsageError(f"--log-format {log_format!r} is not plain or json")
     obj.config  # a config error surfaces before anything is locked or started
-    try:
-        with DaemonLock(obj.state_dir):
-            asyncio.run(_daemon(obj, sys.stdout.isatty() if live is None else live, log_format))
-    except LockHeld as err:
-        raise BotError(
-            f"another `bot run` (pid {err.pid}) holds {obj.state_dir}: stop it first, or use another --state-dir"
-        ) from None
+    with _daemon_lock(obj):
+        asyncio.run(_daemon(obj, sys.stdout.isatty() if live is None else live, log_format))
+
+
+LOCK_WAIT_S = 10.0  # `bot enter` / `bot recover` hold the lock for the seconds they send
+
+
+@contextlib.contextmanager
+def _daemon_lock(obj: AppContext) -> Iterator[None]:
+    """The state dir's lock; a short command holding it is waited for, a daemon is not."""
+    from bot_cli.state_store import DaemonLock, LockHeld
+
+    end = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            with DaemonLock(obj.state_dir):
+                yield
+            return
+        except LockHeld as err:
+            if time.monotonic() > end:
+                raise BotError(
+                    f"another bot process (pid {err.pid}) has held {obj.state_dir} for {LOCK_WAIT_S:.0f}s: "
+                    "a `bot run` must be stopped first (or use another --state-dir)"
+                ) from None
+            time.sleep(0.2)
 
 
 async def _daemon(obj: AppContext, live: bool, log_format: str) -> None:

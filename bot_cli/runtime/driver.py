@@ -24,6 +24,7 @@ from bot_cli.runtime.engine import ExecutionEngine, Recovery
 log = logging.getLogger("bot_cli.daemon")
 TICK_S = 0.1
 SHUTDOWN_GRACE_S = 10.0
+STREAM_WAIT_S = 5.0
 
 
 class View(Protocol):
@@ -40,10 +41,19 @@ class Daemon:
         self.stream = stream_factory(on_message=self._on_message, on_gap=self._on_gap)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until stop is set; then let the command sequence in progress finish."""
-        await self._reconcile("start-up")
+        """Until stop is set; then let the command sequence in progress finish.
+
+        The stream is opened first and its connection reconciles (events arriving meanwhile
+        wait for it): the start-up reconcile. Only if the stream cannot connect soon is the
+        journal reconciled without it, so a fill while down is never left waiting.
+        """
+        stream = asyncio.create_task(self.stream.run(), name="stream")
+        try:
+            await asyncio.wait_for(self.stream.connected.wait(), STREAM_WAIT_S)
+        except TimeoutError:
+            await self._reconcile("start-up, stream not connected yet")
         tasks = [
-            asyncio.create_task(self.stream.run(), name="stream"),
+            stream,
             asyncio.create_task(self._every(self.engine.run_due_checks), name="timers"),
             asyncio.create_task(self._every(self._watch_journal), name="journal"),
         ]
