@@ -67,3 +67,25 @@ async def poll(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+# The request parameters several venue tests send: a limit entry and its stop-loss.
+ENTRY = {
+    "symbol": "BTCUSDT",
+    "side": "BUY",
+    "type": "LIMIT",
+    "timeInForce": "GTC",
+    "quantity": "0.010",
+    "price": "96000.00",
+    "newClientOrderId": "e1",
+}
+SL = {
+    "algoType": "CONDITIONAL",
+    "symbol": "BTCUSDT",
+    "side": "SELL",
+    "type": "STOP_MARKET",
+    "triggerPrice": "90000.00",
+    "quantity": "0.010",
+    "reduceOnly": "true",
+    "clientAlgoId": "e1-sl1",
+}

@@ -16,7 +16,7 @@ from bot_cli.paper.app import create_app
 from bot_cli.paper.auth import check_signature
 from bot_cli.paper.rules import BookError
 from bot_cli.paper.service import LISTEN_KEY_TTL_MS, PaperExchange
-from tests.paper import KEY_HEADER, Clock, fixture, signed
+from tests.paper import ENTRY, KEY_HEADER, SL, Clock, fixture, signed
 
 BTC = {"symbol": "BTCUSDT"}
 TRAILING_ONLY = {"activatePrice", "priceRate"}  # fixture keys of TRAILING_STOP_MARKET orders only
@@ -49,25 +49,6 @@ def call(tmp_path: Path, steps: Any, clock: Clock | None = None) -> Any:
     return asyncio.run(main())
 
 
-ENTRY = {
-    "symbol": "BTCUSDT",
-    "side": "BUY",
-    "type": "LIMIT",
-    "timeInForce": "GTC",
-    "quantity": "0.010",
-    "price": "96000.00",
-    "newClientOrderId": "e1",
-}
-SL = {
-    "algoType": "CONDITIONAL",
-    "symbol": "BTCUSDT",
-    "side": "SELL",
-    "type": "STOP_MARKET",
-    "triggerPrice": "90000.00",
-    "quantity": "0.010",
-    "reduceOnly": "true",
-    "clientAlgoId": "e1-sl1",
-}
 
 
 # --- authentication ---------------------------------------------------------------------------

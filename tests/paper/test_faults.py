@@ -15,27 +15,8 @@ import websockets
 from bot_cli.paper.faults import FaultError, parse
 from bot_cli.paper.server import PaperHandle, start_in_process
 from bot_cli.paper.wal import durable_state
-from tests.paper import KEY_HEADER, Clock, poll, signed
+from tests.paper import ENTRY, KEY_HEADER, SL, Clock, poll, signed
 
-ENTRY = {
-    "symbol": "BTCUSDT",
-    "side": "BUY",
-    "type": "LIMIT",
-    "timeInForce": "GTC",
-    "quantity": "0.010",
-    "price": "96000.00",
-    "newClientOrderId": "e1",
-}
-SL = {
-    "algoType": "CONDITIONAL",
-    "symbol": "BTCUSDT",
-    "side": "SELL",
-    "type": "STOP_MARKET",
-    "triggerPrice": "90000.00",
-    "quantity": "0.010",
-    "reduceOnly": "true",
-    "clientAlgoId": "e1-sl1",
-}
 NO_LIMIT = {"price": "", "timeInForce": ""}  # a MARKET order has neither
 Steps = Callable[[PaperHandle, httpx.AsyncClient], Awaitable[Any]]
 

@@ -15,7 +15,7 @@ import websockets
 from bot_cli.exchange.wire import AlgoUpdate, OrderUpdate, parse_stream_message
 from bot_cli.paper.server import PaperHandle, start_in_process
 from bot_cli.paper.service import LISTEN_KEY_TTL_MS
-from tests.paper import KEY_HEADER, Clock, fixture, poll, signed
+from tests.paper import KEY_HEADER, SL, Clock, fixture, poll, signed
 
 MARKET = {
     "symbol": "BTCUSDT",
@@ -23,16 +23,6 @@ MARKET = {
     "type": "MARKET",
     "quantity": "0.010",
     "newClientOrderId": "e1",
-}
-SL = {
-    "algoType": "CONDITIONAL",
-    "symbol": "BTCUSDT",
-    "side": "SELL",
-    "type": "STOP_MARKET",
-    "triggerPrice": "90000.00",
-    "quantity": "0.010",
-    "reduceOnly": "true",
-    "clientAlgoId": "e1-sl1",
 }
 Steps = Callable[[PaperHandle, httpx.AsyncClient, str], Awaitable[Any]]
 
