@@ -9,9 +9,8 @@ core.protect) derives the protective orders the entry still needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from decimal import Decimal
 from typing import Any
 
 from bot_cli.core import events as ev
@@ -424,16 +423,3 @@ _HANDLERS: dict[type[Any], Handler] = {
     ev.OperatorDrop: _operator_drop,
 }
 assert _HANDLERS.keys() == TRANSITIONS.keys()
-
-
-def replay(p: Pending, events: Iterable[ev.Event], now: Millis, policy: Policy = Policy()) -> Pending:
-    """Fold events without commands (tests and diagnostics)."""
-    for event in events:
-        p, _ = step(p, event, now, policy)
-    return p
-
-
-def protected_quantity(p: Pending) -> Decimal:
-    """The quantity the newest live generation covers (zero when none)."""
-    live = [x for x in p.legs_of(p.gen) if x.state is LegState.LIVE]
-    return min((x.quantity for x in live), default=Decimal(0))
