@@ -1,6 +1,6 @@
 """Binance's wire shapes, built from the paper records (REST answers and user-stream events).
 
-Key sets follow the reference fixtures (``/work/shared/reference/binance-fixtures``): numbers are
+Key sets follow the reference fixtures (copied in ``tests/fixtures/binance``): numbers are
 strings, ids and times ints, ``ai``/``actualOrderId`` strings. The new-order and cancel answers
 have no ``avgPrice``/``cumQuote`` (the 2026 shape); the query answer has them.
 """
