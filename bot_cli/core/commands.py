@@ -24,6 +24,7 @@ from bot_cli.core.model import (
 @dataclass(frozen=True, slots=True)
 class PersistPending:
     pending: Pending
+    new: bool = False  # the first record of an entry; every later one replaces a live record
 
 
 @dataclass(frozen=True, slots=True)

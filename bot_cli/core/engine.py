@@ -112,7 +112,7 @@ def open_entry(
 ) -> tuple[Pending, list[Command]]:
     """A new entry: persisted first, then sent under its deterministic client id."""
     p = Pending(pending_id, spec, S, now, now, recv_window_ms, history=(Note(now, "entry requested"),))
-    return p, [PersistPending(p), _place_entry(p)]
+    return p, [PersistPending(p, new=True), _place_entry(p)]
 
 
 def request_entry(
@@ -120,7 +120,7 @@ def request_entry(
 ) -> tuple[Pending, list[Command]]:
     """An entry for the running daemon to send: persisted only; the daemon claims it."""
     p = Pending(pending_id, spec, R, now, 0, recv_window_ms, history=(Note(now, "entry requested"),))
-    return p, [PersistPending(p)]
+    return p, [PersistPending(p, new=True)]
 
 
 def step(p: Pending, event: ev.Event, now: Millis, policy: Policy = Policy()) -> Reacted:

@@ -32,7 +32,6 @@ from bot_cli.core.model import (
     Pending,
     PendingId,
     Policy,
-    Status,
 )
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, lookups_needed, reconcile
 from bot_cli.runtime.clock import Clock, SystemClock
@@ -80,6 +79,7 @@ class ExecutionEngine:
         self.state: dict[PendingId, Pending] = {}
         self.timers: dict[PendingId, int] = {}
         self.alerts: list[tuple[PendingId, str]] = []
+        self._gone: set[PendingId] = set()  # archived by this engine: ids are never reused
         self._on_command, self._on_alert = on_command, on_alert
         self._lock = asyncio.Lock()
         self.load()
@@ -165,7 +165,7 @@ class ExecutionEngine:
 
     async def handle(self, event: ev.Event) -> None:
         async with self._lock:
-            if event.pending_id not in self.state:
+            if event.pending_id not in self.state and event.pending_id not in self._gone:
                 self.absorb_external()  # written by another process since we last looked
             await self._run(self._step(event))
 
@@ -244,6 +244,7 @@ class ExecutionEngine:
         if q.status is not p.status:
             log.info("%s %s -> %s%s", q.pending_id, p.status.value, q.status.value, f": {q.reason}" if q.reason else "")
         if q.status.terminal:
+            self._gone.add(q.pending_id)  # late events for it (cancels of old legs) need no journal read
             self.state.pop(q.pending_id, None)
             self.timers.pop(q.pending_id, None)
         else:
@@ -269,7 +270,7 @@ class ExecutionEngine:
 
     async def _execute(self, cmd: cm.Command) -> list[ev.Event]:
         if isinstance(cmd, cm.PersistPending):
-            self._persist(cmd.pending)
+            self._persist(cmd.pending, cmd.new)
         elif isinstance(cmd, cm.ArchivePending):
             self._archive(cmd)
         elif isinstance(cmd, cm.ScheduleCheck):
@@ -284,11 +285,12 @@ class ExecutionEngine:
             return await SENDS[type(cmd)](self.venue, cmd)
         return []
 
-    def _persist(self, p: Pending) -> None:
+    def _persist(self, p: Pending, new: bool) -> None:
         """Durable before the next command. A record another process archived stays archived."""
-        if p.status is Status.SUBMITTING and p.sent_at == p.created_at and p.gen == 0 and not p.order_id:
-            self.store.save(p.pending_id, encode(p))  # a new entry
+        if new:
+            self.store.save(p.pending_id, encode(p))
         elif not self.store.update(p.pending_id, encode(p)):
+            self._gone.add(p.pending_id)
             self.state.pop(p.pending_id, None)
             self.timers.pop(p.pending_id, None)
             raise Dropped(p.pending_id)

@@ -325,7 +325,7 @@ def test_open_entry_persists_before_it_sends():
 
     # Assert
     assert cmds == [
-        cm.PersistPending(p),
+        cm.PersistPending(p, new=True),
         cm.PlaceEntry(
             PID, client_id(PID, Leg.ENTRY), "BTCUSDT", Side.SELL, entry.order_type, D("0.003"),
             D("101.5"), PositionSide.BOTH,
