@@ -9,7 +9,9 @@ VenueError
  +-- Duplicate         -4116: an OPEN order with this client id exists; query it
  +-- OutcomeUnknown    may or may not have executed (timeout, 503 unknown, -1006, -1007)
  +-- NotFound          -2013 / -2011: no such (open) order; not proof it never existed
- +-- RateLimited       429/418: not executed; wait retry_after seconds
+ +-- Unavailable       transient, definitely not executed (-1008, 503 "Service Unavailable",
+ |    |                 unreachable before sending): try again later, it is not a refusal
+ |    +-- RateLimited   429/418/-1003: not executed; wait retry_after seconds
  +-- AuthFailed        keys or signature refused; a human must fix the config
 """
 
@@ -51,12 +53,19 @@ class NotFound(VenueError):
     """No such order (or no such open order, for a cancel)."""
 
 
-class RateLimited(VenueError):
+class Unavailable(VenueError):
+    """Transient trouble; the request was definitely not executed. Retry after retry_after s."""
+
+    def __init__(self, message: str, code: int = 0, retry_after: float = 1.0) -> None:
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+class RateLimited(Unavailable):
     """Too many requests; not executed."""
 
     def __init__(self, message: str, code: int = -1003, retry_after: float = 60.0) -> None:
-        super().__init__(message, code)
-        self.retry_after = retry_after
+        super().__init__(message, code, retry_after)
 
 
 class AuthFailed(VenueError):
@@ -75,6 +84,12 @@ class Venue(Protocol):
 
     async def cancel_protection(self, client_id: ClientId) -> None: ...
 
+    async def cancel_order(self, symbol: str, client_id: ClientId) -> OrderReport:
+        """Cancel what is left of a matching-engine order; the answer carries its final fill.
+
+        NotFound if it is no longer open (filled or canceled already): query it instead."""
+        ...
+
     async def query_order(self, symbol: str, client_id: ClientId) -> OrderReport: ...
 
     async def query_algo(self, client_id: ClientId) -> AlgoReport: ...
@@ -84,3 +99,7 @@ class Venue(Protocol):
     async def open_algo_orders(self) -> list[AlgoReport]: ...
 
     async def positions(self) -> Positions: ...
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        """The symbol's current mark price (what the protective triggers work on)."""
+        ...

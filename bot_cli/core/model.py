@@ -217,6 +217,7 @@ class AlgoReport:
     trigger_price: Decimal
     quantity: Decimal
     actual_order_id: int | None = None
+    executed_qty: Decimal | None = None  # what its child order filled (actualQty / aq), once fired
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,6 +261,13 @@ def _opt_id(m: Mapping[str, object], key: str, where: str) -> int | None:
     return _int(m, key, where) or None
 
 
+def _opt_dec(m: Mapping[str, object], key: str, where: str) -> Decimal | None:
+    """A quantity that is absent or "" until it exists (``aq``, ``actualQty`` once fired)."""
+    if key not in m or m[key] in ("", None):
+        return None
+    return _dec(m, key, where)
+
+
 def _price_or_none(price: Decimal) -> Decimal | None:
     """Binance reports "0" as the average price of an order with no fill."""
     return price if price != 0 else None
@@ -311,6 +318,7 @@ def _algo(m: Mapping[str, object]) -> AlgoReport:
         trigger_price=_dec(m, "triggerPrice", w),
         quantity=_dec(m, "quantity", w),
         actual_order_id=_opt_id(m, "actualOrderId", w),
+        executed_qty=_opt_dec(m, "actualQty", w),
     )
 
 
@@ -478,6 +486,7 @@ def _algo_update(m: Mapping[str, object]) -> AlgoUpdate:
         trigger_price=_dec(o, "tp", w),
         quantity=_dec(o, "q", w),
         actual_order_id=_opt_id(o, "ai", w),
+        executed_qty=_opt_dec(o, "aq", w),
     )
     reason = _str(o, "rm", w) if "rm" in o else ""  # rm is only sent with a failure
     # The docs swap T and E labels for this event; the SDK model says E is event time.

@@ -91,7 +91,7 @@ def test_algo_update_canceled():
         report=AlgoReport(
             symbol="BNBUSDT", client_id=ClientId("Q5xaq5EGKgXXa0fD7fs0Ip"), algo_id=2148719,
             status=AlgoStatus.CANCELED, trigger_price=D("750"), quantity=D("0.01"),
-            actual_order_id=None,
+            actual_order_id=None, executed_qty=D("0"),
         ),
         reason="Reduce Only reject",
     )
@@ -105,7 +105,7 @@ def test_algo_update_triggered_live_capture_in_stream_wrapper():
         report=AlgoReport(
             symbol="DOGEUSDT", client_id=ClientId("O-20251211-053131-ZYWR-000-9"),
             algo_id=1000000033225453, status=AlgoStatus.TRIGGERED, trigger_price=D("0.13855"),
-            quantity=D("38"), actual_order_id=88937381063,
+            quantity=D("38"), actual_order_id=88937381063, executed_qty=D("0"),
         ),
         reason="",
     )
