@@ -13,7 +13,11 @@ error codes; ``to_venue_error`` then maps an outcome onto the ``bot_cli.venue`` 
     DUPLICATE         -> Duplicate         -4116: an OPEN order has this id; query it
     UNKNOWN           -> OutcomeUnknown    may have executed; query by client id, never resend
     NOT_FOUND         -> NotFound          -2013 / -2011 / -1125: no such (open) order or key
-    RATE_LIMITED      -> RateLimited       429 / 418 / 403 WAF: not executed; wait
+    UNAVAILABLE       -> Unavailable       -1008, 503 "Service Unavailable." / "Internal
+                                           error; unable to process...": transient, not
+                                           executed; send again after retry_after (~1 s)
+    RATE_LIMITED      -> RateLimited       429 / 418 / 403 WAF / -1003: not executed; wait
+                                           retry_after (60 s unless told); an Unavailable
     AUTH_FAILED       -> AuthFailed        keys or signature refused; a human must fix them
 
 Any code missing from ``CODES`` is UNKNOWN: an answer we cannot read is never taken
@@ -31,12 +35,13 @@ from bot_cli.venue import (
     OutcomeUnknown,
     RateLimited,
     Rejected,
+    Unavailable,
     VenueError,
     WouldTrigger,
 )
 
 
-__all__ = ["CODES", "Outcome", "classify", "to_venue_error"]
+__all__ = ["CODES", "RETRY_AFTER_S", "Outcome", "classify", "to_venue_error"]
 
 
 class Outcome(enum.Enum):
@@ -46,6 +51,7 @@ class Outcome(enum.Enum):
     DUPLICATE = "duplicate"
     UNKNOWN = "unknown"
     NOT_FOUND = "not_found"
+    UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
     AUTH_FAILED = "auth_failed"
     INVALID_REQUEST = "invalid_request"
@@ -60,7 +66,7 @@ CODES: dict[int, Outcome] = {
     -1003: Outcome.RATE_LIMITED,  # TOO_MANY_REQUESTS
     -1006: _U,  # UNEXPECTED_RESP: "Execution status unknown."
     -1007: _U,  # TIMEOUT: "Send status unknown; execution status unknown."
-    -1008: _R,  # throttled by system protection: a failure, not executed
+    -1008: Outcome.UNAVAILABLE,  # throttled by system protection: not executed, transient
     -1013: _R,  # INVALID_MESSAGE
     -1021: Outcome.CLOCK_SKEW,  # INVALID_TIMESTAMP: not executed
     -1022: Outcome.AUTH_FAILED,  # INVALID_SIGNATURE
@@ -122,8 +128,13 @@ CODES: dict[int, Outcome] = {
 
 # 503 (A): "the API successfully sent the request but not get a response ... UNKNOWN".
 UNKNOWN_503 = "Unknown error"
-# 503 (B): "Service Unavailable." is a 100% failure.
-UNAVAILABLE_503 = "Service Unavailable"
+# 503 (B) "Service Unavailable." is a 100% failure; so is "Internal error; unable to process
+# your request. Please try again." (reference §6). Only on 503: other 5xx stay UNKNOWN.
+UNAVAILABLE_503 = ("Service Unavailable", "Internal error; unable to process your request")
+
+# Seconds to wait when the answer has no Retry-After: a 429 asks for a minute (reference §6),
+# a transient failure for a short backoff (the docs suggest 200 ms doubling).
+RETRY_AFTER_S: dict[Outcome, float] = {Outcome.RATE_LIMITED: 60.0, Outcome.UNAVAILABLE: 1.0}
 
 
 def classify(status: int, code: int | None, msg: str = "") -> Outcome:
@@ -137,7 +148,7 @@ def classify(status: int, code: int | None, msg: str = "") -> Outcome:
     if status == 503 and msg.startswith(UNKNOWN_503):
         return Outcome.UNKNOWN
     if status == 503 and msg.startswith(UNAVAILABLE_503):
-        return Outcome.REJECTED
+        return Outcome.UNAVAILABLE
     if code is not None:
         return CODES.get(code, Outcome.UNKNOWN)
     return _by_status(status)
@@ -167,11 +178,17 @@ _ERRORS: dict[Outcome, type[VenueError]] = {
 
 
 def to_venue_error(
-    outcome: Outcome, code: int | None, msg: str, *, retry_after: float = 60.0
+    outcome: Outcome, code: int | None, msg: str, *, retry_after: float | None = None
 ) -> VenueError:
-    """The ``bot_cli.venue`` error for a non-accepted outcome."""
+    """The ``bot_cli.venue`` error for a non-accepted outcome.
+
+    ``retry_after`` (seconds) is kept by the transient outcomes; None means the default
+    of ``RETRY_AFTER_S``."""
     if outcome is Outcome.ACCEPTED:
         raise ValueError("an accepted answer is not an error")
+    wait = retry_after if retry_after is not None else RETRY_AFTER_S.get(outcome, 0.0)
     if outcome is Outcome.RATE_LIMITED:
-        return RateLimited(msg, code if code is not None else -1003, retry_after)
+        return RateLimited(msg, code if code is not None else -1003, wait)
+    if outcome is Outcome.UNAVAILABLE:
+        return Unavailable(msg, code if code is not None else 0, wait)
     return _ERRORS[outcome](msg, code if code is not None else 0)

@@ -10,6 +10,8 @@ Rules kept here (reference §2, §6, §7, §8):
   resolves it by querying the client id. Only GETs are retried, once, on transport errors.
 * -1021 (clock skew, not executed): resync the clock, resend once with a new timestamp
   and the same client id.
+* Transient trouble that definitely did not execute (-1008, 503 "Service Unavailable.",
+  no connection made) raises ``Unavailable``: send again after ``retry_after``.
 * 429/418 raise ``RateLimited``; after a 418 nothing is sent until the ban ends. A
   request with IP weight waits for the next minute when 90% of the weight is used.
 * Error messages never contain the API key, the secret or a signature.
@@ -33,28 +35,30 @@ import httpx
 from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
 from bot_cli.core.model import AlgoReport, ClientId, Leg, OrderReport, OrderType, PositionSide
 from bot_cli.exchange import wire
-from bot_cli.exchange.errors import Outcome, classify, to_venue_error
+from bot_cli.exchange.errors import RETRY_AFTER_S, Outcome, classify, to_venue_error
 from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.exchange.signing import encode_params, sign
-from bot_cli.venue import OutcomeUnknown, Positions, RateLimited, Rejected, VenueError
+from bot_cli.venue import (
+    OutcomeUnknown,
+    Positions,
+    RateLimited,
+    Rejected,
+    Unavailable,
+    VenueError,
+)
 
 
 __all__ = ["BinanceRest"]
 
 WEIGHT_LIMIT = 2400  # IP request weight per minute
 THROTTLE_SHARE = 0.9
-DEFAULT_RETRY_AFTER_S = 60.0
+UNREACHABLE_RETRY_S = 1.0  # nothing was sent: a short wait, as for 503 "Service Unavailable."
 _T = TypeVar("_T")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _BANNED_UNTIL = re.compile(r"banned until (\d{13})")
 _MAX_MESSAGE = 300
-# Raised before a single byte reached the exchange: the request was not executed.
-_NEVER_SENT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.UnsupportedProtocol,
-)
+# Raised before a single byte reached the exchange: not executed, and worth another try.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class Security(enum.Enum):
@@ -280,7 +284,10 @@ class BinanceRest:
             try:
                 response = await self._client.send(request)
             except _NEVER_SENT as exc:
-                failure = Rejected(f"{what}: exchange unreachable ({type(exc).__name__})")
+                text = f"{what}: not sent, exchange unreachable ({type(exc).__name__})"
+                failure = Unavailable(text, 0, UNREACHABLE_RETRY_S)
+            except httpx.UnsupportedProtocol as exc:  # a bad base URL: no retry will fix it
+                failure = Rejected(f"{what}: not sent ({type(exc).__name__})")
             except httpx.TransportError as exc:
                 failure = OutcomeUnknown(f"{what}: no answer ({type(exc).__name__})")
             else:
@@ -330,15 +337,15 @@ class BinanceRest:
         coded = f" code {code}" if code is not None else ""
         # Redact before cutting: a cut through a secret would hide it from the redaction.
         text = self._redact(f"{what}: HTTP {status}{coded}: {msg}")[:_MAX_MESSAGE]
-        if outcome is not Outcome.RATE_LIMITED:
+        if outcome not in RETRY_AFTER_S:
             return to_venue_error(outcome, code, text)
-        retry_after = self._retry_after(response, msg)
+        retry_after = self._retry_after(response, msg, RETRY_AFTER_S[outcome])
         if status == 418:
             self._banned_until_ms = self._clock_ms() + int(retry_after * 1000)
         return to_venue_error(outcome, code, text, retry_after=retry_after)
 
-    def _retry_after(self, response: httpx.Response, msg: str) -> float:
-        """Retry-After if sent (undocumented for fapi), else "banned until <ms>", else 60 s."""
+    def _retry_after(self, response: httpx.Response, msg: str, default: float) -> float:
+        """Retry-After if sent (undocumented for fapi), else "banned until <ms>", else default."""
         try:
             seconds = float(response.headers.get("Retry-After", ""))
             if seconds > 0:
@@ -349,7 +356,7 @@ class BinanceRest:
         if banned is not None:
             left_ms = int(banned.group(1)) - (self._clock_ms() + self.time_offset_ms)
             return max(left_ms / 1000, 1.0)
-        return DEFAULT_RETRY_AFTER_S
+        return default
 
     def _redact(self, text: str) -> str:
         for secret in (self._key, self._secret):

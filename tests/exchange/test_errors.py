@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot_cli.exchange.errors import CODES, Outcome, classify, to_venue_error
+from bot_cli.exchange.errors import CODES, RETRY_AFTER_S, Outcome, classify, to_venue_error
 from bot_cli.venue import (
     AuthFailed,
     Duplicate,
@@ -12,6 +12,7 @@ from bot_cli.venue import (
     OutcomeUnknown,
     RateLimited,
     Rejected,
+    Unavailable,
     WouldTrigger,
 )
 
@@ -24,7 +25,7 @@ CODE_ROWS = [
     (-1003, OC.RATE_LIMITED, "TOO_MANY_REQUESTS"),
     (-1006, OC.UNKNOWN, "UNEXPECTED_RESP: execution status unknown"),
     (-1007, OC.UNKNOWN, "TIMEOUT: send and execution status unknown"),
-    (-1008, OC.REJECTED, "throttled by system protection: a failure"),
+    (-1008, OC.UNAVAILABLE, "throttled by system protection: not executed, transient"),
     (-1013, OC.REJECTED, "INVALID_MESSAGE"),
     (-1021, OC.CLOCK_SKEW, "timestamp outside recvWindow: not executed, resync"),
     (-1022, OC.AUTH_FAILED, "INVALID_SIGNATURE"),
@@ -119,8 +120,19 @@ STATUS_ROWS = [
         OC.UNKNOWN, "503 (A) unknown error: may have executed",
     ),
     (503, -1000, "Unknown error, please check your request", OC.UNKNOWN, "503 (A) with a code"),
-    (503, None, "Service Unavailable.", OC.REJECTED, "503 (B): 100% failure"),
-    (503, -1008, "Request throttled by system-level protection.", OC.REJECTED, "503 (C) -1008"),
+    (503, None, "Service Unavailable.", OC.UNAVAILABLE, "503 (B): 100% failure, transient"),
+    (503, -1001, "Service Unavailable.", OC.UNAVAILABLE, "503 (B) with a code"),
+    (503, -1008, "Request throttled by system-level protection.", OC.UNAVAILABLE, "503 (C) -1008"),
+    (
+        503, -1001, "Internal error; unable to process your request. Please try again.",
+        OC.UNAVAILABLE, "503 internal error: a failure, may resend",
+    ),
+    (502, None, "Service Unavailable.", OC.UNKNOWN, "the 503 texts count on 503 only"),
+    (
+        500, -1001, "Internal error; unable to process your request. Please try again.",
+        OC.UNKNOWN, "500 internal error: not documented as a failure",
+    ),
+    (429, -1008, "Request throttled", OC.RATE_LIMITED, "429 wins over the code"),
     (503, None, "<html>bad gateway</html>", OC.UNKNOWN, "any other 503: unknown"),
     (500, None, "", OC.UNKNOWN, "500 without a code"),
     (502, None, "Bad Gateway", OC.UNKNOWN, "502"),
@@ -148,6 +160,7 @@ ERROR_ROWS = [
     (OC.DUPLICATE, Duplicate, "open order with the id"),
     (OC.UNKNOWN, OutcomeUnknown, "may have executed"),
     (OC.NOT_FOUND, NotFound, "no such order"),
+    (OC.UNAVAILABLE, Unavailable, "transient, not executed"),
     (OC.RATE_LIMITED, RateLimited, "back off"),
     (OC.AUTH_FAILED, AuthFailed, "keys refused"),
 ]
@@ -176,6 +189,31 @@ def test_rate_limited_carries_retry_after_and_a_default_code():
     err = to_venue_error(OC.RATE_LIMITED, None, "slow down", retry_after=7.5)
     assert isinstance(err, RateLimited)
     assert (err.retry_after, err.code) == (7.5, -1003)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "cls", "default_s"),
+    [(OC.UNAVAILABLE, Unavailable, 1.0), (OC.RATE_LIMITED, RateLimited, 60.0)],
+    ids=["unavailable", "rate limited"],
+)
+def test_transient_errors_carry_retry_after(outcome, cls, default_s):
+    """Both transient errors keep a given retry_after, else their default (1 s, 60 s)."""
+    given = to_venue_error(outcome, -1008, "later", retry_after=2.5)
+    default = to_venue_error(outcome, -1008, "later")
+    assert isinstance(given, cls)
+    assert isinstance(default, cls)
+    assert (given.retry_after, default.retry_after) == (2.5, default_s)
+    assert RETRY_AFTER_S[outcome] == default_s
+
+
+def test_rate_limited_is_unavailable_and_unavailable_is_no_refusal():
+    """RateLimited is an Unavailable; neither is a Rejected (a blip is never a refusal)."""
+    limited = to_venue_error(OC.RATE_LIMITED, None, "slow down")
+    unavailable = to_venue_error(OC.UNAVAILABLE, None, "later")
+    assert isinstance(limited, Unavailable)
+    assert not isinstance(limited, Rejected)
+    assert not isinstance(unavailable, Rejected)
+    assert unavailable.code == 0
 
 
 def test_missing_code_becomes_zero():

@@ -35,6 +35,7 @@ from bot_cli.venue import (
     OutcomeUnknown,
     RateLimited,
     Rejected,
+    Unavailable,
     VenueError,
     WouldTrigger,
 )
@@ -470,29 +471,68 @@ def test_get_failing_twice_is_unknown(world):
 # --- definite answers ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout])
-def test_connect_failure_is_a_definite_reject_not_unknown(world, exc):
-    """Never connected, never sent: Rejected ("exchange unreachable"), nothing unknown."""
-    route = world.mock.post("/fapi/v1/order").mock(side_effect=exc("refused"))
-    err = raises(Rejected, world.rest().place_entry(ENTRY))
-    assert type(err) is Rejected
-    assert not isinstance(err, OutcomeUnknown)
+@pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
+@pytest.mark.parametrize(
+    ("method", "path", "call"),
+    [
+        ("POST", "/fapi/v1/order", lambda r: r.place_entry(ENTRY)),
+        ("POST", "/fapi/v1/algoOrder", lambda r: r.place_protection(SL)),
+        ("DELETE", "/fapi/v1/algoOrder", lambda r: r.cancel_protection(ClientId("x"))),
+    ],
+    ids=["entry", "protection", "cancel"],
+)
+def test_connect_failure_is_unavailable_not_a_refusal(world, exc, method, path, call):
+    """Never connected, never sent: Unavailable (again in 1 s); not Rejected, not unknown."""
+    route = world.mock.route(method=method, path=path).mock(side_effect=exc("refused"))
+    err = raises(Unavailable, call(world.rest()))
+    assert type(err) is Unavailable
+    assert (err.code, err.retry_after) == (0, 1.0)  # type: ignore[attr-defined]
     assert "unreachable" in err.message
     assert route.call_count == 1
 
 
-@pytest.mark.parametrize(
-    "response",
-    [httpx.Response(503, json={"code": -1001, "msg": "Service Unavailable."}),
-     httpx.Response(503, text="Service Unavailable."),
-     error(503, -1008, "Request throttled by system-level protection.")],
-    ids=["503 json", "503 text", "-1008"],
-)
-def test_service_unavailable_is_a_definite_reject(world, response):
-    """503 "Service Unavailable." and -1008 are 100% failures."""
-    world.mock.post("/fapi/v1/order").mock(return_value=response)
+def test_connect_failure_on_a_read_is_retried_once_then_unavailable(world):
+    """A GET gets its second try; two refused connections are still Unavailable."""
+    route = world.mock.get("/fapi/v1/order").mock(side_effect=httpx.ConnectError("refused"))
+    raises(Unavailable, world.rest().query_order("BTCUSDT", ClientId("abc")))
+    assert route.call_count == 2
+
+
+def test_a_protocol_httpx_cannot_speak_is_rejected_not_unavailable(world):
+    """UnsupportedProtocol is a configuration error: not sent, and no retry will fix it."""
+    world.mock.post("/fapi/v1/order").mock(side_effect=httpx.UnsupportedProtocol("ftp"))
     err = raises(Rejected, world.rest().place_entry(ENTRY))
     assert type(err) is Rejected
+
+
+@pytest.mark.parametrize(
+    ("response", "code"),
+    [
+        (httpx.Response(503, json={"code": -1001, "msg": "Service Unavailable."}), -1001),
+        (httpx.Response(503, text="Service Unavailable."), 0),
+        (error(503, -1008, "Request throttled by system-level protection."), -1008),
+        (error(400, -1008, "Request throttled by system-level protection."), -1008),
+        (error(503, -1001, "Internal error; unable to process your request. Please try again."),
+         -1001),
+    ],
+    ids=["503 json", "503 text", "-1008 on 503", "-1008 on 400", "503 internal error"],
+)
+def test_transient_failures_are_unavailable_not_rejected(world, response, code):
+    """503 "Service Unavailable.", -1008, 503 "Internal error...": not executed, try again."""
+    route = world.mock.post("/fapi/v1/order").mock(return_value=response)
+    err = raises(Unavailable, world.rest().place_entry(ENTRY))
+    assert type(err) is Unavailable
+    assert not isinstance(err, Rejected)
+    assert (err.code, err.retry_after) == (code, 1.0)  # type: ignore[attr-defined]
+    assert route.call_count == 1  # the adapter does not resend: the caller decides when
+
+
+def test_unavailable_takes_retry_after_from_the_header(world):
+    """A Retry-After header on a 503 "Service Unavailable." sets retry_after."""
+    world.mock.post("/fapi/v1/algoOrder").mock(
+        return_value=error(503, -1001, "Service Unavailable.", **{"Retry-After": "3"}))
+    err = raises(Unavailable, world.rest().place_protection(SL))
+    assert err.retry_after == 3.0  # type: ignore[attr-defined]
 
 
 def test_query_of_a_missing_order_is_not_found(world):
@@ -679,7 +719,8 @@ def test_weightless_protection_order_is_never_delayed_by_the_weight_limit(world)
 
 
 FAILURES = [
-    ("connect error", httpx.ConnectError("refused"), Rejected),
+    ("connect error", httpx.ConnectError("refused"), Unavailable),
+    ("503 unavailable", error(503, -1001, "Service Unavailable."), Unavailable),
     ("read timeout", httpx.ReadTimeout("lost"), OutcomeUnknown),
     ("503 unknown", error(503, -1000, "Unknown error, please check your request"), OutcomeUnknown),
     ("-2010", error(400, -2010, "Order would immediately match."), Rejected),
