@@ -2,8 +2,10 @@
 
 Round with the filters, never with ``pricePrecision``/``quantityPrecision`` (reference §3.1):
 PRICE_FILTER.tickSize (-4014), LOT_SIZE / MARKET_LOT_SIZE stepSize (-4023), min/max
-quantity (-4004/-4005) and MIN_NOTIONAL.notional (-4164, waived for reduce-only).
-Checks return a one-line problem or None, so the CLI can refuse before anything is sent.
+quantity (-4004/-4005), MIN_NOTIONAL.notional (-4164, waived for reduce-only) and
+PERCENT_PRICE multiplierUp/Down against the mark (-4016/-4024).
+Checks return a one-line problem or None, so the CLI can refuse before anything is sent;
+``bot_cli.core.checks`` checks a whole entry (every order it needs) against these values.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _off_step(value: Decimal, step: Decimal) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SymbolFilters:
-    """The filters of one symbol; a zero minimum or maximum means "no limit"."""
+    """The filters of one symbol; a zero minimum, maximum or multiplier means "no limit"."""
 
     symbol: str
     tick_size: Decimal
@@ -41,6 +43,9 @@ class SymbolFilters:
     min_notional: Decimal
     min_price: Decimal
     max_price: Decimal
+    # PERCENT_PRICE: a BUY limit at most mark x up, a SELL limit at least mark x down
+    multiplier_up: Decimal = Decimal(0)
+    multiplier_down: Decimal = Decimal(0)
 
     def quantize_price(self, price: Decimal) -> Decimal:
         """``price`` rounded down to the tick size."""

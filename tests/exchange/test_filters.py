@@ -119,3 +119,17 @@ def test_zero_limits_mean_no_limit():
                          D("0"), D("0"), D("0"))
     assert free.check_price(D("123456789.01")) is None
     assert free.check_quantity(D("99999.99"), market=False, price=D("0.01")) is None
+
+
+def test_percent_price_defaults_to_no_limit():
+    """Filters built without PERCENT_PRICE carry zero multipliers: the check is off."""
+    assert (BTC.multiplier_up, BTC.multiplier_down) == (D(0), D(0))
+
+
+def test_filters_satisfy_the_core_checks_protocol():
+    """core.checks reads SymbolFilters through its Filters protocol (core imports no exchange)."""
+    from bot_cli.core.checks import check_entry
+    from bot_cli.core.model import EntrySpec, OrderType, Side
+
+    spec = EntrySpec("BTCUSDT", Side.BUY, D("0.010"), OrderType.MARKET, None, D("60000"), D("70000"))
+    assert check_entry(spec, BTC, D("65000")) is None
