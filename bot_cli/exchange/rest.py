@@ -12,21 +12,20 @@ Rules kept here (reference §2, §6, §7, §8):
   and the same client id.
 * Transient trouble that definitely did not execute (-1008, 503 "Service Unavailable.",
   no connection made) raises ``Unavailable``: send again after ``retry_after``.
-* 429/418 raise ``RateLimited``; after a 418 nothing is sent until the ban ends. A
-  request with IP weight waits for the next minute when 90% of the weight is used.
+* 429/418 raise ``RateLimited``; after a 418 nothing is sent until the ban ends.
+* Nothing here sleeps: a throttled read near 90% of the minute's weight raises
+  ``RateLimited`` at once (retry_after = seconds to the next minute), so the caller never
+  holds its lock while waiting. Order sends and cancels are never throttled.
 * Error messages never contain the API key, the secret or a signature.
-* ``DELETE /fapi/v1/listenKey`` is deliberately absent: the key is shared per account.
+* The endpoint table lives in ``endpoints`` (no listenKey DELETE, on purpose).
 """
 
 from __future__ import annotations
 
-import asyncio
-import enum
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -35,6 +34,8 @@ import httpx
 from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
 from bot_cli.core.model import AlgoReport, ClientId, Leg, OrderReport, OrderType, PositionSide
 from bot_cli.exchange import wire
+from bot_cli.exchange import endpoints as api
+from bot_cli.exchange.endpoints import Endpoint, Security
 from bot_cli.exchange.errors import RETRY_AFTER_S, Outcome, classify, to_venue_error
 from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.exchange.signing import encode_params, sign
@@ -59,36 +60,6 @@ _BANNED_UNTIL = re.compile(r"banned until (\d{13})")
 _MAX_MESSAGE = 300
 # Raised before a single byte reached the exchange: not executed, and worth another try.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-class Security(enum.Enum):
-    NONE = "none"  # public
-    KEY = "key"  # API key header only (USER_STREAM)
-    SIGNED = "signed"  # TRADE / USER_DATA
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    method: str
-    path: str
-    weight: int  # IP request weight (orders cost 0 IP weight)
-    security: Security = Security.SIGNED
-
-
-TIME = Endpoint("GET", "/fapi/v1/time", 1, Security.NONE)
-EXCHANGE_INFO = Endpoint("GET", "/fapi/v1/exchangeInfo", 1, Security.NONE)
-NEW_ORDER = Endpoint("POST", "/fapi/v1/order", 0)
-QUERY_ORDER = Endpoint("GET", "/fapi/v1/order", 1)
-OPEN_ORDERS = Endpoint("GET", "/fapi/v1/openOrders", 40)  # 40 without a symbol
-NEW_ALGO = Endpoint("POST", "/fapi/v1/algoOrder", 0)
-QUERY_ALGO = Endpoint("GET", "/fapi/v1/algoOrder", 1)
-CANCEL_ALGO = Endpoint("DELETE", "/fapi/v1/algoOrder", 1)
-OPEN_ALGOS = Endpoint("GET", "/fapi/v1/openAlgoOrders", 40)  # 40 without a symbol
-POSITION_RISK = Endpoint("GET", "/fapi/v3/positionRisk", 5)
-POSITION_MODE = Endpoint("GET", "/fapi/v1/positionSide/dual", 30)
-USER_TRADES = Endpoint("GET", "/fapi/v1/userTrades", 5)
-LISTEN_KEY_NEW = Endpoint("POST", "/fapi/v1/listenKey", 1, Security.KEY)
-LISTEN_KEY_KEEPALIVE = Endpoint("PUT", "/fapi/v1/listenKey", 1, Security.KEY)
 
 _ALGO_TYPE = {Leg.SL: "STOP_MARKET", Leg.TP: "TAKE_PROFIT_MARKET"}
 Params = Sequence[tuple[str, str]]
@@ -116,7 +87,6 @@ class BinanceRest:
         client: httpx.AsyncClient | None = None,
         clock_ms: Callable[[], int] = _wall_ms,
         timeout_s: float = 10.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         hedge_mode: bool = False,
     ) -> None:
         self._base_url = base_url.rstrip("/")
@@ -124,7 +94,7 @@ class BinanceRest:
         self._recv_window_ms = recv_window_ms
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient()
-        self._clock_ms, self._sleep = clock_ms, sleep
+        self._clock_ms = clock_ms
         self._timeout = httpx.Timeout(timeout_s)
         self.hedge_mode = hedge_mode
         self.time_offset_ms = 0  # server time minus local clock
@@ -158,7 +128,7 @@ class BinanceRest:
                 raise Rejected(f"{what}: a LIMIT order needs a price")
             params += [("price", _num(cmd.price)), ("timeInForce", "GTC")]
         params += [("newClientOrderId", cmd.client_id), ("newOrderRespType", "ACK")]
-        return _parse(wire.parse_order, await self._call(NEW_ORDER, params, what), what)
+        return _parse(wire.parse_order, await self._call(api.NEW_ORDER, params, what), what)
 
     async def place_protection(self, cmd: PlaceProtection) -> AlgoReport:
         """POST /fapi/v1/algoOrder: a CONDITIONAL STOP_MARKET (SL) or TAKE_PROFIT_MARKET (TP)."""
@@ -170,7 +140,7 @@ class BinanceRest:
         params += [("type", _ALGO_TYPE[cmd.leg]), ("quantity", _num(cmd.quantity))]
         params += [("triggerPrice", _num(cmd.trigger_price)), ("workingType", "MARK_PRICE")]
         params += [*self._reduce_only(), ("clientAlgoId", cmd.client_id)]
-        return _parse(wire.parse_algo, await self._call(NEW_ALGO, params, what), what)
+        return _parse(wire.parse_algo, await self._call(api.NEW_ALGO, params, what), what)
 
     async def close_position(self, cmd: ClosePosition) -> OrderReport:
         """POST /fapi/v1/order: a reduce-only MARKET order (positionSide in hedge mode)."""
@@ -179,65 +149,65 @@ class BinanceRest:
         params += self._side(cmd.position_side, what)
         params += [("quantity", _num(cmd.quantity)), *self._reduce_only()]
         params += [("newClientOrderId", cmd.client_id), ("newOrderRespType", "ACK")]
-        return _parse(wire.parse_order, await self._call(NEW_ORDER, params, what), what)
+        return _parse(wire.parse_order, await self._call(api.NEW_ORDER, params, what), what)
 
     async def cancel_protection(self, client_id: ClientId) -> None:
         """DELETE /fapi/v1/algoOrder; NotFound (-2011/-2013) if it is no longer open."""
         what = f"cancel algo order {client_id}"
-        body = await self._call(CANCEL_ALGO, [("clientAlgoId", client_id)], what)
+        body = await self._call(api.CANCEL_ALGO, [("clientAlgoId", client_id)], what)
         _parse(wire.parse_cancel_algo, body, what)
 
     async def query_order(self, symbol: str, client_id: ClientId) -> OrderReport:
         what = f"query order {client_id}"
         params = [("symbol", symbol), ("origClientOrderId", client_id)]
-        return _parse(wire.parse_order, await self._call(QUERY_ORDER, params, what), what)
+        return _parse(wire.parse_order, await self._call(api.QUERY_ORDER, params, what), what)
 
     async def query_algo(self, client_id: ClientId) -> AlgoReport:
         what = f"query algo order {client_id}"
-        body = await self._call(QUERY_ALGO, [("clientAlgoId", client_id)], what)
+        body = await self._call(api.QUERY_ALGO, [("clientAlgoId", client_id)], what)
         return _parse(wire.parse_algo, body, what)
 
     async def open_orders(self) -> list[OrderReport]:
-        body = await self._call(OPEN_ORDERS, [], "open orders")
+        body = await self._call(api.OPEN_ORDERS, [], "open orders")
         return _parse(wire.parse_orders, body, "open orders")
 
     async def open_algo_orders(self) -> list[AlgoReport]:
-        body = await self._call(OPEN_ALGOS, [], "open algo orders")
+        body = await self._call(api.OPEN_ALGOS, [], "open algo orders")
         return _parse(wire.parse_algos, body, "open algo orders")
 
     async def positions(self) -> Positions:
-        body = await self._call(POSITION_RISK, [], "position risk")
+        body = await self._call(api.POSITION_RISK, [], "position risk")
         return _parse(wire.parse_position_risk, body, "position risk")
 
     # --- beyond the Venue protocol -------------------------------------------------
 
     async def exchange_info(self) -> dict[str, SymbolFilters]:
-        body = await self._call(EXCHANGE_INFO, [], "exchange info")
+        body = await self._call(api.EXCHANGE_INFO, [], "exchange info")
         return _parse(wire.parse_exchange_info, body, "exchange info")
 
     async def position_mode(self) -> bool:
         """True if the account is in Hedge Mode (weight 30: call it once at startup)."""
-        body = await self._call(POSITION_MODE, [], "position mode")
+        body = await self._call(api.POSITION_MODE, [], "position mode")
         return _parse(wire.parse_position_mode, body, "position mode")
 
     async def user_trades(self, symbol: str, order_id: int) -> list[wire.UserTrade]:
         what = f"user trades of {symbol} order {order_id}"
         params = [("symbol", symbol), ("orderId", str(order_id))]
-        return _parse(wire.parse_user_trades, await self._call(USER_TRADES, params, what), what)
+        return _parse(wire.parse_user_trades, await self._call(api.USER_TRADES, params, what), what)
 
     async def new_listen_key(self) -> str:
         """POST /fapi/v1/listenKey: the account's key (the active one if it exists)."""
-        body = await self._call(LISTEN_KEY_NEW, [], "new listenKey")
+        body = await self._call(api.LISTEN_KEY_NEW, [], "new listenKey")
         return _parse(wire.parse_listen_key, body, "new listenKey")
 
     async def keepalive_listen_key(self) -> None:
         """PUT /fapi/v1/listenKey; NotFound (-1125) means: create a new key."""
-        await self._call(LISTEN_KEY_KEEPALIVE, [], "listenKey keepalive")
+        await self._call(api.LISTEN_KEY_KEEPALIVE, [], "listenKey keepalive")
 
     async def sync_time(self) -> None:
         """Set the clock offset from GET /fapi/v1/time (midpoint of the round trip)."""
         before = self._clock_ms()
-        body = await self._call(TIME, [], "server time")
+        body = await self._call(api.TIME, [], "server time")
         after = self._clock_ms()
         server = _parse(wire.parse_server_time, body, "server time")
         self.time_offset_ms = server - (before + after) // 2
@@ -276,7 +246,7 @@ class BinanceRest:
     async def _exchange(self, ep: Endpoint, params: Params, what: str) -> httpx.Response:
         """One HTTP exchange, transport failures mapped; GETs get one more try."""
         self._refuse_if_banned(what)
-        await self._throttle(ep)
+        self._throttle(ep, what)
         failure: VenueError | None = None
         for _ in range(2 if ep.method == "GET" else 1):
             request = self._build(ep, params)  # a fresh timestamp per attempt
@@ -314,15 +284,17 @@ class BinanceRest:
         """The current server minute: the window X-MBX-USED-WEIGHT-1M counts in."""
         return (self._clock_ms() + self.time_offset_ms) // 60_000
 
-    async def _throttle(self, ep: Endpoint) -> None:
-        """Near the weight limit, wait for the next minute; weightless orders never wait."""
-        if self._minute() != self._weight_minute:
+    def _throttle(self, ep: Endpoint, what: str) -> None:
+        """Near the weight limit, refuse a read at once (never sleep: the caller may hold
+        the engine lock a protective send waits on); orders and cancels always pass."""
+        if not ep.throttled or self._minute() != self._weight_minute:
             return  # the minute that weight was counted in is over
-        if ep.weight == 0 or self.used_weight < WEIGHT_LIMIT * THROTTLE_SHARE:
+        if self.used_weight + ep.weight <= WEIGHT_LIMIT * THROTTLE_SHARE:
             return
         now = self._clock_ms() + self.time_offset_ms
-        await self._sleep((60_000 - now % 60_000) / 1000)
-        self.used_weight = 0
+        left_s = (60_000 - now % 60_000) / 1000
+        text = f"{what}: not sent, {self.used_weight} of {WEIGHT_LIMIT} weight used this minute"
+        raise RateLimited(text, -1003, left_s)
 
     def _refuse_if_banned(self, what: str) -> None:
         left_ms = self._banned_until_ms - self._clock_ms()

@@ -25,8 +25,9 @@ from bot_cli.core.model import (
     PositionSide,
     Side,
 )
-from bot_cli.exchange import rest as rest_module
-from bot_cli.exchange.rest import BinanceRest, Endpoint
+from bot_cli.exchange import endpoints
+from bot_cli.exchange.endpoints import Endpoint
+from bot_cli.exchange.rest import BinanceRest
 from bot_cli.exchange.signing import sign
 from bot_cli.venue import (
     AuthFailed,
@@ -74,18 +75,15 @@ def error(status: int, code: int, msg: str, **headers: str) -> httpx.Response:
 
 @dataclass
 class World:
-    """A respx router, a settable clock and a record of awaited sleeps."""
+    """A respx router and a settable clock (BinanceRest never sleeps: nothing to inject)."""
 
     mock: respx.MockRouter
     now: int = NOW
-    slept: list[float] = field(default_factory=list)
     made: list[BinanceRest] = field(default_factory=list)
 
     def rest(self, **kw: object) -> BinanceRest:
-        async def sleep(seconds: float) -> None:
-            self.slept.append(seconds)
-
-        r = BinanceRest(BASE, KEY, SECRET, clock_ms=lambda: self.now, sleep=sleep, **kw)  # type: ignore[arg-type]
+        clock = lambda: self.now  # noqa: E731
+        r = BinanceRest(BASE, KEY, SECRET, clock_ms=clock, **kw)  # type: ignore[arg-type]
         self.made.append(r)
         return r
 
@@ -361,10 +359,10 @@ def test_keepalive_of_an_expired_listen_key_is_not_found(world):
 
 def test_no_listen_key_delete_exists():
     """DELETE /fapi/v1/listenKey would kill every consumer of the shared key: never implemented."""
-    endpoints = [v for v in vars(rest_module).values() if isinstance(v, Endpoint)]
-    assert endpoints
+    table = [v for v in vars(endpoints).values() if isinstance(v, Endpoint)]
+    assert table
     assert not any(
-        e.method == "DELETE" and "listenKey" in e.path for e in endpoints
+        e.method == "DELETE" and "listenKey" in e.path for e in table
     )
     assert not [n for n in dir(BinanceRest) if "listen" in n and ("delete" in n or "close" in n)]
 
@@ -663,32 +661,53 @@ def test_used_weight_is_read_from_the_header(world):
     assert (rest.used_weight, rest.weight_spent, rest.calls) == (123, 1, 1)
 
 
-def test_near_the_weight_limit_the_injected_sleep_runs_before_sending(world):
-    """At >= 90% of 2400 a weighted request waits for the next minute, then sends."""
-    seen_sleeps: list[int] = []
+def weight_answer(used: int) -> httpx.Response:
+    return httpx.Response(200, json=fixture("query_order_response.json"),
+                          headers={"X-MBX-USED-WEIGHT-1M": str(used)})
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen_sleeps.append(len(world.slept))
-        return httpx.Response(200, json=fixture("query_order_response.json"),
-                              headers={"X-MBX-USED-WEIGHT-1M": "2200"})
 
-    route = world.mock.get("/fapi/v1/order").mock(side_effect=answer)
+def test_a_read_near_the_weight_limit_is_refused_at_once_and_not_sent(world):
+    """At 90% of 2400 a read raises RateLimited (retry at the next minute) without waiting."""
+    route = world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2200))
+    rest = world.rest()
+
+    async def scenario() -> tuple[VenueError, float]:
+        await rest.query_order("BTCUSDT", ClientId("abc"))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(RateLimited) as info:
+            await rest.query_order("BTCUSDT", ClientId("abc"))
+        return info.value, loop.time() - started
+
+    err, waited_s = run(scenario())
+    assert err.retry_after == (60_000 - NOW % 60_000) / 1000  # type: ignore[attr-defined]
+    assert waited_s < 5  # the old throttle slept ~46 s here
+    assert isinstance(err, Unavailable)
+    assert "not sent" in err.message
+    assert route.call_count == 1
+    assert rest.calls == 1
+
+
+def test_a_read_whose_own_weight_would_cross_the_line_is_refused(world):
+    """2150 used: a weight-1 query still goes, a weight-40 openOrders does not."""
+    world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2150))
+    open_orders = world.mock.get("/fapi/v1/openOrders").respond(200, json=[])
     rest = world.rest()
 
     async def scenario() -> None:
         await rest.query_order("BTCUSDT", ClientId("abc"))
         await rest.query_order("BTCUSDT", ClientId("abc"))
+        await rest.open_orders()
 
-    run(scenario())
-    assert world.slept == [(60_000 - NOW % 60_000) / 1000]
-    assert seen_sleeps == [0, 1]
-    assert route.call_count == 2
+    with pytest.raises(RateLimited):
+        run(scenario())
+    assert open_orders.call_count == 0
+    assert rest.calls == 2
 
 
-def test_weight_counted_in_a_past_minute_does_not_delay(world):
-    """The 1-minute weight window rolls over: no wait once its minute is gone."""
-    world.mock.get("/fapi/v1/order").respond(
-        200, json=fixture("query_order_response.json"), headers={"X-MBX-USED-WEIGHT-1M": "2300"})
+def test_weight_counted_in_a_past_minute_does_not_refuse(world):
+    """The 1-minute weight window rolls over: the next minute's read is sent."""
+    route = world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2300))
     rest = world.rest()
 
     async def scenario() -> None:
@@ -697,22 +716,34 @@ def test_weight_counted_in_a_past_minute_does_not_delay(world):
         await rest.query_order("BTCUSDT", ClientId("abc"))
 
     run(scenario())
-    assert world.slept == []
+    assert route.call_count == 2
 
 
-def test_weightless_protection_order_is_never_delayed_by_the_weight_limit(world):
-    """Orders cost 0 IP weight: a stop-loss is sent at once even near the limit."""
-    world.mock.get("/fapi/v1/order").respond(
-        200, json=fixture("query_order_response.json"), headers={"X-MBX-USED-WEIGHT-1M": "2390"})
-    world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
+@pytest.mark.parametrize(
+    ("method", "path", "answer", "call"),
+    [
+        ("POST", "/fapi/v1/order", ORDER_ACK, lambda r: r.place_entry(ENTRY)),
+        ("POST", "/fapi/v1/algoOrder", ALGO_ACK, lambda r: r.place_protection(SL)),
+        ("POST", "/fapi/v1/order", ORDER_ACK, lambda r: r.close_position(CLOSE)),
+        ("DELETE", "/fapi/v1/algoOrder", fixture("cancel_algo_order_response.json"),
+         lambda r: r.cancel_protection(ClientId("6B2I9XVcJpCjqPAJ4YoFX7"))),
+    ],
+    ids=["entry", "protection", "close", "cancel protection"],
+)
+def test_order_sends_and_cancels_are_never_throttled(world, method, path, answer, call):
+    """With the minute's weight all used, reads are refused but orders and cancels are sent."""
+    world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2400))
+    route = world.mock.route(method=method, path=path).respond(200, json=answer)
     rest = world.rest()
 
     async def scenario() -> None:
         await rest.query_order("BTCUSDT", ClientId("abc"))
-        await rest.place_protection(SL)
+        await call(rest)
+        with pytest.raises(RateLimited):
+            await rest.query_order("BTCUSDT", ClientId("abc"))
 
     run(scenario())
-    assert world.slept == []
+    assert route.call_count == 1
 
 
 # --- no secrets in messages ------------------------------------------------------------
