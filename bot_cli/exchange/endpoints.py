@@ -33,8 +33,10 @@ class Endpoint:
 
 TIME = Endpoint("GET", "/fapi/v1/time", 1, Security.NONE)
 EXCHANGE_INFO = Endpoint("GET", "/fapi/v1/exchangeInfo", 1, Security.NONE)
+MARK_PRICE = Endpoint("GET", "/fapi/v1/premiumIndex", 1, Security.NONE)  # 1 with a symbol
 NEW_ORDER = Endpoint("POST", "/fapi/v1/order", 0, throttled=False)
 QUERY_ORDER = Endpoint("GET", "/fapi/v1/order", 1)
+CANCEL_ORDER = Endpoint("DELETE", "/fapi/v1/order", 1, throttled=False)
 OPEN_ORDERS = Endpoint("GET", "/fapi/v1/openOrders", 40)  # 40 without a symbol
 NEW_ALGO = Endpoint("POST", "/fapi/v1/algoOrder", 0, throttled=False)
 QUERY_ALGO = Endpoint("GET", "/fapi/v1/algoOrder", 1)

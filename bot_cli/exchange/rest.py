@@ -157,6 +157,13 @@ class BinanceRest:
         body = await self._call(api.CANCEL_ALGO, [("clientAlgoId", client_id)], what)
         _parse(wire.parse_cancel_algo, body, what)
 
+    async def cancel_order(self, symbol: str, client_id: ClientId) -> OrderReport:
+        """DELETE /fapi/v1/order; the answer holds the final executedQty. NotFound (-2011)
+        if it is no longer open: query it instead."""
+        what = f"cancel order {client_id}"
+        params = [("symbol", symbol), ("origClientOrderId", client_id)]
+        return _parse(wire.parse_order, await self._call(api.CANCEL_ORDER, params, what), what)
+
     async def query_order(self, symbol: str, client_id: ClientId) -> OrderReport:
         what = f"query order {client_id}"
         params = [("symbol", symbol), ("origClientOrderId", client_id)]
@@ -178,6 +185,15 @@ class BinanceRest:
     async def positions(self) -> Positions:
         body = await self._call(api.POSITION_RISK, [], "position risk")
         return _parse(wire.parse_position_risk, body, "position risk")
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        """GET /fapi/v1/premiumIndex?symbol=: the price our SL/TP triggers watch."""
+        what = f"mark price of {symbol}"
+        body = await self._call(api.MARK_PRICE, [("symbol", symbol)], what)
+        mark = _parse(wire.parse_premium_index, body, what)
+        if mark.symbol != symbol:
+            raise OutcomeUnknown(f"{what}: the answer is for {mark.symbol}")
+        return mark.price
 
     # --- beyond the Venue protocol -------------------------------------------------
 

@@ -84,6 +84,14 @@ class RestExchangeInfo(TypedDict):
     symbols: list[RestSymbol]
 
 
+class RestPremiumIndex(TypedDict):
+    """GET /fapi/v1/premiumIndex?symbol= (a list of these without a symbol)."""
+
+    symbol: str
+    markPrice: str
+    time: int
+
+
 class RestUserTrade(TypedDict):
     orderId: int
     qty: str
@@ -149,6 +157,13 @@ class ApiError:
 
     code: int
     msg: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    symbol: str
+    price: Decimal
+    time: int  # exchange time of the price, ms
 
 
 class UserTrade(NamedTuple):
@@ -417,6 +432,16 @@ def _symbol_filters(m: Mapping[str, object]) -> SymbolFilters:
         min_price=_dec(price, "minPrice", f"{w} PRICE_FILTER"),
         max_price=_dec(price, "maxPrice", f"{w} PRICE_FILTER"),
     )
+
+
+def parse_premium_index(d: RestPremiumIndex) -> MarkPrice:
+    """One symbol's premiumIndex; a mark price that is not positive is no price at all."""
+    w = "premium index"
+    m = _obj(d, w)
+    price = _dec(m, "markPrice", w)
+    if price <= 0:
+        raise WireError(f"{w}: field 'markPrice' is not positive: {price}")
+    return MarkPrice(_str(m, "symbol", w), price, _int(m, "time", w))
 
 
 def parse_server_time(d: object) -> int:

@@ -299,11 +299,81 @@ def test_cancel_protection_accepts_the_string_200(world):
 
 
 @pytest.mark.parametrize("code", [-2011, -2013])
-def test_cancel_of_an_order_no_longer_open_is_not_found(world, code):
-    """-2011/-2013 on cancel -> NotFound."""
-    answer = error(400, code, "Unknown order sent.")
-    world.mock.delete("/fapi/v1/algoOrder").mock(return_value=answer)
-    assert raises(NotFound, world.rest().cancel_protection(ClientId("x"))).code == code
+@pytest.mark.parametrize(
+    ("path", "call"),
+    [("/fapi/v1/algoOrder", lambda r: r.cancel_protection(ClientId("x"))),
+     ("/fapi/v1/order", lambda r: r.cancel_order("BTCUSDT", ClientId("x")))],
+    ids=["algo", "order"],
+)
+def test_cancel_of_an_order_no_longer_open_is_not_found(world, code, path, call):
+    """-2011 ("Unknown order sent.") / -2013 on either cancel -> NotFound, sent once."""
+    route = world.mock.delete(path).mock(return_value=error(400, code, "Unknown order sent."))
+    assert raises(NotFound, call(world.rest())).code == code
+    assert route.call_count == 1
+
+
+CANCELED = fixture("cancel_order_response.json")
+
+
+def test_cancel_order_deletes_by_client_id(world):
+    """DELETE /fapi/v1/order with symbol + origClientOrderId, signed, no orderId."""
+    route = world.mock.delete("/fapi/v1/order").respond(200, json=CANCELED)
+    run(world.rest().cancel_order("BTCUSDT", ClientId("myOrder1")))
+    params = sent(route)
+    assert (params["symbol"], params["origClientOrderId"]) == ("BTCUSDT", "myOrder1")
+    assert "orderId" not in params
+    payload, signature = query(route).rsplit("&signature=", 1)
+    assert signature == sign(SECRET, payload)
+
+
+@pytest.mark.parametrize(("executed", "filled"), [("0", D("0")), ("4", D("4"))],
+                         ids=["unfilled", "partly filled"])
+def test_cancel_order_returns_the_final_fill(world, executed, filled):
+    """The cancel answer is an OrderReport: CANCELED, executedQty as filled, no avgPrice."""
+    answer = {**CANCELED, "executedQty": executed}  # type: ignore[dict-item]
+    world.mock.delete("/fapi/v1/order").respond(200, json=answer)
+    report = run(world.rest().cancel_order("BTCUSDT", ClientId("myOrder1")))
+    assert (report.status, report.filled_qty, report.quantity) == (
+        OrderStatus.CANCELED, filled, D("11"))
+    assert (report.order_id, report.client_id, report.avg_price) == (283194212, "myOrder1", None)
+
+
+# Binance's "Mark Price" documentation example (GET /fapi/v1/premiumIndex?symbol=BTCUSDT).
+PREMIUM = {
+    "symbol": "BTCUSDT", "markPrice": "11793.63104562", "indexPrice": "11781.80495970",
+    "estimatedSettlePrice": "11781.16138815", "lastFundingRate": "0.00038246",
+    "interestRate": "0.00010000", "nextFundingTime": 1597392000000, "time": 1597370495002,
+}
+
+
+def test_mark_price_is_a_public_weight_one_read(world):
+    """premiumIndex by symbol: no key, no signature, weight 1; markPrice as a Decimal."""
+    route = world.mock.get("/fapi/v1/premiumIndex").respond(200, json=PREMIUM)
+    rest = world.rest()
+    price = run(rest.mark_price("BTCUSDT"))
+    request = route.calls.last.request
+    assert price == D("11793.63104562")
+    assert request.url.query == b"symbol=BTCUSDT"
+    assert "X-MBX-APIKEY" not in request.headers
+    assert rest.weight_spent == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [[PREMIUM], {**PREMIUM, "symbol": "ETHUSDT"}, {**PREMIUM, "markPrice": "0.00000000"},
+     {k: v for k, v in PREMIUM.items() if k != "markPrice"}],
+    ids=["a list", "another symbol", "zero", "no markPrice"],
+)
+def test_mark_price_answer_we_cannot_use_is_unknown(world, answer):
+    """An answer that is not this symbol's positive mark price is never taken as one."""
+    world.mock.get("/fapi/v1/premiumIndex").respond(200, json=answer)
+    raises(OutcomeUnknown, world.rest().mark_price("BTCUSDT"))
+
+
+def test_mark_price_of_an_unknown_symbol_is_rejected(world):
+    """-1121 Invalid symbol -> Rejected (our request is wrong)."""
+    world.mock.get("/fapi/v1/premiumIndex").mock(return_value=error(400, -1121, "Invalid symbol."))
+    assert raises(Rejected, world.rest().mark_price("NOPEUSDT")).code == -1121
 
 
 def test_exchange_info_is_unsigned_and_keyless(world):
@@ -407,8 +477,9 @@ def test_post_timing_out_after_the_exchange_accepted_it_is_unknown_and_not_resen
         ("POST", "/fapi/v1/algoOrder", lambda r: r.place_protection(SL)),
         ("POST", "/fapi/v1/order", lambda r: r.close_position(CLOSE)),
         ("DELETE", "/fapi/v1/algoOrder", lambda r: r.cancel_protection(ClientId("x"))),
+        ("DELETE", "/fapi/v1/order", lambda r: r.cancel_order("BTCUSDT", ClientId("x"))),
     ],
-    ids=["entry", "protection", "close", "cancel"],
+    ids=["entry", "protection", "close", "cancel protection", "cancel order"],
 )
 def test_lost_answers_of_writes_are_unknown_after_one_send(world, exc, method, path, call):
     """Read/write timeouts and dropped connections on POST/DELETE: unknown, no resend."""
@@ -475,7 +546,7 @@ def test_get_failing_twice_is_unknown(world):
     [
         ("POST", "/fapi/v1/order", lambda r: r.place_entry(ENTRY)),
         ("POST", "/fapi/v1/algoOrder", lambda r: r.place_protection(SL)),
-        ("DELETE", "/fapi/v1/algoOrder", lambda r: r.cancel_protection(ClientId("x"))),
+        ("DELETE", "/fapi/v1/order", lambda r: r.cancel_order("BTCUSDT", ClientId("x"))),
     ],
     ids=["entry", "protection", "cancel"],
 )
@@ -727,8 +798,10 @@ def test_weight_counted_in_a_past_minute_does_not_refuse(world):
         ("POST", "/fapi/v1/order", ORDER_ACK, lambda r: r.close_position(CLOSE)),
         ("DELETE", "/fapi/v1/algoOrder", fixture("cancel_algo_order_response.json"),
          lambda r: r.cancel_protection(ClientId("6B2I9XVcJpCjqPAJ4YoFX7"))),
+        ("DELETE", "/fapi/v1/order", fixture("cancel_order_response.json"),
+         lambda r: r.cancel_order("BTCUSDT", ClientId("myOrder1"))),
     ],
-    ids=["entry", "protection", "close", "cancel protection"],
+    ids=["entry", "protection", "close", "cancel protection", "cancel order"],
 )
 def test_order_sends_and_cancels_are_never_throttled(world, method, path, answer, call):
     """With the minute's weight all used, reads are refused but orders and cancels are sent."""

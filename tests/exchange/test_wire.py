@@ -261,6 +261,33 @@ def test_cancel_order():
     )
 
 
+# Binance's "Mark Price" documentation example (no recorded fixture of it yet).
+PREMIUM_INDEX = {
+    "symbol": "BTCUSDT", "markPrice": "11793.63104562", "indexPrice": "11781.80495970",
+    "estimatedSettlePrice": "11781.16138815", "lastFundingRate": "0.00038246",
+    "interestRate": "0.00010000", "nextFundingTime": 1597392000000, "time": 1597370495002,
+}
+
+
+def test_premium_index():
+    """GET /fapi/v1/premiumIndex?symbol= -> the symbol's mark price as a Decimal."""
+    assert wire.parse_premium_index(PREMIUM_INDEX) == wire.MarkPrice(
+        "BTCUSDT", D("11793.63104562"), 1597370495002
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [({"markPrice": "0"}, "not positive"), ({"markPrice": "-1"}, "not positive"),
+     ({"markPrice": "NaN"}, "not a finite number"), ({"markPrice": None}, "not a number")],
+    ids=["zero", "negative", "NaN", "null"],
+)
+def test_premium_index_without_a_usable_price_is_refused(change, match):
+    """A mark price that is not a positive number raises WireError, never a default."""
+    with pytest.raises(WireError, match=match):
+        wire.parse_premium_index({**PREMIUM_INDEX, **change})
+
+
 def test_open_orders():
     """GET /fapi/v1/openOrders -> one report per order."""
     assert wire.parse_orders(load("open_orders_response.json")) == [
