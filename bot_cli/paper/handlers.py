@@ -50,6 +50,10 @@ def _w_symbol(p: Params) -> int:
     return 1 if p.get("symbol") else 40  # "careful when accessing this with no symbol"
 
 
+def _w_premium(p: Params) -> int:
+    return 1 if p.get("symbol") else 10
+
+
 def _visible_order(ex: PaperExchange, o: Order, now: int) -> bool:
     return not ex.faults.hidden("order", o.order_id, now)
 
@@ -83,6 +87,15 @@ def ticker_price(ex: PaperExchange, p: Params, now: int) -> Any:
         {"symbol": s, "price": SYMBOLS[s].fmt_price(ex.book.mark(s, now)), "time": now}
         for s in SYMBOLS
         if only in (None, s)
+    ]
+    return rows[0] if only else rows
+
+
+def premium_index(ex: PaperExchange, p: Params, now: int) -> Any:
+    """Mark price and funding: one object for a symbol, a list of all without one."""
+    only = _opt_symbol(p)
+    rows = [
+        shapes.premium_index(s, ex.book.mark(s, now), now) for s in SYMBOLS if only in (None, s)
     ]
     return rows[0] if only else rows
 
@@ -341,6 +354,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/fapi/v1/ticker/price", "NONE", lambda p: 1 if p.get("symbol") else 2, ticker_price
     ),
+    Route("GET", "/fapi/v1/premiumIndex", "NONE", _w_premium, premium_index),
     Route("POST", "/fapi/v1/order", "SIGNED", _w(0), new_order, counts_order=True),
     Route("GET", "/fapi/v1/order", "SIGNED", _w(1), query_order),
     Route("DELETE", "/fapi/v1/order", "SIGNED", _w(1), cancel_order),

@@ -325,3 +325,25 @@ def user_trade(tr: Trade) -> dict[str, Any]:
         "pair": tr.symbol,
         "time": tr.time,
     }
+
+
+# --- market data ------------------------------------------------------------------------------
+
+FUNDING_RATE = "0.00010000"  # the paper venue charges no funding; this is the usual 0.01 %
+INTEREST_RATE = "0.00010000"
+FUNDING_PERIOD_MS = 8 * 3600 * 1000  # funding settles at 00:00, 08:00 and 16:00 UTC
+
+
+def premium_index(symbol: str, mark: Decimal, now: int) -> dict[str, Any]:
+    """GET /fapi/v1/premiumIndex for one symbol; with no index feed, index = mark."""
+    price = money(mark)  # eight decimals, as Binance prints it
+    return {
+        "symbol": symbol,
+        "markPrice": price,
+        "indexPrice": price,
+        "estimatedSettlePrice": price,
+        "lastFundingRate": FUNDING_RATE,
+        "interestRate": INTEREST_RATE,
+        "nextFundingTime": (now // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS,
+        "time": now,
+    }
