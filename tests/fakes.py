@@ -18,7 +18,16 @@ from bot_cli.core.model import (
     PositionSide,
     Side,
 )
-from bot_cli.venue import Duplicate, NotFound, OutcomeUnknown, Positions, Rejected, WouldTrigger
+from bot_cli.venue import (
+    Duplicate,
+    NotFound,
+    OutcomeUnknown,
+    Positions,
+    RateLimited,
+    Rejected,
+    Unavailable,
+    WouldTrigger,
+)
 
 
 class FakeClock:
@@ -45,11 +54,18 @@ class FakeExchange:
     """Binance semantics in memory: two books, positions, ids unique among open orders.
 
     Faults are queued per method: "lost" executes then loses the response (outcome
-    unknown), "timeout" loses the request, "would_trigger" answers -2021, an int
-    rejects with that code.
+    unknown), "timeout" loses the request, "would_trigger" answers -2021, "unavailable"
+    (503 Service Unavailable) and "429" (rate limited) refuse it as transient, an int
+    rejects with that code. ``lag_ms`` hides new algo orders from every read (listings and
+    queries) for that long after creation, as a lagging read replica does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.clock = clock
+        self.lag_ms = 0
+        self.created: dict[ClientId, int] = {}
+        self.executed: Counter[ClientId] = Counter()  # what each leg's child order and each close filled
+        self.price: dict[str, Decimal] = defaultdict(lambda: Decimal(100))
         self.orders: dict[ClientId, OrderReport] = {}
         self.sides: dict[ClientId, Side] = {}
         self.algos: dict[ClientId, FakeAlgo] = {}
@@ -70,6 +86,12 @@ class FakeExchange:
             raise OutcomeUnknown("read timeout")
         if kind == "would_trigger":
             raise WouldTrigger("Order would immediately trigger.", -2021)
+        if kind == "unavailable":
+            raise Unavailable("Service Unavailable.", 0, 0.5)
+        if kind == "429":
+            raise RateLimited("Too many requests.", -1003, 2.0)
+        if kind == "unreachable":
+            raise Unavailable("exchange unreachable (ConnectError)", 0, 1.0)
         if isinstance(kind, int):
             raise Rejected("rejected", kind)
         return kind
@@ -100,6 +122,7 @@ class FakeExchange:
             raise Duplicate("clientAlgoId is duplicated", -4116)
         report = AlgoReport(cmd.symbol, cmd.client_id, self._next_id(), AlgoStatus.NEW, cmd.trigger_price, cmd.quantity)
         self.algos[cmd.client_id] = FakeAlgo(report, cmd.side)
+        self.created[cmd.client_id] = self._now()
         if kind == "lost":
             raise OutcomeUnknown("response lost")
         return report
@@ -111,6 +134,7 @@ class FakeExchange:
         qty = min(cmd.quantity, held)  # reduce-only never flips the position
         sign = 1 if cmd.side is Side.BUY else -1
         self.position[key] += sign * qty
+        self.executed[cmd.client_id] += qty
         report = OrderReport(cmd.symbol, cmd.client_id, self._next_id(), OrderStatus.FILLED, qty, None, cmd.quantity)
         self.orders[cmd.client_id] = report
         if kind == "lost":
@@ -132,9 +156,16 @@ class FakeExchange:
             raise NotFound("Order does not exist.", -2013)
         return self.orders[client_id]
 
+    async def cancel_order(self, symbol: str, client_id: ClientId) -> OrderReport:
+        self._fault("cancel_order")
+        o = self.orders.get(client_id)
+        if o is None or o.status not in _OPEN:
+            raise NotFound("Unknown order sent.", -2011)
+        return self.cancel(client_id)
+
     async def query_algo(self, client_id: ClientId) -> AlgoReport:
         self._fault("query_algo")
-        if client_id not in self.algos:
+        if client_id not in self.algos or not self._visible(client_id):
             raise NotFound("Order does not exist.", -2013)
         return self.algos[client_id].report
 
@@ -144,11 +175,23 @@ class FakeExchange:
 
     async def open_algo_orders(self) -> list[AlgoReport]:
         self._fault("open_algo_orders")
-        return [a.report for a in self.algos.values() if a.report.status is AlgoStatus.NEW]
+        return [
+            a.report for cid, a in self.algos.items() if a.report.status is AlgoStatus.NEW and self._visible(cid)
+        ]
 
     async def positions(self) -> Positions:
         self._fault("positions")
         return {k: v for k, v in self.position.items() if v != 0}
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        self._fault("mark_price")
+        return self.price[symbol]
+
+    def _now(self) -> int:
+        return self.clock.now_ms() if self.clock is not None else 0
+
+    def _visible(self, client_id: ClientId) -> bool:
+        return self._now() >= self.created.get(client_id, 0) + self.lag_ms
 
     # -- the market ------------------------------------------------------------------
 
@@ -167,6 +210,40 @@ class FakeExchange:
         self.orders[client_id] = replace(o, status=OrderStatus.CANCELED)
         return self.orders[client_id]
 
+    def move(self, symbol: str, price: Decimal) -> list[AlgoReport]:
+        """The mark price moves; every algo order it crosses fires and its child order fills
+        what the position still holds (reduce-only), in the order they were placed."""
+        self.price[symbol] = price
+        fired = []
+        for cid, algo in list(self.algos.items()):
+            r = algo.report
+            if r.symbol == symbol and r.status is AlgoStatus.NEW and _crossed(cid, algo.side, r.trigger_price, price):
+                fired.append(self.fire(cid))
+        return fired
+
+    def fire(self, client_id: ClientId) -> AlgoReport:
+        algo = self.algos[client_id]
+        r = algo.report
+        key = (r.symbol, PositionSide.BOTH)
+        held = self.position[key] if algo.side is Side.SELL else -self.position[key]
+        qty = max(min(r.quantity, held), Decimal(0))
+        self.position[key] += -qty if algo.side is Side.SELL else qty
+        self.executed[client_id] += qty
+        algo.report = replace(r, status=AlgoStatus.FINISHED, actual_order_id=self._next_id(), executed_qty=qty)
+        return algo.report
+
+    def expire(self, client_id: ClientId) -> AlgoReport:
+        """The exchange cancels a protective order on its own (EXPIRED)."""
+        algo = self.algos[client_id]
+        algo.report = replace(algo.report, status=AlgoStatus.EXPIRED)
+        return algo.report
+
+    def reduce(self, symbol: str, qty: Decimal) -> None:
+        """Someone closes part of the position by hand (not one of the bot's orders)."""
+        key = (symbol, PositionSide.BOTH)
+        step = min(qty, abs(self.position[key]))
+        self.position[key] -= step if self.position[key] > 0 else -step
+
     def live_protections(self, pending_id: str, leg: Leg) -> list[AlgoReport]:
         out = []
         for cid, algo in self.algos.items():
@@ -174,3 +251,11 @@ class FakeExchange:
             if parsed and parsed.pending_id == pending_id and parsed.leg is leg and algo.report.status is AlgoStatus.NEW:
                 out.append(algo.report)
         return out
+
+
+def _crossed(client_id: ClientId, side: Side, trigger: Decimal, price: Decimal) -> bool:
+    """STOP_MARKET SELL fires at or below its trigger, TAKE_PROFIT_MARKET SELL at or above."""
+    parsed = parse_client_id(client_id)
+    stop = parsed is not None and parsed.leg is Leg.SL
+    below = (side is Side.SELL) == stop
+    return price <= trigger if below else price >= trigger

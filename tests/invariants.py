@@ -1,50 +1,101 @@
-"""The four invariants of DESIGN.md, checked through the exchange's own view and the state dir."""
+"""DESIGN.md's invariants, checked through the exchange's own view and the state dir.
+
+1 protected: per symbol, the live SL (and TP) quantities add up to the position, and no
+  entry's live legs exceed what that entry holds; 2 never twice; 3 nothing lost;
+4 converged; 5 no orphan; 7 no entry's orders executed more than it filled. The sixth
+(every wait has a wake-up) is checked while the engine runs: ``check_liveness``.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import Decimal
 
 from bot_cli.core.ids import parse_client_id
-from bot_cli.core.model import Leg, PositionSide, Status
+from bot_cli.core.model import AlgoStatus, Leg, PositionSide
+from bot_cli.core.protect import at_rest
+from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
 from tests.fakes import FakeExchange
 
 
-SETTLED = {Status.OPEN.value, Status.PARTIALLY_FILLED.value}
+SETTLED = {"OPEN", "PARTIALLY_FILLED", "PROTECTED"}
+
+
+def entry_shares(venue: FakeExchange) -> dict[str, Decimal]:
+    """Each entry's fills minus what its own legs and closes executed, from the venue alone."""
+    filled: dict[str, Decimal] = defaultdict(Decimal)
+    for cid, order in venue.orders.items():
+        parsed = parse_client_id(cid)
+        if parsed is not None and parsed.leg is Leg.ENTRY:
+            filled[parsed.pending_id] += order.filled_qty
+    for cid, qty in venue.executed.items():
+        parsed = parse_client_id(cid)
+        if parsed is not None:
+            filled[parsed.pending_id] -= qty
+    return dict(filled)
 
 
 def check_invariants(venue: FakeExchange, store: PendingEntryStore, created: set[str], legs: int) -> list[str]:
-    """Every broken invariant, in words; an empty list means all four hold."""
+    """Every broken invariant, in words; an empty list means all of them hold."""
     problems: list[str] = []
     journal = store.load_all()
     archived = {a["id"] for a in store.archived()}
+    shares = entry_shares(venue)
+    problems += _protected_and_no_orphan(venue, shares, legs)
     for cid, order in venue.orders.items():
         parsed = parse_client_id(cid)
         if parsed is None or parsed.leg is not Leg.ENTRY:
             continue
-        pid = parsed.pending_id
         if venue.entries_placed[cid] > 1:
             problems.append(f"2: entry {cid} sent {venue.entries_placed[cid]} times")
-        held = venue.position[(order.symbol, PositionSide.BOTH)]
-        for leg in (Leg.SL, Leg.TP)[:legs]:
-            live = venue.live_protections(pid, leg)
-            if len(live) > 1:
-                problems.append(f"2: {len(live)} live {leg.name} for {pid}")
-            if order.filled_qty > 0 and held != 0:
-                if len(live) != 1 or live[0].quantity != order.filled_qty:
-                    qty = [str(x.quantity) for x in live]
-                    problems.append(f"1: {pid} filled {order.filled_qty}, live {leg.name} {qty}")
-            elif held == 0 and live:
-                problems.append(f"1: {pid} is flat but {leg.name} is still live")
-        if order.status.value in ("NEW", "PARTIALLY_FILLED") and pid not in journal:
-            problems.append(f"3: {pid} may be live on the exchange but is not in the journal")
+        if order.status.value in ("NEW", "PARTIALLY_FILLED") and parsed.pending_id not in journal:
+            problems.append(f"3: {parsed.pending_id} may be live on the exchange but is not in the journal")
+    for cid, algo in venue.algos.items():
+        parsed = parse_client_id(cid)
+        if parsed and algo.report.status is AlgoStatus.NEW and parsed.pending_id not in journal:
+            problems.append(f"5: {cid} is live but its entry left the journal")
     for pid in created:
         if pid not in journal and pid not in archived:
             problems.append(f"3: {pid} is neither in the journal nor in the archive")
     for pid, record in journal.items():
         if record["status"] not in SETTLED:
             problems.append(f"4: {pid} did not converge: {record['status']} {record['reason']}")
+    problems += [f"7: {pid} executed {-qty} more than it filled" for pid, qty in shares.items() if qty < 0]
     return problems
+
+
+def _protected_and_no_orphan(venue: FakeExchange, shares: dict[str, Decimal], legs: int) -> list[str]:
+    problems: list[str] = []
+    live: dict[tuple[str, Leg], list[Decimal]] = defaultdict(list)
+    by_symbol: dict[tuple[str, Leg], Decimal] = defaultdict(Decimal)
+    for cid, algo in venue.algos.items():
+        parsed = parse_client_id(cid)
+        if parsed is None or algo.report.status is not AlgoStatus.NEW:
+            continue
+        live[(parsed.pending_id, parsed.leg)].append(algo.report.quantity)
+        by_symbol[(algo.report.symbol, parsed.leg)] += algo.report.quantity
+    for (pid, leg), qtys in live.items():
+        if len(qtys) > 1:
+            problems.append(f"2: {len(qtys)} live {leg.name} for {pid}: {[str(q) for q in qtys]}")
+        if shares.get(pid, Decimal(0)) <= 0:
+            problems.append(f"5: {pid} holds nothing but its {leg.name} {[str(q) for q in qtys]} is live")
+        elif sum(qtys) > shares[pid]:
+            problems.append(f"1: {pid} holds {shares[pid]} but its live {leg.name} is {sum(qtys)}")
+    for (symbol, side), amount in venue.position.items():
+        for leg in (Leg.SL, Leg.TP)[:legs]:
+            if side is PositionSide.BOTH and by_symbol[(symbol, leg)] != abs(amount):
+                problems.append(f"1: {symbol} position {amount}, live {leg.name} total {by_symbol[(symbol, leg)]}")
+    return problems
+
+
+def check_liveness(engine: ExecutionEngine) -> list[str]:
+    """6: every live entry that is not at rest has a pending wake-up."""
+    return [
+        f"6: {pid} is {p.status.name}, not at rest, and nothing will wake it"
+        for pid, p in engine.state.items()
+        if not at_rest(p) and not engine.timers.get(pid)
+    ]
 
 
 def total_live(venue: FakeExchange) -> Decimal:

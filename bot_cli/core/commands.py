@@ -74,6 +74,15 @@ class ClosePosition:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelEntry:
+    """Cancel what is left of the entry order (before a close, or when parking the entry)."""
+
+    pending_id: PendingId
+    symbol: str
+    client_id: ClientId
+
+
+@dataclass(frozen=True, slots=True)
 class QueryEntry:
     pending_id: PendingId
     symbol: str
@@ -118,6 +127,6 @@ class Alert:
     message: str
 
 
-Send = PlaceEntry | PlaceProtection | ClosePosition | CancelProtection
+Send = PlaceEntry | PlaceProtection | ClosePosition | CancelProtection | CancelEntry
 Query = QueryEntry | QueryProtection | QueryClose | QueryPosition
 Command = PersistPending | ArchivePending | Send | Query | ScheduleCheck | Alert

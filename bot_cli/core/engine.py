@@ -1,10 +1,11 @@
 """The execution engine's lifecycle: one transition table and step().
 
-``TRANSITIONS[status][event type]`` is the status an event moves an entry to; an
-event with no row raises InvalidTransition and changes nothing. Handlers update the
-entry's data and may override the target where the table alone cannot decide (the
-few rules below, each named ``_rule_*``). After every step, ``converge`` (in
-core.protect) derives the protective orders the entry still needs.
+``TRANSITIONS[event type][status]`` is the status an event moves an entry to; an event
+with no row raises InvalidTransition and changes nothing. Handlers update the entry's
+data and may override the target where the table alone cannot decide (the rules named
+``rule_*``, here and in core.rules). After every step, ``converge`` (core.protect) derives
+the orders the entry still needs and may move it along a state-triggered row
+(``CONVERGENCE``). ``step`` checks every status change against the two tables.
 """
 
 from __future__ import annotations
@@ -14,49 +15,42 @@ from dataclasses import replace
 from typing import Any
 
 from bot_cli.core import events as ev
+from bot_cli.core import rules
 from bot_cli.core.commands import (
     Alert,
     ArchivePending,
+    CancelEntry,
+    CancelProtection,
     Command,
     PersistPending,
     PlaceEntry,
-    PlaceProtection,
     QueryClose,
     QueryEntry,
     QueryPosition,
     QueryProtection,
-    CancelProtection,
     ScheduleCheck,
+    Send,
 )
 from bot_cli.core.errors import InvalidTransition
+from bot_cli.core.history import attention, note
 from bot_cli.core.ids import client_id
-from bot_cli.core.model import (
-    CloseOrder,
-    EntrySpec,
-    Leg,
-    LegState,
-    Millis,
-    Note,
-    Pending,
-    PendingId,
-    Policy,
-    Status,
-    TriggerPolicy,
-)
-from bot_cli.core.protect import close_command, converge, covered, deadline
+from bot_cli.core.model import EntrySpec, Leg, LegState, Millis, Note, Pending, PendingId, Policy, Status
+from bot_cli.core.protect import at_rest, converge, covered, deadline
 
 
-R, S, O, PF, P, C, NA = (
+R, S, O, PF, P, PR, X, NA = (
     Status.REQUESTED,
     Status.SUBMITTING,
     Status.OPEN,
     Status.PARTIALLY_FILLED,
     Status.PROTECTING,
-    Status.CLOSING,
+    Status.PROTECTED,
+    Status.EXITING,
     Status.NEEDS_ATTENTION,
 )
-_LIVE = (R, S, O, PF, P, C, NA)
-_PROTECTING = {PF: PF, P: P, C: C, NA: NA}
+_LIVE = (R, S, O, PF, P, PR, X, NA)
+_ASKED = (S, O, PF, P, PR, X, NA)
+_HOLDING = {PF: PF, P: P, PR: PR, X: X, NA: NA}
 
 
 def _same(*statuses: Status) -> dict[Status, Status]:
@@ -65,59 +59,63 @@ def _same(*statuses: Status) -> dict[Status, Status]:
 
 TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.EntryClaimed: {R: S},  # _rule_request_expired
-    ev.EntryAccepted: {S: O, O: O, PF: PF, P: P, C: C, NA: NA},
+    ev.EntryAccepted: {S: O, O: O, **_HOLDING},
     ev.EntryRejected: {S: Status.NOT_PLACED, O: Status.NOT_PLACED, NA: NA},
     ev.EntryOutcomeUnknown: {S: S},
-    ev.EntryNotFound: {S: S, O: O, PF: PF, NA: NA},  # _rule_entry_not_found
+    ev.EntryNotFound: {S: S, O: O, PF: PF, X: X, NA: NA},  # _rule_entry_not_found
     # Partial fills get their own row: protect the filled part while the rest works.
-    ev.EntryPartiallyFilled: {S: PF, O: PF, PF: PF, P: P, C: C, NA: NA},
-    ev.EntryFilled: {S: P, O: P, PF: P, P: P, C: C, NA: NA},
+    ev.EntryPartiallyFilled: {S: PF, O: PF, **_HOLDING},
+    ev.EntryFilled: {S: P, O: P, PF: P, P: P, PR: PR, X: X, NA: NA},
     # Canceled with no fill after we saw a fill: the evidence contradicts itself.
-    ev.EntryCanceled: {S: Status.CANCELED, O: Status.CANCELED, PF: NA, P: NA, NA: NA},
-    ev.EntryCanceledPartFilled: {S: P, O: P, PF: P, P: P, C: C, NA: NA},
-    ev.ProtectionReport: dict(_PROTECTING),  # _rule_protection_fired
-    ev.ProtectionRejected: dict(_PROTECTING),  # _rule_too_many_attempts
-    ev.ProtectionWouldTrigger: {PF: C, P: C, C: C, NA: NA},  # _rule_immediate_trigger
-    ev.ProtectionOutcomeUnknown: dict(_PROTECTING),
-    ev.ProtectionNotFound: dict(_PROTECTING),
-    ev.ProtectionMissing: dict(_PROTECTING),
-    ev.ProtectionCanceled: dict(_PROTECTING),
-    ev.PositionReport: dict(_PROTECTING),  # _rule_position_flat
-    ev.CloseAccepted: {C: C, NA: NA},
-    ev.CloseFailed: {C: NA, NA: NA},
-    ev.CloseNotFound: {C: C, NA: NA},
-    ev.QueryFailed: _same(S, O, PF, P, C, NA),
-    ev.CheckDue: _same(S, O, PF, P, C, NA),
-    ev.EvidenceConflict: dict.fromkeys((S, O, PF, P, C, NA), NA),
+    ev.EntryCanceled: {S: Status.CANCELED, O: Status.CANCELED, PF: NA, P: NA, PR: NA, X: NA, NA: NA},
+    ev.EntryCanceledPartFilled: {S: P, O: P, PF: P, P: P, PR: PR, X: X, NA: NA},
+    ev.ProtectionReport: dict(_HOLDING),  # rules.rule_protection_report
+    ev.ProtectionDeferred: dict(_HOLDING),
+    ev.ProtectionRejected: dict(_HOLDING),  # rules.rule_too_many_attempts
+    ev.ProtectionWouldTrigger: {PF: X, P: X, PR: X, X: X, NA: NA},  # rules.rule_immediate_trigger
+    ev.ProtectionOutcomeUnknown: dict(_HOLDING),
+    ev.ProtectionNotFound: dict(_HOLDING),
+    ev.ProtectionMissing: dict(_HOLDING),
+    ev.ProtectionCanceled: dict(_HOLDING),
+    ev.PositionReport: dict(_HOLDING),
+    ev.CloseAccepted: {X: X, NA: NA},
+    ev.CloseFailed: {X: NA, NA: NA},
+    ev.CloseDeferred: {X: X, NA: NA},
+    ev.CloseOutcomeUnknown: {X: X, NA: NA},
+    ev.CloseNotFound: {X: X, NA: NA},
+    ev.QueryFailed: _same(*_ASKED),
+    ev.CheckDue: _same(*_ASKED),
+    ev.EvidenceConflict: dict.fromkeys(_ASKED, NA),
     ev.OperatorDrop: dict.fromkeys(_LIVE, Status.DROPPED),
+}
+
+# State-triggered rows: the moves convergence makes on its own, each with its allowed targets.
+CONVERGENCE: dict[Status, frozenset[Status]] = {
+    PF: frozenset({X}),  # its share went flat with nothing left working
+    P: frozenset({PR, X}),  # covered: resting; share flat: winding down
+    PR: frozenset({P, X}),  # the share changed: a new generation; flat: winding down
+    X: frozenset({PF, P, Status.CLOSED}),  # a fired leg left part of it; or done
 }
 
 Reacted = tuple[Pending, list[Command]]
 Handler = Callable[[Pending, Any, Millis, Policy], Reacted]
-_HISTORY_LIMIT = 64
 
 
 def transition(status: Status, event: ev.Event) -> Status:
     """The table lookup; raises InvalidTransition for an event with no row."""
     row = TRANSITIONS.get(type(event), {})
     if status not in row:
-        raise InvalidTransition(
-            f"can't handle {type(event).__name__} in {status.name} for {event.pending_id}"
-        )
+        raise InvalidTransition(f"can't handle {type(event).__name__} in {status.name} for {event.pending_id}")
     return row[status]
 
 
-def open_entry(
-    pending_id: PendingId, spec: EntrySpec, now: Millis, recv_window_ms: int
-) -> tuple[Pending, list[Command]]:
+def open_entry(pending_id: PendingId, spec: EntrySpec, now: Millis, recv_window_ms: int) -> Reacted:
     """A new entry: persisted first, then sent under its deterministic client id."""
     p = Pending(pending_id, spec, S, now, now, recv_window_ms, history=(Note(now, "entry requested"),))
     return p, [PersistPending(p, new=True), _place_entry(p)]
 
 
-def request_entry(
-    pending_id: PendingId, spec: EntrySpec, now: Millis, recv_window_ms: int
-) -> tuple[Pending, list[Command]]:
+def request_entry(pending_id: PendingId, spec: EntrySpec, now: Millis, recv_window_ms: int) -> Reacted:
     """An entry for the running daemon to send: persisted only; the daemon claims it."""
     p = Pending(pending_id, spec, R, now, 0, recv_window_ms, history=(Note(now, "entry requested"),))
     return p, [PersistPending(p, new=True)]
@@ -128,47 +126,64 @@ def step(p: Pending, event: ev.Event, now: Millis, policy: Policy = Policy()) ->
     return step_many(p, [event], now, policy)
 
 
-def step_many(
-    p: Pending, events: Sequence[ev.Event], now: Millis, policy: Policy = Policy()
-) -> Reacted:
+def step_many(p: Pending, events: Sequence[ev.Event], now: Millis, policy: Policy = Policy()) -> Reacted:
     """Apply several events, then converge once: one persist for the lot."""
     current, reacts = p, []
     for event in events:
         current, more = apply(current, event, now, policy)
         reacts.extend(more)
-    settled, sends = converge(current, now, policy)
-    if settled.status is not current.status:
-        text = f"{current.status.name} -> {settled.status.name} on convergence: {settled.reason}"
-        settled = _note(settled, now, text)
-    return settled, _finish(p, settled, reacts + sends, now)
+    settled, sends = current, []
+    for _ in range(3):  # a move by convergence may need one more convergence (flat -> wind down)
+        before = settled
+        settled, more = converge(before, now, policy)
+        sends.extend(more)
+        if settled.status is before.status:
+            break
+        if settled.status not in CONVERGENCE.get(before.status, frozenset()):
+            raise InvalidTransition(f"convergence moved {p.pending_id} {before.status.name} -> {settled.status.name}")
+        settled = note(settled, now, f"{before.status.name} -> {settled.status.name} on convergence: {settled.reason}")
+    settled, alert = (settled, "") if settled.status.terminal else _exposure(settled, now, policy)
+    return settled, _finish(p, settled, reacts + sends, now, policy, alert)
 
 
 def apply(p: Pending, event: ev.Event, now: Millis, policy: Policy) -> Reacted:
     """The table's target, then the event's handler; no protection decisions here."""
     target = transition(p.status, event)
-    moved = replace(p, status=target)
-    q, cmds = _HANDLERS[type(event)](moved, event, now, policy)
+    q, cmds = _HANDLERS[type(event)](replace(p, status=target), event, now, policy)
     if q.status is not p.status:
-        q = _note(q, now, f"{p.status.name} -> {q.status.name} on {type(event).__name__}")
+        q = note(q, now, f"{p.status.name} -> {q.status.name} on {type(event).__name__}")
     return q, cmds
 
 
-def _finish(old: Pending, new: Pending, cmds: list[Command], now: Millis) -> list[Command]:
+def _finish(old: Pending, new: Pending, cmds: list[Command], now: Millis, pol: Policy, alert: str) -> list[Command]:
     if new.status.terminal:
         return [*cmds, ArchivePending(new, new.reason or new.status.name.lower())]
     out: list[Command] = [PersistPending(new)] if new != old else []
     out.extend(cmds)
     if new.status is NA and old.status is not NA:
         out.append(Alert(new.pending_id, new.reason))
+        if not new.entry_done and old.status in (S, O, PF):
+            out.append(rules.cancel_entry(new))  # parked: its order must not keep filling unwatched
+    if alert:
+        out.append(Alert(new.pending_id, alert))
+    if not at_rest(new) and not any(isinstance(c, Send | _ASKS | ScheduleCheck) for c in out):
+        out.append(ScheduleCheck(new.pending_id, max(new.retry_at, now + pol.recheck_ms)))  # every wait has a wake-up
     return out
 
 
-def _note(p: Pending, now: Millis, text: str) -> Pending:
-    return replace(p, history=(*p.history, Note(now, text))[-_HISTORY_LIMIT:])
+_ASKS = QueryEntry | QueryProtection | QueryClose | QueryPosition
 
 
-def _attention(p: Pending, now: Millis, reason: str) -> Pending:
-    return _note(replace(p, status=NA, reason=reason), now, reason)
+def _exposure(p: Pending, now: Millis, pol: Policy) -> tuple[Pending, str]:
+    """Track how long a filled share has gone without a full stop; alert once, keep trying."""
+    if p.share == 0 or covered(p):
+        return (replace(p, exposed_since=0, alerted=False) if p.exposed_since else p), ""
+    if not p.exposed_since:
+        return replace(p, exposed_since=now), ""
+    if not p.alerted and now - p.exposed_since >= pol.unprotected_alert_ms:
+        secs = (now - p.exposed_since) // 1000
+        return replace(p, alerted=True), f"{p.share} {p.spec.symbol} without a full stop for {secs} s; still trying"
+    return p, ""
 
 
 # -- entry handlers ---------------------------------------------------------------
@@ -184,10 +199,8 @@ def _rule_request_expired(p: Pending, e: ev.EntryClaimed, now: Millis, pol: Poli
 
 def _place_entry(p: Pending) -> PlaceEntry:
     s = p.spec
-    return PlaceEntry(
-        p.pending_id, client_id(p.pending_id, Leg.ENTRY), s.symbol, s.side, s.order_type,
-        s.quantity, s.price, s.position_side,
-    )
+    cid = client_id(p.pending_id, Leg.ENTRY)
+    return PlaceEntry(p.pending_id, cid, s.symbol, s.side, s.order_type, s.quantity, s.price, s.position_side)
 
 
 def _entry_accepted(p: Pending, e: ev.EntryAccepted, now: Millis, _: Policy) -> Reacted:
@@ -195,11 +208,11 @@ def _entry_accepted(p: Pending, e: ev.EntryAccepted, now: Millis, _: Policy) -> 
 
 
 def _entry_rejected(p: Pending, e: ev.EntryRejected, now: Millis, _: Policy) -> Reacted:
-    return replace(p, reason=f"entry rejected ({e.code}): {e.message}"), []
+    return replace(p, entry_done=True, reason=f"entry rejected ({e.code}): {e.message}"), []
 
 
 def _entry_unknown(p: Pending, e: ev.EntryOutcomeUnknown, now: Millis, _: Policy) -> Reacted:
-    q = _note(p, now, f"entry outcome unknown ({e.reason}); querying by client id")
+    q = note(p, now, f"entry outcome unknown ({e.reason}); querying by client id")
     return q, [QueryEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY))]
 
 
@@ -217,179 +230,58 @@ def _rule_entry_not_found(p: Pending, e: ev.EntryNotFound, now: Millis, pol: Pol
         return replace(p, status=Status.NOT_PLACED, reason="never placed: not found after its recvWindow"), []
     if now < p.created_at + pol.archived_after_ms:
         # Acknowledged, so it exists: a read that cannot see it yet (lag) proves nothing.
-        q = _note(p, now, "acknowledged entry not visible to a query; asking again")
+        q = note(p, now, "acknowledged entry not visible to a query; asking again")
         return q, [ScheduleCheck(p.pending_id, now + pol.not_visible_recheck_ms)]
     if e.position is not None and e.position == 0 and p.filled_qty == 0:
-        return replace(p, status=Status.CANCELED, reason="entry order gone and position flat"), []
+        return replace(p, status=Status.CANCELED, entry_done=True, reason="entry order gone and position flat"), []
     if e.position is not None and e.position == 0:
-        return replace(p, status=C, reason="entry order gone and position already flat"), []
-    return _attention(p, now, "entry order not found on the exchange and the position does not settle it"), []
+        q = rules.add_exit(replace(p, entry_done=True), f"external:{now}", p.share)
+        return replace(q, status=X, reason="entry order gone and position already flat"), []
+    return attention(p, now, "entry order not found on the exchange and the position does not settle it"), []
 
 
 def _entry_fill(p: Pending, e: Any, now: Millis, _: Policy) -> Reacted:
     filled = max(p.filled_qty, e.filled_qty)
     avg = e.avg_price if e.filled_qty >= p.filled_qty and e.avg_price else p.avg_price
-    return replace(p, order_id=p.order_id or e.order_id, filled_qty=filled, avg_price=avg), []
+    done = p.entry_done or not isinstance(e, ev.EntryPartiallyFilled)
+    return replace(p, order_id=p.order_id or e.order_id, filled_qty=filled, avg_price=avg, entry_done=done), []
 
 
 def _entry_canceled(p: Pending, e: ev.EntryCanceled, now: Millis, _: Policy) -> Reacted:
-    if p.status is NA and p.filled_qty > 0:
-        return _attention(p, now, "exchange says canceled with no fill, but fills were seen"), []
-    return replace(p, reason="canceled with no fill"), []
+    q = replace(p, entry_done=True)
+    if p.filled_qty > 0 and p.status is NA:
+        return attention(q, now, "exchange says canceled with no fill, but fills were seen"), []
+    return replace(q, reason=q.reason or "canceled with no fill"), []
 
 
-# -- protection handlers ----------------------------------------------------------
-
-
-def _without(p: Pending, cid: str) -> Pending:
-    return replace(p, protections=tuple(x for x in p.protections if x.client_id != cid))
-
-
-def _with_leg_state(p: Pending, cid: str, state: LegState, sent_at: Millis | None = None) -> Pending:
-    legs = tuple(
-        replace(x, state=state, sent_at=x.sent_at if sent_at is None else sent_at)
-        if x.client_id == cid else x
-        for x in p.protections
-    )
-    return replace(p, protections=legs)
-
-
-def _rule_protection_fired(p: Pending, e: ev.ProtectionReport, now: Millis, _: Policy) -> Reacted:
-    leg = p.find_leg(e.client_id)
-    if leg is None:
-        return p, []
-    if e.status.value == "NEW" and leg.state is LegState.CANCELING:
-        return p, [CancelProtection(p.pending_id, e.client_id)]  # still open: cancel (again)
-    if e.status.value == "NEW":  # refusals stop counting once a whole generation is live
-        q = _with_leg_state(p, e.client_id, LegState.LIVE)
-        return (replace(q, attempts=0) if covered(q) else q), []
-    q = _without(p, e.client_id)
-    if leg.state is LegState.CANCELING:
-        return q, []
-    if e.status.fired and p.status is P:
-        return replace(q, status=C, reason=f"{leg.leg.name} triggered"), []
-    if e.status.fired and p.status is C:  # closing anyway: the protection closed it first
-        return _note(q, now, f"{leg.leg.name} triggered while closing"), []
-    if e.status.fired:
-        return _attention(q, now, f"{leg.leg.name} triggered while the entry is still working"), []
-    q = _note(q, now, f"{e.client_id} is {e.status.value}; protecting again")
-    return q, [QueryPosition(p.pending_id, p.spec.symbol, p.spec.position_side)]
-
-
-def _rule_too_many_attempts(p: Pending, e: ev.ProtectionRejected, now: Millis, pol: Policy) -> Reacted:
-    attempts = p.attempts + 1
-    q = _note(_without(p, e.client_id), now, f"{e.client_id} rejected ({e.code}): {e.message}")
-    if attempts >= pol.max_protection_attempts:
-        return _attention(replace(q, attempts=attempts), now, f"protection refused {attempts} times; last ({e.code}) {e.message}"), []
-    retry_at = now + pol.recheck_ms * attempts
-    return replace(q, attempts=attempts, retry_at=retry_at), [ScheduleCheck(p.pending_id, retry_at)]
-
-
-def _rule_immediate_trigger(p: Pending, e: ev.ProtectionWouldTrigger, now: Millis, pol: Policy) -> Reacted:
-    leg = p.find_leg(e.client_id)
-    q = _without(p, e.client_id)
-    seen = f"{e.client_id} trigger {leg.trigger_price if leg else '?'} already crossed ({e.code})"
-    if p.status is NA or q.close is not None:
-        return _note(q, now, seen), []
-    if pol.on_immediate_trigger is TriggerPolicy.ALERT:
-        return _attention(q, now, f"{seen}; policy alert: position left as is"), []
-    gen = q.gen + 1
-    close = CloseOrder(client_id(p.pending_id, Leg.CLOSE, gen), q.filled_qty, LegState.SENDING, now)
-    q = _note(replace(q, gen=gen, close=close, reason=f"{seen}; closed at market"), now, f"{seen}; policy close")
-    return q, [close_command(q, close)]
-
-
-def _protection_unknown(p: Pending, e: ev.ProtectionOutcomeUnknown, now: Millis, _: Policy) -> Reacted:
-    if p.find_leg(e.client_id) is None:
-        return p, []
-    q = _note(_with_leg_state(p, e.client_id, LegState.UNKNOWN), now, f"{e.client_id} outcome unknown ({e.reason})")
-    return q, [QueryProtection(p.pending_id, e.client_id)]
-
-
-def _protection_not_found(p: Pending, e: ev.ProtectionNotFound, now: Millis, pol: Policy) -> Reacted:
-    leg = p.find_leg(e.client_id)
-    if leg is None:
-        return p, []
-    due = deadline(leg.sent_at, p.recv_window_ms, pol)
-    if now < due:
-        return p, [ScheduleCheck(p.pending_id, due)]
-    if leg.state is LegState.CANCELING or p.status is C:  # closing: nothing to protect
-        return _without(p, e.client_id), []
-    q = _with_leg_state(p, e.client_id, LegState.SENDING, now)
-    s = p.spec
-    send = PlaceProtection(
-        p.pending_id, leg.client_id, leg.leg, s.symbol, s.side.opposite,
-        leg.quantity, leg.trigger_price, s.position_side,
-    )
-    return _note(q, now, f"{e.client_id} never landed; sending it again"), [send]
-
-
-def _protection_missing(p: Pending, e: ev.ProtectionMissing, now: Millis, pol: Policy) -> Reacted:
-    leg = p.find_leg(e.client_id)
-    if leg is None or leg.state is LegState.CANCELING:
-        return _without(p, e.client_id), []
-    q = _note(_without(p, e.client_id), now, f"{e.client_id} no longer open")
-    return q, [QueryPosition(p.pending_id, p.spec.symbol, p.spec.position_side)]
-
-
-def _protection_canceled(p: Pending, e: ev.ProtectionCanceled, now: Millis, _: Policy) -> Reacted:
-    return _without(p, e.client_id), []
-
-
-def _rule_position_flat(p: Pending, e: ev.PositionReport, now: Millis, _: Policy) -> Reacted:
-    """Flat (or turned the other way): nothing of this entry is left to protect."""
-    amount = e.amount if p.spec.side.value == "BUY" else -e.amount
-    if amount > 0 or p.status in (C, NA):
-        return p, []
-    if p.status is PF:
-        return _attention(p, now, "position is flat while the entry is still working"), []
-    return replace(p, status=C, reason="position already flat: nothing to protect"), []
-
-
-# -- close and housekeeping -------------------------------------------------------
-
-
-def _close_accepted(p: Pending, e: ev.CloseAccepted, now: Millis, _: Policy) -> Reacted:
-    if p.close is None:
-        return p, []
-    return replace(p, close=replace(p.close, state=LegState.LIVE)), []
-
-
-def _close_failed(p: Pending, e: ev.CloseFailed, now: Millis, _: Policy) -> Reacted:
-    return _attention(p, now, f"market close failed: {e.reason}"), []
-
-
-def _close_not_found(p: Pending, e: ev.CloseNotFound, now: Millis, pol: Policy) -> Reacted:
-    if p.close is None or p.close.state is LegState.LIVE:
-        return p, []
-    due = deadline(p.close.sent_at, p.recv_window_ms, pol)
-    if now < due:
-        return p, [ScheduleCheck(p.pending_id, due)]
-    close = replace(p.close, state=LegState.SENDING, sent_at=now)
-    return replace(p, close=close), [close_command(p, close)]
+# -- housekeeping -----------------------------------------------------------------
 
 
 def _query_failed(p: Pending, e: ev.QueryFailed, now: Millis, pol: Policy) -> Reacted:
-    return _note(p, now, f"query failed ({e.reason})"), [ScheduleCheck(p.pending_id, now + pol.recheck_ms)]
+    return note(p, now, f"query failed ({e.reason})"), [ScheduleCheck(p.pending_id, now + pol.recheck_ms)]
 
 
 def _check_due(p: Pending, e: ev.CheckDue, now: Millis, _: Policy) -> Reacted:
     """Ask again about everything whose outcome is still open."""
     cmds: list[Command] = []
-    if p.status in (S, O):
+    if p.status is S:
         cmds.append(QueryEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY)))
+    elif not p.entry_done and (p.flatten or p.status is NA) and p.order_id is not None:
+        cmds.append(rules.cancel_entry(p))
     for leg in p.protections:
-        if leg.state in (LegState.SENDING, LegState.UNKNOWN):
+        if leg.state in (LegState.SENDING, LegState.UNKNOWN, LegState.FIRED):
             cmds.append(QueryProtection(p.pending_id, leg.client_id))
         elif leg.state is LegState.CANCELING:
             cmds.append(CancelProtection(p.pending_id, leg.client_id))
-    if p.close is not None and p.close.state is not LegState.LIVE:
+    if p.close is not None:
         cmds.append(QueryClose(p.pending_id, p.spec.symbol, p.close.client_id))
+    if p.verify_share:
+        cmds.append(QueryPosition(p.pending_id, p.spec.symbol, p.spec.position_side))
     return p, cmds
 
 
 def _evidence_conflict(p: Pending, e: ev.EvidenceConflict, now: Millis, _: Policy) -> Reacted:
-    return _attention(p, now, f"the exchange contradicts the journal: {e.detail}"), []
+    return attention(p, now, f"the exchange contradicts the journal: {e.detail}"), []
 
 
 def _operator_drop(p: Pending, e: ev.OperatorDrop, now: Millis, _: Policy) -> Reacted:
@@ -406,17 +298,20 @@ _HANDLERS: dict[type[Any], Handler] = {
     ev.EntryFilled: _entry_fill,
     ev.EntryCanceled: _entry_canceled,
     ev.EntryCanceledPartFilled: _entry_fill,
-    ev.ProtectionReport: _rule_protection_fired,
-    ev.ProtectionRejected: _rule_too_many_attempts,
-    ev.ProtectionWouldTrigger: _rule_immediate_trigger,
-    ev.ProtectionOutcomeUnknown: _protection_unknown,
-    ev.ProtectionNotFound: _protection_not_found,
-    ev.ProtectionMissing: _protection_missing,
-    ev.ProtectionCanceled: _protection_canceled,
-    ev.PositionReport: _rule_position_flat,
-    ev.CloseAccepted: _close_accepted,
-    ev.CloseFailed: _close_failed,
-    ev.CloseNotFound: _close_not_found,
+    ev.ProtectionReport: rules.rule_protection_report,
+    ev.ProtectionDeferred: rules.protection_deferred,
+    ev.ProtectionRejected: rules.rule_too_many_attempts,
+    ev.ProtectionWouldTrigger: rules.rule_immediate_trigger,
+    ev.ProtectionOutcomeUnknown: rules.protection_unknown,
+    ev.ProtectionNotFound: rules.protection_not_found,
+    ev.ProtectionMissing: rules.protection_missing,
+    ev.ProtectionCanceled: rules.protection_canceled,
+    ev.PositionReport: rules.position_report,
+    ev.CloseAccepted: rules.close_accepted,
+    ev.CloseFailed: rules.close_failed,
+    ev.CloseDeferred: rules.close_deferred,
+    ev.CloseOutcomeUnknown: rules.close_unknown,
+    ev.CloseNotFound: rules.close_not_found,
     ev.QueryFailed: _query_failed,
     ev.CheckDue: _check_due,
     ev.EvidenceConflict: _evidence_conflict,

@@ -93,6 +93,17 @@ class ProtectionReport:
     pending_id: PendingId
     client_id: ClientId
     status: AlgoStatus
+    executed_qty: Decimal | None = None  # what its child order filled (final once FINISHED)
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionDeferred:
+    """Transient trouble (429, -1008, 503 unavailable, unreachable): not executed, not a refusal."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    reason: str
+    retry_after_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +159,8 @@ class ProtectionCanceled:
 
 @dataclass(frozen=True, slots=True)
 class PositionReport:
-    """The position of the entry's symbol and side; zero means flat."""
+    """The part of its symbol's position that can be this entry's (core.shares.allocate),
+    in the entry's direction; zero means its share is flat."""
 
     pending_id: PendingId
     amount: Decimal
@@ -161,7 +173,24 @@ class CloseAccepted:
 
 @dataclass(frozen=True, slots=True)
 class CloseFailed:
-    """The market close was refused or its outcome is unknown: a human must look."""
+    """The market close was definitely refused: a human must look."""
+
+    pending_id: PendingId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseDeferred:
+    """Transient trouble before the close executed: try again after a backoff."""
+
+    pending_id: PendingId
+    reason: str
+    retry_after_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CloseOutcomeUnknown:
+    """The close may have executed: ask by its client id, never resend blindly."""
 
     pending_id: PendingId
     reason: str
@@ -212,6 +241,7 @@ Event = (
     | EntryCanceled
     | EntryCanceledPartFilled
     | ProtectionReport
+    | ProtectionDeferred
     | ProtectionRejected
     | ProtectionWouldTrigger
     | ProtectionOutcomeUnknown
@@ -221,6 +251,8 @@ Event = (
     | PositionReport
     | CloseAccepted
     | CloseFailed
+    | CloseDeferred
+    | CloseOutcomeUnknown
     | CloseNotFound
     | QueryFailed
     | CheckDue

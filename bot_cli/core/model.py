@@ -48,9 +48,9 @@ class Status(enum.Enum):
     OPEN = "OPEN"  # acknowledged, nothing filled
     PARTIALLY_FILLED = "PARTIALLY_FILLED"  # entry still working, filled part protected
     PROTECTING = "PROTECTING"  # entry done with a fill, protection being placed
-    CLOSING = "CLOSING"  # trigger already crossed: closing at market
+    PROTECTED = "PROTECTED"  # resting: its share is covered by live legs until it is flat
+    EXITING = "EXITING"  # a leg fired, the share is flat, or the trigger was crossed: winding down
     NEEDS_ATTENTION = "NEEDS_ATTENTION"  # kept and shown until an operator acts
-    PROTECTED = "PROTECTED"
     CANCELED = "CANCELED"
     NOT_PLACED = "NOT_PLACED"
     CLOSED = "CLOSED"
@@ -61,9 +61,7 @@ class Status(enum.Enum):
         return self in _TERMINAL
 
 
-_TERMINAL = frozenset(
-    {Status.PROTECTED, Status.CANCELED, Status.NOT_PLACED, Status.CLOSED, Status.DROPPED}
-)
+_TERMINAL = frozenset({Status.CANCELED, Status.NOT_PLACED, Status.CLOSED, Status.DROPPED})
 
 
 class OrderStatus(enum.Enum):
@@ -106,6 +104,7 @@ class LegState(enum.Enum):
     UNKNOWN = "UNKNOWN"  # the send's outcome is unknown; resolved by query
     LIVE = "LIVE"  # acknowledged by the exchange
     CANCELING = "CANCELING"  # superseded; cancel sent or due
+    FIRED = "FIRED"  # triggered; what its child order executed is not final yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,17 +145,21 @@ class ProtectionOrder:
 
 @dataclass(frozen=True, slots=True)
 class CloseOrder:
-    """The reduce-only market order of the `close` policy.
-
-    quantity is what is closed once it lands, prior what earlier close orders closed:
-    a fill after the close was sent gets a further close for the difference.
-    """
+    """One reduce-only market order closing what is left of the entry's own share."""
 
     client_id: ClientId
     quantity: Decimal
     state: LegState
     sent_at: Millis
-    prior: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """What took part of the entry's share away: one of its legs or closes (by client id),
+    or, keyed ``external``, a reduction of the position the bot did not make."""
+
+    key: str
+    quantity: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +185,25 @@ class Pending:
     protections: tuple[ProtectionOrder, ...] = ()
     close: CloseOrder | None = None
     attempts: int = 0  # consecutive definite protection rejections
-    retry_at: Millis = 0  # no new protection before this time
+    retry_at: Millis = 0  # no new protection (or close) before this time
     reason: str = ""  # why it is terminal or needs attention
     history: tuple[Note, ...] = field(default=())
+    entry_done: bool = False  # the entry order will fill no more (filled, canceled, expired)
+    exits: tuple[Exit, ...] = ()  # what its own legs and closes executed, and outside reductions
+    flatten: bool = False  # close what is left at market (a trigger was already crossed)
+    verify_share: bool = False  # a leg vanished without a known execution: read the position first
+    transient: int = 0  # consecutive transient failures (backoff; never a refusal)
+    exposed_since: Millis = 0  # filled and not covered since; 0 when covered or nothing to cover
+    alerted: bool = False  # the long-exposure alert was raised for this exposure
+
+    @property
+    def exited(self) -> Decimal:
+        return sum((x.quantity for x in self.exits), Decimal(0))
+
+    @property
+    def share(self) -> Decimal:
+        """What the entry itself still holds of the position: its fills minus its exits."""
+        return max(self.filled_qty - self.exited, Decimal(0))
 
     def legs_of(self, gen: int) -> tuple[ProtectionOrder, ...]:
         return tuple(p for p in self.protections if p.gen == gen)
@@ -233,3 +252,8 @@ class Policy:
     # before that, an acknowledged order that a query cannot see is only not visible yet.
     archived_after_ms: int = 3 * 24 * 3600 * 1000
     not_visible_recheck_ms: int = 10_000
+    # A leg we saw acknowledged may be missing from reads for a while (read lag): ask again
+    # until this long after its send before cancelling it by id and placing it anew.
+    read_lag_ms: int = 30_000
+    retry_max_ms: int = 60_000  # the longest backoff between transient failures
+    unprotected_alert_ms: int = 60_000  # filled and not covered this long: alert, keep trying

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from bot_cli.core import events as ev
-from bot_cli.core.commands import Command, QueryPosition
+from bot_cli.core.commands import CancelEntry, Command
 from bot_cli.core.engine import step_many
 from bot_cli.core.errors import InvalidTransition
 from bot_cli.core.ids import client_id
@@ -32,10 +33,12 @@ from bot_cli.core.model import (
     Status,
 )
 from bot_cli.core.protect import covered
+from bot_cli.core.shares import allocate
 
 
 _ENTRY_WORKING = (Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED)
 _SKIP = (Status.NEEDS_ATTENTION,)
+_HOLDING = (Status.PARTIALLY_FILLED, Status.PROTECTING, Status.PROTECTED, Status.EXITING)
 _ENTRY_FACTS = (
     ev.EntryAccepted, ev.EntryRejected, ev.EntryNotFound, ev.EntryPartiallyFilled,
     ev.EntryFilled, ev.EntryCanceled, ev.EntryCanceledPartFilled,
@@ -93,83 +96,124 @@ def lookups_needed(
     state: Mapping[PendingId, Pending],
     open_orders: Mapping[ClientId, OrderReport],
     open_algos: Mapping[ClientId, AlgoReport],
+    *,
+    positions: bool = False,
 ) -> Lookups:
+    """Every leg not in the open list is asked about by id, acknowledged ones too: a
+    listing that lags must never make a live leg look gone (a duplicate stop)."""
     orders: list[tuple[str, ClientId]] = []
     algos: list[ClientId] = []
-    positions = False
     for p in state.values():
         if p.status.terminal or p.status in _SKIP or p.status is Status.REQUESTED:
             continue
         entry = client_id(p.pending_id, Leg.ENTRY)
-        if p.status in _ENTRY_WORKING and entry not in open_orders:
+        if _entry_asked(p) and entry not in open_orders:
             orders.append((p.spec.symbol, entry))
-        if p.close is not None and p.close.state is not LegState.LIVE:
+        if p.close is not None:
             orders.append((p.spec.symbol, p.close.client_id))
-        algos.extend(
-            x.client_id for x in p.protections
-            if x.state in (LegState.SENDING, LegState.UNKNOWN) and x.client_id not in open_algos
-        )
+        algos.extend(x.client_id for x in p.protections if x.client_id not in open_algos)
         positions = positions or _may_need_position(p, entry, open_orders, open_algos)
     return Lookups(tuple(orders), tuple(algos), positions)
+
+
+def _entry_asked(p: Pending) -> bool:
+    return p.status in _ENTRY_WORKING or (not p.entry_done and p.status is Status.EXITING)
 
 
 def _may_need_position(
     p: Pending, entry: ClientId, open_orders: Mapping[ClientId, OrderReport],
     open_algos: Mapping[ClientId, AlgoReport],
 ) -> bool:
-    """A position settles "already flat"; needed only where protection may be placed."""
-    if p.status in _ENTRY_WORKING and entry in open_orders and p.filled_qty == 0:
-        return False
-    return not (covered(p) and all(x.client_id in open_algos for x in p.protections))
+    """Anything that holds a share needs the position (one read): it may have been closed
+    by hand, liquidated or taken by another entry's leg while nobody watched."""
+    return p.filled_qty > 0 or not (p.status in _ENTRY_WORKING and entry in open_orders)
 
 
 def reconcile(
     state: Mapping[PendingId, Pending], snap: Snapshot, now: Millis, policy: Policy = Policy()
 ) -> Plan:
-    """Classify every pending entry against the snapshot and plan what to do."""
+    """Classify every pending entry against the snapshot and plan what to do.
+
+    Two passes: each entry's own facts first; then the position, shared out among the
+    entries on each symbol by what those facts left them (core.shares.allocate).
+    """
+    first: dict[PendingId, tuple[Pending, list[Command], list[str], list[ev.Event]]] = {}
+    for pid, p in sorted(state.items()):
+        if not p.status.terminal:
+            first[pid] = _reconcile_one(p, snap, now, policy)
+    shares = _shares(first, snap)
     new_state: dict[PendingId, Pending] = {}
     rows = []
-    for pid, p in sorted(state.items()):
-        if p.status.terminal:
-            continue
-        q, cmds, said = _reconcile_one(p, snap, now, policy)
+    for pid, (q, cmds, said, events) in first.items():
+        p = state[pid]
+        if pid in shares and q.status in _HOLDING and p.status not in _SKIP:
+            q, cmds, said = _with_position(p, q, events, shares[pid], said, now, policy) or (q, cmds, said)
         if not q.status.terminal:
             new_state[pid] = q
-        rows.append(PlanRow(pid, p.status, said, q.status, tuple(cmds)))
+        rows.append(PlanRow(pid, p.status, "; ".join(said) or "nothing to check", q.status, tuple(cmds)))
     return Plan(new_state, tuple(rows))
+
+
+def _shares(first: Mapping[PendingId, tuple[Pending, Any, Any, Any]], snap: Snapshot) -> dict[PendingId, Decimal]:
+    if snap.positions is None:
+        return {}
+    after = [q for q, *_ in first.values()]
+    out: dict[PendingId, Decimal] = {}
+    for symbol, side in {(q.spec.symbol, q.spec.position_side) for q in after}:
+        out.update(allocate(after, symbol, side, snap.positions.get((symbol, side), Decimal(0))))
+    return out
+
+
+def _with_position(
+    p: Pending, q1: Pending, events: list[ev.Event], share: Decimal, said: list[str], now: Millis, policy: Policy
+) -> tuple[Pending, list[Command], list[str]] | None:
+    """Fold the entry's part of the position in right after its entry's facts, so a flat
+    share is known before any leg is re-sent; what its legs executed (found by the first
+    pass) is added back, since those facts come after it and take it away again."""
+    at = sum(isinstance(e, _ENTRY_FACTS) for e in events)
+    if at and step_many(p, events[:at], now, policy)[0].status not in _HOLDING:
+        return None
+    if not at and p.status not in _HOLDING:
+        return None
+    seen = share + max(q1.exited - p.exited, Decimal(0))
+    try:
+        q, cmds = step_many(p, [*events[:at], ev.PositionReport(p.pending_id, seen), *events[at:]], now, policy)
+    except InvalidTransition as err:
+        return _conflict(p, said, err, now, policy)
+    return q, cmds, [*said, f"its share of the position {share}"]
 
 
 def _reconcile_one(
     p: Pending, snap: Snapshot, now: Millis, policy: Policy
-) -> tuple[Pending, list[Command], str]:
+) -> tuple[Pending, list[Command], list[str], list[ev.Event]]:
     if p.status in _SKIP:
-        return p, [], "not checked: needs attention"
+        return _parked(p)
     if p.status is Status.REQUESTED:
         q, cmds = step_many(p, [ev.EntryClaimed(p.pending_id)], now, policy)
-        return q, cmds, "requested; not sent yet"
+        return q, cmds, ["requested; not sent yet"], []
     events, said = _facts(p, snap)
     try:
         q, cmds = step_many(p, events, now, policy)
     except InvalidTransition as err:  # DESIGN: contradicting evidence -> NEEDS_ATTENTION, loudly
-        detail = f"{'; '.join(said)} ({err})"
-        q, cmds = step_many(p, [ev.EvidenceConflict(p.pending_id, detail)], now, policy)
-        return q, cmds, f"{'; '.join(said)}; contradicts the journal"
-    position = _position(p, snap)
-    if position is not None and q.status in (Status.PARTIALLY_FILLED, Status.PROTECTING) and not covered(q):
-        # The position right after the entry's own facts: known before any leg is re-sent.
-        at = sum(isinstance(e, _ENTRY_FACTS) for e in events)
-        known = [*events[:at], ev.PositionReport(p.pending_id, position), *events[at:]]
-        q, cmds = step_many(p, known, now, policy)
-        said.append(f"position {position}")
-    if position is not None:
-        cmds = [c for c in cmds if not isinstance(c, QueryPosition)]
-    return q, cmds, "; ".join(said) or "nothing to check"
+        q, cmds, said = _conflict(p, said, err, now, policy)
+        return q, cmds, said, []
+    return q, cmds, said, events
 
 
-def _position(p: Pending, snap: Snapshot) -> Decimal | None:
-    if snap.positions is None:
-        return None
-    return snap.positions.get((p.spec.symbol, p.spec.position_side), Decimal(0))
+def _parked(p: Pending) -> tuple[Pending, list[Command], list[str], list[ev.Event]]:
+    """An operator decides; only an entry order that may still be working is cancelled."""
+    if not p.entry_done and p.order_id is not None:
+        cancel = CancelEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY))
+        return p, [cancel], ["needs attention; cancelling what is left of its entry order"], []
+    return p, [], ["not checked: needs attention"], []
+
+
+def _conflict(
+    p: Pending, said: list[str], err: InvalidTransition, now: Millis, policy: Policy
+) -> tuple[Pending, list[Command], list[str]]:
+    detail = f"{'; '.join(said)} ({err})"
+    q, cmds = step_many(p, [ev.EvidenceConflict(p.pending_id, detail)], now, policy)
+    return q, cmds, [*said, "contradicts the journal"]
 
 
 def _facts(p: Pending, snap: Snapshot) -> tuple[list[ev.Event], list[str]]:
@@ -177,7 +221,7 @@ def _facts(p: Pending, snap: Snapshot) -> tuple[list[ev.Event], list[str]]:
     events: list[ev.Event] = []
     said: list[str] = []
     pid = p.pending_id
-    if p.status in _ENTRY_WORKING:
+    if _entry_asked(p):
         cid = client_id(pid, Leg.ENTRY)
         report = snap.open_orders.get(cid) or snap.orders.get(cid)
         if report is not None:
@@ -187,8 +231,8 @@ def _facts(p: Pending, snap: Snapshot) -> tuple[list[ev.Event], list[str]]:
             events.append(ev.EntryNotFound(pid, _position(p, snap)))
             said.append("entry not found")
     for leg in p.protections:
-        events.extend(_leg_facts(pid, leg.client_id, leg.state, snap, said))
-    if p.close is not None and p.close.state is not LegState.LIVE:
+        events.extend(_leg_facts(pid, leg.client_id, snap, said))
+    if p.close is not None:
         cid = p.close.client_id
         if snap.open_orders.get(cid) or snap.orders.get(cid):
             events.append(ev.CloseAccepted(pid))
@@ -199,20 +243,19 @@ def _facts(p: Pending, snap: Snapshot) -> tuple[list[ev.Event], list[str]]:
     return events, said
 
 
-def _leg_facts(
-    pid: PendingId, cid: ClientId, state: LegState, snap: Snapshot, said: list[str]
-) -> list[ev.Event]:
-    if cid in snap.open_algos:
-        said.append(f"{cid} open")
-        return [ev.ProtectionReport(pid, cid, snap.open_algos[cid].status)]
-    if state in (LegState.LIVE, LegState.CANCELING):
-        said.append(f"{cid} gone")
-        return [ev.ProtectionMissing(pid, cid)]
-    if cid not in snap.algos:
-        return []
-    found = snap.algos[cid]
-    if found is None:
+def _position(p: Pending, snap: Snapshot) -> Decimal | None:
+    if snap.positions is None:
+        return None
+    return snap.positions.get((p.spec.symbol, p.spec.position_side), Decimal(0))
+
+
+def _leg_facts(pid: PendingId, cid: ClientId, snap: Snapshot, said: list[str]) -> list[ev.Event]:
+    found = snap.open_algos.get(cid) or snap.algos.get(cid)
+    if found is not None:
+        done = f" executed {found.executed_qty}" if found.status.fired and found.executed_qty is not None else ""
+        said.append(f"{cid} {found.status.value}{done}")
+        return [ev.ProtectionReport(pid, cid, found.status, found.executed_qty)]
+    if cid in snap.algos:
         said.append(f"{cid} not found")
         return [ev.ProtectionNotFound(pid, cid)]
-    said.append(f"{cid} {found.status.value}")
-    return [ev.ProtectionReport(pid, cid, found.status)]
+    return []

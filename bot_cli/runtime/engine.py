@@ -35,7 +35,8 @@ from bot_cli.core.model import (
 )
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, lookups_needed, reconcile
 from bot_cli.runtime.clock import Clock, SystemClock
-from bot_cli.runtime.executor import SENDS
+from bot_cli.core.shares import allocate
+from bot_cli.runtime.executor import SENDS, PositionSeen
 from bot_cli.store.codec import CorruptRecord, decode, encode
 from bot_cli.state_store import PendingEntryStore, UnknownEntry
 from bot_cli.venue import NotFound, Venue
@@ -77,7 +78,7 @@ class ExecutionEngine:
         self.clock = clock or SystemClock()
         self.policy, self.recv_window_ms = policy, recv_window_ms
         self.state: dict[PendingId, Pending] = {}
-        self.timers: dict[PendingId, int] = {}
+        self.timers: dict[PendingId, set[int]] = {}  # every deadline of an entry, not only the first
         self.alerts: list[tuple[PendingId, str]] = []
         self._gone: set[PendingId] = set()  # archived by this engine: ids are never reused
         self._on_command, self._on_alert = on_command, on_alert
@@ -161,7 +162,9 @@ class ExecutionEngine:
     async def on_algo_report(self, report: AlgoReport) -> None:
         parsed = parse_client_id(report.client_id)
         if parsed is not None and parsed.leg in (Leg.SL, Leg.TP):
-            await self.handle(ev.ProtectionReport(parsed.pending_id, report.client_id, report.status))
+            await self.handle(
+                ev.ProtectionReport(parsed.pending_id, report.client_id, report.status, report.executed_qty)
+            )
 
     async def handle(self, event: ev.Event) -> None:
         async with self._lock:
@@ -170,11 +173,15 @@ class ExecutionEngine:
             await self._run(self._step(event))
 
     async def run_due_checks(self) -> int:
-        """Feed CheckDue for every timer that is due; returns how many fired."""
+        """Feed one CheckDue per entry with a due deadline (later ones stay); returns how many."""
         now = self.clock.now_ms()
-        due = [pid for pid, at in self.timers.items() if at <= now]
+        due = [pid for pid, ats in self.timers.items() if min(ats, default=now + 1) <= now]
         for pid in due:
-            self.timers.pop(pid, None)
+            left = {at for at in self.timers.get(pid, set()) if at > now}
+            if left:
+                self.timers[pid] = left
+            else:
+                self.timers.pop(pid, None)
             if pid in self.state:
                 await self.handle(ev.CheckDue(pid))
         return len(due)
@@ -185,15 +192,15 @@ class ExecutionEngine:
             return
 
     def next_check_at(self) -> int | None:
-        return min(self.timers.values(), default=None)
+        return min((at for ats in self.timers.values() for at in ats), default=None)
 
     # -- reconciliation -------------------------------------------------------------
 
-    async def snapshot(self) -> tuple[Snapshot, Lookups, int]:
+    async def snapshot(self, *, positions: bool = False) -> tuple[Snapshot, Lookups, int]:
         """Open orders and open algo orders (one call each), then only what they leave open."""
         open_orders = {r.client_id: r for r in await self.venue.open_orders()}
         open_algos = {r.client_id: r for r in await self.venue.open_algo_orders()}
-        lookups = lookups_needed(self.state, open_orders, open_algos)
+        lookups = lookups_needed(self.state, open_orders, open_algos, positions=positions)
         orders: dict[ClientId, OrderReport | None] = {}
         for symbol, cid in lookups.orders:
             orders[cid] = await _or_none(self.venue.query_order(symbol, cid))
@@ -204,11 +211,14 @@ class ExecutionEngine:
         snap = Snapshot(open_orders, open_algos, orders, algos, positions)
         return snap, lookups, 2 + lookups.calls
 
-    async def recover(self, *, execute: bool = True) -> Recovery:
-        """Reconcile the journal with the exchange; execute the plan unless told not to."""
+    async def recover(self, *, execute: bool = True, positions: bool = False) -> Recovery:
+        """Reconcile the journal with the exchange; execute the plan unless told not to.
+
+        positions=True reads the positions even where nothing else asks for them (a
+        position that changed outside the bot's orders)."""
         async with self._lock:  # held across plan and execution: no event slips in between
             self.absorb_external()
-            snap, lookups, calls = await self.snapshot()
+            snap, lookups, calls = await self.snapshot(positions=positions)
             plan = reconcile(self.state, snap, self.clock.now_ms(), self.policy)
             if execute:
                 await self._execute_plan(plan)
@@ -234,11 +244,12 @@ class ExecutionEngine:
         if p is None:
             log.debug("event for an entry no longer pending (%s) ignored: %s", event.pending_id, type(event).__name__)
             return []
+        event = self._shared_out(event)
         try:
             q, cmds = step(p, event, self.clock.now_ms(), self.policy)
-        except InvalidTransition as err:
+        except InvalidTransition as err:  # one way, live as at reconcile: a human must look
             log.warning("%s", err)
-            return []
+            q, cmds = step(p, ev.EvidenceConflict(p.pending_id, str(err)), self.clock.now_ms(), self.policy)
         if isinstance(event, ev.ProtectionRejected | ev.ProtectionWouldTrigger | ev.EntryRejected):
             log.warning("%s: %s refused (%s) %s", p.pending_id, getattr(event, "client_id", "entry"), event.code, event.message)
         if q.status is not p.status:
@@ -250,6 +261,14 @@ class ExecutionEngine:
         else:
             self.state[q.pending_id] = q
         return cmds
+
+    def _shared_out(self, event: ev.Event) -> ev.Event:
+        """A position read names the symbol's net position; the entry gets only its part of it."""
+        if not isinstance(event, PositionSeen):
+            return event
+        p = self.state[event.pending_id]
+        shares = allocate(self.state.values(), p.spec.symbol, p.spec.position_side, event.amount)
+        return ev.PositionReport(event.pending_id, shares.get(event.pending_id, Decimal(0)))
 
     async def _run(self, cmds: Iterable[cm.Command]) -> None:
         """Execute in order; outcomes become events whose commands join the queue."""
@@ -274,8 +293,7 @@ class ExecutionEngine:
         elif isinstance(cmd, cm.ArchivePending):
             self._archive(cmd)
         elif isinstance(cmd, cm.ScheduleCheck):
-            at = self.timers.get(cmd.pending_id)
-            self.timers[cmd.pending_id] = cmd.at if at is None else min(at, cmd.at)
+            self.timers.setdefault(cmd.pending_id, set()).add(cmd.at)
         elif isinstance(cmd, cm.Alert):
             self.alerts.append((cmd.pending_id, cmd.message))
             log.error("entry %s needs attention: %s", cmd.pending_id, cmd.message)

@@ -7,6 +7,7 @@ HTTP status, decides what an unknown outcome means.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -18,14 +19,22 @@ from bot_cli.venue import (
     NotFound,
     OutcomeUnknown,
     Rejected,
-    RateLimited,
+    Unavailable,
     Venue,
     VenueError,
     WouldTrigger,
 )
 
 
-Outcome = list[ev.Event]
+@dataclass(frozen=True, slots=True)
+class PositionSeen:
+    """The symbol's net position as read; the engine turns it into the entry's part of it."""
+
+    pending_id: PendingId
+    amount: Decimal
+
+
+Outcome = list[Any]
 
 
 async def place_entry(venue: Venue, c: cm.PlaceEntry) -> Outcome:
@@ -34,7 +43,7 @@ async def place_entry(venue: Venue, c: cm.PlaceEntry) -> Outcome:
         report = await venue.place_entry(c)
     except (Duplicate, OutcomeUnknown) as err:
         return [ev.EntryOutcomeUnknown(pid, _why(err))]
-    except (Rejected, RateLimited) as err:
+    except (Rejected, Unavailable) as err:  # not executed: not placed, the operator may retry
         return [ev.EntryRejected(pid, err.code, err.message)]
     except VenueError as err:  # auth and the unlisted: not proven either way
         return [ev.EntryOutcomeUnknown(pid, _why(err))]
@@ -47,21 +56,37 @@ async def place_protection(venue: Venue, c: cm.PlaceProtection) -> Outcome:
         report = await venue.place_protection(c)
     except WouldTrigger as err:
         return [ev.ProtectionWouldTrigger(pid, cid, err.code, err.message)]
-    except (Rejected, RateLimited) as err:
+    except Unavailable as err:  # transient: retried with backoff, never a refusal
+        return [ev.ProtectionDeferred(pid, cid, _why(err), _ms(err))]
+    except Rejected as err:
         return [ev.ProtectionRejected(pid, cid, err.code, err.message)]
     except VenueError as err:  # unknown, duplicate (-4116: it is open), unlisted: query it
         return [ev.ProtectionOutcomeUnknown(pid, cid, _why(err))]
-    return [ev.ProtectionReport(pid, cid, report.status)]
+    return [ev.ProtectionReport(pid, cid, report.status, report.executed_qty)]
 
 
 async def close_position(venue: Venue, c: cm.ClosePosition) -> Outcome:
     try:
         await venue.close_position(c)
-    except (Rejected, RateLimited) as err:
+    except Unavailable as err:
+        return [ev.CloseDeferred(c.pending_id, _why(err), _ms(err))]
+    except Rejected as err:
         return [ev.CloseFailed(c.pending_id, f"({err.code}) {err.message}")]
     except VenueError as err:
-        return [ev.QueryFailed(c.pending_id, f"close outcome unknown: {_why(err)}")]
+        return [ev.CloseOutcomeUnknown(c.pending_id, _why(err))]
     return [ev.CloseAccepted(c.pending_id)]
+
+
+async def cancel_entry(venue: Venue, c: cm.CancelEntry) -> Outcome:
+    """Cancel the entry order's rest; the answer (or a query, if it is no longer open) says
+    what it filled in the end."""
+    try:
+        report = await venue.cancel_order(c.symbol, c.client_id)
+    except NotFound:
+        return await query_entry(venue, cm.QueryEntry(c.pending_id, c.symbol, c.client_id))
+    except VenueError as err:
+        return [ev.QueryFailed(c.pending_id, f"cancel {c.client_id}: {_why(err)}")]
+    return [ev.entry_event(c.pending_id, report)]
 
 
 async def cancel_protection(venue: Venue, c: cm.CancelProtection) -> Outcome:
@@ -84,7 +109,7 @@ async def query_entry(venue: Venue, c: cm.QueryEntry) -> Outcome:
 async def query_protection(venue: Venue, c: cm.QueryProtection) -> Outcome:
     return await _query(
         c.pending_id, venue.query_algo(c.client_id),
-        lambda r: ev.ProtectionReport(c.pending_id, c.client_id, r.status),
+        lambda r: ev.ProtectionReport(c.pending_id, c.client_id, r.status, r.executed_qty),
         ev.ProtectionNotFound(c.pending_id, c.client_id),
     )
 
@@ -102,7 +127,7 @@ async def query_position(venue: Venue, c: cm.QueryPosition) -> Outcome:
     except VenueError as err:
         return [ev.QueryFailed(c.pending_id, _why(err))]
     amount = positions.get((c.symbol, c.position_side))
-    return [ev.PositionReport(c.pending_id, amount if amount is not None else Decimal(0))]
+    return [PositionSeen(c.pending_id, amount if amount is not None else Decimal(0))]
 
 
 async def _query(
@@ -117,6 +142,10 @@ async def _query(
     return [found(report)]
 
 
+def _ms(err: Unavailable) -> int:
+    return int(err.retry_after * 1000)
+
+
 def _why(err: VenueError) -> str:
     code = f" ({err.code})" if err.code else ""
     return f"{type(err).__name__}{code}: {err.message}"
@@ -127,6 +156,7 @@ SENDS: dict[type[Any], Callable[[Venue, Any], Awaitable[Outcome]]] = {
     cm.PlaceProtection: place_protection,
     cm.ClosePosition: close_position,
     cm.CancelProtection: cancel_protection,
+    cm.CancelEntry: cancel_entry,
     cm.QueryEntry: query_entry,
     cm.QueryProtection: query_protection,
     cm.QueryClose: query_close,

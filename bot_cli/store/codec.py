@@ -14,6 +14,7 @@ from bot_cli.core.model import (
     ClientId,
     CloseOrder,
     EntrySpec,
+    Exit,
     Leg,
     LegState,
     Note,
@@ -66,6 +67,13 @@ def encode(p: Pending) -> dict[str, Any]:
         "retry_at": p.retry_at,
         "reason": p.reason,
         "history": [[n.at, n.text] for n in p.history],
+        "entry_done": p.entry_done,
+        "exits": [[x.key, str(x.quantity)] for x in p.exits],
+        "flatten": p.flatten,
+        "verify_share": p.verify_share,
+        "transient": p.transient,
+        "exposed_since": p.exposed_since,
+        "alerted": p.alerted,
     }
 
 
@@ -87,7 +95,6 @@ def _encode_close(c: CloseOrder) -> dict[str, Any]:
         "quantity": str(c.quantity),
         "state": c.state.value,
         "sent_at": c.sent_at,
-        "prior": str(c.prior),
     }
 
 
@@ -140,10 +147,11 @@ def _decode(d: dict[str, Any]) -> Pending:
         position_side=_get(d, "position_side", PositionSide),
     )
     close = d["close"]
+    status = _get(d, "status", _status)
     return Pending(
         pending_id=PendingId(d["pending_id"]),
         spec=spec,
-        status=_get(d, "status", Status),
+        status=status,
         created_at=_get(d, "created_at", int),
         sent_at=_get(d, "sent_at", int),
         recv_window_ms=_get(d, "recv_window_ms", int),
@@ -152,20 +160,38 @@ def _decode(d: dict[str, Any]) -> Pending:
         avg_price=_opt(d, "avg_price"),
         gen=_get(d, "gen", int),
         protections=_get(d, "protections", _legs),
-        close=None
-        if close is None
-        else CloseOrder(
-            ClientId(close["client_id"]),
-            _num(close, "quantity"),
-            _get(close, "state", LegState),
-            _get(close, "sent_at", int),
-            _num(close, "prior"),
-        ),
+        close=None if close is None else _decode_close(close),
         attempts=_get(d, "attempts", int),
         retry_at=_get(d, "retry_at", int),
         reason=str(d["reason"]),
         history=_get(d, "history", _history),
+        # Fields added since the first records: an older record gets what its status implies.
+        entry_done=bool(d.get("entry_done", status in _ENTRY_OVER)),
+        exits=_get({"exits": d.get("exits", [])}, "exits", _exits),
+        flatten=bool(d.get("flatten", status is Status.EXITING)),
+        verify_share=bool(d.get("verify_share", False)),
+        transient=_get({"t": d.get("transient", 0)}, "t", int),
+        exposed_since=_get({"e": d.get("exposed_since", 0)}, "e", int),
+        alerted=bool(d.get("alerted", False)),
     )
+
+
+_ENTRY_OVER = (Status.PROTECTING, Status.PROTECTED, Status.EXITING)
+
+
+def _status(value: Any) -> Status:
+    return Status.EXITING if value == "CLOSING" else Status(value)  # CLOSING: its former name
+
+
+def _decode_close(c: dict[str, Any]) -> CloseOrder:
+    prior = _num(c, "prior") if "prior" in c else Decimal(0)  # older records: quantity was cumulative
+    return CloseOrder(
+        ClientId(c["client_id"]), _num(c, "quantity") - prior, _get(c, "state", LegState), _get(c, "sent_at", int)
+    )
+
+
+def _exits(value: Any) -> tuple[Exit, ...]:
+    return tuple(Exit(str(key), Decimal(str(qty))) for key, qty in value)
 
 
 def _legs(value: Any) -> tuple[ProtectionOrder, ...]:

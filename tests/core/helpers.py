@@ -51,7 +51,7 @@ ARCHIVED = T0 + POLICY.archived_after_ms + 60_000
 ORDER_ID = 4_242
 PID = make_pending_id(T0, 1)
 
-SEND_TYPES = (cm.PlaceEntry, cm.PlaceProtection, cm.ClosePosition, cm.CancelProtection)
+SEND_TYPES = (cm.PlaceEntry, cm.PlaceProtection, cm.ClosePosition, cm.CancelProtection, cm.CancelEntry)
 
 
 def spec(
@@ -115,9 +115,10 @@ def pending(status: Status = Status.SUBMITTING, pid: PendingId = PID, **changes:
 
     REQUESTED: not sent yet. SUBMITTING: persisted, sent at T0. OPEN: acknowledged,
     nothing filled. PARTIALLY_FILLED: 0.4 of 1.0 filled, generation 1 live for 0.4.
-    PROTECTING: filled, generation 1 sent at T0 and not yet acknowledged. CLOSING: the SL
-    was already crossed; the close is in flight and the TP being canceled.
-    NEEDS_ATTENTION: filled, generation 1 live. Terminal statuses: filled, archived.
+    PROTECTING: filled, generation 1 sent at T0 and not yet acknowledged. PROTECTED: filled,
+    generation 1 live (resting). EXITING: the SL was already crossed; the close is in flight
+    and the TP being canceled. NEEDS_ATTENTION: filled, generation 1 live. Terminal
+    statuses: filled, archived.
     """
     base = _canonical(status, pid)
     return replace(base, **changes) if changes else base  # type: ignore[arg-type]
@@ -128,7 +129,7 @@ def _canonical(status: Status, pid: PendingId) -> Pending:
         pid, SPEC, Status.SUBMITTING, T0, T0, RECV_WINDOW, history=(Note(T0, "entry requested"),)
     )
     opened = replace(s, status=Status.OPEN, order_id=ORDER_ID)
-    filled = replace(opened, filled_qty=D("1.0"), avg_price=D("100"))
+    filled = replace(opened, filled_qty=D("1.0"), avg_price=D("100"), entry_done=True)
     builders: dict[Status, Pending] = {
         Status.REQUESTED: replace(s, status=Status.REQUESTED, sent_at=0),
         Status.SUBMITTING: s,
@@ -143,9 +144,13 @@ def _canonical(status: Status, pid: PendingId) -> Pending:
             filled, status=Status.PROTECTING, gen=1,
             protections=legs(1, "1.0", LegState.SENDING, pid=pid),
         ),
+        Status.PROTECTED: replace(
+            filled, status=Status.PROTECTED, gen=1, reason="protected",
+            protections=legs(1, "1.0", LegState.LIVE, pid=pid),
+        ),
         # SL crossed: closing at market; the TP of generation 1 is being canceled
-        Status.CLOSING: replace(
-            filled, status=Status.CLOSING, gen=2,
+        Status.EXITING: replace(
+            filled, status=Status.EXITING, gen=2, flatten=True,
             protections=(leg(Leg.TP, 1, "1.0", LegState.CANCELING, pid=pid),),
             close=CloseOrder(cid(Leg.CLOSE, 2, pid), D("1.0"), LegState.SENDING, T0),
             reason="SL trigger 95 already crossed (-2021); closed at market",

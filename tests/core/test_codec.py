@@ -134,7 +134,7 @@ def test_decimals_survive_digit_for_digit(text):
 def test_record_is_versioned_and_plain_json():
     """Every record carries the schema version and holds only JSON types."""
     # Arrange
-    p = _rich(Status.CLOSING)
+    p = _rich(Status.EXITING)
 
     # Act
     record = encode(p)
@@ -148,7 +148,7 @@ def test_record_is_versioned_and_plain_json():
 
 
 def _good() -> dict[str, Any]:
-    record: dict[str, Any] = json.loads(json.dumps(encode(_rich(Status.CLOSING))))
+    record: dict[str, Any] = json.loads(json.dumps(encode(_rich(Status.EXITING))))
     return record
 
 
@@ -182,7 +182,9 @@ def _close_with(key: str, value: Any) -> dict[str, Any]:
     return record
 
 
-REQUIRED = [k for k in _good() if k != "rv"]
+# Fields added after the first records were written: an older record decodes without them.
+ADDED = ["entry_done", "exits", "flatten", "verify_share", "transient", "exposed_since", "alerted"]
+REQUIRED = [k for k in _good() if k != "rv" and k not in ADDED]
 LEG_FIELDS = ["leg", "gen", "client_id", "quantity", "trigger_price", "state", "sent_at"]
 
 
@@ -198,6 +200,35 @@ def test_missing_field_is_named(field):
 
     # Assert
     assert field in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "entry_done", "flatten"),
+    [(Status.PARTIALLY_FILLED, False, False), (Status.PROTECTING, True, False), (Status.EXITING, True, True)],
+    ids=lambda v: getattr(v, "name", str(v)),
+)
+def test_a_record_written_before_the_added_fields_gets_what_its_status_implies(status, entry_done, flatten):
+    """An older record (no exits, no entry_done) decodes with the facts its status implies."""
+    # Arrange
+    record = {k: v for k, v in encode(_rich(status)).items() if k not in ADDED}
+
+    # Act
+    p = decode(json.loads(json.dumps(record)))
+
+    # Assert
+    assert (p.entry_done, p.flatten, p.exits, p.transient, p.alerted) == (entry_done, flatten, (), 0, False)
+
+
+def test_closing_is_read_as_exiting_its_new_name():
+    """Records written while the winding-down status was called CLOSING still decode."""
+    # Arrange
+    record = {**encode(_rich(Status.EXITING)), "status": "CLOSING"}
+
+    # Act
+    p = decode(record)
+
+    # Assert
+    assert p.status is Status.EXITING
 
 
 @pytest.mark.parametrize("field", LEG_FIELDS)

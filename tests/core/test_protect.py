@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from bot_cli.core import commands as cm
-from bot_cli.core.model import CloseOrder, Leg, LegState, Pending, Status
+from bot_cli.core.model import CloseOrder, Exit, Leg, LegState, Pending, PositionSide, Side, Status
 from bot_cli.core.protect import converge, covered, deadline
 from tests.core.helpers import (
     INSIDE,
@@ -102,10 +102,10 @@ def test_covered_means_newest_generation_live_for_the_filled_quantity(why, p, ex
 
 @pytest.mark.parametrize(
     "status",
-    [Status.SUBMITTING, Status.OPEN, Status.NEEDS_ATTENTION, Status.PROTECTED, Status.DROPPED],
+    [Status.SUBMITTING, Status.OPEN, Status.NEEDS_ATTENTION, Status.DROPPED],
 )
 def test_converge_places_nothing_outside_protecting_statuses(status):
-    """Only PARTIALLY_FILLED, PROTECTING and CLOSING have protective work to do."""
+    """Only PARTIALLY_FILLED, PROTECTING, PROTECTED and EXITING have protective work to do."""
     # Arrange
     p = pending(status, filled_qty=D("1.0"), protections=())
 
@@ -114,6 +114,19 @@ def test_converge_places_nothing_outside_protecting_statuses(status):
 
     # Assert
     assert (q, cmds) == (p, [])
+
+
+def test_a_protected_entry_whose_legs_vanished_is_protected_again():
+    """PROTECTED is a resting state that keeps its promise: no legs for the share, a new generation."""
+    # Arrange
+    p = pending(Status.PROTECTED, protections=())
+
+    # Act
+    q, cmds = converge(p, INSIDE, POLICY)
+
+    # Assert
+    assert q.status is Status.PROTECTING
+    assert [(c.leg, c.quantity) for c in of_type(cmds, cm.PlaceProtection)] == [(Leg.SL, D("1.0")), (Leg.TP, D("1.0"))]
 
 
 def test_first_generation_covers_the_filled_quantity():
@@ -260,27 +273,37 @@ def test_generations_never_reuse_an_id():
     [
         pytest.param(
             "a live TP while closing is canceled",
-            pending(Status.CLOSING, protections=(leg(Leg.TP, 1, "1.0", LegState.LIVE),)),
-            Status.CLOSING, [cm.CancelProtection(PID, TP1)], id="cancel live legs",
+            pending(Status.EXITING, protections=(leg(Leg.TP, 1, "1.0", LegState.LIVE),)),
+            Status.EXITING, [cm.CancelProtection(PID, TP1)], id="cancel live legs",
         ),
         pytest.param(
-            "a cancel in progress: wait for it", pending(Status.CLOSING),
-            Status.CLOSING, [], id="wait for cancels",
+            "a cancel in progress: wait for it", pending(Status.EXITING),
+            Status.EXITING, [], id="wait for cancels",
         ),
         pytest.param(
             "no protection left, close not yet acknowledged: wait",
-            pending(Status.CLOSING, protections=()), Status.CLOSING, [], id="wait for the close",
+            pending(Status.EXITING, protections=()), Status.EXITING, [], id="wait for the close",
         ),
         pytest.param(
-            "no protection left, close acknowledged: CLOSED",
-            pending(Status.CLOSING, protections=(),
-                    close=CloseOrder(cid(Leg.CLOSE, 2), D("1.0"), LegState.LIVE, T0)),
+            "no protection left, the close's execution recorded: CLOSED",
+            pending(Status.EXITING, protections=(), close=None, exits=(Exit(cid(Leg.CLOSE, 2), D("1.0")),)),
             Status.CLOSED, [], id="closed",
         ),
         pytest.param(
-            "flat with nothing ever placed or closed: CLOSED",
-            pending(Status.CLOSING, protections=(), close=None), Status.CLOSED, [],
-            id="flat, nothing to do",
+            "nothing live, the share still open, flattening: close exactly the share",
+            pending(Status.EXITING, protections=(), close=None, gen=2),
+            Status.EXITING, [cm.ClosePosition(PID, cid(Leg.CLOSE, 3), "BTCUSDT", Side.SELL, D("1.0"), PositionSide.BOTH)],
+            id="close the share",
+        ),
+        pytest.param(
+            "a fired leg left part of the share, not flattening: protect what is left",
+            pending(Status.EXITING, protections=(), close=None, flatten=False, exits=(Exit(SL1, D("0.4")),)),
+            Status.PROTECTING, [], id="protect the rest",
+        ),
+        pytest.param(
+            "the entry still works after a fired leg, not flattening: follow it again",
+            pending(Status.EXITING, protections=(), close=None, flatten=False, entry_done=False),
+            Status.PARTIALLY_FILLED, [], id="back to following the entry",
         ),
     ],
 )

@@ -128,25 +128,26 @@ RECOVERY_TABLE = [
         OPN, snapshot(orders=NOT_FOUND, position="0"), Status.OPEN, (PERSIST, cm.ScheduleCheck)),
     Row("OPEN, not found after 3 days, position flat: canceled with no fill, archive",
         OPN, snapshot(orders=NOT_FOUND, position="0"), Status.CANCELED, (ARCHIVE,), now=ARCHIVED),
-    Row("OPEN, not found after 3 days, a position is open: NEEDS_ATTENTION",
+    Row("OPEN, not found after 3 days, a position is open: NEEDS_ATTENTION, its order cancelled",
         OPN, snapshot(orders=NOT_FOUND, position="1.0"), Status.NEEDS_ATTENTION,
-        (PERSIST, cm.Alert), now=ARCHIVED),
-    Row("OPEN, not found after 3 days, position unknown: NEEDS_ATTENTION",
-        OPN, snapshot(orders=NOT_FOUND), Status.NEEDS_ATTENTION, (PERSIST, cm.Alert), now=ARCHIVED),
-    # PROTECTING | SL/TP found by client id | adopt, PROTECTED
+        (PERSIST, cm.Alert, cm.CancelEntry), now=ARCHIVED),
+    Row("OPEN, not found after 3 days, position unknown: NEEDS_ATTENTION, its order cancelled",
+        OPN, snapshot(orders=NOT_FOUND), Status.NEEDS_ATTENTION, (PERSIST, cm.Alert, cm.CancelEntry),
+        now=ARCHIVED),
+    # PROTECTING | SL/TP found by client id | adopt, PROTECTED (resting in the journal)
     Row("PROTECTING, SL and TP found open: adopt, PROTECTED",
         PRO, snapshot(open_algos=[algo(x) for x in PRO.protections], position="1.0"),
-        Status.PROTECTED, (ARCHIVE,)),
+        Status.PROTECTED, (PERSIST,)),
     Row("PROTECTING, SL and TP found by query: adopt, PROTECTED",
         PRO, snapshot(algos={x.client_id: algo(x) for x in PRO.protections}, position="1.0"),
-        Status.PROTECTED, (ARCHIVE,)),
+        Status.PROTECTED, (PERSIST,)),
     # PROTECTING | not found | place them (same ids)
     Row("PROTECTING, SL and TP not found: place them under the same ids",
         PRO, snapshot(algos={SL1: None, TP1: None}, position="1.0"),
         Status.PROTECTING, (PERSIST, PLACE, PLACE), ((SL1, "1.0"), (TP1, "1.0"))),
     Row("PROTECTING, SL and TP not found inside their window: wait",
         PRO, snapshot(algos={SL1: None, TP1: None}, position="1.0"),
-        Status.PROTECTING, (cm.ScheduleCheck, cm.ScheduleCheck), now=INSIDE),
+        Status.PROTECTING, (PERSIST, cm.ScheduleCheck, cm.ScheduleCheck), now=INSIDE),
 ]
 
 CLOSE_FILLED = replace(order(OrderStatus.FILLED, "1.0"), client_id=cid(Leg.CLOSE, 2))
@@ -173,30 +174,43 @@ MORE_ROWS = [
         Status.CLOSED, (ARCHIVE,)),
     Row("PROTECTING, legs never landed and the position is already flat: nothing placed",
         PRO, snapshot(algos={SL1: None, TP1: None}, position="0"), Status.CLOSED, (ARCHIVE,)),
-    Row("PROTECTING, live legs gone while down and the position is flat: nothing placed",
-        pending(Status.PROTECTING, protections=legs(1, "1.0", LegState.LIVE)),
-        snapshot(position="0"), Status.CLOSED, (ARCHIVE,)),
-    Row("PROTECTING, a live SL gone while down, position still open: protect again",
-        pending(Status.PROTECTING, protections=legs(1, "1.0", LegState.LIVE)),
-        snapshot(open_algos=[algo(leg(Leg.TP, 1, "1.0", LegState.LIVE))], position="1.0"),
-        Status.PROTECTING, (PERSIST, PLACE, PLACE), ((SL2, "1.0"), (TP2, "1.0"))),
+    Row("PROTECTED, live legs not visible while down and the position is flat: nothing placed; "
+        "both cancelled by id (a hidden live leg must not outlive a flat share)",
+        pending(Status.PROTECTED, protections=legs(1, "1.0", LegState.LIVE, sent_at=LATER - 1_000)),
+        snapshot(algos={SL1: None, TP1: None}, position="0"), Status.EXITING,
+        (PERSIST, cm.ScheduleCheck, cm.ScheduleCheck, cm.CancelProtection, cm.CancelProtection)),
+    Row("PROTECTED, live legs not visible past the read-lag window, position flat: cancelled by id",
+        pending(Status.PROTECTED, protections=legs(1, "1.0", LegState.LIVE)),
+        snapshot(algos={SL1: None, TP1: None}, position="0"), Status.EXITING,
+        (PERSIST, cm.CancelProtection, cm.CancelProtection), now=LATER + 30_000),
+    Row("PROTECTED, an SL expired while down, position still open: protect again",
+        pending(Status.PROTECTED, protections=legs(1, "1.0", LegState.LIVE)),
+        snapshot(open_algos=[algo(leg(Leg.TP, 1, "1.0", LegState.LIVE))],
+                 algos={SL1: algo(leg(Leg.SL, 1, "1.0", LegState.LIVE), AlgoStatus.EXPIRED)}, position="1.0"),
+        Status.PROTECTED, (PERSIST, cm.QueryPosition)),
+    Row("PROTECTED, a live SL visible to nothing: asked about again inside the read-lag window",
+        pending(Status.PROTECTED, protections=legs(1, "1.0", LegState.LIVE, sent_at=LATER - 1_000)),
+        snapshot(open_algos=[algo(leg(Leg.TP, 1, "1.0", LegState.LIVE))], algos={SL1: None}, position="1.0"),
+        Status.PROTECTED, (PERSIST, cm.ScheduleCheck)),
     Row("PROTECTING, the SL fired while down: wind down the TP",
         pending(Status.PROTECTING, protections=legs(1, "1.0", LegState.LIVE)),
         snapshot(open_algos=[algo(leg(Leg.TP, 1, "1.0", LegState.LIVE))],
                  algos={SL1: algo(leg(Leg.SL, 1, "1.0", LegState.LIVE), AlgoStatus.FINISHED)},
                  position="0"),
-        Status.CLOSING, (PERSIST, cm.CancelProtection)),
+        Status.EXITING, (PERSIST, cm.CancelProtection)),
     Row("CLOSING, the close found and the TP still open: acknowledged, cancel the TP again",
-        pending(Status.CLOSING),
+        pending(Status.EXITING),
         snapshot(orders={cid(Leg.CLOSE, 2): CLOSE_FILLED},
                  open_algos=[algo(leg(Leg.TP, 1, "1.0", LegState.CANCELING))]),
-        Status.CLOSING, (PERSIST, cm.CancelProtection)),
-    Row("CLOSING, the close found and the TP gone: CLOSED, archive",
-        pending(Status.CLOSING), snapshot(orders={cid(Leg.CLOSE, 2): CLOSE_FILLED}),
+        Status.EXITING, (PERSIST, cm.CancelProtection)),
+    Row("EXITING, the close found and the TP gone: CLOSED, archive",
+        pending(Status.EXITING),
+        snapshot(orders={cid(Leg.CLOSE, 2): CLOSE_FILLED},
+                 algos={TP1: algo(leg(Leg.TP, 1, "1.0", LegState.LIVE), AlgoStatus.CANCELED)}),
         Status.CLOSED, (ARCHIVE,)),
     Row("CLOSING, the close never landed: sent again under the same id",
-        pending(Status.CLOSING), snapshot(orders={cid(Leg.CLOSE, 2): None}),
-        Status.CLOSING, (PERSIST, cm.ClosePosition)),
+        pending(Status.EXITING), snapshot(orders={cid(Leg.CLOSE, 2): None}),
+        Status.EXITING, (PERSIST, cm.ClosePosition)),
     Row("NEEDS_ATTENTION: shown, not touched",
         pending(Status.NEEDS_ATTENTION), snapshot(orders=NOT_FOUND, position="0"),
         Status.NEEDS_ATTENTION, ()),
@@ -337,13 +351,14 @@ def test_evidence_contradicting_the_journal_needs_attention_loudly():
     assert q.status is Status.NEEDS_ATTENTION
     assert q.filled_qty == p.filled_qty and q.protections == p.protections  # nothing else touched
     assert "contradicts the journal" in q.reason and "contradicts the journal" in row.exchange
-    assert [type(c).__name__ for c in row.commands] == ["PersistPending", "Alert"]
+    # parked while its order may still work: what is left of the order is cancelled
+    assert [type(c).__name__ for c in row.commands] == ["PersistPending", "Alert", "CancelEntry"]
 
 
 def test_terminal_entries_are_left_out_of_the_plan():
     """Archived statuses are neither planned nor kept in the new state."""
     # Arrange
-    state = {PID: pending(Status.PROTECTED)}
+    state = {PID: pending(Status.CLOSED)}
 
     # Act
     plan = reconcile(state, snapshot(orders=NOT_FOUND), LATER)
@@ -482,9 +497,10 @@ def test_a_thousand_entries_all_open_need_no_lookup(status):
     # Act
     lookups = lookups_needed(state, open_orders, open_algos)
 
-    # Assert
-    assert lookups == Lookups()
-    assert lookups.calls == 0
+    # Assert: only the one position read, where entries hold a share that may have moved
+    holds = any(p.filled_qty > 0 for p in state.values())
+    assert lookups == Lookups(positions=holds)
+    assert lookups.calls == int(holds)
 
 
 def test_unacknowledged_legs_found_open_are_not_queried():
@@ -503,7 +519,7 @@ def test_unacknowledged_legs_found_open_are_not_queried():
 def test_unsettled_close_is_queried():
     """A market close not yet acknowledged is looked up by its client id."""
     # Arrange
-    p = pending(Status.CLOSING)
+    p = pending(Status.EXITING)
 
     # Act
     lookups = lookups_needed({PID: p}, {}, {})
@@ -537,7 +553,7 @@ def test_lookups_answer_what_reconcile_needs():
     snap = snapshot(
         orders={c: None for _, c in lookups.orders},
         algos=dict.fromkeys(lookups.algos),
-        position="1.0" if lookups.positions else None,
+        position="2.0" if lookups.positions else None,  # both PROTECTING entries hold 1.0
     )
 
     # Act

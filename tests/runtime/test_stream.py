@@ -136,5 +136,6 @@ def test_a_fill_lost_with_the_connection_is_protected_exactly_once(tmp_path: Pat
     assert venue.calls["place_protection"] == 4  # gen 1 (0.4) and gen 2 (1.0), SL and TP, no resend
     assert keys.created == ["key1", "key2", "key3"]
     assert [path for path, _ in server.connections] == ["/private/ws/key1", "/private/ws/key2", "/private/ws/key3"]
-    archived = {a["id"]: a["reason"] for a in store.archived()}
-    assert archived == {next(iter(created)): "protected"}
+    resting = {pid: r["status"] for pid, r in store.load_all().items()}
+    assert resting == {next(iter(created)): "PROTECTED"}  # kept, with its legs, until it is flat
+    assert store.archived() == []
