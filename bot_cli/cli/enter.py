@@ -47,7 +47,7 @@ EXIT_UNWATCHED = 4  # no daemon: a limit entry rests, and nothing will protect i
 HANDOFF_WAIT_S = 10.0
 HANDOFF_POLL_S = 0.1
 GONE_PROBES = 3  # the daemon lock seen free this many polls in a row: the daemon is gone
-FOLLOW_S = 30.0
+FOLLOW_S = 15.0  # a market fill is protected in well under a second
 FIRST_LOOK_S = 0.1  # then doubling: each look is a reconcile (Binance weight ~80 without symbol)
 MAX_LOOK_S = 5.0
 THIS_PROCESS = "this process"
@@ -230,6 +230,7 @@ async def _follow(engine: ExecutionEngine, state_dir: Path, p: Pending, timeout:
 
 
 def _followed(p: Pending, state_dir: Path, timeout: float) -> Result:
+    from bot_cli.core.model import Status
     from bot_cli.state_store import lock_holder
 
     if _settled(p):
@@ -239,9 +240,13 @@ def _followed(p: Pending, state_dir: Path, timeout: float) -> Result:
         note = (f"entry {p.pending_id} is {p.status.value}; process {holder} holds {state_dir} now"
                 " and protects it")
         return Result(p, THIS_PROCESS, 0, note)
+    partly = p.status is Status.PARTIALLY_FILLED
+    what = "is partly filled (that part protected), the rest working" if partly else (
+        f"is not protected yet ({p.status.value})"
+    )  # fmt: skip
     return Result(p, THIS_PROCESS, EXIT_NOT_PROTECTED, (
-        f"entry {p.pending_id} is not protected yet ({p.status.value}) after {timeout:g}s and no"
-        " daemon is running: start `bot run` now, it protects the fill"
+        f"entry {p.pending_id} {what} after {timeout:g}s and no daemon is running:"
+        " start `bot run` now, it protects the fill"
     ))  # fmt: skip
 
 
