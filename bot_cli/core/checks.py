@@ -166,7 +166,7 @@ def _entry_sides(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None
     """A limit's stop-loss and take-profit on either side of its price."""
     if spec.price is None:
         return None
-    return _check_sides(spec, "ENTRY_PRICE", "the entry price", spec.price)
+    return _check_sides(spec, "ENTRY_PRICE", "the entry price", spec.price, _s(spec.price))
 
 
 def _mark_sides(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
@@ -175,10 +175,12 @@ def _mark_sides(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
     fills_now = spec.price is None or (spec.price >= mark if buy else spec.price <= mark)
     if not fills_now:
         return None
-    return _check_sides(spec, "MARK_PRICE", f"{f.symbol}'s mark price", mark)
+    return _check_sides(spec, "MARK_PRICE", f"{f.symbol}'s mark price", mark, _shown(mark, f))
 
 
-def _check_sides(spec: EntrySpec, rule: str, what: str, ref: Decimal) -> Violation | None:
+def _check_sides(
+    spec: EntrySpec, rule: str, what: str, ref: Decimal, shown: str
+) -> Violation | None:
     """A BUY's stop-loss below ``ref`` and take-profit above it; a SELL's the other way round."""
     buy = spec.side is Side.BUY
     word, sl_rel, tp_rel = ("buy", "below", "above") if buy else ("sell", "above", "below")
@@ -189,9 +191,9 @@ def _check_sides(spec: EntrySpec, rule: str, what: str, ref: Decimal) -> Violati
         checks.append(("take-profit", tp, tp_rel, tp > ref if buy else tp < ref))
     for name, value, rel, ok in checks:
         if not ok:
-            text = (f"{name} {_s(value)} is not {rel} {what} {_s(ref)} ({rule}): for a {word}"
-                    f" it would trigger as soon as the entry fills (-2021);"
-                    f" use a {name} {rel} {_s(ref)}")
+            text = (f"{name} {_s(value)} is not {rel} {what} {shown} ({rule}): for a {word}"
+                    " it would trigger as soon as the entry fills (-2021);"
+                    f" use a {name} {rel} {shown}")
             field = "markPrice" if rule == "MARK_PRICE" else "price"
             return Violation(rule, field, name, value, ref, text)
     return None
@@ -205,12 +207,13 @@ def _percent_price(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | No
     if spec.side is Side.BUY and f.multiplier_up > 0 and price > mark * f.multiplier_up:
         bound = _floor(mark * f.multiplier_up, f.tick_size)
         text = (f"price {_s(price)} exceeds {pp} multiplierUp {_s(f.multiplier_up)} x mark price"
-                f" {_s(mark)} for {f.symbol}; use a limit price of at most {_s(bound)}")
+                f" {_shown(mark, f)} for {f.symbol}; use a limit price of at most {_s(bound)}")
         return Violation(pp, "multiplierUp", "price", price, bound, text)
     if spec.side is Side.SELL and f.multiplier_down > 0 and price < mark * f.multiplier_down:
         bound = _ceil(mark * f.multiplier_down, f.tick_size)
         text = (f"price {_s(price)} is below {pp} multiplierDown {_s(f.multiplier_down)} x mark"
-                f" price {_s(mark)} for {f.symbol}; use a limit price of at least {_s(bound)}")
+                f" price {_shown(mark, f)} for {f.symbol};"
+                f" use a limit price of at least {_s(bound)}")
         return Violation(pp, "multiplierDown", "price", price, bound, text)
     return None
 
@@ -219,9 +222,11 @@ def _percent_price(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | No
 
 
 def _entry_notional(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
-    price, at = (mark, "mark price ") if spec.price is None else (spec.price, "")
     lot = _lot(f, spec.order_type is OrderType.MARKET)
-    return _check_notional(spec.quantity, price, f"{at}{_s(price)}", f, lot.step, "")
+    if spec.price is None:
+        at = f"mark price {_shown(mark, f)}"
+        return _check_notional(spec.quantity, mark, at, f, lot.step, "")
+    return _check_notional(spec.quantity, spec.price, _s(spec.price), f, lot.step, "")
 
 
 def _protective_notional(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
@@ -244,8 +249,8 @@ def _check_notional(
     if f.min_notional <= 0 or notional >= f.min_notional:
         return None
     least = _ceil(f.min_notional / price, step)
-    text = (f"notional {_s(notional.normalize())} (quantity {_s(qty)} x {at}) is below MIN_NOTIONAL notional"
-            f" {_s(f.min_notional)} for {f.symbol}{why}; use a quantity of at least {_s(least)}")
+    text = (f"notional {_s(notional.normalize())} (quantity {_s(qty)} x {at}) is below"
+            f" MIN_NOTIONAL notional {_s(f.min_notional)} for {f.symbol}{why}; use a quantity of at least {_s(least)}")
     return Violation("MIN_NOTIONAL", "notional", "notional", notional, f.min_notional, text)
 
 
@@ -263,6 +268,11 @@ def _ceil(value: Decimal, step: Decimal) -> Decimal:
 def _neighbours(value: Decimal, step: Decimal) -> str:
     below = _floor(value, step)
     return f"{_s(below)} or {_s(below + step)}" if below > 0 else _s(below + step)
+
+
+def _shown(mark: Decimal, f: Filters) -> str:
+    """The mark (8 decimals on Binance) as the symbol's prices are written, for messages only."""
+    return _s(mark.quantize(f.tick_size)) if f.tick_size > 0 else _s(mark)
 
 
 def _s(value: Decimal) -> str:
