@@ -34,3 +34,11 @@ def allocate(
             out[p.pending_id] = min(p.share, left)
             left -= out[p.pending_id]
     return out
+
+
+def shortfall(entries: Iterable[Pending], symbol: str, position_side: PositionSide, amount: Decimal) -> Decimal:
+    """How much of the entries' shares the position lacks (0 when every share is there)."""
+    entries = list(entries)
+    given = allocate(entries, symbol, position_side, amount)
+    held = {p.pending_id: p.share for p in entries if p.pending_id in given}
+    return sum((held[pid] - given[pid] for pid in given), Decimal(0))

@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Protocol
 
 from bot_cli.core.events import EntryClaimed
-from bot_cli.core.model import Status
+from bot_cli.core.model import PositionSide, Status
 from bot_cli.exchange.user_stream import UserStream
-from bot_cli.exchange.wire import AlgoUpdate, OrderUpdate, StreamMessage
+from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, OrderUpdate, StreamMessage
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
 
 
@@ -25,6 +26,9 @@ log = logging.getLogger("bot_cli.daemon")
 TICK_S = 0.1
 SHUTDOWN_GRACE_S = 10.0
 STREAM_WAIT_S = 5.0
+# A position that shrank below the entries' shares is re-read after this pause, so the
+# ALGO_UPDATE of a leg that fired (which may come after the ACCOUNT_UPDATE) is in first.
+POSITION_SETTLE_S = 1.0
 
 
 class View(Protocol):
@@ -39,6 +43,8 @@ class Daemon:
     def __init__(self, engine: ExecutionEngine, stream_factory: Callable[..., UserStream], view: View) -> None:
         self.engine, self.view = engine, view
         self.stream = stream_factory(on_message=self._on_message, on_gap=self._on_gap)
+        self._positions: dict[tuple[str, PositionSide], Decimal] = {}
+        self._position_moved = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until stop is set; then let the command sequence in progress finish.
@@ -56,6 +62,7 @@ class Daemon:
             stream,
             asyncio.create_task(self._every(self.engine.run_due_checks), name="timers"),
             asyncio.create_task(self._every(self._watch_journal), name="journal"),
+            asyncio.create_task(self._watch_positions(), name="positions"),
         ]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -89,6 +96,16 @@ class Daemon:
             self.view.note(f"claiming requested entry {pid}")
             await self.engine.handle(EntryClaimed(pid))
 
+    async def _watch_positions(self) -> None:
+        """Every wait has a wake-up: a position closed outside the bot's orders is noticed
+        live (from ACCOUNT_UPDATE), not only at the next reconnect."""
+        while True:
+            await self._position_moved.wait()
+            await asyncio.sleep(POSITION_SETTLE_S)
+            self._position_moved.clear()
+            if self.engine.position_unexplained(self._positions):
+                await self._reconcile("a position changed outside the bot's orders")
+
     async def _reconcile(self, why: str) -> None:
         recovery = await self.engine.recover()
         self.view.recovered(recovery, why)
@@ -101,5 +118,8 @@ class Daemon:
             await self.engine.on_order_report(message.report)
         elif isinstance(message, AlgoUpdate):
             await self.engine.on_algo_report(message.report)
-        # AccountUpdate: positions are read by reconcile; nothing to decide on a balance change
+        elif isinstance(message, AccountUpdate):
+            self._positions.update(message.positions)
+            if self.engine.position_unexplained(message.positions):
+                self._position_moved.set()
         self.view.message(message)  # after the engine: showing it is not on the fill-to-protection path

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -32,10 +32,11 @@ from bot_cli.core.model import (
     Pending,
     PendingId,
     Policy,
+    PositionSide,
 )
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, lookups_needed, reconcile
 from bot_cli.runtime.clock import Clock, SystemClock
-from bot_cli.core.shares import allocate
+from bot_cli.core.shares import allocate, shortfall
 from bot_cli.runtime.executor import SENDS, PositionSeen
 from bot_cli.store.codec import CorruptRecord, decode, encode
 from bot_cli.state_store import PendingEntryStore, UnknownEntry
@@ -190,6 +191,12 @@ class ExecutionEngine:
         """Return once no command sequence is running (and none can start before we return)."""
         async with self._lock:
             return
+
+    def position_unexplained(self, positions: Mapping[tuple[str, PositionSide], Decimal]) -> bool:
+        """A position below what this journal's entries hold: closed by hand, liquidated,
+        ADL, or a leg whose report has not arrived yet. Reconcile to share it out."""
+        live = list(self.state.values())
+        return any(shortfall(live, symbol, side, amount) > 0 for (symbol, side), amount in positions.items())
 
     def next_check_at(self) -> int | None:
         return min((at for ats in self.timers.values() for at in ats), default=None)

@@ -1,4 +1,4 @@
-"""The daemon's journal watcher: entries written by `bot enter` are sent by the daemon."""
+"""The daemon's watchers: entries written by `bot enter` are sent; positions moved outside are seen."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 from bot_cli.core.engine import request_entry
 from bot_cli.core.events import ProtectionReport
 from bot_cli.core.ids import client_id, make_pending_id
-from bot_cli.core.model import AlgoStatus, EntrySpec, Leg, OrderType, Side, Status
+from bot_cli.core.model import AlgoStatus, EntrySpec, Leg, OrderType, PositionSide, Side, Status
+from bot_cli.exchange.wire import AccountUpdate
 from bot_cli.runtime.driver import Daemon
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
@@ -51,3 +52,63 @@ def test_a_requested_entry_read_in_by_an_event_is_still_claimed(tmp_path: Path) 
     venue, status = asyncio.run(scenario())
     assert status is Status.OPEN
     assert sum(venue.entries_placed.values()) == 1
+
+
+class Recorded(Quiet):
+    def __init__(self) -> None:
+        self.why: list[str] = []
+
+    def recovered(self, _: Any, why: str) -> None:
+        self.why.append(why)
+
+
+def test_a_position_closed_by_hand_while_running_cancels_both_legs(tmp_path: Path) -> None:
+    """ACCOUNT_UPDATE shows the position gone with no leg fired: the daemon reconciles, shares
+    the position out, and cancels the legs that now protect nothing."""
+    async def scenario() -> tuple[FakeExchange, dict[str, Any], list[str]]:
+        # Arrange: a protected entry on a running daemon
+        clock, venue = FakeClock(), FakeExchange()
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        view = Recorded()
+        daemon = Daemon(engine, lambda **_: None, view)  # type: ignore[arg-type,return-value]
+        p = await engine.execute_entry(SPEC)
+        await engine.on_order_report(venue.fill(client_id(p.pending_id, Leg.ENTRY), Decimal("1.0")))
+        assert engine.state[p.pending_id].status is Status.PROTECTED
+
+        # Act: someone closes it by hand; the stream says so
+        venue.reduce("BTCUSDT", Decimal("1.0"))
+        await daemon._on_message(AccountUpdate(clock.now_ms(), {("BTCUSDT", PositionSide.BOTH): Decimal(0)}))
+        watcher = asyncio.create_task(daemon._watch_positions())
+        await _until(lambda: not daemon._position_moved.is_set() and view.why)
+        watcher.cancel()
+
+        # Assert
+        statuses = {cid: a.report.status.value for cid, a in venue.algos.items()}
+        return venue, statuses, view.why
+
+    venue, statuses, why = asyncio.run(scenario())
+    assert set(statuses.values()) == {"CANCELED"}
+    assert why == ["a position changed outside the bot's orders"]
+
+
+def test_a_position_that_grew_with_a_fill_wakes_nothing(tmp_path: Path) -> None:
+    """An ACCOUNT_UPDATE every share can explain (a fill of ours) costs no reconcile."""
+    async def scenario() -> bool:
+        clock, venue = FakeClock(), FakeExchange()
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+        p = await engine.execute_entry(SPEC)
+        await engine.on_order_report(venue.fill(client_id(p.pending_id, Leg.ENTRY), Decimal("0.4")))
+        await daemon._on_message(AccountUpdate(clock.now_ms(), {("BTCUSDT", PositionSide.BOTH): Decimal("0.4")}))
+        return daemon._position_moved.is_set()
+
+    assert asyncio.run(scenario()) is False
+
+
+async def _until(condition: Any, bound_s: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + bound_s
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
