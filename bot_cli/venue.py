@@ -31,6 +31,10 @@ class VenueError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+        # When the request was signed and the recvWindow it carried (local clock): after them
+        # it can no longer land. Set by the adapter; None where nothing was sent.
+        self.sent_at_ms: int | None = None
+        self.recv_window_ms: int | None = None
 
 
 class Rejected(VenueError):

@@ -212,7 +212,7 @@ def _entry_rejected(p: Pending, e: ev.EntryRejected, now: Millis, _: Policy) -> 
 
 
 def _entry_unknown(p: Pending, e: ev.EntryOutcomeUnknown, now: Millis, _: Policy) -> Reacted:
-    q = note(p, now, f"entry outcome unknown ({e.reason}); querying by client id")
+    q = note(rules.sent_as(p, e.sent_at, e.recv_window_ms), now, f"entry outcome unknown ({e.reason}); querying by client id")
     return q, [QueryEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY))]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot_cli.core.model import AlgoStatus, ClientId, OrderReport, OrderStatus, PendingId
+from bot_cli.core.model import AlgoStatus, ClientId, Millis, OrderReport, OrderStatus, PendingId
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +38,15 @@ class EntryRejected:
 
 @dataclass(frozen=True, slots=True)
 class EntryOutcomeUnknown:
-    """The entry send may or may not have landed (timeout, 503 unknown, -1006, -1007, -4116)."""
+    """The entry send may or may not have landed (timeout, 503 unknown, -1006, -1007, -4116).
+
+    sent_at / recv_window_ms: what the request actually carried (0 when unknown); they
+    bound when it can still land, later than the decision after a resync or a slow queue."""
 
     pending_id: PendingId
     reason: str
+    sent_at: Millis = 0
+    recv_window_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,8 @@ class ProtectionOutcomeUnknown:
     pending_id: PendingId
     client_id: ClientId
     reason: str
+    sent_at: Millis = 0  # as EntryOutcomeUnknown
+    recv_window_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +201,8 @@ class CloseOutcomeUnknown:
 
     pending_id: PendingId
     reason: str
+    sent_at: Millis = 0  # as EntryOutcomeUnknown
+    recv_window_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,11 @@ def add_exit(p: Pending, key: str, quantity: Decimal) -> Pending:
     return replace(p, exits=(*kept, Exit(key, quantity)))
 
 
+def sent_as(p: Pending, sent_at: Millis, recv_window_ms: int) -> Pending:
+    """The send time and recvWindow the request actually carried, where later than decided."""
+    return replace(p, sent_at=max(p.sent_at, sent_at), recv_window_ms=max(p.recv_window_ms, recv_window_ms))
+
+
 def cancel_entry(p: Pending) -> CancelEntry:
     return CancelEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY))
 
@@ -139,9 +144,12 @@ def rule_immediate_trigger(p: Pending, e: ev.ProtectionWouldTrigger, now: Millis
 
 
 def protection_unknown(p: Pending, e: ev.ProtectionOutcomeUnknown, now: Millis, _: Policy) -> Reacted:
-    if p.find_leg(e.client_id) is None:
+    leg = p.find_leg(e.client_id)
+    if leg is None:
         return p, []
-    q = note(with_leg_state(p, e.client_id, LegState.UNKNOWN), now, f"{e.client_id} outcome unknown ({e.reason})")
+    q = with_leg_state(p, e.client_id, LegState.UNKNOWN, max(leg.sent_at, e.sent_at))
+    q = replace(q, recv_window_ms=max(p.recv_window_ms, e.recv_window_ms))
+    q = note(q, now, f"{e.client_id} outcome unknown ({e.reason})")
     return q, [QueryProtection(p.pending_id, e.client_id)]
 
 
@@ -221,7 +229,8 @@ def close_deferred(p: Pending, e: ev.CloseDeferred, now: Millis, pol: Policy) ->
 def close_unknown(p: Pending, e: ev.CloseOutcomeUnknown, now: Millis, _: Policy) -> Reacted:
     if p.close is None:
         return p, []
-    q = replace(p, close=replace(p.close, state=LegState.UNKNOWN))
+    close = replace(p.close, state=LegState.UNKNOWN, sent_at=max(p.close.sent_at, e.sent_at))
+    q = replace(p, close=close, recv_window_ms=max(p.recv_window_ms, e.recv_window_ms))
     q = note(q, now, f"close outcome unknown ({e.reason}); asking by its id")
     return q, [QueryClose(p.pending_id, p.spec.symbol, p.close.client_id)]
 

@@ -92,6 +92,7 @@ class BinanceRest:
         self._base_url = base_url.rstrip("/")
         self._key, self._secret = api_key, api_secret
         self._recv_window_ms = recv_window_ms
+        self.last_signed_ms: int | None = None
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient()
         self._clock_ms = clock_ms
@@ -230,7 +231,8 @@ class BinanceRest:
 
     def signed_query(self, params: Params) -> str:
         """The exact query string a SIGNED request sends now, signature last."""
-        timestamp = self._clock_ms() + self.time_offset_ms
+        self.last_signed_ms = self._clock_ms()
+        timestamp = self.last_signed_ms + self.time_offset_ms
         full = [*params, ("recvWindow", str(self._recv_window_ms)), ("timestamp", str(timestamp))]
         payload = encode_params(full)
         return f"{payload}&signature={sign(self._secret, payload)}"
@@ -238,7 +240,18 @@ class BinanceRest:
     # --- one request ---------------------------------------------------------------
 
     async def _call(self, ep: Endpoint, params: Params, what: str) -> object:
-        """Send, resend once after -1021, and return the body of an accepted answer."""
+        """Send, resend once after -1021, and return the body of an accepted answer.
+
+        A failure of a signed request carries the timestamp and recvWindow actually sent
+        (after a resync, the second send's), which bound when it could still land."""
+        try:
+            return await self._call_once(ep, params, what)
+        except VenueError as err:
+            if ep.security is Security.SIGNED and self.last_signed_ms is not None:
+                err.sent_at_ms, err.recv_window_ms = self.last_signed_ms, self._recv_window_ms
+            raise
+
+    async def _call_once(self, ep: Endpoint, params: Params, what: str) -> object:
         response = await self._exchange(ep, params, what)
         outcome, code, msg, body = _read(response)
         if outcome is Outcome.CLOCK_SKEW and ep.security is Security.SIGNED:

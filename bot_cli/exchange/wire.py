@@ -419,6 +419,7 @@ def _symbol_filters(m: Mapping[str, object]) -> SymbolFilters:
 
     kinds = ("PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "MIN_NOTIONAL")
     price, lot, market, notional = map(need, kinds)
+    pct = by_type.get("PERCENT_PRICE")  # optional: absent means no limit against the mark
     return SymbolFilters(
         symbol=symbol,
         tick_size=_dec(price, "tickSize", f"{w} PRICE_FILTER"),
@@ -431,6 +432,8 @@ def _symbol_filters(m: Mapping[str, object]) -> SymbolFilters:
         min_notional=_dec(notional, "notional", f"{w} MIN_NOTIONAL"),
         min_price=_dec(price, "minPrice", f"{w} PRICE_FILTER"),
         max_price=_dec(price, "maxPrice", f"{w} PRICE_FILTER"),
+        multiplier_up=_dec(pct, "multiplierUp", f"{w} PERCENT_PRICE") if pct else Decimal(0),
+        multiplier_down=_dec(pct, "multiplierDown", f"{w} PERCENT_PRICE") if pct else Decimal(0),
     )
 
 

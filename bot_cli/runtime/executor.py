@@ -42,11 +42,11 @@ async def place_entry(venue: Venue, c: cm.PlaceEntry) -> Outcome:
     try:
         report = await venue.place_entry(c)
     except (Duplicate, OutcomeUnknown) as err:
-        return [ev.EntryOutcomeUnknown(pid, _why(err))]
+        return [ev.EntryOutcomeUnknown(pid, _why(err), *_sent(err))]
     except (Rejected, Unavailable) as err:  # not executed: not placed, the operator may retry
         return [ev.EntryRejected(pid, err.code, err.message)]
     except VenueError as err:  # auth and the unlisted: not proven either way
-        return [ev.EntryOutcomeUnknown(pid, _why(err))]
+        return [ev.EntryOutcomeUnknown(pid, _why(err), *_sent(err))]
     return [ev.entry_event(pid, report)]
 
 
@@ -61,7 +61,7 @@ async def place_protection(venue: Venue, c: cm.PlaceProtection) -> Outcome:
     except Rejected as err:
         return [ev.ProtectionRejected(pid, cid, err.code, err.message)]
     except VenueError as err:  # unknown, duplicate (-4116: it is open), unlisted: query it
-        return [ev.ProtectionOutcomeUnknown(pid, cid, _why(err))]
+        return [ev.ProtectionOutcomeUnknown(pid, cid, _why(err), *_sent(err))]
     return [ev.ProtectionReport(pid, cid, report.status, report.executed_qty)]
 
 
@@ -73,7 +73,7 @@ async def close_position(venue: Venue, c: cm.ClosePosition) -> Outcome:
     except Rejected as err:
         return [ev.CloseFailed(c.pending_id, f"({err.code}) {err.message}")]
     except VenueError as err:
-        return [ev.CloseOutcomeUnknown(c.pending_id, _why(err))]
+        return [ev.CloseOutcomeUnknown(c.pending_id, _why(err), *_sent(err))]
     return [ev.CloseAccepted(c.pending_id)]
 
 
@@ -140,6 +140,11 @@ async def _query(
     except VenueError as err:
         return [ev.QueryFailed(pid, _why(err))]
     return [found(report)]
+
+
+def _sent(err: VenueError) -> tuple[int, int]:
+    """When the request was signed and the recvWindow it carried; 0 where the adapter did not say."""
+    return err.sent_at_ms or 0, err.recv_window_ms or 0
 
 
 def _ms(err: Unavailable) -> int:
