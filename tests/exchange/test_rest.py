@@ -662,6 +662,24 @@ def test_clock_skew_resyncs_and_resends_once_with_a_new_timestamp_and_the_same_i
         assert signature == sign(SECRET, payload)
 
 
+def test_an_unknown_outcome_after_a_resync_carries_the_resend_s_time_and_window(world):
+    """The deadline of a send is its own signing time + the recvWindow it carried, not the
+    decision's: the error names when the (re)send was signed, on the local clock."""
+    world.mock.get("/fapi/v1/time").respond(200, json={"serverTime": NOW})
+    world.mock.post("/fapi/v1/order").mock(side_effect=[
+        error(400, -1021, "Timestamp for this request is outside of the recvWindow."),
+        httpx.ReadTimeout("lost"),
+    ])
+    rest = world.rest(recv_window_ms=7000)
+
+    async def place_later() -> None:
+        world.now = NOW + 3000  # the resync and resend happen after the first send
+        await rest.place_entry(ENTRY)
+
+    err = raises(OutcomeUnknown, place_later())
+    assert (err.sent_at_ms, err.recv_window_ms) == (NOW + 3000, 7000)
+
+
 def test_clock_skew_twice_is_rejected_without_a_third_send(world):
     """A second -1021 is a definite reject (not executed); no further resend."""
     world.mock.get("/fapi/v1/time").respond(200, json={"serverTime": NOW})
