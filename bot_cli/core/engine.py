@@ -89,6 +89,17 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.OperatorDrop: dict.fromkeys(_LIVE, Status.DROPPED),
 }
 
+# Where a rule may decide instead of the table: the only other targets it may choose.
+RULES: dict[type[Any], frozenset[Status]] = {
+    ev.EntryClaimed: frozenset({Status.NOT_PLACED}),  # the request expired
+    ev.EntryNotFound: frozenset({Status.NOT_PLACED, Status.CANCELED, X, NA}),  # the window rules
+    ev.EntryCanceled: frozenset({NA}),  # canceled with no fill after fills were seen
+    ev.ProtectionReport: frozenset({X}),  # a leg fired: wind its siblings down
+    ev.ProtectionRejected: frozenset({NA}),  # refused max_protection_attempts times
+    ev.ProtectionWouldTrigger: frozenset({NA}),  # the alert policy
+    ev.PositionReport: frozenset({X}),  # the share went flat outside its orders
+}
+
 # State-triggered rows: the moves convergence makes on its own, each with its allowed targets.
 CONVERGENCE: dict[Status, frozenset[Status]] = {
     PF: frozenset({X}),  # its share went flat with nothing left working
@@ -150,6 +161,8 @@ def apply(p: Pending, event: ev.Event, now: Millis, policy: Policy) -> Reacted:
     """The table's target, then the event's handler; no protection decisions here."""
     target = transition(p.status, event)
     q, cmds = _HANDLERS[type(event)](replace(p, status=target), event, now, policy)
+    if q.status is not target and q.status not in RULES.get(type(event), frozenset()):
+        raise InvalidTransition(f"{type(event).__name__} moved {p.pending_id} {p.status.name} -> {q.status.name}")
     if q.status is not p.status:
         q = note(q, now, f"{p.status.name} -> {q.status.name} on {type(event).__name__}")
     return q, cmds
