@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot_cli.core.model import AlgoStatus, ClientId, Millis, OrderReport, OrderStatus, PendingId
+from bot_cli.core.model import AlgoReport, AlgoStatus, ClientId, Millis, OrderReport, OrderStatus, PendingId
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,3 +286,8 @@ def entry_event(pending_id: PendingId, report: OrderReport) -> Event:
     if qty > 0:
         return EntryPartiallyFilled(pending_id, oid, qty, avg)
     return EntryAccepted(pending_id, oid)
+
+
+def protection_event(pending_id: PendingId, report: AlgoReport) -> ProtectionReport:
+    """A protective algo order's report (answer, query, stream or listing) as the table's event."""
+    return ProtectionReport(pending_id, report.client_id, report.status, report.executed_qty)

@@ -254,7 +254,7 @@ def _leg_facts(pid: PendingId, cid: ClientId, snap: Snapshot, said: list[str]) -
     if found is not None:
         done = f" executed {found.executed_qty}" if found.status.fired and found.executed_qty is not None else ""
         said.append(f"{cid} {found.status.value}{done}")
-        return [ev.ProtectionReport(pid, cid, found.status, found.executed_qty)]
+        return [ev.protection_event(pid, found)]
     if cid in snap.algos:
         said.append(f"{cid} not found")
         return [ev.ProtectionNotFound(pid, cid)]

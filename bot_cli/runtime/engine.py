@@ -163,9 +163,7 @@ class ExecutionEngine:
     async def on_algo_report(self, report: AlgoReport) -> None:
         parsed = parse_client_id(report.client_id)
         if parsed is not None and parsed.leg in (Leg.SL, Leg.TP):
-            await self.handle(
-                ev.ProtectionReport(parsed.pending_id, report.client_id, report.status, report.executed_qty)
-            )
+            await self.handle(ev.protection_event(parsed.pending_id, report))
 
     async def handle(self, event: ev.Event) -> None:
         async with self._lock:

@@ -62,7 +62,7 @@ async def place_protection(venue: Venue, c: cm.PlaceProtection) -> Outcome:
         return [ev.ProtectionRejected(pid, cid, err.code, err.message)]
     except VenueError as err:  # unknown, duplicate (-4116: it is open), unlisted: query it
         return [ev.ProtectionOutcomeUnknown(pid, cid, _why(err), *_sent(err))]
-    return [ev.ProtectionReport(pid, cid, report.status, report.executed_qty)]
+    return [ev.protection_event(pid, report)]
 
 
 async def close_position(venue: Venue, c: cm.ClosePosition) -> Outcome:
@@ -109,7 +109,7 @@ async def query_entry(venue: Venue, c: cm.QueryEntry) -> Outcome:
 async def query_protection(venue: Venue, c: cm.QueryProtection) -> Outcome:
     return await _query(
         c.pending_id, venue.query_algo(c.client_id),
-        lambda r: ev.ProtectionReport(c.pending_id, c.client_id, r.status, r.executed_qty),
+        lambda r: ev.protection_event(c.pending_id, r),
         ev.ProtectionNotFound(c.pending_id, c.client_id),
     )
 
