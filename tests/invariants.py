@@ -36,13 +36,19 @@ def entry_shares(venue: FakeExchange) -> dict[str, Decimal]:
     return dict(filled)
 
 
-def check_invariants(venue: FakeExchange, store: PendingEntryStore, created: set[str], legs: int) -> list[str]:
-    """Every broken invariant, in words; an empty list means all of them hold."""
+def check_invariants(
+    venue: FakeExchange, store: PendingEntryStore, created: set[str], legs: int, *, parked: bool = False
+) -> list[str]:
+    """Every broken invariant, in words; an empty list means all of them hold.
+
+    parked: the scenario ends with an entry for the operator (NEEDS_ATTENTION); then it is
+    allowed to rest there, but its entry order must not be left working."""
     problems: list[str] = []
     journal = store.load_all()
     archived = {a["id"] for a in store.archived()}
     shares = entry_shares(venue)
-    problems += _protected_and_no_orphan(venue, shares, legs)
+    # A parked entry's stop was refused for good: unprotected by design, and said so loudly.
+    problems += [x for x in _protected_and_no_orphan(venue, shares, legs) if not (parked and x.startswith("1:"))]
     for cid, order in venue.orders.items():
         parsed = parse_client_id(cid)
         if parsed is None or parsed.leg is not Leg.ENTRY:
@@ -59,7 +65,11 @@ def check_invariants(venue: FakeExchange, store: PendingEntryStore, created: set
         if pid not in journal and pid not in archived:
             problems.append(f"3: {pid} is neither in the journal nor in the archive")
     for pid, record in journal.items():
-        if record["status"] not in SETTLED:
+        if record["status"] == "NEEDS_ATTENTION" and parked:
+            order = venue.orders.get(f"{pid}-e")  # type: ignore[call-overload]
+            if order is not None and order.status.value in ("NEW", "PARTIALLY_FILLED"):
+                problems.append(f"4: {pid} needs attention but its entry order is still working")
+        elif record["status"] not in SETTLED:
             problems.append(f"4: {pid} did not converge: {record['status']} {record['reason']}")
     problems += [f"7: {pid} executed {-qty} more than it filled" for pid, qty in shares.items() if qty < 0]
     return problems
