@@ -86,6 +86,9 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.QueryFailed: _same(*_ASKED),
     ev.CheckDue: _same(*_ASKED),
     ev.EvidenceConflict: dict.fromkeys(_ASKED, NA),
+    # Cancel: S/O/PF keep their status until the cancel's answer says what filled.
+    ev.OperatorCancel: {R: Status.CANCELED, S: S, O: O, PF: PF, P: P, PR: PR, X: X, NA: NA},
+    ev.OperatorClose: {PF: X, P: X, PR: X, X: X, NA: X},
     ev.OperatorDrop: dict.fromkeys(_LIVE, Status.DROPPED),
 }
 
@@ -98,11 +101,12 @@ RULES: dict[type[Any], frozenset[Status]] = {
     ev.ProtectionRejected: frozenset({NA}),  # refused max_protection_attempts times
     ev.ProtectionWouldTrigger: frozenset({NA}),  # the alert policy
     ev.PositionReport: frozenset({X}),  # the share went flat outside its orders
+    ev.OperatorCancel: frozenset({X}),  # cancel and close what filled
 }
 
 # State-triggered rows: the moves convergence makes on its own, each with its allowed targets.
 CONVERGENCE: dict[Status, frozenset[Status]] = {
-    PF: frozenset({X}),  # its share went flat with nothing left working
+    PF: frozenset({X}),  # its share went flat with nothing left working; or closing what fills
     P: frozenset({PR, X}),  # covered: resting; share flat: winding down
     PR: frozenset({P, X}),  # the share changed: a new generation; flat: winding down
     X: frozenset({PF, P, Status.CLOSED}),  # a fired leg left part of it; or done
@@ -297,6 +301,23 @@ def _evidence_conflict(p: Pending, e: ev.EvidenceConflict, now: Millis, _: Polic
     return attention(p, now, f"the exchange contradicts the journal: {e.detail}"), []
 
 
+def _operator_cancel(p: Pending, e: ev.OperatorCancel, now: Millis, pol: Policy) -> Reacted:
+    """Nothing sent yet: never will be. Otherwise cancel the entry order's rest; with close,
+    what filled is closed at market once the cancel says how much."""
+    if p.status is Status.CANCELED:  # the table's target for a request nobody sent yet
+        return replace(p, entry_done=True, reason="canceled by the operator before it was sent"), []
+    q = note(replace(p, flatten=p.flatten or e.close), now, "operator: cancel the entry order" + (" and close what filled" if e.close else ""))
+    if e.close and p.filled_qty > 0:
+        q = replace(q, status=X, reason="closed by the operator")
+    return q, ([] if p.entry_done else [rules.cancel_entry(q)])
+
+
+def _operator_close(p: Pending, e: ev.OperatorClose, now: Millis, _: Policy) -> Reacted:
+    """Flatten: the wind-down cancels the entry order's rest, then its legs, then closes the share."""
+    q = note(replace(p, status=X, flatten=True, reason="closed by the operator"), now, "operator: close at market")
+    return q, ([] if p.entry_done else [rules.cancel_entry(q)])
+
+
 def _operator_drop(p: Pending, e: ev.OperatorDrop, now: Millis, _: Policy) -> Reacted:
     return replace(p, reason=e.reason), []
 
@@ -328,6 +349,8 @@ _HANDLERS: dict[type[Any], Handler] = {
     ev.QueryFailed: _query_failed,
     ev.CheckDue: _check_due,
     ev.EvidenceConflict: _evidence_conflict,
+    ev.OperatorCancel: _operator_cancel,
+    ev.OperatorClose: _operator_close,
     ev.OperatorDrop: _operator_drop,
 }
 assert _HANDLERS.keys() == TRANSITIONS.keys()

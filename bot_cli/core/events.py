@@ -234,6 +234,23 @@ class EvidenceConflict:
 
 
 @dataclass(frozen=True, slots=True)
+class OperatorCancel:
+    """An operator cancels what is left of the entry order; what filled is then protected
+    (or closed at market with ``close``)."""
+
+    pending_id: PendingId
+    close: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorClose:
+    """An operator closes the entry's own share at market (reduce-only), cancelling the rest
+    of its entry order first and its legs after."""
+
+    pending_id: PendingId
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorDrop:
     pending_id: PendingId
     reason: str = "dropped"
@@ -266,6 +283,8 @@ Event = (
     | QueryFailed
     | CheckDue
     | EvidenceConflict
+    | OperatorCancel
+    | OperatorClose
     | OperatorDrop
 )
 

@@ -79,6 +79,8 @@ def _live(p: Pending) -> list[ProtectionOrder]:
 
 
 def _protect(p: Pending, now: Millis) -> Converged:
+    if p.flatten and p.filled_qty > 0:  # an operator asked to close what fills
+        return replace(p, status=Status.EXITING, reason=p.reason or "closed by the operator"), []
     if p.verify_share or any(x.state in (*_IN_FLIGHT, LegState.FIRED) for x in p.protections):
         return p, []  # an answer is outstanding: decide once it is in
     if p.share <= 0:

@@ -105,6 +105,8 @@ EVENTS: dict[type, Callable[[Pending], ev.Event]] = {
     ev.QueryFailed: lambda p: ev.QueryFailed(p.pending_id, "read timeout"),
     ev.CheckDue: lambda p: ev.CheckDue(p.pending_id),
     ev.EvidenceConflict: lambda p: ev.EvidenceConflict(p.pending_id, "entry REJECTED after fills were seen"),
+    ev.OperatorCancel: lambda p: ev.OperatorCancel(p.pending_id),
+    ev.OperatorClose: lambda p: ev.OperatorClose(p.pending_id),
     ev.OperatorDrop: lambda p: ev.OperatorDrop(p.pending_id, "operator: test entry"),
 }
 
@@ -843,6 +845,59 @@ def test_operator_drop_archives_with_the_reason(status):
     assert cmds == [cm.ArchivePending(q, "duplicate entry, closed by hand")]
 
 
+# -- operator cancel and close ---------------------------------------------------------
+
+
+def test_operator_cancel_of_a_working_entry_cancels_its_order_and_protects_what_filled():
+    # Arrange
+    p = pending(Status.PARTIALLY_FILLED)
+
+    # Act
+    q, cmds = step(p, ev.OperatorCancel(PID), INSIDE)
+    r, then = step(q, ev.EntryCanceledPartFilled(PID, ORDER_ID, D("0.6"), D("100")), INSIDE + 1)
+
+    # Assert
+    assert of_type(cmds, cm.CancelEntry) == [cm.CancelEntry(PID, "BTCUSDT", cid(Leg.ENTRY))]
+    assert r.status is Status.PROTECTING
+    assert [c.quantity for c in of_type(then, cm.PlaceProtection)] == [D("0.6"), D("0.6")]
+
+
+def test_operator_cancel_with_close_closes_what_filled_after_the_cancel():
+    # Arrange
+    p = pending(Status.OPEN)
+
+    # Act
+    q, cmds = step(p, ev.OperatorCancel(PID, close=True), INSIDE)
+    r, then = step(q, ev.EntryCanceledPartFilled(PID, ORDER_ID, D("0.3"), D("100")), INSIDE + 1)
+
+    # Assert
+    assert q.status is Status.OPEN and q.flatten and of_type(cmds, cm.CancelEntry)
+    assert r.status is Status.EXITING
+    assert [c.quantity for c in of_type(then, cm.ClosePosition)] == [D("0.3")]
+
+
+def test_operator_cancel_of_a_request_not_yet_sent_archives_it():
+    q, cmds = step(pending(Status.REQUESTED), ev.OperatorCancel(PID), INSIDE)
+    assert q.status is Status.CANCELED and cmds == [cm.ArchivePending(q, q.reason)]
+
+
+def test_operator_close_of_a_protected_entry_cancels_its_legs_then_closes_its_share():
+    # Arrange
+    p = pending(Status.PROTECTED)
+
+    # Act
+    q, cmds = step(p, ev.OperatorClose(PID), INSIDE)
+    r, _ = step(q, ev.ProtectionCanceled(PID, SL1), INSIDE + 1)
+    s_, closing = step(r, ev.ProtectionCanceled(PID, TP1), INSIDE + 2)
+    done, out = step(s_, ev.CloseAccepted(PID), INSIDE + 3)
+
+    # Assert
+    assert q.status is Status.EXITING and set(of_type(cmds, cm.CancelProtection)) == {
+        cm.CancelProtection(PID, SL1), cm.CancelProtection(PID, TP1)}
+    assert [c.quantity for c in of_type(closing, cm.ClosePosition)] == [D("1.0")]
+    assert (done.status, done.reason) == (Status.CLOSED, "closed by the operator")
+
+
 # -- history --------------------------------------------------------------------------
 
 
@@ -941,6 +996,8 @@ def _walk(seed: int) -> list[Step]:
         event = rng.choice(_candidates(p))
         if rng.random() < 0.005:
             event = ev.OperatorDrop(PID, "operator")
+        elif rng.random() < 0.01:
+            event = rng.choice([ev.OperatorCancel(PID), ev.OperatorCancel(PID, close=True), ev.OperatorClose(PID)])
         elif rng.random() < 0.003:
             event = ev.EvidenceConflict(PID, "exchange answer with no row")
         try:
