@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from bot_cli import ops
 from bot_cli.cli import app
-from bot_cli.core.engine import open_entry, step
+from bot_cli.core.engine import open_entry, request_entry, step
 from bot_cli.core.events import EntryAccepted, EntryPartiallyFilled
 from bot_cli.core.ids import make_pending_id
 from bot_cli.core.model import EntrySpec, OrderType, Side
@@ -106,3 +108,115 @@ def test_a_bad_config_is_one_line_and_exit_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--config", str(cfg), "recover", "--dry-run"])
     assert result.exit_code == 1
     assert "venue.kind = 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- records the bot cannot read ----------------------------------------------------------
+
+
+def save(state: Path, key: str, record: dict[str, Any]) -> None:
+    with PendingEntryStore(state) as store:
+        store.save(key, record)
+
+
+def first_record(state: Path) -> tuple[str, dict[str, Any]]:
+    with PendingEntryStore(state) as store:
+        return next(iter(store.load_all().items()))
+
+
+def test_an_undecodable_record_is_listed_as_unreadable(state: Path) -> None:
+    """A record whose leg state codec refuses: one row, state UNREADABLE, id its key, the reason;
+    and a warning on stderr saying what to do."""
+    pid, record = first_record(state)
+    bad = {**record, "status": "PARTIALLY_FILLED",
+           "protections": [{**leg, "state": "ON_FIRE"} for leg in encode_legs(record)]}
+    save(state, pid, bad)
+    code, out, err = bot(state, "pending", "list", "--json")
+    assert code == 0
+    row = next(r for r in json.loads(out)["pending"] if r["id"] == pid)
+    assert row["state"] == "UNREADABLE" and "ON_FIRE" in row["reason"]
+    assert row["symbol"] == "BTCUSDT" and row["entry_client_id"] is None
+    assert f"bot pending drop --force {pid}" in err
+    code, out, _ = bot(state, "pending", "list")
+    line = next(x for x in out.splitlines() if x.startswith(pid))
+    assert "UNREADABLE" in line.split()
+
+
+def encode_legs(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record's legs, or one made up when it has none (an OPEN entry)."""
+    return record["protections"] or [{"leg": "sl", "gen": 1, "client_id": "x-sl1", "quantity": "0.004",
+                                      "trigger_price": "63000.0", "state": "LIVE", "sent_at": 1}]
+
+
+def test_a_plain_context_is_listed_and_dropped_only_with_force(state: Path) -> None:
+    """The seed's save(client_order_id, context) with a context codec never wrote: listed as
+    UNREADABLE with what can be read of it; a drop needs --force, then archives it as it was."""
+    context = {"symbol": "ETHUSDT", "side": "SELL", "quantity": "0.5", "sl": "3100"}
+    save(state, "seed-order-1", context)
+    _, out, _ = bot(state, "pending", "list", "--json")
+    row = next(r for r in json.loads(out)["pending"] if r["id"] == "seed-order-1")
+    assert (row["state"], row["symbol"], row["quantity"]) == ("UNREADABLE", "ETHUSDT", "0.5")
+    assert "plain context" in row["reason"] and row["age_seconds"] is None
+    before = (state / "pending_entries.jsonl").read_bytes()
+    code, _, err = bot(state, "pending", "drop", "seed-order-1", "--yes")
+    assert code == 1 and "cannot be read" in err and "--force" in err
+    assert (state / "pending_entries.jsonl").read_bytes() == before
+    code, out, err = bot(state, "pending", "drop", "seed-order-1", "--yes", "--force")
+    assert code == 0 and "dropped 1: seed-order-1" in out
+    assert "seed-order-1 dropped" in err and "never checked" in err
+    with PendingEntryStore(state) as store:
+        assert "seed-order-1" not in store.load_all()
+        assert store.archived()[-1]["rec"] == context
+
+
+# -- drop safety ----------------------------------------------------------------------------
+
+
+def ids_by_state(state: Path) -> dict[str, str]:
+    return {r["state"]: r["id"] for r in json.loads(bot(state, "pending", "list", "--json")[1])["pending"]}
+
+
+def test_drop_refuses_a_working_entry_without_force(state: Path) -> None:
+    """The journal says the entry order may still work: refused from the journal alone (no
+    exchange needed), one line naming the order; nothing changed."""
+    pid = ids_by_state(state)["OPEN"]
+    before = (state / "pending_entries.jsonl").read_bytes()
+    code, _, err = bot(state, "pending", "drop", pid, "--yes")
+    assert code == 1
+    assert f"entry order {pid}-e (OPEN) may still be working on the exchange" in err
+    assert "--force" in err and len(err.strip().splitlines()) == 1
+    assert (state / "pending_entries.jsonl").read_bytes() == before
+
+
+def test_force_drops_through_the_lifecycle_and_warns_what_stays_live(state: Path) -> None:
+    """--force: archived as DROPPED by the core's OperatorDrop, with a warning naming the entry
+    order and both protective orders left on the exchange."""
+    pid = ids_by_state(state)["PARTIALLY_FILLED"]
+    code, _, err = bot(state, "pending", "drop", pid, "--yes", "--force")
+    assert code == 0
+    for live in (f"{pid}-e (PARTIALLY_FILLED)", f"stop-loss {pid}-sl1", f"take-profit {pid}-tp1"):
+        assert live in err
+    with PendingEntryStore(state) as store:
+        archived = store.archived()[-1]
+    assert archived["reason"] == "dropped" and archived["rec"]["status"] == "DROPPED"
+    assert archived["rec"]["history"][-1][1] == "PARTIALLY_FILLED -> DROPPED on OperatorDrop"
+
+
+def test_a_safe_entry_drops_without_force(tmp_path: Path) -> None:
+    """An entry not sent yet leaves nothing on the exchange: ops drops it unforced."""
+    now = 1_764_000_000_000
+    pid = make_pending_id(now, 7)
+    p, _ = request_entry(pid, SPEC, now, 5000)
+    with PendingEntryStore(tmp_path) as store:
+        store.save(pid, encode(p))
+        result = ops.drop_pending(store, [pid], now_ms=now + 1)
+        assert result.dropped == [pid] and result.left_live == {}
+        assert store.load_all() == {} and store.archived()[-1]["rec"]["status"] == "DROPPED"
+
+
+def test_ops_refuses_unforced_and_changes_nothing(state: Path) -> None:
+    """ops.drop_pending checks again itself: the journal read then is what counts."""
+    ids = ids_by_state(state)
+    with PendingEntryStore(state) as store:
+        with pytest.raises(ops.DropRefused, match="may still be working"):
+            ops.drop_pending(store, list(ids.values()), now_ms=1)
+        assert set(store.load_all()) == set(ids.values())
