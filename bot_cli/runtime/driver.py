@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Protocol
 
-from bot_cli.core.events import EntryClaimed
-from bot_cli.core.model import PositionSide, Status
+from bot_cli.core.events import EntryClaimed, Event, OperatorCancel, OperatorClose
+from bot_cli.core.model import PendingId, PositionSide, Status
 from bot_cli.exchange.user_stream import UserStream
 from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, OrderUpdate, StreamMessage
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
+from bot_cli.store import requests
 
 
 log = logging.getLogger("bot_cli.daemon")
@@ -29,6 +30,11 @@ STREAM_WAIT_S = 5.0
 # A position that shrank below the entries' shares is re-read after this pause, so the
 # ALGO_UPDATE of a leg that fired (which may come after the ACCOUNT_UPDATE) is in first.
 POSITION_SETTLE_S = 1.0
+OPERATOR: dict[str, Callable[[PendingId], Event]] = {
+    "cancel": OperatorCancel,
+    "cancel-close": lambda pid: OperatorCancel(pid, close=True),
+    "close": OperatorClose,
+}
 
 
 class View(Protocol):
@@ -90,11 +96,23 @@ class Daemon:
 
     async def _watch_journal(self) -> None:
         self.engine.absorb_external()
+        await self._take_requests()
         # Every REQUESTED entry, however it got into memory (this poll, or an event that
         # made the engine read the journal first): the daemon is the one that sends it.
         for pid in [pid for pid, p in self.engine.state.items() if p.status is Status.REQUESTED]:
             self.view.note(f"claiming requested entry {pid}")
             await self.engine.handle(EntryClaimed(pid))
+
+    async def _take_requests(self) -> None:
+        """Operator requests (`bot cancel`, `bot close`): applied, then forgotten."""
+        for request in requests.pending(self.engine.store.path):
+            event = OPERATOR[request.verb](PendingId(request.pending_id))
+            if PendingId(request.pending_id) in self.engine.state:
+                self.view.note(f"operator request: {request.verb} {request.pending_id}")
+                await self.engine.handle(event)
+            else:
+                log.warning("request to %s %s: no such pending entry", request.verb, request.pending_id)
+            requests.done(request)
 
     async def _watch_positions(self) -> None:
         """Every wait has a wake-up: a position closed outside the bot's orders is noticed

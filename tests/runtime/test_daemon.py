@@ -15,6 +15,7 @@ from bot_cli.exchange.wire import AccountUpdate
 from bot_cli.runtime.driver import Daemon
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
+from bot_cli.store import requests
 from bot_cli.store.codec import encode
 from tests.fakes import FakeClock, FakeExchange
 
@@ -112,3 +113,38 @@ async def _until(condition: Any, bound_s: float = 5.0) -> None:
         if loop.time() > end:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.01)
+
+
+def test_an_operator_close_request_flattens_the_entry_and_is_forgotten(tmp_path: Path) -> None:
+    """`bot close` with a daemon leaves a request file; the daemon cancels the legs, closes
+    exactly the entry's share, archives it, and removes the request."""
+    async def scenario() -> tuple[FakeExchange, ExecutionEngine, str]:
+        clock, venue = FakeClock(), FakeExchange()
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+        p = await engine.execute_entry(SPEC)
+        await engine.on_order_report(venue.fill(client_id(p.pending_id, Leg.ENTRY), Decimal("1.0")))
+
+        requests.put(tmp_path, p.pending_id, "close")
+        await daemon._watch_journal()
+        return venue, engine, p.pending_id
+
+    venue, engine, pid = asyncio.run(scenario())
+    assert pid not in engine.state
+    assert {a.report.status.value for a in venue.algos.values()} == {"CANCELED"}
+    assert venue.position[("BTCUSDT", PositionSide.BOTH)] == 0
+    assert venue.executed[client_id(pid, Leg.CLOSE, 2)] == Decimal("1.0")  # type: ignore[arg-type]
+    assert requests.pending(tmp_path) == []
+
+
+def test_a_request_for_an_unknown_entry_is_dropped_and_changes_nothing(tmp_path: Path) -> None:
+    async def scenario() -> FakeExchange:
+        clock, venue = FakeClock(), FakeExchange()
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+        requests.put(tmp_path, "bc0mgj6k3cw0zzzz", "cancel")
+        await daemon._watch_journal()
+        return venue
+
+    venue = asyncio.run(scenario())
+    assert sum(venue.calls.values()) == 0 and requests.pending(tmp_path) == []
