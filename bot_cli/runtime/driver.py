@@ -20,6 +20,8 @@ from bot_cli.core.model import PendingId, PositionSide, Status
 from bot_cli.exchange.user_stream import UserStream
 from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, OrderUpdate, StreamMessage
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
+from bot_cli.runtime.heartbeat import EVERY_S as HEARTBEAT_S
+from bot_cli.runtime.heartbeat import Heartbeat
 from bot_cli.store import requests
 
 
@@ -46,9 +48,12 @@ class View(Protocol):
 
 
 class Daemon:
-    def __init__(self, engine: ExecutionEngine, stream_factory: Callable[..., UserStream], view: View) -> None:
+    def __init__(
+        self, engine: ExecutionEngine, stream_factory: Callable[..., UserStream], view: View, *, venue: str = ""
+    ) -> None:
         self.engine, self.view = engine, view
         self.stream = stream_factory(on_message=self._on_message, on_gap=self._on_gap)
+        self.heartbeat = Heartbeat(engine, venue, engine.clock.now_ms())
         self._positions: dict[tuple[str, PositionSide], Decimal] = {}
         self._position_moved = asyncio.Event()
 
@@ -69,6 +74,7 @@ class Daemon:
             asyncio.create_task(self._every(self.engine.run_due_checks), name="timers"),
             asyncio.create_task(self._every(self._watch_journal), name="journal"),
             asyncio.create_task(self._watch_positions(), name="positions"),
+            asyncio.create_task(self._beat(), name="heartbeat"),
         ]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -88,6 +94,7 @@ class Daemon:
         for task in [*tasks, stopper]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.heartbeat.remove()  # a clean stop: `bot status` says no daemon, not a stale one
 
     async def _every(self, work: Callable[[], Awaitable[object]]) -> None:
         while True:
@@ -102,6 +109,15 @@ class Daemon:
         for pid in [pid for pid, p in self.engine.state.items() if p.status is Status.REQUESTED]:
             self.view.note(f"claiming requested entry {pid}")
             await self.engine.handle(EntryClaimed(pid))
+
+    async def _beat(self) -> None:
+        while True:
+            self.heartbeat.stream(self.stream.connected.is_set())
+            try:
+                self.heartbeat.write()
+            except OSError as err:  # never let the heartbeat stop the daemon
+                log.warning("heartbeat not written: %s", err)
+            await asyncio.sleep(HEARTBEAT_S)
 
     async def _take_requests(self) -> None:
         """Operator requests (`bot cancel`, `bot close`): applied, then forgotten."""
@@ -126,12 +142,14 @@ class Daemon:
 
     async def _reconcile(self, why: str) -> None:
         recovery = await self.engine.recover()
+        self.heartbeat.reconciled(recovery, why)
         self.view.recovered(recovery, why)
 
     async def _on_gap(self, why: str) -> None:
         await self._reconcile(f"stream {why}")
 
     async def _on_message(self, message: StreamMessage) -> None:
+        self.heartbeat.event()
         if isinstance(message, OrderUpdate):
             await self.engine.on_order_report(message.report)
         elif isinstance(message, AlgoUpdate):

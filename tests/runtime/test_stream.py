@@ -21,6 +21,7 @@ from bot_cli.core.model import EntrySpec, Leg, OrderReport, OrderType, Side
 from bot_cli.exchange.user_stream import UserStream
 from bot_cli.runtime.driver import Daemon
 from bot_cli.runtime.engine import ExecutionEngine
+from bot_cli.runtime.heartbeat import read
 from bot_cli.state_store import PendingEntryStore
 from tests.fakes import FakeExchange
 from tests.invariants import check_invariants
@@ -120,12 +121,14 @@ async def scenario(tmp: Path) -> tuple[FakeExchange, PendingEntryStore, Keys, Se
             await server.send(json.dumps({"e": "listenKeyExpired", "E": "1736996475556", "listenKey": "key2"}))
             await until(lambda: len(server.connections) == 3, "a new connection after listenKeyExpired")
             await until(lambda: getattr(daemon.view, "last", "") == "stream reconnected" and not engine.timers, "settled")
+            await until(lambda: (read(tmp) or {}).get("stream", {}).get("connected") is True, "a heartbeat with the stream up")
         finally:
             stop.set()
             await asyncio.wait_for(task, 5)
             for _, outbox in server.connections:
                 outbox.put_nowait(None)  # let every handler end so the server can close
 
+    assert read(tmp) is None, "a clean stop removes the heartbeat"
     return venue, store, keys, server, {p.pending_id}
 
 

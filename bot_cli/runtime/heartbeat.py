@@ -1,0 +1,79 @@
+"""The daemon's heartbeat: a small JSON file in the state dir, atomically replaced.
+
+`bot status` reads it to say whether a daemon runs, since when, whether its stream is up,
+when it last reconciled and what is exposed; a monitor reads its age.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot_cli.core.summary import by_status, exposure
+from bot_cli.runtime.engine import ExecutionEngine, Recovery
+from bot_cli.store.atomic import replace_durable
+
+
+NAME = "heartbeat.json"
+EVERY_S = 5.0  # how often it is rewritten; `bot status` calls it stale after a few of these
+
+
+@dataclass
+class Heartbeat:
+    engine: ExecutionEngine
+    venue: str
+    started_at: int
+    stream_up: bool = False
+    stream_since: int = 0
+    last_event_at: int = 0
+    last_reconcile: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.engine.store.path) / NAME
+
+    def stream(self, up: bool) -> None:
+        if up != self.stream_up or not self.stream_since:
+            self.stream_up, self.stream_since = up, self.engine.clock.now_ms()
+
+    def event(self) -> None:
+        self.last_event_at = self.engine.clock.now_ms()
+
+    def reconciled(self, recovery: Recovery, why: str) -> None:
+        rows = recovery.plan.rows
+        self.last_reconcile = {
+            "at": self.engine.clock.now_ms(), "why": why, "entries": len(rows),
+            "acted": sum(1 for r in rows if r.commands), "calls": recovery.calls,
+            "needs_attention": sum(1 for r in rows if r.result.value == "NEEDS_ATTENTION"),
+        }
+
+    def payload(self) -> dict[str, Any]:
+        entries = list(self.engine.state.values())
+        return {
+            "pid": os.getpid(), "venue": self.venue, "started_at": self.started_at,
+            "written_at": self.engine.clock.now_ms(),
+            "stream": {"connected": self.stream_up, "since": self.stream_since},
+            "last_event_at": self.last_event_at, "last_reconcile": self.last_reconcile,
+            "entries": by_status(entries), "exposure": [x.as_dict() for x in exposure(entries)],
+        }
+
+    def write(self) -> None:
+        replace_durable(self.path, json.dumps(self.payload(), sort_keys=True).encode())
+
+    def remove(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def read(state_dir: Path) -> dict[str, Any] | None:
+    """The last heartbeat written for this state dir, or None if there is none (or unreadable)."""
+    try:
+        value = json.loads((state_dir / NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
