@@ -160,7 +160,7 @@ class LiveView:
 
 
 _STYLE = {Status.NEEDS_ATTENTION: "bold red", Status.PROTECTING: "yellow", Status.PARTIALLY_FILLED: "yellow",
-          Status.OPEN: "cyan", Status.CLOSING: "magenta"}
+          Status.OPEN: "cyan", Status.EXITING: "magenta"}
 
 
 def _protection(p: Pending) -> str:
