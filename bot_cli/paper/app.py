@@ -40,6 +40,7 @@ log = logging.getLogger("bot_cli.paper")
 TICK_S = 0.1
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})
 _DROP = "paper.drop"
+_NOT_JSON = object()
 
 _TIMEOUT_MSG = (
     "Timeout waiting for response from backend server. Send status unknown; "
@@ -120,6 +121,7 @@ async def _dispatch(request: Request, route: handlers.Route) -> Response:
     name = route.path.rsplit("/", 1)[-1]
     headers = {"X-MBX-USED-WEIGHT-1M": str(ex.weights.add(_weight(route, params), now))}
     if ex.weights.used > auth.WEIGHT_LIMIT or ex.faults.before(name, route.method):
+        ex.commit()  # a fired ``:once`` switch is gone for good, also after a restart
         return _error(_TOO_MANY, headers)  # refused before executing
     try:
         _authenticate(request, route, query, body, params, now)
@@ -133,11 +135,13 @@ async def _dispatch(request: Request, route: handlers.Route) -> Response:
     ex.commit()  # persisted (and pushed) before the answer leaves
     slow = ex.faults.slow(name, route.method)
     if slow is not None:
+        ex.commit()  # a ``#N`` switch that fired leaves the saved list too
         what = f"{route.method} {request.url.path}"
         log.info("paper fault %s: holding the answer to %s %.1fs", slow.spec, what, slow.seconds)
         await asyncio.sleep(slow.seconds)
     fault = ex.faults.after(name, route.method)
     if fault is not None:
+        ex.commit()
         return _fault_answer(request, fault, headers)
     return JSONResponse(result, headers=headers)
 
@@ -218,48 +222,74 @@ def _loopback(request: Request) -> Response | None:
 
 
 async def _admin_state(request: Request) -> Response:
-    return _loopback(request) or JSONResponse(request.app.state.exchange.snapshot())
+    return _loopback(request) or _admin_answer(request, "GET", "/paper/state", None)
 
 
 async def _admin_advance(request: Request) -> Response:
-    return _loopback(request) or JSONResponse({"time": request.app.state.exchange.sync()})
+    return _loopback(request) or _admin_answer(request, "POST", "/paper/advance", None)
 
 
 async def _admin_price(request: Request) -> Response:
     if (denied := _loopback(request)) is not None:
         return denied
-    ex: PaperExchange = request.app.state.exchange
-    try:
-        data = await request.json()
-        symbol, price = str(data["symbol"]).upper(), Decimal(str(data["price"]))
-        price = ex.set_price(symbol, price)
-    except (ValueError, KeyError, TypeError, InvalidOperation):
-        return JSONResponse(
-            {"error": 'send {"symbol": "BTCUSDT", "price": "97000.5"}'}, status_code=400
-        )
-    except BookError as err:
-        return _error(err, {})
-    return JSONResponse({"symbol": symbol, "price": str(price)})
+    return _admin_answer(request, "POST", "/paper/price", await _body(request))
 
 
 async def _admin_faults(request: Request) -> Response:
     if (denied := _loopback(request)) is not None:
         return denied
-    ex: PaperExchange = request.app.state.exchange
+    body = await _body(request) if request.method == "POST" else None
+    return _admin_answer(request, request.method, "/paper/faults", body)
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return _NOT_JSON  # refused by the call, which names the body it wants
+
+
+def _admin_answer(request: Request, method: str, path: str, body: Any) -> Response:
+    status, payload = admin(request.app.state.exchange, method, path, body)
+    return JSONResponse(payload, status_code=status)
+
+
+def admin(ex: PaperExchange, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+    """One admin call on an opened exchange, as (HTTP status, JSON payload): the same answer
+    over HTTP and for a command that opened the state itself."""
+    if (method, path) == ("GET", "/paper/state"):
+        return 200, ex.snapshot()
+    if (method, path) == ("POST", "/paper/advance"):
+        return 200, {"time": ex.sync()}
+    if (method, path) == ("POST", "/paper/price"):
+        return _set_price(ex, body)
+    if path == "/paper/faults" and method in ("GET", "POST"):
+        return _set_faults(ex, body if method == "POST" else None)
+    return 404, {"error": f"no admin call {method} {path}"}
+
+
+def _set_price(ex: PaperExchange, data: Any) -> tuple[int, dict[str, Any]]:
+    try:
+        symbol, price = str(data["symbol"]).upper(), Decimal(str(data["price"]))
+        price = ex.set_price(symbol, price)
+    except (ValueError, KeyError, TypeError, InvalidOperation):
+        return 400, {"error": 'send {"symbol": "BTCUSDT", "price": "97000.5"}'}
+    except BookError as err:
+        return err.status, {"code": err.code, "msg": err.msg}
+    return 200, {"symbol": symbol, "price": str(price)}
+
+
+def _set_faults(ex: PaperExchange, data: Any) -> tuple[int, dict[str, Any]]:
     ran: list[str] = []
-    if request.method == "POST":
+    if data is not None:
         try:
-            data = await request.json()
             if data.get("clear"):
-                ex.faults.clear()
+                ex.clear_faults()
             for spec in data.get("add", []):
                 if ex.add_fault(str(spec)).immediate:
                     ran.append(str(spec))
         except FaultError as err:
-            return JSONResponse({"error": str(err)}, status_code=400)
+            return 400, {"error": str(err)}
         except (ValueError, AttributeError, TypeError):
-            return JSONResponse(
-                {"error": 'send {"add": ["lost_response:order:once"], "clear": false}'},
-                status_code=400,
-            )
-    return JSONResponse({"faults": ex.faults.specs(), "ran": ran})
+            return 400, {"error": 'send {"add": ["lost_response:order:once"], "clear": false}'}
+    return 200, {"faults": ex.faults.specs(), "ran": ran}

@@ -5,6 +5,9 @@ queued stream events are pushed, so anything a client has seen survives a crash 
 On ``open()`` the venue loads its state and catches up on the time it was down: resting orders
 fill and algo orders trigger as the (deterministic) price path says they would have. Events of
 that period are not replayed, as on Binance: a client reconciles over REST after connecting.
+
+The fault switches that are on are part of the state (a restart keeps them; a ``:once`` switch
+that fired stays gone); one-shot actions, ``#N`` counts and late-visibility timers are not.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from bot_cli.paper import persist, shapes, snapshot, wal
 from bot_cli.paper.auth import WeightMeter
 from bot_cli.paper.book import Book
-from bot_cli.paper.faults import Fault, Faults
+from bot_cli.paper.faults import Fault, FaultError, Faults
 from bot_cli.paper.market import SYMBOLS, Anchor, PricePath
 from bot_cli.paper.rules import BookError
 from bot_cli.paper.stream import Hub
@@ -70,6 +73,7 @@ class PaperExchange:
         self._changes = wal.Changes()
         self._seq = 0
         self._snapshotted = False  # the first persist of a run writes a snapshot
+        self._saved_faults: list[str] = []  # the switches as last persisted
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -83,7 +87,8 @@ class PaperExchange:
             self.book.drain()  # what happened while down is state, not stream: like Binance
             self._persist()
             for spec in self._initial_faults:
-                self.add_fault(spec)
+                if spec not in self.faults.specs():  # saved with the state already: not twice
+                    self.add_fault(spec)
         except BaseException:
             self.close()
             raise
@@ -106,6 +111,7 @@ class PaperExchange:
                 self.book = snapshot.load(data, self.seed, self.volatility)
                 self.listen_key = data.get("listen_key")
                 self.listen_key_expires = int(data.get("listen_key_expires_ms", 0))
+                self._restore_faults(data.get("faults", []))
             self._seq = int(data.get("seq", 0))
             for change in self._log.read(self._seq) if self._log is not None else []:
                 wal.apply(self.book, change)
@@ -127,12 +133,27 @@ class PaperExchange:
             b.path.anchors[sym] = Anchor(int(a["t0_ms"]), Decimal(a["p0"]))
         self.listen_key = h.get("listen_key")
         self.listen_key_expires = int(h.get("listen_key_expires_ms", 0))
+        self._restore_faults(h.get("faults", []))
+
+    def _restore_faults(self, specs: list[str]) -> None:
+        self.faults.clear()
+        for spec in specs:
+            try:
+                self.faults.add(str(spec))
+            except FaultError as err:  # written by another version: the state is still good
+                log.warning("paper state: dropped the saved fault %r (%s)", spec, err)
+        self._saved_faults = self.faults.specs()
 
     def _persist(self) -> None:
         """One appended, fsync'd line per change; a fresh snapshot now and then."""
+        self._saved_faults = self.faults.specs()
         if self._file is None or self._log is None:
             return
-        extra = {"listen_key": self.listen_key, "listen_key_expires_ms": self.listen_key_expires}
+        extra = {
+            "listen_key": self.listen_key,
+            "listen_key_expires_ms": self.listen_key_expires,
+            "faults": self._saved_faults,
+        }
         self._seq += 1
         if self._log.lines >= wal.SNAPSHOT_EVERY or self._seq == 1 or not self._snapshotted:
             wal.save_snapshot(self._file, self._snapshots.dump(self.book, {**extra, "seq": self._seq}))
@@ -147,7 +168,7 @@ class PaperExchange:
 
     def commit(self) -> None:
         """Persist if anything changed, then push the queued events (in that order)."""
-        if not self.book.dirty:
+        if not self.book.dirty and self.faults.specs() == self._saved_faults:
             return
         self._persist()
         self.hub.publish(self.listen_key, self.book.drain())
@@ -165,10 +186,11 @@ class PaperExchange:
         if now - self._pruned_at >= PRUNE_EVERY_MS:
             self._pruned_at = now
             self.book.prune(now)
+        drop = self.faults.stream_drop_due(now)  # before sync: a fired ``:once`` is persisted
         self.sync()
         if self.listen_key is not None and now >= self.listen_key_expires:
             self.expire_listen_key()
-        if self.faults.stream_drop_due(now):
+        if drop:
             self.hub.drop_all()
 
     # --- listenKey --------------------------------------------------------------------------
@@ -214,12 +236,18 @@ class PaperExchange:
     # --- faults -----------------------------------------------------------------------------
 
     def add_fault(self, spec: str) -> Fault:
+        """Switch a fault on (persisted), or run a one-shot action (not persisted)."""
         fault = self.faults.add(spec)
         if fault.kind == "expire_listen_key":
             self.expire_listen_key()
         elif fault.immediate:
             self.hub.drop_all()
+        self.commit()
         return fault
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+        self.commit()
 
     # --- admin view -------------------------------------------------------------------------
 

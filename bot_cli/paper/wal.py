@@ -126,14 +126,15 @@ def save_snapshot(path: Path, text: str) -> None:
 
 
 def durable_state(state_dir: Path, seed: int = 7, volatility: float = 0.0) -> dict[str, Any]:
-    """What a restart would load (snapshot + log), as the snapshot document's dict; read-only."""
+    """What a restart would load (snapshot + log, with the faults that are on) as the snapshot
+    document's dict; read-only."""
     from bot_cli.paper import snapshot
 
     directory = Path(state_dir) / "paper"
     data = persist.load(directory / persist.STATE_NAME) or {}
     book = snapshot.load(data, seed, volatility)
-    last = data.get("last_ms")
+    last, faults = data.get("last_ms"), data.get("faults", [])
     for change in Log(directory).read(int(data.get("seq", 0))):
         apply(book, change)
-        last = change["h"]["last_ms"]
-    return {**snapshot.to_dict(book), "last_ms": last}
+        last, faults = change["h"]["last_ms"], change["h"].get("faults", [])
+    return {**snapshot.to_dict(book), "last_ms": last, "faults": faults}
