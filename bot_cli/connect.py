@@ -1,14 +1,19 @@
 """Open the configured venue for one command or the daemon.
 
-The paper venue is started inside this process for its duration when nothing
-listens on its port (so `bot enter` works with no daemon and no network); the
-Binance venue needs its keys in the environment and never starts anything.
+The paper venue is started inside this process for its duration only when this
+process may own the paper state: nothing answers on paper.host:paper.port, no
+`bot paper serve` is recorded for the state dir, its lock is free, and
+venue.rest_url does not point elsewhere (see ``paper.server.start_owned``). Then
+one line on stderr says so; otherwise the command stops with one line saying why,
+before anything is written or sent. The Binance venue needs its keys in the
+environment and never starts anything.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,13 +41,22 @@ def _paper_credentials() -> Credentials:
 
 
 @contextlib.asynccontextmanager
-async def connect(cfg: Config, state_dir: Path, *, start_paper: bool = True) -> AsyncIterator[Connection]:
-    """A ready REST client (clock synced, position mode known); closes what it opened."""
+async def connect(
+    cfg: Config,
+    state_dir: Path,
+    *,
+    start_paper: bool = True,
+    say: Callable[[str], None] | None = None,
+) -> AsyncIterator[Connection]:
+    """A ready REST client (clock synced, position mode known); closes what it opened.
+
+    ``say`` gets the one line announcing an in-process paper venue (default: stderr).
+    """
     paper = None
     if cfg.venue.kind == "paper":
         creds = _paper_credentials()
         if start_paper:
-            paper = await _start_paper(cfg, state_dir)
+            paper = await _start_paper(cfg, state_dir, say or _to_stderr)
     else:
         creds = credentials()
     rest = BinanceRest(
@@ -72,12 +86,23 @@ async def _prepare(rest: BinanceRest, cfg: Config, name: str) -> None:
         ) from None
 
 
-async def _start_paper(cfg: Config, state_dir: Path) -> Any:
+async def _start_paper(cfg: Config, state_dir: Path, say: Callable[[str], None]) -> Any:
     from bot_cli.paper import server
 
-    p = cfg.paper
-    if server.is_listening(p.host, p.port):
+    if cfg.venue.rest_url:  # the venue is configured elsewhere: never start one in its place
         return None
-    return await server.start_in_process(
+    p = cfg.paper
+    handle = await server.start_owned(
         state_dir, p.host, p.port, seed=p.seed, faults=p.faults, volatility=p.volatility
     )
+    if handle is not None:
+        say(
+            f"started the paper venue in this process on {p.host}:{handle.port} "
+            f"(state: {Path(state_dir) / 'paper'})"
+        )
+    return handle
+
+
+def _to_stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

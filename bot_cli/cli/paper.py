@@ -1,26 +1,27 @@
 """`bot paper ...`: run the simulated exchange and poke at it.
 
 `serve` runs the venue in the foreground. The other commands talk to the running venue's
-/paper admin API; when nothing listens on the configured paper.host:paper.port they start the
-venue in-process (on an ephemeral port) for their own duration, over the same state directory.
+/paper admin API; when nothing answers on the configured paper.host:paper.port they open the
+venue's state in this process for their own duration (no listener), if this process may own it
+(see ``paper.server.open_owned``), and say so on stderr.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from bot_cli.cli.context import AppContext
-from bot_cli.cli.render import print_json, table, warn
+from bot_cli.cli.render import print_json, table
 from bot_cli.errors import BotError, UsageError
 
-if TYPE_CHECKING:
-    import httpx
 
-# The venue's modules (starlette, uvicorn, httpx) load only when a paper command runs:
-# every other command starts faster for it.
+# The venue's modules (starlette, uvicorn) load only when a command has to open the venue's
+# state itself; talking to a running venue takes the standard library only, so it is quick.
+JSON_HELP = "Print one JSON document on stdout."
+ADMIN_TIMEOUT_S = 10.0
 
 app = typer.Typer(
     no_args_is_help=True, help="The paper venue: a simulated Binance USD-M exchange on 127.0.0.1."
@@ -33,7 +34,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default paper.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default paper.port).")] = None,
 ) -> None:
-    """Run the paper venue in the foreground until Ctrl-C (its state stays in STATE/paper/)."""
+    """Run the paper venue in the foreground until Ctrl-C or SIGTERM (its state stays in
+    STATE/paper/). While it runs, STATE/paper/server.json names it: other commands then never
+    start a venue of their own on that state, also while this one is down or restarting."""
     from bot_cli.paper import server
     from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET
 
@@ -57,6 +60,7 @@ def price(
     new_price: Annotated[
         str, typer.Argument(metavar="PRICE", help="The new price; the walk continues from it.")
     ],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Move a symbol's price now (resting orders and triggers react on the next 100 ms step)."""
     try:
@@ -66,12 +70,15 @@ def price(
     answer = _admin(
         ctx.obj, "POST", "/paper/price", {"symbol": symbol.upper(), "price": str(value)}
     )
+    if as_json:
+        print_json({"symbol": answer["symbol"], "price": answer["price"]})
+        return
     typer.echo(f"{answer['symbol']} now {answer['price']}")
 
 
 @app.command()
 def orders(
-    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False
 ) -> None:
     """Show prices, both order books (regular and algo), positions and the wallet."""
     state = _admin(ctx.obj, "GET", "/paper/state")
@@ -142,9 +149,24 @@ def faults(
     clear: Annotated[
         bool, typer.Option("--clear", help="Switch every fault off (before adding SPECs).")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help=f"{JSON_HELP} {{faults: [SPEC...], ran: [SPEC...]}}")
+    ] = False,
 ) -> None:
-    """Show, add or clear fault switches (syntax: `python -m pydoc bot_cli.paper.faults`)."""
-    answer = _admin(ctx.obj, "POST", "/paper/faults", {"add": list(specs or []), "clear": clear})
+    """Show, add or clear fault switches (syntax: `python -m pydoc bot_cli.paper.faults`).
+
+    Switches are saved with the venue's state: they stay on across venue restarts until
+    cleared (a `:once` switch until it fires). One-shot actions (`drop_stream` without
+    seconds, `expire_listen_key`) run once and are not saved.
+    """
+    if specs or clear:
+        change = {"add": list(specs or []), "clear": clear}
+        answer = _admin(ctx.obj, "POST", "/paper/faults", change)
+    else:
+        answer = _admin(ctx.obj, "GET", "/paper/faults")
+    if as_json:
+        print_json({"faults": answer["faults"], "ran": answer["ran"]})
+        return
     for spec in answer["ran"]:
         typer.echo(f"ran {spec}")
     typer.echo(f"faults on: {', '.join(answer['faults'])}" if answer["faults"] else "no faults on")
@@ -154,61 +176,76 @@ def faults(
 
 
 def _admin(obj: AppContext, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """Call the admin API of the running venue, or of one started here for this command."""
-    import asyncio
+    """Call the admin API of the running venue, or of the state opened here for this command."""
+    cfg = obj.config.paper
+    if _listening(cfg.host, cfg.port):
+        return _call(cfg.host, cfg.port, method, path, body)
+    return _in_process(obj, method, path, body)
 
+
+def _in_process(obj: AppContext, method: str, path: str, body: dict[str, Any] | None) -> Any:
     from bot_cli.paper import server
+    from bot_cli.paper.app import admin
 
     cfg = obj.config.paper
-    if server.is_listening(cfg.host, cfg.port):
-        return _call(f"http://{cfg.host}:{cfg.port}", method, path, body)
-    if path == "/paper/faults" and body and (body["add"] or body["clear"]):
-        warn(
-            f"no paper venue listens on {cfg.host}:{cfg.port}: faults last only while a venue runs "
-            f"(start `bot paper serve`)"
-        )
-    return asyncio.run(_in_process(obj, method, path, body))
-
-
-async def _in_process(obj: AppContext, method: str, path: str, body: dict[str, Any] | None) -> Any:
-    import httpx
-
-    from bot_cli.paper import server
-
-    cfg = obj.config.paper
-    handle = await server.start_in_process(
-        obj.state_dir, cfg.host, 0, seed=cfg.seed, faults=cfg.faults, volatility=cfg.volatility
-    )
+    exchange = server.open_owned(
+        obj.state_dir, cfg.host, cfg.port, seed=cfg.seed, faults=cfg.faults,
+        volatility=cfg.volatility,
+    )  # fmt: skip
+    if exchange is None:  # one started answering meanwhile
+        return _call(cfg.host, cfg.port, method, path, body)
     try:
-        async with httpx.AsyncClient(base_url=handle.rest_url, timeout=10) as client:
-            return _answer(await client.request(method, path, json=body), handle.rest_url)
-    except httpx.HTTPError as err:
-        raise BotError(
-            f"the in-process paper venue did not answer ({err}): check {obj.state_dir}/paper"
-        ) from None
+        status, payload = admin(exchange, method, path, body)
     finally:
-        await handle.stop()
+        exchange.close()
+    if status == 200:  # a refusal is the one line said instead
+        saved = "; the faults are saved with it" if path == "/paper/faults" and body else ""
+        typer.echo(
+            f"started the paper venue in this process for this command (state: "
+            f"{obj.state_dir / 'paper'}){saved}; none answers on {cfg.host}:{cfg.port}",
+            err=True,
+        )
+    return _checked(status, payload, f"the paper state in {obj.state_dir / 'paper'}")
 
 
-def _call(base: str, method: str, path: str, body: dict[str, Any] | None) -> Any:
-    import httpx
+def _listening(host: str, port: int) -> bool:
+    """Does something accept TCP connections on host:port? (the venue's own check, without
+    importing the venue)"""
+    import socket
 
     try:
-        with httpx.Client(base_url=base, timeout=10) as client:
-            return _answer(client.request(method, path, json=body), base)
-    except httpx.HTTPError as err:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _call(host: str, port: int, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    import http.client
+    import json
+
+    base = f"http://{host}:{port}"
+    conn = http.client.HTTPConnection(host, port, timeout=ADMIN_TIMEOUT_S)
+    try:
+        data = None if body is None else json.dumps(body)
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        status, raw = response.status, response.read()
+    except (OSError, http.client.HTTPException) as err:
         raise BotError(
             f"the paper venue at {base} did not answer ({err}): is `bot paper serve` healthy?"
         ) from None
-
-
-def _answer(response: httpx.Response, base: str) -> Any:
+    finally:
+        conn.close()
     try:
-        data = response.json()
+        payload = json.loads(raw)
     except ValueError:
-        raise BotError(
-            f"{base} answered {response.status_code} without JSON: is it a paper venue?"
-        ) from None
-    if response.status_code != 200:
-        raise BotError(f"the paper venue refused: {data.get('error') or data.get('msg') or data}")
-    return data
+        raise BotError(f"{base} answered {status} without JSON: is it a paper venue?") from None
+    return _checked(status, payload, base)
+
+
+def _checked(status: int, payload: Any, where: str) -> Any:
+    if status != 200:
+        why = payload.get("error") or payload.get("msg") if isinstance(payload, dict) else None
+        raise BotError(f"the paper venue ({where}) refused: {why or payload}")
+    return payload

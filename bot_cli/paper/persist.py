@@ -1,9 +1,13 @@
-"""The paper venue's files: ``<state_dir>/paper/exchange.json`` and the ``lock`` beside it.
+"""The paper venue's files: ``<state_dir>/paper/exchange.json``, the ``lock`` and ``server.json``.
 
 The state is replaced atomically (temp file, fsync, rename, fsync of the directory) so a crash
 at any instant leaves either the old or the new state, never a torn one. A flock on
 ``<state_dir>/paper/lock`` (holding the holder's pid) keeps one paper server per state dir; the
 kernel drops it when the holder dies, so a ``kill -9`` never leaves a stale lock.
+
+``server.json`` ({pid, host, port, started_at}) is written by ``bot paper serve`` while it holds
+the lock and removed when it exits; one left by a killed server still says "this state is served
+by a standalone venue", so no other command quietly starts a venue of its own on it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +23,15 @@ from bot_cli.errors import BotError
 
 STATE_NAME = "exchange.json"
 LOCK_NAME = "lock"
+SERVER_NAME = "server.json"
 
 
 class PaperLockHeld(BotError):
     """Another paper venue already serves this state directory."""
+
+    def __init__(self, message: str, pid: str = "unknown") -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 class PaperStateError(BotError):
@@ -95,7 +105,8 @@ class PaperLock:
             os.close(fd)
             raise PaperLockHeld(
                 f"a paper venue (pid {holder}) already serves {self.path.parent}: "
-                "use it, or stop it first"
+                "use it, or stop it first",
+                holder,
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -107,3 +118,50 @@ class PaperLock:
             os.ftruncate(fd, 0)  # before unlocking: never erase the next holder's pid
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+# --- the standalone server's record -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRecord:
+    pid: int
+    host: str
+    port: int
+    started_at: str
+
+
+def server_path(state_dir: Path) -> Path:
+    return Path(state_dir) / "paper" / SERVER_NAME  # no mkdir: reading it must write nothing
+
+
+def record_server(state_dir: Path, record: ServerRecord) -> None:
+    """Call only while holding the lock: the record then names the one live server."""
+    save(server_path(state_dir), {
+        "pid": record.pid, "host": record.host, "port": record.port,
+        "started_at": record.started_at,
+    })  # fmt: skip
+
+
+def read_server(state_dir: Path) -> ServerRecord | None:
+    """The recorded server, None when there is none; an unreadable record is an error."""
+    path = server_path(state_dir)
+    data = load(path)
+    if data is None:
+        return None
+    try:
+        return ServerRecord(
+            int(data["pid"]), str(data["host"]), int(data["port"]), str(data["started_at"])
+        )
+    except (KeyError, TypeError, ValueError):
+        raise PaperStateError(
+            f"{path} is not a paper server record: delete it if no `bot paper serve` runs"
+        ) from None
+
+
+def forget_server(state_dir: Path, pid: int) -> None:
+    """Remove the record if it is ``pid``'s (a server that stops cleanly)."""
+    record = read_server(state_dir)
+    if record is not None and record.pid == pid:
+        server_path(state_dir).unlink()
+        _fsync_dir(server_path(state_dir).parent)

@@ -10,29 +10,49 @@ In-process use::
 We bind the listening socket ourselves, so "address in use" is an ordinary error here instead
 of uvicorn's ``sys.exit`` inside a task, and the in-process server leaves the host program's
 signal handlers alone.
+
+Who may start a venue in its own process (``open_owned`` / ``start_owned``): only a command that
+finds nothing answering on the configured address, no ``bot paper serve`` recorded for the state
+dir (``persist.read_server``) and the state's lock free. A recorded server that does not answer
+is down or restarting; a held lock belongs to another command: starting a second venue then
+would hide the real one, so those are errors (``PaperVenueDown``) that name what to do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
+import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import uvicorn
+from uvicorn.server import HANDLED_SIGNALS
 
 from bot_cli.errors import BotError
+from bot_cli.paper import persist
 from bot_cli.paper.app import create_app
+from bot_cli.paper.persist import PaperLockHeld, ServerRecord
 from bot_cli.paper.service import PaperExchange, wall_ms
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
+OWNER_WAIT_S = 2.0  # a lock held by a command that is about to listen (or finish) is waited for
+OWNER_POLL_S = 0.1
 
 
 class PaperStartError(BotError):
     """The paper venue could not start listening."""
+
+
+class PaperVenueDown(BotError):
+    """The state dir's venue runs elsewhere and does not answer: one started here would hide it."""
 
 
 @dataclass
@@ -71,6 +91,20 @@ class _GuestServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+class _ForegroundServer(uvicorn.Server):
+    """uvicorn's signal handling without re-raising the signal once shut down (which would kill
+    the process before ``serve`` removes its record): SIGTERM and Ctrl-C exit 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def _url_host(host: str) -> str:
@@ -129,7 +163,11 @@ async def start_in_process(
     clock: Callable[[], int] = wall_ms,
 ) -> PaperHandle:
     """Start the venue as a task of the running loop; returns once it accepts connections."""
-    exchange = _exchange(state_dir, seed, faults, volatility, clock)
+    return await _serve_in_task(_exchange(state_dir, seed, faults, volatility, clock), host, port)
+
+
+async def _serve_in_task(exchange: PaperExchange, host: str, port: int) -> PaperHandle:
+    """Serve an opened exchange from a task of the running loop (closes it on failure)."""
     try:
         sock = _bind(host, port)
     except BaseException:
@@ -150,6 +188,105 @@ async def start_in_process(
     return PaperHandle(exchange, server, task, host, sock.getsockname()[1])
 
 
+# --- who may start a venue --------------------------------------------------------------------
+
+
+def open_owned(
+    state_dir: Path,
+    host: str,
+    port: int,
+    *,
+    seed: int = 7,
+    faults: Iterable[str] = (),
+    volatility: float = 0.0005,
+    wait_s: float = OWNER_WAIT_S,
+) -> PaperExchange | None:
+    """None when a venue answers on host:port; else the state opened here, if this process may
+    own it; else PaperVenueDown. Blocking: for commands without an event loop."""
+    make = partial(_exchange, state_dir, seed, faults, volatility, wall_ms)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _claim(state_dir, host, port, make)
+        except PaperLockHeld as held:
+            if time.monotonic() >= deadline:
+                raise _held_elsewhere(state_dir, host, port, held.pid) from None
+        time.sleep(OWNER_POLL_S)
+
+
+async def start_owned(
+    state_dir: Path,
+    host: str,
+    port: int,
+    *,
+    seed: int = 7,
+    faults: Iterable[str] = (),
+    volatility: float = 0.0005,
+    wait_s: float = OWNER_WAIT_S,
+) -> PaperHandle | None:
+    """As ``open_owned``, then served on host:port from a task of the running loop."""
+    make = partial(_exchange, state_dir, seed, faults, volatility, wall_ms)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        try:
+            exchange = _claim(state_dir, host, port, make)
+        except PaperLockHeld as held:
+            if loop.time() >= deadline:
+                raise _held_elsewhere(state_dir, host, port, held.pid) from None
+            await asyncio.sleep(OWNER_POLL_S)
+            continue
+        return None if exchange is None else await _serve_in_task(exchange, host, port)
+
+
+def _claim(
+    state_dir: Path, host: str, port: int, make: Callable[[], PaperExchange]
+) -> PaperExchange | None:
+    """One attempt: None when a venue answers, else the state opened (``open`` locks first)."""
+    if is_listening(host, port):
+        return None
+    refuse_if_served(state_dir, host, port)
+    return make()
+
+
+def refuse_if_served(state_dir: Path, host: str, port: int) -> None:
+    """PaperVenueDown when a `bot paper serve` is recorded for the state dir (alive or not)."""
+    record = persist.read_server(state_dir)
+    if record is None:
+        return
+    where = f"{host}:{port}"
+    if (record.host, record.port) != (host, port):
+        where += f" (it was started on {record.host}:{record.port}: check paper.host/paper.port)"
+    serve = f"the paper venue for {Path(state_dir) / 'paper'} is run by `bot paper serve`"
+    if _alive(record.pid):
+        raise PaperVenueDown(
+            f"{serve} (pid {record.pid}) but does not answer on {where}; "
+            "wait for it to start, or stop it and start it again"
+        )
+    raise PaperVenueDown(
+        f"{serve} (pid {record.pid}, no longer running) and nothing answers on {where}; "
+        f"start `bot paper serve` again, or delete {persist.server_path(state_dir)} "
+        "to let bot commands run the venue in their own process"
+    )
+
+
+def _held_elsewhere(state_dir: Path, host: str, port: int, pid: str) -> PaperVenueDown:
+    return PaperVenueDown(
+        f"the paper state {Path(state_dir) / 'paper'} is held by another process (pid {pid}) "
+        f"and no venue answers on {host}:{port}; wait for that command to finish, or stop it"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
 def serve(
     state_dir: Path,
     host: str,
@@ -159,11 +296,20 @@ def serve(
     faults: Iterable[str] = (),
     volatility: float = 0.0005,
 ) -> None:
-    """Serve in the foreground until Ctrl-C / SIGTERM (uvicorn handles the signals)."""
+    """Serve in the foreground until Ctrl-C / SIGTERM (uvicorn handles the signals).
+
+    While it runs, ``<state_dir>/paper/server.json`` records it (see ``refuse_if_served``).
+    """
     exchange = _exchange(state_dir, seed, faults, volatility, wall_ms)
     try:
         sock = _bind(host, port)
-        uvicorn.Server(_config(exchange, quiet=False)).run(sockets=[sock])
+        started = datetime.now(UTC).isoformat(timespec="milliseconds")
+        record = ServerRecord(os.getpid(), host, sock.getsockname()[1], started)
+        persist.record_server(state_dir, record)  # we hold the lock: the record is ours
+        try:
+            _ForegroundServer(_config(exchange, quiet=False)).run(sockets=[sock])
+        finally:
+            persist.forget_server(state_dir, record.pid)
     finally:
         exchange.close()
 

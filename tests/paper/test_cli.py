@@ -142,3 +142,41 @@ def test_bad_input_is_one_clear_error(tmp_path):
     # Assert
     assert code_price == 1 and "not a number" in err_price
     assert code_fault == 1 and "unknown fault" in err_fault
+
+
+def test_price_and_faults_print_one_json_document_with_json(tmp_path):
+    """--json: price and faults print one JSON document on stdout (running venue)."""
+    # Arrange
+    port = free_port()
+
+    # Act
+    with venue_in_thread(tmp_path / "state", port):
+        _, out_price, _ = invoke(tmp_path, port, "price", "btcusdt", "90000", "--json")
+        _, out_add, _ = invoke(
+            tmp_path, port, "faults", "--json", "lost_response:order:once", "drop_stream"
+        )
+        _, out_show, err_show = invoke(tmp_path, port, "faults", "--json")
+
+    # Assert
+    assert json.loads(out_price) == {"symbol": "BTCUSDT", "price": "90000.00"}
+    assert json.loads(out_add) == {"faults": ["lost_response:order:once"], "ran": ["drop_stream"]}
+    assert json.loads(out_show) == {"faults": ["lost_response:order:once"], "ran": []}
+    assert err_show == ""  # a running venue was used: nothing to say
+
+
+def test_faults_set_with_no_venue_running_are_saved_and_said_so(tmp_path):
+    """No venue: the command opens the state itself (one stderr line); the switch is saved."""
+    # Arrange
+    port = free_port()
+
+    # Act
+    code_add, out_add, err_add = invoke(tmp_path, port, "faults", "--json", "unknown_503:order")
+    with venue_in_thread(tmp_path / "state", port) as handle:
+        live = handle.exchange.faults.specs()
+
+    # Assert
+    assert code_add == 0 and json.loads(out_add)["faults"] == ["unknown_503:order"]
+    assert err_add.count("\n") == 1
+    assert "started the paper venue in this process for this command" in err_add
+    assert "faults are saved" in err_add and f"none answers on 127.0.0.1:{port}" in err_add
+    assert live == ["unknown_503:order"]
