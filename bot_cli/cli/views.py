@@ -2,17 +2,21 @@
 
 Both take the same three calls from the daemon (recovered, message, note) and the
 logging records of the engine; neither ever prints a secret (none reaches them).
+``ReadyFile`` wraps either and writes `bot run --ready-file`'s file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
 from collections import deque
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
 
 from rich.console import Group
 from rich.live import Live
@@ -23,6 +27,8 @@ from rich.text import Text
 from bot_cli.core.model import Pending, Status
 from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, Ignored, OrderUpdate, StreamMessage
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
+from bot_cli.store import StoreError
+from bot_cli.store.atomic import replace_durable
 
 
 def describe(message: StreamMessage) -> str | None:
@@ -167,3 +173,57 @@ def _protection(p: Pending) -> str:
     if not p.protections:
         return "-" if p.filled_qty == 0 else "none yet"
     return ", ".join(f"{x.leg.name}{x.gen} {x.quantity}@{x.trigger_price} {x.state.value.lower()}" for x in p.protections)
+
+
+# --- `bot run --ready-file` -------------------------------------------------------------------
+
+
+class _View(Protocol):  # runtime.driver.View, without importing the daemon loop here
+    def recovered(self, recovery: Recovery, why: str) -> None: ...
+
+    def message(self, message: StreamMessage) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+class ReadyFile:
+    """A view that passes every call on and, once the first reconcile has completed, writes
+    ``path`` atomically: {pid, started_at, venue, reconciled_at} (UTC, ISO 8601)."""
+
+    def __init__(self, view: _View, path: Path, venue: str, started_at: float) -> None:
+        self.view, self.path, self.venue, self.started_at = view, path, venue, started_at
+        self.written = False
+        self.log = logging.getLogger("bot_cli.run")
+
+    def recovered(self, recovery: Recovery, why: str) -> None:
+        self.view.recovered(recovery, why)
+        if not self.written:
+            self.written = True
+            self._write(time.time())
+
+    def message(self, message: StreamMessage) -> None:
+        self.view.message(message)
+
+    def note(self, text: str) -> None:
+        self.view.note(text)
+
+    def _write(self, now: float) -> None:
+        doc = {"pid": os.getpid(), "started_at": iso_utc(self.started_at), "venue": self.venue,
+               "reconciled_at": iso_utc(now)}  # fmt: skip
+        try:
+            replace_durable(self.path, (json.dumps(doc) + "\n").encode())
+        except (OSError, StoreError) as err:  # the daemon still protects fills: say it, go on
+            self.log.error("cannot write the ready file %s (%s)", self.path, err)
+            return
+        self.note(f"ready: wrote {self.path}")
+
+
+
+def remove_ready(path: Path) -> None:
+    """Not ready (any more): a clean exit, or a file left by a run that was killed."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def iso_utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
