@@ -106,8 +106,8 @@ def decode(d: dict[str, Any]) -> Pending:
         raise
     except KeyError as err:
         raise CorruptRecord(f"record lacks field {err}") from None
-    except (ValueError, TypeError, InvalidOperation) as err:
-        raise CorruptRecord(f"record has a bad value: {err}") from None
+    except (ValueError, TypeError, InvalidOperation, ArithmeticError, AttributeError) as err:
+        raise CorruptRecord(f"record has a bad value: {err}") from None  # e.g. Infinity as a time
 
 
 def _num(d: dict[str, Any], key: str) -> Decimal:
