@@ -104,7 +104,8 @@ async def _daemon(
         engine = ExecutionEngine(store, conn.rest, policy=cfg.policy, recv_window_ms=cfg.venue.recv_window_ms)
         view = _view(obj, engine, conn, live, log_format, said)
         ready = ReadyFile(view, ready_path, conn.venue_name, started_at) if ready_path else None
-        daemon = Daemon(engine, partial(UserStream, conn.rest, conn.ws_url), ready or view)
+        stream = partial(UserStream, conn.rest, conn.ws_url)
+        daemon = Daemon(engine, stream, ready or view, venue=conn.venue_name)
         view.stream = daemon.stream  # type: ignore[union-attr]
         demo = _start_demo(cfg, conn, engine, view)
         with view:
