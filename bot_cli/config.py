@@ -62,12 +62,38 @@ class DemoConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """Where alerts go; secrets (a Telegram bot token) only from the environment."""
+
+    webhook_url: str = ""  # a generic JSON POST
+    telegram_chat_id: str = ""  # with BOT_TELEGRAM_TOKEN in the environment
+    telegram_url: str = "https://api.telegram.org"  # override for tests
+    unprotected_s: float = 60.0  # a filled share without a full stop this long is told
+    stream_down_s: float = 60.0  # the user stream down this long is told
+    queue_size: int = 100  # beyond it a message is dropped (and the drop logged), never waited for
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class InboxConfig:
+    """The signal inbox `bot run` serves when enabled; the secret only from the environment."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 18766
+    max_body_bytes: int = 16_384
+    max_per_minute: int = 120
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None = None
     venue: VenueConfig = field(default_factory=VenueConfig)
     protection: ProtectionConfig = field(default_factory=ProtectionConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    inbox: InboxConfig = field(default_factory=InboxConfig)
 
     @property
     def policy(self) -> Policy:
@@ -87,6 +113,7 @@ class Config:
 
 _SECTIONS: dict[str, type[Any]] = {
     "venue": VenueConfig, "protection": ProtectionConfig, "paper": PaperConfig, "demo": DemoConfig,
+    "notify": NotifyConfig, "inbox": InboxConfig,
 }
 _CHOICES = {
     ("venue", "kind"): ("paper", "binance"),
