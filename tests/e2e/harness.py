@@ -1,4 +1,4 @@
-"""Process helpers for the end-to-end tests, and DESIGN.md's four invariants seen from outside.
+"""Process helpers for the end-to-end tests, and DESIGN.md's invariants seen from outside.
 
 A ``Cluster`` is one test's world, run as an operator would run it: a tmp dir with a bot.toml and
 a state dir, the paper venue as its own process (``bot paper serve``, so it outlives every daemon
@@ -10,11 +10,15 @@ bound (``wait_for``); every process runs in its own process group and the whole 
 when the test ends, pass or fail; on a failure the daemon logs, the venue log, the journal and the
 venue's view are printed (pytest shows a fixture's teardown output only for a failed test).
 
-``check_invariants`` reads the exchange only through the paper venue's own view (``GET
-/paper/state`` for what is live now, its signed ``allOrders`` / ``allAlgoOrders`` for every order
-ever accepted) and the state dir through ``PendingEntryStore``.
+``check_invariants`` / ``assert_invariants`` read the exchange only through the paper venue's own
+view (``GET /paper/state`` for what is live now; its signed ``userTrades``, ``allOrders``,
+``allAlgoOrders`` and ``positionRisk`` for everything that ever happened) and the state dir
+through ``PendingEntryStore``. Their venue-side part, ``share_problems``, works out each entry's
+share of the position from the venue's history alone, by client id (``<id>-e`` the entry,
+``<id>-slN`` / ``<id>-tpN`` its legs and their child orders, ``<id>-xN`` its closes): the state
+dir only says which entries exist, which are archived and what the operator asked for. Every e2e
+test ends with it.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -49,7 +53,8 @@ BOT = str(_NEXT_TO_PYTHON) if _NEXT_TO_PYTHON.exists() else (shutil.which("bot")
 WAIT_S = 20.0  # the bound of every wait unless a test says otherwise
 READY = "reconciled (stream connected)"  # `bot run` has reconciled and follows the user stream
 ENTER_TIMEOUT_S = 30.0
-FULL_LOOK_EVERY_S = 2.0  # the full look costs the venue 10 request weight a symbol
+FULL_LOOK_EVERY_S = 2.0  # the full look costs the venue 15 request weight a symbol, plus 5
+PAGE = 1000  # rows per page of a history endpoint (the most Binance gives)
 
 CONFIG = """\
 [venue]
@@ -66,7 +71,8 @@ recheck_ms = 300
 """
 
 # Journal states that mean "still in the middle of something" (invariant 4).
-UNSETTLED = frozenset({"REQUESTED", "SUBMITTING", "PROTECTING", "CLOSING"})
+# EXITING: a leg fired or the share is flat, the rest is being cancelled: it must end archived.
+UNSETTLED = frozenset({"REQUESTED", "SUBMITTING", "PROTECTING", "CLOSING", "EXITING"})
 FIRED = frozenset({"TRIGGERING", "TRIGGERED", "FINISHED"})
 OPEN_ORDER = frozenset({"NEW", "PARTIALLY_FILLED"})
 _CLIENT_ID = re.compile(r"^(bc[0-9a-z]{6,20})-(e|sl|tp|x)(\d*)$")
@@ -169,6 +175,21 @@ def signed_get(http: httpx.Client, path: str, params: dict[str, Any]) -> Any:
     return answer.json()
 
 
+def signed_pages(
+    http: httpx.Client, path: str, params: dict[str, Any], cursor: str, key: str
+) -> list[dict[str, Any]]:
+    """Every row of a history endpoint, oldest first: pages of 1000 from ``cursor`` = 0 (with a
+    cursor the venue answers from that id upwards, whatever its age)."""
+    rows: list[dict[str, Any]] = []
+    start = 0
+    while True:
+        page = signed_get(http, path, {**params, cursor: start, "limit": PAGE})
+        rows += page
+        if len(page) < PAGE:
+            return rows
+        start = int(page[-1][key]) + 1
+
+
 def parse_id(cid: str) -> tuple[str, str, int] | None:
     """``(pending id, leg, generation)`` of one of the bot's client ids; None if not the bot's."""
     m = _CLIENT_ID.fullmatch(cid or "")
@@ -177,8 +198,9 @@ def parse_id(cid: str) -> tuple[str, str, int] | None:
 
 @dataclass
 class View:
-    """One look at the world: the venue (live now, and with ``complete`` its whole history)
-    and the state dir."""
+    """One look at the world: the venue (live now, and with ``complete`` its whole history:
+    every order, algo order and trade of the symbols looked at, and the positions as
+    positionRisk reports them) and the state dir."""
 
     state: dict[str, Any]
     orders: dict[int, dict[str, Any]]  # regular orders the venue accepted, by orderId
@@ -187,6 +209,8 @@ class View:
     archive: dict[str, dict[str, Any]]  # archive lines by pending id (the last one wins)
     archive_count: Counter[str] = field(default_factory=Counter)
     complete: bool = True  # False: only the live books and the 20 most recent finished orders
+    trades: list[dict[str, Any]] = field(default_factory=list)  # userTrades (complete only)
+    positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # positionRisk
 
     @property
     def open_algos(self) -> list[dict[str, Any]]:
@@ -205,6 +229,9 @@ class View:
         archived = self.archive.get(pid)
         return None if archived is None else archived["rec"]  # type: ignore[no-any-return]
 
+    def archived(self, pid: str) -> bool:
+        return pid in self.archive and pid not in self.journal
+
     def entry_orders(self, pid: str) -> list[dict[str, Any]]:
         return [o for o in self.orders.values() if o["clientOrderId"] == f"{pid}-e"]
 
@@ -216,6 +243,26 @@ class View:
             if parsed and parsed[:2] == (pid, leg) and a["algoStatus"] == "NEW":
                 out.append(a)
         return out
+
+    def live_ids(self, pid: str) -> list[str]:
+        """Client ids of every live order of one entry: its open entry order, its live legs,
+        an open close order."""
+        ids = [
+            o["clientOrderId"] for o in self.state["openOrders"]
+            if (p := parse_id(o["clientOrderId"])) is not None and p[0] == pid
+        ]  # fmt: skip
+        ids += [
+            a["clientAlgoId"] for a in self.open_algos
+            if (p := parse_id(a["clientAlgoId"])) is not None and p[0] == pid
+        ]  # fmt: skip
+        return sorted(ids)
+
+    def algos_of(self, pid: str) -> list[dict[str, Any]]:
+        """Every algo order of one entry the venue accepted, oldest first."""
+        return sorted(
+            (a for a in self.algos.values() if (p := parse_id(a["clientAlgoId"])) and p[0] == pid),
+            key=lambda a: a["algoId"],
+        )
 
     def fired(self, pid: str) -> bool:
         """A protection of this entry triggered, or the bot closed it at market."""
@@ -251,12 +298,16 @@ def read_state_dir(state_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]
 def look(
     state_url: str, state_dir: Path, symbols: Iterable[str] | None = None, *, history: bool = True
 ) -> View:
-    """The venue's history (``history``: signed allOrders / allAlgoOrders per symbol, weight 10
-    a symbol), then its live state (/paper/state, no weight), then the state dir: each later read
-    is the fresher. ``symbols`` defaults to those of the state dir's records and the live books."""
+    """The venue's history (``history``: signed userTrades, allOrders, allAlgoOrders per symbol,
+    weight 15 a symbol, then positionRisk, weight 5), then its live state (/paper/state, no
+    weight), then the state dir: each later read is the fresher, and every trade read has its
+    order in the orders read after it. ``symbols`` defaults to those of the state dir's records
+    and the live books."""
     with httpx.Client(base_url=state_url, timeout=10) as http:
         orders: dict[int, dict[str, Any]] = {}
         algos: dict[int, dict[str, Any]] = {}
+        trades: list[dict[str, Any]] = []
+        positions: dict[tuple[str, str], Decimal] = {}
         if history:
             if symbols is None:
                 journal, archived = read_state_dir(state_dir)
@@ -265,13 +316,22 @@ def look(
                     a["rec"]["symbol"] for a in archived
                 }
                 symbols |= {o["symbol"] for o in [*live["openOrders"], *live["openAlgoOrders"]]}
-            for symbol in sorted(set(symbols)):
-                for o in signed_get(http, "/fapi/v1/allOrders", {"symbol": symbol, "limit": 1000}):
+            symbols = sorted(set(symbols))
+            for symbol in symbols:
+                trades += signed_pages(
+                    http, "/fapi/v1/userTrades", {"symbol": symbol}, "fromId", "id"
+                )
+            for symbol in symbols:
+                for o in signed_pages(
+                    http, "/fapi/v1/allOrders", {"symbol": symbol}, "orderId", "orderId"
+                ):
                     orders[o["orderId"]] = o
-                for a in signed_get(
-                    http, "/fapi/v1/allAlgoOrders", {"symbol": symbol, "limit": 1000}
+                for a in signed_pages(
+                    http, "/fapi/v1/allAlgoOrders", {"symbol": symbol}, "algoId", "algoId"
                 ):
                     algos[a["algoId"]] = a
+            for p in signed_get(http, "/fapi/v3/positionRisk", {}):
+                positions[(p["symbol"], p["positionSide"])] = Decimal(p["positionAmt"])
         state = http.get("/paper/state").raise_for_status().json()
     for o in [*state["recentOrders"], *state["openOrders"]]:  # late_visibility hides from allOrders
         orders[o["orderId"]] = o
@@ -280,17 +340,220 @@ def look(
     journal, archived = read_state_dir(state_dir)
     archive = {a["id"]: a for a in archived}
     count = Counter(a["id"] for a in archived)
-    return View(state, orders, algos, journal, archive, count, complete=history)
+    return View(
+        state, orders, algos, journal, archive, count, complete=history, trades=trades,
+        positions=positions,
+    )  # fmt: skip
 
 
-# --- the four invariants ----------------------------------------------------------------------
+# --- each entry's share, as the venue's history tells it --------------------------------------
+
+
+@dataclass
+class Share:
+    """One entry as the venue's own records tell it, by client id alone: what its entry order
+    filled (its userTrades), what its own legs (``<id>-slN``/``-tpN``, the child order of a
+    fired algo order carries its client id) and closes (``<id>-xN``) executed, and which of its
+    orders are live now. ``share`` is what the entry itself still holds of the position."""
+
+    pid: str
+    symbol: str = ""
+    side: str = ""  # of the entry order, BUY or SELL ("" if the venue never saw it)
+    position_side: str = "BOTH"
+    filled: Decimal = Decimal(0)
+    exits: dict[str, Decimal] = field(default_factory=dict)  # leg/close client id -> executed
+    entry_open: bool = False
+    live: list[str] = field(default_factory=list)  # client ids of its live orders
+    live_legs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "sl"/"tp" -> algos
+
+    @property
+    def exited(self) -> Decimal:
+        return sum(self.exits.values(), Decimal(0))
+
+    @property
+    def share(self) -> Decimal:
+        return self.filled - self.exited
+
+    @property
+    def signed(self) -> Decimal:
+        """The share as a contribution to a one-way position (negative for a sell)."""
+        return self.share if self.side == "BUY" else -self.share
+
+    @property
+    def flat(self) -> bool:
+        """It filled, and its own legs and closes took all of it away again."""
+        return self.filled > 0 and self.share <= 0
+
+    def open_qty(self, leg: str) -> Decimal:
+        return sum((Decimal(a["quantity"]) for a in self.live_legs.get(leg, [])), Decimal(0))
+
+
+@dataclass
+class Ledger:
+    """Every bot entry's share on the symbols looked at, and what the venue's history could not
+    attribute (a trade whose order is not in allOrders yet: read lag, look again)."""
+
+    shares: dict[str, Share]
+    unattributed: list[str]
+    foreign: set[tuple[str, str]]  # (symbol, position side) where something else traded too
+
+
+def ledger(view: View) -> Ledger:
+    """Each entry's share from the venue's history (``view`` must be ``complete``)."""
+    shares: dict[str, Share] = {}
+
+    def of(pid: str) -> Share:
+        return shares.setdefault(pid, Share(pid))
+
+    for o in view.orders.values():
+        parsed = parse_id(o["clientOrderId"])
+        if parsed is None or parsed[1] != "e":
+            continue
+        s = of(parsed[0])
+        s.symbol, s.side, s.position_side = o["symbol"], o["side"], o["positionSide"]
+        s.entry_open = s.entry_open or o["status"] in OPEN_ORDER
+    for a in view.algos.values():
+        parsed = parse_id(a["clientAlgoId"])
+        if parsed is not None and not of(parsed[0]).symbol:
+            s = shares[parsed[0]]
+            s.symbol, s.position_side = a["symbol"], a["positionSide"]
+            s.side = "BUY" if a["side"] == "SELL" else "SELL"  # the legs close the entry's side
+    for o in view.state["openOrders"]:
+        parsed = parse_id(o["clientOrderId"])
+        if parsed is not None:
+            of(parsed[0]).live.append(o["clientOrderId"])
+    for a in view.open_algos:
+        parsed = parse_id(a["clientAlgoId"])
+        if parsed is not None and a["algoStatus"] == "NEW":
+            s = of(parsed[0])
+            s.live.append(a["clientAlgoId"])
+            s.live_legs.setdefault(parsed[1], []).append(a)
+
+    unattributed: list[str] = []
+    foreign: set[tuple[str, str]] = set()
+    for t in view.trades:
+        order = view.orders.get(t["orderId"])
+        if order is None:
+            unattributed.append(f"trade {t['id']} of order {t['orderId']} ({t['symbol']})")
+            continue
+        parsed = parse_id(order["clientOrderId"])
+        if parsed is None:
+            foreign.add((t["symbol"], t["positionSide"]))
+            continue
+        s, qty = of(parsed[0]), Decimal(t["qty"])
+        if parsed[1] == "e":
+            s.filled += qty
+        else:
+            cid = order["clientOrderId"]
+            s.exits[cid] = s.exits.get(cid, Decimal(0)) + qty
+    return Ledger(shares, unattributed, foreign)
+
+
+def share_problems(view: View, *, attention_ok: bool = False) -> list[str]:
+    """The venue-side checker: every broken rule about the entries' shares, in words.
+
+    Computed from the venue's history alone (userTrades, allOrders, allAlgoOrders by client id,
+    positionRisk, the live books); the state dir only says which entries exist, which are
+    archived, and what the operator asked for (its stop-loss and take-profit prices).
+
+    - 1: per symbol and position side, the open SL quantity, and the open TP quantity, each
+      equal the sum of the open entries' shares (TP: of those that asked for one); each entry
+      with a share has exactly one live SL (and TP) for exactly its share, at its price;
+    - share: the position equals the sum of the entries' shares where only bot entries trade;
+    - 5: no order (entry, SL, TP, close) of a flat entry is live;
+    - 3: an archived entry has no live order and no share left;
+    - 4: a journal entry that is flat with nothing live has left the journal;
+    - 7: no entry's own legs and closes executed more than that entry filled.
+    (2, no order sent twice, is checked by ``problems_in`` over the same history.)
+    """
+    if not view.complete:
+        return []
+    book = ledger(view)
+    out = [f"(history incomplete: {u} not in allOrders yet)" for u in book.unattributed]
+
+    for pid, s in sorted(book.shares.items()):
+        rec = view.record(pid)
+        status = rec["status"] if rec else "unknown"
+        if s.exited > s.filled:
+            detail = ", ".join(f"{cid} {q}" for cid, q in sorted(s.exits.items()))
+            out.append(f"7: {pid}'s own legs and closes executed {s.exited} ({detail}) "
+                       f"but it filled only {s.filled}")  # fmt: skip
+        if s.flat and s.live:
+            out.append(f"5: {pid} is flat (filled {s.filled}, its legs and closes executed "
+                       f"{s.exited}) but {s.live} still live")  # fmt: skip
+        elif s.filled == 0 and not s.entry_open and any(s.live_legs.values()):
+            out.append(f"5: {pid} never filled and its entry is done, but {s.live} still live")
+        if view.archived(pid):
+            if s.live:
+                out.append(f"3: {pid} archived ({status}) while {s.live} still live")
+            if s.share > 0 and status != "DROPPED":
+                out.append(f"3: {pid} archived ({status}) with its share {s.share} still open")
+        elif pid in view.journal and s.flat and not s.live and status != "NEEDS_ATTENTION":
+            out.append(f"4: {pid} is flat with nothing live but still in the journal ({status})")
+        if s.share > 0 and rec is not None:
+            if attention_ok and status == "NEEDS_ATTENTION":
+                continue
+            exit_side = "SELL" if s.side == "BUY" else "BUY"
+            legs = [("sl", "STOP_MARKET", rec["stop_loss"])]
+            if rec.get("take_profit") is not None:
+                legs.append(("tp", "TAKE_PROFIT_MARKET", rec["take_profit"]))
+            for leg, kind, trigger in legs:
+                live = s.live_legs.get(leg, [])
+                if len(live) != 1:
+                    out.append(f"1: {pid} holds {s.share} (filled {s.filled}, exited "
+                               f"{s.exited}) with {len(live)} live {leg.upper()}")  # fmt: skip
+                    continue
+                a = live[0]
+                qty, price = Decimal(a["quantity"]), Decimal(a["triggerPrice"])
+                shape = (a["orderType"], qty, price, a["side"])
+                want = (kind, s.share, Decimal(trigger), exit_side)
+                if shape != want:
+                    out.append(f"1: {pid} holds {s.share}: live {a['clientAlgoId']} is {shape}, "
+                               f"expected {want}")  # fmt: skip
+
+    groups: dict[tuple[str, str], list[Share]] = {}
+    for s in book.shares.values():
+        if s.symbol:
+            groups.setdefault((s.symbol, s.position_side), []).append(s)
+    for (symbol, ps), members in sorted(groups.items()):
+        held = [s for s in members if s.share > 0]
+        want_sl = sum((s.share for s in held), Decimal(0))
+        want_tp = sum(
+            (s.share for s in held if (r := view.record(s.pid)) is None or r.get("take_profit")),
+            Decimal(0),
+        )
+        open_sl = sum((s.open_qty("sl") for s in members), Decimal(0))
+        open_tp = sum((s.open_qty("tp") for s in members), Decimal(0))
+        listing = ", ".join(f"{s.pid} {s.share}" for s in held) or "none"
+        if open_sl != want_sl:
+            out.append(f"1: {symbol} {ps}: open SL quantity {open_sl}, but the open entries' "
+                       f"shares add to {want_sl} ({listing})")  # fmt: skip
+        if open_tp != want_tp:
+            out.append(f"1: {symbol} {ps}: open TP quantity {open_tp}, but the shares of the open "
+                       f"entries with a TP add to {want_tp} ({listing})")  # fmt: skip
+        if (symbol, ps) not in book.foreign:
+            position = view.positions.get((symbol, ps), Decimal(0))
+            signed = sum((s.signed for s in members), Decimal(0))
+            if position != signed:
+                out.append(f"share: {symbol} {ps} position is {position}, but the entries' "
+                           f"shares add to {signed} ({listing})")  # fmt: skip
+    return out
+
+
+# --- the invariants ---------------------------------------------------------------------------
 
 
 def problems_in(
     view: View, created: Iterable[str] = (), *, attention_ok: bool = False
 ) -> list[str]:
-    """Every broken invariant, in words (numbered as in DESIGN.md); empty when all four hold."""
+    """Every broken invariant, in words (numbered as in DESIGN.md; 7: an entry's own legs and
+    closes never executed more than it filled); empty when all hold.
+
+    A look without history (``complete`` False) is checked only where the live books and the
+    state dir decide alone: live duplicates, live orders of archived entries, the journal.
+    """
     out: list[str] = []
+    created = list(created)
     pids = set(created) | set(view.journal) | set(view.archive)
     for cid in [
         *(o["clientOrderId"] for o in view.orders.values()),
@@ -320,9 +583,11 @@ def problems_in(
             if len(live) > 1:
                 ids = [a["clientAlgoId"] for a in live]
                 out.append(f"2: {len(live)} live {n_leg.upper()} orders for {pid}: {ids}")
+        if not view.complete:
+            if view.archived(pid) and (live_ids := view.live_ids(pid)):
+                out.append(f"3: {pid} archived ({rec['status']}) while {live_ids} still live")
+            continue
         if not entries:
-            if not view.complete:
-                continue  # an older finished entry order: only the history shows it
             if rec["status"] not in (
                 "REQUESTED",
                 "SUBMITTING",
@@ -342,38 +607,9 @@ def problems_in(
         filled = sum((Decimal(o["executedQty"]) for o in entries), Decimal(0))
         if rec["status"] == "CANCELED" and pid not in view.journal and filled > 0:
             out.append(f"3: {pid} archived CANCELED (no fill) but the venue filled {filled}")
-        held = view.position(entry["symbol"], entry["positionSide"])
-        if view.fired(pid):
-            continue  # a stop or take-profit did its job (or the bot closed at market)
-        legs = [("sl", "STOP_MARKET", rec["stop_loss"])]
-        if rec.get("take_profit") is not None:
-            legs.append(("tp", "TAKE_PROFIT_MARKET", rec["take_profit"]))
-        exit_side = "SELL" if entry["side"] == "BUY" else "BUY"
-        if filled > 0 and held != 0:
-            for leg, kind, trigger in legs:
-                live = view.live(pid, leg)
-                if len(live) != 1:
-                    out.append(
-                        f"1: {pid} filled {filled} (position {held}) "
-                        f"has {len(live)} live {leg.upper()}"
-                    )
-                    continue
-                a = live[0]
-                shape = (
-                    a["orderType"],
-                    Decimal(a["quantity"]),
-                    Decimal(a["triggerPrice"]),
-                    a["side"],
-                )
-                if shape != (kind, filled, Decimal(trigger), exit_side):
-                    out.append(
-                        f"1: {pid} filled {filled}: live {a['clientAlgoId']} is {shape}, "
-                        f"expected {(kind, filled, Decimal(trigger), exit_side)}"
-                    )
-        elif filled == 0:
-            for leg in ("sl", "tp"):
-                for a in view.live(pid, leg):
-                    out.append(f"1: {a['clientAlgoId']} is live although {pid}-e never filled")
+
+    # 1, 3, 4, 5, 7 as the venue's history tells each entry's share
+    out += share_problems(view, attention_ok=attention_ok)
 
     # 3: every entry the test created is in the journal or the archive
     for pid in created:
@@ -400,7 +636,7 @@ def check_invariants(
     attention_ok: bool = False,
     symbols: Iterable[str] | None = None,
 ) -> list[str]:
-    """One look; every broken invariant in words."""
+    """One full look (the venue's whole history); every broken invariant in words."""
     return problems_in(look(state_url, state_dir, symbols), created, attention_ok=attention_ok)
 
 
@@ -414,12 +650,14 @@ def assert_invariants(
     timeout: float = WAIT_S,
     settle_s: float = 1.0,
 ) -> View:
-    """Wait (bounded) until the world settles with the four invariants holding, then check them
-    once more over the venue's whole history; fail with the problems of the last look.
+    """Wait (bounded) until the world settles with the invariants holding, then check them once
+    more over the venue's whole history, the venue-side share checker included; fail with the
+    problems of the last look.
 
     Settled = looks at least ``settle_s`` apart see the same live books, positions and journal
     and no problem. The polling looks cost the venue no request weight (the daemon shares it);
-    the full look (history) is taken at most every ``FULL_LOOK_EVERY_S``. Returns the full view.
+    the full look (history, 15 a symbol + 5) is taken at most every ``FULL_LOOK_EVERY_S`` (more
+    seldom over many symbols). Returns the full view.
     """
     created = list(created)
     deadline = time.monotonic() + timeout
@@ -434,8 +672,9 @@ def assert_invariants(
             if problems or good is None or good[1] != view.picture():
                 good = None if problems else (now, view.picture())
             elif now - good[0] >= settle_s and now >= full_at:
-                full_at = now + FULL_LOOK_EVERY_S
                 full = look(state_url, state_dir, symbols, history=True)
+                spread = len({o["symbol"] for o in full.orders.values()})
+                full_at = now + max(FULL_LOOK_EVERY_S, 0.75 * spread)
                 problems = problems_in(full, created, attention_ok=attention_ok)
                 if not problems and full.picture() == good[1]:
                     return full
@@ -738,6 +977,52 @@ class Cluster:
         finally:
             self.set_price(symbol, back)
 
+    def algo(self, cid: str) -> dict[str, Any] | None:
+        """The algo order with this client id as the venue's own view shows it now (live, or
+        among the recent finished ones; late visibility does not hide it here), else as a
+        signed query answers (the newest with that id)."""
+        state = self.state()
+        for a in [*state["openAlgoOrders"], *state["recentAlgoOrders"]]:
+            if a["clientAlgoId"] == cid:
+                return a  # type: ignore[no-any-return]
+        answer = self.http.get(
+            f"/fapi/v1/algoOrder?{signed_query({'clientAlgoId': cid})}",
+            headers={"X-MBX-APIKEY": PAPER_API_KEY},
+        )
+        return answer.json() if answer.status_code == 200 else None  # type: ignore[no-any-return]
+
+    def algo_status(self, cid: str) -> str | None:
+        algo = self.algo(cid)
+        return None if algo is None else str(algo["algoStatus"])
+
+    def position(self, symbol: str, position_side: str = "BOTH") -> Decimal:
+        for p in self.state()["positions"]:
+            if p["symbol"] == symbol and p["positionSide"] == position_side:
+                return Decimal(p["positionAmt"])
+        return Decimal(0)
+
+    def legs_of(self, pid: str) -> dict[str, dict[str, Any]]:
+        """The entry's live legs by leg name ("sl", "tp"); fails if one leg has two."""
+        legs: dict[str, dict[str, Any]] = {}
+        for a in self.live_algos(pid):
+            parsed = parse_id(a["clientAlgoId"])
+            assert parsed is not None
+            assert parsed[1] not in legs, f"two live {parsed[1]} of {pid}"
+            legs[parsed[1]] = a
+        return legs
+
+    def refused(self, path: str, method: str = "POST", status: int = 429) -> int:
+        """How many ``method path`` requests the venue answered with ``status`` (access log)."""
+        pattern = re.compile(rf'"{method} {re.escape(path)}[?" ][^"]*" {status} ')
+        return len(pattern.findall(self.venue.log() if self.venue else ""))
+
+    def daemon_lines(self, *words: str) -> list[str]:
+        """Every daemon log line (all runs) that contains all of ``words``."""
+        return [
+            line for proc in self.runs for line in proc.log().splitlines()
+            if all(w in line for w in words)
+        ]  # fmt: skip
+
     # -- looking at the state dir -----------------------------------------------------------
 
     def status_of(self, pid: str) -> str | None:
@@ -746,6 +1031,19 @@ class Cluster:
             return str(journal[pid]["status"])
         last = [a for a in archived if a["id"] == pid]
         return str(last[-1]["rec"]["status"]) if last else None
+
+    def in_journal(self, pid: str) -> bool:
+        journal, _ = read_state_dir(self.state_dir)
+        return pid in journal
+
+    def archived(self, pid: str) -> bool:
+        """The entry left the journal and is in the archive."""
+        journal, archived = read_state_dir(self.state_dir)
+        return pid not in journal and any(a["id"] == pid for a in archived)
+
+    def wait_archived(self, pid: str, timeout: float = WAIT_S) -> None:
+        wait_for(lambda: self.archived(pid), f"entry {pid} to leave the journal (archived)",
+                 timeout)  # fmt: skip
 
     def assert_invariants(self, *, attention_ok: bool = False, timeout: float = WAIT_S,
                           symbols: Iterable[str] | None = None) -> View:  # fmt: skip
