@@ -56,13 +56,15 @@ class FakeExchange:
     Faults are queued per method: "lost" executes then loses the response (outcome
     unknown), "timeout" loses the request, "would_trigger" answers -2021, "unavailable"
     (503 Service Unavailable) and "429" (rate limited) refuse it as transient, an int
-    rejects with that code. ``lag_ms`` hides new algo orders from every read (listings and
-    queries) for that long after creation, as a lagging read replica does.
+    rejects with that code. ``lag_ms`` (algo orders) and ``order_lag_ms`` (orders) hide new
+    orders from every read (listings and queries) for that long after creation, as a lagging
+    read replica does.
     """
 
     def __init__(self, clock: FakeClock | None = None) -> None:
         self.clock = clock
-        self.lag_ms = 0
+        self.lag_ms = 0  # algo orders
+        self.order_lag_ms = 0  # matching-engine orders
         self.created: dict[ClientId, int] = {}
         self.executed: Counter[ClientId] = Counter()  # what each leg's child order and each close filled
         self.price: dict[str, Decimal] = defaultdict(lambda: Decimal(100))
@@ -111,6 +113,7 @@ class FakeExchange:
         self.orders[cmd.client_id] = report
         self.sides[cmd.client_id] = cmd.side
         self.entries_placed[cmd.client_id] += 1
+        self.created[cmd.client_id] = self._now()
         if kind == "lost":
             raise OutcomeUnknown("response lost")
         return report
@@ -152,7 +155,7 @@ class FakeExchange:
 
     async def query_order(self, symbol: str, client_id: ClientId) -> OrderReport:
         self._fault("query_order")
-        if client_id not in self.orders:
+        if client_id not in self.orders or not self._visible(client_id, self.order_lag_ms):
             raise NotFound("Order does not exist.", -2013)
         return self.orders[client_id]
 
@@ -165,18 +168,18 @@ class FakeExchange:
 
     async def query_algo(self, client_id: ClientId) -> AlgoReport:
         self._fault("query_algo")
-        if client_id not in self.algos or not self._visible(client_id):
+        if client_id not in self.algos or not self._visible(client_id, self.lag_ms):
             raise NotFound("Order does not exist.", -2013)
         return self.algos[client_id].report
 
     async def open_orders(self) -> list[OrderReport]:
         self._fault("open_orders")
-        return [o for o in self.orders.values() if o.status in _OPEN]
+        return [o for o in self.orders.values() if o.status in _OPEN and self._visible(o.client_id, self.order_lag_ms)]
 
     async def open_algo_orders(self) -> list[AlgoReport]:
         self._fault("open_algo_orders")
         return [
-            a.report for cid, a in self.algos.items() if a.report.status is AlgoStatus.NEW and self._visible(cid)
+            a.report for cid, a in self.algos.items() if a.report.status is AlgoStatus.NEW and self._visible(cid, self.lag_ms)
         ]
 
     async def positions(self) -> Positions:
@@ -190,8 +193,8 @@ class FakeExchange:
     def _now(self) -> int:
         return self.clock.now_ms() if self.clock is not None else 0
 
-    def _visible(self, client_id: ClientId) -> bool:
-        return self._now() >= self.created.get(client_id, 0) + self.lag_ms
+    def _visible(self, client_id: ClientId, lag_ms: int) -> bool:
+        return self._now() >= self.created.get(client_id, 0) + lag_ms
 
     # -- the market ------------------------------------------------------------------
 

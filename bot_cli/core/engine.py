@@ -281,7 +281,7 @@ def _query_failed(p: Pending, e: ev.QueryFailed, now: Millis, pol: Policy) -> Re
 def _check_due(p: Pending, e: ev.CheckDue, now: Millis, _: Policy) -> Reacted:
     """Ask again about everything whose outcome is still open."""
     cmds: list[Command] = []
-    if p.status is S:
+    if p.status in (S, O, PF):  # a send in doubt, or an acknowledged order a read could not see
         cmds.append(QueryEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY)))
     elif not p.entry_done and (p.flatten or p.status is NA) and p.order_id is not None:
         cmds.append(rules.cancel_entry(p))

@@ -122,7 +122,9 @@ async def _dispatch(request: Request, route: handlers.Route) -> Response:
     headers = {"X-MBX-USED-WEIGHT-1M": str(ex.weights.add(_weight(route, params), now))}
     if ex.weights.used > auth.WEIGHT_LIMIT or ex.faults.before(name, route.method):
         ex.commit()  # a fired ``:once`` switch is gone for good, also after a restart
-        return _error(_TOO_MANY, headers)  # refused before executing
+        # Binance says when to retry: the weight window's end, or soon for a burst (the fault)
+        wait_s = 60 - (now // 1000) % 60 if ex.weights.used > auth.WEIGHT_LIMIT else 1
+        return _error(_TOO_MANY, {**headers, "Retry-After": str(wait_s)})  # refused before executing
     try:
         _authenticate(request, route, query, body, params, now)
         if route.counts_order:

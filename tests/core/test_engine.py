@@ -1178,3 +1178,10 @@ def test_an_acknowledged_entry_a_query_cannot_see_is_asked_about_again(status):
     assert q.status is status
     assert [type(c) for c in cmds] == [cm.PersistPending, cm.ScheduleCheck]
     assert cmds[-1].at == LATER + POLICY.not_visible_recheck_ms
+
+
+@pytest.mark.parametrize("status", [Status.OPEN, Status.PARTIALLY_FILLED], ids=lambda s: s.name)
+def test_the_check_after_a_not_visible_entry_asks_about_it_again(status):
+    """The wake-up scheduled for an acknowledged entry a read could not see queries it again."""
+    q, cmds = step(pending(status), ev.CheckDue(PID), LATER)
+    assert cm.QueryEntry(PID, "BTCUSDT", cid(Leg.ENTRY)) in cmds

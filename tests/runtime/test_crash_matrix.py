@@ -80,6 +80,9 @@ class Scenario:
     faults: dict[str, tuple[str | int, ...]] = field(default_factory=dict)
     specs: tuple[EntrySpec, ...] = (SPEC,)
     lag_ms: int = 0
+    # Below the not-found margin: past timestamp + recvWindow + margin a read that cannot see an
+    # order is taken as proof it never landed; the margin is set above the venue's read lag.
+    order_lag_ms: int = 0
     parked: bool = False  # ends NEEDS_ATTENTION by design: its entry order must not keep working
 
 
@@ -103,7 +106,8 @@ SCENARIOS = [
              {"place_protection": ("would_trigger",), "close_position": BURST}),
     Scenario("both legs of one generation refused", (fill("1.0"),), {"place_protection": (-2010, -2010)}),
     Scenario("-2021 after a partial fill", (fill("0.4"), fill("1.0")), {"place_protection": ("would_trigger",)}),
-    Scenario("late visibility of live legs at restart", (fill("1.0"),), lag_ms=20_000),
+    Scenario("late visibility of the entry and its live legs at restart", (fill("1.0"),),
+             lag_ms=20_000, order_lag_ms=4_000),
     Scenario("legs unseen beyond the read-lag window", (fill("1.0"),), lag_ms=45_000),
     Scenario("one entry's SL fires, the other entry on the symbol untouched",
              (fill("1.0"), fill("0.5", 1), price("96")), specs=(SPEC, SECOND)),
@@ -165,7 +169,7 @@ async def _deliver(engine: ExecutionEngine, world: World, action: Action) -> Non
 async def run(scenario: Scenario, path: Path, crash_after: int | None, market_while_down: bool) -> World:
     clock = FakeClock()
     world = World(FakeExchange(clock), clock, path)
-    world.venue.lag_ms = scenario.lag_ms
+    world.venue.lag_ms, world.venue.order_lag_ms = scenario.lag_ms, scenario.order_lag_ms
     for method, kinds in scenario.faults.items():
         world.venue.fault(method, *kinds)
     done = 0
