@@ -1,0 +1,1 @@
+"""The Python API for strategies (see ``bot_cli.api.Client``)."""

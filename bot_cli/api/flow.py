@@ -1,0 +1,225 @@
+"""Placing a checked entry: hand it to a running daemon, or send it here and follow it.
+
+Shared by `bot enter` and the Python API. With a daemon (it holds the state dir's lock) the
+entry is written as REQUESTED and the daemon sends and protects it; if the daemon goes away
+before taking it, the result says so. With no daemon, this process sends it and follows a
+MARKET entry (a LIMIT one with ``wait``) until it is protected, holding the lock only for each
+look, so a `bot run` started meanwhile takes over.
+
+An entry with an idempotency key is first saved REQUESTED under its key (``api.keys``); this
+process sends it only if no daemon does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot_cli.config import Config
+from bot_cli.core.engine import request_entry
+from bot_cli.core.events import EntryClaimed
+from bot_cli.core.ids import make_pending_id
+from bot_cli.core.model import EntrySpec, OrderType, Pending, Policy, Status
+from bot_cli.runtime.engine import ExecutionEngine
+from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore, lock_holder
+from bot_cli.store.codec import decode, encode
+from bot_cli.venue import Venue, VenueError
+
+
+EXIT_NOT_PROTECTED = 3  # no daemon: followed for the timeout, still not protected
+EXIT_UNWATCHED = 4  # no daemon: a limit entry rests, and nothing will protect its fill
+HANDOFF_WAIT_S = 10.0
+HANDOFF_POLL_S = 0.1
+GONE_PROBES = 3  # the daemon lock seen free this many polls in a row: the daemon is gone
+FOLLOW_S = 15.0  # a market fill is protected in well under a second
+FIRST_LOOK_S = 0.1  # then doubling: each look is a reconcile (Binance weight ~80 without symbol)
+MAX_LOOK_S = 5.0
+THIS_PROCESS = "this process"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The entry as it stands, who sent it, the exit code and its one line."""
+
+    pending: Pending
+    sent_by: str
+    code: int = 0
+    note: str = ""
+
+
+async def place(
+    venue: Venue, cfg: Config, state_dir: Path, spec: EntrySpec, *,
+    wait: bool, timeout: float, claimed: Pending | None = None,
+) -> Result:  # fmt: skip
+    """Send ``spec`` (or the REQUESTED entry ``claimed`` saved for it) by the rules above."""
+    with PendingEntryStore(state_dir) as store:
+        try:
+            with DaemonLock(state_dir):
+                engine = _engine(store, venue, cfg)
+                p = await (engine.execute_entry(spec) if claimed is None else _send(engine, claimed))
+        except LockHeld as held:
+            p = claimed or _request(store, spec, cfg.venue.recv_window_ms)
+            return await _hand_off(store, p, cfg.policy, state_dir, held.pid)
+        if spec.order_type is OrderType.LIMIT and not wait:
+            return _unwatched(p)
+        return await _follow(engine, state_dir, p, timeout)
+
+
+def _engine(store: PendingEntryStore, venue: Venue, cfg: Config) -> ExecutionEngine:
+    window = cfg.venue.recv_window_ms
+    return ExecutionEngine(store, venue, policy=cfg.policy, recv_window_ms=window)
+
+
+async def _send(engine: ExecutionEngine, claimed: Pending) -> Pending:
+    """Claim and send a REQUESTED entry (lock held); one someone already took is only read."""
+    pid = claimed.pending_id
+    live = engine.state.get(pid)
+    if live is None or live.status is not Status.REQUESTED:
+        return _latest(engine.store, live, claimed)
+    await engine.handle(EntryClaimed(pid))
+    return _latest(engine.store, engine.state.get(pid), claimed)
+
+
+def _request(store: PendingEntryStore, spec: EntrySpec, recv_window_ms: int) -> Pending:
+    now = time.time_ns() // 1_000_000
+    pid = make_pending_id(now, secrets.randbelow(36**5))
+    p, _ = request_entry(pid, spec, now, recv_window_ms)
+    store.save(pid, encode(p))
+    return p
+
+
+# -- no daemon: this process sends and follows ------------------------------------------
+
+
+def _unwatched(p: Pending) -> Result:
+    if settled(p):
+        return final(p, THIS_PROCESS)
+    return Result(p, THIS_PROCESS, EXIT_UNWATCHED, (
+        f"no daemon is running: nothing will protect a fill of limit entry {p.pending_id} until"
+        " `bot run` is started; start it now (or enter with --wait)"
+    ))  # fmt: skip
+
+
+async def _follow(engine: ExecutionEngine, state_dir: Path, p: Pending, timeout: float) -> Result:
+    """Reconcile until the entry is protected (or settled otherwise), bounded by ``timeout``.
+
+    The lock is taken for each look only: a `bot run` started meanwhile gets it and takes
+    over; this process then only watches the journal."""
+    end, delay = time.monotonic() + timeout, FIRST_LOOK_S
+    while not settled(p) and time.monotonic() < end:
+        await asyncio.sleep(min(delay, max(0.0, end - time.monotonic())))
+        delay = min(delay * 2, MAX_LOOK_S)
+        try:
+            with DaemonLock(state_dir):
+                await engine.recover()
+                await engine.run_due_checks()
+        except LockHeld:
+            engine.absorb_external()  # another process drives it now: watch what it writes
+        except VenueError:
+            pass  # transient (unreachable, rate limited): the next look asks again
+        p = _latest(engine.store, engine.state.get(p.pending_id), p)
+    return _followed(p, state_dir, timeout)
+
+
+def _followed(p: Pending, state_dir: Path, timeout: float) -> Result:
+    if settled(p):
+        return final(p, THIS_PROCESS)
+    holder = lock_holder(state_dir)
+    if holder:  # a `bot run` started while we followed: it protects the fill now
+        note = (f"entry {p.pending_id} is {p.status.value}; process {holder} holds {state_dir} now"
+                " and protects it")
+        return Result(p, THIS_PROCESS, 0, note)
+    partly = p.status is Status.PARTIALLY_FILLED
+    what = "is partly filled (that part protected), the rest working" if partly else (
+        f"is not protected yet ({p.status.value})"
+    )  # fmt: skip
+    return Result(p, THIS_PROCESS, EXIT_NOT_PROTECTED, (
+        f"entry {p.pending_id} {what} after {timeout:g}s and no daemon is running:"
+        " start `bot run` now, it protects the fill"
+    ))  # fmt: skip
+
+
+# -- a daemon runs: hand the entry to it -------------------------------------------------
+
+
+async def _hand_off(
+    store: PendingEntryStore, p: Pending, policy: Policy, state_dir: Path, holder: int | None
+) -> Result:
+    """Wait for the daemon to send the REQUESTED entry ``p``, or to be gone."""
+    by = f"bot run (pid {holder})"
+    end, free = time.monotonic() + HANDOFF_WAIT_S, 0
+    while time.monotonic() < end:
+        await asyncio.sleep(HANDOFF_POLL_S)
+        store.poll()
+        p = _latest(store, journal_entry(store, p.pending_id), p)
+        if p.status not in (Status.REQUESTED, Status.SUBMITTING):
+            return final(p, by)
+        free = free + 1 if lock_holder(state_dir) is None else 0
+        if free >= GONE_PROBES and p.status is Status.REQUESTED:
+            return not_sent(p, by, holder, policy)
+    return _not_taken(p, by, holder, lock_holder(state_dir) is None, policy)
+
+
+def not_sent(p: Pending, by: str, holder: int | None, policy: Policy) -> Result:
+    """The daemon is gone and the entry still REQUESTED: say so, and what becomes of it."""
+    left_s = (p.created_at + policy.request_ttl_ms - time.time_ns() // 1_000_000) / 1000
+    if left_s > 0:
+        fate = (f"it stays REQUESTED in the journal: a `bot run` started within {left_s:.0f}s"
+                " sends it, later it expires unsent")
+    else:
+        fate = "its request has expired: the next `bot run` archives it as NOT_PLACED"
+    gone = f"the daemon (pid {holder}) stopped before taking entry {p.pending_id}"
+    return Result(p, by, 1, f"{gone}: it was not sent; {fate}")
+
+
+def _not_taken(p: Pending, by: str, holder: int | None, gone: bool, policy: Policy) -> Result:
+    """Still REQUESTED or SUBMITTING when the wait is over."""
+    if p.status is Status.REQUESTED and gone:
+        return not_sent(p, by, holder, policy)
+    if p.status is Status.SUBMITTING and gone:
+        return Result(p, by, 1, (
+            f"the daemon (pid {holder}) stopped while sending entry {p.pending_id}: it may or may"
+            " not be placed; start `bot run`, it finds out and protects a fill"
+        ))  # fmt: skip
+    return Result(p, by, 0, (
+        f"the daemon (pid {holder}) has not finished taking entry {p.pending_id} in"
+        f" {HANDOFF_WAIT_S:g}s; it is {p.status.value} and stays with the daemon"
+    ))  # fmt: skip
+
+
+# -- reading the entry back --------------------------------------------------------------
+
+
+def journal_entry(store: PendingEntryStore, pid: str) -> Pending | None:
+    record = store.load_all().get(pid)
+    return None if record is None else decode(record)
+
+
+def _latest(store: PendingEntryStore, live: Pending | None, last: Pending) -> Pending:
+    """The live record, else its last archived one (it left the journal), else what we had."""
+    if live is not None:
+        return live
+    archived = [a for a in store.archived() if a.get("id") == last.pending_id]
+    return decode(archived[-1]["rec"]) if archived else last
+
+
+def settled(p: Pending) -> bool:
+    """Protected (resting in the journal, or archived), needing a human, or over."""
+    return p.status.terminal or p.status in (Status.PROTECTED, Status.NEEDS_ATTENTION)
+
+
+def final(p: Pending, by: str) -> Result:
+    why = p.reason or p.status.value
+    if p.status is Status.PROTECTED:  # terminal (archived) or resting, depending on the core
+        return Result(p, by)
+    if p.status is Status.NOT_PLACED:
+        return Result(p, by, 1, f"entry {p.pending_id} was not placed: {why}")
+    if p.status is Status.NEEDS_ATTENTION:
+        look = "see `bot pending list`"
+        return Result(p, by, 1, f"entry {p.pending_id} needs attention: {why}; {look}")
+    if p.status.terminal:  # canceled, closed at once, dropped: placed, but nothing left to protect
+        return Result(p, by, 0, f"entry {p.pending_id} is {p.status.value}: {why}")
+    return Result(p, by)
