@@ -1,6 +1,6 @@
 """The paper venue over loopback, with the daemon as its own process.
 
-    python -m bench.paper [--fills 1000] [--recover 1000] [--filled-while-down 100]
+    python -m bench.paper [--fills 1000] [--recover 1000] [--filled-while-down 96]
 
 1. Fill -> protection: the venue runs in this process (so both ends are stamped on
    one clock); `bot run` is a separate process. Entries are handed to the daemon the
@@ -111,13 +111,8 @@ def all_open(journal: PendingEntryStore, wave: list[tuple[str, Decimal]]) -> boo
     return all(records.get(pid, {}).get("status") == "OPEN" for pid, _ in wave)
 
 
-def clear_protection(ex: Any, pid: str) -> None:
-    """Cancel an archived entry's SL/TP on the venue, as if the position were closed by hand."""
-    now = ex.now()
-    for algo in ex.book.open_algos():
-        if algo.client_id.startswith(pid):
-            ex.book.cancel_algo(None, algo.client_id, now)
-    ex.commit()
+def _status(journal: PendingEntryStore, pid: str) -> str:
+    return str(journal.load_all().get(pid, {}).get("status", ""))
 
 
 def start_daemon(root: Path, config: Path, state: Path) -> subprocess.Popen[bytes]:
@@ -146,9 +141,12 @@ async def fill_latency(root: Path, fills: int) -> list[float]:
                 ex.set_price(SYMBOL, price)
                 ex.sync()  # the crossing step now, not at the next 100 ms tick
                 await until(lambda pid=pid: pid in stamps.sl, f"the stop-loss of {pid}", 10)
-                # one fill at a time: the next comes once the daemon archived this one
-                await until(lambda pid=pid: pid not in journal.load_all(), f"{pid} protected and archived", 10)
-                clear_protection(ex, pid)  # Binance allows 200 conditional orders in all
+                await until(lambda pid=pid: _status(journal, pid) == "PROTECTED", f"{pid} protected", 10)
+                # one fill at a time: its TP fires, the bot cancels its SL and archives it, so the
+                # venue never holds more than 200 conditional orders (Binance's limit in all)
+                ex.set_price(SYMBOL, price + 500)
+                ex.sync()
+                await until(lambda pid=pid: pid not in journal.load_all(), f"{pid} taken profit and archived", 10)
             entries.extend(wave)
         return [(stamps.sl[pid] - stamps.fill[pid]) * 1000 for pid, _ in entries]
     finally:
@@ -222,7 +220,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fills", type=int, default=1000)
     ap.add_argument("--recover", type=int, default=1000)
-    ap.add_argument("--filled-while-down", type=int, default=100)
+    ap.add_argument("--filled-while-down", type=int, default=96)  # SL+TP each: under 200 conditional orders
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix=".bench-paper-", dir=Path.cwd()))
     try:
