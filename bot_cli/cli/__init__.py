@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from bot_cli.cli import paper, pending
+from bot_cli.cli import notify, paper, pending
 from bot_cli.cli.enter import enter
 from bot_cli.cli.recover import recover
 from bot_cli.cli.run import run
@@ -42,6 +42,7 @@ app = typer.Typer(
 )
 app.add_typer(pending.app, name="pending")
 app.add_typer(paper.app, name="paper")
+app.add_typer(notify.app, name="notify")
 app.command("run")(run)
 app.command("recover")(recover)
 app.command("enter")(enter)
