@@ -15,6 +15,9 @@ from typer.core import TyperGroup
 from bot_cli.cli import notify, paper, pending
 from bot_cli.cli.enter import enter
 from bot_cli.cli.recover import recover
+from bot_cli.cli.status import status
+from bot_cli.cli.history import history
+from bot_cli.cli.exit import cancel, close
 from bot_cli.cli.run import run
 from bot_cli.cli.context import AppContext
 from bot_cli.cli.render import error
@@ -46,6 +49,10 @@ app.add_typer(notify.app, name="notify")
 app.command("run")(run)
 app.command("recover")(recover)
 app.command("enter")(enter)
+app.command("status")(status)
+app.command("history")(history)
+app.command("cancel")(cancel)
+app.command("close")(close)
 
 
 @app.callback()

@@ -1,19 +1,30 @@
-"""Checks against the exchange before a destructive local change.
+"""Checks against the exchange before a destructive local change, and the cancels after one.
 
 Dropping a pending entry makes the bot forget it: refuse while its order is still
-open on the exchange or its position is unprotected, unless the operator insists.
+open on the exchange or its position is unprotected, unless the operator insists. When
+they do (--force), what the entry left working is cancelled by its client ids, unless
+--keep-orders; the position it held is left as it is, and said so.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from bot_cli.cli.context import AppContext
 from bot_cli.core.ids import client_id
-from bot_cli.core.model import Leg, LegState, Pending, PendingId
+from bot_cli.core.model import ClientId, Leg, LegState, Pending, PendingId, Status
 from bot_cli.errors import BotError
 from bot_cli.venue import NotFound, Venue, VenueError
+
+
+if TYPE_CHECKING:
+    from bot_cli.ops import DropPlan, DropResult
+    from bot_cli.state_store import PendingEntryStore
+
+_ENTRY_WORKING = (Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED)
 
 
 def check_drop(ctx: AppContext, entries: dict[PendingId, Pending], force: bool) -> None:
@@ -58,3 +69,106 @@ async def _filled(venue: Venue, p: Pending) -> Decimal:
         return (await venue.query_order(p.spec.symbol, client_id(p.pending_id, Leg.ENTRY))).filled_qty
     except NotFound:
         return Decimal(0)
+
+
+# -- pending drop --force: cancel what the entries left working, then forget them --------------
+
+
+_DEAD_LEG = (LegState.FIRED,)  # a fired leg's child order is a market order: nothing to cancel
+
+
+@dataclass(frozen=True, slots=True)
+class Cancels:
+    """What a forced drop cancelled on the exchange for one entry, and what it left there."""
+
+    canceled: tuple[str, ...]
+    left: tuple[str, ...]
+    failed: bool = False  # a cancel got no definite answer
+
+
+def working(plan: DropPlan) -> list[str]:
+    """The ids whose orders may still work on the exchange (an unreadable one: maybe)."""
+    from bot_cli.core.drop import still_live
+    from bot_cli.core.ids import is_pending_id
+
+    ids = [pid for pid, p in plan.entries.items() if still_live(p)]
+    return ids + [k for k in plan.unreadable if is_pending_id(k)]
+
+
+def drop_and_cancel(
+    ctx: AppContext, store: PendingEntryStore, plan: DropPlan, now_ms: int
+) -> tuple[DropResult, dict[str, Cancels]]:
+    """Read the exchange, drop (so no daemon re-places a leg we cancel), then cancel by id.
+
+    The venue is reached first: if it cannot be, nothing is dropped."""
+    return asyncio.run(_drop_and_cancel(ctx, store, plan, now_ms))
+
+
+async def _drop_and_cancel(
+    ctx: AppContext, store: PendingEntryStore, plan: DropPlan, now_ms: int
+) -> tuple[DropResult, dict[str, Cancels]]:
+    from bot_cli import ops
+    from bot_cli.connect import connect
+
+    live, cancels = working(plan), {}
+    try:
+        async with connect(ctx.config, ctx.state_dir) as conn:
+            orders = [(r.symbol, r.client_id) for r in await conn.rest.open_orders()]
+            algos = [r.client_id for r in await conn.rest.open_algo_orders()]
+            result = ops.drop_pending(store, plan.ids, now_ms=now_ms, force=True)
+            for pid in (i for i in result.dropped if i in live):
+                entry = plan.entries.get(PendingId(pid))
+                cancels[pid] = await _cancel_all(conn.rest, pid, entry, orders, algos)
+    except VenueError as err:  # only the two listings raise it: nothing dropped yet
+        raise BotError(f"cannot read the exchange's open orders ({err}): nothing was dropped; try"
+                       " again, or drop with --keep-orders and cancel them there") from None
+    except BotError as err:  # connect, or the drop refused: nothing dropped either
+        raise BotError(f"{err}; nothing was dropped (--keep-orders drops without cancelling)") from None
+    return result, cancels
+
+
+async def _cancel_all(
+    venue: Venue, pid: str, p: Pending | None, orders: list[tuple[str, str]], algos: list[str]
+) -> Cancels:
+    """Cancel the entry order and every leg, known from the record or seen open on the venue."""
+    prefix = f"{pid}-"
+    entry = [(s, c) for s, c in orders if c.startswith(prefix)]
+    if p is not None and p.status in _ENTRY_WORKING and not any(c.endswith("-e") for _, c in entry):
+        entry.append((p.spec.symbol, client_id(p.pending_id, Leg.ENTRY)))  # not visible yet, maybe
+    legs = {c for c in algos if c.startswith(prefix)}
+    if p is not None:
+        legs |= {x.client_id for x in p.protections if x.state not in _DEAD_LEG}
+    canceled, left, filled, failed = [], [], Decimal(0), False
+    for symbol, cid in entry:
+        try:
+            filled = max(filled, (await venue.cancel_order(symbol, ClientId(cid))).filled_qty)
+            canceled.append(cid)
+        except NotFound:
+            pass  # not open: filled or cancelled already
+        except VenueError as err:
+            left.append(f"entry order {cid} (cancel failed: {err})")
+            failed = True
+    for cid in sorted(legs):
+        try:
+            await venue.cancel_protection(ClientId(cid))
+            canceled.append(cid)
+        except NotFound:
+            pass
+        except VenueError as err:
+            left.append(f"{cid} (cancel failed: {err})")
+            failed = True
+    left.extend(_unprotected(p, filled))
+    return Cancels(tuple(canceled), tuple(left), failed)
+
+
+def _unprotected(p: Pending | None, filled_on_cancel: Decimal) -> list[str]:
+    """The position the entry held, now with nothing protecting it; and a close in flight."""
+    if p is None:
+        return []
+    left = []
+    if p.close is not None:
+        left.append(f"market close {p.close.client_id} ({p.close.state.value}), which executes or not on its own")
+    share = max(p.share, filled_on_cancel - p.exited)
+    if share > 0:
+        left.append(f"its share of {share} {p.spec.symbol} stays open with no stop-loss; close it on the exchange")
+    return left

@@ -188,10 +188,10 @@ def test_drop_refuses_a_working_entry_without_force(state: Path) -> None:
 
 
 def test_force_drops_through_the_lifecycle_and_warns_what_stays_live(state: Path) -> None:
-    """--force: archived as DROPPED by the core's OperatorDrop, with a warning naming the entry
-    order and both protective orders left on the exchange."""
+    """--force --keep-orders: archived as DROPPED by the core's OperatorDrop, with a warning
+    naming the entry order and both protective orders left on the exchange."""
     pid = ids_by_state(state)["PARTIALLY_FILLED"]
-    code, _, err = bot(state, "pending", "drop", pid, "--yes", "--force")
+    code, _, err = bot(state, "pending", "drop", pid, "--yes", "--force", "--keep-orders")
     assert code == 0
     for live in (f"{pid}-e (PARTIALLY_FILLED)", f"stop-loss {pid}-sl1", f"take-profit {pid}-tp1"):
         assert live in err

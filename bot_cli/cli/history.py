@@ -1,0 +1,249 @@
+"""`bot history [ID]`: the archive (the audit trail), or one entry's whole story.
+
+Without ID: every archived entry, newest first (id, symbol, side, quantity, filled, final
+state, reason, when it was archived), optionally only those archived since --since.
+With ID: the entry from the journal (still pending) or the archive: what was asked, where it
+stands, every note the lifecycle kept with its time (the decisions, the prices seen, the
+calls made), its protective legs, its market closes and what took its share away.
+
+Exit 0: shown. Exit 1: an unknown id or an unreadable --since (one line).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from bot_cli.cli.context import AppContext
+from bot_cli.cli.render import print_json, table
+from bot_cli.errors import BotError, UsageError
+
+
+if TYPE_CHECKING:
+    from bot_cli.core.model import Pending
+    from bot_cli.ops import Unreadable
+    from bot_cli.state_store import PendingEntryStore
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(?:\d+[smhdw])+")
+ARCHIVE_HEADERS = ("id", "symbol", "side", "qty", "filled", "state", "reason", "archived")
+LEG_HEADERS = ("entry", "client id", "leg", "quantity", "trigger", "state")
+_SINCE_HELP = (
+    "Only what happened since then: a duration back from now (30m, 2h, 1d, 1h30m)"
+    " or an ISO time (2025-11-24, 2025-11-24T16:00Z)."
+)
+_ID_HELP = "An entry id (see `bot pending list`, or the archive this command lists)."
+
+
+def history(
+    ctx: typer.Context,
+    pending_id: Annotated[str | None, typer.Argument(help=_ID_HELP, show_default=False)] = None,
+    since: Annotated[str | None, typer.Option("--since", help=_SINCE_HELP, show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the archive, newest first, or with ID one entry's full history, legs and exits.
+
+    Example: bot history --since 1d; bot history bc0mi3k2x7a1b2c
+
+    Exit 0: shown. Exit 1: unknown id or unreadable --since; one line says why.
+    """
+    obj: AppContext = ctx.obj
+    now = time.time_ns() // 1_000_000
+    since_ms = None if since is None else parse_since(since, now)
+    if pending_id is None:
+        _show_archive(obj.state_dir, since_ms, as_json)
+    else:
+        _show_entry(obj.state_dir, pending_id, since_ms, as_json)
+
+
+def parse_since(text: str, now_ms: int) -> int:
+    """Epoch ms from `30m`, `1h30m`, `2d` back from now, or an ISO date or time (UTC if no zone)."""
+    if _DURATION.fullmatch(text):
+        seconds = sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])", text))
+        return now_ms - seconds * 1000
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r} is neither a duration (30m, 2h, 1d) nor an ISO time (2025-11-24T16:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def iso(ms: int | None, *, precise: bool = False) -> str:
+    """An epoch-ms time as UTC, to the second (or the millisecond); "-" for none."""
+    if not ms:
+        return "-"
+    when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    if precise:  # notes of one decision are milliseconds apart: keep their order visible
+        return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- the archive ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    """One archive line, as read at the edge: anything missing shows as "?"."""
+
+    pending_id: str
+    reason: str
+    at_ms: int
+    record: dict[str, Any]
+
+    @classmethod
+    def of(cls, line: dict[str, Any]) -> Archived:
+        rec, at = line.get("rec"), line.get("at_ms")
+        return cls(_text(line, "id"), _text(line, "reason"), at if type(at) is int else 0,
+                   rec if isinstance(rec, dict) else {})
+
+    def as_json(self) -> dict[str, Any]:
+        r = self.record
+        return {"id": self.pending_id, "symbol": _text(r, "symbol"), "side": _text(r, "side"),
+                "quantity": _text(r, "quantity"), "filled_quantity": _text(r, "filled_qty"),
+                "state": _text(r, "status"), "reason": self.reason, "archived_at": self.at_ms}
+
+    def cells(self) -> tuple[str, ...]:
+        d = self.as_json()
+        return (*(d[k] for k in ("id", "symbol", "side", "quantity", "filled_quantity", "state", "reason")),
+                iso(self.at_ms))
+
+
+def _text(d: dict[str, Any], key: str) -> str:
+    value = d.get(key)
+    return value if isinstance(value, str) else "?"
+
+
+def read_archive(state_dir: Path) -> list[Archived]:
+    """Every archived entry, oldest first; none when the state dir does not exist yet."""
+    from bot_cli.state_store import PendingEntryStore
+
+    if not state_dir.is_dir():
+        return []
+    with PendingEntryStore(state_dir) as store:
+        return [Archived.of(line) for line in store.archived()]
+
+
+def _show_archive(state_dir: Path, since_ms: int | None, as_json: bool) -> None:
+    rows = [a for a in reversed(read_archive(state_dir)) if since_ms is None or a.at_ms >= since_ms]
+    rows.sort(key=lambda a: a.at_ms, reverse=True)  # stable: equal times keep newest-written first
+    if as_json:
+        print_json({"archive": [a.as_json() for a in rows]})
+        return
+    if not rows:
+        typer.echo(f"no archived entries in {state_dir}{'' if since_ms is None else f' since {iso(since_ms)}'}")
+        return
+    table(f"{len(rows)} archived entries in {state_dir}", ARCHIVE_HEADERS, [a.cells() for a in rows])
+
+
+# -- one entry ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """An entry by id: decoded (or why not), and its archive line if it left the journal."""
+
+    entry: Pending | Unreadable
+    archived: Archived | None
+
+
+def find(state_dir: Path, key: str) -> Found | None:
+    """The entry from the journal if pending, else its last archive line; None if unknown."""
+    from bot_cli.ops import decode_record
+    from bot_cli.state_store import PendingEntryStore
+
+    if not state_dir.is_dir():
+        return None
+    with PendingEntryStore(state_dir) as store:
+        record = store.load_all().get(key)
+        if record is not None:
+            return Found(decode_record(key, record), None)
+        return find_archived(store, key)
+
+
+def find_archived(store: PendingEntryStore, key: str) -> Found | None:
+    from bot_cli.ops import decode_record
+
+    lines = [a for a in map(Archived.of, store.archived()) if a.pending_id == key]
+    if not lines:
+        return None
+    return Found(decode_record(key, lines[-1].record), lines[-1])
+
+
+def _show_entry(state_dir: Path, key: str, since_ms: int | None, as_json: bool) -> None:
+    from bot_cli.ops import Unreadable
+
+    found = find(state_dir, key)
+    if found is None:
+        raise BotError(f"no entry {key} in the journal or the archive of {state_dir}: "
+                       "see `bot pending list` and `bot history`")
+    if isinstance(found.entry, Unreadable):
+        u = found.entry
+        where = u.advice if found.archived is None else f"see its line in {state_dir / 'archive.jsonl'}"
+        raise BotError(f"the record of {key} cannot be read ({u.reason}): {where}")
+    p, a = found.entry, found.archived
+    notes = [n for n in p.history if since_ms is None or n.at >= since_ms]
+    if as_json:
+        print_json(entry_json(p, a, notes))
+    else:
+        _print_entry(p, a, notes)
+
+
+def entry_json(p: Pending, a: Archived | None, notes: list[Any]) -> dict[str, Any]:
+    s = p.spec
+
+    def dec(v: object) -> str | None:
+        return None if v is None else str(v)
+
+    return {
+        "id": p.pending_id, "where": "journal" if a is None else "archive",
+        "archived_at": None if a is None else a.at_ms, "archive_reason": None if a is None else a.reason,
+        "state": p.status.value, "reason": p.reason, "symbol": s.symbol, "side": s.side.value,
+        "quantity": str(s.quantity), "order_type": s.order_type.value, "price": dec(s.price),
+        "stop_loss": str(s.stop_loss), "take_profit": dec(s.take_profit),
+        "position_side": s.position_side.value, "created_at": p.created_at,
+        "filled_quantity": str(p.filled_qty), "avg_price": dec(p.avg_price), "share": str(p.share),
+        "history": [{"at": n.at, "time": iso(n.at, precise=True), "text": n.text} for n in notes],
+        "legs": legs_json(p), "exits": [{"by": x.key, "quantity": str(x.quantity)} for x in p.exits],
+    }
+
+
+def legs_json(p: Pending) -> list[dict[str, Any]]:
+    """Its protective orders and market closes still on record, as data."""
+    legs = [{"client_id": x.client_id, "leg": f"{x.leg.value}{x.gen}", "quantity": str(x.quantity),
+             "trigger": str(x.trigger_price), "state": x.state.value} for x in p.protections]
+    if p.close is not None:
+        c = p.close
+        legs.append({"client_id": c.client_id, "leg": "close", "quantity": str(c.quantity),
+                     "trigger": "market", "state": c.state.value})
+    return legs
+
+
+def leg_cells(p: Pending) -> list[tuple[str, ...]]:
+    return [(p.pending_id, x["client_id"], x["leg"], x["quantity"], x["trigger"], x["state"]) for x in legs_json(p)]
+
+
+def _print_entry(p: Pending, a: Archived | None, notes: list[Any]) -> None:
+    s = p.spec
+    at = f" at {s.price}" if s.price is not None else ""
+    tp = f", take-profit {s.take_profit}" if s.take_profit is not None else ""
+    where = "in the journal" if a is None else f"archived {iso(a.at_ms)} ({a.reason})"
+    avg = f" at {p.avg_price}" if p.avg_price is not None else ""
+    typer.echo(f"entry {p.pending_id}: {s.symbol} {s.side.value} {s.quantity} {s.order_type.value}{at}, "
+               f"stop-loss {s.stop_loss}{tp} ({s.position_side.value})")
+    typer.echo(f"state: {p.status.value}{f' - {p.reason}' if p.reason else ''}; {where}")
+    typer.echo(f"created {iso(p.created_at)}; filled {p.filled_qty}{avg}; share {p.share}")
+    table(f"{len(notes)} notes", ("time", "note"), [(iso(n.at, precise=True), n.text) for n in notes])
+    if legs := leg_cells(p):
+        table("orders on record", LEG_HEADERS, legs)
+    if p.exits:
+        table("what took its share", ("by", "quantity"), [(x.key, str(x.quantity)) for x in p.exits])
