@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from bot_cli.core.commands import ClosePosition, Command
-from bot_cli.core.model import Pending, PendingId, Status
+from bot_cli.core.model import Pending, PendingId
 from bot_cli.notify import formats
 from bot_cli.notify.formats import Notice
 
@@ -53,10 +53,15 @@ class _Clock(Protocol):
     def now_ms(self) -> int: ...
 
 
+# The core's long-exposure alert (core.engine._exposure) says this; every other alert parks
+# the entry in NEEDS_ATTENTION. Matched on text because by the time the alert runs, later
+# events may already have changed the entry (tests/notify/test_protection_path.py guards it).
+EXPOSURE_MARK = " without a full stop for "
+
+
 def alert_notice(p: Pending | None, pending_id: str, message: str, now_ms: int) -> Notice:
-    """The core raises two alerts: an entry parked in NEEDS_ATTENTION (its reason is the
-    message) and a filled share long without a full stop; anything unsure is the former."""
-    if p is None or (p.status is Status.NEEDS_ATTENTION and message == p.reason):
+    """needs_attention, unless the message is the long-exposure one (and the entry is known)."""
+    if p is None or EXPOSURE_MARK not in message:
         return formats.needs_attention(pending_id, message)
     seconds = (now_ms - p.exposed_since) // 1000 if p.exposed_since else 0
     return formats.unprotected(pending_id, seconds, p.spec.symbol, p.share)

@@ -11,12 +11,28 @@ from bot_cli.core.commands import ClosePosition
 from bot_cli.core.engine import open_entry
 from bot_cli.core.history import attention
 from bot_cli.core.ids import make_pending_id
-from bot_cli.core.model import ClientId, EntrySpec, OrderType, Pending, PendingId, PositionSide, Side
+from bot_cli.core.model import (
+    ClientId,
+    EntrySpec,
+    OrderType,
+    Pending,
+    PendingId,
+    PositionSide,
+    Side,
+)
 from bot_cli.notify import AlertHooks, Notice, StreamWatch, alert_notice
 
 
 NOW = 1_764_000_000_000
-SPEC = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.MARKET, None, Decimal("63000.0"), Decimal("66000.0"))
+SPEC = EntrySpec(
+    "BTCUSDT",
+    Side.BUY,
+    Decimal("0.010"),
+    OrderType.MARKET,
+    None,
+    Decimal("63000.0"),
+    Decimal("66000.0"),
+)
 
 
 def entry() -> Pending:
@@ -29,17 +45,37 @@ def entry() -> Pending:
     [
         pytest.param([(True, 1_000)], [None], id="connected at once: nothing"),
         pytest.param([(False, 59_999)], [None], id="down just under the limit: nothing yet"),
-        pytest.param([(False, 60_000), (False, 90_000)], ["stream_down", None], id="down at the limit: told once"),
-        pytest.param([(False, 60_000), (True, 75_000)], ["stream_down", "stream_up"], id="back: told it is up"),
-        pytest.param([(True, 1_000), (False, 2_000), (True, 30_000)], [None, None, None],
-                     id="a short outage: nothing, not even 'up'"),
-        pytest.param([(True, 1_000), (False, 2_000), (False, 62_000), (True, 63_000), (False, 64_000),
-                      (False, 124_000)], [None, None, "stream_down", "stream_up", None, "stream_down"],
-                     id="every outage counted from its own start"),
+        pytest.param(
+            [(False, 60_000), (False, 90_000)],
+            ["stream_down", None],
+            id="down at the limit: told once",
+        ),
+        pytest.param(
+            [(False, 60_000), (True, 75_000)],
+            ["stream_down", "stream_up"],
+            id="back: told it is up",
+        ),
+        pytest.param(
+            [(True, 1_000), (False, 2_000), (True, 30_000)],
+            [None, None, None],
+            id="a short outage: nothing, not even 'up'",
+        ),
+        pytest.param(
+            [
+                (True, 1_000),
+                (False, 2_000),
+                (False, 62_000),
+                (True, 63_000),
+                (False, 64_000),
+                (False, 124_000),
+            ],
+            [None, None, "stream_down", "stream_up", None, "stream_down"],
+            id="every outage counted from its own start",
+        ),
     ],
 )
 def test_stream_watch(observations: list[tuple[bool, int]], told: list[str | None]) -> None:
-    """One stream_down per outage after down_after_ms (the start counts as down), stream_up after it."""
+    """One stream_down per outage after down_after_ms (start counts as down); stream_up after."""
     # Arrange
     watch = StreamWatch(60_000, now_ms=0)
 
@@ -61,7 +97,10 @@ def test_stream_down_says_since_when() -> None:
     # Assert
     assert notice is not None
     assert notice.fields == {"since": "2025-11-24T16:00:00Z", "seconds": 61}
-    assert notice.text == "user data stream down since 2025-11-24T16:00:00Z (61 s): fills are not seen live"
+    assert (
+        notice.text
+        == "user data stream down since 2025-11-24T16:00:00Z (61 s): fills are not seen live"
+    )
 
 
 class Teller:
@@ -96,10 +135,13 @@ def test_an_entry_parked_for_attention_is_needs_attention() -> None:
     hooks.on_alert(p.pending_id, "stop-loss refused 5 times: -2010")
 
     # Assert
-    assert teller.told == [Notice(
-        "needs_attention", f"entry {p.pending_id} needs attention: stop-loss refused 5 times: -2010",
-        {"entry": p.pending_id, "reason": "stop-loss refused 5 times: -2010"},
-    )]
+    assert teller.told == [
+        Notice(
+            "needs_attention",
+            f"entry {p.pending_id} needs attention: stop-loss refused 5 times: -2010",
+            {"entry": p.pending_id, "reason": "stop-loss refused 5 times: -2010"},
+        )
+    ]
 
 
 def test_a_long_exposure_is_unprotected_with_how_long() -> None:
@@ -108,11 +150,30 @@ def test_a_long_exposure_is_unprotected_with_how_long() -> None:
     p = replace(entry(), filled_qty=Decimal("0.010"), exposed_since=NOW + 10_000)
 
     # Act
-    notice = alert_notice(p, p.pending_id, "0.010 BTCUSDT without a full stop for 60 s; still trying", NOW + 75_000)
+    notice = alert_notice(
+        p, p.pending_id, "0.010 BTCUSDT without a full stop for 60 s; still trying", NOW + 75_000
+    )
 
     # Assert
     assert notice.kind == "unprotected"
-    assert notice.fields == {"entry": p.pending_id, "seconds": 65, "symbol": "BTCUSDT", "quantity": "0.010"}
+    assert notice.fields == {
+        "entry": p.pending_id,
+        "seconds": 65,
+        "symbol": "BTCUSDT",
+        "quantity": "0.010",
+    }
+
+
+def test_a_parked_entry_long_exposed_is_still_unprotected() -> None:
+    """The long-exposure alert keeps its kind when the entry is already in NEEDS_ATTENTION."""
+    # Arrange
+    p = replace(attention(entry(), NOW, "evidence conflict"), filled_qty=Decimal("0.010"))
+
+    # Act
+    notice = alert_notice(p, p.pending_id, "0.010 BTCUSDT without a full stop for 60 s; x", NOW)
+
+    # Assert
+    assert notice.kind == "unprotected"
 
 
 def test_an_alert_for_an_unknown_entry_is_needs_attention() -> None:
@@ -135,7 +196,14 @@ def test_a_market_close_is_told_once_per_order() -> None:
     # Arrange
     teller = Teller()
     hooks = AlertHooks(teller)
-    close = ClosePosition(PendingId("P1"), ClientId("P1-close-1"), "BTCUSDT", Side.SELL, Decimal("0.010"), PositionSide.BOTH)
+    close = ClosePosition(
+        PendingId("P1"),
+        ClientId("P1-close-1"),
+        "BTCUSDT",
+        Side.SELL,
+        Decimal("0.010"),
+        PositionSide.BOTH,
+    )
 
     # Act
     hooks.on_command(close)
@@ -144,5 +212,6 @@ def test_a_market_close_is_told_once_per_order() -> None:
 
     # Assert
     assert [(n.kind, n.fields["quantity"]) for n in teller.told] == [
-        ("closed_at_market", "0.010"), ("closed_at_market", "0.004")
+        ("closed_at_market", "0.010"),
+        ("closed_at_market", "0.004"),
     ]
