@@ -13,7 +13,10 @@ NOTHING_CONFIGURED = (
     "with BOT_TELEGRAM_TOKEN in the environment"
 )
 
-app = typer.Typer(no_args_is_help=True, help="Alerts to a person: a JSON webhook and Telegram ([notify] in the config).")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Alerts to a person: a JSON webhook and Telegram ([notify] in the config).",
+)
 
 
 @app.command("test")

@@ -14,8 +14,14 @@ from typing import Any
 
 
 KINDS = (
-    "needs_attention", "closed_at_market", "unprotected", "stream_down", "stream_up",
-    "daemon_started", "daemon_stopped", "test",
+    "needs_attention",
+    "closed_at_market",
+    "unprotected",
+    "stream_down",
+    "stream_up",
+    "daemon_started",
+    "daemon_stopped",
+    "test",
 )
 RESERVED = ("kind", "text", "at", "host", "pid")  # webhook keys a field may not replace
 TELEGRAM_MAX = 4096  # sendMessage refuses longer texts
@@ -40,7 +46,8 @@ class Message:
 
 def needs_attention(pending_id: str, reason: str) -> Notice:
     return Notice(
-        "needs_attention", f"entry {pending_id} needs attention: {reason}",
+        "needs_attention",
+        f"entry {pending_id} needs attention: {reason}",
         {"entry": pending_id, "reason": reason},
     )
 
@@ -56,7 +63,8 @@ def closed_at_market(pending_id: str, symbol: str, quantity: Decimal | str) -> N
 def unprotected(pending_id: str, seconds: int, symbol: str, quantity: Decimal | str) -> Notice:
     return Notice(
         "unprotected",
-        f"entry {pending_id}: {quantity} {symbol} without a full stop for {seconds} s; still trying",
+        f"entry {pending_id}: {quantity} {symbol} without a full stop for {seconds} s; "
+        "still trying",
         {"entry": pending_id, "seconds": seconds, "symbol": symbol, "quantity": str(quantity)},
     )
 
@@ -73,7 +81,8 @@ def stream_down(since_ms: int, now_ms: int) -> Notice:
 def stream_up(since_ms: int, now_ms: int) -> Notice:
     secs = (now_ms - since_ms) // 1000
     return Notice(
-        "stream_up", f"user data stream back after {secs} s down; reconciling",
+        "stream_up",
+        f"user data stream back after {secs} s down; reconciling",
         {"since": iso(since_ms / 1000), "seconds": secs},
     )
 
@@ -98,7 +107,14 @@ def iso(at: float) -> str:
 def webhook_payload(msg: Message) -> dict[str, Any]:
     """{kind, text, <fields>, at, host, pid}; values JSON-safe (decimals as strings)."""
     extra = {k: _jsonable(v) for k, v in msg.fields.items() if k not in RESERVED}
-    return {"kind": msg.kind, "text": msg.text, **extra, "at": iso(msg.at), "host": msg.host, "pid": msg.pid}
+    return {
+        "kind": msg.kind,
+        "text": msg.text,
+        **extra,
+        "at": iso(msg.at),
+        "host": msg.host,
+        "pid": msg.pid,
+    }
 
 
 def telegram_text(msg: Message) -> str:

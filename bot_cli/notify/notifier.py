@@ -63,7 +63,9 @@ class Delivery:
     detail: str
 
 
-async def send_once(transport: httpx.AsyncBaseTransport, sink: Sink, msg: Message, timeout_s: float) -> str:
+async def send_once(
+    transport: httpx.AsyncBaseTransport, sink: Sink, msg: Message, timeout_s: float
+) -> str:
     """One try: 'HTTP 200', or a DeliveryError whose text holds no secret."""
     request = sink.request(msg)
     request.extensions["timeout"] = httpx.Timeout(timeout_s).as_dict()
@@ -83,7 +85,10 @@ async def send_once(transport: httpx.AsyncBaseTransport, sink: Sink, msg: Messag
 
 
 async def deliver_once(
-    sinks: Sequence[Sink], msg: Message, timeout_s: float, transport: httpx.AsyncBaseTransport | None = None
+    sinks: Sequence[Sink],
+    msg: Message,
+    timeout_s: float,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[Delivery]:
     """One try per sink, all at once, no retry: the answer of `bot notify test`."""
     pool = transport or httpx.AsyncHTTPTransport()
@@ -94,7 +99,9 @@ async def deliver_once(
             await pool.aclose()
 
 
-async def _try(transport: httpx.AsyncBaseTransport, sink: Sink, msg: Message, timeout_s: float) -> Delivery:
+async def _try(
+    transport: httpx.AsyncBaseTransport, sink: Sink, msg: Message, timeout_s: float
+) -> Delivery:
     try:
         return Delivery(sink.where, True, await send_once(transport, sink, msg, timeout_s))
     except DeliveryError as err:
@@ -122,16 +129,23 @@ class Notifier:
         origin: Origin | None = None,
     ) -> None:
         self.sinks = tuple(sinks)
-        self.timeout_s, self.tries, self.delays, self.sleep = timeout_s, max(tries, 1), delays, sleep
+        self.timeout_s, self.tries = timeout_s, max(tries, 1)
+        self.delays, self.sleep = delays, sleep
         self.clock, self.origin = clock, origin or Origin.here()
         self.counts: Counter[str] = Counter()
-        self._queues: list[asyncio.Queue[Message]] = [asyncio.Queue(max(queue_size, 1)) for _ in self.sinks]
+        self._queues: list[asyncio.Queue[Message]] = [
+            asyncio.Queue(max(queue_size, 1)) for _ in self.sinks
+        ]
         self._transport = transport
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_config(
-        cls, cfg: NotifyConfig, env: Mapping[str, str] | None = None, source: str = "config", **kwargs: Any
+        cls,
+        cfg: NotifyConfig,
+        env: Mapping[str, str] | None = None,
+        source: str = "config",
+        **kwargs: Any,
     ) -> Notifier:
         """The sinks of [notify]; a wrong sink is a ConfigError now, not a silence later."""
         sinks = sinks_from_config(cfg, os.environ if env is None else env, source)
@@ -165,8 +179,13 @@ class Notifier:
                     queue.put_nowait(msg)
                 except asyncio.QueueFull:
                     self.counts["dropped"] += 1
-                    log.warning("notify: %s queue full (%d waiting): dropped %s: %s",
-                                sink.where, queue.maxsize, kind, short(text))
+                    log.warning(
+                        "notify: %s queue full (%d waiting): dropped %s: %s",
+                        sink.where,
+                        queue.maxsize,
+                        kind,
+                        short(text),
+                    )
                 else:
                     self.counts["queued"] += 1
                     taken = True
@@ -193,8 +212,12 @@ class Notifier:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(joined, self.timeout_s if grace_s is None else grace_s)
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await task
+        except asyncio.CancelledError:
+            pass
+        except Exception as err:  # stopping must not fail the daemon's own stop
+            log.warning("notify: delivery had stopped: %s", type(err).__name__)
         self._drop_left()
 
     async def __aenter__(self) -> Notifier:
@@ -208,12 +231,19 @@ class Notifier:
         """Deliver until cancelled: one lane per sink."""
         transport = self._transport or httpx.AsyncHTTPTransport()
         try:
-            await asyncio.gather(*(self._lane(transport, s, q) for s, q in zip(self.sinks, self._queues, strict=True)))
+            await asyncio.gather(
+                *(
+                    self._lane(transport, s, q)
+                    for s, q in zip(self.sinks, self._queues, strict=True)
+                )
+            )
         finally:
             if self._transport is None:
                 await transport.aclose()
 
-    async def _lane(self, transport: httpx.AsyncBaseTransport, sink: Sink, queue: asyncio.Queue[Message]) -> None:
+    async def _lane(
+        self, transport: httpx.AsyncBaseTransport, sink: Sink, queue: asyncio.Queue[Message]
+    ) -> None:
         while True:
             msg = await queue.get()
             try:
@@ -234,10 +264,19 @@ class Notifier:
                 if not err.retry or attempt == self.tries:
                     return self._failed(sink, msg, attempt, str(err))
                 wait = max(next(delays), err.after_s)
-                log.info("notify: %s try %d for %s failed (%s); again in %.1f s", sink.where, attempt, msg.kind, err, wait)
+                log.info(
+                    "notify: %s try %d for %s failed (%s); again in %.1f s",
+                    sink.where,
+                    attempt,
+                    msg.kind,
+                    err,
+                    wait,
+                )
                 await self.sleep(wait)
             except Exception as err:  # a bug here must not end the lane
-                return self._failed(sink, msg, attempt, redact(f"{type(err).__name__}: {err}", sink.secrets))
+                return self._failed(
+                    sink, msg, attempt, redact(f"{type(err).__name__}: {err}", sink.secrets)
+                )
             else:
                 self.counts["delivered"] += 1
                 log.debug("notify: %s delivered %s (%s)", sink.where, msg.kind, detail)
@@ -246,11 +285,21 @@ class Notifier:
 
     def _failed(self, sink: Sink, msg: Message, tries: int, why: str) -> None:
         self.counts["failed"] += 1
-        log.warning("notify: %s dropped %s after %d %s: %s",
-                    sink.where, msg.kind, tries, "try" if tries == 1 else "tries", why)
+        log.warning(
+            "notify: %s dropped %s after %d %s: %s",
+            sink.where,
+            msg.kind,
+            tries,
+            "try" if tries == 1 else "tries",
+            why,
+        )
 
     def _drop_left(self) -> None:
-        left = [(sink, q.get_nowait()) for sink, q in zip(self.sinks, self._queues, strict=True) for _ in range(q.qsize())]
+        left = [
+            (sink, q.get_nowait())
+            for sink, q in zip(self.sinks, self._queues, strict=True)
+            for _ in range(q.qsize())
+        ]
         if left:
             self.counts["dropped"] += len(left)
             kinds = ", ".join(sorted({m.kind for _, m in left}))

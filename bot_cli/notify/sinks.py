@@ -34,7 +34,8 @@ class DeliveryError(Exception):
 
 
 class Sink(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def where(self) -> str: ...
@@ -80,7 +81,10 @@ class TelegramSink:
 
     def request(self, msg: Message) -> httpx.Request:
         url = f"{self.base_url.rstrip('/')}/bot{self.token}/sendMessage"
-        return _post(url, {"chat_id": self.chat_id, "text": telegram_text(msg), "disable_web_page_preview": True})
+        return _post(
+            url,
+            {"chat_id": self.chat_id, "text": telegram_text(msg), "disable_web_page_preview": True},
+        )
 
 
 def _post(url: str, body: object) -> httpx.Request:
@@ -118,7 +122,9 @@ def _retry_after(response: httpx.Response) -> float:
     return min(max(seconds, 0.0), RETRY_AFTER_MAX_S)
 
 
-def sinks_from_config(cfg: NotifyConfig, env: Mapping[str, str], source: str = "config") -> list[Sink]:
+def sinks_from_config(
+    cfg: NotifyConfig, env: Mapping[str, str], source: str = "config"
+) -> list[Sink]:
     """The configured sinks, checked now so that a wrong one fails at start, not at the alert.
 
     ``source`` names the config file in errors.
@@ -131,7 +137,8 @@ def sinks_from_config(cfg: NotifyConfig, env: Mapping[str, str], source: str = "
         token = env.get(TOKEN_ENV, "")
         if not token:
             raise ConfigError(
-                f"{source}: notify.telegram_chat_id is set but {TOKEN_ENV} is not in the environment"
+                f"{source}: notify.telegram_chat_id is set "
+                f"but {TOKEN_ENV} is not in the environment"
             )
         _check_url(source, "notify.telegram_url", cfg.telegram_url)
         sinks.append(TelegramSink(cfg.telegram_url, cfg.telegram_chat_id, token))

@@ -3,6 +3,7 @@ and answers as the test scripted, including an answer that hangs until released.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -40,8 +41,7 @@ class Capture:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def script(self, path: str, *answers: Answer) -> None:
         """The next answers on ``path``: a status, (status, description), or HANG; then 200."""
@@ -70,7 +70,9 @@ def _handler(capture: Capture) -> type[BaseHTTPRequestHandler]:
             if answer == HANG:
                 capture.release.wait(BOUND_S)
                 answer = 200
-            status, description = answer if isinstance(answer, tuple) else (int(answer), f"scripted {answer}")
+            status, description = (
+                answer if isinstance(answer, tuple) else (int(answer), f"scripted {answer}")
+            )
             payload = {"ok": True} if status < 300 else {"ok": False, "description": description}
             data = json.dumps(payload).encode()
             self.send_response(status)
@@ -85,18 +87,8 @@ def _handler(capture: Capture) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def until(condition: Callable[[], bool], what: str) -> None:
-    """Poll a condition from synchronous code, bounded."""
-    end = time.monotonic() + BOUND_S
-    while not condition():
-        assert time.monotonic() < end, f"not within {BOUND_S} s: {what}"
-        time.sleep(0.005)
-
-
 async def until_async(condition: Callable[[], bool], what: str) -> None:
     """Poll a condition from the event loop (other tasks keep running), bounded."""
-    import asyncio
-
     end = time.monotonic() + BOUND_S
     while not condition():
         assert time.monotonic() < end, f"not within {BOUND_S} s: {what}"

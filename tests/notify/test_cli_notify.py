@@ -19,12 +19,19 @@ def bot(tmp_path: Path, config: str, *, token: str | None = TOKEN) -> tuple[int,
     path = tmp_path / "bot.toml"
     path.write_text(config)
     env = {"BOT_TELEGRAM_TOKEN": token}
-    result = runner.invoke(app, ["--state-dir", str(tmp_path / "state"), "--config", str(path), "notify", "test"], env=env)
+    result = runner.invoke(
+        app,
+        ["--state-dir", str(tmp_path / "state"), "--config", str(path), "notify", "test"],
+        env=env,
+    )
     return result.exit_code, result.stdout, result.stderr
 
 
 def both(url: str, webhook_path: str = "/hook") -> str:
-    return f'[notify]\nwebhook_url = "{url}{webhook_path}"\ntelegram_chat_id = "42"\ntelegram_url = "{url}"\n'
+    return (
+        f'[notify]\nwebhook_url = "{url}{webhook_path}"\n'
+        f'telegram_chat_id = "42"\ntelegram_url = "{url}"\n'
+    )
 
 
 def test_every_sink_delivered_is_exit_0(tmp_path: Path, capture: Capture) -> None:
@@ -34,7 +41,10 @@ def test_every_sink_delivered_is_exit_0(tmp_path: Path, capture: Capture) -> Non
 
     # Assert
     assert code == 0, err
-    assert out.splitlines() == ["webhook (127.0.0.1): ok (HTTP 200)", "telegram (127.0.0.1): ok (HTTP 200)"]
+    assert out.splitlines() == [
+        "webhook (127.0.0.1): ok (HTTP 200)",
+        "telegram (127.0.0.1): ok (HTTP 200)",
+    ]
     seen = {s.path: s.json() for s in capture.wait_for(2)}
     assert seen["/hook"]["kind"] == "test"
     assert seen[f"/bot{TOKEN}/sendMessage"]["chat_id"] == "42"
@@ -42,7 +52,7 @@ def test_every_sink_delivered_is_exit_0(tmp_path: Path, capture: Capture) -> Non
 
 
 def test_a_failing_sink_is_exit_1(tmp_path: Path, capture: Capture) -> None:
-    """A sink that answers 500 is one 'failed' line (tried once) and exit 1; the other still says ok."""
+    """A sink answering 500 is one 'failed' line (tried once), exit 1; the other still says ok."""
     # Arrange
     capture.script("/hook", 500)
 
@@ -73,10 +83,18 @@ def test_nothing_configured_is_one_line_and_exit_1(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("config", "token", "expected"),
     [
-        pytest.param('[notify]\ntelegram_chat_id = "42"\n', None, "BOT_TELEGRAM_TOKEN is not in the environment",
-                     id="chat id without token"),
-        pytest.param('[notify]\nwebhook_url = "localhost/hook"\n', TOKEN, "notify.webhook_url must be an http",
-                     id="webhook without scheme"),
+        pytest.param(
+            '[notify]\ntelegram_chat_id = "42"\n',
+            None,
+            "BOT_TELEGRAM_TOKEN is not in the environment",
+            id="chat id without token",
+        ),
+        pytest.param(
+            '[notify]\nwebhook_url = "localhost/hook"\n',
+            TOKEN,
+            "notify.webhook_url must be an http",
+            id="webhook without scheme",
+        ),
     ],
 )
 def test_a_half_configured_sink_is_one_line_and_exit_1(

@@ -1,4 +1,4 @@
-"""The notifier against a real local HTTP server: shapes, retries, a hanging endpoint, a full queue."""
+"""The notifier against a real local HTTP server: shapes, retries, hangs, a full queue."""
 
 from __future__ import annotations
 
@@ -25,9 +25,23 @@ def no_wait() -> Iterator[float]:
 
 
 def notifier(*sinks: WebhookSink | TelegramSink, **kwargs: object) -> Notifier:
-    options: dict[str, object] = {"delays": no_wait, "clock": lambda: AT, "origin": ORIGIN, "timeout_s": 2.0}
+    options: dict[str, object] = {
+        "delays": no_wait,
+        "clock": lambda: AT,
+        "origin": ORIGIN,
+        "timeout_s": 2.0,
+    }
     options.update(kwargs)
     return Notifier(list(sinks), **options)  # type: ignore[arg-type]
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The notifier's own warning lines (asyncio's debug mode may add its own)."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "bot_cli.notify" and r.levelno == logging.WARNING
+    ]
 
 
 async def deliver(n: Notifier, *notices: formats.Notice, expect: int) -> None:
@@ -35,7 +49,9 @@ async def deliver(n: Notifier, *notices: formats.Notice, expect: int) -> None:
     n.start()
     for notice in notices:
         n.tell(notice)
-    await until_async(lambda: n.counts["delivered"] + n.counts["failed"] >= expect, "delivery outcomes")
+    await until_async(
+        lambda: n.counts["delivered"] + n.counts["failed"] >= expect, "delivery outcomes"
+    )
     await n.stop()
 
 
@@ -55,8 +71,12 @@ def test_webhook_gets_one_json_document(capture: Capture) -> None:
     assert seen.json() == {
         "kind": "closed_at_market",
         "text": "entry P1: reduce-only market close of 0.010 BTCUSDT sent",
-        "entry": "P1", "symbol": "BTCUSDT", "quantity": "0.010",
-        "at": "2025-11-24T16:00:00Z", "host": "box", "pid": 4242,
+        "entry": "P1",
+        "symbol": "BTCUSDT",
+        "quantity": "0.010",
+        "at": "2025-11-24T16:00:00Z",
+        "host": "box",
+        "pid": 4242,
     }
 
 
@@ -118,8 +138,11 @@ def test_a_refusal_naming_the_token_is_logged_redacted(
     # Assert
     assert len(capture.wait_for(1)) == 1  # a definite refusal: one try only
     assert n.counts["failed"] == 1
-    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert lines == ["notify: telegram (127.0.0.1) dropped test after 1 try: HTTP 401 Unauthorized: token *** is revoked"]
+    lines = warnings(caplog)
+    assert lines == [
+        "notify: telegram (127.0.0.1) dropped test after 1 try: "
+        "HTTP 401 Unauthorized: token *** is revoked"
+    ]
     assert TOKEN not in caplog.text
 
 
@@ -139,8 +162,10 @@ def test_retries_after_a_500_then_delivers(capture: Capture) -> None:
     assert (n.counts["delivered"], n.counts["failed"]) == (1, 0)
 
 
-def test_gives_up_after_its_tries_and_logs_one_line(capture: Capture, caplog: pytest.LogCaptureFixture) -> None:
-    """A sink that keeps failing is tried ``tries`` times, then the message is dropped in one line."""
+def test_gives_up_after_its_tries_and_logs_one_line(
+    capture: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sink that keeps failing is tried ``tries`` times, then dropped in one line."""
     # Arrange
     capture.script("/hook", 503, 503, 503)
     n = notifier(WebhookSink(f"{capture.url}/hook"), tries=3)
@@ -151,8 +176,11 @@ def test_gives_up_after_its_tries_and_logs_one_line(capture: Capture, caplog: py
     # Assert
     assert len(capture.wait_for(3)) == 3
     assert n.counts["failed"] == 1
-    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert lines == ["notify: webhook (127.0.0.1) dropped stream_down after 3 tries: HTTP 503 Service Unavailable: scripted 503"]
+    lines = warnings(caplog)
+    assert lines == [
+        "notify: webhook (127.0.0.1) dropped stream_down after 3 tries: "
+        "HTTP 503 Service Unavailable: scripted 503"
+    ]
 
 
 def test_a_hanging_endpoint_never_delays_the_caller(capture: Capture) -> None:
@@ -202,7 +230,9 @@ def test_a_full_queue_drops_and_logs(capture: Capture, caplog: pytest.LogCapture
     n = notifier(WebhookSink(f"{capture.url}/hook"), queue_size=2)
 
     async def scenario() -> list[bool]:
-        taken = [n.notify("stream_down", f"message {i}") for i in range(3)]  # not started: nothing drains
+        taken = [
+            n.notify("stream_down", f"message {i}") for i in range(3)
+        ]  # not started: nothing drains
         n.start()
         await until_async(lambda: n.counts["delivered"] == 2, "the queued two delivered")
         await n.stop()
@@ -214,8 +244,10 @@ def test_a_full_queue_drops_and_logs(capture: Capture, caplog: pytest.LogCapture
     # Assert
     assert taken == [True, True, False]
     assert (n.counts["queued"], n.counts["dropped"], n.counts["delivered"]) == (2, 1, 2)
-    drops = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert drops == ["notify: webhook (127.0.0.1) queue full (2 waiting): dropped stream_down: message 2"]
+    drops = warnings(caplog)
+    assert drops == [
+        "notify: webhook (127.0.0.1) queue full (2 waiting): dropped stream_down: message 2"
+    ]
     assert [s.json()["text"] for s in capture.wait_for(2)] == ["message 0", "message 1"]
 
 
@@ -223,7 +255,9 @@ def test_one_dead_sink_does_not_hold_up_the_other(capture: Capture) -> None:
     """Each sink has its own lane: Telegram delivers while the webhook hangs."""
     # Arrange
     capture.script("/hook", HANG)
-    n = notifier(WebhookSink(f"{capture.url}/hook"), TelegramSink(capture.url, "1", TOKEN), timeout_s=3.0)
+    n = notifier(
+        WebhookSink(f"{capture.url}/hook"), TelegramSink(capture.url, "1", TOKEN), timeout_s=3.0
+    )
 
     async def scenario() -> int:
         n.start()
@@ -242,7 +276,9 @@ def test_one_dead_sink_does_not_hold_up_the_other(capture: Capture) -> None:
     assert {s.path for s in capture.wait_for(2)} == {"/hook", f"/bot{TOKEN}/sendMessage"}
 
 
-def test_stop_drops_what_is_left_in_one_line(capture: Capture, caplog: pytest.LogCaptureFixture) -> None:
+def test_stop_drops_what_is_left_in_one_line(
+    capture: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
     """stop() waits at most its grace; messages still queued are dropped and logged once."""
     # Arrange
     capture.script("/hook", HANG)
@@ -259,7 +295,7 @@ def test_stop_drops_what_is_left_in_one_line(capture: Capture, caplog: pytest.Lo
     asyncio.run(scenario())
 
     # Assert
-    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    lines = warnings(caplog)
     assert lines == [
         "notify: webhook (127.0.0.1) dropped daemon_started: stopped while sending it",
         "notify: stopped with 1 message(s) undelivered (daemon_stopped)",
@@ -300,13 +336,27 @@ def test_without_sinks_notify_is_a_no_op() -> None:
     ("cfg", "env", "expected"),
     [
         pytest.param(NotifyConfig(), {}, [], id="nothing configured"),
-        pytest.param(NotifyConfig(webhook_url="https://h.example/x"), {}, ["webhook (h.example)"], id="webhook"),
-        pytest.param(NotifyConfig(telegram_chat_id="42"), {"BOT_TELEGRAM_TOKEN": TOKEN},
-                     ["telegram (api.telegram.org)"], id="telegram with its token"),
-        pytest.param(NotifyConfig(webhook_url="https://h.example/x", telegram_chat_id="42"),
-                     {"BOT_TELEGRAM_TOKEN": TOKEN}, ["webhook (h.example)", "telegram (api.telegram.org)"],
-                     id="both"),
-        pytest.param(NotifyConfig(), {"BOT_TELEGRAM_TOKEN": TOKEN}, [], id="a token alone sends nowhere"),
+        pytest.param(
+            NotifyConfig(webhook_url="https://h.example/x"),
+            {},
+            ["webhook (h.example)"],
+            id="webhook",
+        ),
+        pytest.param(
+            NotifyConfig(telegram_chat_id="42"),
+            {"BOT_TELEGRAM_TOKEN": TOKEN},
+            ["telegram (api.telegram.org)"],
+            id="telegram with its token",
+        ),
+        pytest.param(
+            NotifyConfig(webhook_url="https://h.example/x", telegram_chat_id="42"),
+            {"BOT_TELEGRAM_TOKEN": TOKEN},
+            ["webhook (h.example)", "telegram (api.telegram.org)"],
+            id="both",
+        ),
+        pytest.param(
+            NotifyConfig(), {"BOT_TELEGRAM_TOKEN": TOKEN}, [], id="a token alone sends nowhere"
+        ),
     ],
 )
 def test_sinks_from_config(cfg: NotifyConfig, env: dict[str, str], expected: list[str]) -> None:
@@ -321,10 +371,19 @@ def test_sinks_from_config(cfg: NotifyConfig, env: dict[str, str], expected: lis
 @pytest.mark.parametrize(
     ("cfg", "expected"),
     [
-        pytest.param(NotifyConfig(telegram_chat_id="42"), "BOT_TELEGRAM_TOKEN is not in the environment",
-                     id="chat id without token"),
-        pytest.param(NotifyConfig(webhook_url="ftp://h/x"), "notify.webhook_url must be an http", id="bad scheme"),
-        pytest.param(NotifyConfig(webhook_url="hooks"), "notify.webhook_url must be an http", id="no host"),
+        pytest.param(
+            NotifyConfig(telegram_chat_id="42"),
+            "BOT_TELEGRAM_TOKEN is not in the environment",
+            id="chat id without token",
+        ),
+        pytest.param(
+            NotifyConfig(webhook_url="ftp://h/x"),
+            "notify.webhook_url must be an http",
+            id="bad scheme",
+        ),
+        pytest.param(
+            NotifyConfig(webhook_url="hooks"), "notify.webhook_url must be an http", id="no host"
+        ),
     ],
 )
 def test_a_half_configured_sink_is_a_config_error(cfg: NotifyConfig, expected: str) -> None:
