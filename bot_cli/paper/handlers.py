@@ -107,7 +107,9 @@ def new_order(ex: PaperExchange, p: Params, now: int) -> Any:
     req = parse_new_order(p)
     accepted, final = ex.book.new_order(req, now)
     ex.faults.created("order", accepted.order_id, now)
-    return shapes.order_response(final if req.resp_type == "RESULT" else accepted, "new")
+    if req.resp_type == "RESULT":
+        return shapes.order_response(final, "result")
+    return shapes.order_response(accepted, "new")
 
 
 def _order_ids(p: Params) -> tuple[str, int | None, str | None]:
@@ -161,7 +163,7 @@ def all_orders(ex: PaperExchange, p: Params, now: int) -> Any:
         key=lambda o: o.order_id,
     )
     rows = rows[: _limit(p)] if from_id is not None else rows[-_limit(p) :]
-    return [shapes.order_response(o, "query") for o in rows]
+    return [shapes.order_response(o, "all") for o in rows]
 
 
 # --- algo orders ------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ def all_algos(ex: PaperExchange, p: Params, now: int) -> Any:
         key=lambda a: a.algo_id,
     )
     rows = rows[: _limit(p)] if from_id is not None else rows[-_limit(p) :]
-    return [shapes.algo_response(a, "query") for a in rows]
+    return [shapes.algo_response(a, "all") for a in rows]
 
 
 # --- account ----------------------------------------------------------------------------------

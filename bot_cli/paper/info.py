@@ -60,7 +60,10 @@ def symbol_info(s: SymbolSpec) -> dict[str, Any]:
                 "filterType": "PERCENT_PRICE",
                 "multiplierUp": str(PERCENT_UP),
                 "multiplierDown": str(PERCENT_DOWN),
-                "multiplierDecimal": 4,
+                # The docs example (fixture, 2025-11) has the int 4; the SDK model (2026-08,
+                # generated from Binance's spec, the source the fixtures cite for later changes)
+                # declares a string. We follow the SDK; the bot's adapter reads either.
+                "multiplierDecimal": "4",
             },
         ],
         "orderTypes": [

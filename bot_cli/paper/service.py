@@ -225,13 +225,15 @@ class PaperExchange:
         return key == self.listen_key and self.now() < self.listen_key_expires
 
     def expire_listen_key(self) -> None:
-        """The key dies: its sockets get ``listenKeyExpired`` (E as a string, as seen live)."""
+        """The key dies: its sockets get ``listenKeyExpired``. Binance's docs example (and live
+        reports) print E as a string, the SDK model declares an int; no fixture decides, so we
+        follow the SDK, which otherwise hands the raw dict on. The bot's adapter reads either."""
         key = self.listen_key
         if key is None:
             return
         self.listen_key, self.listen_key_expires = None, 0
         self._persist()
-        self.hub.expire(key, {"e": "listenKeyExpired", "E": str(self.now()), "listenKey": key})
+        self.hub.expire(key, {"e": "listenKeyExpired", "E": self.now(), "listenKey": key})
 
     # --- faults -----------------------------------------------------------------------------
 

@@ -36,7 +36,11 @@ def _spec(symbol: str) -> SymbolSpec:
 # --- regular orders ---------------------------------------------------------------------------
 
 
-def order_response(o: Order, kind: Literal["new", "cancel", "query"]) -> dict[str, Any]:
+def order_response(
+    o: Order, kind: Literal["new", "result", "cancel", "query", "all"]
+) -> dict[str, Any]:
+    """One order: ``new`` (ACK), ``result`` (RESULT), ``cancel``, ``query`` (GET order, open
+    orders), ``all`` (GET allOrders)."""
     spec = _spec(o.symbol)
     body: dict[str, Any] = {
         "clientOrderId": o.client_id,
@@ -62,12 +66,24 @@ def order_response(o: Order, kind: Literal["new", "cancel", "query"]) -> dict[st
         "selfTradePreventionMode": "EXPIRE_MAKER",
         "goodTillDate": 0,
     }
-    if kind == "query":
+    if kind == "result":
+        # ccxt reads the fill price of a RESULT answer from avgPrice (the SDK's 2026 model has no
+        # avgPrice/cumQuote: extra keys it keeps aside); an ACK answer stays the SDK shape.
+        body["avgPrice"] = _avg(o)
+        body["cumQuote"] = num(o.cum_quote)
+    if kind in ("query", "all"):
         del body["cumQty"]  # the query shape has cumQuote/avgPrice/time instead
-        body["avgPrice"] = format(o.avg_price.quantize(_EIGHT), "f") if o.executed else "0.00000"
+        body["avgPrice"] = _avg(o)
         body["cumQuote"] = num(o.cum_quote)
         body["time"] = o.time
+    if kind == "all":  # GET allOrders: the SDK model adds cumBase and pair
+        body["cumBase"] = spec.fmt_qty(o.executed)
+        body["pair"] = o.symbol
     return body
+
+
+def _avg(o: Order) -> str:
+    return format(o.avg_price.quantize(_EIGHT), "f") if o.executed else "0.00000"
 
 
 def order_event(
@@ -126,7 +142,10 @@ def order_event(
 # --- algo orders ------------------------------------------------------------------------------
 
 
-def algo_response(a: Algo, kind: Literal["new", "query", "open"]) -> dict[str, Any]:
+def algo_response(a: Algo, kind: Literal["new", "query", "open", "all"]) -> dict[str, Any]:
+    """One algo order: ``new`` (POST), ``query`` (GET algoOrder), ``open`` (openAlgoOrders) and
+    ``all`` (allAlgoOrders). The lists keep the tp*/sl* fields and have no actualType/actualQty;
+    the single query has them the other way round (SDK models, fixtures of both)."""
     spec = _spec(a.symbol)
     body: dict[str, Any] = {
         "algoId": a.algo_id,
@@ -146,45 +165,25 @@ def algo_response(a: Algo, kind: Literal["new", "query", "open"]) -> dict[str, A
     if kind == "query":
         body["actualType"] = "MARKET" if a.actual_order_id else ""
         body["actualQty"] = spec.fmt_qty(a.actual_qty)
-    body.update(
-        {
-            "triggerPrice": spec.fmt_price(a.trigger_price),
-            "price": "0",
-            "icebergQuantity": None,
-        }
-    )
-    if kind == "open":
-        body.update(
-            {
-                "tpTriggerPrice": "0",
-                "tpPrice": "0",
-                "slTriggerPrice": "0",
-                "slPrice": "0",
-                "tpOrderType": "",
-            }
-        )
-    elif kind == "query":
+    body.update(triggerPrice=spec.fmt_price(a.trigger_price), price="0", icebergQuantity=None)
+    if kind in ("open", "all"):
+        body.update(tpTriggerPrice="0", tpPrice="0", slTriggerPrice="0", slPrice="0")
+    if kind != "new":
         body["tpOrderType"] = ""
     body.update(
-        {
-            "selfTradePreventionMode": "EXPIRE_MAKER",
-            "workingType": a.working_type,
-            "priceMatch": "NONE",
-            "closePosition": a.close_position,
-            "priceProtect": a.price_protect,
-            "reduceOnly": a.reduce_only,
-        }
+        selfTradePreventionMode="EXPIRE_MAKER",
+        workingType=a.working_type,
+        priceMatch="NONE",
+        closePosition=a.close_position,
+        priceProtect=a.price_protect,
+        reduceOnly=a.reduce_only,
     )
     if kind == "new":
-        body.update({"activatePrice": "", "callbackRate": ""})
+        body.update(activatePrice="", callbackRate="")
     body.update(
-        {
-            "createTime": a.create_time,
-            "updateTime": a.update_time,
-            "triggerTime": a.trigger_time,
-            "goodTillDate": 0,
-        }
-    )
+        createTime=a.create_time, updateTime=a.update_time, triggerTime=a.trigger_time,
+        goodTillDate=0,
+    )  # fmt: skip
     return body
 
 
