@@ -104,20 +104,27 @@ def judge(sink: Sink, response: httpx.Response) -> str:
     raise DeliveryError(message, retry=code >= 500 or code == 408)
 
 
-def _description(response: httpx.Response) -> str:
-    """Telegram says why in JSON ('chat not found'); anything else is not shown."""
+def _body(response: httpx.Response) -> dict[str, object]:
     try:
         body = json.loads(response.content)
     except ValueError:
-        return ""
-    text = body.get("description") if isinstance(body, dict) else None
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _description(response: httpx.Response) -> str:
+    """Telegram says why in JSON ('chat not found'); anything else is not shown."""
+    text = _body(response).get("description")
     return short(text) if isinstance(text, str) else ""
 
 
 def _retry_after(response: httpx.Response) -> float:
+    """The Retry-After header, or Telegram's parameters.retry_after; capped."""
+    params = _body(response).get("parameters")
+    told = params.get("retry_after") if isinstance(params, dict) else None
     try:
-        seconds = float(response.headers.get("Retry-After", "0"))
-    except ValueError:
+        seconds = float(response.headers.get("Retry-After", told or 0))
+    except (TypeError, ValueError):
         return 0.0
     return min(max(seconds, 0.0), RETRY_AFTER_MAX_S)
 

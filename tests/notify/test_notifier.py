@@ -7,11 +7,21 @@ import itertools
 import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from bot_cli.config import NotifyConfig
 from bot_cli.errors import ConfigError
-from bot_cli.notify import Notifier, Origin, TelegramSink, WebhookSink, formats, sinks_from_config
+from bot_cli.notify import (
+    DeliveryError,
+    Notifier,
+    Origin,
+    TelegramSink,
+    WebhookSink,
+    formats,
+    sinks_from_config,
+)
+from bot_cli.notify.sinks import judge
 from tests.notify.capture import HANG, Capture, until_async
 
 
@@ -395,3 +405,36 @@ def test_a_half_configured_sink_is_a_config_error(cfg: NotifyConfig, expected: s
     # Assert
     assert str(err.value).startswith("bot.toml: ")
     assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "retry", "after_s"),
+    [
+        pytest.param(500, {}, b"", True, 0.0, id="5xx: try again"),
+        pytest.param(408, {}, b"", True, 0.0, id="408: try again"),
+        pytest.param(400, {}, b'{"description": "chat not found"}', False, 0.0, id="4xx: final"),
+        pytest.param(429, {"Retry-After": "7"}, b"", True, 7.0, id="429: header honoured"),
+        pytest.param(
+            429,
+            {},
+            b'{"parameters": {"retry_after": 3}}',
+            True,
+            3.0,
+            id="429: Telegram's retry_after honoured",
+        ),
+        pytest.param(429, {"Retry-After": "3600"}, b"", True, 60.0, id="429: capped at 60 s"),
+    ],
+)
+def test_an_answer_is_judged_by_what_a_next_try_could_change(
+    status: int, headers: dict[str, str], body: bytes, retry: bool, after_s: float
+) -> None:
+    """5xx, 408 and 429 are tried again (429 not before it says); other 4xx are final."""
+    # Arrange
+    response = httpx.Response(status, headers=headers, content=body)
+
+    # Act
+    with pytest.raises(DeliveryError) as err:
+        judge(WebhookSink("http://h/x"), response)
+
+    # Assert
+    assert (err.value.retry, err.value.after_s) == (retry, after_s)
