@@ -15,7 +15,7 @@ NOTHING_CONFIGURED = (
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="Alerts to a person: a JSON webhook and Telegram ([notify] in the config).",
+    help="Alerts to a person: a JSON webhook and Telegram (the notify section of the config).",
 )
 
 
