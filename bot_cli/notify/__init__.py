@@ -17,7 +17,7 @@ from bot_cli.notify.sinks import (
     WebhookSink,
     sinks_from_config,
 )
-from bot_cli.notify.watch import AlertHooks, StreamWatch, alert_notice
+from bot_cli.notify.watch import AlertHooks, StreamWatch, alert_notice, follow_stream
 
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "alert_notice",
     "backoff",
     "deliver_once",
+    "follow_stream",
     "formats",
     "sinks_from_config",
 ]

@@ -1,12 +1,14 @@
-"""What the daemon tells, decided from what it sees: pure, time passed in.
+"""What the daemon tells, decided from what it sees: time passed in.
 
-``StreamWatch`` turns "is the stream connected, and when" into one ``stream_down`` per
-outage (after ``down_after_ms``) and one ``stream_up`` when it is back. ``AlertHooks`` turns
-the engine's hooks (``on_alert``, ``on_command``) into notices.
+``StreamWatch`` (pure) turns "is the stream connected, and when" into one ``stream_down``
+per outage (after ``down_after_ms``) and one ``stream_up`` when it is back; ``follow_stream``
+is the loop that asks it. ``AlertHooks`` turns the engine's hooks (``on_alert``,
+``on_command``) into notices.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -39,6 +41,22 @@ class StreamWatch:
 
 class Teller(Protocol):
     def tell(self, notice: Notice) -> bool: ...
+
+
+async def follow_stream(
+    connected: Callable[[], bool],
+    now_ms: Callable[[], int],
+    teller: Teller,
+    down_after_ms: int,
+    every_s: float = 1.0,
+) -> None:
+    """Until cancelled: look at the stream every ``every_s`` and tell what StreamWatch says."""
+    watch = StreamWatch(down_after_ms, now_ms())
+    while True:
+        notice = watch.observe(connected(), now_ms())
+        if notice is not None:
+            teller.tell(notice)
+        await asyncio.sleep(every_s)
 
 
 class _Engine(Protocol):  # runtime.engine.ExecutionEngine, as far as the hooks look

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from decimal import Decimal
 
@@ -20,7 +21,8 @@ from bot_cli.core.model import (
     PositionSide,
     Side,
 )
-from bot_cli.notify import AlertHooks, Notice, StreamWatch, alert_notice
+from bot_cli.notify import AlertHooks, Notice, StreamWatch, alert_notice, follow_stream
+from tests.notify.capture import until_async
 
 
 NOW = 1_764_000_000_000
@@ -215,3 +217,26 @@ def test_a_market_close_is_told_once_per_order() -> None:
         ("closed_at_market", "0.010"),
         ("closed_at_market", "0.004"),
     ]
+
+
+def test_follow_stream_tells_down_then_up() -> None:
+    """The loop asks the watch on every look and tells each notice once."""
+    # Arrange
+    teller, clock, up = Teller(), [NOW], [False]
+
+    def now() -> int:
+        clock[0] += 30_000  # every look is 30 s later
+        return clock[0]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(follow_stream(lambda: up[0], now, teller, 60_000, every_s=0))
+        await until_async(lambda: len(teller.told) == 1, "stream_down told")
+        up[0] = True
+        await until_async(lambda: len(teller.told) == 2, "stream_up told")
+        task.cancel()
+
+    # Act
+    asyncio.run(scenario())
+
+    # Assert
+    assert [n.kind for n in teller.told] == ["stream_down", "stream_up"]
