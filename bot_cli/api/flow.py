@@ -59,7 +59,8 @@ async def place(
         try:
             with DaemonLock(state_dir):
                 engine = _engine(store, venue, cfg)
-                p = await (engine.execute_entry(spec) if claimed is None else _send(engine, claimed))
+                sending = engine.execute_entry(spec) if claimed is None else _send(engine, claimed)
+                p = await sending
         except LockHeld as held:
             p = claimed or _request(store, spec, cfg.venue.recv_window_ms)
             return await _hand_off(store, p, cfg.policy, state_dir, held.pid)

@@ -53,14 +53,12 @@ class InboxHandle:
     async def stop(self) -> None:
         """Stop accepting signals; what was acknowledged is already durable."""
         self.server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), STOP_TIMEOUT_S)
-        except TimeoutError:
-            self.server.force_exit = True
-            with contextlib.suppress(Exception):
-                await self.task
-        except Exception:  # noqa: BLE001 - reported by _report; the stop itself goes on
-            pass
+        try:  # asyncio.wait: a server that failed or was cancelled is reported, not re-raised
+            if not self.task.done():
+                await asyncio.wait([self.task], timeout=STOP_TIMEOUT_S)
+            if not self.task.done():
+                self.server.force_exit = True
+                await asyncio.wait([self.task], timeout=STOP_TIMEOUT_S)
         finally:
             self.inbox.close()
 
