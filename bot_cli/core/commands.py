@@ -123,8 +123,11 @@ class ScheduleCheck:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
+    """A person must hear of it: ``kind`` says what (needs_attention, unprotected)."""
+
     pending_id: PendingId
     message: str
+    kind: str = "needs_attention"
 
 
 Send = PlaceEntry | PlaceProtection | ClosePosition | CancelProtection | CancelEntry

@@ -182,7 +182,7 @@ def _finish(old: Pending, new: Pending, cmds: list[Command], now: Millis, pol: P
         if not new.entry_done and old.status in (S, O, PF):
             out.append(rules.cancel_entry(new))  # parked: its order must not keep filling unwatched
     if alert:
-        out.append(Alert(new.pending_id, alert))
+        out.append(Alert(new.pending_id, alert, "unprotected"))
     if not at_rest(new) and not any(isinstance(c, Send | _ASKS | ScheduleCheck) for c in out):
         out.append(ScheduleCheck(new.pending_id, max(new.retry_at, now + pol.recheck_ms)))  # every wait has a wake-up
     return out

@@ -74,12 +74,11 @@ class _Clock(Protocol):
 # The core's long-exposure alert (core.engine._exposure) says this; every other alert parks
 # the entry in NEEDS_ATTENTION. Matched on text because by the time the alert runs, later
 # events may already have changed the entry (tests/notify/test_protection_path.py guards it).
-EXPOSURE_MARK = " without a full stop for "
 
 
-def alert_notice(p: Pending | None, pending_id: str, message: str, now_ms: int) -> Notice:
-    """needs_attention, unless the message is the long-exposure one (and the entry is known)."""
-    if p is None or EXPOSURE_MARK not in message:
+def alert_notice(p: Pending | None, pending_id: str, message: str, now_ms: int, kind: str) -> Notice:
+    """needs_attention, unless the core says it is the long-exposure alert (and the entry is known)."""
+    if p is None or kind != "unprotected":
         return formats.needs_attention(pending_id, message)
     seconds = (now_ms - p.exposed_since) // 1000 if p.exposed_since else 0
     return formats.unprotected(pending_id, seconds, p.spec.symbol, p.share)
@@ -98,8 +97,8 @@ class AlertHooks:
         self._lookup = lambda pid: engine.state.get(pid)  # engine.state is replaced on reload
         self._now = engine.clock.now_ms
 
-    def on_alert(self, pending_id: PendingId, message: str) -> None:
-        self.teller.tell(alert_notice(self._lookup(pending_id), pending_id, message, self._now()))
+    def on_alert(self, pending_id: PendingId, message: str, kind: str = "needs_attention") -> None:
+        self.teller.tell(alert_notice(self._lookup(pending_id), pending_id, message, self._now(), kind))
 
     def on_command(self, cmd: Command) -> None:
         if isinstance(cmd, ClosePosition) and cmd.client_id not in self._closes:

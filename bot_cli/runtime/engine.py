@@ -73,7 +73,7 @@ class ExecutionEngine:
         policy: Policy = Policy(),
         recv_window_ms: int = 5000,
         on_command: CommandHook | None = None,
-        on_alert: Callable[[PendingId, str], None] | None = None,
+        on_alert: Callable[[PendingId, str, str], None] | None = None,
     ) -> None:
         self.store, self.venue = store, venue
         self.clock = clock or SystemClock()
@@ -303,7 +303,7 @@ class ExecutionEngine:
             self.alerts.append((cmd.pending_id, cmd.message))
             log.error("entry %s needs attention: %s", cmd.pending_id, cmd.message)
             if self._on_alert is not None:
-                self._on_alert(cmd.pending_id, cmd.message)
+                self._on_alert(cmd.pending_id, cmd.message, cmd.kind)
         else:
             return await SENDS[type(cmd)](self.venue, cmd)
         return []

@@ -147,13 +147,13 @@ def test_an_entry_parked_for_attention_is_needs_attention() -> None:
 
 
 def test_a_long_exposure_is_unprotected_with_how_long() -> None:
-    """Any other alert on a live entry is the long-exposure one: entry, symbol, share, seconds."""
+    """The core's long-exposure alert on a live entry: entry, symbol, share, seconds."""
     # Arrange
     p = replace(entry(), filled_qty=Decimal("0.010"), exposed_since=NOW + 10_000)
 
     # Act
     notice = alert_notice(
-        p, p.pending_id, "0.010 BTCUSDT without a full stop for 60 s; still trying", NOW + 75_000
+        p, p.pending_id, "0.010 BTCUSDT without a full stop for 60 s; still trying", NOW + 75_000, "unprotected"
     )
 
     # Assert
@@ -172,7 +172,7 @@ def test_a_parked_entry_long_exposed_is_still_unprotected() -> None:
     p = replace(attention(entry(), NOW, "evidence conflict"), filled_qty=Decimal("0.010"))
 
     # Act
-    notice = alert_notice(p, p.pending_id, "0.010 BTCUSDT without a full stop for 60 s; x", NOW)
+    notice = alert_notice(p, p.pending_id, "0.010 BTCUSDT without a full stop for 60 s; x", NOW, "unprotected")
 
     # Assert
     assert notice.kind == "unprotected"
