@@ -152,6 +152,7 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
         sections[name] = _section(path, name, _SECTIONS[name], value)
     config = Config(path=path, **sections)
     _check_live(path, config.venue)
+    _check_ports(path, config)
     return config
 
 
@@ -187,6 +188,12 @@ def _check_live(path: Path, venue: VenueConfig) -> None:
         )
     if venue.recv_window_ms <= 0 or venue.recv_window_ms > 60000:
         raise ConfigError(f"{path}: venue.recv_window_ms must be between 1 and 60000")
+
+
+def _check_ports(path: Path, config: Config) -> None:
+    for key, port in (("paper.port", config.paper.port), ("inbox.port", config.inbox.port)):
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"{path}: {key} = {port} is not a TCP port (1 to 65535)")
 
 
 @dataclass(frozen=True, slots=True)

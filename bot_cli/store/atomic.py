@@ -1,7 +1,8 @@
 """Durable file primitives for the state directory.
 
 The rule for every function here: when it returns, what it wrote survives a crash or a power loss.
-Files are created 0600 and directories 0700; modes of things we did not create are left alone.
+Files are created 0600 and directories 0700. ``tighten_dir`` brings an existing directory of
+ours back to 0700; nothing else changes the mode of a thing we did not create.
 
 Opening and directory checks raise `StateDirError` (the operator must fix permissions); the write
 helpers let `OSError` through so the caller can say what was lost.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 from bot_cli.store import StateDirError, StoreError
@@ -47,6 +49,30 @@ def _check_existing_dir(path: Path) -> None:
             f"state directory {path} is not writable: fix its permissions or pass another "
             f"--state-dir"
         )
+
+
+def tighten_dir(path: Path) -> int | None:
+    """Make an existing directory 0700; its old mode if it had to change, else None.
+
+    A directory with the sticky bit (a shared one, like /tmp) is never changed, nor one whose
+    mode we may not change: both raise StateDirError, for the operator to decide.
+    """
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return None
+    if mode & stat.S_ISVTX:
+        raise StateDirError(
+            f"directory {path} is shared ({mode:04o}, sticky): the journal must not be readable "
+            f"by others; pass a --state-dir of your own"
+        )
+    try:
+        os.chmod(path, DIR_MODE)
+    except OSError as exc:
+        raise StateDirError(
+            f"directory {path} is {mode:04o} and its mode cannot be changed ({_why(exc)}): "
+            f"chmod 700 it or pass another --state-dir"
+        ) from exc
+    return mode
 
 
 def open_file(path: Path, flags: int) -> int:
