@@ -7,6 +7,10 @@ venue.rest_url does not point elsewhere (see ``paper.server.start_owned``). Then
 one line on stderr says so; otherwise the command stops with one line saying why,
 before anything is written or sent. The Binance venue needs its keys in the
 environment and never starts anything.
+
+A venue that does not answer for now (unreachable, 5xx, rate limited, timed out) raises
+``VenueUnreachable``, which `bot run` waits out; refused keys, a bad URL or a paper venue
+recorded but down raise a plain BotError: no wait fixes those.
 """
 
 from __future__ import annotations
@@ -23,7 +27,17 @@ import httpx
 from bot_cli.config import Config, Credentials, credentials
 from bot_cli.errors import BotError
 from bot_cli.exchange.rest import BinanceRest
-from bot_cli.venue import VenueError
+from bot_cli.venue import OutcomeUnknown, Unavailable, VenueError
+
+
+class VenueUnreachable(BotError):
+    """The venue did not answer now; trying again later may work (``retry_after`` at least)."""
+
+    def __init__(self, name: str, url: str, why: str, retry_after: float) -> None:
+        super().__init__(
+            f"cannot reach the {name} venue at {url} ({why}); check venue.rest_url and the network"
+        )
+        self.why, self.retry_after = why, retry_after
 
 
 @dataclass
@@ -34,7 +48,10 @@ class Connection:
     paper: Any = None  # the in-process paper server, when this process started it
 
 
-def _paper_credentials() -> Credentials:
+def venue_credentials(cfg: Config) -> Credentials:
+    """The paper venue's fixed keys, or Binance's from the environment (ConfigError if unset)."""
+    if cfg.venue.kind != "paper":
+        return credentials()
     from bot_cli.paper import PAPER_API_KEY, PAPER_API_SECRET
 
     return Credentials(PAPER_API_KEY, PAPER_API_SECRET)
@@ -52,13 +69,10 @@ async def connect(
 
     ``say`` gets the one line announcing an in-process paper venue (default: stderr).
     """
+    creds = venue_credentials(cfg)
     paper = None
-    if cfg.venue.kind == "paper":
-        creds = _paper_credentials()
-        if start_paper:
-            paper = await _start_paper(cfg, state_dir, say or _to_stderr)
-    else:
-        creds = credentials()
+    if cfg.venue.kind == "paper" and start_paper:
+        paper = await _start_paper(cfg, state_dir, say or _to_stderr)
     rest = BinanceRest(
         cfg.rest_url(), creds.api_key, creds.api_secret,
         recv_window_ms=cfg.venue.recv_window_ms, timeout_s=cfg.venue.timeout_s,
@@ -79,6 +93,10 @@ async def _prepare(rest: BinanceRest, cfg: Config, name: str) -> None:
         await rest.sync_time()
         if cfg.venue.position_mode == "auto":
             rest.hedge_mode = await rest.position_mode()
+    except Unavailable as err:  # not sent, 503, rate limited: it may answer later
+        raise VenueUnreachable(name, cfg.rest_url(), str(err), err.retry_after) from None
+    except (OutcomeUnknown, httpx.TransportError) as err:  # no answer in time
+        raise VenueUnreachable(name, cfg.rest_url(), str(err), 1.0) from None
     except (VenueError, httpx.HTTPError) as err:
         raise BotError(
             f"cannot talk to the {name} venue at {cfg.rest_url()} ({err}); "
@@ -96,11 +114,26 @@ async def _start_paper(cfg: Config, state_dir: Path, say: Callable[[str], None])
         state_dir, p.host, p.port, seed=p.seed, faults=p.faults, volatility=p.volatility
     )
     if handle is not None:
+        try:  # the venue may have created the state dir just now, with the umask's mode
+            _private(Path(state_dir))
+        except BotError:
+            await handle.stop()
+            raise
         say(
             f"started the paper venue in this process on {p.host}:{handle.port} "
             f"(state: {Path(state_dir) / 'paper'})"
         )
     return handle
+
+
+def _private(state_dir: Path) -> None:
+    from bot_cli.store import StateDirError
+    from bot_cli.store.atomic import tighten_dir
+
+    try:
+        tighten_dir(state_dir)
+    except StateDirError as err:
+        raise BotError(str(err)) from None
 
 
 def _to_stderr(line: str) -> None:

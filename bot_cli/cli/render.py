@@ -1,8 +1,13 @@
-"""One renderer: rich tables for people, JSON for programs, plain columns for big lists."""
+"""One renderer: rich tables for people, JSON for programs, plain columns for big lists.
+
+Colour and styles follow https://no-color.org: with NO_COLOR set (non-empty) nothing
+drawn here carries an ANSI style, not even bold or italic.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,10 +19,17 @@ if TYPE_CHECKING:
 RICH_ROW_LIMIT = 200  # beyond this a rich table costs more than it helps
 
 
-def console(stderr: bool = False) -> Console:
+def no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def console(stderr: bool = False, soft_wrap: bool = True) -> Console:
     from rich.console import Console  # rich only when something is drawn: listings start faster
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    # rich's own NO_COLOR support drops colours but keeps bold and italic; no colour
+    # system at all drops every style.
+    colors = None if no_color() else "auto"
+    return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap, color_system=colors)
 
 
 def print_json(payload: Any) -> None:
@@ -63,9 +75,12 @@ def _unfold(row: Sequence[str]) -> list[list[str]]:
 
 
 def error(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
     from rich.markup import escape
 
-    console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    from bot_cli.errors import one_line
+
+    console(stderr=True).print(f"[bold red]error:[/] {escape(one_line(message))}", markup=True)
 
 
 def warn(message: str) -> None:
@@ -82,3 +97,16 @@ def age(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f}h"
     return f"{seconds / 86400:.1f}d"
+
+
+def conventions(app: Any) -> None:
+    """Help and usage errors drawn with rich only on a terminal (or with FORCE_COLOR); plain
+    text otherwise, so a log or a pipe gets no boxes. NO_COLOR drops every style there too."""
+    terminal = sys.stdout.isatty() and sys.stderr.isatty()
+    if not (terminal or os.environ.get("FORCE_COLOR")):
+        app.rich_markup_mode = None
+        return
+    if no_color():
+        from typer import rich_utils
+
+        rich_utils.COLOR_SYSTEM = None

@@ -1,12 +1,19 @@
-"""`bot run`: the daemon."""
+"""`bot run`: the daemon.
+
+At start a venue that does not answer is waited for, with the same doubling backoff as
+every transient failure (2 s, 4 s, ... 60 s), for at most --venue-wait seconds; SIGTERM
+stops the wait at once. Each try costs one request weight (GET /fapi/v1/time).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import enum
+import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,78 +25,127 @@ from bot_cli.errors import BotError, UsageError
 
 
 if TYPE_CHECKING:
+    import asyncio
+
     from bot_cli.cli.views import LiveView, LogView
     from bot_cli.connect import Connection
     from bot_cli.runtime.engine import ExecutionEngine
+
+log = logging.getLogger("bot_cli.run")
+
+
+class LogFormat(str, enum.Enum):
+    plain = "plain"
+    json = "json"
+
 
 READY_HELP = (
     "Once the first reconcile has completed, write PATH atomically with JSON "
     '{"pid", "started_at", "venue", "reconciled_at"} (UTC ISO 8601); removed on a clean exit '
     "(SIGTERM/SIGINT). A file left by a killed run is removed at start."
 )
+FORMAT_HELP = "Log lines when not in the live view: plain text, or one JSON object per line."
+WAIT_HELP = "At start, wait this long for a venue that does not answer (0: fail at once)."
+VENUE_WAIT_S = 600.0
 
 
 def run(
     ctx: typer.Context,
-    log_format: Annotated[str, typer.Option("--log-format", help="plain or json (when not on a terminal).")] = "plain",
+    log_format: Annotated[LogFormat, typer.Option("--log-format", help=FORMAT_HELP)] = LogFormat.plain,
     live: Annotated[bool | None, typer.Option("--live/--no-live", help="Live view (default: on a terminal).")] = None,
     ready_file: Annotated[Path | None, typer.Option("--ready-file", metavar="PATH", help=READY_HELP)] = None,
+    venue_wait: Annotated[
+        float, typer.Option("--venue-wait", metavar="SECONDS", min=0.0, help=WAIT_HELP)
+    ] = VENUE_WAIT_S,
 ) -> None:
     """Run the daemon: lock the state dir, reconcile, follow the user stream, protect fills.
 
     With the paper venue and nothing answering on paper.host:paper.port, the venue runs inside
     this process (said on stderr), unless `bot paper serve` is recorded for the state dir or
     another process holds its paper state: then it exits 1 saying which.
+
+    Examples:
+
+      bot run
+
+      bot run --no-live --log-format json --ready-file ready.json
     """
     import asyncio
 
+    from bot_cli.cli.views import log_to_stderr
+
     started_at = time.time()
     obj: AppContext = ctx.obj
-    if log_format not in ("plain", "json"):
-        raise UsageError(f"--log-format {log_format!r} is not plain or json")
     if ready_file is not None and not ready_file.parent.is_dir():
         raise UsageError(f"--ready-file {ready_file}: directory {ready_file.parent} does not exist")
     obj.config  # a config error surfaces before anything is locked or started
     live = sys.stdout.isatty() if live is None else live
-    with _daemon_lock(obj):
-        asyncio.run(_daemon(obj, live, log_format, ready_file, started_at))
+    log_to_stderr(log_format.value)  # until the view takes over
+    for note in obj.notes:
+        log.warning(note)
+    with _daemon_lock(obj, log.info):
+        asyncio.run(_daemon(obj, live, log_format.value, ready_file, started_at, venue_wait))
 
 
 LOCK_WAIT_S = 10.0  # `bot enter` / `bot recover` hold the lock for the seconds they send
 
 
 @contextlib.contextmanager
-def _daemon_lock(obj: AppContext) -> Iterator[None]:
-    """The state dir's lock; a short command holding it is waited for, a daemon is not."""
+def _daemon_lock(obj: AppContext, say: Callable[[str], None]) -> Iterator[None]:
+    """The state dir's lock; a short command holding it is waited for (said at once), a
+    daemon is not."""
     from bot_cli.state_store import DaemonLock, LockHeld
 
     end = time.monotonic() + LOCK_WAIT_S
+    told = False
     while True:
         try:
             with DaemonLock(obj.state_dir):
                 yield
             return
         except LockHeld as err:
+            if _is_daemon(obj.state_dir, err.pid):
+                raise BotError(
+                    f"`bot run` (pid {err.pid}) already runs on {obj.state_dir}: stop it first "
+                    f"(kill {err.pid}) or use another --state-dir"
+                ) from None
             if time.monotonic() > end:
                 raise BotError(
-                    f"another bot process (pid {err.pid}) has held {obj.state_dir} for {LOCK_WAIT_S:.0f}s: "
-                    "a `bot run` must be stopped first (or use another --state-dir)"
+                    f"pid {err.pid} has held {obj.state_dir} for {LOCK_WAIT_S:.0f}s: if it is a "
+                    "`bot run`, stop it first (or use another --state-dir)"
                 ) from None
+            if not told:
+                told = True
+                say(f"waiting up to {LOCK_WAIT_S:.0f}s for pid {err.pid}, which holds {obj.state_dir} "
+                    "(a `bot enter` or `bot recover` sending, or a `bot run` starting)")  # fmt: skip
             time.sleep(0.2)
 
 
+def _is_daemon(state_dir: Path, pid: int | None) -> bool:
+    """Does the holder keep the daemon's heartbeat? (`bot enter` and `bot recover` do not)"""
+    import json
+
+    from bot_cli.runtime.heartbeat import NAME
+
+    try:
+        beat = json.loads((state_dir / NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return pid is not None and isinstance(beat, dict) and beat.get("pid") == pid
+
+
 async def _daemon(
-    obj: AppContext, live: bool, log_format: str, ready_path: Path | None, started_at: float
+    obj: AppContext, live: bool, log_format: str, ready_path: Path | None, started_at: float,
+    venue_wait: float,
 ) -> None:
     # imported here so that light commands (pending list) start fast
     import asyncio
 
-    from bot_cli.state_store import PendingEntryStore
     from bot_cli.cli.views import ReadyFile, remove_ready
-    from bot_cli.connect import connect
     from bot_cli.exchange.user_stream import UserStream
     from bot_cli.runtime.driver import Daemon
     from bot_cli.runtime.engine import ExecutionEngine
+    from bot_cli.state_store import PendingEntryStore
 
     cfg = obj.config
     stop = asyncio.Event()
@@ -99,7 +155,11 @@ async def _daemon(
     if ready_path is not None:  # we hold the lock: a file there now is a killed run's
         remove_ready(ready_path)
     said: list[str] = []  # "started the paper venue here": a log line in the log's format
-    async with connect(cfg, obj.state_dir, say=None if live else said.append) as conn:
+    async with contextlib.AsyncExitStack() as stack:
+        conn = await _connect(stack, obj, None if live else said.append, stop, venue_wait)
+        if conn is None:
+            log.info("stopped while waiting for the venue")
+            return
         store = PendingEntryStore(obj.state_dir)
         engine = ExecutionEngine(store, conn.rest, policy=cfg.policy, recv_window_ms=cfg.venue.recv_window_ms)
         view = _view(obj, engine, conn, live, log_format, said)
@@ -117,6 +177,40 @@ async def _daemon(
                 if ready_path is not None:
                     remove_ready(ready_path)
         store.close()
+
+
+async def _connect(
+    stack: contextlib.AsyncExitStack, obj: AppContext, say: Callable[[str], None] | None,
+    stop: asyncio.Event, wait_s: float,
+) -> Connection | None:
+    """The venue, once it answers; None if SIGTERM/SIGINT came first. Not answering for
+    longer than ``wait_s`` is the last error, said in one line."""
+    import asyncio
+
+    from bot_cli.connect import VenueUnreachable, connect
+    from bot_cli.core.retry import backoff_ms
+
+    deadline = time.monotonic() + wait_s
+    failures = 0
+    while not stop.is_set():
+        try:
+            return await stack.enter_async_context(connect(obj.config, obj.state_dir, say=say))
+        except VenueUnreachable as err:
+            failures += 1
+            delay = backoff_ms(failures, int(err.retry_after * 1000), obj.config.policy) / 1000
+            if time.monotonic() + delay > deadline:
+                raise _gave_up(err, wait_s) from None
+            log.warning("%s; trying again in %.0fs (try %d; SIGTERM stops)", err, delay, failures + 1,
+                        extra={"event": "venue_unreachable"})  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+    return None
+
+
+def _gave_up(err: BotError, wait_s: float) -> BotError:
+    if wait_s == 0:
+        return err
+    return BotError(f"{err}; gave up after --venue-wait {wait_s:g}s")
 
 
 def _view(

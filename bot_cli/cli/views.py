@@ -3,11 +3,15 @@
 Both take the same three calls from the daemon (recovered, message, note) and the
 logging records of the engine; neither ever prints a secret (none reaches them).
 ``ReadyFile`` wraps either and writes `bot run --ready-file`'s file.
+
+``--log-format json`` writes one object per line: ts, level, logger, msg, and every field
+a log call passes as ``extra=`` (entry, symbol, state, client_id, event, ...).
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import logging
 import os
@@ -24,6 +28,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bot_cli.cli.render import console
+from bot_cli.core.ids import parse_client_id
 from bot_cli.core.model import Pending, Status
 from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, Ignored, OrderUpdate, StreamMessage
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
@@ -45,6 +51,18 @@ def describe(message: StreamMessage) -> str | None:
     return type(message).__name__
 
 
+def fields(message: StreamMessage) -> dict[str, str]:
+    """The structured fields of a stream message, for JSON log lines."""
+    if not isinstance(message, OrderUpdate | AlgoUpdate):
+        return {"event": type(message).__name__}
+    r = message.report
+    event = message.execution_type if isinstance(message, OrderUpdate) else "ALGO_UPDATE"
+    doc = {"event": event, "symbol": r.symbol, "client_id": r.client_id, "state": r.status.value}
+    if (ours := parse_client_id(r.client_id)) is not None:
+        doc["entry"] = ours.pending_id
+    return doc
+
+
 def summary(recovery: Recovery, why: str) -> str:
     plan = recovery.plan
     acted = [row for row in plan.rows if row.commands]
@@ -59,23 +77,22 @@ class LogView:
 
     def __init__(self, fmt: str = "plain") -> None:
         self.fmt = fmt
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        root = logging.getLogger("bot_cli")
-        root.handlers[:] = [handler]
-        root.setLevel(logging.INFO)
+        log_to_stderr(fmt)
         self.log = logging.getLogger("bot_cli.run")
 
     def recovered(self, recovery: Recovery, why: str) -> None:
-        self.log.info(summary(recovery, why))
+        self.log.info(summary(recovery, why), extra={"event": "reconciled"})
         for row in recovery.plan.rows:
             if row.commands:
-                self.log.info("  %s %s -> %s: %s", row.pending_id, row.local.value, row.result.value, row.exchange)
+                self.log.info(
+                    "  %s %s -> %s: %s", row.pending_id, row.local.value, row.result.value, row.exchange,
+                    extra={"event": "reconciled", "entry": row.pending_id, "state": row.result.value},
+                )  # fmt: skip
 
     def message(self, message: StreamMessage) -> None:
         text = describe(message)
         if text:
-            self.log.info(text)
+            self.log.info(text, extra=fields(message))
 
     def note(self, text: str) -> None:
         self.log.info(text)
@@ -87,9 +104,39 @@ class LogView:
         return None
 
 
-class _JsonFormatter(logging.Formatter):
+def log_to_stderr(fmt: str) -> None:
+    """Every bot_cli logger to stderr, one line per record, plain or JSON."""
+    handler = logging.StreamHandler(sys.stderr)
+    plain = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handler.setFormatter(JsonFormatter() if fmt == "json" else plain)
+    root = logging.getLogger("bot_cli")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+# What every LogRecord carries; anything else on a record came from ``extra=``.
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, then the record's ``extra=`` fields."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"ts": round(record.created, 3), "level": record.levelname, "msg": record.getMessage()})
+        doc: dict[str, Any] = {
+            "ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
+            "msg": record.getMessage(),
+        }  # fmt: skip
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                doc.setdefault(key, value)
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=_plain_value)
+
+
+def _plain_value(value: object) -> object:
+    """Enums by value, Decimals and ids as strings: what a log reader can filter on."""
+    return value.value if isinstance(value, enum.Enum) else str(value)
 
 
 class _ToEvents(logging.Handler):
@@ -109,7 +156,10 @@ class LiveView:
         self.engine, self.venue, self.state_dir = engine, venue, state_dir
         self.events: deque[tuple[str, str]] = deque(maxlen=14)
         self.started = time.time()
-        self.live = Live(get_renderable=self.render, refresh_per_second=4, screen=False, transient=False)
+        self.live = Live(
+            get_renderable=self.render, console=console(soft_wrap=False), refresh_per_second=4,
+            screen=False, transient=False,
+        )  # fmt: skip
         root = logging.getLogger("bot_cli")
         root.handlers[:] = [_ToEvents(self)]
         root.setLevel(logging.INFO)
