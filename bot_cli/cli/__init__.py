@@ -6,6 +6,7 @@ found work to do (and command-line usage errors, as Typer reports them).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,15 +14,17 @@ import typer
 from typer.core import TyperGroup
 
 from bot_cli.cli import notify, paper, pending
+from bot_cli.cli import config_cmd
+from bot_cli.cli.init import init
 from bot_cli.cli.enter import enter
 from bot_cli.cli.recover import recover
 from bot_cli.cli.status import status
 from bot_cli.cli.history import history
 from bot_cli.cli.exit import cancel, close
 from bot_cli.cli.run import run
-from bot_cli.cli.context import AppContext
-from bot_cli.cli.render import error
-from bot_cli.errors import BotError
+from bot_cli.cli.context import show_version, start
+from bot_cli.cli.render import conventions, error
+from bot_cli.errors import TRACEBACK_ENV, BotError, unexpected
 from bot_cli.state_store import StoreError
 
 
@@ -34,13 +37,21 @@ class _Group(TyperGroup):
         except (BotError, StoreError) as err:
             error(str(err))
             raise typer.Exit(getattr(err, "exit_code", 1)) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # exit codes and usage errors, which click reports itself
+        except Exception as err:  # the rule is one line, even for what nobody foresaw
+            if os.environ.get(TRACEBACK_ENV):
+                raise
+            error(unexpected(err))
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(
     cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold API secrets
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Operator tool for a Binance USD-M futures bot: every filled entry gets its stop-loss and take-profit.",
 )
 app.add_typer(pending.app, name="pending")
@@ -53,6 +64,8 @@ app.command("status")(status)
 app.command("history")(history)
 app.command("cancel")(cancel)
 app.command("close")(close)
+app.command("init")(init)
+app.add_typer(config_cmd.app, name="config")
 
 
 @app.callback()
@@ -64,10 +77,14 @@ def _global(
     config: Annotated[
         Path | None, typer.Option("--config", envvar="BOT_CONFIG", help="Config file (TOML); default ./bot.toml if present.")
     ] = None,
+    _version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=show_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
-    ctx.obj = AppContext(state_dir, config)
+    ctx.obj = start(ctx, state_dir, config)
 
 
 def main() -> None:
     """The `bot` console script."""
-    app()
+    conventions(app)
+    app(prog_name="bot")
