@@ -1,1 +1,36 @@
-"""The Python API for strategies (see ``bot_cli.api.Client``)."""
+"""The Python API for strategies: enter, cancel and close entries of one state dir.
+
+    from bot_cli.api import Client
+
+    bot = Client("state")                      # config: ./bot.toml if present, else paper
+    e = bot.enter("BTCUSDT", "buy", "0.010", stop_loss="90000", take_profit="99000",
+                  key="my-strategy-2024-05-01T10:00")
+    e.id, e.status, e.watched, e.note
+
+The same checks and journal as `bot enter`: with `bot run` running, the entry is saved
+REQUESTED and the daemon sends and protects it; without one, this process sends it and follows
+it by `bot enter`'s one-shot rules (``Entry.watched`` is False, and ``note`` says why, when
+nothing will protect a fill until `bot run` starts). A key maps to one entry forever.
+
+Errors: ``EntryRefused`` (``.field`` names the value; nothing written or sent),
+``UnknownEntryError`` (cancel/close of an id not in the journal), ``bot_cli.errors.BotError``
+(the venue cannot be reached, ...), ``bot_cli.state_store.StoreError`` (the state dir).
+"""
+
+from bot_cli.api._client import AsyncClient, Client, UnknownEntryError
+from bot_cli.api._types import DaemonStatus, Entry, RequestResult
+from bot_cli.api.checks import EntryRefused
+from bot_cli.core.model import Side, Status
+
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "DaemonStatus",
+    "Entry",
+    "EntryRefused",
+    "RequestResult",
+    "Side",
+    "Status",
+    "UnknownEntryError",
+]

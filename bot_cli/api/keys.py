@@ -29,7 +29,7 @@ from bot_cli.store.codec import CorruptRecord, decode, encode
 from bot_cli.store.lock import JournalLock
 
 
-__all__ = ["DIR", "MAX_KEY_LEN", "Claim", "claim", "key_files", "key_problem", "lookup"]
+__all__ = ["DIR", "MAX_KEY_LEN", "Claim", "claim", "key_files", "key_problem", "lookup", "used"]
 
 DIR = "keys"
 LOCK_NAME = "lock"
@@ -53,6 +53,11 @@ def key_problem(key: object) -> str | None:
     if not key.isprintable():
         return "key must be printable characters only"
     return None
+
+
+def used(state_dir: Path, key: str) -> bool:
+    """Whether the key was ever claimed (cheap: one stat, no journal read)."""
+    return _path(state_dir, key).exists()
 
 
 def lookup(store: PendingEntryStore, key: str) -> Pending | None:

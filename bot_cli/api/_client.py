@@ -1,0 +1,243 @@
+"""The clients: ``AsyncClient`` (asyncio) and ``Client`` (plain calls). Strictly private.
+
+Both go the way `bot enter` goes: the same checks, the same journal, the same hand-off to a
+running daemon, the same one-shot rules without one (see ``bot_cli.api.flow``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TypeVar
+
+from bot_cli.api import flow
+from bot_cli.api._types import DaemonStatus, Entry, RequestResult, all_entries, find, read_status
+from bot_cli.api.checks import EntryRefused, Order, checked_spec, read_market
+from bot_cli.api.keys import Claim, claim, key_problem, lookup, used
+from bot_cli.config import Config, load_config
+from bot_cli.core.model import EntrySpec, Pending, Side, Status
+from bot_cli.errors import UsageError
+from bot_cli.state_store import PendingEntryStore
+from bot_cli.store import requests
+
+
+log = logging.getLogger("bot_cli.api")
+T = TypeVar("T")
+Number = Decimal | str | int
+PathArg = str | os.PathLike[str]
+ConfigArg = Config | PathArg | None
+REQUEST_WAIT_S = flow.HANDOFF_WAIT_S
+REQUEST_POLL_S = 0.05
+
+
+class UnknownEntryError(UsageError):
+    """No such entry in the journal; nothing was asked of the daemon."""
+
+
+class AsyncClient:
+    """Entries for one state dir, from asyncio code. See ``Client`` for the rules."""
+
+    def __init__(self, state_dir: PathArg, config: ConfigArg = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.config = config if isinstance(config, Config) else load_config(config)
+
+    async def enter(
+        self, symbol: str, side: str | Side, quantity: Number, *, stop_loss: Number,
+        price: Number | None = None, take_profit: Number | None = None, key: str | None = None,
+        position_side: str | None = None, wait: bool = False, timeout: float = flow.FOLLOW_S,
+    ) -> Entry:  # fmt: skip
+        """Check, persist and place an entry; see ``Client.enter``."""
+        order = _order(symbol, side, quantity, price, stop_loss, take_profit, position_side)
+        if key is not None:
+            if (problem := key_problem(key)) is not None:
+                raise EntryRefused("key", problem)
+            if used(self.state_dir, key):  # no state dir is created for a key never used
+                with PendingEntryStore(self.state_dir) as store:
+                    first = lookup(store, key)
+                if first is not None:
+                    return _duplicate(first, key)
+        return await self._place(order, key, wait, timeout)
+
+    async def _place(self, order: Order, key: str | None, wait: bool, timeout: float) -> Entry:
+        from bot_cli.connect import connect
+
+        cfg = self.config
+        async with connect(cfg, self.state_dir, say=log.warning) as conn:
+            filters, mark = await read_market(conn.rest, order.symbol, conn.venue_name)
+            spec = checked_spec(order, filters, mark, conn.rest.hedge_mode)
+            claimed = None
+            if key is not None:
+                c = self._claim(key, spec)
+                if not c.new:  # a concurrent call with this key saved it first
+                    return _duplicate(c.pending, key)
+                claimed = c.pending
+            result = await flow.place(
+                conn.rest, cfg, self.state_dir, spec, wait=wait, timeout=timeout, claimed=claimed
+            )
+        return _entry(result)
+
+    def _claim(self, key: str, spec: EntrySpec) -> Claim:
+        with PendingEntryStore(self.state_dir) as store:
+            now = time.time_ns() // 1_000_000
+            return claim(store, key, spec, now, self.config.venue.recv_window_ms)
+
+    async def cancel(self, entry_id: str, *, close_filled: bool = False) -> RequestResult:
+        """Cancel the entry order; with ``close_filled`` also close what filled, at market."""
+        return await self._ask(entry_id, "cancel-close" if close_filled else "cancel")
+
+    async def close(self, entry_id: str) -> RequestResult:
+        """Close the entry's share at market and cancel its legs."""
+        return await self._ask(entry_id, "close")
+
+    async def _ask(self, entry_id: str, verb: str) -> RequestResult:
+        if find(self.state_dir, entry_id) is None:
+            raise UnknownEntryError(f"no entry {entry_id} in {self.state_dir}: nothing was asked")
+        path = requests.put(self.state_dir, entry_id, verb)
+        daemon = read_status(self.state_dir)
+        if not daemon.running:
+            note = (f"no daemon is running: the {verb} of {entry_id} waits in {path.parent}"
+                    " until `bot run` starts and applies it")  # fmt: skip
+            return RequestResult(entry_id, verb, False, self.entry(entry_id), note)
+        applied = await _until(lambda: not path.exists(), REQUEST_WAIT_S)
+        note = "" if applied else (
+            f"the daemon (pid {daemon.pid}) has not taken the {verb} of {entry_id} in"
+            f" {REQUEST_WAIT_S:g}s; the request stays for it"
+        )  # fmt: skip
+        return RequestResult(entry_id, verb, applied, self.entry(entry_id), note)
+
+    def status(self) -> DaemonStatus:
+        """Whether a daemon follows the state dir, its stream, and the journal's counts."""
+        return read_status(self.state_dir)
+
+    def entries(self) -> list[Entry]:
+        """The journal's entries (those still live), oldest first."""
+        if not self.state_dir.is_dir():
+            return []
+        ordered = sorted(all_entries(self.state_dir), key=lambda p: p.created_at)
+        return [Entry.of(p) for p in ordered]
+
+    def entry(self, entry_id: str) -> Entry | None:
+        """One entry from the journal, else the archive; None if neither holds it."""
+        p = find(self.state_dir, entry_id) if self.state_dir.is_dir() else None
+        return None if p is None else Entry.of(p)
+
+
+class Client:
+    """Entries for one state dir, from plain (synchronous) Python code.
+
+    ``Client(state_dir, config=None)``: ``config`` is a ``Config``, a TOML path, or None for
+    ./bot.toml if present (else the defaults: the paper venue).
+
+    ``enter(...)`` checks the entry exactly as `bot enter` does (raising ``EntryRefused``
+    naming the field, with nothing written or sent), then:
+
+    - a daemon runs: the entry is saved REQUESTED and the daemon sends and protects it; the
+      call waits (up to 10 s) for the daemon to take it;
+    - no daemon: this process sends it; a market entry (a limit one with ``wait=True``) is
+      followed until protected (up to ``timeout`` s). Otherwise the returned entry has
+      ``watched=False`` and a ``note``: nothing protects a fill until `bot run` starts.
+
+    ``key="..."``: an idempotency key. It maps to one entry forever: the same key again
+    returns that first entry (``duplicate=True``) and sends nothing, even across processes
+    and crashes.
+    """
+
+    def __init__(self, state_dir: PathArg, config: ConfigArg = None) -> None:
+        self._async = AsyncClient(state_dir, config)
+
+    @property
+    def state_dir(self) -> Path:
+        return self._async.state_dir
+
+    def enter(
+        self, symbol: str, side: str | Side, quantity: Number, *, stop_loss: Number,
+        price: Number | None = None, take_profit: Number | None = None, key: str | None = None,
+        position_side: str | None = None, wait: bool = False, timeout: float = flow.FOLLOW_S,
+    ) -> Entry:  # fmt: skip
+        return _run(self._async.enter(
+            symbol, side, quantity, stop_loss=stop_loss, price=price, take_profit=take_profit,
+            key=key, position_side=position_side, wait=wait, timeout=timeout,
+        ))  # fmt: skip
+
+    def cancel(self, entry_id: str, *, close_filled: bool = False) -> RequestResult:
+        return _run(self._async.cancel(entry_id, close_filled=close_filled))
+
+    def close(self, entry_id: str) -> RequestResult:
+        return _run(self._async.close(entry_id))
+
+    def status(self) -> DaemonStatus:
+        return self._async.status()
+
+    def entries(self) -> list[Entry]:
+        return self._async.entries()
+
+    def entry(self, entry_id: str) -> Entry | None:
+        return self._async.entry(entry_id)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _run(coro: Awaitable[T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    coro.close()  # type: ignore[attr-defined]
+    raise RuntimeError("bot_cli Client blocks; inside a running event loop use AsyncClient")
+
+
+async def _until(condition: Callable[[], bool], timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(REQUEST_POLL_S)
+    return True
+
+
+def _entry(r: flow.Result) -> Entry:
+    p = r.pending
+    waiting = r.code == 1 and p.status in (Status.REQUESTED, Status.SUBMITTING)
+    unwatched = r.code in (flow.EXIT_NOT_PROTECTED, flow.EXIT_UNWATCHED) or waiting
+    return Entry.of(p, sent_by=r.sent_by, watched=not unwatched, note=r.note)
+
+
+def _duplicate(first: Pending, key: str) -> Entry:
+    note = f"key {key!r} was used by entry {first.pending_id} already: nothing was sent"
+    return Entry.of(first, duplicate=True, note=note)
+
+
+def _order(
+    symbol: str, side: str | Side, quantity: Number, price: Number | None, stop_loss: Number,
+    take_profit: Number | None, position_side: str | None,
+) -> Order:  # fmt: skip
+    if not isinstance(symbol, str) or not symbol:
+        raise EntryRefused("symbol", f"symbol {symbol!r} must be a non-empty string")
+    side_text = side.value.lower() if isinstance(side, Side) else str(side).lower()
+    if side_text not in ("buy", "sell"):
+        raise EntryRefused("side", f"side {side!r} is not buy or sell")
+    return Order(
+        symbol.upper(), side_text, _decimal("quantity", quantity),
+        None if price is None else _decimal("price", price), _decimal("stop_loss", stop_loss),
+        None if take_profit is None else _decimal("take_profit", take_profit), position_side,
+    )  # fmt: skip
+
+
+def _decimal(name: str, value: object) -> Decimal:
+    """A positive, finite Decimal; a float is refused, since money must be exact."""
+    if isinstance(value, float | bool):
+        kind = type(value).__name__
+        raise EntryRefused(name, f"{name} {value!r} is a {kind}: give a Decimal or a string")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(value)  # type: ignore[arg-type]
+    except (InvalidOperation, TypeError, ValueError):
+        raise EntryRefused(name, f"{name} {value!r} is not a number") from None
+    if not number.is_finite() or number <= 0:
+        raise EntryRefused(name, f"{name} {value} must be a positive number")
+    return number

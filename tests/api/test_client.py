@@ -1,0 +1,158 @@
+"""The Python API without a venue: argument checks, keys used before, status, entries, requests.
+
+Every case here must be answered before any connection is made, so the config points the
+venue at a port nothing listens on: a test that tried to connect would fail loudly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot_cli import api
+from bot_cli.api import AsyncClient, Client, EntryRefused, Side, Status, UnknownEntryError
+from bot_cli.api import flow
+from bot_cli.api.keys import claim, key_files
+from bot_cli.config import Config, VenueConfig
+from bot_cli.core.model import EntrySpec, OrderType
+from bot_cli.runtime import heartbeat
+from bot_cli.state_store import DaemonLock, PendingEntryStore
+from bot_cli.store import requests
+
+
+NOWHERE = Config(venue=VenueConfig(rest_url="http://127.0.0.1:9", ws_url="ws://127.0.0.1:9"))
+SPEC = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.MARKET, None,
+                 Decimal(90000), Decimal(99000))  # fmt: skip
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def test_the_public_surface_is_what_the_docs_name() -> None:
+    assert sorted(api.__all__) == sorted(
+        ["AsyncClient", "Client", "DaemonStatus", "Entry", "EntryRefused", "RequestResult",
+         "Side", "Status", "UnknownEntryError"]
+    )  # fmt: skip
+    assert all(getattr(api, name) for name in api.__all__)
+
+
+def test_bot_enter_and_the_api_follow_for_the_same_time() -> None:
+    """`bot enter --timeout`'s default is spelled out in the CLI (to keep it light)."""
+    cli_enter = importlib.import_module("bot_cli.cli.enter")  # the package exports the command
+    assert cli_enter.FOLLOW_S == flow.FOLLOW_S
+    assert cli_enter.EXIT_UNWATCHED == flow.EXIT_UNWATCHED
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        pytest.param({"quantity": 0.01}, "quantity", id="a float quantity (money is exact)"),
+        pytest.param({"stop_loss": 90000.5}, "stop_loss", id="a float stop-loss"),
+        pytest.param({"quantity": "ten"}, "quantity", id="not a number"),
+        pytest.param({"quantity": "0"}, "quantity", id="zero"),
+        pytest.param({"take_profit": "-1"}, "take_profit", id="negative"),
+        pytest.param({"price": "NaN"}, "price", id="NaN"),
+        pytest.param({"side": "long"}, "side", id="side"),
+        pytest.param({"symbol": ""}, "symbol", id="empty symbol"),
+        pytest.param({"key": ""}, "key", id="empty key"),
+        pytest.param({"key": "a\nb"}, "key", id="unprintable key"),
+    ],
+)
+def test_bad_arguments_are_refused_naming_the_field_and_nothing_is_written(
+    tmp_path: Path, kwargs: dict[str, object], field: str
+) -> None:
+    args: dict[str, object] = {"symbol": "BTCUSDT", "side": "buy", "quantity": "0.010",
+                               "stop_loss": "90000", **kwargs}  # fmt: skip
+    with pytest.raises(EntryRefused) as refused:
+        Client(tmp_path / "state", NOWHERE).enter(**args)  # type: ignore[arg-type]
+    assert refused.value.field == field
+    assert "\n" not in str(refused.value)
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_key_used_before_returns_its_entry_and_sends_nothing(tmp_path: Path) -> None:
+    """No connection is made (the venue is nowhere): the first entry comes back as it stands."""
+    with PendingEntryStore(tmp_path) as store:
+        first = claim(store, "k", SPEC, now_ms(), 5000).pending
+
+    again = Client(tmp_path, NOWHERE).enter("ETHUSDT", Side.SELL, "1", stop_loss="5000", key="k")
+
+    assert again.duplicate and again.id == first.pending_id
+    assert (again.symbol, again.status, again.quantity) == ("BTCUSDT", Status.REQUESTED, Decimal("0.010"))
+    assert again.note == f"key 'k' was used by entry {first.pending_id} already: nothing was sent"
+    assert len(key_files(tmp_path)) == 1
+
+
+def test_status_without_a_daemon(tmp_path: Path) -> None:
+    with PendingEntryStore(tmp_path) as store:
+        claim(store, "k", SPEC, now_ms(), 5000)
+
+    status = Client(tmp_path, NOWHERE).status()
+
+    assert not status.running and status.pid is None
+    assert status.entries == {"REQUESTED": 1}
+    assert status.not_connected == "no daemon (`bot run`) is running"
+
+
+def test_status_with_a_daemon_reads_its_heartbeat(tmp_path: Path) -> None:
+    """The lock holder wrote the heartbeat: its venue and stream; an old one is stale."""
+    beat = {"pid": os.getpid(), "venue": "paper", "stream": {"connected": True},
+            "written_at": now_ms()}  # fmt: skip
+    (tmp_path / heartbeat.NAME).write_text(json.dumps(beat))
+    with DaemonLock(tmp_path):
+        fresh = Client(tmp_path, NOWHERE).status()
+        (tmp_path / heartbeat.NAME).write_text(json.dumps({**beat, "written_at": now_ms() - 60_000}))
+        stale = Client(tmp_path, NOWHERE).status()
+    gone = Client(tmp_path, NOWHERE).status()
+
+    assert (fresh.pid, fresh.venue, fresh.stream_connected, fresh.not_connected) == (os.getpid(), "paper", True, None)
+    assert stale.not_connected is not None and "heartbeat" in stale.not_connected
+    assert not gone.running  # the heartbeat file is left, but nobody holds the lock
+
+
+def test_entries_lists_the_journal_oldest_first(tmp_path: Path) -> None:
+    with PendingEntryStore(tmp_path) as store:
+        older = claim(store, "a", SPEC, now_ms() - 10, 5000).pending
+        newer = claim(store, "b", SPEC, now_ms(), 5000).pending
+
+    entries = Client(tmp_path, NOWHERE).entries()
+
+    assert [e.id for e in entries] == [older.pending_id, newer.pending_id]
+    assert entries[0].entry_client_id == f"{older.pending_id}-e"
+    assert Client(tmp_path, NOWHERE).entry("bcnope00000000") is None
+    assert Client(tmp_path / "none", NOWHERE).entries() == []
+
+
+def test_a_request_without_a_daemon_waits_for_bot_run_and_says_so(tmp_path: Path) -> None:
+    with PendingEntryStore(tmp_path) as store:
+        pid = claim(store, "k", SPEC, now_ms(), 5000).pending.pending_id
+
+    result = Client(tmp_path, NOWHERE).close(pid)
+
+    assert (result.applied, result.verb, result.entry.id if result.entry else None) == (False, "close", pid)
+    assert result.note.startswith(f"no daemon is running: the close of {pid} waits")
+    assert [(r.pending_id, r.verb) for r in requests.pending(tmp_path)] == [(pid, "close")]
+
+
+def test_a_request_for_an_unknown_entry_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UnknownEntryError, match="no entry bcnope0000 in"):
+        Client(tmp_path, NOWHERE).cancel("bcnope0000")
+    assert requests.pending(tmp_path) == []
+
+
+def test_the_blocking_client_refuses_to_run_inside_an_event_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    async def inside() -> None:
+        Client(tmp_path, NOWHERE).close("bcnope0000")
+
+    with pytest.raises(RuntimeError, match="use AsyncClient"):
+        asyncio.run(inside())
+    assert AsyncClient(tmp_path, NOWHERE).entries() == []
