@@ -42,6 +42,7 @@ class InboxHandle:
     inbox: Inbox
     server: uvicorn.Server
     task: asyncio.Task[None]
+    sock: socket.socket
     host: str
     port: int
 
@@ -60,6 +61,7 @@ class InboxHandle:
                 self.server.force_exit = True
                 await asyncio.wait([self.task], timeout=STOP_TIMEOUT_S)
         finally:
+            self.sock.close()  # ours: uvicorn leaves a socket it was given open
             self.inbox.close()
 
 
@@ -108,11 +110,11 @@ async def start_inbox(
     deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
     while not server.started:  # uvicorn sets it once the listener is up
         if task.done() or asyncio.get_running_loop().time() > deadline:
-            server.should_exit = True
-            inbox.close()
+            handle = InboxHandle(inbox, server, task, sock, cfg.host, port)
+            await handle.stop()
             raise InboxError(f"the inbox on {cfg.host}:{port} did not start")
         await asyncio.sleep(0.01)
-    return InboxHandle(inbox, server, task, cfg.host, port)
+    return InboxHandle(inbox, server, task, sock, cfg.host, port)
 
 
 class _GuestServer(uvicorn.Server):
