@@ -52,7 +52,7 @@ def state_dir_problem(path: Path) -> str | None:
     one can, if it can be created: each writer creates it 0700)."""
     try:
         path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return _not_creatable(path)
     except OSError as err:  # e.g. a component of the path is a file
         return f"state directory {path} cannot be used ({err.strerror}): {_FIX}"
