@@ -32,7 +32,9 @@ app = typer.Typer(
 def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Listen address (default paper.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port (default paper.port).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Listen port (default paper.port).")
+    ] = None,
 ) -> None:
     """Run the paper venue in the foreground until Ctrl-C or SIGTERM (its state stays in
     STATE/paper/). While it runs, STATE/paper/server.json names it: other commands then never
