@@ -1,8 +1,10 @@
-"""`bot pending list` and `bot pending drop` through the real command line."""
+"""`bot pending list` and `bot pending drop` through the real command line; a forced drop's
+cancels are checked on `bot paper serve`'s REST API."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -220,3 +222,98 @@ def test_ops_refuses_unforced_and_changes_nothing(state: Path) -> None:
         with pytest.raises(ops.DropRefused, match="may still be working"):
             ops.drop_pending(store, list(ids.values()), now_ms=1)
         assert set(store.load_all()) == set(ids.values())
+
+
+# -- --all: shares and legs -------------------------------------------------------------------
+
+
+def test_list_all_shows_each_entrys_share_and_its_legs(state: Path) -> None:
+    """--all: the partly filled entry's share, and its legs with client id, quantity, trigger, state."""
+    code, out, _ = bot(state, "pending", "list", "--all", "--json")
+    assert code == 0
+    rows = {r["state"]: r for r in json.loads(out)["pending"]}
+    assert (rows["OPEN"]["share"], rows["OPEN"]["legs"]) == ("0", [])
+    pf = rows["PARTIALLY_FILLED"]
+    assert pf["share"] == "0.004"
+    assert [(x["client_id"], x["leg"], x["quantity"], x["trigger"]) for x in pf["legs"]] == [
+        (f"{pf['id']}-sl1", "sl1", "0.004", "63000.0"), (f"{pf['id']}-tp1", "tp1", "0.004", "66000.0")]
+    code, out, _ = bot(state, "pending", "list", "--all")
+    assert "share" in out.splitlines()[0].split()
+    assert f"{pf['id']}-sl1" in out and f"{pf['id']}-tp1" in out
+
+
+# -- drop --force cancels what the entry left working (paper venue) ---------------------------
+
+
+@pytest.fixture
+def venue(tmp_path: Path) -> Iterator[Any]:
+    from tests.cli.test_enter import start_venue, stop_venue
+
+    v = start_venue(tmp_path)
+    yield v
+    stop_venue(v)
+
+
+def drop(venue: Any, state: Path, *args: str) -> tuple[int, str, str]:
+    from tests.cli.test_enter import bot as bot_with
+
+    return bot_with(venue, state, "pending", "drop", *args, "--yes", "--force")  # type: ignore[no-any-return]
+
+
+@pytest.mark.e2e
+def test_force_drop_cancels_a_resting_entry_order(venue: Any, tmp_path: Path) -> None:
+    """An OPEN entry: --force cancels its order on the venue first, says so, and drops it."""
+    from tests.cli.test_cancel_close import order_status, resting
+
+    state = tmp_path / "state"
+    pid = resting(venue, state)
+    code, out, err = drop(venue, state, pid)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"{pid}: cancelled on the exchange: {pid}-e"
+    assert order_status(venue, f"{pid}-e") == "CANCELED"
+    with PendingEntryStore(state) as store:
+        assert pid not in store.load_all() and store.archived()[-1]["rec"]["status"] == "DROPPED"
+
+
+@pytest.mark.e2e
+def test_force_drop_of_a_protected_entry_cancels_its_legs_and_names_the_open_share(venue: Any, tmp_path: Path) -> None:
+    """A protected entry: its SL and TP are cancelled on the venue; the position stays, and the one
+    warning says so."""
+    from tests.cli.test_cancel_close import open_algos, position, protected
+
+    state = tmp_path / "state"
+    pid = protected(venue, state)
+    code, out, err = drop(venue, state, pid)
+    assert code == 0
+    assert out.splitlines()[0] == f"{pid}: cancelled on the exchange: {pid}-sl1, {pid}-tp1"
+    assert open_algos(venue, pid) == [] and position(venue) == Decimal("0.010")
+    assert err == (f"warning: {pid} dropped; left on the exchange, with nothing following it now: its share"
+                   " of 0.010 BTCUSDT stays open with no stop-loss; close it on the exchange\n")
+
+
+@pytest.mark.e2e
+def test_keep_orders_leaves_them_working_and_says_so(venue: Any, tmp_path: Path) -> None:
+    """--keep-orders: the old behaviour, the order still rests on the venue; a warning names it."""
+    from tests.cli.test_cancel_close import order_status, resting
+
+    state = tmp_path / "state"
+    pid = resting(venue, state)
+    code, _, err = drop(venue, state, pid, "--keep-orders")
+    assert code == 0 and f"entry order {pid}-e (OPEN)" in err
+    assert order_status(venue, f"{pid}-e") == "NEW"
+
+
+def test_force_drop_with_the_venue_unreachable_drops_nothing(state: Path, tmp_path: Path) -> None:
+    """Cancelling needs the exchange: unreachable, exit 1, one line, the journal untouched."""
+    from tests.cli.test_enter import free_port
+
+    config = tmp_path / "bot.toml"
+    config.write_text(f"[venue]\nposition_mode = 'one-way'\nrest_url = 'http://127.0.0.1:{free_port()}'\n")
+    pid = ids_by_state(state)["OPEN"]
+    before = (state / "pending_entries.jsonl").read_bytes()
+    result = runner.invoke(app, ["--state-dir", str(state), "--config", str(config), "pending", "drop", pid,
+                                 "--yes", "--force"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert result.stderr.endswith("; nothing was dropped (--keep-orders drops without cancelling)\n")
+    assert (state / "pending_entries.jsonl").read_bytes() == before
