@@ -258,3 +258,71 @@ def test_a_burst_of_429_while_protecting_is_retried_never_needs_attention(cluste
     view = cluster.assert_invariants(symbols=[SYMBOL])
     accepted = [parse_id(a["clientAlgoId"])[1] for a in view.algos_of(pid)]  # type: ignore[index]
     assert sorted(accepted) == ["sl", "tp"], f"the venue accepted {accepted}: one SL and one TP"
+
+
+# --- the position closed by hand; a leg cancelled by someone else --------------------------------
+
+
+@pytest.mark.parametrize(
+    "daemon", ["down", "running"], ids=["closed-while-down", "closed-while-up"]
+)
+def test_position_closed_by_hand_cancels_both_legs(cluster, daemon):
+    """An operator closes the whole position on the exchange (a reduce-only market order the bot
+    did not send): the entry's share is gone without any leg firing, so both legs protect
+    nothing. The bot cancels both (at start-up, or at once when running) and archives it."""
+    # Arrange
+    cluster.start_daemon()
+    pid, legs = protected_entry(cluster)
+
+    # Act
+    if daemon == "down":
+        cluster.kill_daemon()
+    cluster.by_hand("POST", "/fapi/v1/order", symbol=SYMBOL, side="SELL", type="MARKET",
+                    quantity=QTY, reduceOnly="true",
+                    newClientOrderId="operator-close-1")  # fmt: skip
+    assert cluster.position(SYMBOL) == 0
+    if daemon == "down":
+        assert all(cluster.algo_status(a["clientAlgoId"]) == "NEW" for a in legs.values())
+        cluster.start_daemon()
+
+    # Assert
+    for leg in legs.values():
+        cid = leg["clientAlgoId"]
+        wait_for(lambda cid=cid: cluster.algo_status(cid) == "CANCELED",
+                 f"{cid} to be cancelled: the position it protected was closed by hand",
+                 START_UP_S)  # fmt: skip
+    cluster.wait_archived(pid)
+    assert_only_first_legs(cluster, pid)
+    assert cluster.position(SYMBOL) == 0
+
+
+@pytest.mark.parametrize(
+    "daemon", ["down", "running"], ids=["cancelled-while-down", "cancelled-while-up"]
+)
+def test_a_leg_cancelled_by_someone_else_is_replaced(cluster, daemon):
+    """Someone cancels the entry's stop-loss on the exchange while its position is open: the bot
+    places a new stop for the entry's share (at start-up, or at once when running). (Whether the
+    take-profit is kept or renewed with it as one new generation is the bot's choice; one live
+    SL and one live TP for the share is the rule.)"""
+    # Arrange
+    cluster.start_daemon()
+    pid, legs = protected_entry(cluster)
+    gone = legs["sl"]["clientAlgoId"]
+
+    # Act
+    if daemon == "down":
+        cluster.kill_daemon()
+    cluster.by_hand("DELETE", "/fapi/v1/algoOrder", clientAlgoId=gone)
+    assert cluster.algo_status(gone) == "CANCELED"
+    if daemon == "down":
+        cluster.start_daemon()
+
+    # Assert
+    wait_for(lambda: len(cluster.legs_of(pid)) == 2,
+             f"a new stop-loss of {pid} in place of the cancelled {gone}", START_UP_S)  # fmt: skip
+    view = cluster.assert_invariants(symbols=[SYMBOL])
+    (sl,) = view.live(pid, "sl")
+    (tp,) = view.live(pid, "tp")
+    assert sl["clientAlgoId"] != gone and Decimal(sl["quantity"]) == Decimal(QTY), sl
+    assert Decimal(tp["quantity"]) == Decimal(QTY), tp
+    assert cluster.in_journal(pid) and cluster.status_of(pid) == "PROTECTED"
