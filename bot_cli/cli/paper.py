@@ -38,7 +38,10 @@ def serve(
 ) -> None:
     """Run the paper venue in the foreground until Ctrl-C or SIGTERM (its state stays in
     STATE/paper/). While it runs, STATE/paper/server.json names it: other commands then never
-    start a venue of their own on that state, also while this one is down or restarting."""
+    start a venue of their own on that state, also while this one is down or restarting.
+
+    Example: bot paper serve --port 18765
+    """
     from bot_cli.paper import server
     from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET
 
@@ -64,7 +67,10 @@ def price(
     ],
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Move a symbol's price now (resting orders and triggers react on the next 100 ms step)."""
+    """Move a symbol's price now (resting orders and triggers react on the next 100 ms step).
+
+    Example: bot paper price BTCUSDT 95000
+    """
     try:
         value = Decimal(new_price)
     except InvalidOperation:
@@ -82,7 +88,10 @@ def price(
 def orders(
     ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False
 ) -> None:
-    """Show prices, both order books (regular and algo), positions and the wallet."""
+    """Show prices, both order books (regular and algo), positions and the wallet.
+
+    Example: bot paper orders --json
+    """
     state = _admin(ctx.obj, "GET", "/paper/state")
     if as_json:
         print_json(state)
@@ -160,6 +169,8 @@ def faults(
     Switches are saved with the venue's state: they stay on across venue restarts until
     cleared (a `:once` switch until it fires). One-shot actions (`drop_stream` without
     seconds, `expire_listen_key`) run once and are not saved.
+
+    Example: bot paper faults lost_response:order:once; bot paper faults --clear
     """
     if specs or clear:
         change = {"add": list(specs or []), "clear": clear}
