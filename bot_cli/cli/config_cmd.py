@@ -81,7 +81,7 @@ def offline_checks(obj: AppContext) -> tuple[list[Check], Config | None]:
         cfg = load_config(obj.config_path)
     except BotError as err:
         return [Check("config", Result.FAIL, str(err))], None
-    checks = [_config_row(cfg), _keys_row(cfg), _state_row(obj.state_dir)]
+    checks = [_config_row(cfg), _keys_row(cfg), *_secret_rows(cfg), _state_row(obj.state_dir)]
     if cfg.venue.kind == "binance" and cfg.venue.network == "live":
         checks.append(Check("live", Result.WARN, "network live: orders trade real money"))
     return checks, cfg
@@ -102,6 +102,22 @@ def _keys_row(cfg: Config) -> Check:
     if missing:
         return Check("keys", Result.FAIL, f"{' and '.join(missing)} not set in the environment")
     return Check("keys", Result.OK, "BOT_API_KEY and BOT_API_SECRET set in the environment")
+
+
+def _secret_rows(cfg: Config) -> list[Check]:
+    """The other secrets a configured feature needs, also from the environment only."""
+    import os
+
+    wanted = []
+    if cfg.notify.telegram_chat_id:
+        wanted.append(("notify", "BOT_TELEGRAM_TOKEN", "notify.telegram_chat_id is set"))
+    if cfg.inbox.enabled:
+        wanted.append(("inbox", "BOT_INBOX_SECRET", "inbox.enabled"))
+    return [
+        Check(name, Result.OK, f"{env} set in the environment") if os.environ.get(env)
+        else Check(name, Result.FAIL, f"{why} but {env} is not set in the environment")
+        for name, env, why in wanted
+    ]  # fmt: skip
 
 
 def _state_row(path: Path) -> Check:
