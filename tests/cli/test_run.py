@@ -1,7 +1,9 @@
-"""`bot run` as a process: one daemon per state dir, and a clean exit on SIGTERM."""
+"""`bot run` as a process: one daemon per state dir, a clean exit on SIGTERM, and a venue
+that is down at start waited for, not an exit."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot_cli.state_store import PendingEntryStore, lock_holder
+from bot_cli.state_store import DaemonLock, PendingEntryStore, lock_holder
 
 
 pytestmark = pytest.mark.e2e
@@ -102,3 +104,96 @@ def test_refused_keys_are_one_line_and_never_printed(tmp_path: Path) -> None:
     written = [p.read_text(errors="replace") for p in state.rglob("*") if p.is_file()]
     for text in (run.stdout, run.stderr, *written):
         assert "k" * 16 not in text and "s" * 16 not in text
+
+
+def env_for(tmp: Path) -> dict[str, str]:
+    return {**os.environ, "BOT_CONFIG": str(tmp / "bot.toml"), "BOT_STATE_DIR": str(tmp / "state")}
+
+
+def wait_file(path: Path, proc: subprocess.Popen[bytes], log: Path, limit_s: float = 30) -> None:
+    end = time.monotonic() + limit_s
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > end:
+            raise AssertionError(f"no {path} from the daemon; its log:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+def unreachable_config(tmp: Path) -> int:
+    """A config whose venue is a URL on a free port: nothing answers until a venue is started there."""
+    port = free_port()
+    (tmp / "bot.toml").write_text(
+        f"[venue]\nrest_url = 'http://127.0.0.1:{port}'\nws_url = 'ws://127.0.0.1:{port}/private'\n"
+        f"position_mode = 'one-way'\n[paper]\nport = {port}\nvolatility = 0.0\n"
+    )
+    return port
+
+
+def test_run_waits_for_a_venue_that_is_down_at_start(tmp_path: Path) -> None:
+    """The venue down at start: bot run logs each try (JSON, event venue_unreachable) and keeps
+    trying with backoff; once `bot paper serve` answers there it reconciles and is ready."""
+    unreachable_config(tmp_path)
+    ready = tmp_path / "ready.json"
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        run = subprocess.Popen([sys.executable, "-m", "bot_cli", "run", "--no-live", "--log-format", "json",
+                                "--ready-file", str(ready)], env=env_for(tmp_path), stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    venue = None
+    try:
+        wait_for(log, "trying again in", run)
+        assert not ready.exists()
+        with (tmp_path / "venue.log").open("wb") as out:
+            venue = subprocess.Popen([sys.executable, "-m", "bot_cli", "--state-dir", str(tmp_path / "venue"),
+                                      "paper", "serve"], env=env_for(tmp_path), stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        wait_file(ready, run, log)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(20) == 0
+    finally:
+        run.kill()
+        if venue is not None:
+            venue.send_signal(signal.SIGTERM)
+            venue.wait(20)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    tries = [d for d in lines if d.get("event") == "venue_unreachable"]
+    assert tries and all(d["level"] == "WARNING" and "cannot reach the paper venue" in d["msg"] for d in tries)
+    assert any(d.get("event") == "reconciled" for d in lines)
+
+
+def test_sigterm_ends_the_wait_for_the_venue_at_once(tmp_path: Path) -> None:
+    """SIGTERM while waiting for the venue: exit 0 within a second, the lock released."""
+    unreachable_config(tmp_path)
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        run = subprocess.Popen([sys.executable, "-m", "bot_cli", "run", "--no-live"], env=env_for(tmp_path),
+                               stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for(log, "trying again in", run)
+        run.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert run.wait(10) == 0
+        assert time.monotonic() - started < 1.5
+    finally:
+        run.kill()
+    assert "Traceback" not in log.read_text()
+    assert lock_holder(tmp_path / "state") is None
+
+
+def test_a_run_that_finds_the_lock_held_says_at_once_whom_it_waits_for(tmp_path: Path) -> None:
+    """A short command holds the state dir: bot run names its pid at once, then starts when
+    it lets go."""
+    (tmp_path / "bot.toml").write_text(f"[paper]\nport = {free_port()}\nvolatility = 0.0\n")
+    ready, log = tmp_path / "ready.json", tmp_path / "run.log"
+    with DaemonLock(tmp_path / "state"):
+        with log.open("wb") as out:
+            run = subprocess.Popen([sys.executable, "-m", "bot_cli", "run", "--no-live", "--ready-file", str(ready)],
+                                   env=env_for(tmp_path), stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            wait_for(log, f"waiting up to 10s for pid {os.getpid()}", run, limit_s=5)
+        except BaseException:
+            run.kill()
+            raise
+    try:
+        wait_file(ready, run, log)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(20) == 0
+    finally:
+        run.kill()
