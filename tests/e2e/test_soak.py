@@ -5,16 +5,27 @@ symbols (buys on two, sells on the other two, limit prices near the market, now 
 entry or a one-shot paper fault), price moves and short crossings that fill limit orders in
 chunks, some of them while the daemon is dead, and at least ``BOT_SOAK_KILLS`` (default 50)
 SIGKILLs of `bot run` at random moments, each followed by a restart. At the end the daemon is
-started once more and must converge on its own: DESIGN.md's four invariants over every entry.
+started once more and must converge on its own: DESIGN.md's invariants over every entry, and the
+venue-side checker (each entry's share from the venue's history: open SL and TP quantities equal
+the open entries' shares, no live order of a flat entry, no entry's legs and closes executing more
+than it filled).
 
-Stops and take-profits are set 5% away and prices stay within 1% of their start, so protections
-never trigger: every filled entry must end with exactly one live stop (and take-profit).
+Each entry's stop-loss and take-profit sit 2-5% from the market when it is made (each its own
+distance, so entries on one symbol fire one by one); the random walk stays within 1% of the start
+price, so only a "trigger move" fires a leg: the market jumps just past one live leg's trigger
+(alternately a stop-loss and a take-profit) and stays there until the symbol's next move, firing
+that leg and any other between. Trigger moves happen with the daemon running (it must cancel the
+sibling at once) and while it is dead (the restart must find the fired leg and cancel the
+sibling), and they cross resting limit entries on the way, whose fills may then find their own
+stop already crossed (closed at market). One-way mode: every entry on a symbol shares one
+position, so a leg closing more than its own entry's share would show.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -26,7 +37,7 @@ import pytest
 
 from bot_cli.paper.market import SYMBOLS
 from bot_cli.state_store import lock_holder
-from tests.e2e.harness import Cluster, cluster_at, wait_for
+from tests.e2e.harness import Cluster, View, cluster_at, ledger, parse_id, wait_for
 
 pytestmark = [pytest.mark.soak, pytest.mark.e2e]
 
@@ -36,6 +47,9 @@ BUDGET_S = 600.0  # the whole soak, final convergence included
 WEIGHT_LIMIT = 2400  # the venue's request weight per minute; a daemon start costs about 170
 START_HEADROOM = 450
 MAX_ENTRIES = 70  # each filled entry keeps up to two algo orders live; the venue allows 200
+STOP_AWAY = (0.02, 0.05)  # an entry's SL and TP, each this far (drawn) from the market
+PAST_TRIGGER = (0.0005, 0.003)  # a trigger move lands this far past the chosen leg's trigger
+MIN_KILLS_FOR_FIRES = 10  # with this many kills, both an SL and a TP must have fired
 ONE_SHOT_FAULTS = (
     "lost_response:order:once",
     "unknown_503:order:once",
@@ -80,13 +94,20 @@ class Market:
         """A price at which a limit order at ``limit`` fills."""
         return self.on_tick(limit * (Decimal("0.999") if self.side == "buy" else Decimal("1.001")))
 
-    def stops(self, with_tp: bool) -> tuple[str, str | None]:
-        down, up = (
-            self.on_tick(self.base * Decimal("0.95")),
-            self.on_tick(self.base * Decimal("1.05")),
-        )
+    def stops(self, rng: random.Random, now: Decimal, with_tp: bool) -> tuple[str, str | None]:
+        """An SL and a TP each 2-5% (drawn) from the market ``now``, on the entry's sides."""
+        down = self.on_tick(now * Decimal(1 - rng.uniform(*STOP_AWAY)))
+        up = self.on_tick(now * Decimal(1 + rng.uniform(*STOP_AWAY)))
         sl, tp = (down, up) if self.side == "buy" else (up, down)
         return str(sl), (str(tp) if with_tp else None)
+
+    def past(self, rng: random.Random, algo: dict[str, Any]) -> Decimal:
+        """A price just past ``algo``'s trigger, on the side where it fires."""
+        trigger = Decimal(algo["triggerPrice"])
+        rising = (algo["side"] == "BUY") == (algo["orderType"] == "STOP_MARKET")
+        away = Decimal(rng.uniform(*PAST_TRIGGER))
+        price = self.on_tick(trigger * (1 + away if rising else 1 - away))
+        return price + self.tick if rising and price < trigger else price
 
 
 MARKETS = (
@@ -95,6 +116,7 @@ MARKETS = (
     Market("SOLUSDT", "buy", "3", Decimal("180.0000")),
     Market("DOGEUSDT", "sell", "60", Decimal("0.32000")),
 )
+BY_SYMBOL = {m.symbol: m for m in MARKETS}
 
 
 class Driver:
@@ -106,6 +128,15 @@ class Driver:
         self.faults_set = 0
         self.fills_while_down = 0
         self.at_kill: dict[str, Decimal] = {}
+        self.trigger_moves = {"up": 0, "down": 0}
+        self.next_leg = "sl"
+        self.entering: dict[subprocess.Popen[str], str] = {}  # `bot enter` running -> symbol
+
+    def movable(self, symbol: str) -> bool:
+        """No `bot enter` for ``symbol`` is still running: it checks its SL and TP against the
+        market when it starts, so the market must not jump past them meanwhile."""
+        self.entering = {p: s for p, s in self.entering.items() if p.poll() is None}
+        return symbol not in self.entering.values()
 
     def move(self, m: Market, price: Decimal) -> None:
         self.c.set_price(m.symbol, price)
@@ -113,20 +144,23 @@ class Driver:
 
     def enter(self, *, asynchronous: bool) -> None:
         m = self.rng.choice(MARKETS)
-        limit = None if self.rng.random() < 0.15 else m.limit(self.rng, self.prices[m.symbol])
-        sl, tp = m.stops(with_tp=self.rng.random() < 0.7)
+        now = self.prices[m.symbol]
+        limit = None if self.rng.random() < 0.15 else m.limit(self.rng, now)
+        sl, tp = m.stops(self.rng, now, with_tp=self.rng.random() < 0.7)
         price = None if limit is None else str(limit)
         if asynchronous:
-            self.c.enter_async(m.symbol, m.side, m.qty, price=price, sl=sl, tp=tp)
+            popen = self.c.enter_async(m.symbol, m.side, m.qty, price=price, sl=sl, tp=tp)
+            self.entering[popen] = m.symbol
         else:
             answer = self.c.enter(m.symbol, m.side, m.qty, price=price, sl=sl, tp=tp)
-            assert answer["exit_code"] in (0, 1), answer  # 1: proven not placed, with a reason
+            # 1: refused or proven not placed; with no daemon, 3: followed and not protected
+            # in time, 4: a limit entry rests and nothing follows it (README, exit codes)
+            assert answer["exit_code"] in (0, 1, 3, 4), answer
 
     def resting(self) -> list[tuple[Market, Decimal]]:
         """The entry limit orders resting on the venue now."""
-        by_symbol = {m.symbol: m for m in MARKETS}
         return [
-            (by_symbol[o["symbol"]], Decimal(o["price"]))
+            (BY_SYMBOL[o["symbol"]], Decimal(o["price"]))
             for o in self.c.state()["openOrders"]
             if o["clientOrderId"].endswith("-e") and o["type"] == "LIMIT"
         ]
@@ -134,7 +168,7 @@ class Driver:
     def market_step(self, cross_odds: float) -> None:
         """A random walk step, or a crossing of a resting entry: held (it fills in two or three
         100 ms steps) or a short pulse (a partial fill, or none)."""
-        resting = self.resting()
+        resting = [(m, limit) for m, limit in self.resting() if self.movable(m.symbol)]
         if resting and self.rng.random() < cross_odds:
             m, limit = self.rng.choice(resting)
             back = self.prices[m.symbol]
@@ -142,9 +176,27 @@ class Driver:
             if self.rng.random() < 0.4:
                 self.c.http.post("/paper/advance").raise_for_status()
                 self.move(m, back)
-        else:
-            m = self.rng.choice(MARKETS)
+        elif movable := [m for m in MARKETS if self.movable(m.symbol)]:
+            m = self.rng.choice(movable)
             self.move(m, m.walk(self.rng, self.prices[m.symbol]))
+
+    def through_trigger(self, when: str) -> None:
+        """Move one symbol's market just past a live leg's trigger (alternately a stop-loss and a
+        take-profit) and leave it there: the leg fires on the venue's next step."""
+        live = [
+            a for a in self.c.state()["openAlgoOrders"]
+            if a["algoStatus"] == "NEW" and parse_id(a["clientAlgoId"]) is not None
+            and self.movable(a["symbol"])
+        ]  # fmt: skip
+        if not live:
+            return
+        leg = self.next_leg
+        of_leg = [a for a in live if (parse_id(a["clientAlgoId"]) or ("", ""))[1] == leg]
+        algo = self.rng.choice(of_leg or live)
+        m = BY_SYMBOL[algo["symbol"]]
+        self.move(m, m.past(self.rng, algo))
+        self.trigger_moves[when] += 1
+        self.next_leg = "tp" if leg == "sl" else "sl"
 
     def maybe_fault(self) -> str | None:
         """Now and then a one-shot fault, armed just before an entry."""
@@ -164,6 +216,8 @@ class Driver:
                 held = fault is not None and fault.startswith("slow_response")
                 # a held answer keeps a synchronous `bot enter` waiting 10 s for the daemon
                 self.enter(asynchronous=held or self.rng.random() < 0.4)
+            elif roll < 0.47:
+                self.through_trigger("up")
             else:
                 self.market_step(cross_odds=0.4)
         pause = self.rng.choice((0.0, 0.0, self.rng.uniform(0, 0.3), self.rng.uniform(0, 1.2)))
@@ -182,6 +236,8 @@ class Driver:
         by `bot enter` itself."""
         for _ in range(self.rng.randint(0, 2)):
             self.market_step(cross_odds=0.8)
+        if self.rng.random() < 0.3:
+            self.through_trigger("down")
         if (
             self.rng.random() < 0.15
             and self.c.enters_running() == 0
@@ -251,15 +307,34 @@ def test_soak_random_kills_converge(tmp_path: Path, capsys: pytest.CaptureFixtur
         c.collect_enters()
         remaining = max(30.0, BUDGET_S - (time.monotonic() - began))
         view = c.assert_invariants(timeout=min(remaining, 90.0))
-        outcomes = Counter(str((view.record(pid) or {}).get("status")) for pid in c.created)
+        outcomes = Counter(
+            f"{'archived ' if view.archived(pid) else ''}{(view.record(pid) or {}).get('status')}"
+            for pid in c.created
+        )
+        fired, closes = exits(view)
         elapsed = time.monotonic() - began
         summary = (
             f"soak: seed {SEED}, {c.kills} kills, {len(c.created)} entries checked "
             f"({dict(sorted(outcomes.items()))}), {driver.faults_set} one-shot faults, "
-            f"{driver.fills_while_down} fills while down, {elapsed:.0f}s "
+            f"{driver.fills_while_down} fills while down, trigger moves {driver.trigger_moves} "
+            f"firing {dict(fired)} legs and {closes} closes, {elapsed:.0f}s "
             f"({throttled:.0f}s waiting for request weight)"
         )
         with capsys.disabled():
             print(f"\n{summary}")
         assert c.kills >= KILLS
         assert elapsed < BUDGET_S, f"soak took {elapsed:.0f}s, budget {BUDGET_S:.0f}s"
+        if c.kills >= MIN_KILLS_FOR_FIRES:  # the market did go through both kinds of leg
+            assert fired["sl"] and fired["tp"], f"no SL or no TP fired: {summary}"
+            assert min(driver.trigger_moves.values()) > 0, summary
+
+
+def exits(view: View) -> tuple[Counter[str], int]:
+    """How many legs of each kind fired (their child order executed), and how many closes the
+    bot sent that executed, from the venue's history."""
+    fired: Counter[str] = Counter()
+    for share in ledger(view).shares.values():
+        for cid in share.exits:
+            fired[parse_id(cid)[1]] += 1  # type: ignore[index]
+    closes = fired.pop("x", 0)
+    return Counter({"sl": fired["sl"], "tp": fired["tp"]}), closes
