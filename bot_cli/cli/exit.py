@@ -1,13 +1,10 @@
 """`bot cancel ID [--close]` and `bot close ID|SYMBOL`: an operator's exits, through the core.
 
-Both are operator events of the lifecycle table (OperatorCancel, OperatorClose); what can
-take one is checked first, from the journal, so a refusal changes nothing.
-
-With a daemon holding the state dir, the request is left for it (store.requests) and this
-process watches the journal and the archive, bounded by --timeout, until the entry's record
-shows the effect. With none, this process takes the lock, reconciles with the exchange,
-applies the event through an ExecutionEngine and follows the entry's checks until it settles
-(holding the lock only for each look, so a `bot run` started meanwhile takes over).
+Both are operator events of the lifecycle table; what can take one is checked first, so a
+refusal changes nothing. With a daemon holding the state dir, a request is left for it
+(store.requests) and the record is watched, bounded, for the effect. With none, this process
+takes the lock, reconciles, applies the event through an ExecutionEngine and follows the
+entry's checks, holding the lock only for each look (a `bot run` started meanwhile takes over).
 """
 
 from __future__ import annotations
@@ -22,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bot_cli.cli.context import AppContext
+from bot_cli.cli.history import find_archived, why_not
 from bot_cli.cli.render import print_json, warn
 from bot_cli.core.model import Pending, Status
 from bot_cli.errors import BotError
@@ -40,7 +38,12 @@ POLL_S = 0.1  # the daemon takes requests every 0.1 s
 GONE_PROBES = 3  # the lock seen free this many polls in a row: the daemon is gone
 FIRST_LOOK_S, MAX_LOOK_S = 0.1, 2.0  # no daemon: reconcile looks, doubling
 THIS_PROCESS = "this process"
+
+_ID_HELP = "The entry's id (see `bot pending list`)."
+_TARGET_HELP = "An entry's id, or a symbol: every entry on it that holds a share."
+_CLOSE_HELP = "Also close at market what filled (otherwise it stays protected)."
 _TIMEOUT_HELP = "Seconds to wait for the effect (daemon) or to follow the entry (no daemon)."
+_JSON_HELP = "Print the result as JSON."
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,52 +56,40 @@ class Outcome:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Handoff:
-    """The lock was taken by another process before this one could act: ask it instead."""
-
-    holder: int | None
-
-
 def cancel(
     ctx: typer.Context,
-    pending_id: Annotated[str, typer.Argument(help="The entry's id (see `bot pending list`).")],
-    close: Annotated[bool, typer.Option("--close", help="Also close at market what filled (otherwise it stays protected).")] = False,
+    pending_id: Annotated[str, typer.Argument(help=_ID_HELP)],
+    close: Annotated[bool, typer.Option("--close", help=_CLOSE_HELP)] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.0, help=_TIMEOUT_HELP)] = FOLLOW_S,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
 ) -> None:
     """Cancel the rest of a working entry order; what filled stays protected (--close: closed).
 
-    Example: bot cancel bc0mi3k2x7a1b2c; bot cancel bc0mi3k2x7a1b2c --close
+    Example: bot cancel bc0mi3k2x7a1b2c --close
 
-    Exit 0: done (cancelled; with a fill, protected or closed).
-
-    Exit 1: refused, nothing changed (unknown id, nothing left to cancel); needs attention;
-    or the daemon stopped first (the request stays for the next `bot run`).
-
-    Exit 3: not settled within --timeout; the daemon (or the next `bot run`) finishes it.
+    Exit 0: done (cancelled; a fill protected, or closed with --close). Exit 1: refused, nothing
+    changed (unknown id, nothing left to cancel); needs attention; or the daemon stopped first
+    (its request stays for the next `bot run`). Exit 3: not settled within --timeout.
     """
     _run(ctx.obj, pending_id, CANCEL_CLOSE if close else CANCEL, timeout, as_json)
 
 
 def close(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="An entry's id, or a symbol: every entry on it with a share.")],
+    target: Annotated[str, typer.Argument(help=_TARGET_HELP)],
     timeout: Annotated[float, typer.Option("--timeout", min=0.0, help=_TIMEOUT_HELP)] = FOLLOW_S,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
 ) -> None:
-    """Close an entry's share at market (reduce-only) and cancel its legs; a SYMBOL closes each entry on it.
+    """Close an entry's share at market (reduce-only), then cancel its legs.
 
-    The rest of a working entry order is cancelled first; each entry closes its own share only.
+    A SYMBOL closes every entry on it, each its own share; an entry order still working is
+    cancelled first.
 
     Example: bot close bc0mi3k2x7a1b2c; bot close BTCUSDT
 
-    Exit 0: closed (or, with a daemon, the close is in flight).
-
-    Exit 1: refused, nothing changed (unknown id, nothing filled, no share); needs attention;
-    or the daemon stopped first (the request stays for the next `bot run`).
-
-    Exit 3: not settled within --timeout; the daemon (or the next `bot run`) finishes it.
+    Exit 0: closed (with a daemon: closed, or its close in flight). Exit 1: refused, nothing
+    changed (unknown id, nothing filled, no share); needs attention; or the daemon stopped first
+    (its request stays for the next `bot run`). Exit 3: not settled within --timeout.
     """
     _run(ctx.obj, target, CLOSE, timeout, as_json)
 
@@ -112,24 +103,26 @@ def _run(obj: AppContext, target: str, verb: str, timeout: float, as_json: bool)
 
 async def _exit(obj: AppContext, target: str, verb: str, timeout: float) -> list[Outcome]:
     from bot_cli import ops
-    from bot_cli.state_store import PendingEntryStore, lock_holder
+    from bot_cli.state_store import LockHeld, PendingEntryStore, lock_holder
 
     with PendingEntryStore(obj.state_dir) as store:
         entries, _ = ops.read_journal(store)
         targets = resolve(entries, target, verb, lambda key: why_not(obj.state_dir, key))
         holder = lock_holder(obj.state_dir)
         if holder is None:
-            alone = await _alone(obj, store, target, verb, timeout)
-            if not isinstance(alone, Handoff):
-                return alone
-            holder = alone.holder
+            try:
+                return await _alone(obj, store, target, verb, timeout)
+            except LockHeld as held:  # a `bot run` took the state dir first: ask it instead
+                holder = held.pid
         return await _ask_daemon(store, targets, verb, holder, timeout)
 
 
 # -- what can take the request (pure) ----------------------------------------------------
 
 
-def resolve(entries: Mapping[Any, Pending], target: str, verb: str, gone: Callable[[str], str]) -> list[Pending]:
+def resolve(
+    entries: Mapping[Any, Pending], target: str, verb: str, gone: Callable[[str], str]
+) -> list[Pending]:
     """The entries the request applies to; a BotError (nothing changed) when none can take it."""
     from bot_cli.core.ids import is_pending_id
 
@@ -160,7 +153,7 @@ def close_refusal(p: Pending) -> str | None:
     pid = p.pending_id
     if p.filled_qty == 0:
         return (f"entry {pid} is {p.status.value} with nothing filled: nothing to close;"
-                f" `bot cancel {pid}` cancels its order")
+                f" `bot cancel {pid}` cancels its order")  # fmt: skip
     if p.share == 0:
         return f"entry {pid} ({p.status.value}) holds no share any more: nothing to close"
     return _not_in_table(p, CLOSE)
@@ -179,30 +172,17 @@ def _not_in_table(p: Pending, verb: str) -> str | None:
 
 
 def _by_symbol(entries: Mapping[Any, Pending], symbol: str) -> list[Pending]:
-    mine = sorted((p for p in entries.values() if p.spec.symbol == symbol), key=lambda p: p.pending_id)
+    mine = sorted((p for p in entries.values() if p.spec.symbol == symbol),
+                  key=lambda p: p.pending_id)  # fmt: skip
     if not mine:
-        raise BotError(f"no pending entry on {symbol} (nor an entry with that id): see `bot pending list`")
+        raise BotError(f"no pending entry on {symbol} (nor an entry with that id):"
+                       " see `bot pending list`")  # fmt: skip
     ok = [p for p in mine if close_refusal(p) is None]
     if not ok:
         which = ", ".join(f"{p.pending_id} {p.status.value}" for p in mine)
-        raise BotError(f"no entry on {symbol} holds a share to close ({which}); `bot cancel ID` cancels a"
-                       " working entry order")
+        raise BotError(f"no entry on {symbol} holds a share to close ({which});"
+                       " `bot cancel ID` cancels a working entry order")  # fmt: skip
     return ok
-
-
-def why_not(state_dir: Path, key: str) -> str:
-    """Why an id is not a pending entry that can be acted on, in one line."""
-    from bot_cli.cli.history import find, iso
-    from bot_cli.ops import Unreadable
-
-    found = find(state_dir, key)
-    if found is None:
-        return f"no pending entry {key} in {state_dir}: see `bot pending list`"
-    if isinstance(found.entry, Unreadable):
-        return f"the record of {key} cannot be read ({found.entry.reason}): nothing can be sent for it"
-    a, p = found.archived, found.entry
-    when = "" if a is None else f" {iso(a.at_ms)}"
-    return f"entry {key} is no longer pending: archived{when} as {p.status.value} ({p.reason}); see `bot history {key}`"
 
 
 def event(verb: str, p: Pending) -> Event:
@@ -248,39 +228,42 @@ async def _ask_daemon(
         if all(not files[pid].exists() and applied(p, verb) for pid, p in last.items()):
             break
         free = free + 1 if lock_holder(store.path) is None else 0
-    by = f"bot run (pid {holder})"
-    return [_from_daemon(p, verb, by, taken=not files[pid].exists(), gone=free >= GONE_PROBES, timeout=timeout)
-            for pid, p in last.items()]
+    daemon = f"pid {holder}" if holder else "holding the lock"
+    return [_from_daemon(p, verb, daemon, not files[pid].exists(), free >= GONE_PROBES, timeout)
+            for pid, p in last.items()]  # fmt: skip
 
 
 def _refresh(store: PendingEntryStore, last: dict[Any, Pending]) -> None:
     """Take in what changed for our entries: the journal record, or the archived one."""
-    from bot_cli.cli.history import find_archived
     from bot_cli.ops import decode_record
 
     for key, record in store.poll():
         if key not in last:
             continue
-        found = decode_record(key, record) if record is not None else getattr(find_archived(store, key), "entry", None)
-        if isinstance(found, Pending):
-            last[key] = found
+        found = find_archived(store, key) if record is None else None
+        entry = decode_record(key, record) if record is not None else getattr(found, "entry", None)
+        if isinstance(entry, Pending):
+            last[key] = entry
 
 
-def _from_daemon(p: Pending, verb: str, by: str, *, taken: bool, gone: bool, timeout: float) -> Outcome:
-    pid, daemon = p.pending_id, by.removeprefix("bot run ")
+def _from_daemon(
+    p: Pending, verb: str, daemon: str, taken: bool, gone: bool, wait: float
+) -> Outcome:
+    """The daemon's answer as seen in the record, or what became of the request."""
+    by, it, asked = f"bot run ({daemon})", f"the daemon ({daemon})", f"{WORDS[verb]} {p.pending_id}"
     if taken and applied(p, verb):
-        return final(p, verb, by)
+        return final(p, by)
     if gone and not taken:
-        return Outcome(p, by, 1, (f"the daemon {daemon} stopped before taking the request to {WORDS[verb]} {pid}:"
-                                  " the request stays in the state dir and the next `bot run` applies it"))
+        return Outcome(p, by, 1, f"{it} stopped before taking the request to {asked}: the request"
+                                 " stays in the state dir and the next `bot run` applies it")
     if gone:
-        return Outcome(p, by, 1, (f"the daemon {daemon} took the request to {WORDS[verb]} {pid} and stopped"
-                                  f" before it was done: it is {p.status.value}; the next `bot run` finishes it"))
+        return Outcome(p, by, 1, f"{it} took the request to {asked} and stopped before it was done:"
+                                 f" it is {p.status.value}; the next `bot run` finishes it")
     if not taken:
-        return Outcome(p, by, NOT_SETTLED, (f"the daemon {daemon} has not taken the request to {WORDS[verb]} {pid}"
-                                            f" in {timeout:g}s: it stays for the daemon; see `bot status`"))
-    return Outcome(p, by, NOT_SETTLED, (f"the daemon {daemon} is still working on {pid} after {timeout:g}s:"
-                                        f" it is {p.status.value}; see `bot history {pid}`"))
+        return Outcome(p, by, NOT_SETTLED, f"{it} has not taken the request to {asked} in"
+                                           f" {wait:g}s: it stays for the daemon; see `bot status`")
+    return Outcome(p, by, NOT_SETTLED, f"{it} is still working on {p.pending_id} after {wait:g}s:"
+                                       f" it is {p.status.value}; see `bot history {p.pending_id}`")
 
 
 # -- no daemon: this process applies the event and follows ------------------------------
@@ -288,36 +271,38 @@ def _from_daemon(p: Pending, verb: str, by: str, *, taken: bool, gone: bool, tim
 
 async def _alone(
     obj: AppContext, store: PendingEntryStore, target: str, verb: str, timeout: float
-) -> list[Outcome] | Handoff:
+) -> list[Outcome]:
+    """Reconcile, apply the event, follow; LockHeld if a `bot run` holds the state dir."""
     from bot_cli.connect import connect
     from bot_cli.runtime.engine import ExecutionEngine
-    from bot_cli.state_store import DaemonLock, LockHeld
+    from bot_cli.state_store import DaemonLock
     from bot_cli.venue import VenueError
 
     cfg = obj.config
     async with connect(cfg, obj.state_dir) as conn:
-        engine = ExecutionEngine(store, conn.rest, policy=cfg.policy, recv_window_ms=cfg.venue.recv_window_ms)
+        window = cfg.venue.recv_window_ms
+        engine = ExecutionEngine(store, conn.rest, policy=cfg.policy, recv_window_ms=window)
         try:
             with DaemonLock(obj.state_dir):
                 await engine.recover()  # the exchange first: a fill while nobody watched
-                targets = resolve(engine.state, target, verb, lambda key: why_not(obj.state_dir, key))
+                targets = resolve(engine.state, target, verb, lambda k: why_not(obj.state_dir, k))
                 for p in targets:
                     await engine.handle(event(verb, p))
-        except LockHeld as held:
-            return Handoff(held.pid)
         except VenueError as err:
-            raise BotError(f"the {conn.venue_name} venue failed while reconciling ({err}): nothing was"
-                           f" sent to {WORDS[verb]} {target}; try again") from None
-        last = await _follow(engine, obj.state_dir, [p.pending_id for p in targets], verb, timeout)
+            raise BotError(f"the {conn.venue_name} venue failed while reconciling ({err}): nothing"
+                           f" was sent to {WORDS[verb]} {target}; try again") from None
+        last = await _follow(engine, obj.state_dir, targets, verb, timeout)
     return [_from_here(p, verb, obj.state_dir, timeout) for p in last.values()]
 
 
-async def _follow(engine: ExecutionEngine, state_dir: Path, pids: list[Any], verb: str, timeout: float) -> dict[Any, Pending]:
+async def _follow(
+    engine: ExecutionEngine, state_dir: Path, targets: list[Pending], verb: str, timeout: float
+) -> dict[Any, Pending]:
     """Run the entries' due checks (else reconcile, backing off) until settled or the bound."""
     from bot_cli.state_store import DaemonLock, LockHeld
     from bot_cli.venue import VenueError
 
-    last = {pid: _latest(engine, pid, None) for pid in pids}
+    last = {p.pending_id: _latest(engine, p.pending_id, p) for p in targets}
     end, delay = time.monotonic() + timeout, FIRST_LOOK_S
     while not all(settled(p, verb) for p in last.values()) and time.monotonic() < end:
         due = engine.next_check_at()
@@ -338,40 +323,36 @@ async def _follow(engine: ExecutionEngine, state_dir: Path, pids: list[Any], ver
     return last
 
 
-def _latest(engine: ExecutionEngine, pid: Any, known: Pending | None) -> Pending:
+def _latest(engine: ExecutionEngine, pid: Any, known: Pending) -> Pending:
     """The live entry, else its last archived record (it left the journal), else what we had."""
-    from bot_cli.cli.history import find_archived
-
     p = engine.state.get(pid)
     if p is not None:
         return p
     found = find_archived(engine.store, pid)
-    if found is not None and isinstance(found.entry, Pending):
-        return found.entry
-    assert known is not None, f"{pid} is neither pending nor archived"
-    return known
+    return found.entry if found is not None and isinstance(found.entry, Pending) else known
 
 
 def _from_here(p: Pending, verb: str, state_dir: Path, timeout: float) -> Outcome:
     from bot_cli.state_store import lock_holder
 
     if settled(p, verb):
-        return final(p, verb, THIS_PROCESS)
-    holder = lock_holder(state_dir)
-    if holder:
-        return Outcome(p, THIS_PROCESS, NOT_SETTLED, (f"entry {p.pending_id} is {p.status.value}; `bot run`"
-                                                      f" (pid {holder}) holds the state dir now and finishes it"))
-    return Outcome(p, THIS_PROCESS, NOT_SETTLED, (
-        f"entry {p.pending_id} is {p.status.value} after {timeout:g}s and no daemon is running:"
-        f" start `bot run`, it finishes the {WORDS[verb]}"))  # fmt: skip
+        return final(p, THIS_PROCESS)
+    now = f"entry {p.pending_id} is {p.status.value}"
+    if holder := lock_holder(state_dir):
+        note = f"{now}; `bot run` (pid {holder}) holds the state dir now and finishes it"
+    else:
+        note = (f"{now} after {timeout:g}s and no daemon is running: start `bot run`, it finishes"
+                f" the {WORDS[verb]}")  # fmt: skip
+    return Outcome(p, THIS_PROCESS, NOT_SETTLED, note)
 
 
 # -- the answer -------------------------------------------------------------------------
 
 
-def final(p: Pending, verb: str, by: str) -> Outcome:
+def final(p: Pending, by: str) -> Outcome:
     if p.status is Status.NEEDS_ATTENTION:
-        return Outcome(p, by, 1, f"entry {p.pending_id} needs attention: {p.reason}; see `bot history {p.pending_id}`")
+        pid = p.pending_id
+        return Outcome(p, by, 1, f"entry {pid} needs attention: {p.reason}; `bot history {pid}`")
     return Outcome(p, by)
 
 
@@ -382,7 +363,8 @@ def what(p: Pending) -> str:
     if p.status is Status.PROTECTED:
         return f"entry order over with {p.filled_qty} filled; its share {p.share} stays protected"
     if p.status is Status.EXITING and p.close is not None:
-        return f"market close {p.close.client_id} of {p.close.quantity} in flight ({p.close.state.value})"
+        c = p.close
+        return f"market close {c.client_id} of {c.quantity} in flight ({c.state.value})"
     if p.status is Status.EXITING and p.share == 0:
         return "closed at market; its legs are being cancelled"
     return p.reason or ("entry order over" if p.entry_done else "entry order still working")
@@ -390,15 +372,12 @@ def what(p: Pending) -> str:
 
 def _show(outcomes: list[Outcome], as_json: bool) -> None:
     if as_json:
-        print_json({"results": [{
-            "id": o.pending.pending_id, "symbol": o.pending.spec.symbol, "state": o.pending.status.value,
-            "reason": o.pending.reason, "filled_quantity": str(o.pending.filled_qty),
-            "share": str(o.pending.share), "by": o.by, "note": o.note or None, "exit_code": o.code,
-        } for o in outcomes]})  # fmt: skip
+        print_json({"results": [_as_json(o) for o in outcomes]})
     else:
         for o in outcomes:
             p = o.pending
-            typer.echo(f"entry {p.pending_id} ({p.spec.symbol}): {p.status.value} - {what(p)} [by {o.by}]")
+            typer.echo(f"entry {p.pending_id} ({p.spec.symbol}): {p.status.value} - {what(p)}"
+                       f" [by {o.by}]")  # fmt: skip
     notes = "; ".join(o.note for o in outcomes if o.note)
     if any(o.code == 1 for o in outcomes):
         raise BotError(notes)
@@ -406,3 +385,12 @@ def _show(outcomes: list[Outcome], as_json: bool) -> None:
         warn(notes)
     if code := max((o.code for o in outcomes), default=0):
         raise typer.Exit(code)
+
+
+def _as_json(o: Outcome) -> dict[str, Any]:
+    p = o.pending
+    return {
+        "id": p.pending_id, "symbol": p.spec.symbol, "state": p.status.value, "reason": p.reason,
+        "filled_quantity": str(p.filled_qty), "share": str(p.share), "by": o.by,
+        "note": o.note or None, "exit_code": o.code,
+    }  # fmt: skip

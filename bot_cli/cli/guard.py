@@ -123,7 +123,8 @@ async def _drop_and_cancel(
         raise BotError(f"cannot read the exchange's open orders ({err}): nothing was dropped; try"
                        " again, or drop with --keep-orders and cancel them there") from None
     except BotError as err:  # connect, or the drop refused: nothing dropped either
-        raise BotError(f"{err}; nothing was dropped (--keep-orders drops without cancelling)") from None
+        raise BotError(f"{err}; nothing was dropped (--keep-orders drops without cancelling)"
+                       ) from None
     return result, cancels
 
 
@@ -167,8 +168,10 @@ def _unprotected(p: Pending | None, filled_on_cancel: Decimal) -> list[str]:
         return []
     left = []
     if p.close is not None:
-        left.append(f"market close {p.close.client_id} ({p.close.state.value}), which executes or not on its own")
+        c = p.close
+        left.append(f"market close {c.client_id} ({c.state.value}): it executes or not on its own")
     share = max(p.share, filled_on_cancel - p.exited)
     if share > 0:
-        left.append(f"its share of {share} {p.spec.symbol} stays open with no stop-loss; close it on the exchange")
+        left.append(f"its share of {share} {p.spec.symbol} stays open with no stop-loss;"
+                    " close it on the exchange")  # fmt: skip
     return left

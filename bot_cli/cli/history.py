@@ -44,7 +44,7 @@ _ID_HELP = "An entry id (see `bot pending list`, or the archive this command lis
 def history(
     ctx: typer.Context,
     pending_id: Annotated[str | None, typer.Argument(help=_ID_HELP, show_default=False)] = None,
-    since: Annotated[str | None, typer.Option("--since", help=_SINCE_HELP, show_default=False)] = None,
+    since: Annotated[str | None, typer.Option("--since", help=_SINCE_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the archive, newest first, or with ID one entry's full history, legs and exits.
@@ -71,7 +71,8 @@ def parse_since(text: str, now_ms: int) -> int:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
-            f"--since {text!r} is neither a duration (30m, 2h, 1d) nor an ISO time (2025-11-24T16:00Z)"
+            f"--since {text!r} is neither a duration (30m, 2h, 1d)"
+            " nor an ISO time (2025-11-24T16:00Z)"
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -114,8 +115,8 @@ class Archived:
 
     def cells(self) -> tuple[str, ...]:
         d = self.as_json()
-        return (*(d[k] for k in ("id", "symbol", "side", "quantity", "filled_quantity", "state", "reason")),
-                iso(self.at_ms))
+        keys = ("id", "symbol", "side", "quantity", "filled_quantity", "state", "reason")
+        return (*(d[k] for k in keys), iso(self.at_ms))
 
 
 def _text(d: dict[str, Any], key: str) -> str:
@@ -140,9 +141,11 @@ def _show_archive(state_dir: Path, since_ms: int | None, as_json: bool) -> None:
         print_json({"archive": [a.as_json() for a in rows]})
         return
     if not rows:
-        typer.echo(f"no archived entries in {state_dir}{'' if since_ms is None else f' since {iso(since_ms)}'}")
+        since = "" if since_ms is None else f" since {iso(since_ms)}"
+        typer.echo(f"no archived entries in {state_dir}{since}")
         return
-    table(f"{len(rows)} archived entries in {state_dir}", ARCHIVE_HEADERS, [a.cells() for a in rows])
+    cells = [a.cells() for a in rows]
+    table(f"{len(rows)} archived entries in {state_dir}", ARCHIVE_HEADERS, cells)
 
 
 # -- one entry ------------------------------------------------------------------------------
@@ -188,7 +191,8 @@ def _show_entry(state_dir: Path, key: str, since_ms: int | None, as_json: bool) 
                        "see `bot pending list` and `bot history`")
     if isinstance(found.entry, Unreadable):
         u = found.entry
-        where = u.advice if found.archived is None else f"see its line in {state_dir / 'archive.jsonl'}"
+        line = f"see its line in {state_dir / 'archive.jsonl'}"
+        where = u.advice if found.archived is None else line
         raise BotError(f"the record of {key} cannot be read ({u.reason}): {where}")
     p, a = found.entry, found.archived
     notes = [n for n in p.history if since_ms is None or n.at >= since_ms]
@@ -206,14 +210,16 @@ def entry_json(p: Pending, a: Archived | None, notes: list[Any]) -> dict[str, An
 
     return {
         "id": p.pending_id, "where": "journal" if a is None else "archive",
-        "archived_at": None if a is None else a.at_ms, "archive_reason": None if a is None else a.reason,
+        "archived_at": None if a is None else a.at_ms,
+        "archive_reason": None if a is None else a.reason,
         "state": p.status.value, "reason": p.reason, "symbol": s.symbol, "side": s.side.value,
         "quantity": str(s.quantity), "order_type": s.order_type.value, "price": dec(s.price),
         "stop_loss": str(s.stop_loss), "take_profit": dec(s.take_profit),
         "position_side": s.position_side.value, "created_at": p.created_at,
         "filled_quantity": str(p.filled_qty), "avg_price": dec(p.avg_price), "share": str(p.share),
         "history": [{"at": n.at, "time": iso(n.at, precise=True), "text": n.text} for n in notes],
-        "legs": legs_json(p), "exits": [{"by": x.key, "quantity": str(x.quantity)} for x in p.exits],
+        "legs": legs_json(p),
+        "exits": [{"by": x.key, "quantity": str(x.quantity)} for x in p.exits],
     }
 
 
@@ -229,7 +235,8 @@ def legs_json(p: Pending) -> list[dict[str, Any]]:
 
 
 def leg_cells(p: Pending) -> list[tuple[str, ...]]:
-    return [(p.pending_id, x["client_id"], x["leg"], x["quantity"], x["trigger"], x["state"]) for x in legs_json(p)]
+    keys = ("client_id", "leg", "quantity", "trigger", "state")
+    return [(p.pending_id, *(x[k] for k in keys)) for x in legs_json(p)]
 
 
 def _print_entry(p: Pending, a: Archived | None, notes: list[Any]) -> None:
@@ -238,12 +245,30 @@ def _print_entry(p: Pending, a: Archived | None, notes: list[Any]) -> None:
     tp = f", take-profit {s.take_profit}" if s.take_profit is not None else ""
     where = "in the journal" if a is None else f"archived {iso(a.at_ms)} ({a.reason})"
     avg = f" at {p.avg_price}" if p.avg_price is not None else ""
-    typer.echo(f"entry {p.pending_id}: {s.symbol} {s.side.value} {s.quantity} {s.order_type.value}{at}, "
-               f"stop-loss {s.stop_loss}{tp} ({s.position_side.value})")
+    typer.echo(f"entry {p.pending_id}: {s.symbol} {s.side.value} {s.quantity} {s.order_type.value}"
+               f"{at}, stop-loss {s.stop_loss}{tp} ({s.position_side.value})")
     typer.echo(f"state: {p.status.value}{f' - {p.reason}' if p.reason else ''}; {where}")
     typer.echo(f"created {iso(p.created_at)}; filled {p.filled_qty}{avg}; share {p.share}")
-    table(f"{len(notes)} notes", ("time", "note"), [(iso(n.at, precise=True), n.text) for n in notes])
+    lines = [(iso(n.at, precise=True), n.text) for n in notes]
+    table(f"{len(notes)} notes", ("time", "note"), lines)
     if legs := leg_cells(p):
         table("orders on record", LEG_HEADERS, legs)
     if p.exits:
-        table("what took its share", ("by", "quantity"), [(x.key, str(x.quantity)) for x in p.exits])
+        exits = [(x.key, str(x.quantity)) for x in p.exits]
+        table("what took its share", ("by", "quantity"), exits)
+
+
+def why_not(state_dir: Path, key: str) -> str:
+    """Why an id is not a pending entry that can be acted on, in one line."""
+    from bot_cli.ops import Unreadable
+
+    found = find(state_dir, key)
+    if found is None:
+        return f"no pending entry {key} in {state_dir}: see `bot pending list`"
+    if isinstance(found.entry, Unreadable):
+        reason = found.entry.reason
+        return f"the record of {key} cannot be read ({reason}): nothing can be sent for it"
+    a, p = found.archived, found.entry
+    when = "" if a is None else f" {iso(a.at_ms)}"
+    return (f"entry {key} is no longer pending: archived{when} as {p.status.value} ({p.reason});"
+            f" see `bot history {key}`")  # fmt: skip

@@ -22,10 +22,15 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True, help="Inspect and purge pending entries (archived, never erased).")
 HEADERS = ("id", "symbol", "side", "qty", "filled", "state", "entry client id", "stop-loss", "take-profit", "age")
-ALL_HEADERS = ("id", "symbol", "side", "qty", "filled", "share", "state", "stop-loss", "take-profit", "age")
+ALL_HEADERS = (
+    "id", "symbol", "side", "qty", "filled", "share", "state", "stop-loss", "take-profit", "age",
+)
 
 
-_ALL_HELP = "Also each entry's share and its orders on record (legs and closes): client id, leg, quantity, trigger, state."
+_ALL_HELP = (
+    "Also each entry's share and its orders on record (protective legs and market closes):"
+    " client id, leg, quantity, trigger, state."
+)
 
 
 @app.command("list")
@@ -66,7 +71,9 @@ def _age(seconds: float | None) -> str:
     return "-" if seconds is None else age(seconds)
 
 
-def _list_all(store: PendingEntryStore, rows: list[ops.PendingRow], now: int, as_json: bool) -> None:
+def _list_all(
+    store: PendingEntryStore, rows: list[ops.PendingRow], now: int, as_json: bool
+) -> None:
     """The listing plus every entry's share and orders on record (decoded in full: slower)."""
     from bot_cli.cli.history import LEG_HEADERS, leg_cells, legs_json
 
@@ -81,8 +88,8 @@ def _list_all(store: PendingEntryStore, rows: list[ops.PendingRow], now: int, as
         ]})  # fmt: skip
         return
     cells = [
-        (r.pending_id, r.symbol, r.side, r.quantity, r.filled, shares.get(r.pending_id, "?"), r.status,
-         r.stop_loss, r.take_profit or "-", _age(r.age_s(now)))
+        (r.pending_id, r.symbol, r.side, r.quantity, r.filled, shares.get(r.pending_id, "?"),
+         r.status, r.stop_loss, r.take_profit or "-", _age(r.age_s(now)))
         for r in rows
     ]
     table(f"{len(rows)} pending entries in {store.path}", ALL_HEADERS, cells)
@@ -91,7 +98,10 @@ def _list_all(store: PendingEntryStore, rows: list[ops.PendingRow], now: int, as
 
 
 _FORCE_HELP = "Drop even if its orders may still work on the exchange, or its record is unreadable."
-_KEEP_HELP = "With --force: leave the entry's orders working on the exchange (otherwise they are cancelled first)."
+_KEEP_HELP = (
+    "With --force: leave the entry's orders working on the exchange (otherwise they are"
+    " cancelled first)."
+)
 
 
 @app.command("drop")
@@ -124,7 +134,8 @@ def drop(
             raise ops.DropRefused(blockers)  # decided from the journal: no exchange call needed
         guard.check_drop(obj, plan.entries, force)
     live = guard.working(plan) if force and not keep_orders else []
-    what = f"{len(plan.ids)} pending entr{'y' if len(plan.ids) == 1 else 'ies'} ({', '.join(plan.ids)})"
+    n = len(plan.ids)
+    what = f"{n} pending entr{'y' if n == 1 else 'ies'} ({', '.join(plan.ids)})"
     also = f" and cancel the orders of {', '.join(live)} on the exchange" if live else ""
     if not yes and not typer.confirm(f"Drop {what}{also}?"):
         raise typer.Exit(1)
@@ -136,19 +147,24 @@ def drop(
     _say_dropped(store, result, cancels)
 
 
-def _say_dropped(store: PendingEntryStore, result: ops.DropResult, cancels: dict[str, Cancels]) -> None:
+def _say_dropped(
+    store: PendingEntryStore, result: ops.DropResult, cancels: dict[str, Cancels]
+) -> None:
     for pid in result.gone:
         warn(f"{pid} had already left the journal (archived by another process)")
     for pid, c in cancels.items():
         if c.canceled:
             typer.echo(f"{pid}: cancelled on the exchange: {', '.join(c.canceled)}")
-    typer.echo(f"dropped {len(result.dropped)}: {', '.join(result.dropped) or '-'} (moved to {store.archive_path})")
-    failed = [f"{pid} dropped; left on the exchange: {'; '.join(c.left)}" for pid, c in cancels.items() if c.failed]
+    dropped = ", ".join(result.dropped) or "-"
+    typer.echo(f"dropped {len(result.dropped)}: {dropped} (moved to {store.archive_path})")
+    failed = [f"{pid} dropped; left on the exchange: {'; '.join(c.left)}"
+              for pid, c in cancels.items() if c.failed]  # fmt: skip
     if failed:
         raise BotError("; ".join(failed))
     for pid, c in cancels.items():
         if c.left:
-            warn(f"{pid} dropped; left on the exchange, with nothing following it now: {'; '.join(c.left)}")
+            left = "; ".join(c.left)
+            warn(f"{pid} dropped; left on the exchange, with nothing following it now: {left}")
     for pid, live in result.left_live.items():
         if pid not in cancels:
             warn(f"{pid} dropped; still on the exchange, with nothing following it now: {live}; "

@@ -33,7 +33,9 @@ STALE_BEATS = 3  # missed beats before the heartbeat is stale (the daemon beats 
 EXPOSURE_HEADERS = (
     "symbol", "side", "position side", "share", "stop-loss", "take-profit", "entries", "covered",
 )
-_EXPOSURE_KEYS = frozenset({"symbol", "side", "position_side", "share", "stop_loss", "take_profit", "entries", "covered"})
+_EXPOSURE_KEYS = frozenset({
+    "symbol", "side", "position_side", "share", "stop_loss", "take_profit", "entries", "covered",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +77,17 @@ def classify(
     """The daemon's state from the lock holder (None: free, 0: no pid) and the heartbeat."""
     if holder is None:
         if beat is None:
-            return Daemon(NO_DAEMON, None, "no daemon is running on this state dir: start `bot run`")
+            note = "no daemon is running on this state dir: start `bot run`"
+            return Daemon(NO_DAEMON, None, note)
         return Daemon(NO_DAEMON, None, (
-            f"no daemon is running: the last one (pid {beat.pid}) did not stop cleanly, its heartbeat"
-            f" is from {iso(beat.written_at)}; start `bot run`"))  # fmt: skip
+            f"no daemon is running: the last one (pid {beat.pid}) did not stop cleanly, its"
+            f" heartbeat is from {iso(beat.written_at)}; start `bot run`"))  # fmt: skip
     if holder == 0 or not alive(holder):
         who = f"pid {holder}" if holder else "a process that wrote no pid"
         return Daemon(STALE, holder or None, (
-            f"the state dir's lock is held, but by {who} that is not alive (a child process that"
-            " inherited it?); find the holder (e.g. `fuser lock` in the state dir) and stop it"))  # fmt: skip
+            f"the state dir's lock is held, but by {who} that is not alive (a child process"
+            " that inherited it?); find the holder (`fuser lock` in the state dir), stop it"
+        ))  # fmt: skip
     if beat is None or beat.pid != holder:
         return Daemon(NO_DAEMON, holder, (
             f"no daemon heartbeat: process {holder} holds the state dir (a one-shot `bot enter`,"
@@ -110,13 +114,14 @@ class Report:
         """What needs a person among the entries, in words."""
         found = []
         if n := self.entries.get("NEEDS_ATTENTION", 0):
-            found.append(f"{n} entr{'y' if n == 1 else 'ies'} NEEDS_ATTENTION (see `bot pending list`)")
+            found.append(f"{n} entr{'y' if n == 1 else 'ies'} NEEDS_ATTENTION"
+                         " (see `bot pending list`)")  # fmt: skip
         if self.unreadable:
             found.append(f"{self.unreadable} journal record(s) UNREADABLE (see `bot pending list`)")
         for x in self.exposure:
             if not x["covered"]:
-                found.append(f"{x['symbol']} {x['side']} share {x['share']} is covered by a stop-loss"
-                             f" of only {x['stop_loss']}")
+                found.append(f"{x['symbol']} {x['side']} share {x['share']} is covered by a"
+                             f" stop-loss of only {x['stop_loss']}")  # fmt: skip
         return found
 
     @property
@@ -145,7 +150,9 @@ def _beat_view(raw: dict[str, Any]) -> tuple[dict[str, int], list[dict[str, Any]
     entries, exposure = raw.get("entries"), raw.get("exposure")
     if not isinstance(entries, dict) or not all(type(n) is int for n in entries.values()):
         return None
-    if not isinstance(exposure, list) or not all(isinstance(x, dict) and x.keys() >= _EXPOSURE_KEYS for x in exposure):
+    if not isinstance(exposure, list):
+        return None
+    if not all(isinstance(x, dict) and x.keys() >= _EXPOSURE_KEYS for x in exposure):
         return None
     return entries, exposure
 
@@ -177,9 +184,12 @@ def _alive(pid: int) -> bool:
 # -- the command ----------------------------------------------------------------------------
 
 
+_JSON_HELP = "Print JSON (with exit_code and problems)."
+
+
 def status(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with exit_code and problems).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
 ) -> None:
     """Is a daemon running here (pid, uptime, stream, last reconcile), and what is exposed.
 
@@ -216,7 +226,8 @@ def as_json_doc(r: Report) -> dict[str, Any]:
             venue=raw.get("venue"), started_at=d.beat.started_at,
             uptime_seconds=round((r.now_ms - d.beat.started_at) / 1000, 1),
             heartbeat_at=d.beat.written_at, stream=raw.get("stream"),
-            last_event_at=raw.get("last_event_at") or None, last_reconcile=raw.get("last_reconcile") or None,
+            last_event_at=raw.get("last_event_at") or None,
+            last_reconcile=raw.get("last_reconcile") or None,
         )  # fmt: skip
     return {"daemon": daemon, "source": r.source, "entries": r.entries, "unreadable": r.unreadable,
             "exposure": r.exposure, "problems": r.problems(), "exit_code": r.code}
@@ -234,7 +245,8 @@ def _print(r: Report, state_dir: Path) -> None:
     if r.unreadable:
         typer.echo(f"unreadable journal records: {r.unreadable}")
     if r.exposure:
-        table(f"exposure in {state_dir}", EXPOSURE_HEADERS, [_exposure_cells(x) for x in r.exposure])
+        cells = [_exposure_cells(x) for x in r.exposure]
+        table(f"exposure in {state_dir}", EXPOSURE_HEADERS, cells)
     else:
         typer.echo("exposure: none")
 
@@ -244,16 +256,17 @@ def _daemon_lines(b: Beat, now: int, state: str) -> list[str]:
     stream, rec = raw.get("stream") or {}, raw.get("last_reconcile") or {}
     up = "connected" if stream.get("connected") else "NOT connected"
     lines = [
-        f"daemon: {state}, pid {b.pid} (stop it with `kill {b.pid}`), up {age((now - b.started_at) / 1000)},"
-        f" venue {raw.get('venue') or '?'}",
+        f"daemon: {state}, pid {b.pid} (stop it with `kill {b.pid}`),"
+        f" up {age((now - b.started_at) / 1000)}, venue {raw.get('venue') or '?'}",
         f"stream: {up} since {_ago(stream.get('since'), now)}",
         f"last event: {_ago(raw.get('last_event_at'), now)}",
         f"heartbeat: {_ago(b.written_at, now)}",
     ]
     if rec:
         lines.insert(3, (
-            f"last reconcile: {_ago(rec.get('at'), now)} ({rec.get('why')}): {rec.get('entries')} entries,"
-            f" {rec.get('acted')} acted on, {rec.get('calls')} calls, {rec.get('needs_attention')} need attention"
+            f"last reconcile: {_ago(rec.get('at'), now)} ({rec.get('why')}):"
+            f" {rec.get('entries')} entries, {rec.get('acted')} acted on, {rec.get('calls')} calls,"
+            f" {rec.get('needs_attention')} need attention"
         ))  # fmt: skip
     else:
         lines.insert(3, "last reconcile: none yet")
@@ -268,5 +281,5 @@ def _ago(ms: object, now: int) -> str:
 
 def _exposure_cells(x: dict[str, Any]) -> tuple[str, ...]:
     covered = "yes" if x["covered"] else "NO: uncovered"
-    return (x["symbol"], x["side"], x["position_side"], x["share"], x["stop_loss"], x["take_profit"],
-            str(x["entries"]), covered)
+    keys = ("symbol", "side", "position_side", "share", "stop_loss", "take_profit")
+    return (*(str(x[k]) for k in keys), str(x["entries"]), covered)
