@@ -297,3 +297,30 @@ def test_a_request_not_taken_in_time_exits_3(venue: Venue, tmp_path: Path) -> No
     assert err == (f"warning: the daemon (pid {holder.pid}) has not taken the request to cancel {rest} in 0.5s:"
                    " it stays for the daemon; see `bot status`\n")
     assert [r.pending_id for r in requests.pending(state)] == [rest]
+
+
+def test_an_unreachable_venue_or_an_unreadable_record_is_one_line(tmp_path: Path) -> None:
+    """No daemon and no venue: exit 1, one line, the journal untouched; an unreadable record is
+    refused before any venue is asked."""
+    from typer.testing import CliRunner
+
+    from bot_cli.cli import app
+    from bot_cli.state_store import PendingEntryStore
+    from bot_cli.store.codec import encode
+    from tests.cli.test_enter import free_port
+
+    state, config = tmp_path / "state", tmp_path / "bot.toml"
+    config.write_text(f"[venue]\nposition_mode = 'one-way'\nrest_url = 'http://127.0.0.1:{free_port()}'\n")
+    spec = EntrySpec(SYMBOL, Side.BUY, Decimal("0.010"), OrderType.LIMIT, Decimal("96000"), Decimal(SL), Decimal(TP))
+    p, _ = open_entry("bc0aaaaaaaaaaaaa", spec, 1, 5000)  # type: ignore[arg-type]
+    p, _ = step(p, EntryAccepted(p.pending_id, 1), 2)
+    with PendingEntryStore(state) as store:
+        store.save(p.pending_id, encode(p))
+        store.save("bc0bbbbbbbbbbbbb", {"symbol": SYMBOL})
+    before = (state / "pending_entries.jsonl").read_bytes()
+    for pid, words in ((p.pending_id, "venue"), ("bc0bbbbbbbbbbbbb", "the record of bc0bbbbbbbbbbbbb cannot be read")):
+        result = CliRunner().invoke(app, ["--state-dir", str(state), "--config", str(config), "cancel", pid])
+        assert result.exit_code == 1 and result.stdout == ""
+        assert result.stderr.startswith("error: ") and words in result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert (state / "pending_entries.jsonl").read_bytes() == before

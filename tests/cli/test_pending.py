@@ -317,3 +317,29 @@ def test_force_drop_with_the_venue_unreachable_drops_nothing(state: Path, tmp_pa
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert result.stderr.endswith("; nothing was dropped (--keep-orders drops without cancelling)\n")
     assert (state / "pending_entries.jsonl").read_bytes() == before
+
+
+@pytest.mark.e2e
+def test_force_drop_beside_a_running_daemon_leaves_no_leg_replaced(venue: Any, tmp_path: Path) -> None:
+    """With `bot run` following the entry: the drop lands first, then its legs are cancelled, so
+    the daemon (which would replace a leg cancelled under a live entry) places none again."""
+    import time
+
+    from tests.cli.test_cancel_close import enter, open_algos, start_daemon, stop
+    from tests.cli.test_enter import SL, TP, wait_for
+
+    state = tmp_path / "state"
+    daemon = start_daemon(venue, state, tmp_path)
+    try:
+        pid = enter(venue, state, "buy", "0.010", "--sl", SL, "--tp", TP)
+        wait_for(lambda: len(open_algos(venue, pid)) == 2, "the daemon to protect the entry")
+        code, out, err = drop(venue, state, pid)
+        assert code == 0, err
+        assert out.splitlines()[0] == f"{pid}: cancelled on the exchange: {pid}-sl1, {pid}-tp1"
+        end = time.monotonic() + 2.0  # the daemon reacts within 0.1 s: nothing may come back meanwhile
+        while time.monotonic() < end:
+            assert open_algos(venue, pid) == []
+            time.sleep(0.1)
+        assert daemon.poll() is None
+    finally:
+        stop(daemon)
