@@ -1,0 +1,108 @@
+"""The Python API against the paper venue as its own process, with and without `bot run`.
+
+What was sent is read from the venue's books: one key, one entry order; a market entry made
+with no daemon is protected before ``enter`` returns; a limit one says nothing watches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot_cli.api import Client, EntryRefused, Side, Status
+from bot_cli.api.keys import key_files
+from bot_cli.state_store import JOURNAL_NAME
+from tests.e2e.harness import Cluster, cluster_at, wait_for
+
+
+pytestmark = pytest.mark.e2e
+QTY, SL, TP = "0.010", "90000", "99000"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with cluster_at(tmp_path, position_mode="one-way") as c:
+        c.set_price("BTCUSDT", "97000")
+        yield c
+
+
+def client(c: Cluster) -> Client:
+    return Client(c.state_dir, c.config)
+
+
+def entry_orders(c: Cluster) -> list[str]:
+    state = c.state()
+    ids = [o["clientOrderId"] for o in [*state["openOrders"], *state["recentOrders"]]]
+    return sorted(i for i in ids if i.endswith("-e"))
+
+
+def test_no_daemon_a_market_entry_is_protected_and_its_key_sends_it_once(cluster: Cluster) -> None:
+    bot = client(cluster)
+
+    first = bot.enter("BTCUSDT", "buy", QTY, stop_loss=SL, take_profit=TP, key="sig-1")
+    again = bot.enter("BTCUSDT", Side.BUY, Decimal(QTY), stop_loss=SL, take_profit=TP, key="sig-1")
+
+    assert (first.status, first.sent_by, first.watched, first.duplicate) == (
+        Status.PROTECTED, "this process", True, False)
+    assert (again.id, again.duplicate, again.status) == (first.id, True, Status.PROTECTED)
+    assert entry_orders(cluster) == [f"{first.id}-e"]
+    assert len(cluster.live_algos(first.id)) == 2
+    cluster.created[first.id] = {}
+    cluster.assert_invariants(symbols=["BTCUSDT"])
+
+
+def test_no_daemon_a_resting_limit_entry_says_nothing_watches_it(cluster: Cluster) -> None:
+    entry = client(cluster).enter("BTCUSDT", "buy", QTY, price="96000", stop_loss=SL, take_profit=TP)
+
+    assert (entry.status, entry.watched) == (Status.OPEN, False)
+    assert entry.note.startswith("no daemon is running: nothing will protect a fill of limit entry")
+
+
+def test_two_threads_with_one_key_make_one_entry(cluster: Cluster) -> None:
+    """No daemon: both check, one claims and sends; the other gets that entry back."""
+    def enter(_: int) -> tuple[str, bool]:
+        e = client(cluster).enter("BTCUSDT", "sell", QTY, stop_loss="99000", take_profit="95000", key="race")
+        return e.id, e.duplicate
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(enter, range(2)))
+
+    assert len({pid for pid, _ in results}) == 1
+    assert sorted(dup for _, dup in results) == [False, True]
+    assert entry_orders(cluster) == [f"{results[0][0]}-e"]
+
+
+def test_with_a_daemon_the_entry_is_handed_over_and_closed_on_request(cluster: Cluster) -> None:
+    cluster.start_daemon()
+    bot = client(cluster)
+
+    entry = bot.enter("BTCUSDT", "buy", QTY, stop_loss=SL, take_profit=TP, key="sig-2")
+    status = bot.status()
+    cluster.wait_protected(entry.id, QTY)
+    closed = bot.close(entry.id)
+
+    assert entry.sent_by.startswith("bot run (pid") and entry.watched
+    assert status.running and status.stream_connected and status.not_connected is None
+    assert closed.applied and closed.note == ""
+    cluster.wait_archived(entry.id)
+    assert wait_for(lambda: bot.entry(entry.id).status is Status.CLOSED, "closed")  # type: ignore[union-attr]
+    assert bot.enter("BTCUSDT", "buy", QTY, stop_loss=SL, key="sig-2").duplicate
+    assert entry_orders(cluster) == [f"{entry.id}-e"]
+    cluster.created[entry.id] = {}
+    cluster.assert_invariants(symbols=["BTCUSDT"])
+
+
+def test_a_refused_entry_names_the_field_and_leaves_no_trace(cluster: Cluster) -> None:
+    with pytest.raises(EntryRefused) as refused:
+        client(cluster).enter("BTCUSDT", "buy", "121", stop_loss=SL, key="too-big")
+
+    assert refused.value.field == "quantity"
+    assert str(refused.value) == ("quantity 121 exceeds MARKET_LOT_SIZE maxQty 120 for BTCUSDT;"
+                                  " use at most 120")  # fmt: skip
+    # the venue keeps its own state in the state dir: look for the bot's files only
+    assert not (cluster.state_dir / JOURNAL_NAME).exists() and key_files(cluster.state_dir) == []
+    assert entry_orders(cluster) == []
