@@ -324,3 +324,62 @@ def test_an_unreachable_venue_or_an_unreadable_record_is_one_line(tmp_path: Path
         assert result.stderr.startswith("error: ") and words in result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert (state / "pending_entries.jsonl").read_bytes() == before
+
+
+# -- a partly filled entry: cancel the rest, then protect or close what filled --------------
+
+
+def part_filled(venue: Venue, state: Path) -> tuple[str, Decimal]:
+    """A limit buy the market crosses for one matching step: part of it fills, the rest rests."""
+    pid = enter(venue, state, "buy", "0.010", "--price", "96900", "--sl", SL, "--tp", TP)
+    cid = f"{pid}-e"
+
+    def filled() -> Decimal:
+        return Decimal(venue.signed_get("/fapi/v1/order", symbol=SYMBOL, origClientOrderId=cid)["executedQty"])
+
+    venue.set_price(SYMBOL, "96800")
+    try:
+        qty = wait_for(lambda: filled() > 0 and filled(), "a first fill of the entry", timeout=10)
+    finally:
+        venue.set_price(SYMBOL, "97000")
+    assert qty < Decimal("0.010"), "the whole order filled in one step"
+    return pid, filled()
+
+
+def test_cancel_through_the_daemon_keeps_what_filled_protected(venue: Venue, tmp_path: Path) -> None:
+    """Partly filled under `bot run`: `bot cancel` cancels the rest; the filled part stays protected
+    (the venue: the order CANCELED with its fill, SL and TP for exactly that quantity)."""
+    state = tmp_path / "state"
+    daemon = start_daemon(venue, state, tmp_path)
+    try:
+        pid, _ = part_filled(venue, state)
+        wait_for(lambda: len(open_algos(venue, pid)) == 2, "the filled part protected")
+        code, out, err = bot(venue, state, "cancel", pid, "--json")
+        assert code == 0, err
+        (result,) = json.loads(out)["results"]
+        order = venue.signed_get("/fapi/v1/order", symbol=SYMBOL, origClientOrderId=f"{pid}-e")
+        assert order["status"] == "CANCELED" and result["filled_quantity"] == order["executedQty"]
+
+        def legs_match() -> bool:
+            legs = open_algos(venue, pid)
+            return len(legs) == 2 and all(Decimal(a["quantity"]) == Decimal(order["executedQty"]) for a in legs)
+
+        wait_for(legs_match, "one SL and one TP for the filled quantity")
+        assert position(venue) == Decimal(order["executedQty"])
+    finally:
+        stop(daemon)
+
+
+def test_cancel_close_alone_closes_what_filled(venue: Venue, tmp_path: Path) -> None:
+    """Partly filled while no daemon ran: `bot cancel --close` reconciles first, cancels the rest,
+    closes the filled part at market; the venue ends flat with no leg open."""
+    state = tmp_path / "state"
+    pid, qty = part_filled(venue, state)
+    assert position(venue) == qty
+
+    code, out, err = bot(venue, state, "cancel", pid, "--close")
+
+    assert code == 0, err
+    assert out.startswith(f"entry {pid} ({SYMBOL}): CLOSED - ")
+    assert order_status(venue, f"{pid}-e") == "CANCELED"
+    assert position(venue) == 0 and open_algos(venue, pid) == []
