@@ -201,6 +201,11 @@ def _in_process(obj: AppContext, method: str, path: str, body: dict[str, Any] | 
     from bot_cli.paper.app import admin
 
     cfg = obj.config.paper
+    if url := obj.config.venue.rest_url:  # the venue is configured elsewhere: never open one here
+        raise BotError(
+            f"no paper venue answers on {cfg.host}:{cfg.port} and venue.rest_url is {url}: "
+            "start `bot paper serve` on paper.port, or set paper.port to the venue's port"
+        )
     exchange = server.open_owned(
         obj.state_dir, cfg.host, cfg.port, seed=cfg.seed, faults=cfg.faults,
         volatility=cfg.volatility,

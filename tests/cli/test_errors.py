@@ -152,16 +152,24 @@ def requested_entry(state: Path) -> str:
 
 def test_an_unreachable_venue_url_on_every_command(tmp_path: Path) -> None:
     """venue.rest_url where nothing listens: each command that needs the venue exits 1 with
-    one line naming the URL; `pending drop` refuses, saying it could not check."""
+    one line naming the URL; `pending drop` refuses, saying it could not check; the paper
+    commands open no venue of their own in its place."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    (tmp_path / "bot.toml").write_text(f"[venue]\nrest_url = '{url}'\nws_url = 'ws://127.0.0.1:{port}/private'\n")
+    paper_port = free_port()
+    (tmp_path / "bot.toml").write_text(
+        f"[venue]\nrest_url = '{url}'\nws_url = 'ws://127.0.0.1:{port}/private'\n[paper]\nport = {paper_port}\n"
+    )
     pid = requested_entry(tmp_path / "state")
     for args in [COMMANDS[0], ENTER, ("recover", "--yes"), ("recover", "--dry-run")]:
         line = one_error_line(bot(tmp_path, *args))
         assert f"cannot reach the paper venue at {url}" in line, args
     line = one_error_line(bot(tmp_path, "pending", "drop", pid, "--yes"))
     assert "cannot check the exchange" in line and "refusing to drop" in line
+    for args in [("paper", "orders"), ("paper", "price", "BTCUSDT", "97000"), ("paper", "faults")]:
+        line = one_error_line(bot(tmp_path, *args))
+        assert f"no paper venue answers on 127.0.0.1:{paper_port} and venue.rest_url is {url}" in line, args
+    assert not (tmp_path / "state" / "paper").exists()  # no venue was opened in its place
 
 
 def test_a_state_dir_readable_by_others_is_made_0700_and_said_once(tmp_path: Path) -> None:
