@@ -94,8 +94,9 @@ class LogView:
         if text:
             self.log.info(text, extra=fields(message))
 
-    def note(self, text: str) -> None:
-        self.log.info(text)
+    def note(self, text: str, **fields: str) -> None:
+        """A line of the daemon's; ``fields`` (entry, event, ...) go into a JSON line as keys."""
+        self.log.info(text, extra=fields)
 
     def __enter__(self) -> LogView:
         return self
@@ -179,7 +180,7 @@ class LiveView:
         if text:
             self.note(text)
 
-    def note(self, text: str) -> None:
+    def note(self, text: str, **fields: str) -> None:
         self.events.append((time.strftime("%H:%M:%S"), text))
 
     def render(self) -> Group:
@@ -233,7 +234,7 @@ class _View(Protocol):  # runtime.driver.View, without importing the daemon loop
 
     def message(self, message: StreamMessage) -> None: ...
 
-    def note(self, text: str) -> None: ...
+    def note(self, text: str, **fields: str) -> None: ...
 
 
 class ReadyFile:
@@ -254,8 +255,8 @@ class ReadyFile:
     def message(self, message: StreamMessage) -> None:
         self.view.message(message)
 
-    def note(self, text: str) -> None:
-        self.view.note(text)
+    def note(self, text: str, **fields: str) -> None:
+        self.view.note(text, **fields)
 
     def _write(self, now: float) -> None:
         doc = {"pid": os.getpid(), "started_at": iso_utc(self.started_at), "venue": self.venue,

@@ -163,3 +163,18 @@ def test_the_daemon_log_gives_stream_messages_their_fields() -> None:
     assert doc["event"] == "TRADE" and doc["client_id"] == "bc0mi3k2x7a1b2c-e"
     assert (doc["symbol"], doc["state"]) == ("BTCUSDT", "FILLED")
     assert doc["entry"] == fields(update)["entry"] == "bc0mi3k2x7a1b2c"
+
+
+def test_daemon_notes_can_carry_fields() -> None:
+    """view.note(text, entry=..., event=...) puts the fields into the JSON line."""
+    root = logging.getLogger("bot_cli")
+    saved = root.handlers[:], root.level
+    try:
+        view = LogView("json")
+        out = io.StringIO()
+        root.handlers[0].setStream(out)  # type: ignore[attr-defined]
+        view.note("claiming requested entry bc0x", entry="bc0x", event="claimed")
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    doc = json.loads(out.getvalue())
+    assert (doc["msg"], doc["entry"], doc["event"]) == ("claiming requested entry bc0x", "bc0x", "claimed")
