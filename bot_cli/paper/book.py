@@ -17,8 +17,9 @@ from typing import Any
 
 from bot_cli.core.model import AlgoStatus, OrderStatus, PositionSide, Side
 from bot_cli.paper import account, shapes
+from bot_cli.paper.leverage import Setting
 from bot_cli.paper.market import SYMBOLS, PricePath
-from bot_cli.paper.records import Algo, Order, Position, Trade
+from bot_cli.paper.records import Algo, Funding, Order, Position, Trade
 from bot_cli.paper.rules import BookError, NewAlgo, NewOrder, check_algo, check_order
 
 START_BALANCE = Decimal(10000)
@@ -36,12 +37,16 @@ class Book:
         self.algos: dict[int, Algo] = {}
         self.positions: dict[tuple[str, PositionSide], Position] = {}
         self.trades: list[Trade] = []
+        self.funding: list[Funding] = []  # FUNDING_FEE payments, for GET /fapi/v1/income
+        self.settings: dict[str, Setting] = {}  # leverage and margin type, per symbol
+        self.multi_assets = False
         self.balance = START_BALANCE
         self.dual = False
         self.last_ms = now_ms
         self.next_order_id = 1_000_001
         self.next_algo_id = 3_000_001
         self.next_trade_id = 500_001
+        self.next_tran_id = 9_000_001
         self.events: list[dict[str, Any]] = []
         self.dirty = False
         self._open_orders: dict[int, Order] = {}  # indexes, so ticks never scan history
@@ -50,9 +55,14 @@ class Book:
     # --- time -------------------------------------------------------------------------------
 
     def advance(self, to_ms: int) -> None:
-        """Process the price path up to ``to_ms``: fill limits, trigger algo orders."""
+        """Process the price path up to ``to_ms``: fill limits, trigger algo orders, and settle
+        funding at every funding time passed (the book as of that moment pays it)."""
+        from bot_cli.paper import funding
         from bot_cli.paper.matching import advance
 
+        for at in funding.times_between(self.last_ms, to_ms):
+            advance(self, at)
+            funding.settle(self, at)
         advance(self, to_ms)
 
     def mark(self, symbol: str, t_ms: int) -> Decimal:
@@ -81,6 +91,9 @@ class Book:
         ps = self._position_side(req.position_side)
         mark = self.mark(req.symbol, now)
         check_order(req, mark)
+        from bot_cli.paper import margin
+
+        margin.check_order(self, req, ps, mark, now)
         cid = req.client_id or f"paper-{self.next_order_id}"
         if any(o.client_id == cid for o in self._open_orders.values()):
             raise BookError(-4116, "clientOrderId is duplicated.")
@@ -221,6 +234,9 @@ class Book:
         self.dual = dual
         self.dirty = True
 
+    def setting(self, symbol: str) -> Setting:
+        return self.settings.get(symbol) or Setting()
+
     def position(self, symbol: str, ps: PositionSide) -> Position:
         return self.positions.get((symbol, ps)) or Position(symbol, ps)
 
@@ -248,7 +264,9 @@ class Book:
         old = [i for i, o in self.orders.items() if not o.is_open and o.update_time < cutoff]
         old_algos = [i for i, a in self.algos.items() if not a.is_open and a.update_time < cutoff]
         kept = [t for t in self.trades if t.time >= cutoff]
-        if old or old_algos or len(kept) != len(self.trades):
+        kept_funding = [f for f in self.funding if f.time >= cutoff]
+        if old or old_algos or len(kept) != len(self.trades) or kept_funding != self.funding:
+            self.funding = kept_funding
             for order_id in old:
                 del self.orders[order_id]
             for algo_id in old_algos:
@@ -287,6 +305,10 @@ class Book:
     def new_algo_id(self) -> int:
         self.next_algo_id += 1
         return self.next_algo_id - 1
+
+    def new_tran_id(self) -> int:
+        self.next_tran_id += 1
+        return self.next_tran_id - 1
 
     def new_trade_id(self) -> int:
         self.next_trade_id += 1

@@ -85,7 +85,6 @@ def exchange_info(now: int) -> dict[str, Any]:
     return {
         "timezone": "UTC",
         "serverTime": now,
-        "futuresType": "U_MARGINED",
         "rateLimits": RATE_LIMITS,
         "exchangeFilters": [],
         "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],

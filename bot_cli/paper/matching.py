@@ -96,7 +96,9 @@ def fill(book: Book, order: Order, qty: Decimal, price: Decimal, t: int, *, make
                                  trade=trade, notional=book.notional(order.symbol)))  # fmt: skip
     pos = book.position(order.symbol, order.position_side)
     change = trade.realized_pnl - trade.commission
-    book.emit(shapes.account_event(book.balance, change, [(pos, price)], t))
+    book.emit(
+        shapes.account_event(book.balance, change, [(pos, price, book.setting(pos.symbol))], t)
+    )
     if clipped < qty:
         return _expire(book, order, t)  # nothing left to reduce: the rest would increase or flip
     return order

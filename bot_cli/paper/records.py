@@ -131,6 +131,16 @@ class Trade:
     time: int
 
 
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """One funding payment of a position (negative: paid), as GET /fapi/v1/income reports it."""
+
+    tran_id: int
+    symbol: str
+    amount: Decimal
+    time: int
+
+
 # --- JSON codec ------------------------------------------------------------------------------
 
 

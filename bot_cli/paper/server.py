@@ -120,6 +120,11 @@ def _bind(host: str, port: int) -> socket.socket:
         # delayed ACK (40 ms on Linux) behind Nagle's algorithm, on every request.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
+    except OverflowError:  # a port outside 0-65535: bind() says so with this, not an OSError
+        sock.close()
+        raise PaperStartError(
+            f"the paper venue cannot listen on port {port}: ports are 0-65535"
+        ) from None
     except OSError as err:
         sock.close()
         raise PaperStartError(

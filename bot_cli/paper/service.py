@@ -25,6 +25,7 @@ from bot_cli.paper import persist, shapes, snapshot, wal
 from bot_cli.paper.auth import WeightMeter
 from bot_cli.paper.book import Book
 from bot_cli.paper.faults import Fault, FaultError, Faults
+from bot_cli.paper.history import History
 from bot_cli.paper.market import SYMBOLS, Anchor, PricePath
 from bot_cli.paper.rules import BookError
 from bot_cli.paper.stream import Hub
@@ -74,6 +75,7 @@ class PaperExchange:
         self._seq = 0
         self._snapshotted = False  # the first persist of a run writes a snapshot
         self._saved_faults: list[str] = []  # the switches as last persisted
+        self._history: History | None = None
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -102,6 +104,12 @@ class PaperExchange:
     def now(self) -> int:
         return self.clock()
 
+    def history(self) -> History:
+        """Klines and tickers over the current book's price path (caches its walks)."""
+        if self._history is None or self._history.path is not self.book.path:
+            self._history = History(self.book.path)
+        return self._history
+
     def _load(self) -> None:
         data = persist.load(self._file) if self._file is not None else None
         if data is None:
@@ -129,6 +137,7 @@ class PaperExchange:
         b.last_ms, b.balance, b.dual = int(h["last_ms"]), Decimal(h["balance"]), bool(h["dual"])
         b.next_order_id, b.next_algo_id = int(h["next_order_id"]), int(h["next_algo_id"])
         b.next_trade_id = int(h["next_trade_id"])
+        snapshot.load_settings(b, h)
         for sym, a in h["anchors"].items():
             b.path.anchors[sym] = Anchor(int(a["t0_ms"]), Decimal(a["p0"]))
         self.listen_key = h.get("listen_key")
@@ -279,7 +288,9 @@ class PaperExchange:
             "recentOrders": [shapes.order_response(o, "query") for o in closed[-20:]],
             "recentAlgoOrders": [shapes.algo_response(a, "query") for a in closed_algos[-20:]],
             "positions": [
-                shapes.position_v3(p, book.mark(p.symbol, now), book.notional(p.symbol))
+                shapes.position_v3(
+                    p, book.mark(p.symbol, now), book.notional(p.symbol), book.setting(p.symbol)
+                )
                 for p in book.positions.values()
                 if p.amount
             ],

@@ -10,10 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
+from bot_cli.paper import leverage
+from bot_cli.paper.leverage import Setting
 from bot_cli.paper.market import SYMBOLS, SymbolSpec
 from bot_cli.paper.records import Algo, Order, Position, Trade
 
-LEVERAGE = Decimal(20)  # every paper position runs at 20x cross: only margin figures depend on it
 _EIGHT = Decimal("0.00000001")
 PERCENT_UP, PERCENT_DOWN = Decimal("1.1500"), Decimal("0.8500")  # PERCENT_PRICE vs the mark
 
@@ -229,9 +230,14 @@ def algo_cancel_response(a: Algo) -> dict[str, Any]:
 
 
 def account_event(
-    balance: Decimal, change: Decimal, positions: list[tuple[Position, Decimal]], t: int
+    balance: Decimal,
+    change: Decimal,
+    positions: list[tuple[Position, Decimal, Setting]],
+    t: int,
+    *,
+    reason: str = "ORDER",
 ) -> dict[str, Any]:
-    """ACCOUNT_UPDATE with reason ORDER; ``positions`` pairs each changed position with its mark."""
+    """ACCOUNT_UPDATE; ``positions`` pairs each changed position with its mark and settings."""
     rows = [
         {
             "s": p.symbol,
@@ -240,24 +246,38 @@ def account_event(
             "bep": num(p.entry_price),
             "cr": money(p.realized),
             "up": money(unrealized(p, mark)),
-            "mt": "cross",
-            "iw": "0",
+            "mt": setting.margin_type,
+            "iw": money(isolated_wallet(p, setting)) if setting.isolated else "0",
             "ps": p.position_side.value,
         }
-        for p, mark in positions
+        for p, mark, setting in positions
     ]
     wallet = money(balance)
-    b = [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": "0"}]
-    return {"e": "ACCOUNT_UPDATE", "E": t, "T": t, "a": {"m": "ORDER", "B": b, "P": rows}}
+    b = [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": money(change) if reason != "ORDER" else "0"}]
+    return {"e": "ACCOUNT_UPDATE", "E": t, "T": t, "a": {"m": reason, "B": b, "P": rows}}
+
+
+def config_event(symbol: str, leverage: int, t: int) -> dict[str, Any]:
+    """ACCOUNT_CONFIG_UPDATE: a symbol's leverage changed."""
+    return {"e": "ACCOUNT_CONFIG_UPDATE", "E": t, "T": t, "ac": {"s": symbol, "l": leverage}}
 
 
 def unrealized(p: Position, mark: Decimal) -> Decimal:
     return (mark - p.entry_price) * p.amount if p.amount else Decimal(0)
 
 
-def position_v3(p: Position, mark: Decimal, notional: tuple[Decimal, Decimal]) -> dict[str, Any]:
+def isolated_wallet(p: Position, setting: Setting) -> Decimal:
+    """The margin an isolated position was opened with (the venue never adds or removes any)."""
+    return abs(p.amount) * p.entry_price / setting.leverage
+
+
+def position_v3(
+    p: Position, mark: Decimal, notional: tuple[Decimal, Decimal], setting: Setting
+) -> dict[str, Any]:
     value = p.amount * mark
-    margin = abs(value) / LEVERAGE
+    margin = abs(value) / setting.leverage
+    wallet = isolated_wallet(p, setting) if setting.isolated else Decimal(0)
+    upnl = unrealized(p, mark)
     return {
         "symbol": p.symbol,
         "positionSide": p.position_side.value,
@@ -265,14 +285,14 @@ def position_v3(p: Position, mark: Decimal, notional: tuple[Decimal, Decimal]) -
         "entryPrice": num(p.entry_price),
         "breakEvenPrice": num(p.entry_price),
         "markPrice": money(mark),
-        "unRealizedProfit": money(unrealized(p, mark)),
+        "unRealizedProfit": money(upnl),
         "liquidationPrice": "0",
-        "isolatedMargin": "0",
+        "isolatedMargin": money(wallet + upnl) if setting.isolated else "0",
         "notional": money(value),
         "marginAsset": "USDT",
-        "isolatedWallet": "0",
+        "isolatedWallet": money(wallet) if setting.isolated else "0",
         "initialMargin": money(margin),
-        "maintMargin": money(abs(value) * Decimal("0.004")),
+        "maintMargin": money(leverage.maint_margin(p.symbol, abs(value))),
         "positionInitialMargin": money(margin),
         "openOrderInitialMargin": "0",
         "adl": 0,
@@ -282,20 +302,21 @@ def position_v3(p: Position, mark: Decimal, notional: tuple[Decimal, Decimal]) -
     }
 
 
-def position_v2(p: Position, mark: Decimal) -> dict[str, Any]:
+def position_v2(p: Position, mark: Decimal, setting: Setting) -> dict[str, Any]:
+    wallet = isolated_wallet(p, setting) if setting.isolated else Decimal(0)
     return {
         "entryPrice": num(p.entry_price),
         "breakEvenPrice": num(p.entry_price),
-        "marginType": "cross",
+        "marginType": setting.margin_type,
         "isAutoAddMargin": "false",
-        "isolatedMargin": "0.00000000",
-        "leverage": str(LEVERAGE),
+        "isolatedMargin": money(wallet + unrealized(p, mark) if setting.isolated else wallet),
+        "leverage": str(setting.leverage),
         "liquidationPrice": "0",
         "markPrice": money(mark),
-        "maxNotionalValue": "20000000",
+        "maxNotionalValue": str(leverage.max_notional(p.symbol, setting.leverage)),
         "positionAmt": _spec(p.symbol).fmt_qty(p.amount),
         "notional": money(p.amount * mark),
-        "isolatedWallet": "0",
+        "isolatedWallet": money(wallet) if setting.isolated else "0",
         "symbol": p.symbol,
         "unRealizedProfit": money(unrealized(p, mark)),
         "positionSide": p.position_side.value,

@@ -13,7 +13,8 @@ from typing import Any
 
 from bot_cli.paper.book import Book
 from bot_cli.paper.market import SYMBOLS, Anchor, PricePath
-from bot_cli.paper.records import Algo, Order, Position, Trade, from_json, to_json
+from bot_cli.paper.leverage import Setting
+from bot_cli.paper.records import Algo, Funding, Order, Position, Trade, from_json, to_json
 
 STATE_VERSION = 1
 _COMPACT = (",", ":")
@@ -29,6 +30,9 @@ def header(book: Book) -> dict[str, Any]:
         "next_order_id": book.next_order_id,
         "next_algo_id": book.next_algo_id,
         "next_trade_id": book.next_trade_id,
+        "next_tran_id": book.next_tran_id,
+        "settings": {s: {"leverage": v.leverage, "isolated": v.isolated} for s, v in book.settings.items()},
+        "multi_assets": book.multi_assets,
         "anchors": {s: {"t0_ms": a.t0_ms, "p0": str(a.p0)} for s, a in book.path.anchors.items()},
     }
 
@@ -41,6 +45,7 @@ def to_dict(book: Book) -> dict[str, Any]:
         "algos": [to_json(a) for a in book.algos.values()],
         "positions": [to_json(p) for p in book.positions.values()],
         "trades": [to_json(t) for t in book.trades],
+        "funding": [to_json(f) for f in book.funding],
     }
 
 
@@ -60,6 +65,7 @@ class Snapshotter:
                 json.dumps(to_json(p), separators=_COMPACT) for p in book.positions.values()
             ],
             "trades": [self._text(fresh, "t", t.trade_id, t) for t in book.trades],
+            "funding": [json.dumps(to_json(f), separators=_COMPACT) for f in book.funding],
         }
         self._texts = fresh  # forgets the records that are gone
         head = json.dumps({**header(book), **extra}, separators=_COMPACT)
@@ -81,6 +87,16 @@ class Snapshotter:
         return text
 
 
+def load_settings(book: Book, head: dict[str, Any]) -> None:
+    """Leverage, margin type, multi-assets mode and the income id counter, from a header."""
+    book.settings = {
+        s: Setting(int(v["leverage"]), bool(v["isolated"]))
+        for s, v in head.get("settings", {}).items()
+    }
+    book.multi_assets = bool(head.get("multi_assets", False))
+    book.next_tran_id = int(head.get("next_tran_id", book.next_tran_id))
+
+
 def load(data: dict[str, Any], seed: int, volatility: float) -> Book:
     """A book from the document; a symbol added since it was written starts at its start price."""
     if data.get("version") != STATE_VERSION:
@@ -94,6 +110,7 @@ def load(data: dict[str, Any], seed: int, volatility: float) -> Book:
     book.next_order_id = int(data["next_order_id"])
     book.next_algo_id = int(data["next_algo_id"])
     book.next_trade_id = int(data["next_trade_id"])
+    load_settings(book, data)  # absent in a state written before settings existed
     for row in data["orders"]:
         book.put_order(from_json(Order, row))
     for row in data["algos"]:
@@ -102,5 +119,6 @@ def load(data: dict[str, Any], seed: int, volatility: float) -> Book:
         p = from_json(Position, row)
         book.positions[(p.symbol, p.position_side)] = p
     book.trades = [from_json(Trade, row) for row in data["trades"]]
+    book.funding = [from_json(Funding, row) for row in data.get("funding", [])]
     book.dirty = False
     return book

@@ -19,7 +19,7 @@ from typing import Any
 
 from bot_cli.paper import persist
 from bot_cli.paper.book import Book
-from bot_cli.paper.records import Algo, Order, Position, Trade, from_json, to_json
+from bot_cli.paper.records import Algo, Funding, Order, Position, Trade, from_json, to_json
 
 
 LOG_NAME = "exchange.log"
@@ -33,10 +33,12 @@ class Changes:
     def __init__(self) -> None:
         self._seen: dict[tuple[str, int], object] = {}
         self._trades = 0
+        self._funding: list[Funding] = []
 
     def reset(self, book: Book) -> None:
         self._seen = {("o", k): v for k, v in book.orders.items()} | {("a", k): v for k, v in book.algos.items()}
         self._trades = len(book.trades)
+        self._funding = list(book.funding)
 
     def delta(self, book: Book, head: dict[str, Any]) -> dict[str, Any]:
         now = {("o", k): v for k, v in book.orders.items()} | {("a", k): v for k, v in book.algos.items()}
@@ -53,6 +55,9 @@ class Changes:
             "ga": [k for kind, k in gone if kind == "a"],
             "tn": len(book.trades),
         }
+        if book.funding != self._funding:  # a few a day: sent whole when they change
+            out["f"] = [to_json(f) for f in book.funding]
+            self._funding = list(book.funding)
         self._seen, self._trades = now, len(book.trades)
         return out
 
@@ -73,6 +78,8 @@ def apply(book: Book, d: dict[str, Any]) -> None:
         book.positions[(p.symbol, p.position_side)] = p
     trades = book.trades[: d["tn"] - len(d["t"])] if d["tn"] >= len(d["t"]) else []
     book.trades = trades + [from_json(Trade, row) for row in d["t"]]
+    if "f" in d:
+        book.funding = [from_json(Funding, row) for row in d["f"]]
 
 
 class Log:
@@ -136,5 +143,6 @@ def durable_state(state_dir: Path, seed: int = 7, volatility: float = 0.0) -> di
     last, faults = data.get("last_ms"), data.get("faults", [])
     for change in Log(directory).read(int(data.get("seq", 0))):
         apply(book, change)
+        snapshot.load_settings(book, change["h"])
         last, faults = change["h"]["last_ms"], change["h"].get("faults", [])
     return {**snapshot.to_dict(book), "last_ms": last, "faults": faults}
