@@ -9,9 +9,11 @@ they do (--force), what the entry left working is cancelled by its client ids, u
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from bot_cli.cli.context import AppContext
 from bot_cli.core.ids import client_id
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from bot_cli.state_store import PendingEntryStore
 
 _ENTRY_WORKING = (Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED)
+T = TypeVar("T")
 
 
 def check_drop(ctx: AppContext, entries: dict[PendingId, Pending], force: bool) -> None:
@@ -129,37 +132,47 @@ async def _drop_and_cancel(
 
 
 async def _cancel_all(
-    venue: Venue, pid: str, p: Pending | None, orders: list[tuple[str, str]], algos: list[str]
+    venue: Venue,
+    pid: str,
+    p: Pending | None,
+    orders: Sequence[tuple[str, str]],
+    algos: Sequence[str],
 ) -> Cancels:
     """Cancel the entry order and every leg, known from the record or seen open on the venue."""
-    prefix = f"{pid}-"
+    prefix, entry_id = f"{pid}-", f"{pid}-e"
     entry = [(s, c) for s, c in orders if c.startswith(prefix)]
-    if p is not None and p.status in _ENTRY_WORKING and not any(c.endswith("-e") for _, c in entry):
-        entry.append((p.spec.symbol, client_id(p.pending_id, Leg.ENTRY)))  # not visible yet, maybe
+    if p is not None and p.status in _ENTRY_WORKING and entry_id not in (c for _, c in entry):
+        entry.append((p.spec.symbol, entry_id))  # not visible in the listing yet, maybe
     legs = {c for c in algos if c.startswith(prefix)}
     if p is not None:
         legs |= {x.client_id for x in p.protections if x.state not in _DEAD_LEG}
-    canceled, left, filled, failed = [], [], Decimal(0), False
+    canceled: list[str] = []
+    left: list[str] = []
+    filled = Decimal(0)
     for symbol, cid in entry:
-        try:
-            filled = max(filled, (await venue.cancel_order(symbol, ClientId(cid))).filled_qty)
-            canceled.append(cid)
-        except NotFound:
-            pass  # not open: filled or cancelled already
-        except VenueError as err:
-            left.append(f"entry order {cid} (cancel failed: {err})")
-            failed = True
+        call = partial(venue.cancel_order, symbol, ClientId(cid))
+        report = await _cancel(call, cid, canceled, left)
+        if report is not None and cid == entry_id:
+            filled = report.filled_qty
     for cid in sorted(legs):
-        try:
-            await venue.cancel_protection(ClientId(cid))
-            canceled.append(cid)
-        except NotFound:
-            pass
-        except VenueError as err:
-            left.append(f"{cid} (cancel failed: {err})")
-            failed = True
-    left.extend(_unprotected(p, filled))
-    return Cancels(tuple(canceled), tuple(left), failed)
+        await _cancel(partial(venue.cancel_protection, ClientId(cid)), cid, canceled, left)
+    failed = bool(left)
+    return Cancels(tuple(canceled), (*left, *_unprotected(p, filled)), failed)
+
+
+async def _cancel(
+    call: Callable[[], Awaitable[T]], cid: str, canceled: list[str], left: list[str]
+) -> T | None:
+    """One cancel by client id: done (in ``canceled``), no longer open, or failed (in ``left``)."""
+    try:
+        answer = await call()
+    except NotFound:
+        return None  # not open: filled, fired or cancelled already
+    except VenueError as err:
+        left.append(f"{cid} (cancel failed: {err})")
+        return None
+    canceled.append(cid)
+    return answer
 
 
 def _unprotected(p: Pending | None, filled_on_cancel: Decimal) -> list[str]:

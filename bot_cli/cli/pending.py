@@ -78,7 +78,7 @@ def _list_all(
     from bot_cli.cli.history import LEG_HEADERS, leg_cells, legs_json
 
     decoded, _ = ops.read_journal(store)
-    entries: dict[str, Pending] = dict(decoded)
+    entries: dict[str, Pending] = {str(pid): p for pid, p in decoded.items()}
     shares = {pid: str(p.share) for pid, p in entries.items()}
     if as_json:
         print_json({"pending": [

@@ -268,7 +268,9 @@ def test_a_running_bot_run_is_healthy_then_gone(tmp_path: Path) -> None:
                 doc = json.loads(out)
                 return (code, doc, err) if doc["daemon"].get("last_reconcile") else None
 
-            code, doc, err = wait_for(reconciled, "a heartbeat after the first reconcile")
+            found = wait_for(reconciled, "a heartbeat after the first reconcile")
+            assert found is not None
+            code, doc, err = found
             assert code == 0, err
             assert doc["daemon"]["pid"] == daemon.pid and doc["daemon"]["stream"]["connected"] is True
         finally:
