@@ -243,7 +243,9 @@ def _print_entry(p: Pending, a: Archived | None, notes: list[Any]) -> None:
     s = p.spec
     at = f" at {s.price}" if s.price is not None else ""
     tp = f", take-profit {s.take_profit}" if s.take_profit is not None else ""
-    where = "in the journal" if a is None else f"archived {iso(a.at_ms)} ({a.reason})"
+    where = "in the journal" if a is None else f"archived {iso(a.at_ms)}"
+    if a is not None and a.reason != p.reason:
+        where += f" ({a.reason})"
     avg = f" at {p.avg_price}" if p.avg_price is not None else ""
     typer.echo(f"entry {p.pending_id}: {s.symbol} {s.side.value} {s.quantity} {s.order_type.value}"
                f"{at}, stop-loss {s.stop_loss}{tp} ({s.position_side.value})")

@@ -113,7 +113,7 @@ def test_an_archived_entry_shows_every_note_with_its_time(state: Path) -> None:
     code, out, _ = bot(state, pid)
     assert out.splitlines()[0] == (f"entry {pid}: BTCUSDT BUY 0.010 LIMIT at 64000.0, stop-loss 63000.0,"
                                    " take-profit 66000.0 (BOTH)")
-    assert "archived 2025-11-24T16:00:00Z (canceled with no fill)" in out
+    assert "state: CANCELED - canceled with no fill; archived 2025-11-24T16:00:00Z\n" in out
 
 
 def test_a_pending_entry_shows_its_legs_and_share(state: Path) -> None:
