@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,10 @@ class Config:
     @property
     def policy(self) -> Policy:
         p = self.protection
-        return Policy(TriggerPolicy(p.on_immediate_trigger), p.not_found_margin_ms, p.recheck_ms, p.max_attempts)
+        return replace(
+            Policy(TriggerPolicy(p.on_immediate_trigger), p.not_found_margin_ms, p.recheck_ms, p.max_attempts),
+            unprotected_alert_ms=int(self.notify.unprotected_s * 1000),
+        )
 
     def rest_url(self) -> str:
         if self.venue.kind == "paper":

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from bot_cli.cli.views import LiveView, LogView
     from bot_cli.connect import Connection
+    from bot_cli.notify import Notifier
     from bot_cli.runtime.engine import ExecutionEngine
 
 log = logging.getLogger("bot_cli.run")
@@ -83,8 +84,9 @@ def run(
     log_to_stderr(log_format.value)  # until the view takes over
     for note in obj.notes:
         log.warning(note)
+    notifier = _notifier(obj)  # a bad [notify] is an error before anything is locked
     with _daemon_lock(obj, log.info):
-        asyncio.run(_daemon(obj, live, log_format.value, ready_file, started_at, venue_wait))
+        asyncio.run(_daemon(obj, live, log_format.value, ready_file, started_at, venue_wait, notifier))
 
 
 LOCK_WAIT_S = 10.0  # `bot enter` / `bot recover` hold the lock for the seconds they send
@@ -136,14 +138,16 @@ def _is_daemon(state_dir: Path, pid: int | None) -> bool:
 
 async def _daemon(
     obj: AppContext, live: bool, log_format: str, ready_path: Path | None, started_at: float,
-    venue_wait: float,
+    venue_wait: float, notifier: Notifier,
 ) -> None:
     # imported here so that light commands (pending list) start fast
     import asyncio
 
     from bot_cli.cli.views import ReadyFile, remove_ready
     from bot_cli.exchange.user_stream import UserStream
+    from bot_cli.notify import AlertHooks
     from bot_cli.runtime.driver import Daemon
+    from bot_cli.runtime.services import side_services
     from bot_cli.runtime.engine import ExecutionEngine
     from bot_cli.state_store import PendingEntryStore
 
@@ -161,7 +165,12 @@ async def _daemon(
             log.info("stopped while waiting for the venue")
             return
         store = PendingEntryStore(obj.state_dir)
-        engine = ExecutionEngine(store, conn.rest, policy=cfg.policy, recv_window_ms=cfg.venue.recv_window_ms)
+        hooks = AlertHooks(notifier)
+        engine = ExecutionEngine(
+            store, conn.rest, policy=cfg.policy, recv_window_ms=cfg.venue.recv_window_ms,
+            on_alert=hooks.on_alert, on_command=hooks.on_command,
+        )
+        hooks.attach(engine)
         view = _view(obj, engine, conn, live, log_format, said)
         ready = ReadyFile(view, ready_path, conn.venue_name, started_at) if ready_path else None
         stream = partial(UserStream, conn.rest, conn.ws_url)
@@ -169,13 +178,14 @@ async def _daemon(
         view.stream = daemon.stream  # type: ignore[union-attr]
         demo = _start_demo(cfg, conn, engine, view)
         with view:
-            try:
-                await daemon.run(stop)
-            finally:
-                if demo is not None:
-                    demo.cancel()
-                if ready_path is not None:
-                    remove_ready(ready_path)
+            async with side_services(cfg, obj.state_dir, daemon, notifier, conn.venue_name):
+                try:
+                    await daemon.run(stop)
+                finally:
+                    if demo is not None:
+                        demo.cancel()
+                    if ready_path is not None:
+                        remove_ready(ready_path)
         store.close()
 
 
@@ -205,6 +215,13 @@ async def _connect(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
     return None
+
+
+def _notifier(obj: AppContext) -> Notifier:
+    """From [notify]; a sink set up halfway is a config error now, not a silence later."""
+    from bot_cli.notify import Notifier
+
+    return Notifier.from_config(obj.config.notify, source=str(obj.config.path or "config"))
 
 
 def _gave_up(err: BotError, wait_s: float) -> BotError:

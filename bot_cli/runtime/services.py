@@ -1,0 +1,47 @@
+"""What runs beside the daemon and must never hold protection up: notifications (and
+the signal inbox when enabled). Each is started and stopped here; a failure in one is
+logged, never raised into the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot_cli.notify import Notifier, follow_stream, formats
+
+
+if TYPE_CHECKING:
+    from bot_cli.config import Config
+    from bot_cli.runtime.driver import Daemon
+
+
+log = logging.getLogger("bot_cli.services")
+
+
+@contextlib.asynccontextmanager
+async def side_services(
+    cfg: Config, state_dir: Path, daemon: Daemon, notifier: Notifier, venue: str
+) -> AsyncIterator[None]:
+    notifier.start()
+    notifier.tell(formats.daemon_started(venue))
+    clock = daemon.engine.clock
+    watch = asyncio.create_task(
+        follow_stream(daemon.stream.connected.is_set, clock.now_ms, notifier, int(cfg.notify.stream_down_s * 1000)),
+        name="stream-watch",
+    )
+    why = "stopped by SIGTERM/SIGINT"
+    try:
+        yield
+    except BaseException as err:
+        why = f"stopped on an error: {type(err).__name__}"  # the type only: a message may hold secrets
+        raise
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watch
+        notifier.tell(formats.daemon_stopped(venue, why))
+        await notifier.stop()
