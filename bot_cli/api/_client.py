@@ -18,7 +18,7 @@ from typing import TypeVar
 from bot_cli.api import flow
 from bot_cli.api._types import DaemonStatus, Entry, RequestResult, all_entries, find, read_status
 from bot_cli.api.checks import EntryRefused, Order, checked_spec, read_market
-from bot_cli.api.keys import Claim, claim, key_problem, lookup, used
+from bot_cli.api.keys import Claim, Keys, key_problem
 from bot_cli.config import Config, load_config
 from bot_cli.core.model import EntrySpec, Pending, Side, Status
 from bot_cli.errors import UsageError
@@ -56,9 +56,10 @@ class AsyncClient:
         if key is not None:
             if (problem := key_problem(key)) is not None:
                 raise EntryRefused("key", problem)
-            if used(self.state_dir, key):  # no state dir is created for a key never used
+            keys = Keys(self.state_dir)
+            if keys.used(key):  # no state dir is created for a key never used
                 with PendingEntryStore(self.state_dir) as store:
-                    first = lookup(store, key)
+                    first = keys.lookup(store, key)
                 if first is not None:
                     return _duplicate(first, key)
         return await self._place(order, key, wait, timeout)
@@ -83,8 +84,12 @@ class AsyncClient:
 
     def _claim(self, key: str, spec: EntrySpec) -> Claim:
         with PendingEntryStore(self.state_dir) as store:
-            now = time.time_ns() // 1_000_000
-            return claim(store, key, spec, now, self.config.venue.recv_window_ms)
+            keys = Keys(self.state_dir)
+            try:
+                now = time.time_ns() // 1_000_000
+                return keys.claim(store, key, spec, now, self.config.venue.recv_window_ms)
+            finally:
+                keys.close()
 
     async def cancel(self, entry_id: str, *, close_filled: bool = False) -> RequestResult:
         """Cancel the entry order; with ``close_filled`` also close what filled, at market."""

@@ -18,12 +18,12 @@ import pytest
 from bot_cli import api
 from bot_cli.api import AsyncClient, Client, EntryRefused, Side, Status, UnknownEntryError
 from bot_cli.api import flow
-from bot_cli.api.keys import claim, key_files
 from bot_cli.config import Config, VenueConfig
 from bot_cli.core.model import EntrySpec, OrderType
 from bot_cli.runtime import heartbeat
 from bot_cli.state_store import DaemonLock, PendingEntryStore
 from bot_cli.store import requests
+from tests.inbox import claim_key, keys_written
 
 
 NOWHERE = Config(venue=VenueConfig(rest_url="http://127.0.0.1:9", ws_url="ws://127.0.0.1:9"))
@@ -80,19 +80,19 @@ def test_bad_arguments_are_refused_naming_the_field_and_nothing_is_written(
 def test_a_key_used_before_returns_its_entry_and_sends_nothing(tmp_path: Path) -> None:
     """No connection is made (the venue is nowhere): the first entry comes back as it stands."""
     with PendingEntryStore(tmp_path) as store:
-        first = claim(store, "k", SPEC, now_ms(), 5000).pending
+        first = claim_key(store, "k", SPEC, now_ms()).pending
 
     again = Client(tmp_path, NOWHERE).enter("ETHUSDT", Side.SELL, "1", stop_loss="5000", key="k")
 
     assert again.duplicate and again.id == first.pending_id
     assert (again.symbol, again.status, again.quantity) == ("BTCUSDT", Status.REQUESTED, Decimal("0.010"))
     assert again.note == f"key 'k' was used by entry {first.pending_id} already: nothing was sent"
-    assert len(key_files(tmp_path)) == 1
+    assert len(keys_written(tmp_path)) == 1
 
 
 def test_status_without_a_daemon(tmp_path: Path) -> None:
     with PendingEntryStore(tmp_path) as store:
-        claim(store, "k", SPEC, now_ms(), 5000)
+        claim_key(store, "k", SPEC, now_ms())
 
     status = Client(tmp_path, NOWHERE).status()
 
@@ -119,8 +119,8 @@ def test_status_with_a_daemon_reads_its_heartbeat(tmp_path: Path) -> None:
 
 def test_entries_lists_the_journal_oldest_first(tmp_path: Path) -> None:
     with PendingEntryStore(tmp_path) as store:
-        older = claim(store, "a", SPEC, now_ms() - 10, 5000).pending
-        newer = claim(store, "b", SPEC, now_ms(), 5000).pending
+        older = claim_key(store, "a", SPEC, now_ms() - 10).pending
+        newer = claim_key(store, "b", SPEC, now_ms()).pending
 
     entries = Client(tmp_path, NOWHERE).entries()
 
@@ -132,7 +132,7 @@ def test_entries_lists_the_journal_oldest_first(tmp_path: Path) -> None:
 
 def test_a_request_without_a_daemon_waits_for_bot_run_and_says_so(tmp_path: Path) -> None:
     with PendingEntryStore(tmp_path) as store:
-        pid = claim(store, "k", SPEC, now_ms(), 5000).pending.pending_id
+        pid = claim_key(store, "k", SPEC, now_ms()).pending.pending_id
 
     result = Client(tmp_path, NOWHERE).close(pid)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot_cli.api import Client, EntryRefused, Side, Status
-from bot_cli.api.keys import key_files
 from bot_cli.state_store import JOURNAL_NAME
 from tests.e2e.harness import Cluster, cluster_at, wait_for
+from tests.inbox import keys_written
 
 
 pytestmark = pytest.mark.e2e
@@ -104,5 +104,5 @@ def test_a_refused_entry_names_the_field_and_leaves_no_trace(cluster: Cluster) -
     assert str(refused.value) == ("quantity 121 exceeds MARKET_LOT_SIZE maxQty 120 for BTCUSDT;"
                                   " use at most 120")  # fmt: skip
     # the venue keeps its own state in the state dir: look for the bot's files only
-    assert not (cluster.state_dir / JOURNAL_NAME).exists() and key_files(cluster.state_dir) == []
+    assert not (cluster.state_dir / JOURNAL_NAME).exists() and keys_written(cluster.state_dir) == []
     assert entry_orders(cluster) == []

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot_cli.api.keys import key_files
+from bot_cli.api.keys import LOG_NAME, Claim, Keys
+from bot_cli.core.model import EntrySpec
 from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.exchange.wire import parse_symbol_filters
 from bot_cli.inbox import Inbox, create_app
@@ -84,9 +85,24 @@ def journal(state: Path) -> dict[str, dict[str, Any]]:
         return dict(store.load_all())
 
 
+def keys_written(state: Path) -> list[dict[str, Any]]:
+    """The lines of the idempotency-key log."""
+    path = state / LOG_NAME
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def claim_key(store: PendingEntryStore, key: str, spec: EntrySpec, now_ms: int) -> Claim:
+    """What the API and the inbox do with a key: its entry, saved REQUESTED if new."""
+    keys = Keys(store.path)
+    try:
+        return keys.claim(store, key, spec, now_ms, 5000)
+    finally:
+        keys.close()
+
+
 def untouched(state: Path) -> bool:
     """Nothing written: no journal record, no idempotency key."""
-    return journal(state) == {} and key_files(state) == []
+    return journal(state) == {} and keys_written(state) == []
 
 
 def wait_for(condition: Callable[[], T], what: str, timeout: float = 10.0) -> T:

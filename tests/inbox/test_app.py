@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from bot_cli.api import keys
+from bot_cli.api.keys import Keys
+from bot_cli.core.model import PendingId
 from bot_cli.core.ids import is_pending_id
 from bot_cli.core.model import Status
 from bot_cli.inbox import Inbox
@@ -28,6 +29,7 @@ from tests.inbox import (
     FakeMarket,
     body_of,
     journal,
+    keys_written,
     make_inbox,
     post,
     post_signal,
@@ -133,7 +135,7 @@ def test_concurrent_posts_of_one_key_make_one_entry(tmp_path: Path) -> None:
     codes = sorted(a.status_code for a in answers)
     assert codes == [202] + [409] * 19
     assert len({a.json()["id"] for a in answers}) == 1
-    assert len(journal(tmp_path)) == 1 and len(keys.key_files(tmp_path)) == 1
+    assert len(journal(tmp_path)) == 1 and len(keys_written(tmp_path)) == 1
 
 
 def test_a_key_stays_used_after_its_entry_is_archived(tmp_path: Path) -> None:
@@ -152,7 +154,9 @@ def test_a_key_stays_used_after_its_entry_is_archived(tmp_path: Path) -> None:
 def test_a_key_written_before_a_crash_gets_its_entry_under_the_same_id(tmp_path: Path) -> None:
     """A crash between the key file and the journal save: the retry saves the entry under the
     id the key already names (nothing could have been sent under it), once."""
-    keys._write(tmp_path, SIGNAL["key"], "bc00000000000001", 1)  # what the crash left
+    left = Keys(tmp_path)
+    left._append(SIGNAL["key"], PendingId("bc00000000000001"), 1)  # what the crash left
+    left.close()
     inbox = make_inbox(tmp_path)
 
     retry = post_signal(inbox, SIGNAL)
@@ -283,6 +287,16 @@ def test_the_secret_is_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFix
     post_signal(inbox, {**SIGNAL, "key": "2", "secret": SECRET + "x"}, headers={})
 
     assert caplog.records and all(SECRET not in r.getMessage() for r in caplog.records)
+
+
+def test_each_accepted_entry_is_announced_once(tmp_path: Path) -> None:
+    """on_accepted (a wake-up for the daemon) hears of each 202, not of a 409 or a refusal."""
+    heard: list[str] = []
+    inbox = make_inbox(tmp_path, on_accepted=heard.append)
+
+    ids = [post_signal(inbox, s).json().get("id") for s in (SIGNAL, SIGNAL, {**SIGNAL, "key": "2", "sl": "200"})]
+
+    assert heard == [ids[0]]
 
 
 def test_filters_are_read_once_for_many_signals(tmp_path: Path) -> None:

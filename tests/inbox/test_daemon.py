@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 
-from bot_cli.api.keys import claim
 from bot_cli.config import Config, InboxConfig, VenueConfig
 from bot_cli.connect import connect
 from bot_cli.core.model import EntrySpec, OrderType, Side, Status
@@ -31,7 +30,7 @@ from bot_cli.runtime.driver import Daemon
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
 from tests.fakes import FakeExchange
-from tests.inbox import SECRET, SIGNAL, journal, make_inbox, post_signal, signed
+from tests.inbox import SECRET, SIGNAL, claim_key, journal, make_inbox, post_signal, signed
 
 
 class Quiet:
@@ -90,7 +89,7 @@ def test_two_processes_claiming_one_key_make_one_entry(tmp_path: Path) -> None:
     spec = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.MARKET, None,
                      Decimal(90000), Decimal(99000))  # fmt: skip
     with PendingEntryStore(tmp_path) as other:
-        by_api = claim(other, SIGNAL["key"], spec, time.time_ns() // 1_000_000, 5000)
+        by_api = claim_key(other, SIGNAL["key"], spec, time.time_ns() // 1_000_000)
 
     by_inbox = post_signal(inbox, SIGNAL)
     asyncio.run(fake_daemon(tmp_path, venue)._watch_journal())
@@ -155,7 +154,7 @@ async def protected_entry(engine: ExecutionEngine, key: str) -> str:
     spec = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.MARKET, None,
                      Decimal(90000), Decimal(99000))  # fmt: skip
     with PendingEntryStore(engine.store.path) as store:
-        pid = claim(store, key, spec, engine.clock.now_ms(), 5000).pending.pending_id
+        pid = claim_key(store, key, spec, engine.clock.now_ms()).pending.pending_id
     await until(lambda: getattr(engine.state.get(pid), "status", None) is Status.PROTECTED,
                 f"{pid} protected ({journal(engine.store.path).get(pid, {}).get('status')})")
     return pid
