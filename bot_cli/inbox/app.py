@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from bot_cli.api._types import daemon_connection
 from bot_cli.api.checks import EntryRefused, Market, checked_spec
-from bot_cli.api.keys import Claim, claim, lookup
+from bot_cli.api.keys import Claim, Keys
 from bot_cli.core.checks import Filters
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import EntrySpec, Leg
@@ -74,15 +74,18 @@ class Inbox:
     def __init__(
         self, state_dir: Path, market: Market, secret: bytes, *, venue_name: str = "",
         recv_window_ms: int = 5000, max_body_bytes: int = 16_384, max_per_minute: int = 120,
-        connected: Connected | None = None,
+        connected: Connected | None = None, on_accepted: Callable[[str], None] | None = None,
     ) -> None:  # fmt: skip
         self.state_dir, self.secret, self.max_body = state_dir, secret, max_body_bytes
         self.recv_window_ms, self.connected = recv_window_ms, connected
+        self.on_accepted = on_accepted
         self.store = PendingEntryStore(state_dir)
+        self.keys = Keys(state_dir)
         self.filters = FilterCache(market, venue_name)
         self.limit = RateLimit(max_per_minute)
 
     def close(self) -> None:
+        self.keys.close()
         self.store.close()
 
     async def post_signal(self, request: Request) -> JSONResponse:
@@ -97,6 +100,8 @@ class Inbox:
             log.info("inbox: key already used by entry %s: nothing new written", pid)
             return JSONResponse({"id": pid, "error": _used(pid)}, 409)
         log.info("inbox: signal accepted as entry %s (REQUESTED)", pid)
+        if self.on_accepted is not None:
+            self.on_accepted(pid)  # e.g. wake the daemon's journal look now, not at its next tick
         body = {"id": pid, "entry_client_id": client_id(pid, Leg.ENTRY), "status": "REQUESTED"}
         return JSONResponse(body, 202)
 
@@ -118,7 +123,7 @@ class Inbox:
         if by_header is None and not body_auth(obj, self.secret):
             raise Refused(401, "authentication failed: no X-Bot-Signature, X-Bot-Secret or secret")
         signal = parse_signal(obj)
-        first = await asyncio.to_thread(lookup, self.store, signal.key)
+        first = await asyncio.to_thread(self.keys.lookup, self.store, signal.key)
         if first is not None:  # a retry of a post whose answer was lost, or a repeated alert
             raise Refused(409, _used(first.pending_id), "key", id=first.pending_id)
         if (why := self._not_connected()) is not None:
@@ -126,7 +131,7 @@ class Inbox:
         spec = await self._checked(signal)
         now = time.time_ns() // 1_000_000
         window = self.recv_window_ms
-        return await asyncio.to_thread(claim, self.store, signal.key, spec, now, window)
+        return await asyncio.to_thread(self.keys.claim, self.store, signal.key, spec, now, window)
 
     async def _checked(self, signal: Signal) -> EntrySpec:
         try:

@@ -5,6 +5,9 @@
                            connected=daemon.stream.connected.is_set, say=view.note):
         await daemon.run(stop)
 
+``on_accepted(entry_id)`` is called after each 202 (in the loop): a daemon that offers a
+wake-up for its journal look sends the entry at once instead of at its next tick.
+
 Disabled (``[inbox] enabled = false``): does nothing. Enabled but unable to start (no secret
 in the environment, the port taken): says so and yields None; the daemon runs on. A server
 that fails later is logged; the daemon runs on. The journal writes run in a worker thread, so
@@ -69,15 +72,18 @@ class InboxHandle:
 async def serve_inbox(
     cfg: InboxConfig, state_dir: Path, market: Market, *, venue_name: str = "",
     recv_window_ms: int = 5000, connected: Connected | None = None,
-    say: Callable[[str], None] | None = None, env: Mapping[str, str] | None = None,
+    on_accepted: Callable[[str], None] | None = None, say: Callable[[str], None] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[InboxHandle | None]:  # fmt: skip
     """The inbox for the duration of the block, when enabled; never raises for its own sake."""
     tell = say or log.warning
     handle = None
     if cfg.enabled:
         try:
-            handle = await start_inbox(cfg, state_dir, market, venue_name=venue_name,
-                                       recv_window_ms=recv_window_ms, connected=connected, env=env)
+            handle = await start_inbox(
+                cfg, state_dir, market, venue_name=venue_name, recv_window_ms=recv_window_ms,
+                connected=connected, on_accepted=on_accepted, env=env,
+            )  # fmt: skip
         except InboxError as err:
             tell(f"inbox not started: {err}; protection goes on without it")
         else:
@@ -92,7 +98,7 @@ async def serve_inbox(
 async def start_inbox(
     cfg: InboxConfig, state_dir: Path, market: Market, *, venue_name: str = "",
     recv_window_ms: int = 5000, connected: Connected | None = None,
-    env: Mapping[str, str] | None = None,
+    on_accepted: Callable[[str], None] | None = None, env: Mapping[str, str] | None = None,
 ) -> InboxHandle:  # fmt: skip
     """Serve the inbox from a task of the running loop; returns once it accepts connections."""
     secret = secret_from(env)
@@ -100,6 +106,7 @@ async def start_inbox(
     inbox = Inbox(
         state_dir, market, secret, venue_name=venue_name, recv_window_ms=recv_window_ms,
         max_body_bytes=cfg.max_body_bytes, max_per_minute=cfg.max_per_minute, connected=connected,
+        on_accepted=on_accepted,
     )  # fmt: skip
     config = uvicorn.Config(create_app(inbox), lifespan="off", log_config=None,
                             log_level="warning", access_log=False)  # fmt: skip
