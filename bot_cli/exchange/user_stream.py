@@ -80,7 +80,8 @@ class UserStream:
             except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, VenueError, TimeoutError) as err:
                 self.connected.clear()
                 wait = next(delays)
-                log.warning("user stream lost (%s); reconnecting in %.1fs", type(err).__name__, wait)
+                log.warning("user stream lost (%s); reconnecting in %.1fs", type(err).__name__, wait,
+                            extra={"event": "stream_lost"})
                 await self.sleep(wait)
 
     async def _session(self) -> None:
@@ -93,7 +94,7 @@ class UserStream:
                 await self.on_gap("connected" if self.connects == 1 else "reconnected")
                 await asyncio.wait_for(self._pump(ws), timeout=self.max_connection_s)
             except (_Reconnect, TimeoutError):
-                log.info("user stream: rotating the connection")
+                log.info("user stream: rotating the connection", extra={"event": "stream_rotate"})
             finally:
                 keepalive.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -105,7 +106,7 @@ class UserStream:
             try:
                 message = parse_stream_message(raw)
             except WireError as err:
-                log.error("unreadable stream message skipped (%s); reconciling", err)
+                log.error("unreadable stream message skipped (%s); reconciling", err, extra={"event": "stream_unreadable"})
                 await self.on_gap("unreadable message")
                 continue
             if isinstance(message, ListenKeyExpired):
@@ -119,8 +120,9 @@ class UserStream:
             try:
                 await self.keys.keepalive_listen_key()
             except NotFound:  # -1125: the key is gone; a new connection gets a new key
-                log.warning("listenKey no longer exists; reconnecting with a new one")
+                log.warning("listenKey no longer exists; reconnecting with a new one", extra={"event": "listen_key_expired"})
                 await ws.close()
                 return
             except VenueError as err:
-                log.warning("listenKey keep-alive failed (%s); will retry", err)
+                log.warning("listenKey keep-alive failed (%s); will retry", err,
+                            extra={"event": "listen_key_keepalive_failed"})

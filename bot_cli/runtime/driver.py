@@ -44,7 +44,7 @@ class View(Protocol):
 
     def message(self, message: StreamMessage) -> None: ...
 
-    def note(self, text: str) -> None: ...
+    def note(self, text: str, **fields: str) -> None: ...
 
 
 class Daemon:
@@ -107,7 +107,7 @@ class Daemon:
         # Every REQUESTED entry, however it got into memory (this poll, or an event that
         # made the engine read the journal first): the daemon is the one that sends it.
         for pid in [pid for pid, p in self.engine.state.items() if p.status is Status.REQUESTED]:
-            self.view.note(f"claiming requested entry {pid}")
+            self.view.note(f"claiming requested entry {pid}", entry=pid, event="claimed")
             await self.engine.handle(EntryClaimed(pid))
 
     async def _beat(self) -> None:
@@ -124,10 +124,12 @@ class Daemon:
         for request in requests.pending(self.engine.store.path):
             event = OPERATOR[request.verb](PendingId(request.pending_id))
             if PendingId(request.pending_id) in self.engine.state:
-                self.view.note(f"operator request: {request.verb} {request.pending_id}")
+                self.view.note(f"operator request: {request.verb} {request.pending_id}",
+                               entry=request.pending_id, event=request.verb)
                 await self.engine.handle(event)
             else:
-                log.warning("request to %s %s: no such pending entry", request.verb, request.pending_id)
+                log.warning("request to %s %s: no such pending entry", request.verb, request.pending_id,
+                            extra={"entry": request.pending_id, "event": request.verb})
             requests.done(request)
 
     async def _watch_positions(self) -> None:

@@ -111,7 +111,7 @@ class ExecutionEngine:
         try:
             self.state[PendingId(key)] = decode(dict(record))
         except CorruptRecord as err:
-            log.warning("journal record %s skipped: %s", key, err)
+            log.warning("journal record %s skipped: %s", key, err, extra={"entry": key, "event": "record_skipped"})
 
     # -- the seed's entry points ----------------------------------------------------
 
@@ -247,18 +247,21 @@ class ExecutionEngine:
     def _step(self, event: ev.Event) -> list[cm.Command]:
         p = self.state.get(event.pending_id)
         if p is None:
-            log.debug("event for an entry no longer pending (%s) ignored: %s", event.pending_id, type(event).__name__)
+            log.debug("event for an entry no longer pending (%s) ignored: %s", event.pending_id, type(event).__name__,
+                      extra={"entry": event.pending_id, "event": type(event).__name__})
             return []
         event = self._shared_out(event)
         try:
             q, cmds = step(p, event, self.clock.now_ms(), self.policy)
         except InvalidTransition as err:  # one way, live as at reconcile: a human must look
-            log.warning("%s", err)
+            log.warning("%s", err, extra=_fields(p, event))
             q, cmds = step(p, ev.EvidenceConflict(p.pending_id, str(err)), self.clock.now_ms(), self.policy)
         if isinstance(event, ev.ProtectionRejected | ev.ProtectionWouldTrigger | ev.EntryRejected):
-            log.warning("%s: %s refused (%s) %s", p.pending_id, getattr(event, "client_id", "entry"), event.code, event.message)
+            log.warning("%s: %s refused (%s) %s", p.pending_id, getattr(event, "client_id", "entry"), event.code,
+                        event.message, extra={**_fields(p, event), "code": event.code})
         if q.status is not p.status:
-            log.info("%s %s -> %s%s", q.pending_id, p.status.value, q.status.value, f": {q.reason}" if q.reason else "")
+            log.info("%s %s -> %s%s", q.pending_id, p.status.value, q.status.value, f": {q.reason}" if q.reason else "",
+                     extra={**_fields(q, event), "from_state": p.status.value})
         if q.status.terminal:
             self._gone.add(q.pending_id)  # late events for it (cancels of old legs) need no journal read
             self.state.pop(q.pending_id, None)
@@ -283,7 +286,8 @@ class ExecutionEngine:
             try:
                 events = await self._execute(cmd)
             except Dropped as gone:  # an operator dropped it meanwhile: send nothing more for it
-                log.warning("entry %s was dropped by another process; its commands are skipped", gone.pending_id)
+                log.warning("entry %s was dropped by another process; its commands are skipped", gone.pending_id,
+                            extra={"entry": gone.pending_id, "event": "dropped_elsewhere"})
                 queue = deque(c for c in queue if getattr(c, "pending_id", None) != gone.pending_id
                               and not (isinstance(c, cm.PersistPending | cm.ArchivePending) and c.pending.pending_id == gone.pending_id))
                 continue
@@ -301,7 +305,8 @@ class ExecutionEngine:
             self.timers.setdefault(cmd.pending_id, set()).add(cmd.at)
         elif isinstance(cmd, cm.Alert):
             self.alerts.append((cmd.pending_id, cmd.message))
-            log.error("entry %s needs attention: %s", cmd.pending_id, cmd.message)
+            log.error("entry %s needs attention: %s", cmd.pending_id, cmd.message,
+                      extra={"entry": cmd.pending_id, "event": cmd.kind})
             if self._on_alert is not None:
                 self._on_alert(cmd.pending_id, cmd.message, cmd.kind)
         else:
@@ -323,6 +328,12 @@ class ExecutionEngine:
             self.store.remove(cmd.pending.pending_id, cmd.reason, record=encode(cmd.pending))
         except UnknownEntry:
             pass  # another process archived it first (pending drop)
+
+
+def _fields(p: Pending, event: ev.Event) -> dict[str, object]:
+    """Structured fields of a log line about one entry (JSON logs carry them)."""
+    return {"entry": p.pending_id, "symbol": p.spec.symbol, "state": p.status.value,
+            "client_id": getattr(event, "client_id", None), "event": type(event).__name__}
 
 
 async def _or_none(call: Awaitable[T]) -> T | None:

@@ -79,7 +79,7 @@ class Quiet:
     def message(self, message: Any) -> None:
         return None
 
-    def note(self, text: str) -> None:
+    def note(self, text: str, **fields: str) -> None:
         return None
 
 
