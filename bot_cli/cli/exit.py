@@ -9,7 +9,6 @@ entry's checks, holding the lock only for each look (a `bot run` started meanwhi
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,13 +18,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bot_cli.cli.context import AppContext
-from bot_cli.cli.history import find_archived, why_not
+from bot_cli.cli.history import read_back, why_not
 from bot_cli.cli.render import print_json, warn
-from bot_cli.core.model import Pending, Status
 from bot_cli.errors import BotError
 
 
 if TYPE_CHECKING:
+    from bot_cli.core.model import Pending
     from bot_cli.core.events import Event
     from bot_cli.runtime.engine import ExecutionEngine
     from bot_cli.state_store import PendingEntryStore
@@ -38,6 +37,8 @@ POLL_S = 0.1  # the daemon takes requests every 0.1 s
 GONE_PROBES = 3  # the lock seen free this many polls in a row: the daemon is gone
 FIRST_LOOK_S, MAX_LOOK_S = 0.1, 2.0  # no daemon: reconcile looks, doubling
 THIS_PROCESS = "this process"
+# core.model.Status values: the model (and asyncio) load only when cancel or close runs.
+ATTENTION, EXITING, PROTECTED = "NEEDS_ATTENTION", "EXITING", "PROTECTED"
 
 _ID_HELP = "The entry's id (see `bot pending list`)."
 _TARGET_HELP = "An entry's id, or a symbol: every entry on it that holds a share."
@@ -95,6 +96,8 @@ def close(
 
 
 def _run(obj: AppContext, target: str, verb: str, timeout: float, as_json: bool) -> None:
+    import asyncio
+
     obj.config  # a config error surfaces before anything else
     if not obj.state_dir.is_dir():
         raise BotError(f"no pending entry {target} in {obj.state_dir}: it has no journal yet")
@@ -195,9 +198,9 @@ def event(verb: str, p: Pending) -> Event:
 
 def applied(p: Pending, verb: str) -> bool:
     """The record shows the request's effect (what a daemon's answer is waited for)."""
-    if p.status.terminal or p.status is Status.NEEDS_ATTENTION:
+    if p.status.terminal or p.status.value == ATTENTION:
         return True
-    winding = p.status is Status.EXITING and (p.close is not None or p.share == 0)
+    winding = p.status.value == EXITING and (p.close is not None or p.share == 0)
     if verb == CANCEL:
         return p.entry_done
     return p.entry_done and winding if verb == CANCEL_CLOSE else winding
@@ -205,9 +208,9 @@ def applied(p: Pending, verb: str) -> bool:
 
 def settled(p: Pending, verb: str) -> bool:
     """Nothing more to wait for: over, parked for a person, or (cancel) protected and resting."""
-    if p.status.terminal or p.status is Status.NEEDS_ATTENTION:
+    if p.status.terminal or p.status.value == ATTENTION:
         return True
-    return verb == CANCEL and p.entry_done and p.status is Status.PROTECTED
+    return verb == CANCEL and p.entry_done and p.status.value == PROTECTED
 
 
 # -- a daemon holds the state dir: leave it a request -----------------------------------
@@ -216,6 +219,8 @@ def settled(p: Pending, verb: str) -> bool:
 async def _ask_daemon(
     store: PendingEntryStore, targets: list[Pending], verb: str, holder: int | None, timeout: float
 ) -> list[Outcome]:
+    import asyncio
+
     from bot_cli.state_store import lock_holder
     from bot_cli.store import requests
 
@@ -235,14 +240,8 @@ async def _ask_daemon(
 
 def _refresh(store: PendingEntryStore, last: dict[Any, Pending]) -> None:
     """Take in what changed for our entries: the journal record, or the archived one."""
-    from bot_cli.ops import decode_record
-
     for key, record in store.poll():
-        if key not in last:
-            continue
-        found = find_archived(store, key) if record is None else None
-        entry = decode_record(key, record) if record is not None else getattr(found, "entry", None)
-        if isinstance(entry, Pending):
+        if key in last and (entry := read_back(store, key, record)) is not None:
             last[key] = entry
 
 
@@ -299,6 +298,8 @@ async def _follow(
     engine: ExecutionEngine, state_dir: Path, targets: list[Pending], verb: str, timeout: float
 ) -> dict[Any, Pending]:
     """Run the entries' due checks (else reconcile, backing off) until settled or the bound."""
+    import asyncio
+
     from bot_cli.state_store import DaemonLock, LockHeld
     from bot_cli.venue import VenueError
 
@@ -326,10 +327,7 @@ async def _follow(
 def _latest(engine: ExecutionEngine, pid: Any, known: Pending) -> Pending:
     """The live entry, else its last archived record (it left the journal), else what we had."""
     p = engine.state.get(pid)
-    if p is not None:
-        return p
-    found = find_archived(engine.store, pid)
-    return found.entry if found is not None and isinstance(found.entry, Pending) else known
+    return p if p is not None else (read_back(engine.store, pid, None) or known)
 
 
 def _from_here(p: Pending, verb: str, state_dir: Path, timeout: float) -> Outcome:
@@ -350,7 +348,7 @@ def _from_here(p: Pending, verb: str, state_dir: Path, timeout: float) -> Outcom
 
 
 def final(p: Pending, by: str) -> Outcome:
-    if p.status is Status.NEEDS_ATTENTION:
+    if p.status.value == ATTENTION:
         pid = p.pending_id
         return Outcome(p, by, 1, f"entry {pid} needs attention: {p.reason}; `bot history {pid}`")
     return Outcome(p, by)
@@ -360,12 +358,12 @@ def what(p: Pending) -> str:
     """The state in words, for the stdout line."""
     if p.status.terminal:
         return p.reason or p.status.value.lower()
-    if p.status is Status.PROTECTED:
+    if p.status.value == PROTECTED:
         return f"entry order over with {p.filled_qty} filled; its share {p.share} stays protected"
-    if p.status is Status.EXITING and p.close is not None:
+    if p.status.value == EXITING and p.close is not None:
         c = p.close
         return f"market close {c.client_id} of {c.quantity} in flight ({c.state.value})"
-    if p.status is Status.EXITING and p.share == 0:
+    if p.status.value == EXITING and p.share == 0:
         return "closed at market; its legs are being cancelled"
     return p.reason or ("entry order over" if p.entry_done else "entry order still working")
 

@@ -182,6 +182,19 @@ def find_archived(store: PendingEntryStore, key: str) -> Found | None:
     return Found(decode_record(key, lines[-1].record), lines[-1])
 
 
+def read_back(store: PendingEntryStore, key: str, record: dict[str, Any] | None) -> Pending | None:
+    """The entry from its journal record, else from the archive; None if unreadable or unknown."""
+    from bot_cli.ops import Unreadable, decode_record
+
+    if record is not None:
+        found = decode_record(key, record)
+    elif (line := find_archived(store, key)) is not None:
+        found = line.entry
+    else:
+        return None
+    return None if isinstance(found, Unreadable) else found
+
+
 def _show_entry(state_dir: Path, key: str, since_ms: int | None, as_json: bool) -> None:
     from bot_cli.ops import Unreadable
 
