@@ -65,7 +65,7 @@ def write_config(root: Path, venue_port: int, inbox_port: int) -> Path:
 class Quiet:
     def recovered(self, *_: Any) -> None: ...
     def message(self, *_: Any) -> None: ...
-    def note(self, *_: Any) -> None: ...
+    def note(self, *_: Any, **__: Any) -> None: ...
 
 
 async def serve() -> None:
@@ -128,7 +128,7 @@ def signals(symbol: str, n: int, tag: str) -> list[dict[str, str]]:
     sl, tp = spec.round_price(price * Decimal("0.9")), spec.round_price(price * Decimal("1.1"))
     return [
         {"key": f"{tag}-{symbol}-{i}", "symbol": symbol, "side": "buy", "quantity": str(qty),
-         "price": str(price), "sl": str(sl), "tp": str(tp)}  # fmt: skip
+         "price": str(price), "sl": str(sl), "tp": str(tp)}
         for i in range(n)
     ]
 

@@ -56,7 +56,9 @@ def test_no_daemon_a_market_entry_is_protected_and_its_key_sends_it_once(cluster
 
 
 def test_no_daemon_a_resting_limit_entry_says_nothing_watches_it(cluster: Cluster) -> None:
-    entry = client(cluster).enter("BTCUSDT", "buy", QTY, price="96000", stop_loss=SL, take_profit=TP)
+    bot = client(cluster)
+
+    entry = bot.enter("BTCUSDT", "buy", QTY, price="96000", stop_loss=SL, take_profit=TP)
 
     assert (entry.status, entry.watched) == (Status.OPEN, False)
     assert entry.note.startswith("no daemon is running: nothing will protect a fill of limit entry")
@@ -65,7 +67,8 @@ def test_no_daemon_a_resting_limit_entry_says_nothing_watches_it(cluster: Cluste
 def test_two_threads_with_one_key_make_one_entry(cluster: Cluster) -> None:
     """No daemon: both check, one claims and sends; the other gets that entry back."""
     def enter(_: int) -> tuple[str, bool]:
-        e = client(cluster).enter("BTCUSDT", "sell", QTY, stop_loss="99000", take_profit="95000", key="race")
+        bot = client(cluster)
+        e = bot.enter("BTCUSDT", "sell", QTY, stop_loss="99000", take_profit="95000", key="race")
         return e.id, e.duplicate
 
     with ThreadPoolExecutor(2) as pool:
@@ -85,9 +88,13 @@ def test_with_a_daemon_the_entry_is_handed_over_and_closed_on_request(cluster: C
     cluster.wait_protected(entry.id, QTY)
     closed = bot.close(entry.id)
 
-    assert entry.sent_by.startswith("bot run (pid") and entry.watched
-    assert status.running and status.stream_connected and status.not_connected is None
-    assert closed.applied and closed.note == ""
+    assert entry.sent_by.startswith("bot run (pid")
+    assert entry.watched
+    assert status.running
+    assert status.stream_connected
+    assert status.not_connected is None
+    assert closed.applied
+    assert closed.note == ""
     cluster.wait_archived(entry.id)
     assert wait_for(lambda: bot.entry(entry.id).status is Status.CLOSED, "closed")  # type: ignore[union-attr]
     assert bot.enter("BTCUSDT", "buy", QTY, stop_loss=SL, key="sig-2").duplicate
@@ -104,5 +111,6 @@ def test_a_refused_entry_names_the_field_and_leaves_no_trace(cluster: Cluster) -
     assert str(refused.value) == ("quantity 121 exceeds MARKET_LOT_SIZE maxQty 120 for BTCUSDT;"
                                   " use at most 120")  # fmt: skip
     # the venue keeps its own state in the state dir: look for the bot's files only
-    assert not (cluster.state_dir / JOURNAL_NAME).exists() and keys_written(cluster.state_dir) == []
+    assert not (cluster.state_dir / JOURNAL_NAME).exists()
+    assert keys_written(cluster.state_dir) == []
     assert entry_orders(cluster) == []

@@ -38,7 +38,8 @@ class FakeMarket:
 
     def __init__(self, mark: Decimal = MARK, hedge_mode: bool = False) -> None:
         self.filters: dict[str, SymbolFilters] = {
-            s: parse_symbol_filters(symbol_info(spec)) for s, spec in SYMBOLS.items()
+            s: parse_symbol_filters(symbol_info(spec))  # type: ignore[arg-type]
+            for s, spec in SYMBOLS.items()
         }
         self.mark, self.hedge_mode = mark, hedge_mode
         self.info_reads = 0
@@ -57,20 +58,26 @@ def make_inbox(state: Path, market: FakeMarket | None = None, **kwargs: Any) -> 
 
 
 def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
-    return {"X-Bot-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    mac = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Bot-Signature": f"sha256={mac}"}
 
 
 def body_of(signal: dict[str, Any]) -> bytes:
     return json.dumps(signal).encode()
 
 
-async def post(inbox: Inbox, content: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+Headers = dict[str, str]
+
+
+async def post(inbox: Inbox, content: bytes, headers: Headers | None = None) -> httpx.Response:
     transport = httpx.ASGITransport(app=create_app(inbox))
     async with httpx.AsyncClient(transport=transport, base_url="http://inbox") as client:
         return await client.post("/signal", content=content, headers=headers or {})
 
 
-def post_signal(inbox: Inbox, signal: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+def post_signal(
+    inbox: Inbox, signal: dict[str, Any], headers: Headers | None = None
+) -> httpx.Response:
     """POST a signal signed with the right secret unless ``headers`` say otherwise."""
     body = body_of(signal)
     return run(post(inbox, body, signed(body) if headers is None else headers))

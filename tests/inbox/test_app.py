@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from bot_cli.api.keys import Keys
-from bot_cli.core.model import PendingId
 from bot_cli.core.ids import is_pending_id
-from bot_cli.core.model import Status
+from bot_cli.core.model import PendingId, Status
 from bot_cli.inbox import Inbox
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store.codec import decode
@@ -54,7 +53,8 @@ def test_a_signal_is_answered_202_once_its_entry_is_in_the_journal(tmp_path: Pat
 
     assert answer.status_code == 202, answer.text
     pid = answer.json()["id"]
-    assert is_pending_id(pid) and answer.json() == {
+    assert is_pending_id(pid)
+    assert answer.json() == {
         "id": pid, "entry_client_id": f"{pid}-e", "status": "REQUESTED"}
     spec = accepted_spec(tmp_path, pid)
     assert (spec.symbol, spec.side.value, spec.quantity) == ("BTCUSDT", "BUY", Decimal("0.010"))
@@ -69,7 +69,9 @@ def test_a_signal_is_answered_202_once_its_entry_is_in_the_journal(tmp_path: Pat
         pytest.param("none", {"secret": SECRET}, id="secret in the body (charting alerts)"),
     ],
 )
-def test_each_way_to_authenticate_is_accepted(tmp_path: Path, auth: str, extra: dict[str, str]) -> None:
+def test_each_way_to_authenticate_is_accepted(
+    tmp_path: Path, auth: str, extra: dict[str, str]
+) -> None:
     body = body_of({**SIGNAL, **extra})
     headers = {"hmac": signed(body), "header": {"X-Bot-Secret": SECRET}, "none": {}}[auth]
 
@@ -118,7 +120,8 @@ def test_the_same_key_twice_is_one_entry_and_409_names_it(tmp_path: Path) -> Non
 
     assert again.status_code == 409
     assert again.json()["id"] == first.json()["id"]
-    assert again.json()["field"] == "key" and "nothing new" in again.json()["error"]
+    assert again.json()["field"] == "key"
+    assert "nothing new" in again.json()["error"]
     assert list(journal(tmp_path)) == [first.json()["id"]]
 
 
@@ -135,7 +138,8 @@ def test_concurrent_posts_of_one_key_make_one_entry(tmp_path: Path) -> None:
     codes = sorted(a.status_code for a in answers)
     assert codes == [202] + [409] * 19
     assert len({a.json()["id"] for a in answers}) == 1
-    assert len(journal(tmp_path)) == 1 and len(keys_written(tmp_path)) == 1
+    assert len(journal(tmp_path)) == 1
+    assert len(keys_written(tmp_path)) == 1
 
 
 def test_a_key_stays_used_after_its_entry_is_archived(tmp_path: Path) -> None:
@@ -170,7 +174,7 @@ def test_a_key_written_before_a_crash_gets_its_entry_under_the_same_id(tmp_path:
 # -- refusals: their status, one line naming the field, nothing written -------------------------
 
 
-def B(**changes: Any) -> bytes:  # noqa: N802 - reads as a table
+def B(**changes: Any) -> bytes:
     """The good signal with some fields changed (None removes one)."""
     return body_of({k: v for k, v in {**SIGNAL, **changes}.items() if v is not None})
 
@@ -215,11 +219,15 @@ def test_a_refused_signal_answers_one_line_and_writes_nothing(
     headers = {"sign": signed(body), "other-secret": signed(body, "another-secret-0123456789")}
     market = FakeMarket()
 
-    answer = run(post(make_inbox(tmp_path, market), body, headers[auth] if isinstance(auth, str) else auth))
+    chosen = headers[auth] if isinstance(auth, str) else auth
+
+    answer = run(post(make_inbox(tmp_path, market), body, chosen))
 
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
-    assert isinstance(error, str) and error and "\n" not in error
+    assert isinstance(error, str)
+    assert error
+    assert "\n" not in error
     assert answer.json().get("field") == field
     assert untouched(tmp_path)
 
@@ -231,8 +239,10 @@ def test_the_messages_name_the_filter_and_what_was_computed(tmp_path: Path) -> N
     plain = post_signal(inbox, {**SIGNAL, "sl": "200"}).json()["error"]
     computed = post_signal(inbox, {**SIGNAL, "sl": None, "sl_pct": "99.9"}).json()["error"]
 
-    assert plain == "stop-loss 200 is below PRICE_FILTER minPrice 261.10 for BTCUSDT; use at least 261.10"
-    assert computed.startswith("sl_pct 99.9 gives stop_loss 97.00: stop-loss 97.00 is below PRICE_FILTER")
+    assert plain == ("stop-loss 200 is below PRICE_FILTER minPrice 261.10 for BTCUSDT;"
+                     " use at least 261.10")  # fmt: skip
+    assert computed == ("sl_pct 99.9 gives stop_loss 97.00: stop-loss 97.00 is below PRICE_FILTER"
+                        " minPrice 261.10 for BTCUSDT; use at least 261.10")  # fmt: skip
 
 
 def test_an_oversized_body_is_413_before_it_is_read(tmp_path: Path) -> None:
@@ -241,7 +251,8 @@ def test_an_oversized_body_is_413_before_it_is_read(tmp_path: Path) -> None:
 
     answer = run(post(inbox, body, signed(body)))
 
-    assert answer.status_code == 413 and "at most 64" in answer.json()["error"]
+    assert answer.status_code == 413
+    assert "at most 64" in answer.json()["error"]
     assert untouched(tmp_path)
 
 
@@ -286,7 +297,8 @@ def test_the_secret_is_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFix
     post_signal(inbox, {**SIGNAL, "secret": SECRET}, headers={})
     post_signal(inbox, {**SIGNAL, "key": "2", "secret": SECRET + "x"}, headers={})
 
-    assert caplog.records and all(SECRET not in r.getMessage() for r in caplog.records)
+    assert caplog.records
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
 
 
 def test_each_accepted_entry_is_announced_once(tmp_path: Path) -> None:
@@ -294,7 +306,9 @@ def test_each_accepted_entry_is_announced_once(tmp_path: Path) -> None:
     heard: list[str] = []
     inbox = make_inbox(tmp_path, on_accepted=heard.append)
 
-    ids = [post_signal(inbox, s).json().get("id") for s in (SIGNAL, SIGNAL, {**SIGNAL, "key": "2", "sl": "200"})]
+    posted = (SIGNAL, SIGNAL, {**SIGNAL, "key": "2", "sl": "200"})
+
+    ids = [post_signal(inbox, s).json().get("id") for s in posted]
 
     assert heard == [ids[0]]
 

@@ -36,7 +36,7 @@ from tests.inbox import SECRET, SIGNAL, claim_key, journal, make_inbox, post_sig
 class Quiet:
     def recovered(self, *_: Any) -> None: ...
     def message(self, *_: Any) -> None: ...
-    def note(self, *_: Any) -> None: ...
+    def note(self, *_: Any, **__: Any) -> None: ...
 
 
 def fake_daemon(state: Path, venue: FakeExchange) -> Daemon:
@@ -58,12 +58,16 @@ def test_an_acknowledged_signal_is_sent_once_and_its_repeat_sends_nothing(tmp_pa
     repeat = post_signal(inbox, SIGNAL)
     asyncio.run(daemon._watch_journal())
 
-    assert repeat.status_code == 409 and repeat.json()["id"] == pid
-    assert entry_orders(venue) == 1 and set(venue.entries_placed) == {f"{pid}-e"}
+    assert repeat.status_code == 409
+    assert repeat.json()["id"] == pid
+    assert entry_orders(venue) == 1
+    assert set(venue.entries_placed) == {f"{pid}-e"}
     assert daemon.engine.state[pid].status is not Status.REQUESTED
 
 
-def test_a_daemon_lost_between_the_fsync_and_the_send_sends_it_once_after_restart(tmp_path: Path) -> None:
+def test_a_daemon_lost_between_the_fsync_and_the_send_sends_it_once_after_restart(
+    tmp_path: Path,
+) -> None:
     """202, then the daemon dies before its watcher ran; the key is posted again (the alert
     retried) while no daemon runs, and once more after the restart: one entry order."""
     venue, inbox = FakeExchange(), make_inbox(tmp_path)
@@ -80,7 +84,8 @@ def test_a_daemon_lost_between_the_fsync_and_the_send_sends_it_once_after_restar
 
     assert [while_down.json()["id"], after.json()["id"]] == [pid, pid]
     assert [while_down.status_code, after.status_code] == [409, 409]
-    assert set(venue.entries_placed) == {f"{pid}-e"} and entry_orders(venue) == 1
+    assert set(venue.entries_placed) == {f"{pid}-e"}
+    assert entry_orders(venue) == 1
 
 
 def test_two_processes_claiming_one_key_make_one_entry(tmp_path: Path) -> None:
@@ -94,7 +99,8 @@ def test_two_processes_claiming_one_key_make_one_entry(tmp_path: Path) -> None:
     by_inbox = post_signal(inbox, SIGNAL)
     asyncio.run(fake_daemon(tmp_path, venue)._watch_journal())
 
-    assert by_api.new and (by_inbox.status_code, by_inbox.json()["id"]) == (409, by_api.pending.pending_id)
+    assert by_api.new
+    assert (by_inbox.status_code, by_inbox.json()["id"]) == (409, by_api.pending.pending_id)
     assert entry_orders(venue) == 1
 
 
@@ -120,11 +126,13 @@ async def run_daemon_with_inbox(tmp_path: Path, inbox_cfg: InboxConfig, act: Any
     venue = await start_in_process(tmp_path / "venue", port=0, volatility=0.0)
     venue.exchange.set_price("BTCUSDT", Decimal(97000))
     vcfg = VenueConfig(rest_url=venue.rest_url, ws_url=venue.ws_url, position_mode="one-way")
-    cfg, state, said = Config(venue=vcfg, inbox=inbox_cfg), tmp_path / "state", []
+    cfg, state = Config(venue=vcfg, inbox=inbox_cfg), tmp_path / "state"
+    said: list[str] = []
     try:
         async with connect(cfg, state, start_paper=False) as conn:
             engine = ExecutionEngine(PendingEntryStore(state), conn.rest)
-            daemon = Daemon(engine, partial(UserStream, conn.rest, conn.ws_url), Quiet(), venue="paper")
+            stream = partial(UserStream, conn.rest, conn.ws_url)
+            daemon = Daemon(engine, stream, Quiet(), venue="paper")
             stop = asyncio.Event()
             async with serve_inbox(cfg.inbox, state, conn.rest, venue_name="paper",
                                    connected=daemon.stream.connected.is_set, say=said.append,
@@ -149,13 +157,18 @@ async def until(condition: Any, what: str, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def status_of(engine: ExecutionEngine, pid: str) -> Status | None:
+    p = engine.state.get(pid)  # type: ignore[call-overload]
+    return None if p is None else p.status
+
+
 async def protected_entry(engine: ExecutionEngine, key: str) -> str:
     """An entry written as the API writes it; returns once the daemon has protected it."""
     spec = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.MARKET, None,
                      Decimal(90000), Decimal(99000))  # fmt: skip
     with PendingEntryStore(engine.store.path) as store:
         pid = claim_key(store, key, spec, engine.clock.now_ms()).pending.pending_id
-    await until(lambda: getattr(engine.state.get(pid), "status", None) is Status.PROTECTED,
+    await until(lambda: status_of(engine, pid) is Status.PROTECTED,
                 f"{pid} protected ({journal(engine.store.path).get(pid, {}).get('status')})")
     return pid
 
@@ -172,8 +185,8 @@ def test_an_inbox_that_cannot_start_leaves_the_daemon_protecting(tmp_path: Path)
         (handle, _), said = asyncio.run(run_daemon_with_inbox(tmp_path, cfg, act))
 
     assert handle is None
-    assert said == [f"inbox not started: cannot listen on 127.0.0.1:{port} (Address already in use):"
-                    " set inbox.port; protection goes on without it"]  # fmt: skip
+    assert said == [f"inbox not started: cannot listen on 127.0.0.1:{port} (Address already in"
+                    " use): set inbox.port; protection goes on without it"]  # fmt: skip
 
 
 def test_an_inbox_without_a_secret_does_not_start(tmp_path: Path) -> None:
@@ -189,7 +202,9 @@ def test_an_inbox_without_a_secret_does_not_start(tmp_path: Path) -> None:
                     " to enable the inbox; protection goes on without it"]  # fmt: skip
 
 
-def test_a_signal_over_http_is_sent_and_protected_and_a_failed_inbox_stops_nothing(tmp_path: Path) -> None:
+def test_a_signal_over_http_is_sent_and_protected_and_a_failed_inbox_stops_nothing(
+    tmp_path: Path,
+) -> None:
     """POST over loopback -> 202 -> the daemon sends and protects it; then the inbox server
     dies under the daemon: the daemon goes on protecting entries."""
     cfg = InboxConfig(enabled=True, port=free_port())
@@ -200,7 +215,7 @@ def test_a_signal_over_http_is_sent_and_protected_and_a_failed_inbox_stops_nothi
             answer = await http.post(handle.url, content=body, headers=signed(body))
         assert answer.status_code == 202, answer.text
         pid = answer.json()["id"]
-        await until(lambda: getattr(engine.state.get(pid), "status", None) is Status.PROTECTED, "protected")
+        await until(lambda: status_of(engine, pid) is Status.PROTECTED, "protected")
         handle.task.cancel()  # the inbox server is gone
         await asyncio.sleep(0)
         later = await protected_entry(engine, "k2")

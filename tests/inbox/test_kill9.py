@@ -71,13 +71,16 @@ def entry_orders(c: Cluster) -> list[str]:
 # under the engine's lock); remove this mark with it.
 @pytest.mark.xfail(strict=True, reason="runtime: the journal watcher re-claims an entry the"
                    " start-up reconcile already sent")  # fmt: skip
-def test_an_inbox_killed_between_the_fsync_and_the_send_gives_one_entry_order(cluster: Cluster) -> None:
+def test_an_inbox_killed_between_the_fsync_and_the_send_gives_one_entry_order(
+    cluster: Cluster,
+) -> None:
     # Arrange: the inbox holds the state dir and acknowledges; nothing is sent yet
     holder, url = start_inbox(cluster, "hold")
     first = post(url, SIGNAL)
     assert first.status_code == 202, first.text
     pid = first.json()["id"]
-    assert cluster.status_of(pid) == "REQUESTED" and entry_orders(cluster) == []
+    assert cluster.status_of(pid) == "REQUESTED"
+    assert entry_orders(cluster) == []
 
     # Act: SIGKILL it; `bot run` starts; the alert is posted again beside it
     holder.kill9()
