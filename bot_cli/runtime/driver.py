@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Protocol
 
+from bot_cli.core.engine import TRANSITIONS
 from bot_cli.core.events import EntryClaimed, Event, OperatorCancel, OperatorClose
 from bot_cli.core.model import PendingId, PositionSide, Status
 from bot_cli.exchange.user_stream import UserStream
@@ -32,6 +33,11 @@ STREAM_WAIT_S = 5.0
 # A position that shrank below the entries' shares is re-read after this pause, so the
 # ALGO_UPDATE of a leg that fired (which may come after the ACCOUNT_UPDATE) is in first.
 POSITION_SETTLE_S = 1.0
+def _allowed_requests(status: Status) -> set[str]:
+    """The operator requests the lifecycle table has a row for in this status."""
+    return {verb for verb, make in OPERATOR.items() if status in TRANSITIONS[type(make(PendingId("")))]}
+
+
 OPERATOR: dict[str, Callable[[PendingId], Event]] = {
     "cancel": OperatorCancel,
     "cancel-close": lambda pid: OperatorCancel(pid, close=True),
@@ -64,6 +70,7 @@ class Daemon:
         wait for it): the start-up reconcile. Only if the stream cannot connect soon is the
         journal reconciled without it, so a fill while down is never left waiting.
         """
+        self._beat_once()  # `bot status` sees the daemon from its first moment, not after the stream
         stream = asyncio.create_task(self.stream.run(), name="stream")
         try:
             await asyncio.wait_for(self.stream.connected.wait(), STREAM_WAIT_S)
@@ -112,21 +119,28 @@ class Daemon:
 
     async def _beat(self) -> None:
         while True:
-            self.heartbeat.stream(self.stream.connected.is_set())
-            try:
-                self.heartbeat.write()
-            except OSError as err:  # never let the heartbeat stop the daemon
-                log.warning("heartbeat not written: %s", err)
+            self._beat_once()
             await asyncio.sleep(HEARTBEAT_S)
+
+    def _beat_once(self) -> None:
+        self.heartbeat.stream(self.stream.connected.is_set())
+        try:
+            self.heartbeat.write()
+        except OSError as err:  # never let the heartbeat stop the daemon
+            log.warning("heartbeat not written: %s", err)
 
     async def _take_requests(self) -> None:
         """Operator requests (`bot cancel`, `bot close`): applied, then forgotten."""
         for request in requests.pending(self.engine.store.path):
             event = OPERATOR[request.verb](PendingId(request.pending_id))
-            if PendingId(request.pending_id) in self.engine.state:
+            p = self.engine.state.get(PendingId(request.pending_id))
+            if p is not None and request.verb in _allowed_requests(p.status):
                 self.view.note(f"operator request: {request.verb} {request.pending_id}",
                                entry=request.pending_id, event=request.verb)
                 await self.engine.handle(event)
+            elif p is not None:  # a stale or hand-written request must not park the entry
+                log.warning("request to %s %s refused: it is %s", request.verb, request.pending_id, p.status.value,
+                            extra={"entry": request.pending_id, "event": request.verb})
             else:
                 log.warning("request to %s %s: no such pending entry", request.verb, request.pending_id,
                             extra={"entry": request.pending_id, "event": request.verb})

@@ -148,3 +148,18 @@ def test_a_request_for_an_unknown_entry_is_dropped_and_changes_nothing(tmp_path:
 
     venue = asyncio.run(scenario())
     assert sum(venue.calls.values()) == 0 and requests.pending(tmp_path) == []
+
+
+def test_a_request_the_table_has_no_row_for_is_refused_not_parked(tmp_path: Path) -> None:
+    """A stale `close` for an entry that is only OPEN (nothing filled) changes nothing."""
+    async def scenario() -> tuple[Status, list[Any]]:
+        clock, venue = FakeClock(), FakeExchange()
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+        p = await engine.execute_entry(SPEC)
+        requests.put(tmp_path, p.pending_id, "close")
+        await daemon._watch_journal()
+        return engine.state[p.pending_id].status, requests.pending(tmp_path)
+
+    status, left = asyncio.run(scenario())
+    assert status is Status.OPEN and left == []
