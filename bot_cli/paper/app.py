@@ -1,5 +1,6 @@
 """The paper venue as an ASGI app: Binance's REST under /fapi, the user stream under /private,
-and a small unsigned admin API under /paper (loopback clients only).
+market streams under /market, /public (and the un-routed /ws, /stream), and a small unsigned
+admin API under /paper (loopback clients only).
 
 Every /fapi request goes: weight count -> 429 fault -> API key / signature / timestamp ->
 book brought to now -> handler -> ``commit`` (state persisted, then events pushed) -> a
@@ -34,6 +35,7 @@ from bot_cli.paper import auth, handlers
 from bot_cli.paper.faults import Fault, FaultError
 from bot_cli.paper.rules import BookError
 from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET, PaperExchange
+from bot_cli.paper.market_stream import market_stream
 from bot_cli.paper.stream import user_stream
 
 log = logging.getLogger("bot_cli.paper")
@@ -99,6 +101,12 @@ def _routes() -> list[BaseRoute]:
         WebSocketRoute("/private/ws", user_stream),
         WebSocketRoute("/private/stream", user_stream),
     ]
+    for prefix in ("/market", "/public", ""):  # routed paths, and the un-routed ones
+        routes += [
+            WebSocketRoute(f"{prefix}/stream", market_stream),
+            WebSocketRoute(f"{prefix}/ws", market_stream),
+            WebSocketRoute(f"{prefix}/ws/{{name}}", market_stream),
+        ]
     return routes
 
 
