@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from bot_cli.core.engine import TRANSITIONS
-from bot_cli.core.events import EntryClaimed, Event, OperatorCancel, OperatorClose
+from bot_cli.core.events import Event, OperatorCancel, OperatorClose
 from bot_cli.core.model import PendingId, PositionSide, Status
 from bot_cli.exchange.user_stream import UserStream
 from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, OrderUpdate, StreamMessage
@@ -114,8 +114,8 @@ class Daemon:
         # Every REQUESTED entry, however it got into memory (this poll, or an event that
         # made the engine read the journal first): the daemon is the one that sends it.
         for pid in [pid for pid, p in self.engine.state.items() if p.status is Status.REQUESTED]:
-            self.view.note(f"claiming requested entry {pid}", entry=pid, event="claimed")
-            await self.engine.handle(EntryClaimed(pid))
+            if await self.engine.claim(pid):
+                self.view.note(f"claimed requested entry {pid}", entry=pid, event="claimed")
 
     async def _beat(self) -> None:
         while True:

@@ -33,6 +33,7 @@ from bot_cli.core.model import (
     PendingId,
     Policy,
     PositionSide,
+    Status,
 )
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, lookups_needed, reconcile
 from bot_cli.runtime.clock import Clock, SystemClock
@@ -170,6 +171,16 @@ class ExecutionEngine:
             if event.pending_id not in self.state and event.pending_id not in self._gone:
                 self.absorb_external()  # written by another process since we last looked
             await self._run(self._step(event))
+
+    async def claim(self, pending_id: PendingId) -> bool:
+        """Send a REQUESTED entry, deciding under the lock: a reconcile may have claimed it
+        since the caller looked (then nothing is done: claimed twice would park it)."""
+        async with self._lock:
+            p = self.state.get(pending_id)
+            if p is None or p.status is not Status.REQUESTED:
+                return False
+            await self._run(self._step(ev.EntryClaimed(pending_id)))
+            return True
 
     async def run_due_checks(self) -> int:
         """Feed one CheckDue per entry with a due deadline (later ones stay); returns how many."""

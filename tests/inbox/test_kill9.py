@@ -65,12 +65,8 @@ def entry_orders(c: Cluster) -> list[str]:
     return sorted(i for i in ids if i.endswith("-e"))
 
 
-# A REQUESTED entry waiting when `bot run` starts is claimed twice: by the start-up reconcile and
-# by the journal watcher's stale EntryClaimed, which parks it NEEDS_ATTENTION and cancels its
-# order (a filled market entry is left unprotected). The fix is in runtime/ (a claim decided
-# under the engine's lock); remove this mark with it.
-@pytest.mark.xfail(strict=True, reason="runtime: the journal watcher re-claims an entry the"
-                   " start-up reconcile already sent")  # fmt: skip
+# A REQUESTED entry waiting when `bot run` starts is claimed once: the start-up reconcile and the
+# journal watcher both see it, and the claim is decided under the engine's lock.
 def test_an_inbox_killed_between_the_fsync_and_the_send_gives_one_entry_order(
     cluster: Cluster,
 ) -> None:

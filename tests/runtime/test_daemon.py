@@ -163,3 +163,22 @@ def test_a_request_the_table_has_no_row_for_is_refused_not_parked(tmp_path: Path
 
     status, left = asyncio.run(scenario())
     assert status is Status.OPEN and left == []
+
+
+def test_an_entry_the_reconcile_claimed_is_not_claimed_again_by_the_watcher(tmp_path: Path) -> None:
+    """The watcher listed the entry REQUESTED, then a reconcile sent it: one send, not parked."""
+    async def scenario() -> tuple[FakeExchange, Status]:
+        clock, venue = FakeClock(), FakeExchange()
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        pid = make_pending_id(clock.now_ms(), 1)
+        p, _ = request_entry(pid, SPEC, clock.now_ms(), 5000)
+        with PendingEntryStore(tmp_path) as cli:
+            cli.save(pid, encode(p))
+        engine.absorb_external()
+        await engine.recover()  # the start-up reconcile claims and sends it
+        claimed_again = await engine.claim(pid)  # the watcher's stale look
+        assert claimed_again is False
+        return venue, engine.state[pid].status
+
+    venue, status = asyncio.run(scenario())
+    assert status is Status.OPEN and sum(venue.entries_placed.values()) == 1
