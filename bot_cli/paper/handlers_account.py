@@ -206,18 +206,22 @@ def income(ex: PaperExchange, p: Params, now: int) -> Any:
 
 
 def _income_rows(ex: PaperExchange) -> list[dict[str, Any]]:
+    """Each fill's realized PnL (when any) and commission (ids from its trade id), and each
+    funding payment."""
     rows = []
     for t in ex.book.trades:
-        tid = str(t.trade_id)
+        tid, tran = str(t.trade_id), t.trade_id * 10
         if t.realized_pnl:
-            rows.append(_income(t.symbol, "REALIZED_PNL", t.realized_pnl, t.time, t.trade_id * 10, tid))
-        rows.append(_income(t.symbol, "COMMISSION", -t.commission, t.time, t.trade_id * 10 + 1, tid))
+            rows.append(_income(t.symbol, "REALIZED_PNL", t.realized_pnl, t.time, tran, tid))
+        rows.append(_income(t.symbol, "COMMISSION", -t.commission, t.time, tran + 1, tid))
     for f in ex.book.funding:
         rows.append(_income(f.symbol, "FUNDING_FEE", f.amount, f.time, f.tran_id, ""))
     return rows
 
 
-def _income(symbol: str, kind: str, amount: Decimal, t: int, tran: int, trade: str) -> dict[str, Any]:
+def _income(
+    symbol: str, kind: str, amount: Decimal, t: int, tran: int, trade: str
+) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "incomeType": kind,

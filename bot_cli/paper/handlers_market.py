@@ -152,7 +152,10 @@ def funding_rate(ex: PaperExchange, p: Params, now: int) -> Any:
     only, n = opt_symbol(p), limit(p, 100, 1000)
     start, end = integer(p, "startTime"), min(integer(p, "endTime") or now, now)
     last = end // funding.PERIOD_MS * funding.PERIOD_MS
-    first = funding.next_time(start - 1) if start is not None else last - (n - 1) * funding.PERIOD_MS
+    if start is not None:
+        first = funding.next_time(start - 1)
+    else:
+        first = last - (n - 1) * funding.PERIOD_MS
     times = list(range(first, last + 1, funding.PERIOD_MS))[:n]
     history = ex.history()
     return [

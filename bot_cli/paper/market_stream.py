@@ -204,7 +204,11 @@ async def _read(ws: WebSocket, conn: Connection, lock: asyncio.Lock) -> None:
 
 
 async def _push(
-    ws: WebSocket, ex: PaperExchange, conn: Connection, lock: asyncio.Lock, reader: asyncio.Task[None]
+    ws: WebSocket,
+    ex: PaperExchange,
+    conn: Connection,
+    lock: asyncio.Lock,
+    reader: asyncio.Task[None],
 ) -> None:
     feed = Feed()
     while not reader.done():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import signal
 import socket
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from uvicorn.server import HANDLED_SIGNALS
@@ -136,15 +138,27 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _config(exchange: PaperExchange, *, quiet: bool) -> uvicorn.Config:
+def _config(
+    exchange: PaperExchange, *, quiet: bool, access_log: bool = False
+) -> uvicorn.Config:
+    """In the foreground: start-up, faults switched and stream connects on the console (the
+    venue's own log lines); one line per request only with ``access_log``."""
     return uvicorn.Config(
         create_app(exchange),
         lifespan="on",
         timeout_graceful_shutdown=2,
-        log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
+        log_config=None if quiet else _log_config(),
         log_level="warning" if quiet else "info",
-        access_log=not quiet,
+        access_log=access_log and not quiet,
     )
+
+
+def _log_config() -> dict[str, Any]:
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["bot_cli.paper"] = {
+        "handlers": ["default"], "level": "INFO", "propagate": False,
+    }  # fmt: skip
+    return config
 
 
 def _exchange(
@@ -300,6 +314,7 @@ def serve(
     seed: int = 7,
     faults: Iterable[str] = (),
     volatility: float = 0.0005,
+    access_log: bool = False,
 ) -> None:
     """Serve in the foreground until Ctrl-C / SIGTERM (uvicorn handles the signals).
 
@@ -312,7 +327,8 @@ def serve(
         record = ServerRecord(os.getpid(), host, sock.getsockname()[1], started)
         persist.record_server(state_dir, record)  # we hold the lock: the record is ours
         try:
-            _ForegroundServer(_config(exchange, quiet=False)).run(sockets=[sock])
+            config = _config(exchange, quiet=False, access_log=access_log)
+            _ForegroundServer(config).run(sockets=[sock])
         finally:
             persist.forget_server(state_dir, record.pid)
     finally:

@@ -43,9 +43,10 @@ def order_response(
     """One order: ``new`` (ACK), ``result`` (RESULT), ``cancel``, ``query`` (GET order, open
     orders), ``all`` (GET allOrders)."""
     spec = _spec(o.symbol)
-    body: dict[str, Any] = {
-        "clientOrderId": o.client_id,
-        "cumQty": spec.fmt_qty(o.executed),
+    body: dict[str, Any] = {"clientOrderId": o.client_id}
+    if kind not in ("query", "all"):  # the query shapes have cumQuote/avgPrice/time instead
+        body["cumQty"] = spec.fmt_qty(o.executed)
+    body |= {
         "executedQty": spec.fmt_qty(o.executed),
         "orderId": o.order_id,
         "origQty": spec.fmt_qty(o.quantity),
@@ -67,20 +68,21 @@ def order_response(
         "selfTradePreventionMode": "EXPIRE_MAKER",
         "goodTillDate": 0,
     }
+    return body | _order_extras(o, kind, spec)
+
+
+def _order_extras(o: Order, kind: str, spec: SymbolSpec) -> dict[str, Any]:
+    """What the RESULT and query shapes add to the keys every order shape has."""
     if kind == "result":
         # ccxt reads the fill price of a RESULT answer from avgPrice (the SDK's 2026 model has no
         # avgPrice/cumQuote: extra keys it keeps aside); an ACK answer stays the SDK shape.
-        body["avgPrice"] = _avg(o)
-        body["cumQuote"] = num(o.cum_quote)
-    if kind in ("query", "all"):
-        del body["cumQty"]  # the query shape has cumQuote/avgPrice/time instead
-        body["avgPrice"] = _avg(o)
-        body["cumQuote"] = num(o.cum_quote)
-        body["time"] = o.time
+        return {"avgPrice": _avg(o), "cumQuote": num(o.cum_quote)}
+    if kind not in ("query", "all"):
+        return {}
+    extras: dict[str, Any] = {"avgPrice": _avg(o), "cumQuote": num(o.cum_quote), "time": o.time}
     if kind == "all":  # GET allOrders: the SDK model adds cumBase and pair
-        body["cumBase"] = spec.fmt_qty(o.executed)
-        body["pair"] = o.symbol
-    return body
+        extras |= {"cumBase": spec.fmt_qty(o.executed), "pair": o.symbol}
+    return extras
 
 
 def _avg(o: Order) -> str:
@@ -253,7 +255,8 @@ def account_event(
         for p, mark, setting in positions
     ]
     wallet = money(balance)
-    b = [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": money(change) if reason != "ORDER" else "0"}]
+    moved = money(change) if reason != "ORDER" else "0"  # bc: a change other than trading
+    b = [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": moved}]
     return {"e": "ACCOUNT_UPDATE", "E": t, "T": t, "a": {"m": reason, "B": b, "P": rows}}
 
 

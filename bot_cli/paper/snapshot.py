@@ -31,7 +31,9 @@ def header(book: Book) -> dict[str, Any]:
         "next_algo_id": book.next_algo_id,
         "next_trade_id": book.next_trade_id,
         "next_tran_id": book.next_tran_id,
-        "settings": {s: {"leverage": v.leverage, "isolated": v.isolated} for s, v in book.settings.items()},
+        "settings": {
+            s: {"leverage": v.leverage, "isolated": v.isolated} for s, v in book.settings.items()
+        },
         "multi_assets": book.multi_assets,
         "anchors": {s: {"t0_ms": a.t0_ms, "p0": str(a.p0)} for s, a in book.path.anchors.items()},
     }

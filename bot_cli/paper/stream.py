@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from starlette.websockets import WebSocket
 if TYPE_CHECKING:
     from bot_cli.paper.service import PaperExchange
 
+log = logging.getLogger("bot_cli.paper")
 _CLOSE = None  # queue sentinel: close the socket
 
 
@@ -82,6 +84,7 @@ async def user_stream(ws: WebSocket) -> None:
             return
     wanted = frozenset(e for e in ws.query_params.get("events", "").split("/") if e)
     sub = Subscriber(key, wrap, wanted)
+    log.info("paper user stream connected on %s", ws.url.path)
     exchange.hub.subscribers.add(sub)
     reader = asyncio.create_task(_read_until_gone(ws, sub))
     try:

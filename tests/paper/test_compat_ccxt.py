@@ -116,7 +116,8 @@ def test_leverage_margin_mode_and_positions(usdm: Any) -> None:
     leverage = usdm.fetch_leverage(BTC)
     mode = usdm.fetch_margin_mode(BTC)
     tiers = usdm.fetch_leverage_tiers([BTC])
-    check_last(usdm, "ccxt fetch_leverage_tiers", rest_models.NotionalAndLeverageBracketsResponse1Inner)
+    brackets = rest_models.NotionalAndLeverageBracketsResponse1Inner
+    check_last(usdm, "ccxt fetch_leverage_tiers", brackets)
     positions = usdm.fetch_positions([BTC])
     check_last(usdm, "ccxt fetch_positions", rest_models.PositionInformationV3ResponseInner)
     balance = usdm.fetch_balance()
@@ -150,7 +151,8 @@ def test_orders_algo_orders_and_trades(usdm: Any) -> None:
     assert entry["status"] == "closed" and entry["average"] == trades[0]["price"]
     assert [o["id"] for o in open_orders] == [limit["id"]]
     assert [o["id"] for o in stops] == [stop["id"]] and stops[0]["triggerPrice"] == 90000
-    assert {o["id"]: o["status"] for o in orders} == {entry["id"]: "closed", limit["id"]: "canceled"}
+    statuses = {o["id"]: o["status"] for o in orders}
+    assert statuses == {entry["id"]: "closed", limit["id"]: "canceled"}
 
 
 def test_funding_shows_in_ccxt_funding_history(tmp_path: Path) -> None:

@@ -186,7 +186,9 @@ def test_orders_and_algo_orders_parse_strictly(sdk: Sdk) -> None:
     sdk.call("GET algoOrder", lambda r: r.query_algo_order(client_algo_id="sdk-sl1"))
     sdk.call("openAlgoOrders", lambda r: r.current_all_algo_open_orders())
     sdk.call("allAlgoOrders", lambda r: r.query_all_algo_orders(BTC))
-    cancelled = sdk.call("DELETE algoOrder", lambda r: r.cancel_algo_order(client_algo_id="sdk-sl1"))
+    cancelled = sdk.call(
+        "DELETE algoOrder", lambda r: r.cancel_algo_order(client_algo_id="sdk-sl1")
+    )
     sdk.call("DELETE allOpenOrders", lambda r: r.cancel_all_open_orders(BTC))
     sdk.call("DELETE algoOpenOrders", lambda r: r.cancel_all_algo_open_orders(BTC))
     trades = sdk.call("userTrades", lambda r: r.account_trade_list(BTC))
@@ -240,3 +242,37 @@ def test_account_positions_and_settings_parse_strictly(sdk: Sdk) -> None:
     assert (v2[0].leverage, v2[0].margin_type, v2[0].position_amt) == ("10", "isolated", "0.010")
     assert v3[0].isolated_wallet != "0"
     assert len(key.listen_key) == 64
+
+
+# --- the checker itself -----------------------------------------------------------------------
+
+
+def test_the_checker_names_the_call_and_the_field_that_differs() -> None:
+    """The docs' exchangeInfo symbol (multiplierDecimal an int, "OrderType") fails the SDK model
+    by name; the venue's own symbol passes."""
+    from binance_sdk_derivatives_trading_usds_futures.rest_api.models import (
+        ExchangeInformationResponseSymbolsInner,
+    )
+
+    from bot_cli.paper.info import symbol_info
+    from bot_cli.paper.market import SYMBOLS
+    from tests.paper import fixture
+    from tests.paper.compat import Compat
+
+    # Arrange
+    checker = Compat()
+
+    # Act
+    docs = checker.check("docs", ExchangeInformationResponseSymbolsInner,
+                         fixture("exchange_info_symbol"))  # fmt: skip
+    ours = checker.check("venue", ExchangeInformationResponseSymbolsInner,
+                         symbol_info(SYMBOLS[BTC]))  # fmt: skip
+
+    # Assert
+    assert {(m.field, m.problem.split(" (")[0]) for m in docs} >= {
+        ("filters.6.multiplierDecimal", "Input should be a valid string"),
+        ("OrderType", "not in the SDK model"),
+        ("orderTypes", "declared by the SDK model, absent"),
+    }
+    assert all(m.call.startswith("docs") for m in docs)
+    assert ours == []

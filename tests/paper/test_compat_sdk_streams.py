@@ -122,7 +122,7 @@ def test_the_market_stream_client_gets_parsed_market_events(tmp_path, caplog):
         connection = await sdk_streams(handle).create_connection()
         for name, subscribe in (
             ("mark", lambda: connection.mark_price_stream(symbol="btcusdt")),
-            ("kline", lambda: connection.kline_candlestick_streams(symbol="btcusdt", interval="1m")),
+            ("kline", lambda: connection.kline_candlestick_streams(symbol="btcusdt", interval="1m")),  # noqa: E501
             ("book", lambda: connection.individual_symbol_book_ticker_streams(symbol="btcusdt")),
             ("agg", lambda: connection.aggregate_trade_streams(symbol="btcusdt")),
         ):

@@ -214,11 +214,11 @@ def test_margin_type_cannot_change_with_a_position_or_open_orders(tmp_path):
         order = {"symbol": BTC, "side": "BUY", "quantity": "0.010"}
         await c.signed("POST", "/fapi/v1/order", **order, type="LIMIT", timeInForce="GTC",
                        price="90000.0")  # fmt: skip
-        with_order = await c.signed("POST", "/fapi/v1/marginType", symbol=BTC, marginType="ISOLATED")
+        isolated = {"symbol": BTC, "marginType": "ISOLATED"}
+        with_order = await c.signed("POST", "/fapi/v1/marginType", **isolated)
         await c.signed("DELETE", "/fapi/v1/allOpenOrders", symbol=BTC)
         await c.signed("POST", "/fapi/v1/order", **order, type="MARKET")
-        with_position = await c.signed("POST", "/fapi/v1/marginType", symbol=BTC,
-                                       marginType="ISOLATED")  # fmt: skip
+        with_position = await c.signed("POST", "/fapi/v1/marginType", **isolated)
         return with_order.json()["code"], with_position.json()["code"]
 
     # Act / Assert
@@ -320,3 +320,26 @@ def test_a_funding_payment_is_pushed_as_account_update_funding_fee(tmp_path):
     (asset,) = event["a"]["B"]
     assert D(asset["bc"]) > 0  # a short receives a positive rate
     assert D(asset["wb"]) == balance
+
+
+def test_funding_payments_survive_a_restart(tmp_path):
+    """The income a funding time produced is still there after the venue restarts."""
+    # Arrange
+    clock = Clock(funding.next_time(T0) - 60_000)
+
+    async def pay(c: Client, ex: PaperExchange, clock: Clock) -> Any:
+        await c.signed("POST", "/fapi/v1/order", symbol=BTC, side="BUY", type="MARKET",
+                       quantity="0.100")  # fmt: skip
+        clock.advance(120_000)
+        ex.sync()
+        return (await c.signed("GET", "/fapi/v1/income", incomeType="FUNDING_FEE")).json()
+
+    async def read(c: Client, ex: PaperExchange, clock: Clock) -> Any:
+        return (await c.signed("GET", "/fapi/v1/income", incomeType="FUNDING_FEE")).json()
+
+    # Act
+    before = run(tmp_path, pay, clock)
+    after = run(tmp_path, read, clock)
+
+    # Assert
+    assert len(before) == 1 and after == before

@@ -18,7 +18,9 @@ from bot_cli.paper.server import PaperHandle, start_in_process
 from tests.paper import KEY_HEADER, Clock, signed
 from tests.paper.compat import COMPAT
 
-models = pytest.importorskip("binance_sdk_derivatives_trading_usds_futures.websocket_streams.models")
+models = pytest.importorskip(
+    "binance_sdk_derivatives_trading_usds_futures.websocket_streams.models"
+)
 
 MODELS = {
     "markPriceUpdate": models.MarkPriceStreamResponse,
@@ -226,7 +228,8 @@ def test_more_than_ten_messages_a_second_close_the_connection(tmp_path):
         ('{"method":"SUBSCRIBE","params":["btcusdt@aggTrade"],"id":-1}',
          {"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"},
           "id": -1}),
-        ("not json", {"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}}),
+        ("not json",
+         {"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}}),
         ('{"method":"GET_PROPERTY","params":["combined"],"id":5}', {"result": False, "id": 5}),
         ('{"method":"SET_PROPERTY","params":["combined","yes"],"id":6}',
          {"error": {"code": 1, "msg": "Invalid value type: expected Boolean"}, "id": 6}),
