@@ -178,7 +178,7 @@ async def _daemon(
         view.stream = daemon.stream  # type: ignore[union-attr]
         demo = _start_demo(cfg, conn, engine, view)
         with view:
-            async with side_services(cfg, obj.state_dir, daemon, notifier, conn.venue_name):
+            async with side_services(cfg, obj.state_dir, daemon, notifier, conn.venue_name, conn.rest, view.note):
                 try:
                     await daemon.run(stop)
                 finally:

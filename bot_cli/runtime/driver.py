@@ -61,6 +61,7 @@ class Daemon:
         self.stream = stream_factory(on_message=self._on_message, on_gap=self._on_gap)
         self.heartbeat = Heartbeat(engine, venue, engine.clock.now_ms())
         self._positions: dict[tuple[str, PositionSide], Decimal] = {}
+        self._journal_poked = asyncio.Event()
         self._position_moved = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -79,7 +80,7 @@ class Daemon:
         tasks = [
             stream,
             asyncio.create_task(self._every(self.engine.run_due_checks), name="timers"),
-            asyncio.create_task(self._every(self._watch_journal), name="journal"),
+            asyncio.create_task(self._watch_journal_forever(), name="journal"),
             asyncio.create_task(self._watch_positions(), name="positions"),
             asyncio.create_task(self._beat(), name="heartbeat"),
         ]
@@ -107,6 +108,17 @@ class Daemon:
         while True:
             await work()
             await asyncio.sleep(TICK_S)
+
+    def poke(self, *_: object) -> None:
+        """Look at the journal now (an entry was just written, e.g. by the inbox), not at the next tick."""
+        self._journal_poked.set()
+
+    async def _watch_journal_forever(self) -> None:
+        while True:
+            await self._watch_journal()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._journal_poked.wait(), TICK_S)
+            self._journal_poked.clear()
 
     async def _watch_journal(self) -> None:
         self.engine.absorb_external()

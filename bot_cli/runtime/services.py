@@ -1,21 +1,23 @@
-"""What runs beside the daemon and must never hold protection up: notifications (and
-the signal inbox when enabled). Each is started and stopped here; a failure in one is
-logged, never raised into the daemon."""
+"""What runs beside the daemon and must never hold protection up: the signal inbox (when
+enabled) and notifications. Each is started and stopped here; a failure in one is logged,
+never raised into the daemon."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot_cli.inbox import serve_inbox
 from bot_cli.notify import Notifier, follow_stream, formats
 
 
 if TYPE_CHECKING:
     from bot_cli.config import Config
+    from bot_cli.inbox.server import Market
     from bot_cli.runtime.driver import Daemon
 
 
@@ -24,8 +26,19 @@ log = logging.getLogger("bot_cli.services")
 
 @contextlib.asynccontextmanager
 async def side_services(
-    cfg: Config, state_dir: Path, daemon: Daemon, notifier: Notifier, venue: str
+    cfg: Config, state_dir: Path, daemon: Daemon, notifier: Notifier, venue: str, market: Market,
+    say: Callable[[str], None],
 ) -> AsyncIterator[None]:
+    async with serve_inbox(
+        cfg.inbox, state_dir, market, venue_name=venue, recv_window_ms=cfg.venue.recv_window_ms,
+        connected=daemon.stream.connected.is_set, on_accepted=daemon.poke, say=say,
+    ):  # fmt: skip
+        async with _notifications(cfg, daemon, notifier, venue):
+            yield
+
+
+@contextlib.asynccontextmanager
+async def _notifications(cfg: Config, daemon: Daemon, notifier: Notifier, venue: str) -> AsyncIterator[None]:
     notifier.start()
     notifier.tell(formats.daemon_started(venue))
     clock = daemon.engine.clock
