@@ -19,6 +19,7 @@ share of the position from the venue's history alone, by client id (``<id>-e`` t
 dir only says which entries exist, which are archived and what the operator asked for. Every e2e
 test ends with it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -95,7 +96,7 @@ def wait_for(
         try:
             value = condition()
         except (httpx.HTTPError, OSError, ValueError) as err:
-            value, last = None, err  # type: ignore[assignment]
+            value, last = None, err
         if value:
             return value
         if time.monotonic() >= deadline:
@@ -238,7 +239,7 @@ class View:
         if pid in self.journal:
             return self.journal[pid]
         archived = self.archive.get(pid)
-        return None if archived is None else archived["rec"]  # type: ignore[no-any-return]
+        return None if archived is None else archived["rec"]
 
     def archived(self, pid: str) -> bool:
         return pid in self.archive and pid not in self.journal
@@ -987,16 +988,18 @@ class Cluster:
         to ``back`` at once, so one 100 ms step (one chunk of the order) fills; the new filled
         quantity."""
         before = self.filled(pid)
+
+        def more() -> Decimal | None:
+            now = self.filled(pid)
+            return now if now > before else None
+
         self.set_price(symbol, cross)
         try:
-            return wait_for(
-                lambda: (q := self.filled(pid)) > before and q,
-                f"a fill of {pid} at {cross}",
-                timeout,
-                every=0.005,
-            )
+            filled = wait_for(more, f"a fill of {pid} at {cross}", timeout, every=0.005)
         finally:
             self.set_price(symbol, back)
+        assert filled is not None
+        return filled
 
     def algo(self, cid: str) -> dict[str, Any] | None:
         """The algo order with this client id as the venue's own view shows it now (live, or
@@ -1010,7 +1013,7 @@ class Cluster:
             f"/fapi/v1/algoOrder?{signed_query({'clientAlgoId': cid})}",
             headers={"X-MBX-APIKEY": PAPER_API_KEY},
         )
-        return answer.json() if answer.status_code == 200 else None  # type: ignore[no-any-return]
+        return answer.json() if answer.status_code == 200 else None
 
     def by_hand(self, method: str, path: str, **params: Any) -> Any:
         """A signed request from outside the bot (an operator on the exchange)."""

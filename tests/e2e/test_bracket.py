@@ -95,7 +95,9 @@ def algo_ids(c: Cluster, pid: str) -> list[str]:
 
 
 @pytest.mark.parametrize("fires", ["sl", "tp"], ids=["through-the-sl", "through-the-tp"])
-def test_leg_fires_while_down_then_the_restart_cancels_its_sibling(cluster, fires):
+def test_leg_fires_while_down_then_the_restart_cancels_its_sibling(
+    cluster: Cluster, fires: str
+) -> None:
     """Protected, SIGKILL, the market moves through one leg while no daemon runs (the position
     goes flat, the sibling stays live: nobody is there to cancel it); the restart finds the fired
     leg by its client id, cancels the sibling at start-up and archives the entry."""
@@ -107,7 +109,7 @@ def test_leg_fires_while_down_then_the_restart_cancels_its_sibling(cluster, fire
     # Act
     cluster.kill_daemon()
     cluster.set_price(SYMBOL, THROUGH[fires])
-    wait_fired(cluster, legs[fires], 0)
+    wait_fired(cluster, legs[fires], "0")
     assert cluster.algo_status(sibling) == "NEW", "no daemon runs: nothing cancelled the sibling"
     cluster.start_daemon()
 
@@ -127,7 +129,9 @@ def test_leg_fires_while_down_then_the_restart_cancels_its_sibling(cluster, fire
 
 
 @pytest.mark.parametrize("fires", ["sl", "tp"], ids=["sl-fires", "tp-fires"])
-def test_leg_fires_while_running_and_the_sibling_is_cancelled_promptly(cluster, fires):
+def test_leg_fires_while_running_and_the_sibling_is_cancelled_promptly(
+    cluster: Cluster, fires: str
+) -> None:
     """The daemon follows the stream: the fired leg's ALGO_UPDATE makes it cancel the sibling
     within PROMPT_S, then archive the entry."""
     # Arrange
@@ -137,7 +141,7 @@ def test_leg_fires_while_running_and_the_sibling_is_cancelled_promptly(cluster, 
 
     # Act
     cluster.set_price(SYMBOL, THROUGH[fires])
-    wait_fired(cluster, legs[fires], 0)
+    wait_fired(cluster, legs[fires], "0")
 
     # Assert
     wait_for(
@@ -157,7 +161,7 @@ HIDDEN_S = 8  # late_visibility: new orders are missing from reads (and -2013 to
 
 def hidden_from_reads(c: Cluster, pid: str) -> bool:
     """None of the entry's live legs is in the venue's openAlgoOrders answer (read lag)."""
-    listed = signed_get(c.http, "/fapi/v1/openAlgoOrders", {"symbol": SYMBOL})
+    listed: list[dict[str, Any]] = signed_get(c.http, "/fapi/v1/openAlgoOrders", {"symbol": SYMBOL})
     return not any(a["clientAlgoId"].startswith(f"{pid}-") for a in listed)
 
 
@@ -168,7 +172,9 @@ def hidden_from_reads(c: Cluster, pid: str) -> bool:
         pytest.param("legs-placed-at-restart-then-stream-reconnect", id="placed-at-restart"),
     ],
 )
-def test_late_visibility_of_live_legs_at_restart_places_nothing_twice(cluster, when):
+def test_late_visibility_of_live_legs_at_restart_places_nothing_twice(
+    cluster: Cluster, when: str
+) -> None:
     """A leg acknowledged by the venue but missing from openAlgoOrders (and -2013 to a query by
     id) while the daemon reconciles is read lag, not a missing leg: it is asked about again, never
     placed anew. Either the daemon placed the legs, was killed and restarts inside the window, or
@@ -228,7 +234,7 @@ BURST = "rate_limit_429:algoOrder@POST"  # every placement refused, not executed
 BURST_REFUSALS = 4  # the burst lasts until the venue has refused this many placements
 
 
-def test_a_burst_of_429_while_protecting_is_retried_never_needs_attention(cluster):
+def test_a_burst_of_429_while_protecting_is_retried_never_needs_attention(cluster: Cluster) -> None:
     """Every POST /fapi/v1/algoOrder answers 429 -1003 for a while: transient trouble, retried
     with backoff; the entry stays PROTECTING (never NEEDS_ATTENTION) and is PROTECTED once the
     burst is over, with one SL and one TP."""
@@ -266,7 +272,7 @@ def test_a_burst_of_429_while_protecting_is_retried_never_needs_attention(cluste
 @pytest.mark.parametrize(
     "daemon", ["down", "running"], ids=["closed-while-down", "closed-while-up"]
 )
-def test_position_closed_by_hand_cancels_both_legs(cluster, daemon):
+def test_position_closed_by_hand_cancels_both_legs(cluster: Cluster, daemon: str) -> None:
     """An operator closes the whole position on the exchange (a reduce-only market order the bot
     did not send): the entry's share is gone without any leg firing, so both legs protect
     nothing. The bot cancels both (at start-up, or at once when running) and archives it."""
@@ -288,7 +294,7 @@ def test_position_closed_by_hand_cancels_both_legs(cluster, daemon):
     # Assert
     for leg in legs.values():
         cid = leg["clientAlgoId"]
-        wait_for(lambda cid=cid: cluster.algo_status(cid) == "CANCELED",
+        wait_for(lambda cid=cid: cluster.algo_status(cid) == "CANCELED",  # type: ignore[misc]
                  f"{cid} to be cancelled: the position it protected was closed by hand",
                  START_UP_S)  # fmt: skip
     cluster.wait_archived(pid)
@@ -299,7 +305,7 @@ def test_position_closed_by_hand_cancels_both_legs(cluster, daemon):
 @pytest.mark.parametrize(
     "daemon", ["down", "running"], ids=["cancelled-while-down", "cancelled-while-up"]
 )
-def test_a_leg_cancelled_by_someone_else_is_replaced(cluster, daemon):
+def test_a_leg_cancelled_by_someone_else_is_replaced(cluster: Cluster, daemon: str) -> None:
     """Someone cancels the entry's stop-loss on the exchange while its position is open: the bot
     places a new stop for the entry's share (at start-up, or at once when running). (Whether the
     take-profit is kept or renewed with it as one new generation is the bot's choice; one live

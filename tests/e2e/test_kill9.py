@@ -65,7 +65,7 @@ def restart_and_check(c: Cluster, pid: str, outcome: str = "PROTECTED") -> None:
 # --- a) killed right after `bot enter` returned (entry OPEN), filled while down ---------------
 
 
-def test_a_killed_with_the_entry_open_then_filled_while_down(cluster):
+def test_a_killed_with_the_entry_open_then_filled_while_down(cluster: Cluster) -> None:
     """The entry is OPEN; kill; the market crosses; the restart protects the whole fill once."""
     # Arrange
     pid = open_entry(cluster)
@@ -81,7 +81,7 @@ def test_a_killed_with_the_entry_open_then_filled_while_down(cluster):
 # --- b) killed after the fill was seen, and right as it happens -----------------------------
 
 
-def test_b_killed_once_the_fill_is_protected_on_the_venue(cluster):
+def test_b_killed_once_the_fill_is_protected_on_the_venue(cluster: Cluster) -> None:
     """The daemon saw the (first) fill and a stop is live; kill then; the restart finishes it."""
     # Arrange
     pid = open_entry(cluster)
@@ -99,7 +99,7 @@ def test_b_killed_once_the_fill_is_protected_on_the_venue(cluster):
     restart_and_check(cluster, pid)
 
 
-def test_b_killed_right_as_the_fill_happens(cluster):
+def test_b_killed_right_as_the_fill_happens(cluster: Cluster) -> None:
     """The market crosses and the daemon is killed at once, mid-fill and mid-reaction."""
     # Arrange
     pid = open_entry(cluster)
@@ -125,7 +125,9 @@ def test_b_killed_right_as_the_fill_happens(cluster):
         pytest.param("slow_response:algoOrder@POST#2:30", {"sl", "tp"}, id="tp-placed-answer-held"),
     ],
 )
-def test_c_killed_between_stop_loss_and_take_profit(cluster, fault, live_legs):
+def test_c_killed_between_stop_loss_and_take_profit(
+    cluster: Cluster, fault: str, live_legs: set[str]
+) -> None:
     """A market entry fills at once; the daemon is held waiting for a protection's answer (the
     order is already on the venue) and killed there; the restart adopts it, never duplicates it."""
     # Arrange
@@ -155,7 +157,7 @@ def test_c_killed_between_stop_loss_and_take_profit(cluster, fault, live_legs):
         pytest.param("slow_response:algoOrder@DELETE#1:30", 3, id="gen1-sl-cancelled-answer-held"),
     ],
 )
-def test_d_killed_during_a_resize(cluster, fault, live_at_kill):
+def test_d_killed_during_a_resize(cluster: Cluster, fault: str, live_at_kill: int) -> None:
     """A partial fill is protected (gen 1); more fills start gen 2; the daemon is killed while
     gen 2 is being placed or gen 1 cancelled. The restart leaves one SL and one TP for the filled
     quantity; the rest of the entry then fills and is protected in full."""
@@ -197,7 +199,7 @@ def held_entry_pid(c: Cluster) -> str:
     return pid
 
 
-def test_a_daemon_killed_while_it_sends_the_entry(cluster):
+def test_a_daemon_killed_while_it_sends_the_entry(cluster: Cluster) -> None:
     """`bot enter` hands the entry to the daemon; the venue accepts it but the daemon is killed
     before the answer (journal: SUBMITTING); it fills while down; the restart adopts the order,
     protects it, and the waiting `bot enter` reports it."""
@@ -221,7 +223,7 @@ def test_a_daemon_killed_while_it_sends_the_entry(cluster):
     assert cluster.status_of(pid) == "PROTECTED"
 
 
-def test_a_enter_killed_while_it_sends_the_entry_with_no_daemon(cluster):
+def test_a_enter_killed_while_it_sends_the_entry_with_no_daemon(cluster: Cluster) -> None:
     """No daemon: `bot enter` sends the entry itself and is killed before the answer; the entry
     fills; `bot run` started later finds the SUBMITTING record's order and protects it."""
     # Arrange
@@ -244,7 +246,7 @@ def test_a_enter_killed_while_it_sends_the_entry_with_no_daemon(cluster):
 # --- `bot recover` instead of a restart, and killed itself --------------------------------------
 
 
-def test_a_recover_protects_what_filled_while_down(cluster):
+def test_a_recover_protects_what_filled_while_down(cluster: Cluster) -> None:
     """The README's quickstart: the dry run shows the work (exit 2) and changes nothing; `bot
     recover --yes` protects; the daemon started afterwards finds nothing more to place."""
     # Arrange
@@ -268,7 +270,7 @@ def test_a_recover_protects_what_filled_while_down(cluster):
     assert sorted(a["clientAlgoId"] for a in view.algos.values()) == [f"{pid}-sl1", f"{pid}-tp1"]
 
 
-def test_a_recover_killed_between_stop_loss_and_take_profit(cluster):
+def test_a_recover_killed_between_stop_loss_and_take_profit(cluster: Cluster) -> None:
     """`bot recover --yes` is SIGKILLed with the stop placed and its answer held; the daemon
     started afterwards adopts the stop and adds the take-profit."""
     # Arrange
@@ -306,7 +308,7 @@ ACTIONS = ("expire_listen_key",)  # one-shot actions: fired again once the daemo
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_a_with_fault(cluster, fault):
+def test_a_with_fault(cluster: Cluster, fault: str) -> None:
     """Enter with the fault on, kill, fill while down, restart with the fault still on: the entry
     is protected exactly once, or proven never placed and archived NOT_PLACED; never sent twice."""
     # Arrange
@@ -334,7 +336,7 @@ def test_a_with_fault(cluster, fault):
 # --- an acknowledged entry that queries cannot see yet ------------------------------------------
 
 
-def test_a_late_visibility_longer_than_the_not_found_window(cluster):
+def test_a_late_visibility_longer_than_the_not_found_window(cluster: Cluster) -> None:
     """Orders stay invisible to queries for 6 s; the daemon restarts 3.2 s after the entry was
     acknowledged (past sent_at + recvWindow 2 s + margin 1 s): the live entry must stay in the
     journal and be protected once it fills."""

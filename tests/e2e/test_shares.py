@@ -34,7 +34,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 @pytest.mark.parametrize("daemon", ["down", "running"], ids=["fires-while-down", "fires-while-up"])
-def test_one_entrys_stop_fires_the_other_entrys_share_and_legs_are_untouched(cluster, daemon):
+def test_one_entrys_stop_fires_the_other_entrys_share_and_legs_are_untouched(
+    cluster: Cluster, daemon: str
+) -> None:
     """A (0.010) and B (0.006) are long BTCUSDT, each PROTECTED; the market falls between their
     stops, so only B's stop-loss fires (selling B's 0.006). Afterwards: B's take-profit is
     cancelled and B archived; A still holds 0.010 with the very same SL and TP orders (never
@@ -75,6 +77,6 @@ def test_one_entrys_stop_fires_the_other_entrys_share_and_legs_are_untouched(clu
 
     # Assert: each share, from the venue's history alone (the seventh invariant among them)
     shares = ledger(view).shares
-    assert (shares[a].filled, shares[a].exited) == (Decimal(A_QTY), 0), shares[a]
+    assert (shares[a].filled, shares[a].exited) == (Decimal(A_QTY), Decimal(0)), shares[a]
     assert (shares[b].filled, shares[b].exited) == (Decimal(B_QTY), Decimal(B_QTY)), shares[b]
     assert shares[b].exits == {f"{b}-sl1": Decimal(B_QTY)}, shares[b].exits
