@@ -163,3 +163,10 @@ def test_the_blocking_client_refuses_to_run_inside_an_event_loop(tmp_path: Path)
     with pytest.raises(RuntimeError, match="use AsyncClient"):
         asyncio.run(inside())
     assert AsyncClient(tmp_path, NOWHERE).entries() == []
+
+
+def test_the_client_is_bot_cli_client():
+    import bot_cli
+    from bot_cli.api import AsyncClient, Client
+
+    assert (bot_cli.Client, bot_cli.AsyncClient) == (Client, AsyncClient)
