@@ -1039,11 +1039,6 @@ class Cluster:
             legs[parsed[1]] = a
         return legs
 
-    def refused(self, path: str, method: str = "POST", status: int = 429) -> int:
-        """How many ``method path`` requests the venue answered with ``status`` (access log)."""
-        pattern = re.compile(rf'"{method} {re.escape(path)}[?" ][^"]*" {status} ')
-        return len(pattern.findall(self.venue.log() if self.venue else ""))
-
     def daemon_lines(self, *words: str) -> list[str]:
         """Every daemon log line (all runs) that contains all of ``words``."""
         return [

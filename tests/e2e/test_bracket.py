@@ -230,17 +230,17 @@ def test_late_visibility_of_live_legs_at_restart_places_nothing_twice(
 
 # --- (f): a burst of 429 on algoOrder while protecting ------------------------------------------
 
-BURST = "rate_limit_429:algoOrder@POST"  # every placement refused, not executed, until cleared
-BURST_REFUSALS = 4  # the burst lasts until the venue has refused this many placements
+BURST_REFUSALS = 4  # four placements in a row refused: SL and TP each refused twice
+ONE_REFUSAL = "rate_limit_429:algoOrder@POST:once"  # refused, not executed; the switch then goes
 
 
 def test_a_burst_of_429_while_protecting_is_retried_never_needs_attention(cluster: Cluster) -> None:
-    """Every POST /fapi/v1/algoOrder answers 429 -1003 for a while: transient trouble, retried
-    with backoff; the entry stays PROTECTING (never NEEDS_ATTENTION) and is PROTECTED once the
-    burst is over, with one SL and one TP."""
-    # Arrange
+    """The next BURST_REFUSALS placements (POST /fapi/v1/algoOrder) answer 429 -1003 with
+    Retry-After: transient trouble, retried with backoff; the entry stays PROTECTING (never
+    NEEDS_ATTENTION) and is PROTECTED once the burst is over, with one SL and one TP."""
+    # Arrange: the burst is that many one-shot switches; each refusal takes one off the list
     cluster.start_daemon()
-    cluster.add_faults(BURST)
+    cluster.add_faults(*[ONE_REFUSAL] * BURST_REFUSALS)
 
     # Act
     answer = cluster.enter(SYMBOL, "buy", QTY, sl=SL, tp=TP)
@@ -250,11 +250,10 @@ def test_a_burst_of_429_while_protecting_is_retried_never_needs_attention(cluste
 
     def burst_over() -> bool:
         seen.add(cluster.status_of(pid))
-        return cluster.refused("/fapi/v1/algoOrder") >= BURST_REFUSALS
+        return ONE_REFUSAL not in cluster.faults()
 
-    wait_for(burst_over, f"the daemon to retry: {BURST_REFUSALS} placements refused with 429", 10)
+    wait_for(burst_over, f"the daemon to retry through {BURST_REFUSALS} refusals (429)", 15)
     seen.add(cluster.status_of(pid))
-    cluster.clear_faults()
 
     # Assert
     cluster.wait_protected(pid, QTY)
