@@ -212,7 +212,7 @@ def drop_pending(
         if not _archive(store, key, reason, None):
             gone.append(key)
     left = {pid: ", ".join(live) for pid, p in plan.entries.items() if (live := still_live(p))}
-    left.update({k: "the orders of its unreadable record, if any (never checked)" for k in plan.unreadable})
+    left.update(dict.fromkeys(plan.unreadable, "the orders of its unreadable record, if any (never checked)"))
     dropped = [i for i in plan.ids if i not in gone]
     return DropResult(dropped, {i: left[i] for i in dropped if i in left}, gone)
 

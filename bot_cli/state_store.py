@@ -29,6 +29,7 @@ from bot_cli.store.journal import (
 )
 from bot_cli.store.lock import DaemonLock, lock_holder
 
+
 __all__ = [
     "ARCHIVE_NAME",
     "JOURNAL_NAME",

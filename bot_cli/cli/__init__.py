@@ -13,17 +13,16 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from bot_cli.cli import notify, paper, pending
-from bot_cli.cli import config_cmd
-from bot_cli.cli.init import init
-from bot_cli.cli.enter import enter
-from bot_cli.cli.recover import recover
-from bot_cli.cli.status import status
-from bot_cli.cli.history import history
-from bot_cli.cli.exit import cancel, close
-from bot_cli.cli.run import run
+from bot_cli.cli import config_cmd, notify, paper, pending
 from bot_cli.cli.context import show_version, start
+from bot_cli.cli.enter import enter
+from bot_cli.cli.exit import cancel, close
+from bot_cli.cli.history import history
+from bot_cli.cli.init import init
+from bot_cli.cli.recover import recover
 from bot_cli.cli.render import conventions, error
+from bot_cli.cli.run import run
+from bot_cli.cli.status import status
 from bot_cli.errors import TRACEBACK_ENV, BotError, unexpected
 from bot_cli.state_store import StoreError
 

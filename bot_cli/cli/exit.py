@@ -24,8 +24,8 @@ from bot_cli.errors import BotError
 
 
 if TYPE_CHECKING:
-    from bot_cli.core.model import Pending
     from bot_cli.core.events import Event
+    from bot_cli.core.model import Pending
     from bot_cli.runtime.engine import ExecutionEngine
     from bot_cli.state_store import PendingEntryStore
 

@@ -147,8 +147,8 @@ async def _daemon(
     from bot_cli.exchange.user_stream import UserStream
     from bot_cli.notify import AlertHooks
     from bot_cli.runtime.driver import Daemon
-    from bot_cli.runtime.services import side_services
     from bot_cli.runtime.engine import ExecutionEngine
+    from bot_cli.runtime.services import side_services
     from bot_cli.state_store import PendingEntryStore
 
     cfg = obj.config

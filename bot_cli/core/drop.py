@@ -11,6 +11,7 @@ from __future__ import annotations
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import Leg, LegState, Pending, Status
 
+
 __all__ = ["drop_blocker", "still_live"]
 
 # The entry order was sent and nothing says it is done.

@@ -19,7 +19,6 @@ from bot_cli.core import rules
 from bot_cli.core.commands import (
     Alert,
     ArchivePending,
-    CancelEntry,
     CancelProtection,
     Command,
     PersistPending,

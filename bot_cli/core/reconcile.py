@@ -23,7 +23,6 @@ from bot_cli.core.model import (
     AlgoReport,
     ClientId,
     Leg,
-    LegState,
     Millis,
     OrderReport,
     Pending,
@@ -32,7 +31,6 @@ from bot_cli.core.model import (
     PositionSide,
     Status,
 )
-from bot_cli.core.protect import covered
 from bot_cli.core.shares import allocate
 
 

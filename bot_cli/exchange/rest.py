@@ -33,8 +33,8 @@ import httpx
 
 from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
 from bot_cli.core.model import AlgoReport, ClientId, Leg, OrderReport, OrderType, PositionSide
-from bot_cli.exchange import wire
 from bot_cli.exchange import endpoints as api
+from bot_cli.exchange import wire
 from bot_cli.exchange.endpoints import Endpoint, Security
 from bot_cli.exchange.errors import RETRY_AFTER_S, Outcome, classify, to_venue_error
 from bot_cli.exchange.filters import SymbolFilters

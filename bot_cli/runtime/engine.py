@@ -36,11 +36,11 @@ from bot_cli.core.model import (
     Status,
 )
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, lookups_needed, reconcile
-from bot_cli.runtime.clock import Clock, SystemClock
 from bot_cli.core.shares import allocate, shortfall
+from bot_cli.runtime.clock import Clock, SystemClock
 from bot_cli.runtime.executor import SENDS, PositionSeen
-from bot_cli.store.codec import CorruptRecord, decode, encode
 from bot_cli.state_store import PendingEntryStore, UnknownEntry
+from bot_cli.store.codec import CorruptRecord, decode, encode
 from bot_cli.venue import NotFound, Venue
 
 

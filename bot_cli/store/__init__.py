@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+
 __all__ = [
     "InvalidRecord",
     "LockHeld",

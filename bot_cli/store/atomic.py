@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bot_cli.store import StateDirError, StoreError
 
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 _TAIL_BLOCK = 4096

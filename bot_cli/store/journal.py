@@ -40,6 +40,7 @@ from bot_cli.store.atomic import (
 )
 from bot_cli.store.lock import JOURNAL_LOCK_NAME, JournalLock
 
+
 SCHEMA_VERSION: Final = 1
 JOURNAL_NAME: Final = "pending_entries.jsonl"
 ARCHIVE_NAME: Final = "archive.jsonl"

@@ -24,6 +24,7 @@ from typing import Self
 from bot_cli.store import LockHeld, StoreError
 from bot_cli.store.atomic import ensure_dir, open_file
 
+
 DAEMON_LOCK_NAME = "lock"
 JOURNAL_LOCK_NAME = "journal.lock"
 

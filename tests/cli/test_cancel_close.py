@@ -191,11 +191,11 @@ def test_what_can_take_a_request_is_decided_from_the_entry(
     status: Status, filled: str, cancel: str | None, close: str | None
 ) -> None:
     """The refusals are pure: decided from the entry alone (and the lifecycle table)."""
-    spec = EntrySpec(SYMBOL, Side.BUY, Decimal("0.010"), OrderType.LIMIT, Decimal("96000"), Decimal(SL), Decimal(TP))
+    spec = EntrySpec(SYMBOL, Side.BUY, Decimal("0.010"), OrderType.LIMIT, Decimal(96000), Decimal(SL), Decimal(TP))
     p, _ = open_entry("bc0aaaaaaaaaaaaa", spec, 1, 5000)  # type: ignore[arg-type]
     p, _ = step(p, EntryAccepted(p.pending_id, 1), 2)
     if filled != "0":
-        p, _ = step(p, EntryFilled(p.pending_id, 1, Decimal(filled), Decimal("96000")), 3)
+        p, _ = step(p, EntryFilled(p.pending_id, 1, Decimal(filled), Decimal(96000)), 3)
     assert p.status in (status, Status.PROTECTING)
     for found, expected in ((cancel_refusal(p), cancel), (close_refusal(p), close)):
         assert (found is None) if expected is None else (expected in (found or "")), found
@@ -311,7 +311,7 @@ def test_an_unreachable_venue_or_an_unreadable_record_is_one_line(tmp_path: Path
 
     state, config = tmp_path / "state", tmp_path / "bot.toml"
     config.write_text(f"[venue]\nposition_mode = 'one-way'\nrest_url = 'http://127.0.0.1:{free_port()}'\n")
-    spec = EntrySpec(SYMBOL, Side.BUY, Decimal("0.010"), OrderType.LIMIT, Decimal("96000"), Decimal(SL), Decimal(TP))
+    spec = EntrySpec(SYMBOL, Side.BUY, Decimal("0.010"), OrderType.LIMIT, Decimal(96000), Decimal(SL), Decimal(TP))
     p, _ = open_entry("bc0aaaaaaaaaaaaa", spec, 1, 5000)  # type: ignore[arg-type]
     p, _ = step(p, EntryAccepted(p.pending_id, 1), 2)
     with PendingEntryStore(state) as store:

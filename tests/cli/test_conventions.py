@@ -148,8 +148,8 @@ def test_the_daemon_log_gives_stream_messages_their_fields() -> None:
     """An order update logged by `bot run --log-format json` names entry, symbol, state,
     client id and event."""
     report = OrderReport("BTCUSDT", ClientId("bc0mi3k2x7a1b2c-e"), 7, OrderStatus.FILLED, Decimal("0.01"),
-                         Decimal("97000"), Decimal("0.01"))  # fmt: skip
-    update = OrderUpdate(1, report, Decimal("0.01"), Decimal("97000"), "TRADE")
+                         Decimal(97000), Decimal("0.01"))  # fmt: skip
+    update = OrderUpdate(1, report, Decimal("0.01"), Decimal(97000), "TRADE")
     root = logging.getLogger("bot_cli")
     saved = root.handlers[:], root.level
     try:

@@ -142,7 +142,7 @@ def test_a_port_out_of_range_on_the_command_line(tmp_path: Path) -> None:
 
 def requested_entry(state: Path) -> str:
     """A journal holding one entry requested of a daemon (nothing sent: drop asks the venue)."""
-    spec = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.MARKET, None, Decimal("90000"), None)
+    spec = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.MARKET, None, Decimal(90000), None)
     pid = make_pending_id(1_764_000_000_000, 1)
     p, _ = request_entry(pid, spec, 1_764_000_000_000, 5000)
     with PendingEntryStore(state) as store:

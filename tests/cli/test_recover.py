@@ -30,6 +30,7 @@ from bot_cli.state_store import PendingEntryStore
 from bot_cli.store.codec import encode
 from tests.fakes import FakeClock, FakeExchange
 
+
 D = Decimal
 SPEC = EntrySpec("BTCUSDT", Side.BUY, D("1.0"), OrderType.LIMIT, D("100"), D("95"), D("110"))
 PLAIN = {"symbol": "ETHUSDT", "side": "SELL", "quantity": "1"}  # what the seed's save() accepts

@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot_cli.cli import app
-from bot_cli.cli.status import HEALTHY, NO_DAEMON, STALE, ATTENTION, Beat, classify
+from bot_cli.cli.status import ATTENTION, HEALTHY, NO_DAEMON, STALE, Beat, classify
 from bot_cli.core.engine import open_entry, step
 from bot_cli.core.events import EntryAccepted, EntryFilled
 from bot_cli.core.model import EntrySpec, OrderType, Side

@@ -21,13 +21,13 @@ BTC = SymbolFilters(
     tick_size=D("0.10"),
     step_size=D("0.001"),
     min_qty=D("0.001"),
-    max_qty=D("1000"),
+    max_qty=D(1000),
     market_step_size=D("0.001"),
     market_min_qty=D("0.001"),
-    market_max_qty=D("120"),
-    min_notional=D("100"),
+    market_max_qty=D(120),
+    min_notional=D(100),
     min_price=D("261.10"),
-    max_price=D("809484"),
+    max_price=D(809484),
     multiplier_up=D("1.1500"),
     multiplier_down=D("0.8500"),
 )
@@ -179,7 +179,7 @@ def test_the_130_btc_limit_entry_is_refused_for_its_stop() -> None:
     assert spec.quantity <= BTC.max_qty
     found = check_entry(spec, BTC, MARK)
     assert found == Violation(
-        "MARKET_LOT_SIZE", "maxQty", "quantity", D("130"), D("120"),
+        "MARKET_LOT_SIZE", "maxQty", "quantity", D(130), D(120),
         "quantity 130 exceeds MARKET_LOT_SIZE maxQty 120 for BTCUSDT: the stop-loss is a market"
         " order and could not be placed; use at most 120",
     )  # fmt: skip
@@ -212,7 +212,7 @@ def test_zero_limits_mean_no_limit() -> None:
     """Filters without bounds (zero) refuse nothing but non-positive values."""
     free = replace(BTC, max_qty=D(0), market_max_qty=D(0), min_notional=D(0), max_price=D(0),
                    multiplier_up=D(0), multiplier_down=D(0), min_price=D(0))  # fmt: skip
-    assert check_entry(entry(qty="5000", price="1000000", tp="2000000"), free, D("1000000")) is None
+    assert check_entry(entry(qty="5000", price="1000000", tp="2000000"), free, D(1000000)) is None
     found = check_entry(entry(qty="0"), free, MARK)
     assert found is not None and found.field == "minQty"
 

@@ -13,6 +13,7 @@ from bot_cli.core.events import OperatorDrop
 from bot_cli.core.model import CloseOrder, Leg, LegState, Status
 from tests.core.helpers import INSIDE, PID, T0, cid, legs, pending
 
+
 LIVE = [s for s in Status if not s.terminal]
 
 

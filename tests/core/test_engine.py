@@ -1138,7 +1138,7 @@ def test_needs_attention_always_comes_with_an_alert(walks):
         exposure = [a for a in alerts if "without a full stop" in a.message]
 
         # Assert
-        assert len(reasons) == (1 if entered else 0) or not entered and not reasons, f"seed {s.seed}"
+        assert len(reasons) == (1 if entered else 0) or (not entered and not reasons), f"seed {s.seed}"
         assert len(exposure) <= 1 and len(reasons) + len(exposure) == len(alerts), f"seed {s.seed}"
         assert not exposure or (s.after.alerted and not s.before.alerted), f"seed {s.seed}"
 

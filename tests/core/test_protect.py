@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from bot_cli.core import commands as cm
-from bot_cli.core.model import CloseOrder, Exit, Leg, LegState, Pending, PositionSide, Side, Status
+from bot_cli.core.model import Exit, Leg, LegState, Pending, PositionSide, Side, Status
 from bot_cli.core.protect import converge, covered, deadline
 from tests.core.helpers import (
     INSIDE,

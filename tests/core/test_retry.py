@@ -9,7 +9,7 @@ from bot_cli.core import events as ev
 from bot_cli.core.engine import step
 from bot_cli.core.model import AlgoStatus, Leg, LegState, Policy, Status
 from bot_cli.core.retry import backoff_ms
-from tests.core.helpers import INSIDE, PID, POLICY, D, cid, leg, of_type, pending
+from tests.core.helpers import INSIDE, PID, POLICY, D, cid, of_type, pending
 
 
 SL1, TP1 = cid(Leg.SL, 1), cid(Leg.TP, 1)

@@ -50,14 +50,14 @@ NOW = 1591702613943  # the official vector's timestamp
 PID = PendingId("bc0000000000000")
 
 ENTRY = PlaceEntry(PID, ClientId("bcabc123-e"), "BTCUSDT", Side.BUY, OrderType.LIMIT,
-                   D("1"), D("9000"), PositionSide.BOTH)
+                   D(1), D(9000), PositionSide.BOTH)
 MARKET_ENTRY = PlaceEntry(PID, ClientId("bcabc123-e"), "BTCUSDT", Side.BUY, OrderType.MARKET,
                           D("0.010"), None, PositionSide.BOTH)
 SL = PlaceProtection(PID, ClientId("bcabc123-sl1"), Leg.SL, "BTCUSDT", Side.SELL,
-                     D("1"), D("8500.0"), PositionSide.BOTH)
+                     D(1), D("8500.0"), PositionSide.BOTH)
 TP = PlaceProtection(PID, ClientId("bcabc123-tp1"), Leg.TP, "BTCUSDT", Side.SELL,
-                     D("1"), D("9900.0"), PositionSide.BOTH)
-CLOSE = ClosePosition(PID, ClientId("bcabc123-x1"), "BTCUSDT", Side.SELL, D("1"),
+                     D(1), D("9900.0"), PositionSide.BOTH)
+CLOSE = ClosePosition(PID, ClientId("bcabc123-x1"), "BTCUSDT", Side.SELL, D(1),
                       PositionSide.BOTH)
 
 
@@ -267,7 +267,7 @@ def test_reads_hit_their_endpoints_without_symbol_and_count_weight(world):
     assert "symbol" not in sent(algos)
     assert [o.order_id for o in open_orders] == [1917641]
     assert [a.algo_id for a in open_algos] == [2148627]
-    assert positions == {("ADAUSDT", PositionSide.BOTH): D("30")}
+    assert positions == {("ADAUSDT", PositionSide.BOTH): D(30)}
     assert risk.call_count == 1
     assert (rest.weight_spent, rest.calls) == (85, 3)
 
@@ -326,7 +326,7 @@ def test_cancel_order_deletes_by_client_id(world):
     assert signature == sign(SECRET, payload)
 
 
-@pytest.mark.parametrize(("executed", "filled"), [("0", D("0")), ("4", D("4"))],
+@pytest.mark.parametrize(("executed", "filled"), [("0", D(0)), ("4", D(4))],
                          ids=["unfilled", "partly filled"])
 def test_cancel_order_returns_the_final_fill(world, executed, filled):
     """The cancel answer is an OrderReport: CANCELED, executedQty as filled, no avgPrice."""
@@ -334,7 +334,7 @@ def test_cancel_order_returns_the_final_fill(world, executed, filled):
     world.mock.delete("/fapi/v1/order").respond(200, json=answer)
     report = run(world.rest().cancel_order("BTCUSDT", ClientId("myOrder1")))
     assert (report.status, report.filled_qty, report.quantity) == (
-        OrderStatus.CANCELED, filled, D("11"))
+        OrderStatus.CANCELED, filled, D(11))
     assert (report.order_id, report.client_id, report.avg_price) == (283194212, "myOrder1", None)
 
 

@@ -54,9 +54,9 @@ def test_order_trade_update_new():
         event_time=1568879465651,
         report=OrderReport(
             symbol="BTCUSDT", client_id=ClientId("TEST"), order_id=8886774,
-            status=OrderStatus.NEW, filled_qty=D("0"), avg_price=None, quantity=D("0.001"),
+            status=OrderStatus.NEW, filled_qty=D(0), avg_price=None, quantity=D("0.001"),
         ),
-        last_qty=D("0"), last_price=D("0"), execution_type="NEW",
+        last_qty=D(0), last_price=D(0), execution_type="NEW",
     )
 
 
@@ -90,8 +90,8 @@ def test_algo_update_canceled():
         event_time=1750515742303,
         report=AlgoReport(
             symbol="BNBUSDT", client_id=ClientId("Q5xaq5EGKgXXa0fD7fs0Ip"), algo_id=2148719,
-            status=AlgoStatus.CANCELED, trigger_price=D("750"), quantity=D("0.01"),
-            actual_order_id=None, executed_qty=D("0"),
+            status=AlgoStatus.CANCELED, trigger_price=D(750), quantity=D("0.01"),
+            actual_order_id=None, executed_qty=D(0),
         ),
         reason="Reduce Only reject",
     )
@@ -105,7 +105,7 @@ def test_algo_update_triggered_live_capture_in_stream_wrapper():
         report=AlgoReport(
             symbol="DOGEUSDT", client_id=ClientId("O-20251211-053131-ZYWR-000-9"),
             algo_id=1000000033225453, status=AlgoStatus.TRIGGERED, trigger_price=D("0.13855"),
-            quantity=D("38"), actual_order_id=88937381063, executed_qty=D("0"),
+            quantity=D(38), actual_order_id=88937381063, executed_qty=D(0),
         ),
         reason="",
     )
@@ -127,9 +127,9 @@ def test_account_update_positions_per_symbol_and_side():
     assert msg == AccountUpdate(
         event_time=1564745798939,
         positions={
-            ("BTCUSDT", PositionSide.BOTH): D("0"),
-            ("BTCUSDT", PositionSide.LONG): D("20"),
-            ("BTCUSDT", PositionSide.SHORT): D("-10"),
+            ("BTCUSDT", PositionSide.BOTH): D(0),
+            ("BTCUSDT", PositionSide.LONG): D(20),
+            ("BTCUSDT", PositionSide.SHORT): D(-10),
         },
     )
 
@@ -231,7 +231,7 @@ def test_query_order():
     """GET /fapi/v1/order: avgPrice "0.00000" of an unfilled order -> None."""
     assert wire.parse_order(load("query_order_response.json")) == OrderReport(
         symbol="BTCUSDT", client_id=ClientId("abc"), order_id=1573346959,
-        status=OrderStatus.NEW, filled_qty=D("0"), avg_price=None, quantity=D("0.40"),
+        status=OrderStatus.NEW, filled_qty=D(0), avg_price=None, quantity=D("0.40"),
     )
 
 
@@ -239,7 +239,7 @@ def test_new_order_without_avg_price():
     """The 2026 new-order answer has no avgPrice: None, not an error."""
     assert wire.parse_order(load("new_order_response.json")) == OrderReport(
         symbol="BTCUSDT", client_id=ClientId("testOrder"), order_id=22542179,
-        status=OrderStatus.NEW, filled_qty=D("0"), avg_price=None, quantity=D("10"),
+        status=OrderStatus.NEW, filled_qty=D(0), avg_price=None, quantity=D(10),
     )
 
 
@@ -291,7 +291,7 @@ def test_premium_index_without_a_usable_price_is_refused(change, match):
 def test_open_orders():
     """GET /fapi/v1/openOrders -> one report per order."""
     assert wire.parse_orders(load("open_orders_response.json")) == [
-        OrderReport("BTCUSDT", ClientId("abc"), 1917641, OrderStatus.NEW, D("0"), None, D("0.40"))
+        OrderReport("BTCUSDT", ClientId("abc"), 1917641, OrderStatus.NEW, D(0), None, D("0.40"))
     ]
 
 
@@ -360,14 +360,14 @@ def test_cancel_algo_order_other_code_is_not_a_confirmation():
 def test_position_risk_v2():
     """positionRisk v2 lists flat symbols too."""
     assert wire.parse_position_risk(load("position_risk_v2_response.json")) == {
-        ("BTCUSDT", PositionSide.BOTH): D("0")
+        ("BTCUSDT", PositionSide.BOTH): D(0)
     }
 
 
 def test_position_risk_v3():
     """positionRisk v3 (what rest.positions() calls)."""
     assert wire.parse_position_risk(load("position_risk_v3_response.json")) == {
-        ("ADAUSDT", PositionSide.BOTH): D("30")
+        ("ADAUSDT", PositionSide.BOTH): D(30)
     }
 
 
@@ -375,9 +375,9 @@ def test_exchange_info_symbol_filters():
     """exchangeInfo -> the four filters we use, as Decimals."""
     filters = wire.parse_exchange_info({"symbols": [load("exchange_info_symbol.json")]})
     f = filters["BLZUSDT"]
-    assert (f.tick_size, f.min_price, f.max_price) == (D("0.0001"), D("0.0001"), D("300"))
-    assert (f.step_size, f.min_qty, f.max_qty) == (D("1"), D("1"), D("10000000"))
-    assert (f.market_step_size, f.market_min_qty, f.market_max_qty) == (D("1"), D("1"), D("590119"))
+    assert (f.tick_size, f.min_price, f.max_price) == (D("0.0001"), D("0.0001"), D(300))
+    assert (f.step_size, f.min_qty, f.max_qty) == (D(1), D(1), D(10000000))
+    assert (f.market_step_size, f.market_min_qty, f.market_max_qty) == (D(1), D(1), D(590119))
     assert f.min_notional == D("5.0")
 
 

@@ -26,7 +26,7 @@ from bot_cli.state_store import PendingEntryStore
 
 T = TypeVar("T")
 SECRET = "inbox-secret-for-tests-0123456789"
-MARK = Decimal("97000")
+MARK = Decimal(97000)
 SIGNAL: dict[str, Any] = {
     "key": "alert-1", "symbol": "BTCUSDT", "side": "buy", "quantity": "0.010",
     "sl": "90000", "tp": "99000",

@@ -16,7 +16,7 @@ from tests.notify.capture import HANG, Capture, until_async
 
 
 SPEC = EntrySpec(
-    "BTCUSDT", Side.BUY, Decimal("1.0"), OrderType.MARKET, None, Decimal("95"), Decimal("110")
+    "BTCUSDT", Side.BUY, Decimal("1.0"), OrderType.MARKET, None, Decimal(95), Decimal(110)
 )
 
 

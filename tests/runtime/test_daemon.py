@@ -20,7 +20,7 @@ from bot_cli.store.codec import encode
 from tests.fakes import FakeClock, FakeExchange
 
 
-SPEC = EntrySpec("BTCUSDT", Side.BUY, Decimal("1.0"), OrderType.LIMIT, Decimal("100"), Decimal("95"), Decimal("110"))
+SPEC = EntrySpec("BTCUSDT", Side.BUY, Decimal("1.0"), OrderType.LIMIT, Decimal(100), Decimal(95), Decimal(110))
 
 
 class Quiet:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot_cli.core.ids import client_id
@@ -28,7 +27,7 @@ from tests.invariants import check_invariants
 
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "binance"
-SPEC = EntrySpec("BTCUSDT", Side.BUY, Decimal("1.0"), OrderType.LIMIT, Decimal("100"), Decimal("95"), Decimal("110"))
+SPEC = EntrySpec("BTCUSDT", Side.BUY, Decimal("1.0"), OrderType.LIMIT, Decimal(100), Decimal(95), Decimal(110))
 
 
 def order_update(report: OrderReport, side: Side) -> str:

@@ -23,6 +23,7 @@ from bot_cli.state_store import (
 
 from .writer_proc import Acks, context_for
 
+
 WRITER = Path(__file__).with_name("writer_proc.py")
 NOW_MS = 1_718_000_000_000
 

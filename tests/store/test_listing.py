@@ -19,6 +19,7 @@ from bot_cli.store import codec, listing
 from bot_cli.store.codec import CorruptRecord, decode, encode
 from tests.core.helpers import pending
 
+
 LIVE = [s for s in Status if not s.terminal]
 # Values that break some field or other: wrong types, bad texts, near misses of good ones.
 BAD = [
@@ -56,12 +57,12 @@ def test_the_check_reads_what_codec_writes() -> None:
 def test_the_written_out_values_are_the_models() -> None:
     """The enum values and record version listing spells out are the model's and codec's."""
     assert listing.RECORD_VERSION == codec.RECORD_VERSION
-    assert listing.STATUSES == {s.value for s in Status}
-    assert listing.SIDES == {s.value for s in Side}
-    assert listing.ORDER_TYPES == {s.value for s in OrderType}
-    assert listing.POSITION_SIDES == {s.value for s in PositionSide}
-    assert listing.LEGS == {s.value for s in Leg}
-    assert listing.LEG_STATES == {s.value for s in LegState}
+    assert {s.value for s in Status} == listing.STATUSES
+    assert {s.value for s in Side} == listing.SIDES
+    assert {s.value for s in OrderType} == listing.ORDER_TYPES
+    assert {s.value for s in PositionSide} == listing.POSITION_SIDES
+    assert {s.value for s in Leg} == listing.LEGS
+    assert {s.value for s in LegState} == listing.LEG_STATES
 
 
 def test_records_codec_writes_take_the_quick_road() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore, lock_holder
 
+
 WRITER = Path(__file__).with_name("writer_proc.py")
 
 

@@ -12,6 +12,7 @@ from bot_cli.state_store import PendingEntryStore
 
 from .writer_proc import Acks, context_for
 
+
 WRITER = Path(__file__).with_name("writer_proc.py")
 ROUNDS = 40
 MAX_LINES_BEFORE_KILL = 40

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runs as a script, not installed
 
 from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore
+
 
 REMOVE_EVERY = 4
 COMPACT_EVERY = 5
