@@ -33,11 +33,16 @@ class AppContext:
 
     @property
     def config(self) -> Config:
+        """The config, read on first use (ConfigError if it is missing or wrong)."""
         if self._config is None:
             from bot_cli.config import load_config
 
             self._config = load_config(self.config_path)
         return self._config
+
+    def check_config(self) -> None:
+        """Read the config now, so an error in it stops a command before anything starts."""
+        _ = self.config
 
 
 def check_state_dir(path: Path) -> list[str]:

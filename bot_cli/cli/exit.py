@@ -98,7 +98,7 @@ def close(
 def _run(obj: AppContext, target: str, verb: str, timeout: float, as_json: bool) -> None:
     import asyncio
 
-    obj.config  # a config error surfaces before anything else
+    obj.check_config()
     if not obj.state_dir.is_dir():
         raise BotError(f"no pending entry {target} in {obj.state_dir}: it has no journal yet")
     _show(asyncio.run(_exit(obj, target, verb, timeout)), as_json)

@@ -42,7 +42,7 @@ def recover(
         raise UsageError("recover --json needs --yes to execute (a program cannot answer its prompt); "
                          "use --dry-run --json for the plan alone")
     obj: AppContext = ctx.obj
-    obj.config  # a config error surfaces before anything else
+    obj.check_config()
     holder = lock_holder(obj.state_dir)
     if holder is not None and not dry_run:
         raise BotError(

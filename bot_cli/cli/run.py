@@ -79,7 +79,7 @@ def run(
     obj: AppContext = ctx.obj
     if ready_file is not None and not ready_file.parent.is_dir():
         raise UsageError(f"--ready-file {ready_file}: directory {ready_file.parent} does not exist")
-    obj.config  # a config error surfaces before anything is locked or started
+    obj.check_config()  # before anything is locked or started
     live = sys.stdout.isatty() if live is None else live
     log_to_stderr(log_format.value)  # until the view takes over
     for note in obj.notes:

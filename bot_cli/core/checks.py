@@ -225,8 +225,8 @@ def _entry_notional(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | N
     lot = _lot(f, spec.order_type is OrderType.MARKET)
     if spec.price is None:
         at = f"mark price {_shown(mark, f)}"
-        return _check_notional(spec.quantity, mark, at, f, lot.step, "")
-    return _check_notional(spec.quantity, spec.price, _s(spec.price), f, lot.step, "")
+        return _check_notional(spec.quantity, mark, at, f, lot.step)
+    return _check_notional(spec.quantity, spec.price, _s(spec.price), f, lot.step)
 
 
 def _protective_notional(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
@@ -236,14 +236,14 @@ def _protective_notional(spec: EntrySpec, f: Filters, mark: Decimal) -> Violatio
     for name, trigger in _prices(spec):
         if name != "price":
             at = f"{name} {_s(trigger)}"
-            found = _check_notional(spec.quantity, trigger, at, f, f.market_step_size, why)
+            found = _check_notional(spec.quantity, trigger, at, f, f.market_step_size, why=why)
             if found is not None:
                 return found
     return None
 
 
 def _check_notional(
-    qty: Decimal, price: Decimal, at: str, f: Filters, step: Decimal, why: str
+    qty: Decimal, price: Decimal, at: str, f: Filters, step: Decimal, *, why: str = ""
 ) -> Violation | None:
     notional = qty * price
     if f.min_notional <= 0 or notional >= f.min_notional:

@@ -37,7 +37,7 @@ from bot_cli.core.model import EntrySpec, Leg, LegState, Millis, Note, Pending, 
 from bot_cli.core.protect import at_rest, converge, covered, deadline
 
 
-R, S, O, PF, P, PR, X, NA = (
+R, S, OP, PF, P, PR, X, NA = (
     Status.REQUESTED,
     Status.SUBMITTING,
     Status.OPEN,
@@ -47,8 +47,8 @@ R, S, O, PF, P, PR, X, NA = (
     Status.EXITING,
     Status.NEEDS_ATTENTION,
 )
-_LIVE = (R, S, O, PF, P, PR, X, NA)
-_ASKED = (S, O, PF, P, PR, X, NA)
+_LIVE = (R, S, OP, PF, P, PR, X, NA)
+_ASKED = (S, OP, PF, P, PR, X, NA)
 _HOLDING = {PF: PF, P: P, PR: PR, X: X, NA: NA}
 
 
@@ -58,16 +58,16 @@ def _same(*statuses: Status) -> dict[Status, Status]:
 
 TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.EntryClaimed: {R: S},  # _rule_request_expired
-    ev.EntryAccepted: {S: O, O: O, **_HOLDING},
-    ev.EntryRejected: {S: Status.NOT_PLACED, O: Status.NOT_PLACED, NA: NA},
+    ev.EntryAccepted: {S: OP, OP: OP, **_HOLDING},
+    ev.EntryRejected: {S: Status.NOT_PLACED, OP: Status.NOT_PLACED, NA: NA},
     ev.EntryOutcomeUnknown: {S: S},
-    ev.EntryNotFound: {S: S, O: O, PF: PF, X: X, NA: NA},  # _rule_entry_not_found
+    ev.EntryNotFound: {S: S, OP: OP, PF: PF, X: X, NA: NA},  # _rule_entry_not_found
     # Partial fills get their own row: protect the filled part while the rest works.
-    ev.EntryPartiallyFilled: {S: PF, O: PF, **_HOLDING},
-    ev.EntryFilled: {S: P, O: P, PF: P, P: P, PR: PR, X: X, NA: NA},
+    ev.EntryPartiallyFilled: {S: PF, OP: PF, **_HOLDING},
+    ev.EntryFilled: {S: P, OP: P, PF: P, P: P, PR: PR, X: X, NA: NA},
     # Canceled with no fill after we saw a fill: the evidence contradicts itself.
-    ev.EntryCanceled: {S: Status.CANCELED, O: Status.CANCELED, PF: NA, P: NA, PR: NA, X: NA, NA: NA},
-    ev.EntryCanceledPartFilled: {S: P, O: P, PF: P, P: P, PR: PR, X: X, NA: NA},
+    ev.EntryCanceled: {S: Status.CANCELED, OP: Status.CANCELED, PF: NA, P: NA, PR: NA, X: NA, NA: NA},
+    ev.EntryCanceledPartFilled: {S: P, OP: P, PF: P, P: P, PR: PR, X: X, NA: NA},
     ev.ProtectionReport: dict(_HOLDING),  # rules.rule_protection_report
     ev.ProtectionDeferred: dict(_HOLDING),
     ev.ProtectionRejected: dict(_HOLDING),  # rules.rule_too_many_attempts
@@ -85,8 +85,8 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.QueryFailed: _same(*_ASKED),
     ev.CheckDue: _same(*_ASKED),
     ev.EvidenceConflict: dict.fromkeys(_ASKED, NA),
-    # Cancel: S/O/PF keep their status until the cancel's answer says what filled.
-    ev.OperatorCancel: {R: Status.CANCELED, S: S, O: O, PF: PF, P: P, PR: PR, X: X, NA: NA},
+    # Cancel: S/OP/PF keep their status until the cancel's answer says what filled.
+    ev.OperatorCancel: {R: Status.CANCELED, S: S, OP: OP, PF: PF, P: P, PR: PR, X: X, NA: NA},
     ev.OperatorClose: {PF: X, P: X, PR: X, X: X, NA: X},
     ev.OperatorDrop: dict.fromkeys(_LIVE, Status.DROPPED),
 }
@@ -157,7 +157,7 @@ def step_many(p: Pending, events: Sequence[ev.Event], now: Millis, policy: Polic
             raise InvalidTransition(f"convergence moved {p.pending_id} {before.status.name} -> {settled.status.name}")
         settled = note(settled, now, f"{before.status.name} -> {settled.status.name} on convergence: {settled.reason}")
     settled, alert = (settled, "") if settled.status.terminal else _exposure(settled, now, policy)
-    return settled, _finish(p, settled, reacts + sends, now, policy, alert)
+    return settled, _finish(p, settled, reacts + sends, now, policy, alert=alert)
 
 
 def apply(p: Pending, event: ev.Event, now: Millis, policy: Policy) -> Reacted:
@@ -171,14 +171,16 @@ def apply(p: Pending, event: ev.Event, now: Millis, policy: Policy) -> Reacted:
     return q, cmds
 
 
-def _finish(old: Pending, new: Pending, cmds: list[Command], now: Millis, pol: Policy, alert: str) -> list[Command]:
+def _finish(
+    old: Pending, new: Pending, cmds: list[Command], now: Millis, pol: Policy, *, alert: str
+) -> list[Command]:
     if new.status.terminal:
         return [*cmds, ArchivePending(new, new.reason or new.status.name.lower())]
     out: list[Command] = [PersistPending(new)] if new != old else []
     out.extend(cmds)
     if new.status is NA and old.status is not NA:
         out.append(Alert(new.pending_id, new.reason))
-        if not new.entry_done and old.status in (S, O, PF):
+        if not new.entry_done and old.status in (S, OP, PF):
             out.append(rules.cancel_entry(new))  # parked: its order must not keep filling unwatched
     if alert:
         out.append(Alert(new.pending_id, alert, "unprotected"))
@@ -228,7 +230,8 @@ def _entry_rejected(p: Pending, e: ev.EntryRejected, now: Millis, _: Policy) -> 
 
 
 def _entry_unknown(p: Pending, e: ev.EntryOutcomeUnknown, now: Millis, _: Policy) -> Reacted:
-    q = note(rules.sent_as(p, e.sent_at, e.recv_window_ms), now, f"entry outcome unknown ({e.reason}); querying by client id")
+    said = f"entry outcome unknown ({e.reason}); querying by client id"
+    q = note(rules.sent_as(p, e.sent_at, e.recv_window_ms), now, said)
     return q, [QueryEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY))]
 
 
@@ -280,7 +283,7 @@ def _query_failed(p: Pending, e: ev.QueryFailed, now: Millis, pol: Policy) -> Re
 def _check_due(p: Pending, e: ev.CheckDue, now: Millis, _: Policy) -> Reacted:
     """Ask again about everything whose outcome is still open."""
     cmds: list[Command] = []
-    if p.status in (S, O, PF):  # a send in doubt, or an acknowledged order a read could not see
+    if p.status in (S, OP, PF):  # a send in doubt, or an acknowledged order a read could not see
         cmds.append(QueryEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY)))
     elif not p.entry_done and (p.flatten or p.status is NA) and p.order_id is not None:
         cmds.append(rules.cancel_entry(p))
@@ -305,7 +308,8 @@ def _operator_cancel(p: Pending, e: ev.OperatorCancel, now: Millis, pol: Policy)
     what filled is closed at market once the cancel says how much."""
     if p.status is Status.CANCELED:  # the table's target for a request nobody sent yet
         return replace(p, entry_done=True, reason="canceled by the operator before it was sent"), []
-    q = note(replace(p, flatten=p.flatten or e.close), now, "operator: cancel the entry order" + (" and close what filled" if e.close else ""))
+    said = "operator: cancel the entry order" + (" and close what filled" if e.close else "")
+    q = note(replace(p, flatten=p.flatten or e.close), now, said)
     if e.close and p.filled_qty > 0:
         q = replace(q, status=X, reason="closed by the operator")
     return q, ([] if p.entry_done else [rules.cancel_entry(q)])

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from bot_cli.core import events as ev
 from bot_cli.core.commands import CancelEntry, Command
@@ -37,6 +36,8 @@ from bot_cli.core.shares import allocate
 _ENTRY_WORKING = (Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED)
 _SKIP = (Status.NEEDS_ATTENTION,)
 _HOLDING = (Status.PARTIALLY_FILLED, Status.PROTECTING, Status.PROTECTED, Status.EXITING)
+# One entry after its own facts: its state, commands, what was seen, and the facts as events.
+_FirstPass = tuple[Pending, list[Command], list[str], list[ev.Event]]
 _ENTRY_FACTS = (
     ev.EntryAccepted, ev.EntryRejected, ev.EntryNotFound, ev.EntryPartiallyFilled,
     ev.EntryFilled, ev.EntryCanceled, ev.EntryCanceledPartFilled,
@@ -135,24 +136,23 @@ def reconcile(
     Two passes: each entry's own facts first; then the position, shared out among the
     entries on each symbol by what those facts left them (core.shares.allocate).
     """
-    first: dict[PendingId, tuple[Pending, list[Command], list[str], list[ev.Event]]] = {}
+    first: dict[PendingId, _FirstPass] = {}
     for pid, p in sorted(state.items()):
         if not p.status.terminal:
             first[pid] = _reconcile_one(p, snap, now, policy)
     shares = _shares(first, snap)
     new_state: dict[PendingId, Pending] = {}
     rows = []
-    for pid, (q, cmds, said, events) in first.items():
+    for pid, facts in first.items():
         p = state[pid]
-        if pid in shares and q.status in _HOLDING and p.status not in _SKIP:
-            q, cmds, said = _with_position(p, q, events, shares[pid], said, now, policy) or (q, cmds, said)
+        q, cmds, said = _second_pass(p, facts, shares.get(pid), now, policy)
         if not q.status.terminal:
             new_state[pid] = q
         rows.append(PlanRow(pid, p.status, "; ".join(said) or "nothing to check", q.status, tuple(cmds)))
     return Plan(new_state, tuple(rows))
 
 
-def _shares(first: Mapping[PendingId, tuple[Pending, Any, Any, Any]], snap: Snapshot) -> dict[PendingId, Decimal]:
+def _shares(first: Mapping[PendingId, _FirstPass], snap: Snapshot) -> dict[PendingId, Decimal]:
     if snap.positions is None:
         return {}
     after = [q for q, *_ in first.values()]
@@ -162,12 +162,23 @@ def _shares(first: Mapping[PendingId, tuple[Pending, Any, Any, Any]], snap: Snap
     return out
 
 
+def _second_pass(
+    p: Pending, facts: _FirstPass, share: Decimal | None, now: Millis, policy: Policy
+) -> tuple[Pending, list[Command], list[str]]:
+    """The first pass's outcome, with the entry's share of the position folded in where it holds one."""
+    q, cmds, said, _ = facts
+    if share is None or q.status not in _HOLDING or p.status in _SKIP:
+        return q, cmds, said
+    return _with_position(p, facts, share, now, policy) or (q, cmds, said)
+
+
 def _with_position(
-    p: Pending, q1: Pending, events: list[ev.Event], share: Decimal, said: list[str], now: Millis, policy: Policy
+    p: Pending, facts: _FirstPass, share: Decimal, now: Millis, policy: Policy
 ) -> tuple[Pending, list[Command], list[str]] | None:
     """Fold the entry's part of the position in right after its entry's facts, so a flat
     share is known before any leg is re-sent; what its legs executed (found by the first
     pass) is added back, since those facts come after it and take it away again."""
+    q1, _, said, events = facts
     at = sum(isinstance(e, _ENTRY_FACTS) for e in events)
     if at and step_many(p, events[:at], now, policy)[0].status not in _HOLDING:
         return None
@@ -183,7 +194,7 @@ def _with_position(
 
 def _reconcile_one(
     p: Pending, snap: Snapshot, now: Millis, policy: Policy
-) -> tuple[Pending, list[Command], list[str], list[ev.Event]]:
+) -> _FirstPass:
     if p.status in _SKIP:
         return _parked(p)
     if p.status is Status.REQUESTED:
@@ -198,7 +209,7 @@ def _reconcile_one(
     return q, cmds, said, events
 
 
-def _parked(p: Pending) -> tuple[Pending, list[Command], list[str], list[ev.Event]]:
+def _parked(p: Pending) -> _FirstPass:
     """An operator decides; only an entry order that may still be working is cancelled."""
     if not p.entry_done and p.order_id is not None:
         cancel = CancelEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY))

@@ -163,14 +163,16 @@ def protection_not_found(p: Pending, e: ev.ProtectionNotFound, now: Millis, pol:
         if now < leg.sent_at + pol.read_lag_ms and leg.state is not LegState.CANCELING:
             q = note(p, now, f"{e.client_id} acknowledged but not visible; asking again")
             return q, [ScheduleCheck(p.pending_id, now + pol.recheck_ms)]
-        q = note(with_leg_state(p, e.client_id, LegState.CANCELING), now, f"{e.client_id} not visible; cancelling it by id")
+        said = f"{e.client_id} not visible; cancelling it by id"
+        q = note(with_leg_state(p, e.client_id, LegState.CANCELING), now, said)
         return replace(q, verify_share=True), [CancelProtection(p.pending_id, e.client_id)]
     due = deadline(leg.sent_at, p.recv_window_ms, pol)
     if now < due:
         return p, [ScheduleCheck(p.pending_id, due)]
     if p.status is Status.EXITING:  # winding down: nothing to protect
         return without(p, e.client_id), []
-    q = note(with_leg_state(p, e.client_id, LegState.SENDING, now), now, f"{e.client_id} never landed; sending it again")
+    said = f"{e.client_id} never landed; sending it again"
+    q = note(with_leg_state(p, e.client_id, LegState.SENDING, now), now, said)
     return q, [protection_command(q, leg)]
 
 

@@ -44,10 +44,18 @@ def exposure(entries: Iterable[Pending]) -> list[Exposure]:
     for p in entries:
         if p.share > 0:
             groups.setdefault((p.spec.symbol, p.spec.side, p.spec.position_side), []).append(p)
-    return [
-        Exposure(symbol, side, ps, sum((p.share for p in ps_), Decimal(0)), _live(ps_, Leg.SL), _live(ps_, Leg.TP), len(ps_))
-        for (symbol, side, ps), ps_ in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1].value, kv[0][2].value))
-    ]
+    return [_exposure(key, group) for key, group in sorted(groups.items(), key=_group_order)]
+
+
+def _group_order(item: tuple[tuple[str, Side, PositionSide], list[Pending]]) -> tuple[str, str, str]:
+    (symbol, side, position_side), _ = item
+    return symbol, side.value, position_side.value
+
+
+def _exposure(key: tuple[str, Side, PositionSide], group: list[Pending]) -> Exposure:
+    symbol, side, position_side = key
+    share = sum((p.share for p in group), Decimal(0))
+    return Exposure(symbol, side, position_side, share, _live(group, Leg.SL), _live(group, Leg.TP), len(group))
 
 
 def _live(entries: list[Pending], leg: Leg) -> Decimal:

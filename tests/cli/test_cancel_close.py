@@ -103,7 +103,8 @@ def test_cancel_alone_cancels_the_resting_order_on_the_venue(venue: Venue, tmp_p
     assert code == 0, err
     assert out == f"entry {pid} ({SYMBOL}): CANCELED - canceled with no fill [by this process]\n"
     assert order_status(venue, f"{pid}-e") == "CANCELED"
-    assert archived_status(state, pid) == "CANCELED" and pid not in journal(state)
+    assert archived_status(state, pid) == "CANCELED"
+    assert pid not in journal(state)
 
 
 def test_close_alone_flattens_the_share_and_cancels_both_legs(venue: Venue, tmp_path: Path) -> None:
@@ -176,7 +177,9 @@ def test_refusals_change_nothing(venue: Venue, tmp_path: Path) -> None:
     for args, line in cases.items():
         code, out, err = bot(venue, state, *args)
         assert (code, out) == (1, ""), args
-        assert err.startswith(line) and err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith(line), err
+        assert err.count("\n") == 1, err
+        assert "Traceback" not in err, err
     after = ((state / "pending_entries.jsonl").read_bytes(), open_algos(venue, pid), open_orders(venue, rest))
     assert after == before
     assert done  # untouched too: still protected
@@ -245,7 +248,8 @@ def test_with_a_daemon_cancel_and_close_go_through_it(venue: Venue, tmp_path: Pa
         code, out, err = bot(venue, state, "close", pid, "--json")
         assert code == 0, err
         (result,) = json.loads(out)["results"]
-        assert result["by"] == f"bot run (pid {daemon.pid})" and result["state"] in ("EXITING", "CLOSED")
+        assert result["by"] == f"bot run (pid {daemon.pid})"
+        assert result["state"] in ("EXITING", "CLOSED")
         wait_for(lambda: position(venue) == 0 and not open_algos(venue, pid), "the venue flat, no leg open")
         wait_for(lambda: archived_status(state, pid) == "CLOSED", "the entry archived CLOSED")
         assert requests.pending(state) == []
@@ -263,7 +267,8 @@ def test_a_daemon_gone_before_taking_the_request_leaves_it_for_the_next_run(venu
     state = tmp_path / "state"
     rest = resting(venue, state)
     with subprocess.Popen([sys.executable, "-c", HOLDER_PID, str(state)], stdout=subprocess.PIPE, text=True) as holder:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == str(holder.pid)
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == str(holder.pid)
         argv = [sys.executable, "-m", "bot_cli", "--state-dir", str(state), "--config", str(venue.config),
                 "cancel", rest]
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as cancel:
@@ -271,7 +276,7 @@ def test_a_daemon_gone_before_taking_the_request_leaves_it_for_the_next_run(venu
                 wait_for(lambda: requests.pending(state), "the request file")
                 holder.kill()
                 holder.wait(10)
-                out, err = cancel.communicate(timeout=20)
+                _out, err = cancel.communicate(timeout=20)
             finally:
                 cancel.kill()
                 holder.kill()
@@ -288,7 +293,8 @@ def test_a_request_not_taken_in_time_exits_3(venue: Venue, tmp_path: Path) -> No
     rest = resting(venue, state)
     with subprocess.Popen([sys.executable, "-c", HOLDER_PID, str(state)], stdout=subprocess.PIPE, text=True) as holder:
         try:
-            assert holder.stdout is not None and holder.stdout.readline().strip() == str(holder.pid)
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == str(holder.pid)
             code, out, err = bot(venue, state, "cancel", rest, "--timeout", "0.5")
         finally:
             holder.kill()
@@ -320,9 +326,12 @@ def test_an_unreachable_venue_or_an_unreadable_record_is_one_line(tmp_path: Path
     before = (state / "pending_entries.jsonl").read_bytes()
     for pid, words in ((p.pending_id, "venue"), ("bc0bbbbbbbbbbbbb", "the record of bc0bbbbbbbbbbbbb cannot be read")):
         result = CliRunner().invoke(app, ["--state-dir", str(state), "--config", str(config), "cancel", pid])
-        assert result.exit_code == 1 and result.stdout == ""
-        assert result.stderr.startswith("error: ") and words in result.stderr
-        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr.startswith("error: ")
+        assert words in result.stderr
+        assert result.stderr.count("\n") == 1
+        assert "Traceback" not in result.stderr
     assert (state / "pending_entries.jsonl").read_bytes() == before
 
 
@@ -358,7 +367,8 @@ def test_cancel_through_the_daemon_keeps_what_filled_protected(venue: Venue, tmp
         assert code == 0, err
         (result,) = json.loads(out)["results"]
         order = venue.signed_get("/fapi/v1/order", symbol=SYMBOL, origClientOrderId=f"{pid}-e")
-        assert order["status"] == "CANCELED" and result["filled_quantity"] == order["executedQty"]
+        assert order["status"] == "CANCELED"
+        assert result["filled_quantity"] == order["executedQty"]
 
         def legs_match() -> bool:
             legs = open_algos(venue, pid)
@@ -382,4 +392,5 @@ def test_cancel_close_alone_closes_what_filled(venue: Venue, tmp_path: Path) -> 
     assert code == 0, err
     assert out.startswith(f"entry {pid} ({SYMBOL}): CLOSED - ")
     assert order_status(venue, f"{pid}-e") == "CANCELED"
-    assert position(venue) == 0 and open_algos(venue, pid) == []
+    assert position(venue) == 0
+    assert open_algos(venue, pid) == []

@@ -102,7 +102,8 @@ def test_credentials_come_from_the_environment_and_never_print() -> None:
     """Keys are read from BOT_API_KEY/BOT_API_SECRET; their repr hides both."""
     creds = credentials({"BOT_API_KEY": "k" * 64, "BOT_API_SECRET": "s" * 64})
     assert creds.api_key == "k" * 64
-    assert "k" * 8 not in repr(creds) and "s" * 8 not in repr(creds)
+    assert "k" * 8 not in repr(creds)
+    assert "s" * 8 not in repr(creds)
     with pytest.raises(ConfigError, match="BOT_API_KEY and BOT_API_SECRET"):
         credentials({})
 
@@ -141,15 +142,19 @@ def test_check_passes_a_good_config(tmp_path: Path) -> None:
 def test_check_fails_a_bad_config(tmp_path: Path, text: str, env: dict[str, str], failed: str, detail: str) -> None:
     """What is wrong is a FAIL row naming it; exit 1 with one line on stderr."""
     code, checks, err = check(tmp_path, text, **env)
-    assert code == 1 and len(err.strip().splitlines()) == 1 and failed in err
-    assert checks[failed]["result"] == "fail" and detail in checks[failed]["detail"]
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1
+    assert failed in err
+    assert checks[failed]["result"] == "fail"
+    assert detail in checks[failed]["detail"]
 
 
 def test_check_reports_a_state_dir_that_cannot_work(tmp_path: Path) -> None:
     """A state dir that is a file is a FAIL row (config check is not stopped by it)."""
     (tmp_path / "state").write_text("")
     code, checks, _ = check(tmp_path, None)
-    assert code == 1 and "not a directory" in checks["state dir"]["detail"]
+    assert code == 1
+    assert "not a directory" in checks["state dir"]["detail"]
 
 
 def test_check_shows_what_it_found_and_never_the_keys(tmp_path: Path) -> None:
@@ -158,8 +163,10 @@ def test_check_shows_what_it_found_and_never_the_keys(tmp_path: Path) -> None:
     runner = CliRunner(env={"BOT_API_KEY": "k" * 64, "BOT_API_SECRET": "s" * 64})
     result = runner.invoke(app, ["--config", str(path), "config", "check"])
     assert result.exit_code == 0
-    assert "binance testnet" in result.stdout and str(path) in result.stdout
-    assert "k" * 8 not in result.output and "s" * 8 not in result.output
+    assert "binance testnet" in result.stdout
+    assert str(path) in result.stdout
+    assert "k" * 8 not in result.output
+    assert "s" * 8 not in result.output
 
 
 @pytest.fixture(scope="module")
@@ -232,9 +239,11 @@ def test_online_check_with_keys(tmp_path: Path, venue: int) -> None:
     """The binance kind with keys the venue knows passes; with keys it refuses, the venue row fails."""
     good = {"BOT_API_KEY": PAPER_API_KEY, "BOT_API_SECRET": PAPER_API_SECRET}
     code, checks, _ = check(tmp_path, binance_at(venue), "--online", **good)
-    assert code == 0 and checks["user stream"]["result"] == "ok"
+    assert code == 0
+    assert checks["user stream"]["result"] == "ok"
     code, checks, _ = check(tmp_path, binance_at(venue), "--online", BOT_API_KEY="k" * 64, BOT_API_SECRET="s" * 64)
-    assert code == 1 and checks["venue"]["result"] == "fail"
+    assert code == 1
+    assert checks["venue"]["result"] == "fail"
     assert "k" * 8 not in checks["venue"]["detail"]
 
 
@@ -244,6 +253,9 @@ def test_online_check_with_no_venue(tmp_path: Path) -> None:
     nothing answers: a FAIL row."""
     port = free_port()
     code, checks, _ = check(tmp_path, f"[paper]\nport = {port}\n", "--online")
-    assert code == 0 and checks["venue"]["result"] == "warn" and "`bot run` starts one" in checks["venue"]["detail"]
+    assert code == 0
+    assert checks["venue"]["result"] == "warn"
+    assert "`bot run` starts one" in checks["venue"]["detail"]
     code, checks, _ = check(tmp_path, binance_at(port), "--online", BOT_API_KEY="k", BOT_API_SECRET="s")
-    assert code == 1 and f"cannot reach the binance testnet venue at http://127.0.0.1:{port}" in checks["venue"]["detail"]
+    assert code == 1
+    assert f"cannot reach the binance testnet venue at http://127.0.0.1:{port}" in checks["venue"]["detail"]

@@ -58,7 +58,8 @@ def test_h_is_help(words: tuple[str, ...]) -> None:
     """-h prints what --help prints, on the root and on subcommands."""
     short, long = bot(*words, "-h"), bot(*words, "--help")
     assert short.returncode == long.returncode == 0
-    assert short.stdout == long.stdout and "Usage: bot" in short.stdout
+    assert short.stdout == long.stdout
+    assert "Usage: bot" in short.stdout
 
 
 def test_completion_script_and_completion() -> None:
@@ -67,7 +68,8 @@ def test_completion_script_and_completion() -> None:
     if not script.exists():
         pytest.skip("the `bot` console script is not installed next to this python")
     shown = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=30)
-    assert shown.returncode == 0 and "_BOT_COMPLETE=complete_bash" in shown.stdout
+    assert shown.returncode == 0
+    assert "_BOT_COMPLETE=complete_bash" in shown.stdout
     env = {**os.environ, "_BOT_COMPLETE": "complete_bash", "COMP_WORDS": "bot pen", "COMP_CWORD": "1"}
     asked = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=30)
     assert asked.stdout.split() == ["pending"]
@@ -88,7 +90,8 @@ def test_fixed_choices_are_listed_in_help(words: tuple[str, ...], choices: str) 
 def test_every_command_shows_an_example(words: tuple[str, ...]) -> None:
     """Each command's help holds at least one example of it."""
     text = bot(*words, "--help").stdout
-    assert "Example" in text and f"bot {' '.join(words)}" in text
+    assert "Example" in text
+    assert f"bot {' '.join(words)}" in text
 
 
 def test_usage_errors_are_plain_text_off_a_terminal() -> None:
@@ -102,7 +105,8 @@ def test_usage_errors_are_plain_text_off_a_terminal() -> None:
 def test_help_is_plain_text_off_a_terminal() -> None:
     """Help piped to a file or a pager has no box drawing and no escape sequence."""
     text = bot("run", "--help").stdout
-    assert not BOX & set(text) and "\x1b" not in text
+    assert not BOX & set(text)
+    assert "\x1b" not in text
 
 
 def test_force_color_draws_styles_and_no_color_removes_them(tmp_path: Path) -> None:
@@ -122,9 +126,8 @@ def test_force_color_draws_styles_and_no_color_removes_them(tmp_path: Path) -> N
 
 
 def record(msg: str, **extra: object) -> logging.LogRecord:
-    rec = logging.getLogger("bot_cli.engine").makeRecord("bot_cli.engine", logging.INFO, __file__, 1, msg, (), None,
+    return logging.getLogger("bot_cli.engine").makeRecord("bot_cli.engine", logging.INFO, __file__, 1, msg, (), None,
                                                          extra=extra)  # fmt: skip
-    return rec
 
 
 def test_json_log_lines_carry_the_extra_fields() -> None:
@@ -132,7 +135,9 @@ def test_json_log_lines_carry_the_extra_fields() -> None:
     line = JsonFormatter().format(record("bc0x OPEN -> PROTECTING", entry="bc0x", symbol="BTCUSDT",
                                          state=OrderStatus.FILLED, client_id="bc0x-e", event="EntryFilled"))  # fmt: skip
     doc = json.loads(line)
-    assert doc["msg"] == "bc0x OPEN -> PROTECTING" and doc["level"] == "INFO" and doc["logger"] == "bot_cli.engine"
+    assert doc["msg"] == "bc0x OPEN -> PROTECTING"
+    assert doc["level"] == "INFO"
+    assert doc["logger"] == "bot_cli.engine"
     assert {k: doc[k] for k in ("entry", "symbol", "state", "client_id", "event")} == {
         "entry": "bc0x", "symbol": "BTCUSDT", "state": "FILLED", "client_id": "bc0x-e", "event": "EntryFilled",
     }  # fmt: skip
@@ -160,7 +165,8 @@ def test_the_daemon_log_gives_stream_messages_their_fields() -> None:
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
     doc = json.loads(out.getvalue())
-    assert doc["event"] == "TRADE" and doc["client_id"] == "bc0mi3k2x7a1b2c-e"
+    assert doc["event"] == "TRADE"
+    assert doc["client_id"] == "bc0mi3k2x7a1b2c-e"
     assert (doc["symbol"], doc["state"]) == ("BTCUSDT", "FILLED")
     assert doc["entry"] == fields(update)["entry"] == "bc0mi3k2x7a1b2c"
 

@@ -255,7 +255,8 @@ def test_a_refused_entry_is_one_line_and_leaves_no_trace(
 
 def test_an_unknown_symbol_is_refused(shared_venue: Venue, tmp_path: Path) -> None:
     code, _, err = bot(shared_venue, tmp_path / "state", "enter", "NOPEUSDT", "buy", QTY, "--sl", SL)
-    assert code == 1 and err == "error: symbol NOPEUSDT is not traded on the paper venue\n"
+    assert code == 1
+    assert err == "error: symbol NOPEUSDT is not traded on the paper venue\n"
     assert not (tmp_path / "state").exists()
 
 
@@ -286,7 +287,8 @@ def test_a_market_entry_is_protected_before_enter_exits(
 
     assert code == 0, err
     answer = answer_of(out)
-    assert answer["state"] == "PROTECTED" and answer["sent_by"] == "this process"
+    assert answer["state"] == "PROTECTED"
+    assert answer["sent_by"] == "this process"
     assert_protected_on_venue(venue, answer["id"], side, sl, tp)
 
 
@@ -298,7 +300,8 @@ def test_a_limit_entry_without_wait_exits_4_with_a_warning(venue: Venue, tmp_pat
     assert code == EXIT_UNWATCHED == 4
     answer = answer_of(out)
     assert answer["state"] == "OPEN"
-    assert err.count("\n") == 1 and err.startswith("warning: no daemon is running: nothing will protect")
+    assert err.count("\n") == 1
+    assert err.startswith("warning: no daemon is running: nothing will protect")
     assert venue.order(f"{answer['id']}-e")["status"] == "NEW"  # type: ignore[index]
     assert venue.algos(answer["id"]) == []
 
@@ -350,7 +353,8 @@ def test_enter_says_so_when_the_daemon_is_gone_before_taking_it(venue: Venue, tm
     state = tmp_path / "state"
     argv = [sys.executable, "-c", HOLDER, str(state)]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as holder:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
         with bot_process(venue, state, "enter", "BTCUSDT", "buy", QTY, "--sl", SL, "--tp", TP,
                          "--json") as enter:  # fmt: skip
             try:

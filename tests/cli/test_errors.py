@@ -61,7 +61,8 @@ def one_error_line(result: subprocess.CompletedProcess[str], code: int = 1) -> s
     """The single stderr line of a failed command; no traceback anywhere."""
     lines = result.stderr.strip().splitlines()
     assert result.returncode == code, result
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     return lines[0]
 
@@ -137,7 +138,8 @@ def test_a_port_out_of_range_on_the_command_line(tmp_path: Path) -> None:
     """`paper serve --port 70000`: a usage error (exit 2) naming the range, before anything listens."""
     result = bot(tmp_path, "paper", "serve", "--port", "70000")
     assert result.returncode == 2, result
-    assert "Traceback" not in result.stderr and "70000 is not in the range 1<=x<=65535" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "70000 is not in the range 1<=x<=65535" in result.stderr
 
 
 def requested_entry(state: Path) -> str:
@@ -165,7 +167,8 @@ def test_an_unreachable_venue_url_on_every_command(tmp_path: Path) -> None:
         line = one_error_line(bot(tmp_path, *args))
         assert f"cannot reach the paper venue at {url}" in line, args
     line = one_error_line(bot(tmp_path, "pending", "drop", pid, "--yes"))
-    assert "cannot check the exchange" in line and "refusing to drop" in line
+    assert "cannot check the exchange" in line
+    assert "refusing to drop" in line
     for args in [("paper", "orders"), ("paper", "price", "BTCUSDT", "97000"), ("paper", "faults")]:
         line = one_error_line(bot(tmp_path, *args))
         assert f"no paper venue answers on 127.0.0.1:{paper_port} and venue.rest_url is {url}" in line, args
@@ -180,7 +183,8 @@ def test_a_state_dir_readable_by_others_is_made_0700_and_said_once(tmp_path: Pat
     first = bot(tmp_path, "pending", "list")
     second = bot(tmp_path, "pending", "list")
     assert first.returncode == second.returncode == 0
-    assert "state was 0755" in first.stderr and "made it 0700" in first.stderr
+    assert "state was 0755" in first.stderr
+    assert "made it 0700" in first.stderr
     assert second.stderr == ""
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
 
@@ -218,8 +222,8 @@ def test_an_unforeseen_exception_is_one_line_too() -> None:
     result = CliRunner().invoke(app, ["boom"])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "error: unexpected KeyError: 'surprise' (a bug: run again with BOT_TRACEBACK=1 for the "
-        "traceback and report it)"
+        ("error: unexpected KeyError: 'surprise' (a bug: run again with BOT_TRACEBACK=1 for the "
+        "traceback and report it)")
     ]
     shown = CliRunner(env={TRACEBACK_ENV: "1"}).invoke(app, ["boom"])
     assert isinstance(shown.exception, KeyError)

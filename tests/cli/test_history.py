@@ -70,7 +70,7 @@ def state(tmp_path: Path) -> Iterator[Path]:
             store.remove(p.pending_id, "canceled with no fill", record=encode(p))
         live = protected(T0, 9)
         store.save(live.pending_id, encode(live))
-    yield path
+    return path
 
 
 def archived_ids(state: Path) -> list[str]:
@@ -85,8 +85,10 @@ def test_the_archive_is_listed_newest_first(state: Path) -> None:
     lines = out.splitlines()
     assert lines[0].split() == ["id", "symbol", "side", "qty", "filled", "state", "reason", "archived"]
     assert [line.split()[0] for line in lines[1:]] == archived_ids(state)[::-1]
-    assert "CANCELED" in lines[1] and "canceled with no fill" in lines[1]
-    assert lines[1].endswith(iso(T0 + 2 * DAY)) and lines[3].endswith("2025-11-24T16:00:00Z")
+    assert "CANCELED" in lines[1]
+    assert "canceled with no fill" in lines[1]
+    assert lines[1].endswith(iso(T0 + 2 * DAY))
+    assert lines[3].endswith("2025-11-24T16:00:00Z")
 
 
 def test_since_keeps_what_was_archived_since(state: Path) -> None:
@@ -108,7 +110,8 @@ def test_an_archived_entry_shows_every_note_with_its_time(state: Path) -> None:
     doc = json.loads(out)
     assert (doc["where"], doc["state"], doc["archive_reason"]) == ("archive", "CANCELED", "canceled with no fill")
     texts = [n["text"] for n in doc["history"]]
-    assert texts[0] == "entry requested" and "SUBMITTING -> OPEN on EntryAccepted" in texts
+    assert texts[0] == "entry requested"
+    assert "SUBMITTING -> OPEN on EntryAccepted" in texts
     assert doc["history"][-1]["time"] == "2025-11-24T15:59:59.992Z"
     code, out, _ = bot(state, pid)
     assert out.splitlines()[0] == (f"entry {pid}: BTCUSDT BUY 0.010 LIMIT at 64000.0, stop-loss 63000.0,"
@@ -126,7 +129,9 @@ def test_a_pending_entry_shows_its_legs_and_share(state: Path) -> None:
     assert [(x["leg"], x["quantity"], x["trigger"], x["state"]) for x in doc["legs"]] == [
         ("sl1", "0.010", "63000.0", "LIVE"), ("tp1", "0.010", "66000.0", "LIVE")]
     code, out, _ = bot(state, pid)
-    assert f"{pid}-sl1" in out and "63000.0" in out and "in the journal" in out
+    assert f"{pid}-sl1" in out
+    assert "63000.0" in out
+    assert "in the journal" in out
 
 
 def test_since_filters_an_entrys_notes(state: Path) -> None:
@@ -142,7 +147,9 @@ def test_errors_are_one_line(state: Path, args: list[str]) -> None:
     """An unknown id, a --since that is neither a duration nor a time: exit 1, one line."""
     code, out, err = bot(state, *args)
     assert (code, out) == (1, "")
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
 
 
 def test_an_empty_state_dir_has_an_empty_archive(tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ def test_flags_write_a_config_the_loader_reads_back(tmp_path: Path) -> None:
     cfg = load_config(tmp_path / "bot.toml")
     assert (cfg.venue.kind, cfg.venue.network, cfg.venue.position_mode) == ("binance", "testnet", "hedge")
     assert cfg.protection.on_immediate_trigger == "alert"
-    assert "wrote" in out and "BOT_API_KEY" in out  # the next step: keys in the environment
+    assert "wrote" in out
+    assert "BOT_API_KEY" in out
 
 
 def test_no_flags_means_the_paper_venue(tmp_path: Path) -> None:
@@ -39,7 +40,8 @@ def test_no_flags_means_the_paper_venue(tmp_path: Path) -> None:
     assert code == 0
     text = (tmp_path / "bot.toml").read_text()
     cfg = load_config(tmp_path / "bot.toml")
-    assert cfg.venue.kind == "paper" and cfg.paper.port == 18765
+    assert cfg.venue.kind == "paper"
+    assert cfg.paper.port == 18765
     for key in ("kind", "position_mode", "on_immediate_trigger", "port"):
         before = text.split(f"\n{key} = ")[0]
         assert before.rsplit("\n", 1)[-1].startswith("# "), f"{key} has no comment above it"
@@ -50,7 +52,9 @@ def test_never_writes_a_secret(tmp_path: Path) -> None:
     code, _, _ = init(tmp_path, "--venue", "binance")
     assert code == 0
     text = (tmp_path / "bot.toml").read_text()
-    assert KEY not in text and SECRET not in text and "K" * 8 not in text
+    assert KEY not in text
+    assert SECRET not in text
+    assert "K" * 8 not in text
     assert stat.S_IMODE((tmp_path / "bot.toml").stat().st_mode) == 0o600
 
 
@@ -58,19 +62,26 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     """An existing file is kept (exit 1, one line) unless --force."""
     (tmp_path / "bot.toml").write_text("# mine\n")
     code, _, err = init(tmp_path, "--venue", "binance")
-    assert code == 1 and len(err.strip().splitlines()) == 1 and "--force" in err
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1
+    assert "--force" in err
     assert (tmp_path / "bot.toml").read_text() == "# mine\n"
     code, _, _ = init(tmp_path, "--venue", "binance", "--force")
-    assert code == 0 and load_config(tmp_path / "bot.toml").venue.kind == "binance"
+    assert code == 0
+    assert load_config(tmp_path / "bot.toml").venue.kind == "binance"
 
 
 def test_live_needs_its_own_flag(tmp_path: Path) -> None:
     """--network live without --allow-live is refused; with it the file says allow_live."""
     code, _, err = init(tmp_path, "--venue", "binance", "--network", "live")
-    assert code == 1 and "--allow-live" in err and not (tmp_path / "bot.toml").exists()
+    assert code == 1
+    assert "--allow-live" in err
+    assert not (tmp_path / "bot.toml").exists()
     code, _, _ = init(tmp_path, "--venue", "binance", "--network", "live", "--allow-live")
     cfg = load_config(tmp_path / "bot.toml")
-    assert code == 0 and cfg.venue.network == "live" and cfg.venue.allow_live
+    assert code == 0
+    assert cfg.venue.network == "live"
+    assert cfg.venue.allow_live
 
 
 @pytest.mark.parametrize(
@@ -95,4 +106,5 @@ def test_init_works_whatever_the_state_dir(tmp_path: Path) -> None:
     """init never uses the state dir, so a broken one does not stop it."""
     (tmp_path / "state").write_text("")
     result = runner.invoke(app, ["--state-dir", str(tmp_path / "state"), "init", "-o", str(tmp_path / "b.toml")])
-    assert result.exit_code == 0 and load_config(tmp_path / "b.toml").venue.kind == "paper"
+    assert result.exit_code == 0
+    assert load_config(tmp_path / "b.toml").venue.kind == "paper"

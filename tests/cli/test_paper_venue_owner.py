@@ -63,7 +63,8 @@ def refused(result: subprocess.CompletedProcess[str]) -> str:
     """The one error line of a refused command (exit 1, no traceback)."""
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1, result
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     return lines[0]
 
 
@@ -75,7 +76,8 @@ def holder(c: Cluster, mode: str) -> Iterator[int]:
         env=c.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     ) as proc:  # fmt: skip
         try:
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "held"
             yield proc.pid
         finally:
             proc.kill()
@@ -105,10 +107,12 @@ def test_a_killed_serve_is_not_replaced_by_a_venue_inside_the_command(tmp_path):
         assert f"run by `bot paper serve` (pid {pid}, no longer running)" in line
         assert f"nothing answers on 127.0.0.1:{c.port}" in line
         assert "start `bot paper serve` again" in line
-    assert after == before and not listening
+    assert after == before
+    assert not listening
     assert json.loads(shown.stdout)["faults"] == ["unknown_503:algoOrder"]
     assert "started the paper venue" not in entered.stderr  # it went to the restarted serve
-    assert len(resting) == 1 and resting[0].endswith("-e"), entered
+    assert len(resting) == 1, entered
+    assert resting[0].endswith("-e"), entered
 
 
 def test_a_recorded_serve_that_is_alive_but_does_not_answer_is_waited_for_not_replaced(tmp_path):
@@ -127,7 +131,8 @@ def test_a_recorded_serve_that_is_alive_but_does_not_answer_is_waited_for_not_re
     # Assert
     for line in lines:
         assert f"`bot paper serve` (pid {pid}) but does not answer on 127.0.0.1:{c.port}" in line
-    assert after == before and not listening
+    assert after == before
+    assert not listening
 
 
 def test_a_paper_state_held_by_another_process_is_not_opened_twice(tmp_path):
@@ -145,7 +150,8 @@ def test_a_paper_state_held_by_another_process_is_not_opened_twice(tmp_path):
 
     # Assert
     assert f"held by another process (pid {pid}) and no venue answers on 127.0.0.1:{c.port}" in line
-    assert after == before and not listening
+    assert after == before
+    assert not listening
 
 
 def test_a_serve_stopped_cleanly_leaves_the_state_to_commands_which_say_so(tmp_path):
@@ -163,12 +169,15 @@ def test_a_serve_stopped_cleanly_leaves_the_state_to_commands_which_say_so(tmp_p
         shown = bot(c, "paper", "faults", "--json")
 
     # Assert
-    assert record is not None and (record.pid, record.port) == (serve_pid, c.port)
-    assert exit_code == 0 and not server_path(c.state_dir).exists()
+    assert record is not None
+    assert (record.pid, record.port) == (serve_pid, c.port)
+    assert exit_code == 0
+    assert not server_path(c.state_dir).exists()
     assert plan.returncode == 0, plan.stderr
     started = f"started the paper venue in this process on 127.0.0.1:{c.port} (state: "
     assert [line for line in plan.stderr.splitlines() if started in line] != []
-    assert shown.returncode == 0 and json.loads(shown.stdout) == {
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout) == {
         "faults": ["late_visibility:2"], "ran": []
     }
     assert "started the paper venue in this process for this command" in shown.stderr

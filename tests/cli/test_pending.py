@@ -53,7 +53,10 @@ def test_list_shows_every_column(state: Path) -> None:
     assert code == 0
     header = out.splitlines()[0].split()
     assert header[:6] == ["id", "symbol", "side", "qty", "filled", "state"]
-    assert "PARTIALLY_FILLED" in out and "OPEN" in out and "63000.0" in out and "66000.0" in out
+    assert "PARTIALLY_FILLED" in out
+    assert "OPEN" in out
+    assert "63000.0" in out
+    assert "66000.0" in out
 
 
 def test_list_json_is_machine_readable(state: Path) -> None:
@@ -70,7 +73,8 @@ def test_list_json_is_machine_readable(state: Path) -> None:
 def test_list_of_an_empty_state_dir(tmp_path: Path) -> None:
     """No journal yet: an empty list, not an error."""
     code, out, _ = bot(tmp_path / "new", "pending", "list", "--json")
-    assert code == 0 and json.loads(out) == {"pending": []}
+    assert code == 0
+    assert json.loads(out) == {"pending": []}
 
 
 def test_drop_unknown_id_fails_and_changes_nothing(state: Path) -> None:
@@ -78,7 +82,8 @@ def test_drop_unknown_id_fails_and_changes_nothing(state: Path) -> None:
     before = (state / "pending_entries.jsonl").read_bytes()
     code, _, err = bot(state, "pending", "drop", "bcnope000000", "--yes", "--force")
     assert code == 1
-    assert "no pending entry bcnope000000" in err and "bot pending list" in err
+    assert "no pending entry bcnope000000" in err
+    assert "bot pending list" in err
     assert (state / "pending_entries.jsonl").read_bytes() == before
 
 
@@ -86,7 +91,8 @@ def test_drop_moves_the_record_to_the_archive(state: Path) -> None:
     """--yes --force drops without asking; the record is archived with reason 'dropped'."""
     pid = json.loads(bot(state, "pending", "list", "--json")[1])["pending"][0]["id"]
     code, out, _ = bot(state, "pending", "drop", pid, "--yes", "--force")
-    assert code == 0 and f"dropped 1: {pid}" in out
+    assert code == 0
+    assert f"dropped 1: {pid}" in out
     with PendingEntryStore(state) as store:
         assert pid not in store.load_all()
         archived = [a for a in store.archived() if a["id"] == pid]
@@ -98,7 +104,8 @@ def test_drop_asks_first(state: Path) -> None:
     """Without --yes the operator is asked; answering no changes nothing."""
     pid = json.loads(bot(state, "pending", "list", "--json")[1])["pending"][0]["id"]
     code, out, _ = bot(state, "pending", "drop", pid, "--force", input="n\n")
-    assert code == 1 and "Drop 1 pending entry" in out
+    assert code == 1
+    assert "Drop 1 pending entry" in out
     with PendingEntryStore(state) as store:
         assert pid in store.load_all()
 
@@ -109,7 +116,8 @@ def test_a_bad_config_is_one_line_and_exit_1(tmp_path: Path) -> None:
     cfg.write_text("[venue]\nkind = 'nope'\n")
     result = runner.invoke(app, ["--config", str(cfg), "recover", "--dry-run"])
     assert result.exit_code == 1
-    assert "venue.kind = 'nope'" in result.stderr and "Traceback" not in result.stderr
+    assert "venue.kind = 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # -- records the bot cannot read ----------------------------------------------------------
@@ -135,8 +143,10 @@ def test_an_undecodable_record_is_listed_as_unreadable(state: Path) -> None:
     code, out, err = bot(state, "pending", "list", "--json")
     assert code == 0
     row = next(r for r in json.loads(out)["pending"] if r["id"] == pid)
-    assert row["state"] == "UNREADABLE" and "ON_FIRE" in row["reason"]
-    assert row["symbol"] == "BTCUSDT" and row["entry_client_id"] is None
+    assert row["state"] == "UNREADABLE"
+    assert "ON_FIRE" in row["reason"]
+    assert row["symbol"] == "BTCUSDT"
+    assert row["entry_client_id"] is None
     assert f"bot pending drop --force {pid}" in err
     code, out, _ = bot(state, "pending", "list")
     line = next(x for x in out.splitlines() if x.startswith(pid))
@@ -157,14 +167,19 @@ def test_a_plain_context_is_listed_and_dropped_only_with_force(state: Path) -> N
     _, out, _ = bot(state, "pending", "list", "--json")
     row = next(r for r in json.loads(out)["pending"] if r["id"] == "seed-order-1")
     assert (row["state"], row["symbol"], row["quantity"]) == ("UNREADABLE", "ETHUSDT", "0.5")
-    assert "plain context" in row["reason"] and row["age_seconds"] is None
+    assert "plain context" in row["reason"]
+    assert row["age_seconds"] is None
     before = (state / "pending_entries.jsonl").read_bytes()
     code, _, err = bot(state, "pending", "drop", "seed-order-1", "--yes")
-    assert code == 1 and "cannot be read" in err and "--force" in err
+    assert code == 1
+    assert "cannot be read" in err
+    assert "--force" in err
     assert (state / "pending_entries.jsonl").read_bytes() == before
     code, out, err = bot(state, "pending", "drop", "seed-order-1", "--yes", "--force")
-    assert code == 0 and "dropped 1: seed-order-1" in out
-    assert "seed-order-1 dropped" in err and "never checked" in err
+    assert code == 0
+    assert "dropped 1: seed-order-1" in out
+    assert "seed-order-1 dropped" in err
+    assert "never checked" in err
     with PendingEntryStore(state) as store:
         assert "seed-order-1" not in store.load_all()
         assert store.archived()[-1]["rec"] == context
@@ -185,7 +200,8 @@ def test_drop_refuses_a_working_entry_without_force(state: Path) -> None:
     code, _, err = bot(state, "pending", "drop", pid, "--yes")
     assert code == 1
     assert f"entry order {pid}-e (OPEN) may still be working on the exchange" in err
-    assert "--force" in err and len(err.strip().splitlines()) == 1
+    assert "--force" in err
+    assert len(err.strip().splitlines()) == 1
     assert (state / "pending_entries.jsonl").read_bytes() == before
 
 
@@ -199,7 +215,8 @@ def test_force_drops_through_the_lifecycle_and_warns_what_stays_live(state: Path
         assert live in err
     with PendingEntryStore(state) as store:
         archived = store.archived()[-1]
-    assert archived["reason"] == "dropped" and archived["rec"]["status"] == "DROPPED"
+    assert archived["reason"] == "dropped"
+    assert archived["rec"]["status"] == "DROPPED"
     assert archived["rec"]["history"][-1][1] == "PARTIALLY_FILLED -> DROPPED on OperatorDrop"
 
 
@@ -211,8 +228,10 @@ def test_a_safe_entry_drops_without_force(tmp_path: Path) -> None:
     with PendingEntryStore(tmp_path) as store:
         store.save(pid, encode(p))
         result = ops.drop_pending(store, [pid], now_ms=now + 1)
-        assert result.dropped == [pid] and result.left_live == {}
-        assert store.load_all() == {} and store.archived()[-1]["rec"]["status"] == "DROPPED"
+        assert result.dropped == [pid]
+        assert result.left_live == {}
+        assert store.load_all() == {}
+        assert store.archived()[-1]["rec"]["status"] == "DROPPED"
 
 
 def test_ops_refuses_unforced_and_changes_nothing(state: Path) -> None:
@@ -239,7 +258,8 @@ def test_list_all_shows_each_entrys_share_and_its_legs(state: Path) -> None:
         (f"{pf['id']}-sl1", "sl1", "0.004", "63000.0"), (f"{pf['id']}-tp1", "tp1", "0.004", "66000.0")]
     code, out, _ = bot(state, "pending", "list", "--all")
     assert "share" in out.splitlines()[0].split()
-    assert f"{pf['id']}-sl1" in out and f"{pf['id']}-tp1" in out
+    assert f"{pf['id']}-sl1" in out
+    assert f"{pf['id']}-tp1" in out
 
 
 # -- drop --force cancels what the entry left working (paper venue) ---------------------------
@@ -272,7 +292,8 @@ def test_force_drop_cancels_a_resting_entry_order(venue: Any, tmp_path: Path) ->
     assert out.splitlines()[0] == f"{pid}: cancelled on the exchange: {pid}-e"
     assert order_status(venue, f"{pid}-e") == "CANCELED"
     with PendingEntryStore(state) as store:
-        assert pid not in store.load_all() and store.archived()[-1]["rec"]["status"] == "DROPPED"
+        assert pid not in store.load_all()
+        assert store.archived()[-1]["rec"]["status"] == "DROPPED"
 
 
 @pytest.mark.e2e
@@ -286,7 +307,8 @@ def test_force_drop_of_a_protected_entry_cancels_its_legs_and_names_the_open_sha
     code, out, err = drop(venue, state, pid)
     assert code == 0
     assert out.splitlines()[0] == f"{pid}: cancelled on the exchange: {pid}-sl1, {pid}-tp1"
-    assert open_algos(venue, pid) == [] and position(venue) == Decimal("0.010")
+    assert open_algos(venue, pid) == []
+    assert position(venue) == Decimal("0.010")
     assert err == (f"warning: {pid} dropped; left on the exchange, with nothing following it now: its share"
                    " of 0.010 BTCUSDT stays open with no stop-loss; close it on the exchange\n")
 
@@ -299,7 +321,8 @@ def test_keep_orders_leaves_them_working_and_says_so(venue: Any, tmp_path: Path)
     state = tmp_path / "state"
     pid = resting(venue, state)
     code, _, err = drop(venue, state, pid, "--keep-orders")
-    assert code == 0 and f"entry order {pid}-e (OPEN)" in err
+    assert code == 0
+    assert f"entry order {pid}-e (OPEN)" in err
     assert order_status(venue, f"{pid}-e") == "NEW"
 
 
@@ -314,7 +337,8 @@ def test_force_drop_with_the_venue_unreachable_drops_nothing(state: Path, tmp_pa
     result = runner.invoke(app, ["--state-dir", str(state), "--config", str(config), "pending", "drop", pid,
                                  "--yes", "--force"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
     assert result.stderr.endswith("; nothing was dropped (--keep-orders drops without cancelling)\n")
     assert (state / "pending_entries.jsonl").read_bytes() == before
 

@@ -50,11 +50,13 @@ def test_the_file_is_written_once_after_the_first_reconcile(tmp_path):
 
     # Assert
     doc = json.loads(first)
-    assert not before and set(doc) == KEYS
+    assert not before
+    assert set(doc) == KEYS
     assert (doc["pid"], doc["venue"]) == (os.getpid(), "paper")
     assert doc["started_at"] == "2023-11-14T22:13:20.250+00:00"
     assert doc["started_at"] < doc["reconciled_at"]
-    assert path.read_text() == first and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text() == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [c for c in inner.calls if c[0] == "recovered"] == [
         ("recovered", "stream connected"), ("recovered", "stream reconnected"),
     ]  # fmt: skip
@@ -83,7 +85,9 @@ def test_run_help_documents_the_ready_file():
     # Assert
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
-    assert "--ready-file" in text and "first reconcile" in text and "reconciled_at" in text
+    assert "--ready-file" in text
+    assert "first reconcile" in text
+    assert "reconciled_at" in text
 
 
 def test_a_ready_file_in_a_missing_directory_is_refused_before_anything_starts(tmp_path):
@@ -95,7 +99,8 @@ def test_a_ready_file_in_a_missing_directory_is_refused_before_anything_starts(t
     ])  # fmt: skip
 
     # Assert
-    assert result.exit_code == 1 and "does not exist" in result.stderr
+    assert result.exit_code == 1
+    assert "does not exist" in result.stderr
     assert not (tmp_path / "state").exists()
 
 
@@ -120,7 +125,9 @@ def test_a_real_daemon_writes_it_when_reconciled_and_removes_it_on_sigterm(tmp_p
         code = proc.popen.wait(20)
 
     # Assert
-    assert set(doc) == KEYS and doc["venue"] == "paper"
+    assert set(doc) == KEYS
+    assert doc["venue"] == "paper"
     assert str(doc["started_at"]) < str(doc["reconciled_at"])
     assert "reconciled (" in log_when_ready
-    assert code == 0 and not path.exists()
+    assert code == 0
+    assert not path.exists()

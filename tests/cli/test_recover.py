@@ -77,7 +77,8 @@ def test_an_unchanged_exchange_executes_the_plan_shown(tmp_path: Path) -> None:
         shown = await w.engine.recover(execute=False)
         w.clock.advance(5_000)  # the operator takes a while: only times differ
         chosen = await ops.confirm_fresh(w.engine, shown, yes=False, ask=w.asking(True), show=w.shown.append)
-        assert chosen is not None and chosen[0].plan.rows != shown.plan.rows  # the times in it
+        assert chosen is not None
+        assert chosen[0].plan.rows != shown.plan.rows
         return w, chosen
 
     w, (fresh, replanned) = asyncio.run(scenario())
@@ -100,7 +101,9 @@ def test_a_change_during_the_prompt_is_shown_and_asked_again(tmp_path: Path) -> 
         return w, pid, chosen
 
     w, pid, (fresh, replanned) = asyncio.run(scenario())
-    assert w.asked == [False, True] and w.shown == [fresh] and replanned
+    assert w.asked == [False, True]
+    assert w.shown == [fresh]
+    assert replanned
     assert w.stop_loss_quantities(pid) == [D("1.0")]
 
 
@@ -117,7 +120,9 @@ def test_with_yes_a_changed_plan_is_executed_and_flagged(tmp_path: Path) -> None
         return w, pid, chosen
 
     w, pid, (fresh, replanned) = asyncio.run(scenario())
-    assert w.asked == [] and w.shown == [fresh] and replanned
+    assert w.asked == []
+    assert w.shown == [fresh]
+    assert replanned
     assert w.stop_loss_quantities(pid) == [D("1.0")]
 
 
@@ -129,7 +134,8 @@ def test_a_no_executes_nothing(tmp_path: Path) -> None:
         return w, await ops.confirm_fresh(w.engine, shown, yes=False, ask=w.asking(False), show=w.shown.append)
 
     w, chosen = asyncio.run(scenario())
-    assert chosen is None and w.venue.algos == {}
+    assert chosen is None
+    assert w.venue.algos == {}
 
 
 def test_the_report_says_what_was_executed_and_what_is_left(tmp_path: Path) -> None:
@@ -144,9 +150,11 @@ def test_the_report_says_what_was_executed_and_what_is_left(tmp_path: Path) -> N
 
     w, pid, report = asyncio.run(scenario())
     (outcome,) = report.executed
-    assert outcome.pending_id == pid and outcome.status == w.engine.state[pid].status.value
+    assert outcome.pending_id == pid
+    assert outcome.status == w.engine.state[pid].status.value
     placed = [c for c in outcome.commands if isinstance(c, cm.PlaceProtection)]
-    assert {c.leg for c in placed} == {Leg.SL, Leg.TP} and {c.quantity for c in placed} == {D("0.4")}
+    assert {c.leg for c in placed} == {Leg.SL, Leg.TP}
+    assert {c.quantity for c in placed} == {D("0.4")}
     assert [(a.pending_id, a.status) for a in report.attention] == [("seed-1", ops.UNREADABLE)]
     assert "bot pending drop --force seed-1" in report.attention[0].reason
     assert report.pending == 1
@@ -206,8 +214,10 @@ def plain_context(here: Path) -> None:
 def test_json_without_yes_is_refused_before_anything(here: Path) -> None:
     """A program cannot answer the prompt: one line on stderr, nothing on stdout, nothing started."""
     code, out, err = bot(here, "recover", "--json")
-    assert code == 1 and out == ""
-    assert "--yes" in err and len(err.strip().splitlines()) == 1
+    assert code == 1
+    assert out == ""
+    assert "--yes" in err
+    assert len(err.strip().splitlines()) == 1
     assert not (here / "state" / "paper").exists()
 
 
@@ -227,11 +237,15 @@ def test_dry_run_lists_an_unreadable_record_with_what_to_do(here: Path) -> None:
     plain_context(here)
     _, out, _ = bot(here, "recover", "--dry-run")
     line = next(x for x in out.splitlines() if x.startswith("seed-1"))
-    assert "UNREADABLE" in line and "cannot be reconciled" in line and "bot pending drop --force seed-1" in line
+    assert "UNREADABLE" in line
+    assert "cannot be reconciled" in line
+    assert "bot pending drop --force seed-1" in line
     _, out, _ = bot(here, "recover", "--dry-run", "--json")
     doc = json.loads(out)
     (row,) = [r for r in doc["plan"] if r["id"] == "seed-1"]
-    assert doc["needs_attention"] and row["local"] == "UNREADABLE" and "drop --force seed-1" in row["attention"]
+    assert doc["needs_attention"]
+    assert row["local"] == "UNREADABLE"
+    assert "drop --force seed-1" in row["attention"]
 
 
 def test_yes_json_reports_what_was_executed_and_what_is_left(here: Path) -> None:
@@ -243,9 +257,11 @@ def test_yes_json_reports_what_was_executed_and_what_is_left(here: Path) -> None
     assert code == 3, err
     doc = json.loads(out)
     (done,) = doc["executed"]
-    assert done["id"] == pid and done["status"] == "OPEN"
+    assert done["id"] == pid
+    assert done["status"] == "OPEN"
     assert any(c.startswith("POST /fapi/v1/order") and f"newClientOrderId={pid}-e" in c for c in done["calls"])
-    assert doc["replanned"] is False and doc["left"]["pending"] == 1
+    assert doc["replanned"] is False
+    assert doc["left"]["pending"] == 1
     assert [(a["id"], a["status"]) for a in doc["left"]["attention"]] == [("seed-1", "UNREADABLE")]
     with PendingEntryStore(here / "state") as store:
         assert store.load_all()[pid]["status"] == "OPEN"
@@ -254,7 +270,8 @@ def test_yes_json_reports_what_was_executed_and_what_is_left(here: Path) -> None
 def test_a_declined_prompt_changes_nothing(here: Path) -> None:
     pid = requested(here)
     code, out, _ = bot(here, "recover", input="n\n")
-    assert code == 1 and "Execute this plan?" in out
+    assert code == 1
+    assert "Execute this plan?" in out
     with PendingEntryStore(here / "state") as store:
         assert store.load_all()[pid]["status"] == "REQUESTED"
 
@@ -263,6 +280,7 @@ def test_an_accepted_prompt_executes_and_exits_0(here: Path) -> None:
     pid = requested(here)
     code, out, err = bot(here, "recover", input="y\n")
     assert code == 0, err
-    assert "done; 1 entries remain pending" in out and "re-planned" not in out
+    assert "done; 1 entries remain pending" in out
+    assert "re-planned" not in out
     with PendingEntryStore(here / "state") as store:
         assert store.load_all()[pid]["status"] == "OPEN"

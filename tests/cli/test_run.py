@@ -56,7 +56,8 @@ def test_sigterm_shuts_down_cleanly_and_releases_the_lock(tmp_path: Path) -> Non
     finally:
         proc.kill()
     text = log.read_text()
-    assert "shutting down" in text and "Traceback" not in text
+    assert "shutting down" in text
+    assert "Traceback" not in text
     assert lock_holder(tmp_path / "state") is None
     with PendingEntryStore(tmp_path / "state") as store:
         store.load_all()
@@ -72,7 +73,8 @@ def test_a_second_daemon_on_the_same_state_dir_names_the_first(tmp_path: Path) -
         second = subprocess.run([sys.executable, "-m", "bot_cli", "run", "--no-live"], env=env,
                                 capture_output=True, text=True, timeout=30)
         assert second.returncode == 1
-        assert f"pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
+        assert f"pid {first.pid}" in second.stderr
+        assert "Traceback" not in second.stderr
         assert first.poll() is None
     finally:
         first.send_signal(signal.SIGTERM)
@@ -100,10 +102,12 @@ def test_refused_keys_are_one_line_and_never_printed(tmp_path: Path) -> None:
         venue.send_signal(signal.SIGTERM)
         venue.wait(20)
     assert run.returncode == 1
-    assert "cannot talk to the binance testnet venue" in run.stderr and "Traceback" not in run.stderr
+    assert "cannot talk to the binance testnet venue" in run.stderr
+    assert "Traceback" not in run.stderr
     written = [p.read_text(errors="replace") for p in state.rglob("*") if p.is_file()]
     for text in (run.stdout, run.stderr, *written):
-        assert "k" * 16 not in text and "s" * 16 not in text
+        assert "k" * 16 not in text
+        assert "s" * 16 not in text
 
 
 def env_for(tmp: Path) -> dict[str, str]:
@@ -154,7 +158,8 @@ def test_run_waits_for_a_venue_that_is_down_at_start(tmp_path: Path) -> None:
             venue.wait(20)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     tries = [d for d in lines if d.get("event") == "venue_unreachable"]
-    assert tries and all(d["level"] == "WARNING" and "cannot reach the paper venue" in d["msg"] for d in tries)
+    assert tries
+    assert all(d["level"] == "WARNING" and "cannot reach the paper venue" in d["msg"] for d in tries)
     assert any(d.get("event") == "reconciled" for d in lines)
 
 

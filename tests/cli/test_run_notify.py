@@ -46,4 +46,5 @@ def test_a_daemon_says_it_started_and_stopped(tmp_path, capture):
     # Assert
     kinds = [json.loads(s.body)["kind"] for s in seen]
     assert json.loads(started[0].body)["venue"] == "paper"
-    assert kinds == ["daemon_started", "daemon_stopped"] and code == 0
+    assert kinds == ["daemon_started", "daemon_stopped"]
+    assert code == 0

@@ -155,10 +155,13 @@ def test_a_healthy_daemon_exits_0_and_names_its_pid(tmp_path: Path, holder: int)
     code, out, err = bot(state)
     assert (code, err) == (0, "")
     assert f"daemon: running, pid {holder} (stop it with `kill {holder}`), up 60m, venue paper" in out
-    assert "stream: connected since" in out and "(61s ago)" in out
-    assert "last reconcile:" in out and "(stream connected): 1 entries, 0 acted on, 2 calls" in out
+    assert "stream: connected since" in out
+    assert "(61s ago)" in out
+    assert "last reconcile:" in out
+    assert "(stream connected): 1 entries, 0 acted on, 2 calls" in out
     assert "entries: 1 PROTECTED (from the daemon)" in out
-    assert "BTCUSDT" in out and "yes" in out.splitlines()[-1]
+    assert "BTCUSDT" in out
+    assert "yes" in out.splitlines()[-1]
 
 
 def test_json_carries_the_daemon_and_the_exit_code(tmp_path: Path, holder: int) -> None:
@@ -167,10 +170,14 @@ def test_json_carries_the_daemon_and_the_exit_code(tmp_path: Path, holder: int) 
     code, out, _ = bot(tmp_path / "state", "--json")
     doc = json.loads(out)
     assert code == doc["exit_code"] == 0
-    assert doc["daemon"]["state"] == "running" and doc["daemon"]["pid"] == holder
-    assert doc["daemon"]["venue"] == "paper" and doc["daemon"]["stream"]["connected"] is True
+    assert doc["daemon"]["state"] == "running"
+    assert doc["daemon"]["pid"] == holder
+    assert doc["daemon"]["venue"] == "paper"
+    assert doc["daemon"]["stream"]["connected"] is True
     assert 3599 < doc["daemon"]["uptime_seconds"] < 3700
-    assert doc["source"] == "heartbeat" and doc["entries"] == {"PROTECTED": 1} and doc["problems"] == []
+    assert doc["source"] == "heartbeat"
+    assert doc["entries"] == {"PROTECTED": 1}
+    assert doc["problems"] == []
 
 
 def test_a_stale_heartbeat_exits_11(tmp_path: Path, holder: int) -> None:
@@ -210,7 +217,9 @@ def test_something_for_a_person_exits_12(tmp_path: Path, holder: int, entries: d
     write_beat(state, beat(holder, entries=entries, exposure=exposure))
     code, out, err = bot(state)
     assert code == ATTENTION == 12
-    assert err.startswith("warning: ") and words in err and err.count("\n") == 1
+    assert err.startswith("warning: ")
+    assert words in err
+    assert err.count("\n") == 1
     if exposure:
         assert "NO: uncovered" in out
 
@@ -222,7 +231,8 @@ def test_an_unreadable_record_exits_12_with_a_daemon(tmp_path: Path, holder: int
     with PendingEntryStore(state) as store:
         store.save("seed-1", {"symbol": "ETHUSDT"})
     code, out, err = bot(state)
-    assert code == 12 and "1 journal record(s) UNREADABLE" in err
+    assert code == 12
+    assert "1 journal record(s) UNREADABLE" in err
     assert "unreadable journal records: 1" in out
 
 
@@ -235,7 +245,8 @@ def test_no_daemon_exits_10_and_still_shows_the_journal(tmp_path: Path) -> None:
     assert code == doc["exit_code"] == NO_DAEMON == 10
     assert err == "warning: no daemon is running on this state dir: start `bot run`\n"
     assert doc["daemon"] == {"state": "none", "pid": None, "note": err[len("warning: "):-1]}
-    assert doc["source"] == "journal" and sum(doc["entries"].values()) == 1
+    assert doc["source"] == "journal"
+    assert sum(doc["entries"].values()) == 1
     (x,) = doc["exposure"]
     assert (x["symbol"], x["share"], x["covered"]) == ("BTCUSDT", "0.010", False)
     assert doc["problems"] == ["BTCUSDT BUY share 0.010 is covered by a stop-loss of only 0"]
@@ -244,7 +255,9 @@ def test_no_daemon_exits_10_and_still_shows_the_journal(tmp_path: Path) -> None:
 def test_a_missing_state_dir_is_no_daemon_and_is_not_created(tmp_path: Path) -> None:
     """A read-only look: nothing is created."""
     code, out, err = bot(tmp_path / "nowhere")
-    assert code == 10 and "daemon: none" in out and err.count("\n") == 1
+    assert code == 10
+    assert "daemon: none" in out
+    assert err.count("\n") == 1
     assert not (tmp_path / "nowhere").exists()
 
 
@@ -272,7 +285,8 @@ def test_a_running_bot_run_is_healthy_then_gone(tmp_path: Path) -> None:
             assert found is not None
             code, doc, err = found
             assert code == 0, err
-            assert doc["daemon"]["pid"] == daemon.pid and doc["daemon"]["stream"]["connected"] is True
+            assert doc["daemon"]["pid"] == daemon.pid
+            assert doc["daemon"]["stream"]["connected"] is True
         finally:
             stop(daemon)
         assert not (state / "heartbeat.json").exists()

@@ -85,73 +85,73 @@ CASES = [
     ("LOT_SIZE maxQty", entry(qty="1001"), "LOT_SIZE", "maxQty", "quantity", "1000",
      "quantity 1001 exceeds LOT_SIZE maxQty 1000 for BTCUSDT; use at most 1000"),
     ("LOT_SIZE stepSize", entry(qty="0.0105"), "LOT_SIZE", "stepSize", "quantity", "0.001",
-     "quantity 0.0105 is not a multiple of LOT_SIZE stepSize 0.001 for BTCUSDT;"
-     " use 0.010 or 0.011"),
+     ("quantity 0.0105 is not a multiple of LOT_SIZE stepSize 0.001 for BTCUSDT;"
+     " use 0.010 or 0.011")),
     ("MARKET_LOT_SIZE minQty", market(qty="0.0005"), "MARKET_LOT_SIZE", "minQty", "quantity",
-     "0.001", "quantity 0.0005 is below MARKET_LOT_SIZE minQty 0.001 for BTCUSDT;"
-     " use at least 0.001"),
+     "0.001", ("quantity 0.0005 is below MARKET_LOT_SIZE minQty 0.001 for BTCUSDT;"
+     " use at least 0.001")),
     ("MARKET_LOT_SIZE maxQty", market(qty="121"), "MARKET_LOT_SIZE", "maxQty", "quantity", "120",
      "quantity 121 exceeds MARKET_LOT_SIZE maxQty 120 for BTCUSDT; use at most 120"),
     ("MARKET_LOT_SIZE stepSize", market(qty="0.0105"), "MARKET_LOT_SIZE", "stepSize", "quantity",
-     "0.001", "quantity 0.0105 is not a multiple of MARKET_LOT_SIZE stepSize 0.001 for BTCUSDT;"
-     " use 0.010 or 0.011"),
+     "0.001", ("quantity 0.0105 is not a multiple of MARKET_LOT_SIZE stepSize 0.001 for BTCUSDT;"
+     " use 0.010 or 0.011")),
     ("price tickSize", entry(price="96900.05"), "PRICE_FILTER", "tickSize", "price", "0.10",
-     "price 96900.05 is not a multiple of PRICE_FILTER tickSize 0.10 for BTCUSDT;"
-     " use 96900.00 or 96900.10"),
+     ("price 96900.05 is not a multiple of PRICE_FILTER tickSize 0.10 for BTCUSDT;"
+     " use 96900.00 or 96900.10")),
     ("stop-loss minPrice", entry(sl="200"), "PRICE_FILTER", "minPrice", "stop-loss", "261.10",
      "stop-loss 200 is below PRICE_FILTER minPrice 261.10 for BTCUSDT; use at least 261.10"),
     ("take-profit maxPrice", market(tp="900000"), "PRICE_FILTER", "maxPrice", "take-profit",
-     "809484", "take-profit 900000 exceeds PRICE_FILTER maxPrice 809484 for BTCUSDT;"
-     " use at most 809484"),
+     "809484", ("take-profit 900000 exceeds PRICE_FILTER maxPrice 809484 for BTCUSDT;"
+     " use at most 809484")),
     ("stop-loss tickSize", market(sl="90000.01"), "PRICE_FILTER", "tickSize", "stop-loss", "0.10",
-     "stop-loss 90000.01 is not a multiple of PRICE_FILTER tickSize 0.10 for BTCUSDT;"
-     " use 90000.00 or 90000.10"),
+     ("stop-loss 90000.01 is not a multiple of PRICE_FILTER tickSize 0.10 for BTCUSDT;"
+     " use 90000.00 or 90000.10")),
     ("PERCENT_PRICE up", entry(price="112000", tp="120000"), "PERCENT_PRICE", "multiplierUp",
-     "price", "111550.00", "price 112000 exceeds PERCENT_PRICE multiplierUp 1.1500 x mark price"
-     " 97000.00 for BTCUSDT; use a limit price of at most 111550.00"),
+     "price", "111550.00", ("price 112000 exceeds PERCENT_PRICE multiplierUp 1.1500 x mark price"
+     " 97000.00 for BTCUSDT; use a limit price of at most 111550.00")),
     ("PERCENT_PRICE down", entry("SELL", price="82000", sl="90000", tp="80000"), "PERCENT_PRICE",
-     "multiplierDown", "price", "82450.00", "price 82000 is below PERCENT_PRICE multiplierDown"
-     " 0.8500 x mark price 97000.00 for BTCUSDT; use a limit price of at least 82450.00"),
+     "multiplierDown", "price", "82450.00", ("price 82000 is below PERCENT_PRICE multiplierDown"
+     " 0.8500 x mark price 97000.00 for BTCUSDT; use a limit price of at least 82450.00")),
     ("MIN_NOTIONAL limit", entry(qty="0.001", price="96900"), "MIN_NOTIONAL", "notional",
-     "notional", "100", "notional 96.9 (quantity 0.001 x 96900) is below MIN_NOTIONAL notional"
-     " 100 for BTCUSDT; use a quantity of at least 0.002"),
+     "notional", "100", ("notional 96.9 (quantity 0.001 x 96900) is below MIN_NOTIONAL notional"
+     " 100 for BTCUSDT; use a quantity of at least 0.002")),
     ("MIN_NOTIONAL market", market(qty="0.001"), "MIN_NOTIONAL", "notional", "notional", "100",
-     "notional 97 (quantity 0.001 x mark price 97000.00) is below MIN_NOTIONAL notional 100"
-     " for BTCUSDT; use a quantity of at least 0.002"),
+     ("notional 97 (quantity 0.001 x mark price 97000.00) is below MIN_NOTIONAL notional 100"
+     " for BTCUSDT; use a quantity of at least 0.002")),
     ("buy stop-loss above entry", entry(sl="97000"), "ENTRY_PRICE", "price", "stop-loss", "96900",
-     "stop-loss 97000 is not below the entry price 96900 (ENTRY_PRICE): for a buy it would"
-     " trigger as soon as the entry fills (-2021); use a stop-loss below 96900"),
+     ("stop-loss 97000 is not below the entry price 96900 (ENTRY_PRICE): for a buy it would"
+     " trigger as soon as the entry fills (-2021); use a stop-loss below 96900")),
     ("sell take-profit above entry", entry("SELL", price="97100", sl="104000", tp="98000"),
-     "ENTRY_PRICE", "price", "take-profit", "97100", "take-profit 98000 is not below the entry"
+     "ENTRY_PRICE", "price", "take-profit", "97100", ("take-profit 98000 is not below the entry"
      " price 97100 (ENTRY_PRICE): for a sell it would trigger as soon as the entry fills (-2021);"
-     " use a take-profit below 97100"),
+     " use a take-profit below 97100")),
     ("market buy stop-loss crossed", market(sl="97000.00"), "MARK_PRICE", "markPrice", "stop-loss",
-     "97000.00", "stop-loss 97000.00 is not below BTCUSDT's mark price 97000.00 (MARK_PRICE):"
+     "97000.00", ("stop-loss 97000.00 is not below BTCUSDT's mark price 97000.00 (MARK_PRICE):"
      " for a buy it would trigger as soon as the entry fills (-2021);"
-     " use a stop-loss below 97000.00"),
+     " use a stop-loss below 97000.00")),
     ("market buy take-profit crossed", market(tp="96000"), "MARK_PRICE", "markPrice",
-     "take-profit", "97000.00", "take-profit 96000 is not above BTCUSDT's mark price 97000.00"
+     "take-profit", "97000.00", ("take-profit 96000 is not above BTCUSDT's mark price 97000.00"
      " (MARK_PRICE): for a buy it would trigger as soon as the entry fills (-2021);"
-     " use a take-profit above 97000.00"),
+     " use a take-profit above 97000.00")),
     ("market sell stop-loss crossed", market("SELL", sl="96000", tp="95000"), "MARK_PRICE",
-     "markPrice", "stop-loss", "97000.00", "stop-loss 96000 is not above BTCUSDT's mark price"
+     "markPrice", "stop-loss", "97000.00", ("stop-loss 96000 is not above BTCUSDT's mark price"
      " 97000.00 (MARK_PRICE): for a sell it would trigger as soon as the entry fills (-2021);"
-     " use a stop-loss above 97000.00"),
+     " use a stop-loss above 97000.00")),
     ("market sell take-profit crossed", market("SELL", sl="104000", tp="98000"), "MARK_PRICE",
-     "markPrice", "take-profit", "97000.00", "take-profit 98000 is not below BTCUSDT's mark price"
+     "markPrice", "take-profit", "97000.00", ("take-profit 98000 is not below BTCUSDT's mark price"
      " 97000.00 (MARK_PRICE): for a sell it would trigger as soon as the entry fills (-2021);"
-     " use a take-profit below 97000.00"),
+     " use a take-profit below 97000.00")),
     ("marketable limit stop-loss crossed", entry(price="97100", sl="97050"), "MARK_PRICE",
-     "markPrice", "stop-loss", "97000.00", "stop-loss 97050 is not below BTCUSDT's mark price"
+     "markPrice", "stop-loss", "97000.00", ("stop-loss 97050 is not below BTCUSDT's mark price"
      " 97000.00 (MARK_PRICE): for a buy it would trigger as soon as the entry fills (-2021);"
-     " use a stop-loss below 97000.00"),
+     " use a stop-loss below 97000.00")),
     ("protective MARKET_LOT_SIZE maxQty", entry(qty="130"), "MARKET_LOT_SIZE", "maxQty",
-     "quantity", "120", "quantity 130 exceeds MARKET_LOT_SIZE maxQty 120 for BTCUSDT: the"
-     " stop-loss is a market order and could not be placed; use at most 120"),
+     "quantity", "120", ("quantity 130 exceeds MARKET_LOT_SIZE maxQty 120 for BTCUSDT: the"
+     " stop-loss is a market order and could not be placed; use at most 120")),
     ("hedge protective MIN_NOTIONAL", entry(qty="0.002", sl="40000", position_side=PositionSide.LONG),
-     "MIN_NOTIONAL", "notional", "notional", "100", "notional 80 (quantity 0.002 x stop-loss"
+     "MIN_NOTIONAL", "notional", "notional", "100", ("notional 80 (quantity 0.002 x stop-loss"
      " 40000) is below MIN_NOTIONAL notional 100 for BTCUSDT: hedge mode cannot send it"
-     " reduce-only, so it could not be placed; use a quantity of at least 0.003"),
+     " reduce-only, so it could not be placed; use a quantity of at least 0.003")),
 ]
 
 
@@ -169,7 +169,8 @@ def test_each_refusal_is_one_line_naming_filter_limit_and_remedy(
     assert (found.filter, found.field, found.subject, found.limit) == (
         filter_, field, subject, D(limit)
     )
-    assert found.message == message and str(found) == message
+    assert found.message == message
+    assert str(found) == message
     assert "\n" not in found.message
 
 
@@ -214,11 +215,13 @@ def test_zero_limits_mean_no_limit() -> None:
                    multiplier_up=D(0), multiplier_down=D(0), min_price=D(0))  # fmt: skip
     assert check_entry(entry(qty="5000", price="1000000", tp="2000000"), free, D(1000000)) is None
     found = check_entry(entry(qty="0"), free, MARK)
-    assert found is not None and found.field == "minQty"
+    assert found is not None
+    assert found.field == "minQty"
 
 
 def test_a_step_that_is_not_a_power_of_ten() -> None:
     """A 0.5 tick: 101.7 suggests 101.5 or 102.0."""
     half = replace(BTC, tick_size=D("0.5"), min_price=D("0.5"), min_notional=D(0))
     found = check_entry(entry(price="101.7", sl="90", tp="110"), half, D("101.7"))
-    assert found is not None and found.message.endswith("use 101.5 or 102.0")
+    assert found is not None
+    assert found.message.endswith("use 101.5 or 102.0")

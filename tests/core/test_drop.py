@@ -26,7 +26,8 @@ def test_an_entry_not_sent_yet_is_safe_to_drop() -> None:
 def test_a_working_entry_order_blocks(status: Status) -> None:
     """The entry order may still fill with nothing to protect it: named with its client id."""
     reason = drop_blocker(pending(status))
-    assert reason is not None and "\n" not in reason
+    assert reason is not None
+    assert "\n" not in reason
     assert reason.startswith(f"{PID}: entry order {cid(Leg.ENTRY)} ({status.value})")
 
 
@@ -37,7 +38,9 @@ def test_live_protective_orders_block_and_are_each_named() -> None:
     assert reason is not None
     for x in p.protections:
         assert f"{x.client_id} ({x.state.value})" in reason
-    assert "stop-loss" in reason and "take-profit" in reason and "them" in reason
+    assert "stop-loss" in reason
+    assert "take-profit" in reason
+    assert "them" in reason
 
 
 @pytest.mark.parametrize("state", list(LegState))

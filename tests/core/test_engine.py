@@ -633,7 +633,8 @@ def test_crossed_trigger_with_close_policy_closes_the_filled_quantity(entry, clo
     q, cmds = step(p, event, INSIDE)
 
     # Assert: the live TP is cancelled first; the close waits until nothing else of it is live
-    assert q.status is Status.EXITING and q.flatten
+    assert q.status is Status.EXITING
+    assert q.flatten
     assert cmds == [cm.PersistPending(q), cm.CancelProtection(PID, TP1)]
     r, then = step(q, ev.ProtectionCanceled(PID, TP1), INSIDE + 1)
     x2 = cid(Leg.CLOSE, 2)
@@ -731,7 +732,8 @@ def test_a_protection_firing_while_closing_is_dropped_and_closing_goes_on(fired)
         assert (q.status, q.protections, q.share) == (Status.CLOSED, (), D(0))
         assert cmds == [cm.ArchivePending(q, q.reason)]
     else:
-        assert q.status is Status.EXITING and q.protections[0].state is LegState.FIRED
+        assert q.status is Status.EXITING
+        assert q.protections[0].state is LegState.FIRED
         assert sends(cmds) == []
 
 
@@ -871,14 +873,17 @@ def test_operator_cancel_with_close_closes_what_filled_after_the_cancel():
     r, then = step(q, ev.EntryCanceledPartFilled(PID, ORDER_ID, D("0.3"), D("100")), INSIDE + 1)
 
     # Assert
-    assert q.status is Status.OPEN and q.flatten and of_type(cmds, cm.CancelEntry)
+    assert q.status is Status.OPEN
+    assert q.flatten
+    assert of_type(cmds, cm.CancelEntry)
     assert r.status is Status.EXITING
     assert [c.quantity for c in of_type(then, cm.ClosePosition)] == [D("0.3")]
 
 
 def test_operator_cancel_of_a_request_not_yet_sent_archives_it():
     q, cmds = step(pending(Status.REQUESTED), ev.OperatorCancel(PID), INSIDE)
-    assert q.status is Status.CANCELED and cmds == [cm.ArchivePending(q, q.reason)]
+    assert q.status is Status.CANCELED
+    assert cmds == [cm.ArchivePending(q, q.reason)]
 
 
 def test_operator_close_of_a_protected_entry_cancels_its_legs_then_closes_its_share():
@@ -889,10 +894,11 @@ def test_operator_close_of_a_protected_entry_cancels_its_legs_then_closes_its_sh
     q, cmds = step(p, ev.OperatorClose(PID), INSIDE)
     r, _ = step(q, ev.ProtectionCanceled(PID, SL1), INSIDE + 1)
     s_, closing = step(r, ev.ProtectionCanceled(PID, TP1), INSIDE + 2)
-    done, out = step(s_, ev.CloseAccepted(PID), INSIDE + 3)
+    done, _out = step(s_, ev.CloseAccepted(PID), INSIDE + 3)
 
     # Assert
-    assert q.status is Status.EXITING and set(of_type(cmds, cm.CancelProtection)) == {
+    assert q.status is Status.EXITING
+    assert set(of_type(cmds, cm.CancelProtection)) == {
         cm.CancelProtection(PID, SL1), cm.CancelProtection(PID, TP1)}
     assert [c.quantity for c in of_type(closing, cm.ClosePosition)] == [D("1.0")]
     assert (done.status, done.reason) == (Status.CLOSED, "closed by the operator")
@@ -1139,7 +1145,8 @@ def test_needs_attention_always_comes_with_an_alert(walks):
 
         # Assert
         assert len(reasons) == (1 if entered else 0) or (not entered and not reasons), f"seed {s.seed}"
-        assert len(exposure) <= 1 and len(reasons) + len(exposure) == len(alerts), f"seed {s.seed}"
+        assert len(exposure) <= 1, f"seed {s.seed}"
+        assert len(reasons) + len(exposure) == len(alerts), f"seed {s.seed}"
         assert not exposure or (s.after.alerted and not s.before.alerted), f"seed {s.seed}"
 
 
@@ -1162,7 +1169,8 @@ def test_a_crossed_trigger_while_partly_filled_cancels_the_entry_rest_before_clo
         cm.CancelEntry(PID, "BTCUSDT", cid(Leg.ENTRY)), cm.CancelProtection(PID, TP1),
     ]
     assert of_type(closing, cm.ClosePosition)[0].quantity == D("0.7")
-    assert done.status is Status.CLOSED and isinstance(out[-1], cm.ArchivePending)
+    assert done.status is Status.CLOSED
+    assert isinstance(out[-1], cm.ArchivePending)
 
 
 @pytest.mark.parametrize("status", [Status.OPEN, Status.PARTIALLY_FILLED], ids=lambda s: s.name)
@@ -1183,5 +1191,5 @@ def test_an_acknowledged_entry_a_query_cannot_see_is_asked_about_again(status):
 @pytest.mark.parametrize("status", [Status.OPEN, Status.PARTIALLY_FILLED], ids=lambda s: s.name)
 def test_the_check_after_a_not_visible_entry_asks_about_it_again(status):
     """The wake-up scheduled for an acknowledged entry a read could not see queries it again."""
-    q, cmds = step(pending(status), ev.CheckDue(PID), LATER)
+    _q, cmds = step(pending(status), ev.CheckDue(PID), LATER)
     assert cm.QueryEntry(PID, "BTCUSDT", cid(Leg.ENTRY)) in cmds

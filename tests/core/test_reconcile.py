@@ -349,8 +349,10 @@ def test_evidence_contradicting_the_journal_needs_attention_loudly():
     (row,) = plan.rows
     q = plan.state[PID]
     assert q.status is Status.NEEDS_ATTENTION
-    assert q.filled_qty == p.filled_qty and q.protections == p.protections  # nothing else touched
-    assert "contradicts the journal" in q.reason and "contradicts the journal" in row.exchange
+    assert q.filled_qty == p.filled_qty
+    assert q.protections == p.protections
+    assert "contradicts the journal" in q.reason
+    assert "contradicts the journal" in row.exchange
     # parked while its order may still work: what is left of the order is cancelled
     assert [type(c).__name__ for c in row.commands] == ["PersistPending", "Alert", "CancelEntry"]
 

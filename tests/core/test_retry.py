@@ -43,7 +43,9 @@ def test_a_long_burst_of_transient_failures_never_needs_attention():
         p, _ = step(p, ev.CheckDue(PID), now)
 
     # Assert
-    assert p.status is Status.PROTECTING and p.attempts == 0 and p.transient == 50
+    assert p.status is Status.PROTECTING
+    assert p.attempts == 0
+    assert p.transient == 50
     assert [c for c in p.protections if c.state is LegState.SENDING], "still sending a new generation"
 
 
@@ -63,7 +65,8 @@ def test_a_long_unprotected_share_raises_one_alert_and_keeps_trying():
         alerts += of_type(cmds, cm.Alert)
 
     # Assert
-    assert len(alerts) == 1 and "without a full stop" in alerts[0].message
+    assert len(alerts) == 1
+    assert "without a full stop" in alerts[0].message
     assert p.status is Status.PROTECTING
 
 
@@ -74,15 +77,16 @@ def test_both_legs_refused_keep_a_wake_up_for_the_retry():
     p = pending(Status.PROTECTING)
 
     # Act
-    q, first = step(p, ev.ProtectionRejected(PID, SL1, -2010, "refused"), INSIDE)
-    r, second = step(q, ev.ProtectionRejected(PID, TP1, -2010, "refused"), INSIDE + 1)
+    q, _first = step(p, ev.ProtectionRejected(PID, SL1, -2010, "refused"), INSIDE)
+    r, _second = step(q, ev.ProtectionRejected(PID, TP1, -2010, "refused"), INSIDE + 1)
     early, at_first = step(r, ev.CheckDue(PID), INSIDE + POLICY.recheck_ms)
 
     # Assert
-    assert r.protections == () and r.retry_at > INSIDE + POLICY.recheck_ms
+    assert r.protections == ()
+    assert r.retry_at > INSIDE + POLICY.recheck_ms
     assert of_type(at_first, cm.PlaceProtection) == []
     assert [c.at for c in of_type(at_first, cm.ScheduleCheck)] == [r.retry_at], "woken again at retry_at"
-    done, sends = step(early, ev.CheckDue(PID), r.retry_at)
+    _done, sends = step(early, ev.CheckDue(PID), r.retry_at)
     assert [c.quantity for c in of_type(sends, cm.PlaceProtection)] == [D("1.0"), D("1.0")]
 
 
@@ -93,10 +97,11 @@ def test_a_transient_close_failure_is_retried_never_parked():
 
     # Act
     q, cmds = step(p, ev.CloseDeferred(PID, "HTTP 503 Service Unavailable", 500), INSIDE)
-    r, again = step(q, ev.CheckDue(PID), q.retry_at)
+    _r, again = step(q, ev.CheckDue(PID), q.retry_at)
 
     # Assert
-    assert q.status is Status.EXITING and q.close is None
+    assert q.status is Status.EXITING
+    assert q.close is None
     assert of_type(cmds, cm.ScheduleCheck)[0].at == q.retry_at
     assert [c.quantity for c in of_type(again, cm.ClosePosition)] == [D("1.0")]
 
@@ -118,8 +123,10 @@ def test_a_leg_firing_partly_leaves_the_rest_protected_by_a_new_generation():
     r, then = step(q, ev.ProtectionCanceled(PID, TP1), INSIDE + 1)
 
     # Assert
-    assert q.status is Status.EXITING and of_type(cmds, cm.CancelProtection) == [cm.CancelProtection(PID, TP1)]
-    assert r.status is Status.PROTECTING and r.share == D("0.7")
+    assert q.status is Status.EXITING
+    assert of_type(cmds, cm.CancelProtection) == [cm.CancelProtection(PID, TP1)]
+    assert r.status is Status.PROTECTING
+    assert r.share == D("0.7")
     assert [(c.leg, c.quantity) for c in of_type(then, cm.PlaceProtection)] == [(Leg.SL, D("0.7")), (Leg.TP, D("0.7"))]
 
 
@@ -135,4 +142,5 @@ def test_an_unknown_outcome_moves_the_deadline_to_what_was_actually_sent():
 
     # Assert
     assert (q.sent_at, q.recv_window_ms) == (signed, 10_000)
-    assert r.status is Status.SUBMITTING and of_type(cmds, cm.ScheduleCheck), "not yet proven never placed"
+    assert r.status is Status.SUBMITTING, "not yet proven never placed"
+    assert of_type(cmds, cm.ScheduleCheck), "not yet proven never placed"

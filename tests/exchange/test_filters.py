@@ -32,8 +32,8 @@ def test_valid_price_has_no_problem():
 @pytest.mark.parametrize(
     ("price", "problem"),
     [
-        (D("65000.15"), "price 65000.15 is not a multiple of BTCUSDT's tick size 0.10"
-                        " (nearest below: 65000.10)"),
+        (D("65000.15"), ("price 65000.15 is not a multiple of BTCUSDT's tick size 0.10"
+                        " (nearest below: 65000.10)")),
         (D(100), "price 100 is below BTCUSDT's minimum price 261.10"),
         (D(900000), "price 900000 is above BTCUSDT's maximum price 809484"),
         (D(0), "price 0 must be positive"),
@@ -79,11 +79,11 @@ def test_valid_quantity_has_no_problem():
         (D("0.0005"), False, None, "quantity 0.0005 is below BTCUSDT's minimum 0.001"),
         (D(1001), False, None, "quantity 1001 is above BTCUSDT's maximum 1000"),
         (D(121), True, None, "quantity 121 is above BTCUSDT's maximum 120 for market orders"),
-        (D("0.0015"), False, None, "quantity 0.0015 is not a multiple of BTCUSDT's step size"
-                                   " 0.001 (nearest below: 0.001)"),
+        (D("0.0015"), False, None, ("quantity 0.0015 is not a multiple of BTCUSDT's step size"
+                                   " 0.001 (nearest below: 0.001)")),
         (D(0), False, None, "quantity 0 must be positive"),
-        (D("0.001"), False, D(65000), "notional 65.000 (quantity 0.001 x price 65000) is below"
-                                        " BTCUSDT's minimum notional 100"),
+        (D("0.001"), False, D(65000), ("notional 65.000 (quantity 0.001 x price 65000) is below"
+                                        " BTCUSDT's minimum notional 100")),
     ],
     ids=["below min", "above max", "above market max", "off the step", "zero", "notional"],
 )

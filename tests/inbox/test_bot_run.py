@@ -29,7 +29,8 @@ def test_a_signal_posted_to_bot_run_is_entered_and_protected_on_the_venue(tmp_pa
         again = httpx.post(url, content=body, headers=signed(body), timeout=10)
 
         # Assert: seen from the venue, one entry order, protected for what filled
-        assert first.status_code == 202 and again.status_code == 409
+        assert first.status_code == 202
+        assert again.status_code == 409
         pid = first.json()["id"]
         assert again.json()["id"] == pid
         wait_for(lambda: c.filled(pid) > 0 or None, "the market entry filled")

@@ -185,8 +185,8 @@ def test_an_inbox_that_cannot_start_leaves_the_daemon_protecting(tmp_path: Path)
         (handle, _), said = asyncio.run(run_daemon_with_inbox(tmp_path, cfg, act))
 
     assert handle is None
-    assert said == [f"inbox not started: cannot listen on 127.0.0.1:{port} (Address already in"
-                    " use): set inbox.port; protection goes on without it"]  # fmt: skip
+    assert said == [(f"inbox not started: cannot listen on 127.0.0.1:{port} (Address already in"
+                    " use): set inbox.port; protection goes on without it")]  # fmt: skip
 
 
 def test_an_inbox_without_a_secret_does_not_start(tmp_path: Path) -> None:
@@ -198,8 +198,8 @@ def test_an_inbox_without_a_secret_does_not_start(tmp_path: Path) -> None:
 
     said: list[str] = []
     assert asyncio.run(main()) is None
-    assert said == ["inbox not started: BOT_INBOX_SECRET is not set: set it in the environment"
-                    " to enable the inbox; protection goes on without it"]  # fmt: skip
+    assert said == [("inbox not started: BOT_INBOX_SECRET is not set: set it in the environment"
+                    " to enable the inbox; protection goes on without it")]  # fmt: skip
 
 
 def test_a_signal_over_http_is_sent_and_protected_and_a_failed_inbox_stops_nothing(

@@ -150,8 +150,8 @@ def test_a_refusal_naming_the_token_is_logged_redacted(
     assert n.counts["failed"] == 1
     lines = warnings(caplog)
     assert lines == [
-        "notify: telegram (127.0.0.1) dropped test after 1 try: "
-        "HTTP 401 Unauthorized: token *** is revoked"
+        ("notify: telegram (127.0.0.1) dropped test after 1 try: "
+        "HTTP 401 Unauthorized: token *** is revoked")
     ]
     assert TOKEN not in caplog.text
 
@@ -188,8 +188,8 @@ def test_gives_up_after_its_tries_and_logs_one_line(
     assert n.counts["failed"] == 1
     lines = warnings(caplog)
     assert lines == [
-        "notify: webhook (127.0.0.1) dropped stream_down after 3 tries: "
-        "HTTP 503 Service Unavailable: scripted 503"
+        ("notify: webhook (127.0.0.1) dropped stream_down after 3 tries: "
+        "HTTP 503 Service Unavailable: scripted 503")
     ]
 
 

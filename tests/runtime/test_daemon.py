@@ -87,7 +87,7 @@ def test_a_position_closed_by_hand_while_running_cancels_both_legs(tmp_path: Pat
         statuses = {cid: a.report.status.value for cid, a in venue.algos.items()}
         return venue, statuses, view.why
 
-    venue, statuses, why = asyncio.run(scenario())
+    _venue, statuses, why = asyncio.run(scenario())
     assert set(statuses.values()) == {"CANCELED"}
     assert why == ["a position changed outside the bot's orders"]
 
@@ -147,7 +147,8 @@ def test_a_request_for_an_unknown_entry_is_dropped_and_changes_nothing(tmp_path:
         return venue
 
     venue = asyncio.run(scenario())
-    assert sum(venue.calls.values()) == 0 and requests.pending(tmp_path) == []
+    assert sum(venue.calls.values()) == 0
+    assert requests.pending(tmp_path) == []
 
 
 def test_a_request_the_table_has_no_row_for_is_refused_not_parked(tmp_path: Path) -> None:
@@ -162,7 +163,8 @@ def test_a_request_the_table_has_no_row_for_is_refused_not_parked(tmp_path: Path
         return engine.state[p.pending_id].status, requests.pending(tmp_path)
 
     status, left = asyncio.run(scenario())
-    assert status is Status.OPEN and left == []
+    assert status is Status.OPEN
+    assert left == []
 
 
 def test_an_entry_the_reconcile_claimed_is_not_claimed_again_by_the_watcher(tmp_path: Path) -> None:
@@ -181,4 +183,5 @@ def test_an_entry_the_reconcile_claimed_is_not_claimed_again_by_the_watcher(tmp_
         return venue, engine.state[pid].status
 
     venue, status = asyncio.run(scenario())
-    assert status is Status.OPEN and sum(venue.entries_placed.values()) == 1
+    assert status is Status.OPEN
+    assert sum(venue.entries_placed.values()) == 1

@@ -38,7 +38,8 @@ def test_ensure_dir_creates_missing_dirs_0700(tmp_path: Path, loose_umask: None)
 
     ensure_dir(path)
 
-    assert path.is_dir() and mode(path) == 0o700
+    assert path.is_dir()
+    assert mode(path) == 0o700
 
 
 def test_ensure_dir_leaves_an_existing_dir_alone(tmp_path: Path) -> None:
@@ -78,7 +79,8 @@ def test_open_file_keeps_the_mode_of_an_existing_file(tmp_path: Path) -> None:
 
     os.close(open_file(path, os.O_RDWR))
 
-    assert mode(path) == 0o640 and path.read_text() == "keep"
+    assert mode(path) == 0o640
+    assert path.read_text() == "keep"
 
 
 def test_append_durable_appends(tmp_path: Path) -> None:
@@ -104,7 +106,8 @@ def test_replace_durable_swaps_content_and_leaves_no_temp(
 
     replace_durable(path, b"new")
 
-    assert path.read_bytes() == b"new" and mode(path) == 0o600
+    assert path.read_bytes() == b"new"
+    assert mode(path) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["journal"]
 
 

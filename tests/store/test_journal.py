@@ -165,7 +165,8 @@ def test_remove_of_unknown_id_raises_and_writes_nothing(
         store.remove("nope", "cancelled")
 
     assert caught.value.entry_id == "nope"
-    assert "nope" in str(caught.value) and str(store.journal_path) in str(caught.value)
+    assert "nope" in str(caught.value)
+    assert str(store.journal_path) in str(caught.value)
     assert snapshot(state_dir) == before
 
 
@@ -230,7 +231,8 @@ def test_torn_last_line_is_cut_off_with_a_warning(open_store: OpenStore) -> None
 
     assert loaded == {"e1": {"n": 1}, "e2": {"n": 2}}
     assert fresh.journal_path.read_bytes() == intact
-    assert len(seen) == 1 and "incomplete last line" in seen[0]
+    assert len(seen) == 1
+    assert "incomplete last line" in seen[0]
     assert fresh.warnings == seen
 
 
@@ -274,10 +276,12 @@ def test_unreadable_middle_line_is_quarantined(open_store: OpenStore, bad: bytes
 
     assert loaded == {"e1": {"n": 1}, "e2": {"n": 2}}
     assert len(fresh.warnings) == 1
-    assert str(fresh.journal_path) in fresh.warnings[0] and "line 2" in fresh.warnings[0]
+    assert str(fresh.journal_path) in fresh.warnings[0]
+    assert "line 2" in fresh.warnings[0]
     assert why in fresh.warnings[0]
     [quarantined] = [json.loads(x) for x in fresh.quarantine_path.read_bytes().splitlines()]
-    assert quarantined["file"] == "pending_entries.jsonl" and quarantined["line"] == 2
+    assert quarantined["file"] == "pending_entries.jsonl"
+    assert quarantined["line"] == 2
     assert quarantined["text"].encode("utf-8", "surrogateescape") == bad
     assert journal_lines(fresh) == [
         put_line("e1", {"n": 1}).strip(),
@@ -312,7 +316,8 @@ def test_unknown_schema_version_raises_and_changes_nothing(
         store.load_all()
 
     assert (caught.value.line, caught.value.version) == (3, 2)
-    assert str(store.journal_path) in str(caught.value) and "line 3" in str(caught.value)
+    assert str(store.journal_path) in str(caught.value)
+    assert "line 3" in str(caught.value)
     assert snapshot(state_dir) == before
     assert store.warnings == []
 
@@ -385,7 +390,8 @@ def test_state_path_that_is_a_file_raises(tmp_path: Path) -> None:
     with pytest.raises(StateDirError) as caught:
         PendingEntryStore(path)
 
-    assert str(path) in str(caught.value) and "not a directory" in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert "not a directory" in str(caught.value)
     assert path.read_bytes() == b"not a dir"
 
 
@@ -521,7 +527,8 @@ def test_two_writer_processes_lose_nothing(state_dir: Path, open_store: OpenStor
     store = open_store()
     live, archived = store.load_all(), {a["id"] for a in store.archived()}
 
-    assert len(acks.saved) == 300 and len(acks.removed) == 74
+    assert len(acks.saved) == 300
+    assert len(acks.removed) == 74
     assert live == {i: context_for(i, n) for i, n in acks.saved.items() if i not in acks.removed}
     assert acks.removed <= archived
     assert store.warnings == []

@@ -78,7 +78,8 @@ def test_a_close_or_an_exit_takes_the_slow_road() -> None:
     exiting = encode(pending(Status.EXITING))
     exited = encode(replace(pending(Status.PROTECTED), exits=(Exit("external", Decimal("0.1")),)))
     for record in (exiting, exited):
-        assert listing.listing(record) is None and decodes(record)
+        assert listing.listing(record) is None
+        assert decodes(record)
 
 
 def paths(record: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -141,4 +142,5 @@ def test_never_sure_under_random_damage() -> None:
 def test_an_extra_key_is_harmless() -> None:
     """decode ignores keys it does not know; so may the check."""
     record = {**encode(pending(Status.OPEN)), "note_for_humans": "hi"}
-    assert listing.listing(record) is not None and decodes(record)
+    assert listing.listing(record) is not None
+    assert decodes(record)

@@ -51,7 +51,8 @@ def test_second_lock_in_the_same_process_is_refused(state_dir: Path) -> None:
         DaemonLock(state_dir).__enter__()
 
     assert caught.value.pid == os.getpid()
-    assert str(state_dir) in str(caught.value) and str(os.getpid()) in str(caught.value)
+    assert str(state_dir) in str(caught.value)
+    assert str(os.getpid()) in str(caught.value)
 
 
 def test_lock_held_by_another_process_is_refused(

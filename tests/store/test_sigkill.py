@@ -25,7 +25,8 @@ def run_and_kill(state_dir: Path, prefix: str, lines_before_kill: int, seed: int
     with subprocess.Popen(
         [*command, "--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         lines = [proc.stdout.readline() for _ in range(lines_before_kill)]
         assert all(lines), f"writer died early: {proc.stderr.read().decode()}"
         proc.send_signal(signal.SIGKILL)
@@ -44,7 +45,8 @@ def assert_acknowledged_kept(state_dir: Path, acks: Acks) -> None:
         if entry_id not in acks.removed:
             assert live.get(entry_id) == context_for(entry_id, seq), entry_id
     for entry_id in acks.removed:
-        assert entry_id not in live and entry_id in archived, entry_id
+        assert entry_id not in live, entry_id
+        assert entry_id in archived, entry_id
     for entry_id in acks.saved:  # only remove() takes entries out, and it archives them first
         assert entry_id in live or entry_id in archived, entry_id
     assert not quarantined
