@@ -47,6 +47,7 @@ import httpx
 from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET
 from bot_cli.state_store import PendingEntryStore
 
+
 T = TypeVar("T")
 
 _NEXT_TO_PYTHON = Path(sys.executable).with_name("bot")  # .venv/bin/bot beside .venv/bin/python
@@ -82,9 +83,7 @@ _CLIENT_ID = re.compile(r"^(bc[0-9a-z]{6,20})-(e|sl|tp|x)(\d*)$")
 # --- waiting ----------------------------------------------------------------------------------
 
 
-def wait_for(
-    condition: Callable[[], T], what: str, timeout: float = WAIT_S, every: float = 0.05
-) -> T:
+def wait_for(condition: Callable[[], T], what: str, timeout: float = WAIT_S, every: float = 0.05) -> T:
     """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout``.
 
     A connection error or a half-written JSON document counts as "not yet" (the venue may be
@@ -117,9 +116,7 @@ def free_port() -> int:
 class Proc:
     """A child process in its own process group, its stdout and stderr in a log file."""
 
-    def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log: Path
-    ) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
         self.name, self.log_path = name, log
         with open(log, "ab") as out:  # the child has its own descriptor of it
             self.popen = subprocess.Popen(
@@ -179,17 +176,13 @@ def signed_get(http: httpx.Client, path: str, params: dict[str, Any]) -> Any:
 def signed_send(http: httpx.Client, method: str, path: str, params: dict[str, Any]) -> Any:
     """A signed POST/DELETE as another client of the account would send it (an operator's hand
     on the exchange's own UI); the JSON answer, or AssertionError."""
-    answer = http.request(
-        method, f"{path}?{signed_query(params)}", headers={"X-MBX-APIKEY": PAPER_API_KEY}
-    )
+    answer = http.request(method, f"{path}?{signed_query(params)}", headers={"X-MBX-APIKEY": PAPER_API_KEY})
     if answer.status_code != 200:
         raise AssertionError(f"{method} {path} {params}: {answer.status_code} {answer.text}")
     return answer.json()
 
 
-def signed_pages(
-    http: httpx.Client, path: str, params: dict[str, Any], cursor: str, key: str
-) -> list[dict[str, Any]]:
+def signed_pages(http: httpx.Client, path: str, params: dict[str, Any], cursor: str, key: str) -> list[dict[str, Any]]:
     """Every row of a history endpoint, oldest first: pages of 1000 from ``cursor`` = 0 (with a
     cursor the venue answers from that id upwards, whatever its age)."""
     rows: list[dict[str, Any]] = []
@@ -290,9 +283,7 @@ class View:
     def picture(self) -> tuple[Any, ...]:
         """What must not change between two looks for the world to count as settled."""
         state = self.state
-        orders = sorted(
-            (o["clientOrderId"], o["status"], o["executedQty"]) for o in state["openOrders"]
-        )
+        orders = sorted((o["clientOrderId"], o["status"], o["executedQty"]) for o in state["openOrders"])
         algos = sorted((a["clientAlgoId"], a["algoStatus"], a["quantity"]) for a in self.open_algos)
         positions = sorted((p["symbol"], p["positionAmt"]) for p in state["positions"])
         journal = sorted((k, r["status"], r["filled_qty"]) for k, r in self.journal.items())
@@ -307,9 +298,7 @@ def read_state_dir(state_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]
         store.close()
 
 
-def look(
-    state_url: str, state_dir: Path, symbols: Iterable[str] | None = None, *, history: bool = True
-) -> View:
+def look(state_url: str, state_dir: Path, symbols: Iterable[str] | None = None, *, history: bool = True) -> View:
     """The venue's history (``history``: signed userTrades, allOrders, allAlgoOrders per symbol,
     weight 15 a symbol, then positionRisk, weight 5), then its live state (/paper/state, no
     weight), then the state dir: each later read is the fresher, and every trade read has its
@@ -324,23 +313,15 @@ def look(
             if symbols is None:
                 journal, archived = read_state_dir(state_dir)
                 live = http.get("/paper/state").raise_for_status().json()
-                symbols = {r["symbol"] for r in journal.values()} | {
-                    a["rec"]["symbol"] for a in archived
-                }
+                symbols = {r["symbol"] for r in journal.values()} | {a["rec"]["symbol"] for a in archived}
                 symbols |= {o["symbol"] for o in [*live["openOrders"], *live["openAlgoOrders"]]}
             symbols = sorted(set(symbols))
             for symbol in symbols:
-                trades += signed_pages(
-                    http, "/fapi/v1/userTrades", {"symbol": symbol}, "fromId", "id"
-                )
+                trades += signed_pages(http, "/fapi/v1/userTrades", {"symbol": symbol}, "fromId", "id")
             for symbol in symbols:
-                for o in signed_pages(
-                    http, "/fapi/v1/allOrders", {"symbol": symbol}, "orderId", "orderId"
-                ):
+                for o in signed_pages(http, "/fapi/v1/allOrders", {"symbol": symbol}, "orderId", "orderId"):
                     orders[o["orderId"]] = o
-                for a in signed_pages(
-                    http, "/fapi/v1/allAlgoOrders", {"symbol": symbol}, "algoId", "algoId"
-                ):
+                for a in signed_pages(http, "/fapi/v1/allAlgoOrders", {"symbol": symbol}, "algoId", "algoId"):
                     algos[a["algoId"]] = a
             for p in signed_get(http, "/fapi/v3/positionRisk", {}):
                 positions[(p["symbol"], p["positionSide"])] = Decimal(p["positionAmt"])
@@ -419,11 +400,10 @@ def ledger(view: View) -> Ledger:
 
     for o in view.orders.values():
         parsed = parse_id(o["clientOrderId"])
-        if parsed is None or parsed[1] != "e":
-            continue
-        s = of(parsed[0])
-        s.symbol, s.side, s.position_side = o["symbol"], o["side"], o["positionSide"]
-        s.entry_open = s.entry_open or o["status"] in OPEN_ORDER
+        if parsed is not None and parsed[1] == "e":
+            s = of(parsed[0])
+            s.symbol, s.side, s.position_side = o["symbol"], o["side"], o["positionSide"]
+            s.entry_open = s.entry_open or o["status"] in OPEN_ORDER
     for a in view.algos.values():
         parsed = parse_id(a["clientAlgoId"])
         if parsed is not None and not of(parsed[0]).symbol:
@@ -440,25 +420,29 @@ def ledger(view: View) -> Ledger:
             s = of(parsed[0])
             s.live.append(a["clientAlgoId"])
             s.live_legs.setdefault(parsed[1], []).append(a)
-
-    unattributed: list[str] = []
-    foreign: set[tuple[str, str]] = set()
+    book = Ledger(shares, [], set())
     for t in view.trades:
-        order = view.orders.get(t["orderId"])
-        if order is None:
-            unattributed.append(f"trade {t['id']} of order {t['orderId']} ({t['symbol']})")
-            continue
-        parsed = parse_id(order["clientOrderId"])
-        if parsed is None:
-            foreign.add((t["symbol"], t["positionSide"]))
-            continue
-        s, qty = of(parsed[0]), Decimal(t["qty"])
-        if parsed[1] == "e":
-            s.filled += qty
-        else:
-            cid = order["clientOrderId"]
-            s.exits[cid] = s.exits.get(cid, Decimal(0)) + qty
-    return Ledger(shares, unattributed, foreign)
+        _attribute(book, view, t, of)
+    return book
+
+
+def _attribute(book: Ledger, view: View, trade: dict[str, Any], of: Callable[[str], Share]) -> None:
+    """Count one trade to its entry: a fill of its entry order, or an execution of its own leg or
+    close; a trade of an order the bot did not send marks its symbol foreign."""
+    order = view.orders.get(trade["orderId"])
+    if order is None:
+        book.unattributed.append(f"trade {trade['id']} of order {trade['orderId']} ({trade['symbol']})")
+        return
+    parsed = parse_id(order["clientOrderId"])
+    if parsed is None:
+        book.foreign.add((trade["symbol"], trade["positionSide"]))
+        return
+    s, qty = of(parsed[0]), Decimal(trade["qty"])
+    if parsed[1] == "e":
+        s.filled += qty
+    else:
+        cid = order["clientOrderId"]
+        s.exits[cid] = s.exits.get(cid, Decimal(0)) + qty
 
 
 def share_problems(view: View, *, attention_ok: bool = False) -> list[str]:
@@ -486,91 +470,106 @@ def share_problems(view: View, *, attention_ok: bool = False) -> list[str]:
         return []
     book = ledger(view)
     out = [f"(history incomplete: {u} not in allOrders yet)" for u in book.unattributed]
-
-    for pid, s in sorted(book.shares.items()):
-        rec = view.record(pid)
-        status = rec["status"] if rec else "unknown"
-        foreign = (s.symbol, s.position_side) in book.foreign
-        if s.exited > s.filled:
-            detail = ", ".join(f"{cid} {q}" for cid, q in sorted(s.exits.items()))
-            out.append(f"7: {pid}'s own legs and closes executed {s.exited} ({detail}) "
-                       f"but it filled only {s.filled}")  # fmt: skip
-        if s.flat and s.live:
-            out.append(f"5: {pid} is flat (filled {s.filled}, its legs and closes executed "
-                       f"{s.exited}) but {s.live} still live")  # fmt: skip
-        elif s.filled == 0 and not s.entry_open and any(s.live_legs.values()):
-            out.append(f"5: {pid} never filled and its entry is done, but {s.live} still live")
-        if view.archived(pid):
-            if s.live:
-                out.append(f"3: {pid} archived ({status}) while {s.live} still live")
-            if s.share > 0 and status != "DROPPED" and not foreign:
-                out.append(f"3: {pid} archived ({status}) with its share {s.share} still open")
-        elif pid in view.journal and s.flat and not s.live and status != "NEEDS_ATTENTION":
-            out.append(f"4: {pid} is flat with nothing live but still in the journal ({status})")
-        if s.share > 0 and rec is not None and not foreign:
-            if attention_ok and status == "NEEDS_ATTENTION":
-                continue
-            exit_side = "SELL" if s.side == "BUY" else "BUY"
-            legs = [("sl", "STOP_MARKET", rec["stop_loss"])]
-            if rec.get("take_profit") is not None:
-                legs.append(("tp", "TAKE_PROFIT_MARKET", rec["take_profit"]))
-            for leg, kind, trigger in legs:
-                live = s.live_legs.get(leg, [])
-                if len(live) != 1:
-                    out.append(f"1: {pid} holds {s.share} (filled {s.filled}, exited "
-                               f"{s.exited}) with {len(live)} live {leg.upper()}")  # fmt: skip
-                    continue
-                a = live[0]
-                qty, price = Decimal(a["quantity"]), Decimal(a["triggerPrice"])
-                shape = (a["orderType"], qty, price, a["side"])
-                want = (kind, s.share, Decimal(trigger), exit_side)
-                if shape != want:
-                    out.append(f"1: {pid} holds {s.share}: live {a['clientAlgoId']} is {shape}, "
-                               f"expected {want}")  # fmt: skip
-
+    for _pid, s in sorted(book.shares.items()):
+        out += _entry_problems(view, s, foreign=(s.symbol, s.position_side) in book.foreign)
+        if s.share > 0 and (s.symbol, s.position_side) not in book.foreign:
+            out += _cover_problems(view, s, attention_ok=attention_ok)
     groups: dict[tuple[str, str], list[Share]] = {}
     for s in book.shares.values():
-        if s.symbol:
+        if s.symbol and (s.symbol, s.position_side) not in book.foreign:
             groups.setdefault((s.symbol, s.position_side), []).append(s)
-    for (symbol, ps), members in sorted(groups.items()):
-        if (symbol, ps) in book.foreign:
+    for key, members in sorted(groups.items()):
+        out += _symbol_problems(view, key, members)
+    return out
+
+
+def _entry_problems(view: View, s: Share, *, foreign: bool) -> list[str]:
+    """7, 5, 3 and 4 for one entry."""
+    out: list[str] = []
+    rec = view.record(s.pid)
+    status = rec["status"] if rec else "unknown"
+    if s.exited > s.filled:
+        detail = ", ".join(f"{cid} {q}" for cid, q in sorted(s.exits.items()))
+        out.append(f"7: {s.pid}'s own legs and closes executed {s.exited} ({detail}) "
+                   f"but it filled only {s.filled}")  # fmt: skip
+    if s.flat and s.live:
+        out.append(f"5: {s.pid} is flat (filled {s.filled}, its legs and closes executed "
+                   f"{s.exited}) but {s.live} still live")  # fmt: skip
+    elif s.filled == 0 and not s.entry_open and any(s.live_legs.values()):
+        out.append(f"5: {s.pid} never filled and its entry is done, but {s.live} still live")
+    if view.archived(s.pid):
+        if s.live:
+            out.append(f"3: {s.pid} archived ({status}) while {s.live} still live")
+        if s.share > 0 and status != "DROPPED" and not foreign:
+            out.append(f"3: {s.pid} archived ({status}) with its share {s.share} still open")
+    elif s.pid in view.journal and s.flat and not s.live and status != "NEEDS_ATTENTION":
+        out.append(f"4: {s.pid} is flat with nothing live but still in the journal ({status})")
+    return out
+
+
+def _cover_problems(view: View, s: Share, *, attention_ok: bool) -> list[str]:
+    """1 for one entry that holds a share: exactly one live SL (and TP) for exactly its share,
+    at the price the operator asked for, on the closing side."""
+    rec = view.record(s.pid)
+    if rec is None or (attention_ok and rec["status"] == "NEEDS_ATTENTION"):
+        return []
+    out: list[str] = []
+    exit_side = "SELL" if s.side == "BUY" else "BUY"
+    legs = [("sl", "STOP_MARKET", rec["stop_loss"])]
+    if rec.get("take_profit") is not None:
+        legs.append(("tp", "TAKE_PROFIT_MARKET", rec["take_profit"]))
+    for leg, kind, trigger in legs:
+        live = s.live_legs.get(leg, [])
+        if len(live) != 1:
+            out.append(f"1: {s.pid} holds {s.share} (filled {s.filled}, exited {s.exited}) "
+                       f"with {len(live)} live {leg.upper()}")  # fmt: skip
             continue
-        held = [s for s in members if s.share > 0]
-        want_sl = sum((s.share for s in held), Decimal(0))
-        want_tp = sum(
-            (s.share for s in held if (r := view.record(s.pid)) is None or r.get("take_profit")),
-            Decimal(0),
-        )
-        open_sl = sum((s.open_qty("sl") for s in members), Decimal(0))
-        open_tp = sum((s.open_qty("tp") for s in members), Decimal(0))
-        listing = ", ".join(f"{s.pid} {s.share}" for s in held) or "none"
-        if open_sl != want_sl:
-            out.append(f"1: {symbol} {ps}: open SL quantity {open_sl}, but the open entries' "
-                       f"shares add to {want_sl} ({listing})")  # fmt: skip
-        if open_tp != want_tp:
-            out.append(f"1: {symbol} {ps}: open TP quantity {open_tp}, but the shares of the open "
-                       f"entries with a TP add to {want_tp} ({listing})")  # fmt: skip
-        position = view.positions.get((symbol, ps), Decimal(0))
-        signed = sum((s.signed for s in members), Decimal(0))
-        if position != signed:
-            out.append(f"share: {symbol} {ps} position is {position}, but the entries' "
-                       f"shares add to {signed} ({listing})")  # fmt: skip
+        a = live[0]
+        shape = (a["orderType"], Decimal(a["quantity"]), Decimal(a["triggerPrice"]), a["side"])
+        want = (kind, s.share, Decimal(trigger), exit_side)
+        if shape != want:
+            out.append(f"1: {s.pid} holds {s.share}: live {a['clientAlgoId']} is {shape}, "
+                       f"expected {want}")  # fmt: skip
+    return out
+
+
+def _symbol_problems(view: View, key: tuple[str, str], members: list[Share]) -> list[str]:
+    """1 and share for one symbol and position side that only bot entries trade."""
+    out: list[str] = []
+    symbol, ps = key
+    held = [s for s in members if s.share > 0]
+    want_sl = sum((s.share for s in held), Decimal(0))
+    want_tp = sum(
+        (s.share for s in held if (r := view.record(s.pid)) is None or r.get("take_profit")),
+        Decimal(0),
+    )
+    open_sl = sum((s.open_qty("sl") for s in members), Decimal(0))
+    open_tp = sum((s.open_qty("tp") for s in members), Decimal(0))
+    listing = ", ".join(f"{s.pid} {s.share}" for s in held) or "none"
+    if open_sl != want_sl:
+        out.append(f"1: {symbol} {ps}: open SL quantity {open_sl}, but the open entries' "
+                   f"shares add to {want_sl} ({listing})")  # fmt: skip
+    if open_tp != want_tp:
+        out.append(f"1: {symbol} {ps}: open TP quantity {open_tp}, but the shares of the open "
+                   f"entries with a TP add to {want_tp} ({listing})")  # fmt: skip
+    position = view.positions.get(key, Decimal(0))
+    signed = sum((s.signed for s in members), Decimal(0))
+    if position != signed:
+        out.append(f"share: {symbol} {ps} position is {position}, but the entries' "
+                   f"shares add to {signed} ({listing})")  # fmt: skip
     return out
 
 
 # --- the invariants ---------------------------------------------------------------------------
 
 
-def problems_in(
-    view: View, created: Iterable[str] = (), *, attention_ok: bool = False
-) -> list[str]:
+def problems_in(view: View, created: Iterable[str] = (), *, attention_ok: bool = False) -> list[str]:
     """Every broken invariant, in words (numbered as in DESIGN.md; 7: an entry's own legs and
     closes never executed more than it filled); empty when all hold.
 
     A look without history (``complete`` False) is checked only where the live books and the
     state dir decide alone: live duplicates, live orders of archived entries, the journal.
     """
-    out: list[str] = []
     created = list(created)
     pids = set(created) | set(view.journal) | set(view.archive)
     for cid in [
@@ -582,60 +581,28 @@ def problems_in(
             pids.add(parsed[0])
 
     # 2: no client id accepted twice (an entry sent twice, a protection placed twice)
-    for cid, n in Counter(o["clientOrderId"] for o in view.orders.values()).items():
-        if n > 1 and parse_id(cid) is not None:
-            out.append(f"2: order {cid} accepted {n} times by the venue")
-    for cid, n in Counter(a["clientAlgoId"] for a in view.algos.values()).items():
-        if n > 1 and parse_id(cid) is not None:
-            out.append(f"2: algo order {cid} accepted {n} times by the venue")
-
+    out = [
+        f"2: {kind} {cid} accepted {n} times by the venue"
+        for kind, ids in (
+            ("order", [o["clientOrderId"] for o in view.orders.values()]),
+            ("algo order", [a["clientAlgoId"] for a in view.algos.values()]),
+        )
+        for cid, n in Counter(ids).items()
+        if n > 1 and parse_id(cid) is not None
+    ]
     for pid in sorted(pids):
-        rec = view.record(pid)
-        entries = view.entry_orders(pid)
-        if rec is None:
-            if pid in set(created) or entries or any(view.live(pid, leg) for leg in ("sl", "tp")):
-                out.append(f"3: {pid} is neither in the journal nor in the archive")
-            continue
-        for n_leg in ("sl", "tp"):
-            live = view.live(pid, n_leg)
-            if len(live) > 1:
-                ids = [a["clientAlgoId"] for a in live]
-                out.append(f"2: {len(live)} live {n_leg.upper()} orders for {pid}: {ids}")
-        if not view.complete:
-            if view.archived(pid) and (live_ids := view.live_ids(pid)):
-                out.append(f"3: {pid} archived ({rec['status']}) while {live_ids} still live")
-            continue
-        if not entries:
-            if rec["status"] not in (
-                "REQUESTED",
-                "SUBMITTING",
-                "NOT_PLACED",
-                "CANCELED",
-                "DROPPED",
-            ):
-                out.append(f"3: {pid} is {rec['status']} but the venue has no entry order {pid}-e")
-            continue
-        entry = entries[-1]
-        if rec["status"] == "NOT_PLACED" and pid not in view.journal:
-            out.append(
-                f"3: {pid} archived NOT_PLACED but the venue accepted {pid}-e ({entry['status']})"
-            )
-        if entry["status"] in OPEN_ORDER and pid not in view.journal:
-            out.append(f"3: entry {pid}-e is {entry['status']} on the venue but not in the journal")
-        filled = sum((Decimal(o["executedQty"]) for o in entries), Decimal(0))
-        if rec["status"] == "CANCELED" and pid not in view.journal and filled > 0:
-            out.append(f"3: {pid} archived CANCELED (no fill) but the venue filled {filled}")
+        out += _record_problems(view, pid, created)
 
     # 1, 3, 4, 5, 7 as the venue's history tells each entry's share
     out += share_problems(view, attention_ok=attention_ok)
 
-    # 3: every entry the test created is in the journal or the archive
-    for pid in created:
-        if pid not in view.journal and pid not in view.archive:
-            out.append(f"3: created entry {pid} is neither in the journal nor in the archive")
-    for pid, n in view.archive_count.items():
-        if n > 1:
-            out.append(f"3: {pid} archived {n} times")
+    # 3: every entry the test created is in the journal or the archive, archived once
+    out += [
+        f"3: created entry {pid} is neither in the journal nor in the archive"
+        for pid in created
+        if pid not in view.journal and pid not in view.archive
+    ]
+    out += [f"3: {pid} archived {n} times" for pid, n in view.archive_count.items() if n > 1]
 
     # 4: the journal converged
     for pid, rec in sorted(view.journal.items()):
@@ -643,6 +610,42 @@ def problems_in(
             out.append(f"4: {pid} is still {rec['status']} ({rec.get('reason') or 'no reason'})")
         elif rec["status"] == "NEEDS_ATTENTION" and not attention_ok:
             out.append(f"4: {pid} NEEDS_ATTENTION: {rec.get('reason')}")
+    return out
+
+
+NO_ENTRY_ORDER_OK = frozenset({"REQUESTED", "SUBMITTING", "NOT_PLACED", "CANCELED", "DROPPED"})
+
+
+def _record_problems(view: View, pid: str, created: list[str]) -> list[str]:
+    """2 and 3 for one entry: its record against the venue's orders."""
+    rec = view.record(pid)
+    entries = view.entry_orders(pid)
+    if rec is None:
+        if pid in created or entries or any(view.live(pid, leg) for leg in ("sl", "tp")):
+            return [f"3: {pid} is neither in the journal nor in the archive"]
+        return []
+    out: list[str] = []
+    for leg in ("sl", "tp"):
+        live = view.live(pid, leg)
+        if len(live) > 1:
+            ids = [a["clientAlgoId"] for a in live]
+            out.append(f"2: {len(live)} live {leg.upper()} orders for {pid}: {ids}")
+    if not view.complete:
+        if view.archived(pid) and (live_ids := view.live_ids(pid)):
+            out.append(f"3: {pid} archived ({rec['status']}) while {live_ids} still live")
+        return out
+    if not entries:
+        if rec["status"] not in NO_ENTRY_ORDER_OK:
+            out.append(f"3: {pid} is {rec['status']} but the venue has no entry order {pid}-e")
+        return out
+    entry, archived = entries[-1], pid not in view.journal
+    if rec["status"] == "NOT_PLACED" and archived:
+        out.append(f"3: {pid} archived NOT_PLACED but the venue accepted {pid}-e ({entry['status']})")
+    if entry["status"] in OPEN_ORDER and archived:
+        out.append(f"3: entry {pid}-e is {entry['status']} on the venue but not in the journal")
+    filled = sum((Decimal(o["executedQty"]) for o in entries), Decimal(0))
+    if rec["status"] == "CANCELED" and archived and filled > 0:
+        out.append(f"3: {pid} archived CANCELED (no fill) but the venue filled {filled}")
     return out
 
 
@@ -706,8 +709,7 @@ def assert_invariants(
                 problems = ["4: the world did not settle: no two looks agreed"]
             listing = "\n  ".join(problems)
             raise AssertionError(
-                f"invariants do not hold after {timeout:g}s ({len(created)} entries created):"
-                f"\n  {listing}"
+                f"invariants do not hold after {timeout:g}s ({len(created)} entries created):\n  {listing}"
             )
         time.sleep(0.2)
 
@@ -718,9 +720,7 @@ def assert_invariants(
 class Cluster:
     """The tmp dir, the venue process, the daemon processes and the entries a test created."""
 
-    def __init__(
-        self, root: Path, *, paper_faults: Iterable[str] = (), position_mode: str = "auto"
-    ) -> None:
+    def __init__(self, root: Path, *, paper_faults: Iterable[str] = (), position_mode: str = "auto") -> None:
         self.root = root
         self.state_dir = root / "state"
         self.config = root / "bot.toml"
@@ -729,12 +729,8 @@ class Cluster:
         self.config.write_text(CONFIG.format(
             port=self.port, faults=json.dumps(list(paper_faults)), venue_extra=venue_extra
         ), encoding="utf-8")  # fmt: skip
-        self.env = {
-            k: v for k, v in os.environ.items() if k not in ("BOT_API_KEY", "BOT_API_SECRET")
-        }
-        self.env.update(
-            BOT_CONFIG=str(self.config), BOT_STATE_DIR=str(self.state_dir), PYTHONUNBUFFERED="1"
-        )
+        self.env = {k: v for k, v in os.environ.items() if k not in ("BOT_API_KEY", "BOT_API_SECRET")}
+        self.env.update(BOT_CONFIG=str(self.config), BOT_STATE_DIR=str(self.state_dir), PYTHONUNBUFFERED="1")
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
         self.venue: Proc | None = None
@@ -764,9 +760,7 @@ class Cluster:
 
         def answers() -> bool:
             if not venue.alive:
-                raise AssertionError(
-                    f"`bot paper serve` exited ({venue.popen.returncode}):\n{venue.tail()}"
-                )
+                raise AssertionError(f"`bot paper serve` exited ({venue.popen.returncode}):\n{venue.tail()}")
             return self.http.get("/fapi/v1/time").status_code == 200
 
         wait_for(answers, f"the paper venue to answer GET /fapi/v1/time on port {self.port}")
@@ -775,9 +769,7 @@ class Cluster:
         """`bot run --no-live --log-format json`, ready when it logs READY."""
         if self.daemon is not None and self.daemon.alive:
             raise AssertionError("start_daemon: a daemon is already running")
-        proc = self._spawn(
-            f"run-{len(self.runs) + 1}", ["run", "--no-live", "--log-format", "json"]
-        )
+        proc = self._spawn(f"run-{len(self.runs) + 1}", ["run", "--no-live", "--log-format", "json"])
         self.daemon = proc
         self.runs.append(proc)
 
@@ -818,7 +810,7 @@ class Cluster:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def _enter_argv(
+    def _enter_argv(  # noqa: PLR0917 - the command line's own order
         self, symbol: str, side: str, qty: str, price: str | None, sl: str, tp: str | None
     ) -> list[str]:
         argv = [BOT, "enter", symbol, side, qty, "--sl", sl, "--json"]
@@ -830,8 +822,7 @@ class Cluster:
         lines = [line for line in stdout.splitlines() if line.startswith("{")]
         if not lines:
             raise AssertionError(
-                f"`{' '.join(argv[1:])}` printed no JSON (exit {rc})"
-                f"\nstdout: {stdout}\nstderr: {stderr}"
+                f"`{' '.join(argv[1:])}` printed no JSON (exit {rc})\nstdout: {stdout}\nstderr: {stderr}"
             )
         answer: dict[str, Any] = json.loads(lines[-1])
         answer["exit_code"], answer["stderr"] = rc, stderr
@@ -888,9 +879,7 @@ class Cluster:
                 rc = popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 self._async_enters.append((popen, out))
-                raise AssertionError(
-                    f"`bot enter` (pid {popen.pid}) did not finish in {timeout:g}s"
-                ) from None
+                raise AssertionError(f"`bot enter` (pid {popen.pid}) did not finish in {timeout:g}s") from None
             text = out.read_text(encoding="utf-8", errors="replace")
             answers.append(self._answer(rc, text, "", [BOT, "enter", f"(see {out.name})"]))
         return answers
@@ -923,9 +912,7 @@ class Cluster:
     def set_price(self, symbol: str, price: str | Decimal) -> None:
         answer = self.http.post("/paper/price", json={"symbol": symbol, "price": str(price)})
         if answer.status_code != 200:
-            raise AssertionError(
-                f"POST /paper/price {symbol} {price}: {answer.status_code} {answer.text}"
-            )
+            raise AssertionError(f"POST /paper/price {symbol} {price}: {answer.status_code} {answer.text}")
 
     def add_faults(self, *specs: str) -> list[str]:
         answer = self.http.post("/paper/faults", json={"add": list(specs)})
@@ -968,9 +955,7 @@ class Cluster:
             if a["clientAlgoId"].startswith(f"{pid}-") and a["algoStatus"] == "NEW"
         ]  # fmt: skip
 
-    def wait_protected(
-        self, pid: str, qty: str | Decimal, legs: int = 2, timeout: float = WAIT_S
-    ) -> None:
+    def wait_protected(self, pid: str, qty: str | Decimal, legs: int = 2, timeout: float = WAIT_S) -> None:
         """Wait until the entry's live protective orders on the venue are ``legs`` orders, each
         for ``qty``."""
         want = Decimal(qty)
@@ -981,9 +966,7 @@ class Cluster:
 
         wait_for(done, f"{legs} live protective orders of {pid} for {want}", timeout)
 
-    def pulse_fill(
-        self, symbol: str, cross: str, back: str, pid: str, timeout: float = WAIT_S
-    ) -> Decimal:
+    def pulse_fill(self, symbol: str, cross: str, back: str, pid: str, timeout: float = WAIT_S) -> Decimal:
         """A short crossing: hold the price at ``cross`` until the entry's next fill, then move it
         to ``back`` at once, so one 100 ms step (one chunk of the order) fills; the new filled
         quantity."""
@@ -1080,10 +1063,10 @@ class Cluster:
     def report(self) -> str:
         """Everything useful after a failure; never raises."""
         parts = [f"=== e2e cluster in {self.root} (port {self.port}, kills {self.kills}) ==="]
-        for proc in [*self.others[-3:], *self.runs[-4:]]:
-            parts.append(
-                f"--- {proc.name}.log (pid {proc.pid}, last 80 lines) ---\n{proc.tail(80)}"
-            )
+        parts += [
+            f"--- {proc.name}.log (pid {proc.pid}, last 80 lines) ---\n{proc.tail(80)}"
+            for proc in [*self.others[-3:], *self.runs[-4:]]
+        ]
         if self.venue is not None:
             lines = self.venue.log().splitlines()
             noise = [line for line in lines if '" 200 OK' in line]  # the access log of reads
@@ -1092,10 +1075,7 @@ class Cluster:
             parts.append("\n".join(kept[-40:]))
         try:
             journal, archived = read_state_dir(self.state_dir)
-            rows = [
-                f"{k} {r['status']} filled {r['filled_qty']} {r.get('reason', '')}"
-                for k, r in journal.items()
-            ]
+            rows = [f"{k} {r['status']} filled {r['filled_qty']} {r.get('reason', '')}" for k, r in journal.items()]
             parts.append("--- journal ---\n" + "\n".join(rows))
             rows = [f"{a['id']} {a['rec']['status']} {a['reason']}" for a in archived[-30:]]
             parts.append("--- archive (last 30) ---\n" + "\n".join(rows))
@@ -1107,9 +1087,7 @@ class Cluster:
         try:
             state = self.state()
             slim = {k: state[k] for k in ("prices", "faults", "streams")}
-            slim["openOrders"] = [
-                (o["clientOrderId"], o["status"], o["executedQty"]) for o in state["openOrders"]
-            ]
+            slim["openOrders"] = [(o["clientOrderId"], o["status"], o["executedQty"]) for o in state["openOrders"]]
             slim["openAlgoOrders"] = [
                 (a["clientAlgoId"], a["algoStatus"], a["quantity"]) for a in state["openAlgoOrders"]
             ]

@@ -24,6 +24,7 @@ import pytest
 
 from tests.e2e.harness import Cluster, cluster_at, parse_id, signed_get, wait_for
 
+
 pytestmark = pytest.mark.e2e
 
 SYMBOL = "BTCUSDT"
@@ -46,9 +47,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield c
 
 
-def protected_entry(
-    c: Cluster, qty: str = QTY, *, sl: str = SL, tp: str = TP
-) -> tuple[str, dict[str, dict[str, Any]]]:
+def protected_entry(c: Cluster, qty: str = QTY, *, sl: str = SL, tp: str = TP) -> tuple[str, dict[str, dict[str, Any]]]:
     """A market buy through the running daemon, filled at once; returns its pending id and its
     live legs (by "sl"/"tp") once both are on the venue for the whole quantity and the entry
     rests PROTECTED in the journal."""
@@ -95,9 +94,7 @@ def algo_ids(c: Cluster, pid: str) -> list[str]:
 
 
 @pytest.mark.parametrize("fires", ["sl", "tp"], ids=["through-the-sl", "through-the-tp"])
-def test_leg_fires_while_down_then_the_restart_cancels_its_sibling(
-    cluster: Cluster, fires: str
-) -> None:
+def test_leg_fires_while_down_then_the_restart_cancels_its_sibling(cluster: Cluster, fires: str) -> None:
     """Protected, SIGKILL, the market moves through one leg while no daemon runs (the position
     goes flat, the sibling stays live: nobody is there to cancel it); the restart finds the fired
     leg by its client id, cancels the sibling at start-up and archives the entry."""
@@ -129,9 +126,7 @@ def test_leg_fires_while_down_then_the_restart_cancels_its_sibling(
 
 
 @pytest.mark.parametrize("fires", ["sl", "tp"], ids=["sl-fires", "tp-fires"])
-def test_leg_fires_while_running_and_the_sibling_is_cancelled_promptly(
-    cluster: Cluster, fires: str
-) -> None:
+def test_leg_fires_while_running_and_the_sibling_is_cancelled_promptly(cluster: Cluster, fires: str) -> None:
     """The daemon follows the stream: the fired leg's ALGO_UPDATE makes it cancel the sibling
     within PROMPT_S, then archive the entry."""
     # Arrange
@@ -172,9 +167,7 @@ def hidden_from_reads(c: Cluster, pid: str) -> bool:
         pytest.param("legs-placed-at-restart-then-stream-reconnect", id="placed-at-restart"),
     ],
 )
-def test_late_visibility_of_live_legs_at_restart_places_nothing_twice(
-    cluster: Cluster, when: str
-) -> None:
+def test_late_visibility_of_live_legs_at_restart_places_nothing_twice(cluster: Cluster, when: str) -> None:
     """A leg acknowledged by the venue but missing from openAlgoOrders (and -2013 to a query by
     id) while the daemon reconciles is read lag, not a missing leg: it is asked about again, never
     placed anew. Either the daemon placed the legs, was killed and restarts inside the window, or
@@ -182,7 +175,8 @@ def test_late_visibility_of_live_legs_at_restart_places_nothing_twice(
     # Arrange: an entry OPEN, resting below the market
     cluster.start_daemon()
     answer = cluster.enter(SYMBOL, "buy", QTY, price=LIMIT, sl=SL, tp=TP)
-    assert answer["exit_code"] == 0 and answer["state"] == "OPEN", answer
+    assert answer["exit_code"] == 0, answer
+    assert answer["state"] == "OPEN", answer
     pid = str(answer["id"])
 
     # Act
@@ -225,7 +219,8 @@ def test_late_visibility_of_live_legs_at_restart_places_nothing_twice(
     after = sorted(a["clientAlgoId"] for a in view.algos_of(pid))
     assert after == before, f"legs placed while the live ones were hidden: {before} -> {after}"
     assert len(view.live(pid, "sl")) == len(view.live(pid, "tp")) == 1
-    assert cluster.status_of(pid) == "PROTECTED" and cluster.in_journal(pid)
+    assert cluster.status_of(pid) == "PROTECTED"
+    assert cluster.in_journal(pid)
 
 
 # --- (f): a burst of 429 on algoOrder while protecting ------------------------------------------
@@ -268,9 +263,7 @@ def test_a_burst_of_429_while_protecting_is_retried_never_needs_attention(cluste
 # --- the position closed by hand; a leg cancelled by someone else --------------------------------
 
 
-@pytest.mark.parametrize(
-    "daemon", ["down", "running"], ids=["closed-while-down", "closed-while-up"]
-)
+@pytest.mark.parametrize("daemon", ["down", "running"], ids=["closed-while-down", "closed-while-up"])
 def test_position_closed_by_hand_cancels_both_legs(cluster: Cluster, daemon: str) -> None:
     """An operator closes the whole position on the exchange (a reduce-only market order the bot
     did not send): the entry's share is gone without any leg firing, so both legs protect
@@ -301,9 +294,7 @@ def test_position_closed_by_hand_cancels_both_legs(cluster: Cluster, daemon: str
     assert cluster.position(SYMBOL) == 0
 
 
-@pytest.mark.parametrize(
-    "daemon", ["down", "running"], ids=["cancelled-while-down", "cancelled-while-up"]
-)
+@pytest.mark.parametrize("daemon", ["down", "running"], ids=["cancelled-while-down", "cancelled-while-up"])
 def test_a_leg_cancelled_by_someone_else_is_replaced(cluster: Cluster, daemon: str) -> None:
     """Someone cancels the entry's stop-loss on the exchange while its position is open: the bot
     places a new stop for the entry's share (at start-up, or at once when running). (Whether the
@@ -328,6 +319,8 @@ def test_a_leg_cancelled_by_someone_else_is_replaced(cluster: Cluster, daemon: s
     view = cluster.assert_invariants(symbols=[SYMBOL])
     (sl,) = view.live(pid, "sl")
     (tp,) = view.live(pid, "tp")
-    assert sl["clientAlgoId"] != gone and Decimal(sl["quantity"]) == Decimal(QTY), sl
+    assert sl["clientAlgoId"] != gone, sl
+    assert Decimal(sl["quantity"]) == Decimal(QTY), sl
     assert Decimal(tp["quantity"]) == Decimal(QTY), tp
-    assert cluster.in_journal(pid) and cluster.status_of(pid) == "PROTECTED"
+    assert cluster.in_journal(pid)
+    assert cluster.status_of(pid) == "PROTECTED"

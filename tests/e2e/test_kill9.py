@@ -18,6 +18,7 @@ import pytest
 
 from tests.e2e.harness import Cluster, cluster_at, wait_for
 
+
 pytestmark = pytest.mark.e2e
 
 SYMBOL = "BTCUSDT"
@@ -119,15 +120,11 @@ def test_b_killed_right_as_the_fill_happens(cluster: Cluster) -> None:
 @pytest.mark.parametrize(
     ("fault", "live_legs"),
     [
-        pytest.param(
-            "slow_response:algoOrder@POST#1:30", {"sl"}, id="sl-placed-answer-held-tp-unsent"
-        ),
+        pytest.param("slow_response:algoOrder@POST#1:30", {"sl"}, id="sl-placed-answer-held-tp-unsent"),
         pytest.param("slow_response:algoOrder@POST#2:30", {"sl", "tp"}, id="tp-placed-answer-held"),
     ],
 )
-def test_c_killed_between_stop_loss_and_take_profit(
-    cluster: Cluster, fault: str, live_legs: set[str]
-) -> None:
+def test_c_killed_between_stop_loss_and_take_profit(cluster: Cluster, fault: str, live_legs: set[str]) -> None:
     """A market entry fills at once; the daemon is held waiting for a protection's answer (the
     order is already on the venue) and killed there; the restart adopts it, never duplicates it."""
     # Arrange
@@ -218,7 +215,8 @@ def test_a_daemon_killed_while_it_sends_the_entry(cluster: Cluster) -> None:
 
     # Assert
     (answer,) = cluster.collect_enters()
-    assert answer["id"] == pid and answer["exit_code"] == 0, answer
+    assert answer["id"] == pid, answer
+    assert answer["exit_code"] == 0, answer
     cluster.assert_invariants(symbols=[SYMBOL])
     assert cluster.status_of(pid) == "PROTECTED"
 
@@ -231,9 +229,7 @@ def test_a_enter_killed_while_it_sends_the_entry_with_no_daemon(cluster: Cluster
     cluster.add_faults(HOLD_ENTRY)
 
     # Act
-    enter = cluster.spawn_cli(
-        "enter", "enter", SYMBOL, "buy", QTY, "--price", LIMIT, "--sl", SL, "--tp", TP, "--json"
-    )
+    enter = cluster.spawn_cli("enter", "enter", SYMBOL, "buy", QTY, "--price", LIMIT, "--sl", SL, "--tp", TP, "--json")
     pid = held_entry_pid(cluster)
     assert cluster.status_of(pid) == "SUBMITTING"
     enter.kill9()
@@ -260,7 +256,8 @@ def test_a_recover_protects_what_filled_while_down(cluster: Cluster) -> None:
     done = cluster.recover("--yes")
 
     # Assert
-    assert plan.returncode == 2 and pid in plan.stdout, plan.stdout + plan.stderr
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert pid in plan.stdout, plan.stdout
     assert unchanged == []
     assert done.returncode == 0, done.stdout + done.stderr
     cluster.assert_invariants(symbols=[SYMBOL])

@@ -18,6 +18,7 @@ import pytest
 from tests.e2e.harness import Cluster, cluster_at, ledger, wait_for
 from tests.e2e.test_bracket import START_UP_S, SYMBOL, protected_entry, wait_fired
 
+
 pytestmark = pytest.mark.e2e
 
 START = "97000"
@@ -34,9 +35,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 @pytest.mark.parametrize("daemon", ["down", "running"], ids=["fires-while-down", "fires-while-up"])
-def test_one_entrys_stop_fires_the_other_entrys_share_and_legs_are_untouched(
-    cluster: Cluster, daemon: str
-) -> None:
+def test_one_entrys_stop_fires_the_other_entrys_share_and_legs_are_untouched(cluster: Cluster, daemon: str) -> None:
     """A (0.010) and B (0.006) are long BTCUSDT, each PROTECTED; the market falls between their
     stops, so only B's stop-loss fires (selling B's 0.006). Afterwards: B's take-profit is
     cancelled and B archived; A still holds 0.010 with the very same SL and TP orders (never
@@ -73,7 +72,8 @@ def test_one_entrys_stop_fires_the_other_entrys_share_and_legs_are_untouched(
             before["algoId"], before["quantity"], "NEW",
         ), f"A's {leg} changed: {before} -> {now}"  # fmt: skip
     assert view.positions[(SYMBOL, "BOTH")] == Decimal(A_QTY)
-    assert cluster.in_journal(a) and cluster.status_of(a) == "PROTECTED"
+    assert cluster.in_journal(a)
+    assert cluster.status_of(a) == "PROTECTED"
 
     # Assert: each share, from the venue's history alone (the seventh invariant among them)
     shares = ledger(view).shares
