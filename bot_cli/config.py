@@ -137,7 +137,9 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file {p} does not exist: create it (see bot.toml.example) or omit --config") from None
+        raise ConfigError(
+            f"config file {p} does not exist: create it (see bot.toml.example) or omit --config"
+        ) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {p} is not valid TOML: {err}") from None
     except OSError as err:
@@ -184,19 +186,23 @@ def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
     return value
 
 
+MAX_RECV_WINDOW_MS = 60_000  # Binance refuses a larger recvWindow
+MAX_PORT = 65_535
+
+
 def _check_live(path: Path, venue: VenueConfig) -> None:
     if venue.kind == "binance" and venue.network == "live" and not venue.allow_live:
         raise ConfigError(
             f"{path}: venue.network = \"live\" trades real money; set venue.allow_live = true to confirm"
         )
-    if venue.recv_window_ms <= 0 or venue.recv_window_ms > 60000:
-        raise ConfigError(f"{path}: venue.recv_window_ms must be between 1 and 60000")
+    if not 1 <= venue.recv_window_ms <= MAX_RECV_WINDOW_MS:
+        raise ConfigError(f"{path}: venue.recv_window_ms must be between 1 and {MAX_RECV_WINDOW_MS}")
 
 
 def _check_ports(path: Path, config: Config) -> None:
     for key, port in (("paper.port", config.paper.port), ("inbox.port", config.inbox.port)):
-        if not 1 <= port <= 65535:
-            raise ConfigError(f"{path}: {key} = {port} is not a TCP port (1 to 65535)")
+        if not 1 <= port <= MAX_PORT:
+            raise ConfigError(f"{path}: {key} = {port} is not a TCP port (1 to {MAX_PORT})")
 
 
 @dataclass(frozen=True, slots=True)

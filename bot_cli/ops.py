@@ -204,14 +204,11 @@ def drop_pending(
     if not force and (blockers := plan.blockers()):
         raise DropRefused(blockers)
     archives = [_drop_command(p, now_ms, reason) for p in plan.entries.values()]
-    gone = []
-    for cmd in archives:
-        if not _archive(store, cmd.pending.pending_id, cmd.reason, cmd.pending):
-            gone.append(cmd.pending.pending_id)
-    for key in plan.unreadable:
-        if not _archive(store, key, reason, None):
-            gone.append(key)
-    left = {pid: ", ".join(live) for pid, p in plan.entries.items() if (live := still_live(p))}
+    gone: list[str] = [
+        c.pending.pending_id for c in archives if not _archive(store, c.pending.pending_id, c.reason, c.pending)
+    ]
+    gone += [key for key in plan.unreadable if not _archive(store, key, reason, None)]
+    left: dict[str, str] = {pid: ", ".join(live) for pid, p in plan.entries.items() if (live := still_live(p))}
     left.update(dict.fromkeys(plan.unreadable, "the orders of its unreadable record, if any (never checked)"))
     dropped = [i for i in plan.ids if i not in gone]
     return DropResult(dropped, {i: left[i] for i in dropped if i in left}, gone)
@@ -362,7 +359,7 @@ def parse_decimal(name: str, text: str) -> Decimal:
     return value
 
 
-def build_spec(
+def build_spec(  # noqa: PLR0917 -- the paper venue's demo calls it positionally (next pass)
     filters: Any, symbol: str, side: str, quantity: Decimal, price: Decimal | None,
     stop_loss: Decimal, take_profit: Decimal | None, position_side: Any,
 ) -> EntrySpec:

@@ -109,7 +109,9 @@ class FakeExchange:
         old = self.orders.get(cmd.client_id)
         if old is not None and old.status in _OPEN:
             raise Duplicate("clientOrderId is duplicated", -4116)
-        report = OrderReport(cmd.symbol, cmd.client_id, self._next_id(), OrderStatus.NEW, Decimal(0), None, cmd.quantity)
+        report = OrderReport(
+            cmd.symbol, cmd.client_id, self._next_id(), OrderStatus.NEW, Decimal(0), None, cmd.quantity
+        )
         self.orders[cmd.client_id] = report
         self.sides[cmd.client_id] = cmd.side
         self.entries_placed[cmd.client_id] += 1
@@ -251,7 +253,8 @@ class FakeExchange:
         out = []
         for cid, algo in self.algos.items():
             parsed = parse_client_id(cid)
-            if parsed and parsed.pending_id == pending_id and parsed.leg is leg and algo.report.status is AlgoStatus.NEW:
+            ours = parsed is not None and parsed.pending_id == pending_id and parsed.leg is leg
+            if ours and algo.report.status is AlgoStatus.NEW:
                 out.append(algo.report)
         return out
 

@@ -93,9 +93,11 @@ def _protected_and_no_orphan(venue: FakeExchange, shares: dict[str, Decimal], le
         elif sum(qtys) > shares[pid]:
             problems.append(f"1: {pid} holds {shares[pid]} but its live {leg.name} is {sum(qtys)}")
     for (symbol, side), amount in venue.position.items():
-        for leg in (Leg.SL, Leg.TP)[:legs]:
-            if side is PositionSide.BOTH and by_symbol[(symbol, leg)] != abs(amount):
-                problems.append(f"1: {symbol} position {amount}, live {leg.name} total {by_symbol[(symbol, leg)]}")
+        problems.extend(
+            f"1: {symbol} position {amount}, live {leg.name} total {by_symbol[(symbol, leg)]}"
+            for leg in (Leg.SL, Leg.TP)[:legs]
+            if side is PositionSide.BOTH and by_symbol[(symbol, leg)] != abs(amount)
+        )
     return problems
 
 

@@ -52,7 +52,10 @@ class AsyncClient:
         position_side: str | None = None, wait: bool = False, timeout: float = flow.FOLLOW_S,
     ) -> Entry:  # fmt: skip
         """Check, persist and place an entry; see ``Client.enter``."""
-        order = _order(symbol, side, quantity, price, stop_loss, take_profit, position_side)
+        order = _order(
+            symbol, side, quantity, price=price, stop_loss=stop_loss, take_profit=take_profit,
+            position_side=position_side,
+        )
         if key is not None:
             if (problem := key_problem(key)) is not None:
                 raise EntryRefused("key", problem)
@@ -219,7 +222,7 @@ def _duplicate(first: Pending, key: str) -> Entry:
 
 
 def _order(
-    symbol: str, side: str | Side, quantity: Number, price: Number | None, stop_loss: Number,
+    symbol: str, side: str | Side, quantity: Number, *, price: Number | None, stop_loss: Number,
     take_profit: Number | None, position_side: str | None,
 ) -> Order:  # fmt: skip
     if not isinstance(symbol, str) or not symbol:

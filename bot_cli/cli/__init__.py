@@ -74,7 +74,8 @@ def _global(
         Path, typer.Option("--state-dir", envvar="BOT_STATE_DIR", help="State directory (journal, archive, lock).")
     ] = Path("state"),
     config: Annotated[
-        Path | None, typer.Option("--config", envvar="BOT_CONFIG", help="Config file (TOML); default ./bot.toml if present.")
+        Path | None,
+        typer.Option("--config", envvar="BOT_CONFIG", help="Config file (TOML); default ./bot.toml if present."),
     ] = None,
     _version: Annotated[
         bool, typer.Option("--version", is_eager=True, callback=show_version, help="Print the version and exit.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -200,9 +201,9 @@ def _json(answer: httpx.Response) -> object:
 
 
 def _permissions(status: int, body: object) -> Check:
-    if status == 404:
+    if status == HTTPStatus.NOT_FOUND:
         return Check("permissions", Result.OK, "not reported by this venue; the keys can read")
-    if status != 200 or not isinstance(body, dict) or "canTrade" not in body:
+    if status != HTTPStatus.OK or not isinstance(body, dict) or "canTrade" not in body:
         code = body.get("code") if isinstance(body, dict) else None
         return Check("permissions", Result.WARN, f"not checked (HTTP {status}, code {code})")
     if body["canTrade"] is not True:

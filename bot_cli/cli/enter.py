@@ -12,7 +12,7 @@ so. With no daemon, this process sends it and then follows a MARKET entry (a LIM
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -42,7 +42,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class SideArg(str, Enum):
+class SideArg(StrEnum):
     buy = "buy"
     sell = "sell"
 

@@ -20,23 +20,23 @@ from bot_cli.cli.context import AppContext
 from bot_cli.errors import BotError, UsageError
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     paper = "paper"
     binance = "binance"
 
 
-class Network(str, enum.Enum):
+class Network(enum.StrEnum):
     testnet = "testnet"
     live = "live"
 
 
-class PositionMode(str, enum.Enum):
+class PositionMode(enum.StrEnum):
     auto = "auto"
     one_way = "one-way"
     hedge = "hedge"
 
 
-class OnTrigger(str, enum.Enum):
+class OnTrigger(enum.StrEnum):
     close = "close"
     alert = "alert"
 

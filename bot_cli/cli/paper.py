@@ -9,6 +9,7 @@ venue's state in this process for their own duration (no listener), if this proc
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import typer
@@ -216,7 +217,7 @@ def _in_process(obj: AppContext, method: str, path: str, body: dict[str, Any] | 
         status, payload = admin(exchange, method, path, body)
     finally:
         exchange.close()
-    if status == 200:  # a refusal is the one line said instead
+    if status == HTTPStatus.OK:  # a refusal is the one line said instead
         saved = "; the faults are saved with it" if path == "/paper/faults" and body else ""
         typer.echo(
             f"started the paper venue in this process for this command (state: "
@@ -263,7 +264,7 @@ def _call(host: str, port: int, method: str, path: str, body: dict[str, Any] | N
 
 
 def _checked(status: int, payload: Any, where: str) -> Any:
-    if status != 200:
+    if status != HTTPStatus.OK:
         why = payload.get("error") or payload.get("msg") if isinstance(payload, dict) else None
         raise BotError(f"the paper venue ({where}) refused: {why or payload}")
     return payload

@@ -21,12 +21,13 @@ if TYPE_CHECKING:
 
 WORK_FOUND = 2
 ATTENTION = 3
+_JSON_HELP = "Print JSON: the plan; with --yes, also what was executed and what is left."
 
 
 def recover(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: the plan; with --yes, also what was executed and what is left.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Execute without asking.")] = False,
 ) -> None:
     """Reconcile the journal with the exchange: show the plan, then (unless --dry-run) execute it.
@@ -171,10 +172,12 @@ def _report_json(report: ops.RecoverReport) -> dict[str, Any]:
     }
 
 
-def _show(recovery: Recovery, unreadable: list[ops.Unreadable], obj: AppContext, weight: int, fresh: bool = False) -> None:
+def _show(
+    recovery: Recovery, unreadable: list[ops.Unreadable], obj: AppContext, weight: int, fresh: bool = False
+) -> None:
     from bot_cli.cli.calls import describe
 
-    rows = [
+    rows: list[tuple[str, str, str, str, str]] = [
         (r.pending_id, r.local.value, r.exchange, r.result.value if r.commands else "keep",
          "\n".join(describe(c) for c in r.commands) or "-")
         for r in recovery.plan.rows

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def console(stderr: bool = False, soft_wrap: bool = True) -> Console:
 
     # rich's own NO_COLOR support drops colours but keeps bold and italic; no colour
     # system at all drops every style.
-    colors = None if no_color() else "auto"
+    colors: Literal["auto"] | None = None if no_color() else "auto"
     return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap, color_system=colors)
 
 
@@ -39,7 +39,9 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=indent) + "\n")
 
 
-def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], styles: dict[int, str] | None = None) -> None:
+def table(
+    title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], styles: dict[int, str] | None = None
+) -> None:
     """A rich table on a terminal; aligned plain text otherwise or when it is long."""
     if sys.stdout.isatty() and len(rows) <= RICH_ROW_LIMIT:
         from rich.table import Table
@@ -89,14 +91,18 @@ def warn(message: str) -> None:
     console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", markup=True)
 
 
+_MINUTE_S, _HOUR_S, _DAY_S = 60, 3600, 86400
+
+
 def age(seconds: float) -> str:
-    if seconds < 120:
+    """Seconds below two minutes, minutes below two hours, hours below two days, then days."""
+    if seconds < 2 * _MINUTE_S:
         return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    if seconds < 2 * _HOUR_S:
+        return f"{seconds / _MINUTE_S:.0f}m"
+    if seconds < 2 * _DAY_S:
+        return f"{seconds / _HOUR_S:.1f}h"
+    return f"{seconds / _DAY_S:.1f}d"
 
 
 def conventions(app: Any) -> None:

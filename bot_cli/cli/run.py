@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from bot_cli.cli.views import LiveView, LogView
+    from bot_cli.config import Config
     from bot_cli.connect import Connection
     from bot_cli.notify import Notifier
     from bot_cli.runtime.engine import ExecutionEngine
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot_cli.run")
 
 
-class LogFormat(str, enum.Enum):
+class LogFormat(enum.StrEnum):
     plain = "plain"
     json = "json"
 
@@ -178,7 +179,9 @@ async def _daemon(
         view.stream = daemon.stream  # type: ignore[union-attr]
         demo = _start_demo(cfg, conn, engine, view)
         with view:
-            async with side_services(cfg, obj.state_dir, daemon, notifier, conn.venue_name, conn.rest, view.note):
+            async with side_services(
+                cfg, obj.state_dir, daemon, notifier, venue=conn.venue_name, market=conn.rest, say=view.note
+            ):
                 try:
                     await daemon.run(stop)
                 finally:
@@ -243,7 +246,7 @@ def _view(
     return view
 
 
-def _start_demo(cfg: object, conn: object, engine: object, view: object) -> object:
+def _start_demo(cfg: Config, conn: Connection, engine: ExecutionEngine, view: object) -> asyncio.Task[None] | None:
     try:
         from bot_cli.paper.demo import start_demo
     except ImportError:

@@ -118,10 +118,10 @@ class Report:
                          " (see `bot pending list`)")  # fmt: skip
         if self.unreadable:
             found.append(f"{self.unreadable} journal record(s) UNREADABLE (see `bot pending list`)")
-        for x in self.exposure:
-            if not x["covered"]:
-                found.append(f"{x['symbol']} {x['side']} share {x['share']} is covered by a"
-                             f" stop-loss of only {x['stop_loss']}")  # fmt: skip
+        found.extend(
+            f"{x['symbol']} {x['side']} share {x['share']} is covered by a stop-loss of only {x['stop_loss']}"
+            for x in self.exposure if not x["covered"]
+        )  # fmt: skip
         return found
 
     @property
@@ -256,8 +256,8 @@ def _daemon_lines(b: Beat, now: int, state: str) -> list[str]:
     stream, rec = raw.get("stream") or {}, raw.get("last_reconcile") or {}
     up = "connected" if stream.get("connected") else "NOT connected"
     lines = [
-        f"daemon: {state}, pid {b.pid} (stop it with `kill {b.pid}`),"
-        f" up {age((now - b.started_at) / 1000)}, venue {raw.get('venue') or '?'}",
+        (f"daemon: {state}, pid {b.pid} (stop it with `kill {b.pid}`),"
+        f" up {age((now - b.started_at) / 1000)}, venue {raw.get('venue') or '?'}"),
         f"stream: {up} since {_ago(stream.get('since'), now)}",
         f"last event: {_ago(raw.get('last_event_at'), now)}",
         f"heartbeat: {_ago(b.written_at, now)}",

@@ -39,11 +39,11 @@ from bot_cli.store.atomic import replace_durable
 
 def describe(message: StreamMessage) -> str | None:
     if isinstance(message, OrderUpdate):
-        r = message.report
-        return f"order {r.client_id} {message.execution_type} {r.status.value} filled {r.filled_qty}/{r.quantity}"
+        o = message.report
+        return f"order {o.client_id} {message.execution_type} {o.status.value} filled {o.filled_qty}/{o.quantity}"
     if isinstance(message, AlgoUpdate):
-        r = message.report
-        return f"algo {r.client_id} {r.status.value} trigger {r.trigger_price} qty {r.quantity}"
+        a = message.report
+        return f"algo {a.client_id} {a.status.value} trigger {a.trigger_price} qty {a.quantity}"
     if isinstance(message, AccountUpdate):
         return "account " + ", ".join(f"{s} {ps.value} {amt}" for (s, ps), amt in message.positions.items())
     if isinstance(message, Ignored):
@@ -185,9 +185,9 @@ class LiveView:
 
     def render(self) -> Group:
         up = int(time.time() - self.started)
+        stream = ("stream connected", "green") if self.stream_ok() else ("stream connecting…", "yellow")
         head = Text.assemble(
-            ("bot run", "bold"), f"  venue {self.venue}  state {self.state_dir}  pid {os.getpid()}  up {up}s  ",
-            ("stream connected" if self.stream_ok() else "stream connecting…", "green" if self.stream_ok() else "yellow"),
+            ("bot run", "bold"), f"  venue {self.venue}  state {self.state_dir}  pid {os.getpid()}  up {up}s  ", stream
         )
         return Group(Panel(head), self._pending_table(), self._events_table())
 
@@ -223,7 +223,9 @@ _STYLE = {Status.NEEDS_ATTENTION: "bold red", Status.PROTECTING: "yellow", Statu
 def _protection(p: Pending) -> str:
     if not p.protections:
         return "-" if p.filled_qty == 0 else "none yet"
-    return ", ".join(f"{x.leg.name}{x.gen} {x.quantity}@{x.trigger_price} {x.state.value.lower()}" for x in p.protections)
+    return ", ".join(
+        f"{x.leg.name}{x.gen} {x.quantity}@{x.trigger_price} {x.state.value.lower()}" for x in p.protections
+    )
 
 
 # --- `bot run --ready-file` -------------------------------------------------------------------

@@ -12,5 +12,5 @@ from bot_cli.core.model import Millis, Policy
 
 def backoff_ms(failures: int, retry_after_ms: int, policy: Policy) -> Millis:
     """The wait before the next try after ``failures`` transient failures in a row."""
-    doubling = policy.recheck_ms * 2 ** min(max(failures - 1, 0), 16)
+    doubling = policy.recheck_ms << min(max(failures - 1, 0), 16)
     return max(min(doubling, policy.retry_max_ms), retry_after_ms)

@@ -27,6 +27,7 @@ as a definite failure, so it is resolved by a query instead of being retried bli
 from __future__ import annotations
 
 import enum
+from http import HTTPStatus
 
 from bot_cli.venue import (
     AuthFailed,
@@ -139,15 +140,15 @@ RETRY_AFTER_S: dict[Outcome, float] = {Outcome.RATE_LIMITED: 60.0, Outcome.UNAVA
 
 def classify(status: int, code: int | None, msg: str = "") -> Outcome:
     """The outcome of one HTTP answer: its status, Binance error code (if any) and message."""
-    if 200 <= status < 300 and (code is None or code >= 0):
+    if _is_2xx(status) and (code is None or code >= 0):
         return Outcome.ACCEPTED
-    if status in (418, 429):
+    if status in (HTTPStatus.IM_A_TEAPOT, HTTPStatus.TOO_MANY_REQUESTS):
         return Outcome.RATE_LIMITED
-    if status == 401:
+    if status == HTTPStatus.UNAUTHORIZED:
         return Outcome.AUTH_FAILED
-    if status == 503 and msg.startswith(UNKNOWN_503):
+    if status == HTTPStatus.SERVICE_UNAVAILABLE and msg.startswith(UNKNOWN_503):
         return Outcome.UNKNOWN
-    if status == 503 and msg.startswith(UNAVAILABLE_503):
+    if status == HTTPStatus.SERVICE_UNAVAILABLE and msg.startswith(UNAVAILABLE_503):
         return Outcome.UNAVAILABLE
     if code is not None:
         return CODES.get(code, Outcome.UNKNOWN)
@@ -156,13 +157,17 @@ def classify(status: int, code: int | None, msg: str = "") -> Outcome:
 
 def _by_status(status: int) -> Outcome:
     """An answer with no Binance code: only the HTTP status speaks."""
-    if status == 403:
+    if status == HTTPStatus.FORBIDDEN:
         return Outcome.RATE_LIMITED  # Binance uses 403 for WAF limit violations only
-    if status == 408:
+    if status == HTTPStatus.REQUEST_TIMEOUT:
         return Outcome.UNKNOWN  # the gateway timed out waiting for the backend
-    if 400 <= status < 500:
+    if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
         return Outcome.INVALID_REQUEST  # 4xx is the sender's fault, not executed
     return Outcome.UNKNOWN  # 5xx and anything odd: may have executed
+
+
+def _is_2xx(status: int) -> bool:
+    return HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES
 
 
 _ERRORS: dict[Outcome, type[VenueError]] = {

@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import httpx
@@ -341,7 +342,7 @@ class BinanceRest:
         if outcome not in RETRY_AFTER_S:
             return to_venue_error(outcome, code, text)
         retry_after = self._retry_after(response, msg, RETRY_AFTER_S[outcome])
-        if status == 418:
+        if status == HTTPStatus.IM_A_TEAPOT:  # an IP ban
             self._banned_until_ms = self._clock_ms() + int(retry_after * 1000)
         return to_venue_error(outcome, code, text, retry_after=retry_after)
 

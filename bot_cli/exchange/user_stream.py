@@ -106,7 +106,9 @@ class UserStream:
             try:
                 message = parse_stream_message(raw)
             except WireError as err:
-                log.error("unreadable stream message skipped (%s); reconciling", err, extra={"event": "stream_unreadable"})
+                log.error(
+                    "unreadable stream message skipped (%s); reconciling", err, extra={"event": "stream_unreadable"}
+                )
                 await self.on_gap("unreadable message")
                 continue
             if isinstance(message, ListenKeyExpired):
@@ -120,7 +122,9 @@ class UserStream:
             try:
                 await self.keys.keepalive_listen_key()
             except NotFound:  # -1125: the key is gone; a new connection gets a new key
-                log.warning("listenKey no longer exists; reconnecting with a new one", extra={"event": "listen_key_expired"})
+                log.warning(
+                    "listenKey no longer exists; reconnecting with a new one", extra={"event": "listen_key_expired"}
+                )
                 await ws.close()
                 return
             except VenueError as err:

@@ -189,7 +189,7 @@ class Notifier:
                 else:
                     self.counts["queued"] += 1
                     taken = True
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 -- the protection path calls this: nothing may escape
             log.warning("notify: %s not queued: %s", kind, type(err).__name__)
         return taken
 
@@ -216,7 +216,7 @@ class Notifier:
             await task
         except asyncio.CancelledError:
             pass
-        except Exception as err:  # stopping must not fail the daemon's own stop
+        except Exception as err:  # noqa: BLE001 -- stopping must not fail the daemon's own stop
             log.warning("notify: delivery had stopped: %s", type(err).__name__)
         self._drop_left()
 
@@ -273,7 +273,7 @@ class Notifier:
                     wait,
                 )
                 await self.sleep(wait)
-            except Exception as err:  # a bug here must not end the lane
+            except Exception as err:  # noqa: BLE001 -- a bug here must not end the lane
                 return self._failed(
                     sink, msg, attempt, redact(f"{type(err).__name__}: {err}", sink.secrets)
                 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Protocol
 
 import httpx
@@ -94,14 +95,14 @@ def _post(url: str, body: object) -> httpx.Request:
 def judge(sink: Sink, response: httpx.Response) -> str:
     """'HTTP 200' for any 2xx; otherwise a DeliveryError saying whether to try again."""
     code = response.status_code
-    if 200 <= code < 300:
+    if response.is_success:
         return f"HTTP {code}"
     what = f"HTTP {code} {response.reason_phrase}".rstrip()
     described = _description(response)
     message = redact(f"{what}: {described}" if described else what, sink.secrets)
-    if code == 429:
+    if code == HTTPStatus.TOO_MANY_REQUESTS:
         raise DeliveryError(message, retry=True, after_s=_retry_after(response))
-    raise DeliveryError(message, retry=code >= 500 or code == 408)
+    raise DeliveryError(message, retry=response.is_server_error or code == HTTPStatus.REQUEST_TIMEOUT)
 
 
 def _body(response: httpx.Response) -> dict[str, object]:

@@ -94,7 +94,8 @@ class AlertHooks:
         self._closes: set[str] = set()  # client ids told: a re-sent close is told once
 
     def attach(self, engine: _Engine) -> None:
-        self._lookup = lambda pid: engine.state.get(pid)  # engine.state is replaced on reload
+        # Not engine.state.get: engine.state is replaced on reload.
+        self._lookup = lambda pid: engine.state.get(pid)  # noqa: PLW0108
         self._now = engine.clock.now_ms
 
     def on_alert(self, pending_id: PendingId, message: str, kind: str = "needs_attention") -> None:

@@ -9,6 +9,7 @@ reconciliation, so two decisions about one entry never interleave.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections import deque
@@ -223,8 +224,8 @@ class ExecutionEngine:
         algos: dict[ClientId, AlgoReport | None] = {}
         for cid in lookups.algos:
             algos[cid] = await _or_none(self.venue.query_algo(cid))
-        positions = await self.venue.positions() if lookups.positions else None
-        snap = Snapshot(open_orders, open_algos, orders, algos, positions)
+        held = await self.venue.positions() if lookups.positions else None
+        snap = Snapshot(open_orders, open_algos, orders, algos, held)
         return snap, lookups, 2 + lookups.calls
 
     async def recover(self, *, execute: bool = True, positions: bool = False) -> Recovery:
@@ -299,8 +300,7 @@ class ExecutionEngine:
             except Dropped as gone:  # an operator dropped it meanwhile: send nothing more for it
                 log.warning("entry %s was dropped by another process; its commands are skipped", gone.pending_id,
                             extra={"entry": gone.pending_id, "event": "dropped_elsewhere"})
-                queue = deque(c for c in queue if getattr(c, "pending_id", None) != gone.pending_id
-                              and not (isinstance(c, cm.PersistPending | cm.ArchivePending) and c.pending.pending_id == gone.pending_id))
+                queue = deque(c for c in queue if _entry_of_command(c) != gone.pending_id)
                 continue
             if self._on_command is not None:
                 self._on_command(cmd)
@@ -335,16 +335,20 @@ class ExecutionEngine:
             raise Dropped(p.pending_id)
 
     def _archive(self, cmd: cm.ArchivePending) -> None:
-        try:
+        with contextlib.suppress(UnknownEntry):  # another process archived it first (pending drop)
             self.store.remove(cmd.pending.pending_id, cmd.reason, record=encode(cmd.pending))
-        except UnknownEntry:
-            pass  # another process archived it first (pending drop)
 
 
 def _fields(p: Pending, event: ev.Event) -> dict[str, object]:
     """Structured fields of a log line about one entry (JSON logs carry them)."""
     return {"entry": p.pending_id, "symbol": p.spec.symbol, "state": p.status.value,
             "client_id": getattr(event, "client_id", None), "event": type(event).__name__}
+
+
+def _entry_of_command(cmd: cm.Command) -> PendingId | None:
+    if isinstance(cmd, cm.PersistPending | cm.ArchivePending):
+        return cmd.pending.pending_id
+    return getattr(cmd, "pending_id", None)
 
 
 async def _or_none(call: Awaitable[T]) -> T | None:

@@ -6,6 +6,7 @@ when it last reconciled and what is exposed; a monitor reads its age.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -64,10 +65,8 @@ class Heartbeat:
         replace_durable(self.path, json.dumps(self.payload(), sort_keys=True).encode())
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
 
 def read(state_dir: Path) -> dict[str, Any] | None:

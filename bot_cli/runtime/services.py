@@ -16,8 +16,8 @@ from bot_cli.notify import Notifier, follow_stream, formats
 
 
 if TYPE_CHECKING:
+    from bot_cli.api.checks import Market
     from bot_cli.config import Config
-    from bot_cli.inbox.server import Market
     from bot_cli.runtime.driver import Daemon
 
 
@@ -26,15 +26,15 @@ log = logging.getLogger("bot_cli.services")
 
 @contextlib.asynccontextmanager
 async def side_services(
-    cfg: Config, state_dir: Path, daemon: Daemon, notifier: Notifier, venue: str, market: Market,
+    cfg: Config, state_dir: Path, daemon: Daemon, notifier: Notifier, *, venue: str, market: Market,
     say: Callable[[str], None],
 ) -> AsyncIterator[None]:
-    async with serve_inbox(
+    inbox = serve_inbox(
         cfg.inbox, state_dir, market, venue_name=venue, recv_window_ms=cfg.venue.recv_window_ms,
         connected=daemon.stream.connected.is_set, on_accepted=daemon.poke, say=say,
-    ):  # fmt: skip
-        async with _notifications(cfg, daemon, notifier, venue):
-            yield
+    )  # fmt: skip
+    async with inbox, _notifications(cfg, daemon, notifier, venue):
+        yield
 
 
 @contextlib.asynccontextmanager

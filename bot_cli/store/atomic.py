@@ -10,6 +10,7 @@ helpers let `OSError` through so the caller can say what was lost.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -164,10 +165,8 @@ def replace_durable(path: Path, data: bytes) -> None:
 
 
 def _unlink_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # best effort: the next replace overwrites it anyway
         os.unlink(path)
-    except OSError:
-        pass  # best effort: the next replace overwrites it anyway
 
 
 def read_range(fd: int, offset: int, size: int) -> bytes:

@@ -500,10 +500,8 @@ class PendingEntryStore:
 
     def _undo_append(self, fd: int) -> None:
         """Cut a failed append off before anyone reads it; reread everything next time."""
-        try:
+        with contextlib.suppress(OSError):  # the next writer's catch-up cuts the torn line instead
             truncate_durable(fd, self._view.offset)
-        except OSError:
-            pass  # the next writer's catch-up cuts the torn line instead
         self._view.ino = None
 
     def _append_archive(self, data: bytes) -> None:

@@ -212,7 +212,8 @@ def free_port() -> int:
 def binance_at(port: int, mode: str = "auto") -> str:
     """The binance venue kind, pointed at a local paper venue."""
     base = f"127.0.0.1:{port}"
-    return f"[venue]\nkind = 'binance'\nrest_url = 'http://{base}'\nws_url = 'ws://{base}/private'\nposition_mode = '{mode}'\n"
+    return (f"[venue]\nkind = 'binance'\nrest_url = 'http://{base}'\nws_url = 'ws://{base}/private'\n"
+            f"position_mode = '{mode}'\n")
 
 
 @pytest.mark.e2e

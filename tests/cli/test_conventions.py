@@ -28,7 +28,7 @@ BOX = set("╭╮╰╯│─")
 def bot(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR") and not k.startswith("BOT_")}
     return subprocess.run([sys.executable, "-m", "bot_cli", *args], cwd=cwd, env={**clean, **env},
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
 
 
 def leaf_commands() -> list[tuple[str, ...]]:
@@ -67,11 +67,13 @@ def test_completion_script_and_completion() -> None:
     script = Path(sys.executable).parent / "bot"
     if not script.exists():
         pytest.skip("the `bot` console script is not installed next to this python")
-    shown = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=30)
+    shown = subprocess.run(
+        [str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=30, check=False
+    )
     assert shown.returncode == 0
     assert "_BOT_COMPLETE=complete_bash" in shown.stdout
     env = {**os.environ, "_BOT_COMPLETE": "complete_bash", "COMP_WORDS": "bot pen", "COMP_CWORD": "1"}
-    asked = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=30)
+    asked = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=30, check=False)
     assert asked.stdout.split() == ["pending"]
 
 
@@ -132,8 +134,9 @@ def record(msg: str, **extra: object) -> logging.LogRecord:
 
 def test_json_log_lines_carry_the_extra_fields() -> None:
     """A log call's extra= fields become keys of its JSON line, enums by value."""
-    line = JsonFormatter().format(record("bc0x OPEN -> PROTECTING", entry="bc0x", symbol="BTCUSDT",
-                                         state=OrderStatus.FILLED, client_id="bc0x-e", event="EntryFilled"))  # fmt: skip
+    fields = {"entry": "bc0x", "symbol": "BTCUSDT", "state": OrderStatus.FILLED, "client_id": "bc0x-e",
+              "event": "EntryFilled"}  # fmt: skip
+    line = JsonFormatter().format(record("bc0x OPEN -> PROTECTING", **fields))
     doc = json.loads(line)
     assert doc["msg"] == "bc0x OPEN -> PROTECTING"
     assert doc["level"] == "INFO"

@@ -53,7 +53,7 @@ def bot(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     return subprocess.run(
         [sys.executable, "-m", "bot_cli", *args], cwd=cwd, env={**clean, **(env or {})},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
 
@@ -117,7 +117,7 @@ def test_an_unwritable_state_dir(readonly_dir: tuple[Path, list[str]], args: tup
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     result = subprocess.run(
         [*as_user, sys.executable, "-m", "bot_cli", "--state-dir", str(state), *args],
-        cwd=state.parent, env=clean, capture_output=True, text=True, timeout=60,
+        cwd=state.parent, env=clean, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert "is not writable by this user" in one_error_line(result)
     assert list(state.iterdir()) == []

@@ -23,7 +23,9 @@ from bot_cli.store.codec import encode
 
 
 runner = CliRunner()
-SPEC = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.LIMIT, Decimal("64000.0"), Decimal("63000.0"), Decimal("66000.0"))
+SPEC = EntrySpec(
+    "BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.LIMIT, Decimal("64000.0"), Decimal("63000.0"), Decimal("66000.0")
+)
 
 
 @pytest.fixture

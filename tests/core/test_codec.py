@@ -299,7 +299,9 @@ def test_unknown_record_version_is_refused(version):
     assert repr(version) in str(raised.value)
 
 
-@pytest.mark.parametrize("value", [float("inf"), float("nan"), [1], {"a": 1}], ids=["Infinity", "NaN", "list", "object"])
+@pytest.mark.parametrize(
+    "value", [float("inf"), float("nan"), [1], {"a": 1}], ids=["Infinity", "NaN", "list", "object"]
+)
 def test_a_time_that_is_not_an_integer_is_a_corrupt_record_not_a_crash(value):
     """The journal's JSON reader accepts Infinity: one such line must not crash the daemon."""
     record = {**_good(), "created_at": value}

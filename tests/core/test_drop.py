@@ -47,8 +47,9 @@ def test_live_protective_orders_block_and_are_each_named() -> None:
 def test_a_leg_in_any_state_blocks(state: LegState) -> None:
     """Being sent, unknown, canceling or fired: the exchange may still hold it."""
     p = pending(Status.PROTECTED, protections=legs(1, "1.0", state))
+    names = ("stop-loss", "take-profit")
     assert still_live(p) == tuple(
-        f"{name} {x.client_id} ({state.value})" for name, x in zip(("stop-loss", "take-profit"), p.protections)
+        f"{name} {x.client_id} ({state.value})" for name, x in zip(names, p.protections, strict=True)
     )
 
 

@@ -292,7 +292,8 @@ def test_generations_never_reuse_an_id():
         pytest.param(
             "nothing live, the share still open, flattening: close exactly the share",
             pending(Status.EXITING, protections=(), close=None, gen=2),
-            Status.EXITING, [cm.ClosePosition(PID, cid(Leg.CLOSE, 3), "BTCUSDT", Side.SELL, D("1.0"), PositionSide.BOTH)],
+            Status.EXITING,
+            [cm.ClosePosition(PID, cid(Leg.CLOSE, 3), "BTCUSDT", Side.SELL, D("1.0"), PositionSide.BOTH)],
             id="close the share",
         ),
         pytest.param(

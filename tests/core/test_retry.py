@@ -38,7 +38,8 @@ def test_a_long_burst_of_transient_failures_never_needs_attention():
         sl = next(x for x in p.protections if x.leg is Leg.SL and x.state is LegState.SENDING)
         p, cmds = step(p, ev.ProtectionDeferred(PID, sl.client_id, "HTTP 429", 1_000), now)
         assert of_type(cmds, cm.ScheduleCheck), "a deferred send has a wake-up"
-        p, _ = step(p, ev.ProtectionReport(PID, next(x.client_id for x in p.protections if x.leg is Leg.TP and x.state is LegState.SENDING), AlgoStatus.NEW), now)
+        tp = next(x.client_id for x in p.protections if x.leg is Leg.TP and x.state is LegState.SENDING)
+        p, _ = step(p, ev.ProtectionReport(PID, tp, AlgoStatus.NEW), now)
         now = p.retry_at
         p, _ = step(p, ev.CheckDue(PID), now)
 

@@ -41,7 +41,8 @@ def test_a_requested_entry_read_in_by_an_event_is_still_claimed(tmp_path: Path) 
         with PendingEntryStore(tmp_path) as cli:
             cli.save(pid, encode(p))
         # an event for an entry the engine does not know yet: it reads the journal in
-        await engine.handle(ProtectionReport(make_pending_id(clock.now_ms(), 2), client_id(pid, Leg.SL, 1), AlgoStatus.CANCELED))
+        stranger = make_pending_id(clock.now_ms(), 2)
+        await engine.handle(ProtectionReport(stranger, client_id(pid, Leg.SL, 1), AlgoStatus.CANCELED))
         assert engine.state[pid].status is Status.REQUESTED
 
         # Act

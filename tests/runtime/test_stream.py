@@ -119,8 +119,12 @@ async def scenario(tmp: Path) -> tuple[FakeExchange, PendingEntryStore, Keys, Se
 
             await server.send(json.dumps({"e": "listenKeyExpired", "E": "1736996475556", "listenKey": "key2"}))
             await until(lambda: len(server.connections) == 3, "a new connection after listenKeyExpired")
-            await until(lambda: getattr(daemon.view, "last", "") == "stream reconnected" and not engine.timers, "settled")
-            await until(lambda: (read(tmp) or {}).get("stream", {}).get("connected") is True, "a heartbeat with the stream up")
+            await until(
+                lambda: getattr(daemon.view, "last", "") == "stream reconnected" and not engine.timers, "settled"
+            )
+            await until(
+                lambda: (read(tmp) or {}).get("stream", {}).get("connected") is True, "a heartbeat with the stream up"
+            )
         finally:
             stop.set()
             await asyncio.wait_for(task, 5)
