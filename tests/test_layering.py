@@ -91,7 +91,7 @@ CORE_FILES = _py_files("core")
 ALL_FILES = sorted(PACKAGE.rglob("*.py"))
 
 
-def test_the_walk_finds_the_core():
+def test_the_walk_finds_the_core() -> None:
     """The layering checks below are not vacuous: the core modules are found and parsed."""
     # Arrange
     expected = {"model", "ids", "events", "commands", "engine", "protect", "reconcile"}
@@ -119,7 +119,7 @@ def test_the_walk_finds_the_core():
         pytest.param("def f():\n    import time", ["time"], id="import inside a function"),
     ],
 )
-def test_import_resolution(source, expected):
+def test_import_resolution(source, expected) -> None:
     """Relative, dotted and nested imports are all resolved, so none escapes the checks."""
     # Arrange
     package = "bot_cli.core"
@@ -177,7 +177,7 @@ def core_violations(source: str, package: str = "bot_cli.core") -> list[str]:
         pytest.param("print('x')", True, id="print() call"),
     ],
 )
-def test_core_checker_flags_what_it_must(source, flagged):
+def test_core_checker_flags_what_it_must(source, flagged) -> None:
     """The checker used on core/ flags each forbidden import and I/O call (and only those)."""
     # Arrange
     module = source
@@ -190,7 +190,7 @@ def test_core_checker_flags_what_it_must(source, flagged):
 
 
 @pytest.mark.parametrize("path", CORE_FILES, ids=_ids(CORE_FILES))
-def test_core_is_pure(path):
+def test_core_is_pure(path) -> None:
     """core/ imports only the stdlib allow-list and bot_cli.core, and never calls open()."""
     # Arrange
     source = path.read_text(encoding="utf-8")
@@ -225,7 +225,7 @@ def layer_violations(source: str, package: str, forbidden: tuple[str, ...]) -> l
         pytest.param("store", "from .. import runtime", True, id="store->runtime (relative)"),
     ],
 )
-def test_layer_checker_flags_what_it_must(layer, source, flagged):
+def test_layer_checker_flags_what_it_must(layer, source, flagged) -> None:
     """The checker used on exchange/ and store/ flags imports of the layers they must not use."""
     # Arrange
     package = f"bot_cli.{layer}"
@@ -238,7 +238,7 @@ def test_layer_checker_flags_what_it_must(layer, source, flagged):
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN_LAYERS))
-def test_layers_import_no_layer_above_or_beside_them(layer):
+def test_layers_import_no_layer_above_or_beside_them(layer) -> None:
     """exchange/ imports no store, cli or runtime; store/ imports no exchange, cli or runtime."""
     # Arrange
     files = _py_files(layer)
@@ -255,7 +255,7 @@ def test_layers_import_no_layer_above_or_beside_them(layer):
     assert bad == {}
 
 
-def test_only_the_entry_point_imports_the_cli():
+def test_only_the_entry_point_imports_the_cli() -> None:
     """Nothing imports bot_cli.cli except bot_cli/__main__.py and the cli package itself."""
     # Arrange
     exempt = {PACKAGE / "__main__.py", PACKAGE / "cli.py", *_py_files("cli")}
@@ -272,7 +272,7 @@ def test_only_the_entry_point_imports_the_cli():
     assert bad == {}
 
 
-def test_core_never_imports_an_outer_layer():
+def test_core_never_imports_an_outer_layer() -> None:
     """No module of core imports store, exchange, runtime, cli, ops or paper (not even lazily)."""
     # Arrange
     outer = ("bot_cli.store", "bot_cli.exchange", "bot_cli.runtime", "bot_cli.cli",

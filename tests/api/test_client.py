@@ -165,7 +165,7 @@ def test_the_blocking_client_refuses_to_run_inside_an_event_loop(tmp_path: Path)
     assert AsyncClient(tmp_path, NOWHERE).entries() == []
 
 
-def test_the_client_is_bot_cli_client():
+def test_the_client_is_bot_cli_client() -> None:
     import bot_cli
     from bot_cli.api import AsyncClient, Client
 

@@ -83,7 +83,7 @@ def holder(c: Cluster, mode: str) -> Iterator[int]:
             proc.kill()
 
 
-def test_a_killed_serve_is_not_replaced_by_a_venue_inside_the_command(tmp_path):
+def test_a_killed_serve_is_not_replaced_by_a_venue_inside_the_command(tmp_path: Path) -> None:
     """`bot paper serve` killed -9: run, enter, recover, paper price all refuse in one line naming
     its pid and the address; no venue starts, no file changes. Restarted, it has its faults and
     takes the entry."""
@@ -115,7 +115,7 @@ def test_a_killed_serve_is_not_replaced_by_a_venue_inside_the_command(tmp_path):
     assert resting[0].endswith("-e"), entered
 
 
-def test_a_recorded_serve_that_is_alive_but_does_not_answer_is_waited_for_not_replaced(tmp_path):
+def test_a_recorded_serve_that_is_alive_but_does_not_answer_is_waited_for_not_replaced(tmp_path: Path) -> None:
     """A live recorded server that is not listening (restarting, stuck): refuse, name its pid."""
     # Arrange
     with cluster_at(tmp_path) as c:
@@ -135,7 +135,7 @@ def test_a_recorded_serve_that_is_alive_but_does_not_answer_is_waited_for_not_re
     assert not listening
 
 
-def test_a_paper_state_held_by_another_process_is_not_opened_twice(tmp_path):
+def test_a_paper_state_held_by_another_process_is_not_opened_twice(tmp_path: Path) -> None:
     """The paper lock held by another process, nothing recorded, nothing answering: refuse."""
     # Arrange
     with cluster_at(tmp_path) as c:
@@ -154,7 +154,7 @@ def test_a_paper_state_held_by_another_process_is_not_opened_twice(tmp_path):
     assert not listening
 
 
-def test_a_serve_stopped_cleanly_leaves_the_state_to_commands_which_say_so(tmp_path):
+def test_a_serve_stopped_cleanly_leaves_the_state_to_commands_which_say_so(tmp_path: Path) -> None:
     """SIGTERM removes the serve's record; a command then runs the venue itself, says so on
     stderr, and the faults the serve had are on."""
     # Arrange

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import stat
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -35,7 +36,7 @@ class Recorder:
         self.calls.append(("note", text))
 
 
-def test_the_file_is_written_once_after_the_first_reconcile(tmp_path):
+def test_the_file_is_written_once_after_the_first_reconcile(tmp_path: Path) -> None:
     """Nothing before the first recovered(); then the document, 0600; later reconciles keep it."""
     # Arrange
     inner, path = Recorder(), tmp_path / "ready.json"
@@ -62,7 +63,9 @@ def test_the_file_is_written_once_after_the_first_reconcile(tmp_path):
     ]  # fmt: skip
 
 
-def test_a_file_that_cannot_be_written_is_logged_and_the_daemon_goes_on(tmp_path, caplog):
+def test_a_file_that_cannot_be_written_is_logged_and_the_daemon_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The directory gone: an error log line, no exception into the daemon loop."""
     # Arrange
     path = tmp_path / "gone" / "ready.json"
@@ -77,7 +80,7 @@ def test_a_file_that_cannot_be_written_is_logged_and_the_daemon_goes_on(tmp_path
     remove_ready(path)  # removing what is not there is fine
 
 
-def test_run_help_documents_the_ready_file():
+def test_run_help_documents_the_ready_file() -> None:
     """`bot run --help` names the option and what the file holds."""
     # Act
     result = CliRunner().invoke(app, ["run", "--help"], terminal_width=200)
@@ -90,7 +93,7 @@ def test_run_help_documents_the_ready_file():
     assert "reconciled_at" in text
 
 
-def test_a_ready_file_in_a_missing_directory_is_refused_before_anything_starts(tmp_path):
+def test_a_ready_file_in_a_missing_directory_is_refused_before_anything_starts(tmp_path: Path) -> None:
     """Exit 1 with one line; the state dir is not even created."""
     # Act
     result = CliRunner().invoke(app, [
@@ -105,7 +108,7 @@ def test_a_ready_file_in_a_missing_directory_is_refused_before_anything_starts(t
 
 
 @pytest.mark.e2e
-def test_a_real_daemon_writes_it_when_reconciled_and_removes_it_on_sigterm(tmp_path):
+def test_a_real_daemon_writes_it_when_reconciled_and_removes_it_on_sigterm(tmp_path: Path):
     """`bot run` against `bot paper serve`: a stale file is replaced by this run's once it has
     reconciled (its log says so first); SIGTERM exits 0 and removes it."""
     # Arrange

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +29,7 @@ def capture() -> Iterator[Capture]:
 
 
 @pytest.mark.e2e
-def test_a_daemon_says_it_started_and_stopped(tmp_path, capture):
+def test_a_daemon_says_it_started_and_stopped(tmp_path: Path, capture: Capture) -> None:
     # Arrange
     ready = tmp_path / "ready.json"
     with cluster_at(tmp_path) as c:

@@ -128,7 +128,7 @@ MISSING = [
 # -- the table ------------------------------------------------------------------------
 
 
-def test_every_event_type_has_a_row_set():
+def test_every_event_type_has_a_row_set() -> None:
     """Every member of the Event union has an entry in TRANSITIONS (and an event builder here)."""
     # Arrange
     union = set(typing.get_args(ev.Event))
@@ -141,7 +141,7 @@ def test_every_event_type_has_a_row_set():
     assert set(EVENTS) == union
 
 
-def test_terminal_statuses_accept_no_event():
+def test_terminal_statuses_accept_no_event() -> None:
     """Once archived (CANCELED, NOT_PLACED, CLOSED, DROPPED), no event has a row; PROTECTED rests."""
     # Arrange
     terminal = {s for s in Status if s.terminal}
@@ -157,7 +157,7 @@ def test_terminal_statuses_accept_no_event():
 
 
 @pytest.mark.parametrize(("event_type", "status", "target"), ROWS)
-def test_every_row_lands_in_its_target(event_type, status, target):
+def test_every_row_lands_in_its_target(event_type, status, target) -> None:
     """An ordinary event of each row moves the entry to the table's target status."""
     # Arrange
     p = pending(status)
@@ -272,7 +272,7 @@ OVERRIDES = [
 
 
 @pytest.mark.parametrize("case", [pytest.param(o, id=o.why) for o in OVERRIDES])
-def test_rules_override_the_table_where_documented(case):
+def test_rules_override_the_table_where_documented(case) -> None:
     """The few rules that decide beyond the table land where their rule says."""
     # Arrange
     table_target = TRANSITIONS[type(case.event)][case.p.status]
@@ -288,7 +288,7 @@ def test_rules_override_the_table_where_documented(case):
 
 
 @pytest.mark.parametrize(("event_type", "status"), MISSING)
-def test_event_without_a_row_raises_and_changes_nothing(event_type, status):
+def test_event_without_a_row_raises_and_changes_nothing(event_type, status) -> None:
     """No row: InvalidTransition naming the event type, the status and the pending id."""
     # Arrange
     p = pending(status)
@@ -306,7 +306,7 @@ def test_event_without_a_row_raises_and_changes_nothing(event_type, status):
         p.status = Status.OPEN  # type: ignore[misc]
 
 
-def test_invalid_event_inside_a_batch_changes_nothing():
+def test_invalid_event_inside_a_batch_changes_nothing() -> None:
     """step_many raises on the first event with no row, even after valid ones."""
     # Arrange
     p = pending(Status.SUBMITTING)
@@ -324,7 +324,7 @@ def test_invalid_event_inside_a_batch_changes_nothing():
 # -- opening an entry -----------------------------------------------------------------
 
 
-def test_open_entry_persists_before_it_sends():
+def test_open_entry_persists_before_it_sends() -> None:
     """open_entry returns [PersistPending, PlaceEntry] in that order, under the entry's id."""
     # Arrange
     entry = spec(Side.SELL, "0.003", price="101.5", stop_loss="103", take_profit="99")
@@ -345,7 +345,7 @@ def test_open_entry_persists_before_it_sends():
     )
 
 
-def test_open_entry_is_deterministic():
+def test_open_entry_is_deterministic() -> None:
     """The same pending id always yields the same client id: a restart finds the order by it."""
     # Arrange
     first, _ = open_entry(PID, SPEC, T0, RECV_WINDOW)
@@ -362,7 +362,7 @@ def test_open_entry_is_deterministic():
 # -- unknown outcomes and the not-found window ---------------------------------------
 
 
-def test_unknown_outcome_is_resolved_by_query_never_by_resend():
+def test_unknown_outcome_is_resolved_by_query_never_by_resend() -> None:
     """A timed-out entry send becomes a query by client id, however many times it happens."""
     # Arrange
     p = pending(Status.SUBMITTING)
@@ -392,7 +392,7 @@ def test_unknown_outcome_is_resolved_by_query_never_by_resend():
         pytest.param(LATER, Status.NOT_PLACED, id="long after: never placed"),
     ],
 )
-def test_entry_not_found_is_proof_only_past_the_window(now, expected):
+def test_entry_not_found_is_proof_only_past_the_window(now, expected) -> None:
     """-2013 inside sent_at + recvWindow + margin proves nothing; past it, it never landed."""
     # Arrange
     p = pending(Status.SUBMITTING)
@@ -409,7 +409,7 @@ def test_entry_not_found_is_proof_only_past_the_window(now, expected):
         assert cmds == [cm.ArchivePending(q, "never placed: not found after its recvWindow")]
 
 
-def test_entry_seen_late_is_adopted():
+def test_entry_seen_late_is_adopted() -> None:
     """Not found inside the window, then found on the next check: adopted as OPEN."""
     # Arrange
     p = pending(Status.SUBMITTING)
@@ -425,7 +425,7 @@ def test_entry_seen_late_is_adopted():
     assert cmds == [cm.PersistPending(q)]
 
 
-def test_entry_rejected_is_archived_as_not_placed():
+def test_entry_rejected_is_archived_as_not_placed() -> None:
     """A definite rejection archives the entry with the exchange's code and message."""
     # Arrange
     p = pending(Status.SUBMITTING)
@@ -438,7 +438,7 @@ def test_entry_rejected_is_archived_as_not_placed():
     assert cmds == [cm.ArchivePending(q, "entry rejected (-2019): Margin is insufficient.")]
 
 
-def test_claimed_request_is_persisted_as_submitting_before_it_is_sent():
+def test_claimed_request_is_persisted_as_submitting_before_it_is_sent() -> None:
     """A REQUESTED entry claimed in time: persisted as SUBMITTING with its send time, then sent."""
     # Arrange
     p = pending(Status.REQUESTED)
@@ -458,7 +458,7 @@ def test_claimed_request_is_persisted_as_submitting_before_it_is_sent():
 # -- fills and protection -------------------------------------------------------------
 
 
-def test_first_partial_fill_is_protected_for_the_filled_quantity():
+def test_first_partial_fill_is_protected_for_the_filled_quantity() -> None:
     """The first fill places SL and TP at once, opposite side, for the cumulative filled qty."""
     # Arrange
     p = pending(Status.OPEN)
@@ -489,7 +489,7 @@ def test_first_partial_fill_is_protected_for_the_filled_quantity():
                      id="long hedge mode: positionSide LONG carried"),
     ],
 )
-def test_protection_is_on_the_opposite_side_and_position_side(entry, close_side):
+def test_protection_is_on_the_opposite_side_and_position_side(entry, close_side) -> None:
     """Protective orders close the entry: opposite side, same position side, spec's triggers."""
     # Arrange
     p = pending(Status.OPEN, spec=entry)
@@ -505,7 +505,7 @@ def test_protection_is_on_the_opposite_side_and_position_side(entry, close_side)
     ]
 
 
-def test_entry_without_take_profit_gets_only_a_stop():
+def test_entry_without_take_profit_gets_only_a_stop() -> None:
     """A spec with no TP is protected by an SL alone and PROTECTED once it is acknowledged."""
     # Arrange
     entry = spec(take_profit=None)
@@ -521,7 +521,7 @@ def test_entry_without_take_profit_gets_only_a_stop():
     assert cmds2 == [cm.PersistPending(q2)]  # resting in the journal, not archived
 
 
-def test_more_fills_resize_with_a_new_generation_and_cancel_the_old_only_after_both_acks():
+def test_more_fills_resize_with_a_new_generation_and_cancel_the_old_only_after_both_acks() -> None:
     """A further fill places generation 2 under new ids; generation 1 goes after both acks."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED)  # generation 1 live for 0.4
@@ -546,7 +546,7 @@ def test_more_fills_resize_with_a_new_generation_and_cancel_the_old_only_after_b
     ]
 
 
-def test_full_lifecycle_from_partial_fills_to_protected():
+def test_full_lifecycle_from_partial_fills_to_protected() -> None:
     """Fills of 0.4, 0.7, 1.0 end PROTECTED for 1.0 with one live SL and TP, kept in the journal."""
     # Arrange
     p, _ = open_entry(PID, SPEC, T0, RECV_WINDOW)
@@ -579,7 +579,7 @@ def test_full_lifecycle_from_partial_fills_to_protected():
     ]
 
 
-def test_a_fill_while_a_generation_is_in_flight_waits_for_its_answer():
+def test_a_fill_while_a_generation_is_in_flight_waits_for_its_answer() -> None:
     """No new generation while the previous one's outcome is open: ids stay one per live order."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, protections=legs(1, "0.4", LegState.SENDING))
@@ -596,7 +596,7 @@ def test_a_fill_while_a_generation_is_in_flight_waits_for_its_answer():
     assert s.gen == 2
 
 
-def test_stale_smaller_fill_never_shrinks_the_filled_quantity():
+def test_stale_smaller_fill_never_shrinks_the_filled_quantity() -> None:
     """Fill reports are cumulative; an older, smaller one changes nothing."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED)
@@ -620,7 +620,7 @@ def test_stale_smaller_fill_never_shrinks_the_filled_quantity():
                      id="short: close buys"),
     ],
 )
-def test_crossed_trigger_with_close_policy_closes_the_filled_quantity(entry, close_side):
+def test_crossed_trigger_with_close_policy_closes_the_filled_quantity(entry, close_side) -> None:
     """-2021, policy close: reduce-only market close of the filled qty; live legs canceled."""
     # Arrange
     p = pending(Status.PROTECTING, spec=entry, protections=(
@@ -646,7 +646,7 @@ def test_crossed_trigger_with_close_policy_closes_the_filled_quantity(entry, clo
     ]
 
 
-def test_closing_ends_closed_and_archived_once_the_close_and_cancels_land():
+def test_closing_ends_closed_and_archived_once_the_close_and_cancels_land() -> None:
     """CLOSING ends when the close is acknowledged and no protection is left: CLOSED, archived."""
     # Arrange
     p = pending(Status.PROTECTING, protections=(
@@ -667,7 +667,7 @@ def test_closing_ends_closed_and_archived_once_the_close_and_cancels_land():
     assert done.reason == f"{SL1} trigger 95 already crossed (-2021); closed at market"
 
 
-def test_crossed_trigger_with_alert_policy_needs_attention():
+def test_crossed_trigger_with_alert_policy_needs_attention() -> None:
     """-2021 with policy alert: NEEDS_ATTENTION and an Alert; nothing is closed."""
     # Arrange
     p = pending(Status.PROTECTING)
@@ -683,7 +683,7 @@ def test_crossed_trigger_with_alert_policy_needs_attention():
     assert cmds[:2] == [cm.PersistPending(q), cm.Alert(PID, q.reason)]
 
 
-def test_close_that_fails_needs_attention():
+def test_close_that_fails_needs_attention() -> None:
     """A market close definitely refused is for a human: NEEDS_ATTENTION + Alert."""
     # Arrange
     p = pending(Status.EXITING)
@@ -698,7 +698,7 @@ def test_close_that_fails_needs_attention():
     ]
 
 
-def test_close_not_found_past_its_window_is_sent_again_under_the_same_id():
+def test_close_not_found_past_its_window_is_sent_again_under_the_same_id() -> None:
     """A close that never landed is re-sent with the same client id (no duplicate possible)."""
     # Arrange
     p = pending(Status.EXITING)
@@ -718,7 +718,7 @@ def test_close_not_found_past_its_window_is_sent_again_under_the_same_id():
 
 
 @pytest.mark.parametrize("fired", [AlgoStatus.TRIGGERED, AlgoStatus.FINISHED], ids=lambda s: s.name)
-def test_a_protection_firing_while_closing_is_dropped_and_closing_goes_on(fired):
+def test_a_protection_firing_while_closing_is_dropped_and_closing_goes_on(fired) -> None:
     """While EXITING, a leg that fires closes part of the share: what it executed leaves the
     share, and the close waits until the fired leg has reported."""
     # Arrange
@@ -737,7 +737,7 @@ def test_a_protection_firing_while_closing_is_dropped_and_closing_goes_on(fired)
         assert sends(cmds) == []
 
 
-def test_a_leg_that_never_landed_is_not_sent_again_while_closing():
+def test_a_leg_that_never_landed_is_not_sent_again_while_closing() -> None:
     """While CLOSING, a protection proven never placed is forgotten, not re-sent."""
     # Arrange
     p = pending(Status.EXITING, protections=(leg(Leg.TP, 1, "1.0", LegState.SENDING),))
@@ -753,7 +753,7 @@ def test_a_leg_that_never_landed_is_not_sent_again_while_closing():
 # -- protection refused -------------------------------------------------------------
 
 
-def test_rejected_protection_is_retried_later_not_at_once():
+def test_rejected_protection_is_retried_later_not_at_once() -> None:
     """A definite rejection schedules a retry: nothing before retry_at, a new generation after."""
     # Arrange
     p = pending(Status.PROTECTING)
@@ -772,7 +772,7 @@ def test_rejected_protection_is_retried_later_not_at_once():
     assert s.status is Status.PROTECTING
 
 
-def test_protection_refused_max_times_needs_attention_even_when_the_tp_is_accepted():
+def test_protection_refused_max_times_needs_attention_even_when_the_tp_is_accepted() -> None:
     """An SL refused on every attempt ends NEEDS_ATTENTION, though each attempt's TP is accepted."""
     # Arrange
     p = pending(Status.PROTECTING)
@@ -799,7 +799,7 @@ def test_protection_refused_max_times_needs_attention_even_when_the_tp_is_accept
     )
 
 
-def test_successful_generation_resets_the_attempt_count():
+def test_successful_generation_resets_the_attempt_count() -> None:
     """Once a generation is fully acknowledged, earlier refusals no longer count."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, attempts=3, retry_at=INSIDE,
@@ -816,7 +816,7 @@ def test_successful_generation_resets_the_attempt_count():
 # -- position flat --------------------------------------------------------------------
 
 
-def test_position_flat_when_protection_would_be_placed_places_nothing():
+def test_position_flat_when_protection_would_be_placed_places_nothing() -> None:
     """Filled but its share already flat: nothing placed, archived as CLOSED with the reason."""
     # Arrange
     p = pending(Status.OPEN)
@@ -834,7 +834,7 @@ def test_position_flat_when_protection_would_be_placed_places_nothing():
 
 
 @pytest.mark.parametrize("status", list(TRANSITIONS[ev.OperatorDrop]), ids=lambda s: s.name)
-def test_operator_drop_archives_with_the_reason(status):
+def test_operator_drop_archives_with_the_reason(status) -> None:
     """OperatorDrop in any live status: DROPPED and archived (never erased) with the reason."""
     # Arrange
     p = pending(status)
@@ -850,7 +850,7 @@ def test_operator_drop_archives_with_the_reason(status):
 # -- operator cancel and close ---------------------------------------------------------
 
 
-def test_operator_cancel_of_a_working_entry_cancels_its_order_and_protects_what_filled():
+def test_operator_cancel_of_a_working_entry_cancels_its_order_and_protects_what_filled() -> None:
     # Arrange
     p = pending(Status.PARTIALLY_FILLED)
 
@@ -864,7 +864,7 @@ def test_operator_cancel_of_a_working_entry_cancels_its_order_and_protects_what_
     assert [c.quantity for c in of_type(then, cm.PlaceProtection)] == [D("0.6"), D("0.6")]
 
 
-def test_operator_cancel_with_close_closes_what_filled_after_the_cancel():
+def test_operator_cancel_with_close_closes_what_filled_after_the_cancel() -> None:
     # Arrange
     p = pending(Status.OPEN)
 
@@ -880,13 +880,13 @@ def test_operator_cancel_with_close_closes_what_filled_after_the_cancel():
     assert [c.quantity for c in of_type(then, cm.ClosePosition)] == [D("0.3")]
 
 
-def test_operator_cancel_of_a_request_not_yet_sent_archives_it():
+def test_operator_cancel_of_a_request_not_yet_sent_archives_it() -> None:
     q, cmds = step(pending(Status.REQUESTED), ev.OperatorCancel(PID), INSIDE)
     assert q.status is Status.CANCELED
     assert cmds == [cm.ArchivePending(q, q.reason)]
 
 
-def test_operator_close_of_a_protected_entry_cancels_its_legs_then_closes_its_share():
+def test_operator_close_of_a_protected_entry_cancels_its_legs_then_closes_its_share() -> None:
     # Arrange
     p = pending(Status.PROTECTED)
 
@@ -907,7 +907,7 @@ def test_operator_close_of_a_protected_entry_cancels_its_legs_then_closes_its_sh
 # -- history --------------------------------------------------------------------------
 
 
-def test_history_records_every_status_change_up_to_the_archive():
+def test_history_records_every_status_change_up_to_the_archive() -> None:
     """The archived record tells the whole story, including the final PROTECTED."""
     # Arrange
     p, _ = open_entry(PID, SPEC, T0, RECV_WINDOW)
@@ -1036,7 +1036,7 @@ def _recorded(p: Pending, send: cm.Command) -> bool:
     return found is not None and found.state is LegState.CANCELING
 
 
-def test_walks_cover_every_status_and_event_type(walks):
+def test_walks_cover_every_status_and_event_type(walks: list[Step]) -> None:
     """The random walks reach every status and apply every event type (else they prove little)."""
     # Arrange
     reached = {s.after.status for s in walks} | {s.before.status for s in walks}
@@ -1050,7 +1050,7 @@ def test_walks_cover_every_status_and_event_type(walks):
     assert len(walks) > 5_000
 
 
-def test_persist_comes_before_every_send(walks):
+def test_persist_comes_before_every_send(walks: list[Step]) -> None:
     """In every command list, the state naming an order is persisted before that order is sent."""
     for s in walks:
         # Arrange
@@ -1073,7 +1073,7 @@ def test_persist_comes_before_every_send(walks):
         assert len(of_type(s.cmds, cm.PersistPending)) <= 1, context
 
 
-def test_no_step_ever_resends_an_entry(walks):
+def test_no_step_ever_resends_an_entry(walks: list[Step]) -> None:
     """Only claiming a REQUESTED entry sends it; unknown outcomes and checks only query."""
     for s in walks:
         # Arrange
@@ -1087,7 +1087,7 @@ def test_no_step_ever_resends_an_entry(walks):
             assert (s.before.status, type(s.event)) == (Status.REQUESTED, ev.EntryClaimed), context
 
 
-def test_every_send_is_unique_within_a_command_list(walks):
+def test_every_send_is_unique_within_a_command_list(walks: list[Step]) -> None:
     """No command list sends the same client id twice."""
     for s in walks:
         # Arrange
@@ -1100,7 +1100,7 @@ def test_every_send_is_unique_within_a_command_list(walks):
         assert len(ids) == len(set(ids)), f"seed {s.seed}: {s.cmds}"
 
 
-def test_client_ids_are_never_reused_for_another_order(walks):
+def test_client_ids_are_never_reused_for_another_order(walks: list[Step]) -> None:
     """Every protective order of an entry has its own id, valid on Binance."""
     for s in walks:
         # Arrange
@@ -1114,7 +1114,7 @@ def test_client_ids_are_never_reused_for_another_order(walks):
         assert all(BINANCE_ID.match(i) and len(i) <= 36 for i in ids)
 
 
-def test_every_status_change_is_noted_in_history(walks):
+def test_every_status_change_is_noted_in_history(walks: list[Step]) -> None:
     """A status change leaves a history note, at that step's time, naming the new status."""
     for s in walks:
         # Arrange
@@ -1130,7 +1130,7 @@ def test_every_status_change_is_noted_in_history(walks):
         )
 
 
-def test_needs_attention_always_comes_with_an_alert(walks):
+def test_needs_attention_always_comes_with_an_alert(walks: list[Step]) -> None:
     """Entering NEEDS_ATTENTION emits exactly one Alert carrying the reason; any other alert
     is the one long-exposure alert of an unprotected share."""
     for s in walks:
@@ -1150,7 +1150,7 @@ def test_needs_attention_always_comes_with_an_alert(walks):
         assert not exposure or (s.after.alerted and not s.before.alerted), f"seed {s.seed}"
 
 
-def test_a_crossed_trigger_while_partly_filled_cancels_the_entry_rest_before_closing():
+def test_a_crossed_trigger_while_partly_filled_cancels_the_entry_rest_before_closing() -> None:
     """-2021 after a partial fill: the rest of the entry order is cancelled first, then
     everything that filled (including fills that came before the cancel) is closed."""
     # Arrange: 0.4 of 1.0 filled, generation 1 live, the SL re-send would trigger at once
@@ -1174,7 +1174,7 @@ def test_a_crossed_trigger_while_partly_filled_cancels_the_entry_rest_before_clo
 
 
 @pytest.mark.parametrize("status", [Status.OPEN, Status.PARTIALLY_FILLED], ids=lambda s: s.name)
-def test_an_acknowledged_entry_a_query_cannot_see_is_asked_about_again(status):
+def test_an_acknowledged_entry_a_query_cannot_see_is_asked_about_again(status) -> None:
     """-2013 for an acknowledged order inside Binance's 3-day rule is read lag: keep it, ask again."""
     # Arrange
     p = pending(status)
@@ -1189,7 +1189,7 @@ def test_an_acknowledged_entry_a_query_cannot_see_is_asked_about_again(status):
 
 
 @pytest.mark.parametrize("status", [Status.OPEN, Status.PARTIALLY_FILLED], ids=lambda s: s.name)
-def test_the_check_after_a_not_visible_entry_asks_about_it_again(status):
+def test_the_check_after_a_not_visible_entry_asks_about_it_again(status) -> None:
     """The wake-up scheduled for an acknowledged entry a read could not see queries it again."""
     _q, cmds = step(pending(status), ev.CheckDue(PID), LATER)
     assert cm.QueryEntry(PID, "BTCUSDT", cid(Leg.ENTRY)) in cmds

@@ -29,7 +29,7 @@ GENS = [0, 1, 2, 9, 10, 99, 12_345, 10**9, 10**16, 10**17 - 1]
 PROTECTIVE = [Leg.SL, Leg.TP, Leg.CLOSE]
 
 
-def test_binance_rule_is_the_documented_one():
+def test_binance_rule_is_the_documented_one() -> None:
     """BINANCE_ID is newClientOrderId's rule from the Binance USD-M docs."""
     # Arrange
     documented = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
@@ -51,7 +51,7 @@ def test_binance_rule_is_the_documented_one():
         pytest.param(36**9 - 1, 36**5 - 1, id="largest time that fits"),
     ],
 )
-def test_pending_ids_are_ours_and_sortable(now_ms, entropy):
+def test_pending_ids_are_ours_and_sortable(now_ms, entropy) -> None:
     """make_pending_id: 'bc' + 9 base-36 time digits + 5 entropy digits, recognised as ours."""
     # Arrange
     later = make_pending_id(now_ms + 1, 0) if now_ms + 1 < 36**9 else None
@@ -67,7 +67,7 @@ def test_pending_ids_are_ours_and_sortable(now_ms, entropy):
         assert later > make_pending_id(now_ms, 0)
 
 
-def test_pending_ids_are_deterministic():
+def test_pending_ids_are_deterministic() -> None:
     """Same time and entropy, same pending id; different entropy, different id."""
     # Arrange
     a, b = make_pending_id(T0, 7), make_pending_id(T0, 7)
@@ -81,7 +81,7 @@ def test_pending_ids_are_deterministic():
 
 @pytest.mark.parametrize("which", [Leg.ENTRY, *PROTECTIVE], ids=lambda leg: leg.name)
 @pytest.mark.parametrize("gen", GENS, ids=lambda g: f"gen {g}")
-def test_client_ids_are_valid_on_binance_and_roundtrip(which, gen):
+def test_client_ids_are_valid_on_binance_and_roundtrip(which, gen) -> None:
     """Every leg and generation: <= 36 chars, only [A-Za-z0-9-], parsed back to the same parts."""
     # Arrange
     expected_gen = 0 if which is Leg.ENTRY else gen
@@ -106,7 +106,7 @@ def test_client_ids_are_valid_on_binance_and_roundtrip(which, gen):
         pytest.param(Leg.CLOSE, 4, f"{PID}-x4", id="market close, generation 4"),
     ],
 )
-def test_client_id_shape(which, gen, expected):
+def test_client_id_shape(which, gen, expected) -> None:
     """The documented shape: <pid>-e, <pid>-sl<gen>, <pid>-tp<gen>, <pid>-x<gen>."""
     # Arrange
     pid = PID
@@ -118,7 +118,7 @@ def test_client_id_shape(which, gen, expected):
     assert cid == expected
 
 
-def test_every_leg_and_generation_gets_a_distinct_id():
+def test_every_leg_and_generation_gets_a_distinct_id() -> None:
     """No two (leg, generation) pairs of one entry share an id."""
     # Arrange
     pairs = [(leg, g) for leg in PROTECTIVE for g in range(1, 200)]
@@ -130,7 +130,7 @@ def test_every_leg_and_generation_gets_a_distinct_id():
     assert len(ids) == len(pairs) + 1
 
 
-def test_counter_too_large_for_36_chars_is_refused():
+def test_counter_too_large_for_36_chars_is_refused() -> None:
     """A generation that would push the id past 36 chars raises InvalidId, never truncates."""
     # Arrange
     gen = 10**17
@@ -156,7 +156,7 @@ def test_counter_too_large_for_36_chars_is_refused():
         pytest.param("bc0mgj6k3cw00001\n", id="trailing newline"),
     ],
 )
-def test_client_id_refuses_what_is_not_a_pending_id(pid):
+def test_client_id_refuses_what_is_not_a_pending_id(pid) -> None:
     """client_id only derives from our own pending ids."""
     # Arrange
     candidate = PendingId(pid)
@@ -192,7 +192,7 @@ def test_client_id_refuses_what_is_not_a_pending_id(pid):
         pytest.param("bc12345-sl1", id="pending id too short"),
     ],
 )
-def test_foreign_ids_parse_to_none(foreign):
+def test_foreign_ids_parse_to_none(foreign) -> None:
     """Ids that are not ours (other tools, the web UI, Binance itself) parse to None."""
     # Arrange
     text = foreign

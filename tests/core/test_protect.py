@@ -34,7 +34,7 @@ from tests.core.helpers import (
 SL1, TP1, SL2, TP2 = cid(Leg.SL, 1), cid(Leg.TP, 1), cid(Leg.SL, 2), cid(Leg.TP, 2)
 
 
-def test_deadline_is_send_time_plus_recv_window_plus_margin():
+def test_deadline_is_send_time_plus_recv_window_plus_margin() -> None:
     """A send decided at t can land until t + recvWindow + margin, never after."""
     # Arrange
     sent_at = T0
@@ -88,7 +88,7 @@ def test_deadline_is_send_time_plus_recv_window_plus_margin():
         ),
     ],
 )
-def test_covered_means_newest_generation_live_for_the_filled_quantity(why, p, expected):
+def test_covered_means_newest_generation_live_for_the_filled_quantity(why, p, expected) -> None:
     """covered(): every leg of the spec, newest generation, LIVE, quantity == filled."""
     # Arrange
     entry = p
@@ -104,7 +104,7 @@ def test_covered_means_newest_generation_live_for_the_filled_quantity(why, p, ex
     "status",
     [Status.SUBMITTING, Status.OPEN, Status.NEEDS_ATTENTION, Status.DROPPED],
 )
-def test_converge_places_nothing_outside_protecting_statuses(status):
+def test_converge_places_nothing_outside_protecting_statuses(status) -> None:
     """Only PARTIALLY_FILLED, PROTECTING, PROTECTED and EXITING have protective work to do."""
     # Arrange
     p = pending(status, filled_qty=D("1.0"), protections=())
@@ -116,7 +116,7 @@ def test_converge_places_nothing_outside_protecting_statuses(status):
     assert (q, cmds) == (p, [])
 
 
-def test_a_protected_entry_whose_legs_vanished_is_protected_again():
+def test_a_protected_entry_whose_legs_vanished_is_protected_again() -> None:
     """PROTECTED is a resting state that keeps its promise: no legs for the share, a new generation."""
     # Arrange
     p = pending(Status.PROTECTED, protections=())
@@ -129,7 +129,7 @@ def test_a_protected_entry_whose_legs_vanished_is_protected_again():
     assert [(c.leg, c.quantity) for c in of_type(cmds, cm.PlaceProtection)] == [(Leg.SL, D("1.0")), (Leg.TP, D("1.0"))]
 
 
-def test_first_generation_covers_the_filled_quantity():
+def test_first_generation_covers_the_filled_quantity() -> None:
     """Filled with no protection: generation 1, one order per leg, quantity = filled."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, gen=0, protections=())
@@ -144,7 +144,7 @@ def test_first_generation_covers_the_filled_quantity():
     assert cmds == [place(x) for x in new]
 
 
-def test_nothing_new_while_any_leg_is_in_flight():
+def test_nothing_new_while_any_leg_is_in_flight() -> None:
     """A SENDING or UNKNOWN leg blocks a new generation: its outcome may still be a live order."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, filled_qty=D("0.7"), protections=(
@@ -158,7 +158,7 @@ def test_nothing_new_while_any_leg_is_in_flight():
     assert (q, cmds) == (p, [])
 
 
-def test_resize_places_a_new_generation_with_new_ids_and_keeps_the_old_live():
+def test_resize_places_a_new_generation_with_new_ids_and_keeps_the_old_live() -> None:
     """More filled than covered: generation 2 is sent; generation 1 stays live meanwhile."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, filled_qty=D("0.7"))
@@ -189,7 +189,7 @@ def test_resize_places_a_new_generation_with_new_ids_and_keeps_the_old_live():
                      [SL1, TP1], id="both acked: cancel the old"),
     ],
 )
-def test_old_generation_is_canceled_only_after_the_new_one_is_acknowledged(why, new_legs, cancels):
+def test_old_generation_is_canceled_only_after_the_new_one_is_acknowledged(why, new_legs, cancels) -> None:
     """Cancel-after-ack: the old stop stays until every leg of the new one is live."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, gen=2, filled_qty=D("0.7"),
@@ -203,7 +203,7 @@ def test_old_generation_is_canceled_only_after_the_new_one_is_acknowledged(why, 
     assert {x.client_id for x in q.protections if x.state is LegState.CANCELING} == set(cancels)
 
 
-def test_protecting_becomes_protected_when_only_the_newest_generation_is_left():
+def test_protecting_becomes_protected_when_only_the_newest_generation_is_left() -> None:
     """PROTECTED only once the old generation's cancels are confirmed."""
     # Arrange
     waiting = pending(Status.PROTECTING, gen=2, protections=(
@@ -220,7 +220,7 @@ def test_protecting_becomes_protected_when_only_the_newest_generation_is_left():
     assert (final.status, final.reason, cmds2) == (Status.PROTECTED, "protected", [])
 
 
-def test_partially_filled_stays_following_when_covered():
+def test_partially_filled_stays_following_when_covered() -> None:
     """While the entry still works, a covered entry keeps following fills (not PROTECTED)."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED)
@@ -239,7 +239,7 @@ def test_partially_filled_stays_following_when_covered():
         pytest.param(INSIDE, True, id="at retry_at: try again"),
     ],
 )
-def test_a_refused_protection_is_not_retried_before_retry_at(now, placed):
+def test_a_refused_protection_is_not_retried_before_retry_at(now, placed) -> None:
     """After a refusal, the next generation waits until retry_at."""
     # Arrange
     p = pending(Status.PROTECTING, protections=(), attempts=1, retry_at=INSIDE)
@@ -251,7 +251,7 @@ def test_a_refused_protection_is_not_retried_before_retry_at(now, placed):
     assert bool(cmds) is placed
 
 
-def test_generations_never_reuse_an_id():
+def test_generations_never_reuse_an_id() -> None:
     """Each resize bumps the generation: every client id is new, even after old ones are gone."""
     # Arrange
     p: Pending = pending(Status.PARTIALLY_FILLED, gen=7, protections=())
@@ -308,7 +308,7 @@ def test_generations_never_reuse_an_id():
         ),
     ],
 )
-def test_closing_winds_down_protection_then_closes(why, p, expected_status, expected_cmds):
+def test_closing_winds_down_protection_then_closes(why, p, expected_status, expected_cmds) -> None:
     """CLOSING cancels every live protection and ends CLOSED when nothing is left in flight."""
     # Arrange
     entry = p

@@ -236,14 +236,14 @@ def _check(row: Row) -> None:
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=r.why) for r in RECOVERY_TABLE])
-def test_recovery_table(row):
+def test_recovery_table(row) -> None:
     """Every row of DESIGN.md's recovery table: local state x exchange says -> action."""
     # Arrange: the row
     _check(row)
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=r.why) for r in MORE_ROWS])
-def test_recovery_beyond_the_table(row):
+def test_recovery_beyond_the_table(row) -> None:
     """Partial fills, flat positions, closes and entries needing attention."""
     # Arrange: the row
     _check(row)
@@ -270,7 +270,7 @@ def test_recovery_beyond_the_table(row):
     ],
 )
 @pytest.mark.parametrize("now", [pytest.param(INSIDE, id="inside"), pytest.param(LATER, id="past")])
-def test_submitting_found_in_any_status_is_adopted_at_any_time(status, filled, adopted_as, now):
+def test_submitting_found_in_any_status_is_adopted_at_any_time(status, filled, adopted_as, now) -> None:
     """A SUBMITTING entry found on the exchange is adopted, inside or past its window."""
     # Arrange
     report = order(status, filled)
@@ -292,7 +292,7 @@ def test_submitting_found_in_any_status_is_adopted_at_any_time(status, filled, a
         pytest.param(DEADLINE, Status.NOT_PLACED, (cm.ArchivePending,), id="at the deadline"),
     ],
 )
-def test_submitting_not_found_waits_until_the_window_closes(now, result, kinds):
+def test_submitting_not_found_waits_until_the_window_closes(now, result, kinds) -> None:
     """Not found proves nothing until timestamp + recvWindow + margin has passed."""
     # Arrange
     snap = snapshot(orders=NOT_FOUND, position="0")
@@ -307,7 +307,7 @@ def test_submitting_not_found_waits_until_the_window_closes(now, result, kinds):
         assert plan.commands == [cm.ScheduleCheck(PID, max(DEADLINE, now + 2_000))]
 
 
-def test_protection_not_found_is_placed_with_the_same_ids():
+def test_protection_not_found_is_placed_with_the_same_ids() -> None:
     """Legs that never landed are re-sent under their own ids: a late one cannot double."""
     # Arrange
     snap = snapshot(algos={SL1: None, TP1: None}, position="1.0")
@@ -323,7 +323,7 @@ def test_protection_not_found_is_placed_with_the_same_ids():
     ]
 
 
-def test_requested_entry_is_claimed_and_sent():
+def test_requested_entry_is_claimed_and_sent() -> None:
     """A REQUESTED entry (written by a CLI) is persisted as SUBMITTING, then sent."""
     # Arrange
     p = pending(Status.REQUESTED)
@@ -336,7 +336,7 @@ def test_requested_entry_is_claimed_and_sent():
     assert [type(c) for c in plan.commands] == [cm.PersistPending, cm.PlaceEntry]
 
 
-def test_evidence_contradicting_the_journal_needs_attention_loudly():
+def test_evidence_contradicting_the_journal_needs_attention_loudly() -> None:
     """An event the table has no row for (REJECTED after fills): NEEDS_ATTENTION, persisted, alerted."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED)
@@ -357,7 +357,7 @@ def test_evidence_contradicting_the_journal_needs_attention_loudly():
     assert [type(c).__name__ for c in row.commands] == ["PersistPending", "Alert", "CancelEntry"]
 
 
-def test_terminal_entries_are_left_out_of_the_plan():
+def test_terminal_entries_are_left_out_of_the_plan() -> None:
     """Archived statuses are neither planned nor kept in the new state."""
     # Arrange
     state = {PID: pending(Status.CLOSED)}
@@ -369,7 +369,7 @@ def test_terminal_entries_are_left_out_of_the_plan():
     assert (plan.state, plan.rows, plan.has_work) == ({}, (), False)
 
 
-def test_plan_rows_are_in_pending_id_order_and_commands_follow_them():
+def test_plan_rows_are_in_pending_id_order_and_commands_follow_them() -> None:
     """Plan.commands is the rows' commands in pending-id order: a stable, printable plan."""
     # Arrange
     a, b = make_pending_id(LATER, 2), make_pending_id(LATER, 1)
@@ -386,7 +386,7 @@ def test_plan_rows_are_in_pending_id_order_and_commands_follow_them():
     assert plan.has_work
 
 
-def test_reconcile_does_not_query_a_position_it_was_given():
+def test_reconcile_does_not_query_a_position_it_was_given() -> None:
     """With the snapshot's position at hand, no QueryPosition is planned."""
     # Arrange
     p = pending(Status.PROTECTING, protections=legs(1, "1.0", LegState.LIVE))
@@ -399,7 +399,7 @@ def test_reconcile_does_not_query_a_position_it_was_given():
     assert of_type(plan.commands, cm.QueryPosition) == []
 
 
-def test_positions_are_read_per_symbol_and_position_side():
+def test_positions_are_read_per_symbol_and_position_side() -> None:
     """In hedge mode, the LONG position decides for a LONG entry, not the SHORT one."""
     # Arrange
     entry = replace(SPEC, position_side=PositionSide.LONG)
@@ -429,7 +429,7 @@ def _many(n: int, status: Status, start: int = 0) -> dict[PendingId, Pending]:
     return {pid: pending(status, pid=pid) for pid in pids}
 
 
-def test_entries_found_open_are_not_queried():
+def test_entries_found_open_are_not_queried() -> None:
     """Only entries missing from the open-orders book are queried by client id."""
     # Arrange
     state = _many(3, Status.OPEN)
@@ -461,7 +461,7 @@ class Mix:
         pytest.param(Mix(10, 4, 2, 4 + 4 + 1), id="mixed: one position call for all"),
     ],
 )
-def test_calls_are_entries_not_open_plus_unacked_legs_plus_one_position(mix):
+def test_calls_are_entries_not_open_plus_unacked_legs_plus_one_position(mix) -> None:
     """calls = entries not found open + unacknowledged legs + 1 position call when needed."""
     # Arrange
     state = {
@@ -487,7 +487,7 @@ def test_calls_are_entries_not_open_plus_unacked_legs_plus_one_position(mix):
 @pytest.mark.parametrize(
     "status", [Status.OPEN, Status.SUBMITTING, Status.PARTIALLY_FILLED], ids=lambda s: s.name
 )
-def test_a_thousand_entries_all_open_need_no_lookup(status):
+def test_a_thousand_entries_all_open_need_no_lookup(status) -> None:
     """1000 entries all on the open books (and their live legs) cost zero extra calls."""
     # Arrange
     state = _many(1_000, status)
@@ -505,7 +505,7 @@ def test_a_thousand_entries_all_open_need_no_lookup(status):
     assert lookups.calls == int(holds)
 
 
-def test_unacknowledged_legs_found_open_are_not_queried():
+def test_unacknowledged_legs_found_open_are_not_queried() -> None:
     """A SENDING leg already in the open algo book needs no query of its own."""
     # Arrange
     p = pending(Status.PROTECTING)
@@ -518,7 +518,7 @@ def test_unacknowledged_legs_found_open_are_not_queried():
     assert lookups.orders == ()
 
 
-def test_unsettled_close_is_queried():
+def test_unsettled_close_is_queried() -> None:
     """A market close not yet acknowledged is looked up by its client id."""
     # Arrange
     p = pending(Status.EXITING)
@@ -535,7 +535,7 @@ def test_unsettled_close_is_queried():
     [Status.NEEDS_ATTENTION, Status.REQUESTED, *[s for s in Status if s.terminal]],
     ids=lambda s: s.name,
 )
-def test_entries_not_reconciled_need_no_lookup(status):
+def test_entries_not_reconciled_need_no_lookup(status) -> None:
     """Entries that need attention, are not yet sent, or are archived are never queried."""
     # Arrange
     state = {PID: pending(status)}
@@ -547,7 +547,7 @@ def test_entries_not_reconciled_need_no_lookup(status):
     assert lookups.calls == 0
 
 
-def test_lookups_answer_what_reconcile_needs():
+def test_lookups_answer_what_reconcile_needs() -> None:
     """Whatever lookups_needed asks for is enough: answering it leaves no entry unresolved."""
     # Arrange
     state = {**_many(2, Status.OPEN), **_many(2, Status.PROTECTING, start=10)}
@@ -627,7 +627,7 @@ LIVE_STATUSES = [s for s in Status if not s.terminal]
 
 
 @pytest.mark.parametrize("status", LIVE_STATUSES, ids=lambda s: s.name)
-def test_every_plan_persists_before_it_sends_and_spares_flat_positions(status):
+def test_every_plan_persists_before_it_sends_and_spares_flat_positions(status) -> None:
     """Any local state x any answer: persisted before sent; nothing placed for a flat position."""
     # Arrange
     local = pending(status)

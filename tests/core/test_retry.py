@@ -24,11 +24,11 @@ SL1, TP1 = cid(Leg.SL, 1), cid(Leg.TP, 1)
         pytest.param(1, 120_000, 120_000, id="never before the exchange's Retry-After / ban end"),
     ],
 )
-def test_backoff_doubles_up_to_a_cap_and_honours_retry_after(failures, retry_after_ms, expected):
+def test_backoff_doubles_up_to_a_cap_and_honours_retry_after(failures, retry_after_ms, expected) -> None:
     assert backoff_ms(failures, retry_after_ms, POLICY) == expected
 
 
-def test_a_long_burst_of_transient_failures_never_needs_attention():
+def test_a_long_burst_of_transient_failures_never_needs_attention() -> None:
     """Fifty 429/503s in a row: the entry keeps trying, attempts stay 0, every try has a wake-up."""
     # Arrange
     p, now = pending(Status.PROTECTING), INSIDE
@@ -50,7 +50,7 @@ def test_a_long_burst_of_transient_failures_never_needs_attention():
     assert [c for c in p.protections if c.state is LegState.SENDING], "still sending a new generation"
 
 
-def test_a_long_unprotected_share_raises_one_alert_and_keeps_trying():
+def test_a_long_unprotected_share_raises_one_alert_and_keeps_trying() -> None:
     """Past unprotected_alert_ms with no full stop: one Alert, then no more, and no parking."""
     # Arrange
     policy = Policy(unprotected_alert_ms=10_000)
@@ -71,7 +71,7 @@ def test_a_long_unprotected_share_raises_one_alert_and_keeps_trying():
     assert p.status is Status.PROTECTING
 
 
-def test_both_legs_refused_keep_a_wake_up_for_the_retry():
+def test_both_legs_refused_keep_a_wake_up_for_the_retry() -> None:
     """Both legs of one generation refused: a check is scheduled at retry_at, so the retry
     happens without waiting for a reconnect (the lost wake-up)."""
     # Arrange
@@ -91,7 +91,7 @@ def test_both_legs_refused_keep_a_wake_up_for_the_retry():
     assert [c.quantity for c in of_type(sends, cm.PlaceProtection)] == [D("1.0"), D("1.0")]
 
 
-def test_a_transient_close_failure_is_retried_never_parked():
+def test_a_transient_close_failure_is_retried_never_parked() -> None:
     """The market close met a 503 unavailable: closed again after a backoff, not NEEDS_ATTENTION."""
     # Arrange
     p = pending(Status.EXITING, protections=())
@@ -107,14 +107,14 @@ def test_a_transient_close_failure_is_retried_never_parked():
     assert [c.quantity for c in of_type(again, cm.ClosePosition)] == [D("1.0")]
 
 
-def test_a_definite_refusal_still_counts():
+def test_a_definite_refusal_still_counts() -> None:
     """Only definite refusals count toward max_protection_attempts."""
     p = pending(Status.PROTECTING, attempts=POLICY.max_protection_attempts - 1)
     q, _ = step(p, ev.ProtectionRejected(PID, SL1, -4005, "Quantity greater than max quantity."), INSIDE)
     assert q.status is Status.NEEDS_ATTENTION
 
 
-def test_a_leg_firing_partly_leaves_the_rest_protected_by_a_new_generation():
+def test_a_leg_firing_partly_leaves_the_rest_protected_by_a_new_generation() -> None:
     """FINISHED with part executed: the sibling is cancelled, then the rest is protected."""
     # Arrange
     p = pending(Status.PROTECTED)
@@ -131,7 +131,7 @@ def test_a_leg_firing_partly_leaves_the_rest_protected_by_a_new_generation():
     assert [(c.leg, c.quantity) for c in of_type(then, cm.PlaceProtection)] == [(Leg.SL, D("0.7")), (Leg.TP, D("0.7"))]
 
 
-def test_an_unknown_outcome_moves_the_deadline_to_what_was_actually_sent():
+def test_an_unknown_outcome_moves_the_deadline_to_what_was_actually_sent() -> None:
     """After a resync the entry was signed later than decided: not-found waits for that."""
     # Arrange
     p = pending(Status.SUBMITTING)

@@ -86,19 +86,19 @@ CODE_ROWS = [
 ]
 
 
-def test_every_listed_code_has_a_documented_row():
+def test_every_listed_code_has_a_documented_row() -> None:
     """The test table and CODES list exactly the same codes."""
     assert {code for code, _, _ in CODE_ROWS} == set(CODES)
 
 
 @pytest.mark.parametrize(("code", "expected", "why"), CODE_ROWS, ids=[r[2] for r in CODE_ROWS])
-def test_listed_code_is_classified_as_documented(code, expected, why):
+def test_listed_code_is_classified_as_documented(code, expected, why) -> None:
     """A 400 carrying a listed code gets that code's outcome."""
     assert classify(400, code, why) is expected
 
 
 @pytest.mark.parametrize("code", [-1000, -1001, -1099, -2999, -4999, -9999, 1])
-def test_unlisted_code_is_unknown(code):
+def test_unlisted_code_is_unknown(code) -> None:
     """An unlisted code is UNKNOWN (resolved by a query), never a definite failure."""
     assert classify(400, code, "something new") is Outcome.UNKNOWN
 
@@ -147,7 +147,7 @@ STATUS_ROWS = [
 @pytest.mark.parametrize(
     ("status", "code", "msg", "expected", "why"), STATUS_ROWS, ids=[r[4] for r in STATUS_ROWS]
 )
-def test_http_status_rules(status, code, msg, expected, why):
+def test_http_status_rules(status, code, msg, expected, why) -> None:
     """HTTP status rules, checked before and after the code table."""
     assert classify(status, code, msg) is expected
 
@@ -166,25 +166,25 @@ ERROR_ROWS = [
 ]
 
 
-def test_every_outcome_but_accepted_maps_to_an_error():
+def test_every_outcome_but_accepted_maps_to_an_error() -> None:
     """to_venue_error knows every failure outcome."""
     assert {row[0] for row in ERROR_ROWS} == set(Outcome) - {Outcome.ACCEPTED}
 
 
 @pytest.mark.parametrize(("outcome", "cls", "why"), ERROR_ROWS, ids=[r[2] for r in ERROR_ROWS])
-def test_to_venue_error_maps_outcome_to_the_venue_tree(outcome, cls, why):
+def test_to_venue_error_maps_outcome_to_the_venue_tree(outcome, cls, why) -> None:
     """Each outcome becomes exactly its venue error class, carrying code and message."""
     err = to_venue_error(outcome, -1234, "boom")
     assert type(err) is cls
     assert (err.code, err.message) == (-1234, "boom")
 
 
-def test_would_trigger_is_a_rejection():
+def test_would_trigger_is_a_rejection() -> None:
     """WouldTrigger is a Rejected: not executed."""
     assert isinstance(to_venue_error(OC.WOULD_TRIGGER, -2021, "x"), Rejected)
 
 
-def test_rate_limited_carries_retry_after_and_a_default_code():
+def test_rate_limited_carries_retry_after_and_a_default_code() -> None:
     """RateLimited keeps retry_after; without a code it is -1003."""
     err = to_venue_error(OC.RATE_LIMITED, None, "slow down", retry_after=7.5)
     assert isinstance(err, RateLimited)
@@ -196,7 +196,7 @@ def test_rate_limited_carries_retry_after_and_a_default_code():
     [(OC.UNAVAILABLE, Unavailable, 1.0), (OC.RATE_LIMITED, RateLimited, 60.0)],
     ids=["unavailable", "rate limited"],
 )
-def test_transient_errors_carry_retry_after(outcome, cls, default_s):
+def test_transient_errors_carry_retry_after(outcome, cls, default_s) -> None:
     """Both transient errors keep a given retry_after, else their default (1 s, 60 s)."""
     given = to_venue_error(outcome, -1008, "later", retry_after=2.5)
     default = to_venue_error(outcome, -1008, "later")
@@ -206,7 +206,7 @@ def test_transient_errors_carry_retry_after(outcome, cls, default_s):
     assert RETRY_AFTER_S[outcome] == default_s
 
 
-def test_rate_limited_is_unavailable_and_unavailable_is_no_refusal():
+def test_rate_limited_is_unavailable_and_unavailable_is_no_refusal() -> None:
     """RateLimited is an Unavailable; neither is a Rejected (a blip is never a refusal)."""
     limited = to_venue_error(OC.RATE_LIMITED, None, "slow down")
     unavailable = to_venue_error(OC.UNAVAILABLE, None, "later")
@@ -216,12 +216,12 @@ def test_rate_limited_is_unavailable_and_unavailable_is_no_refusal():
     assert unavailable.code == 0
 
 
-def test_missing_code_becomes_zero():
+def test_missing_code_becomes_zero() -> None:
     """A failure without a Binance code has code 0."""
     assert to_venue_error(OC.UNKNOWN, None, "timeout").code == 0
 
 
-def test_accepted_is_not_an_error():
+def test_accepted_is_not_an_error() -> None:
     """Asking for the error of an accepted answer is a programming error."""
     with pytest.raises(ValueError, match="accepted"):
         to_venue_error(OC.ACCEPTED, None, "")

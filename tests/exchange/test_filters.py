@@ -24,7 +24,7 @@ BTC = SymbolFilters(
 )
 
 
-def test_valid_price_has_no_problem():
+def test_valid_price_has_no_problem() -> None:
     """A price on the tick inside the bounds is fine."""
     assert BTC.check_price(D("65000.10")) is None
 
@@ -41,18 +41,18 @@ def test_valid_price_has_no_problem():
     ],
     ids=["off the tick", "below min price", "above max price", "zero", "negative"],
 )
-def test_bad_price_is_described_in_one_line(price, problem):
+def test_bad_price_is_described_in_one_line(price, problem) -> None:
     """Each price problem is named with the symbol's limit."""
     assert BTC.check_price(price) == problem
 
 
-def test_quantize_price_rounds_down_to_the_tick():
+def test_quantize_price_rounds_down_to_the_tick() -> None:
     """quantize_price never rounds up."""
     assert BTC.quantize_price(D("65000.19")) == D("65000.10")
     assert str(BTC.quantize_price(D("65000.19"))) == "65000.10"
 
 
-def test_quantize_price_handles_a_tick_that_is_not_a_power_of_ten():
+def test_quantize_price_handles_a_tick_that_is_not_a_power_of_ten() -> None:
     """A 0.5 tick rounds 101.7 down to 101.5."""
     half = SymbolFilters("X", D("0.5"), D(1), D(1), D(9), D(1), D(1), D(9),
                          D(0), D(0), D(0))
@@ -60,7 +60,7 @@ def test_quantize_price_handles_a_tick_that_is_not_a_power_of_ten():
     assert half.check_price(D("101.5")) is None
 
 
-def test_quantize_quantity_uses_the_market_step_for_market_orders():
+def test_quantize_quantity_uses_the_market_step_for_market_orders() -> None:
     """Market quantities round to MARKET_LOT_SIZE.stepSize."""
     f = SymbolFilters("X", D("0.1"), D("0.01"), D("0.01"), D(9), D("0.1"), D("0.1"), D(9),
                       D(0), D(0), D(0))
@@ -68,7 +68,7 @@ def test_quantize_quantity_uses_the_market_step_for_market_orders():
     assert f.quantize_quantity(D("1.239"), market=True) == D("1.2")
 
 
-def test_valid_quantity_has_no_problem():
+def test_valid_quantity_has_no_problem() -> None:
     """On the step, inside the bounds, notional above the minimum."""
     assert BTC.check_quantity(D("0.002"), market=False, price=D(65000)) is None
 
@@ -87,33 +87,33 @@ def test_valid_quantity_has_no_problem():
     ],
     ids=["below min", "above max", "above market max", "off the step", "zero", "notional"],
 )
-def test_bad_quantity_is_described_in_one_line(qty, market, price, problem):
+def test_bad_quantity_is_described_in_one_line(qty, market, price, problem) -> None:
     """Each quantity problem is named with the symbol's limit."""
     assert BTC.check_quantity(qty, market=market, price=price) == problem
 
 
-def test_market_max_does_not_apply_to_limit_orders():
+def test_market_max_does_not_apply_to_limit_orders() -> None:
     """121 is too much for a market order but fine for a limit order."""
     assert BTC.check_quantity(D(121), market=False, price=None) is None
 
 
-def test_reduce_only_is_exempt_from_min_notional():
+def test_reduce_only_is_exempt_from_min_notional() -> None:
     """Binance waives MIN_NOTIONAL for reduce-only orders."""
     assert BTC.check_quantity(D("0.001"), market=True, price=D(65000), reduce_only=True) is None
 
 
-def test_reduce_only_still_checks_the_lot():
+def test_reduce_only_still_checks_the_lot() -> None:
     """The exemption is for the notional only."""
     problem = BTC.check_quantity(D("0.0005"), market=True, price=D(1), reduce_only=True)
     assert problem == "quantity 0.0005 is below BTCUSDT's minimum 0.001 for market orders"
 
 
-def test_without_price_the_notional_is_not_checked():
+def test_without_price_the_notional_is_not_checked() -> None:
     """No price, no notional: only the lot is checked."""
     assert BTC.check_quantity(D("0.001"), market=True, price=None) is None
 
 
-def test_zero_limits_mean_no_limit():
+def test_zero_limits_mean_no_limit() -> None:
     """A zero min/max price or notional disables that check."""
     free = SymbolFilters("X", D("0.01"), D("0.01"), D(0), D(0), D("0.01"), D(0), D(0),
                          D(0), D(0), D(0))
@@ -121,12 +121,12 @@ def test_zero_limits_mean_no_limit():
     assert free.check_quantity(D("99999.99"), market=False, price=D("0.01")) is None
 
 
-def test_percent_price_defaults_to_no_limit():
+def test_percent_price_defaults_to_no_limit() -> None:
     """Filters built without PERCENT_PRICE carry zero multipliers: the check is off."""
     assert (BTC.multiplier_up, BTC.multiplier_down) == (D(0), D(0))
 
 
-def test_filters_satisfy_the_core_checks_protocol():
+def test_filters_satisfy_the_core_checks_protocol() -> None:
     """core.checks reads SymbolFilters through its Filters protocol (core imports no exchange)."""
     from bot_cli.core.checks import check_entry
     from bot_cli.core.model import EntrySpec, OrderType, Side

@@ -118,7 +118,7 @@ def query(route: respx.Route, i: int = -1) -> str:
 # --- signing ---------------------------------------------------------------------------
 
 
-def test_signed_query_reproduces_the_official_vector(world):
+def test_signed_query_reproduces_the_official_vector(world: World) -> None:
     """With the docs' clock, params and key, the query is the published payload + signature."""
     params = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("quantity", "1"),
               ("price", "9000"), ("timeInForce", "GTC")]
@@ -126,7 +126,7 @@ def test_signed_query_reproduces_the_official_vector(world):
     assert world.rest().signed_query(params) == f"{v1['payload']}&signature={v1['signature']}"
 
 
-def test_place_entry_sends_exactly_the_signed_query_and_no_body(world):
+def test_place_entry_sends_exactly_the_signed_query_and_no_body(world: World) -> None:
     """All params in the query, recvWindow+timestamp appended, signature last, key header."""
     route = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
     run(world.rest().place_entry(ENTRY))
@@ -140,14 +140,14 @@ def test_place_entry_sends_exactly_the_signed_query_and_no_body(world):
     assert request.content == b""
 
 
-def test_place_entry_returns_the_parsed_ack(world):
+def test_place_entry_returns_the_parsed_ack(world: World) -> None:
     """The ACK answer becomes an OrderReport."""
     world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
     report = run(world.rest().place_entry(ENTRY))
     assert (report.order_id, report.status, report.avg_price) == (22542179, OrderStatus.NEW, None)
 
 
-def test_market_entry_sends_no_price_and_no_time_in_force(world):
+def test_market_entry_sends_no_price_and_no_time_in_force(world: World) -> None:
     """MARKET needs only the quantity."""
     route = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
     run(world.rest().place_entry(MARKET_ENTRY))
@@ -159,7 +159,7 @@ def test_market_entry_sends_no_price_and_no_time_in_force(world):
     assert "reduceOnly" not in params
 
 
-def test_sync_time_offsets_later_timestamps(world):
+def test_sync_time_offsets_later_timestamps(world: World) -> None:
     """sync_time sets the offset from /fapi/v1/time; signed requests use clock + offset."""
     world.mock.get("/fapi/v1/time").respond(200, json={"serverTime": NOW + 1234})
     route = world.mock.get("/fapi/v1/order").respond(200, json=fixture("query_order_response.json"))
@@ -177,7 +177,7 @@ def test_sync_time_offsets_later_timestamps(world):
 # --- request shapes --------------------------------------------------------------------
 
 
-def test_place_protection_is_a_conditional_algo_order_never_a_plain_order(world):
+def test_place_protection_is_a_conditional_algo_order_never_a_plain_order(world: World) -> None:
     """SL: /fapi/v1/algoOrder, CONDITIONAL STOP_MARKET, triggerPrice, clientAlgoId, reduceOnly."""
     algo = world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
     plain = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
@@ -194,7 +194,7 @@ def test_place_protection_is_a_conditional_algo_order_never_a_plain_order(world)
     assert report.status is AlgoStatus.NEW
 
 
-def test_take_profit_is_take_profit_market(world):
+def test_take_profit_is_take_profit_market(world: World) -> None:
     """TP is TAKE_PROFIT_MARKET."""
     algo = world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
     run(world.rest().place_protection(TP))
@@ -202,7 +202,7 @@ def test_take_profit_is_take_profit_market(world):
     assert sent(algo)["clientAlgoId"] == "bcabc123-tp1"
 
 
-def test_hedge_mode_sends_position_side_and_never_reduce_only(world):
+def test_hedge_mode_sends_position_side_and_never_reduce_only(world: World) -> None:
     """In hedge mode positionSide is sent on entry, protection and close; reduceOnly never."""
     order = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
     algo = world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
@@ -220,7 +220,7 @@ def test_hedge_mode_sends_position_side_and_never_reduce_only(world):
         assert "reduceOnly" not in params
 
 
-def test_close_position_is_a_reduce_only_market_order_in_one_way_mode(world):
+def test_close_position_is_a_reduce_only_market_order_in_one_way_mode(world: World) -> None:
     """close_position: MARKET, reduceOnly=true, its own client id."""
     route = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
     run(world.rest().close_position(CLOSE))
@@ -234,7 +234,7 @@ def test_close_position_is_a_reduce_only_market_order_in_one_way_mode(world):
     ("hedge", "side"), [(True, PositionSide.BOTH), (False, PositionSide.LONG)],
     ids=["hedge with BOTH", "one-way with LONG"],
 )
-def test_position_side_that_does_not_fit_the_mode_is_refused_before_sending(world, hedge, side):
+def test_position_side_that_does_not_fit_the_mode_is_refused_before_sending(world: World, hedge, side) -> None:
     """A mismatched position side would be -4061: refuse locally, send nothing."""
     route = world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
     cmd = replace(SL, position_side=side)
@@ -242,14 +242,14 @@ def test_position_side_that_does_not_fit_the_mode_is_refused_before_sending(worl
     assert route.call_count == 0
 
 
-def test_limit_entry_without_price_is_refused_before_sending(world):
+def test_limit_entry_without_price_is_refused_before_sending(world: World) -> None:
     """A LIMIT entry needs a price."""
     route = world.mock.post("/fapi/v1/order").respond(json=ORDER_ACK)
     raises(Rejected, world.rest().place_entry(replace(ENTRY, price=None)))
     assert route.call_count == 0
 
 
-def test_reads_hit_their_endpoints_without_symbol_and_count_weight(world):
+def test_reads_hit_their_endpoints_without_symbol_and_count_weight(world: World):
     """openOrders/openAlgoOrders without symbol (weight 40 each), positions via v3."""
     orders = world.mock.get("/fapi/v1/openOrders").respond(
         200, json=fixture("open_orders_response.json"))
@@ -272,7 +272,7 @@ def test_reads_hit_their_endpoints_without_symbol_and_count_weight(world):
     assert (rest.weight_spent, rest.calls) == (85, 3)
 
 
-def test_query_order_and_query_algo_use_client_ids(world):
+def test_query_order_and_query_algo_use_client_ids(world: World):
     """GET /order by origClientOrderId; GET /algoOrder by clientAlgoId and no symbol."""
     order = world.mock.get("/fapi/v1/order").respond(200, json=fixture("query_order_response.json"))
     algo = world.mock.get("/fapi/v1/algoOrder").respond(
@@ -290,7 +290,7 @@ def test_query_order_and_query_algo_use_client_ids(world):
     assert (report.order_id, algo_report.status) == (1573346959, AlgoStatus.CANCELED)
 
 
-def test_cancel_protection_accepts_the_string_200(world):
+def test_cancel_protection_accepts_the_string_200(world: World) -> None:
     """DELETE /fapi/v1/algoOrder by clientAlgoId; its code is the STRING "200"."""
     route = world.mock.delete("/fapi/v1/algoOrder").respond(
         200, json=fixture("cancel_algo_order_response.json"))
@@ -305,7 +305,7 @@ def test_cancel_protection_accepts_the_string_200(world):
      ("/fapi/v1/order", lambda r: r.cancel_order("BTCUSDT", ClientId("x")))],
     ids=["algo", "order"],
 )
-def test_cancel_of_an_order_no_longer_open_is_not_found(world, code, path, call):
+def test_cancel_of_an_order_no_longer_open_is_not_found(world: World, code, path, call) -> None:
     """-2011 ("Unknown order sent.") / -2013 on either cancel -> NotFound, sent once."""
     route = world.mock.delete(path).mock(return_value=error(400, code, "Unknown order sent."))
     assert raises(NotFound, call(world.rest())).code == code
@@ -315,7 +315,7 @@ def test_cancel_of_an_order_no_longer_open_is_not_found(world, code, path, call)
 CANCELED = fixture("cancel_order_response.json")
 
 
-def test_cancel_order_deletes_by_client_id(world):
+def test_cancel_order_deletes_by_client_id(world: World) -> None:
     """DELETE /fapi/v1/order with symbol + origClientOrderId, signed, no orderId."""
     route = world.mock.delete("/fapi/v1/order").respond(200, json=CANCELED)
     run(world.rest().cancel_order("BTCUSDT", ClientId("myOrder1")))
@@ -328,7 +328,7 @@ def test_cancel_order_deletes_by_client_id(world):
 
 @pytest.mark.parametrize(("executed", "filled"), [("0", D(0)), ("4", D(4))],
                          ids=["unfilled", "partly filled"])
-def test_cancel_order_returns_the_final_fill(world, executed, filled):
+def test_cancel_order_returns_the_final_fill(world: World, executed, filled) -> None:
     """The cancel answer is an OrderReport: CANCELED, executedQty as filled, no avgPrice."""
     answer = {**CANCELED, "executedQty": executed}  # type: ignore[dict-item]
     world.mock.delete("/fapi/v1/order").respond(200, json=answer)
@@ -346,7 +346,7 @@ PREMIUM = {
 }
 
 
-def test_mark_price_is_a_public_weight_one_read(world):
+def test_mark_price_is_a_public_weight_one_read(world: World) -> None:
     """premiumIndex by symbol: no key, no signature, weight 1; markPrice as a Decimal."""
     route = world.mock.get("/fapi/v1/premiumIndex").respond(200, json=PREMIUM)
     rest = world.rest()
@@ -364,19 +364,19 @@ def test_mark_price_is_a_public_weight_one_read(world):
      {k: v for k, v in PREMIUM.items() if k != "markPrice"}],
     ids=["a list", "another symbol", "zero", "no markPrice"],
 )
-def test_mark_price_answer_we_cannot_use_is_unknown(world, answer):
+def test_mark_price_answer_we_cannot_use_is_unknown(world: World, answer) -> None:
     """An answer that is not this symbol's positive mark price is never taken as one."""
     world.mock.get("/fapi/v1/premiumIndex").respond(200, json=answer)
     raises(OutcomeUnknown, world.rest().mark_price("BTCUSDT"))
 
 
-def test_mark_price_of_an_unknown_symbol_is_rejected(world):
+def test_mark_price_of_an_unknown_symbol_is_rejected(world: World) -> None:
     """-1121 Invalid symbol -> Rejected (our request is wrong)."""
     world.mock.get("/fapi/v1/premiumIndex").mock(return_value=error(400, -1121, "Invalid symbol."))
     assert raises(Rejected, world.rest().mark_price("NOPEUSDT")).code == -1121
 
 
-def test_exchange_info_is_unsigned_and_keyless(world):
+def test_exchange_info_is_unsigned_and_keyless(world: World) -> None:
     """exchangeInfo is public: no signature, no timestamp, no API key."""
     route = world.mock.get("/fapi/v1/exchangeInfo").respond(
         200, json={"symbols": [fixture("exchange_info_symbol.json")]})
@@ -387,7 +387,7 @@ def test_exchange_info_is_unsigned_and_keyless(world):
     assert filters["BLZUSDT"].min_notional == D("5.0")
 
 
-def test_position_mode_and_user_trades(world):
+def test_position_mode_and_user_trades(world: World):
     """positionSide/dual -> hedge flag; userTrades by symbol and orderId."""
     world.mock.get("/fapi/v1/positionSide/dual").respond(200, json={"dualSidePosition": True})
     trades = world.mock.get("/fapi/v1/userTrades").respond(
@@ -403,7 +403,7 @@ def test_position_mode_and_user_trades(world):
     assert (sent(trades)["symbol"], sent(trades)["orderId"]) == ("BTCUSDT", "25851813")
 
 
-def test_listen_key_endpoints_carry_the_key_but_no_signature(world):
+def test_listen_key_endpoints_carry_the_key_but_no_signature(world: World):
     """POST/PUT listenKey are USER_STREAM: API key header only."""
     new = world.mock.post("/fapi/v1/listenKey").respond(200, json={"listenKey": "lk"})
     keep = world.mock.put("/fapi/v1/listenKey").respond(200, json={})
@@ -420,14 +420,14 @@ def test_listen_key_endpoints_carry_the_key_but_no_signature(world):
         assert route.calls.last.request.headers["X-MBX-APIKEY"] == KEY
 
 
-def test_keepalive_of_an_expired_listen_key_is_not_found(world):
+def test_keepalive_of_an_expired_listen_key_is_not_found(world: World) -> None:
     """-1125 on PUT listenKey -> NotFound: create a new key."""
     answer = error(400, -1125, "This listenKey does not exist.")
     world.mock.put("/fapi/v1/listenKey").mock(return_value=answer)
     assert raises(NotFound, world.rest().keepalive_listen_key()).code == -1125
 
 
-def test_no_listen_key_delete_exists():
+def test_no_listen_key_delete_exists() -> None:
     """DELETE /fapi/v1/listenKey would kill every consumer of the shared key: never implemented."""
     table = [v for v in vars(endpoints).values() if isinstance(v, Endpoint)]
     assert table
@@ -437,7 +437,7 @@ def test_no_listen_key_delete_exists():
     assert not [n for n in dir(BinanceRest) if "listen" in n and ("delete" in n or "close" in n)]
 
 
-def test_injected_client_is_not_closed(world):
+def test_injected_client_is_not_closed(world: World):
     """aclose closes only a client BinanceRest created itself."""
     async def scenario() -> bool:
         client = httpx.AsyncClient()
@@ -452,7 +452,7 @@ def test_injected_client_is_not_closed(world):
 # --- unknown outcomes: never resent ----------------------------------------------------
 
 
-def test_post_timing_out_after_the_exchange_accepted_it_is_unknown_and_not_resent(world):
+def test_post_timing_out_after_the_exchange_accepted_it_is_unknown_and_not_resent(world: World) -> None:
     """The order landed but the answer was lost: OutcomeUnknown, exactly one send."""
     book: list[dict[str, str]] = []
 
@@ -481,7 +481,7 @@ def test_post_timing_out_after_the_exchange_accepted_it_is_unknown_and_not_resen
     ],
     ids=["entry", "protection", "close", "cancel protection", "cancel order"],
 )
-def test_lost_answers_of_writes_are_unknown_after_one_send(world, exc, method, path, call):
+def test_lost_answers_of_writes_are_unknown_after_one_send(world: World, exc, method, path, call) -> None:
     """Read/write timeouts and dropped connections on POST/DELETE: unknown, no resend."""
     route = world.mock.route(method=method, path=path).mock(side_effect=exc("lost"))
     raises(OutcomeUnknown, call(world.rest()))
@@ -500,7 +500,7 @@ def test_lost_answers_of_writes_are_unknown_after_one_send(world, exc, method, p
     ],
     ids=["503 unknown error", "-1007", "-1006", "408", "5xx other", "unlisted code"],
 )
-def test_unknown_answers_to_a_post_are_unknown_and_not_resent(world, status, body):
+def test_unknown_answers_to_a_post_are_unknown_and_not_resent(world: World, status, body) -> None:
     """Binance's "status unknown" answers raise OutcomeUnknown after exactly one send."""
     route = world.mock.post("/fapi/v1/order").respond(status, json=body)
     raises(OutcomeUnknown, world.rest().place_entry(ENTRY))
@@ -513,13 +513,13 @@ def test_unknown_answers_to_a_post_are_unknown_and_not_resent(world, status, bod
      httpx.Response(200, json={"orderId": 1, "symbol": "BTCUSDT"})],
     ids=["not json", "missing fields"],
 )
-def test_accepted_but_unreadable_answer_is_unknown(world, response):
+def test_accepted_but_unreadable_answer_is_unknown(world: World, response) -> None:
     """A 2xx we cannot read may still be a placed order: OutcomeUnknown."""
     world.mock.post("/fapi/v1/order").mock(return_value=response)
     raises(OutcomeUnknown, world.rest().place_entry(ENTRY))
 
 
-def test_get_is_retried_once_on_a_transport_error(world):
+def test_get_is_retried_once_on_a_transport_error(world: World) -> None:
     """A read may be retried: one timeout, then the answer."""
     route = world.mock.get("/fapi/v1/order").mock(side_effect=[
         httpx.ReadTimeout("lost"),
@@ -530,7 +530,7 @@ def test_get_is_retried_once_on_a_transport_error(world):
     assert report.order_id == 1573346959
 
 
-def test_get_failing_twice_is_unknown(world):
+def test_get_failing_twice_is_unknown(world: World) -> None:
     """Two transport failures on a read: OutcomeUnknown, no third try."""
     route = world.mock.get("/fapi/v1/algoOrder").mock(side_effect=httpx.ReadTimeout("lost"))
     raises(OutcomeUnknown, world.rest().query_algo(ClientId("x")))
@@ -550,7 +550,7 @@ def test_get_failing_twice_is_unknown(world):
     ],
     ids=["entry", "protection", "cancel"],
 )
-def test_connect_failure_is_unavailable_not_a_refusal(world, exc, method, path, call):
+def test_connect_failure_is_unavailable_not_a_refusal(world: World, exc, method, path, call) -> None:
     """Never connected, never sent: Unavailable (again in 1 s); not Rejected, not unknown."""
     route = world.mock.route(method=method, path=path).mock(side_effect=exc("refused"))
     err = raises(Unavailable, call(world.rest()))
@@ -560,14 +560,14 @@ def test_connect_failure_is_unavailable_not_a_refusal(world, exc, method, path, 
     assert route.call_count == 1
 
 
-def test_connect_failure_on_a_read_is_retried_once_then_unavailable(world):
+def test_connect_failure_on_a_read_is_retried_once_then_unavailable(world: World) -> None:
     """A GET gets its second try; two refused connections are still Unavailable."""
     route = world.mock.get("/fapi/v1/order").mock(side_effect=httpx.ConnectError("refused"))
     raises(Unavailable, world.rest().query_order("BTCUSDT", ClientId("abc")))
     assert route.call_count == 2
 
 
-def test_a_protocol_httpx_cannot_speak_is_rejected_not_unavailable(world):
+def test_a_protocol_httpx_cannot_speak_is_rejected_not_unavailable(world: World) -> None:
     """UnsupportedProtocol is a configuration error: not sent, and no retry will fix it."""
     world.mock.post("/fapi/v1/order").mock(side_effect=httpx.UnsupportedProtocol("ftp"))
     err = raises(Rejected, world.rest().place_entry(ENTRY))
@@ -586,7 +586,7 @@ def test_a_protocol_httpx_cannot_speak_is_rejected_not_unavailable(world):
     ],
     ids=["503 json", "503 text", "-1008 on 503", "-1008 on 400", "503 internal error"],
 )
-def test_transient_failures_are_unavailable_not_rejected(world, response, code):
+def test_transient_failures_are_unavailable_not_rejected(world: World, response, code) -> None:
     """503 "Service Unavailable.", -1008, 503 "Internal error...": not executed, try again."""
     route = world.mock.post("/fapi/v1/order").mock(return_value=response)
     err = raises(Unavailable, world.rest().place_entry(ENTRY))
@@ -596,7 +596,7 @@ def test_transient_failures_are_unavailable_not_rejected(world, response, code):
     assert route.call_count == 1  # the adapter does not resend: the caller decides when
 
 
-def test_unavailable_takes_retry_after_from_the_header(world):
+def test_unavailable_takes_retry_after_from_the_header(world: World) -> None:
     """A Retry-After header on a 503 "Service Unavailable." sets retry_after."""
     world.mock.post("/fapi/v1/algoOrder").mock(
         return_value=error(503, -1001, "Service Unavailable.", **{"Retry-After": "3"}))
@@ -604,14 +604,14 @@ def test_unavailable_takes_retry_after_from_the_header(world):
     assert err.retry_after == 3.0  # type: ignore[attr-defined]
 
 
-def test_query_of_a_missing_order_is_not_found(world):
+def test_query_of_a_missing_order_is_not_found(world: World) -> None:
     """-2013 on GET /order -> NotFound carrying the code."""
     world.mock.get("/fapi/v1/order").mock(return_value=error(400, -2013, "Order does not exist."))
     err = raises(NotFound, world.rest().query_order("BTCUSDT", ClientId("abc")))
     assert err.code == -2013
 
 
-def test_duplicate_client_id_is_duplicate(world):
+def test_duplicate_client_id_is_duplicate(world: World) -> None:
     """-4116 -> Duplicate: an open order already carries the id."""
     answer = error(400, -4116, "clientOrderId is duplicated.")
     world.mock.post("/fapi/v1/order").mock(return_value=answer)
@@ -620,7 +620,7 @@ def test_duplicate_client_id_is_duplicate(world):
 
 
 @pytest.mark.parametrize("code", [-2021, -4142])
-def test_crossed_trigger_is_would_trigger(world, code):
+def test_crossed_trigger_is_would_trigger(world: World, code) -> None:
     """-2021 and -4142 on algoOrder -> WouldTrigger (a Rejected)."""
     world.mock.post("/fapi/v1/algoOrder").mock(return_value=error(400, code, "would trigger"))
     err = raises(WouldTrigger, world.rest().place_protection(SL))
@@ -634,7 +634,7 @@ def test_crossed_trigger_is_would_trigger(world, code):
      error(400, -1022, "Signature for this request is not valid.")],
     ids=["-2015", "-1022"],
 )
-def test_refused_keys_are_auth_failed(world, response):
+def test_refused_keys_are_auth_failed(world: World, response) -> None:
     """Keys or signature refused -> AuthFailed."""
     world.mock.get("/fapi/v3/positionRisk").mock(return_value=response)
     raises(AuthFailed, world.rest().positions())
@@ -643,7 +643,7 @@ def test_refused_keys_are_auth_failed(world, response):
 # --- clock skew ------------------------------------------------------------------------
 
 
-def test_clock_skew_resyncs_and_resends_once_with_a_new_timestamp_and_the_same_id(world):
+def test_clock_skew_resyncs_and_resends_once_with_a_new_timestamp_and_the_same_id(world: World) -> None:
     """-1021: sync time, resend once: new timestamp, same newClientOrderId, valid signature."""
     time_route = world.mock.get("/fapi/v1/time").respond(200, json={"serverTime": NOW + 2500})
     order = world.mock.post("/fapi/v1/order").mock(side_effect=[
@@ -662,7 +662,7 @@ def test_clock_skew_resyncs_and_resends_once_with_a_new_timestamp_and_the_same_i
         assert signature == sign(SECRET, payload)
 
 
-def test_an_unknown_outcome_after_a_resync_carries_the_resend_s_time_and_window(world):
+def test_an_unknown_outcome_after_a_resync_carries_the_resend_s_time_and_window(world: World) -> None:
     """The deadline of a send is its own signing time + the recvWindow it carried, not the
     decision's: the error names when the (re)send was signed, on the local clock."""
     world.mock.get("/fapi/v1/time").respond(200, json={"serverTime": NOW})
@@ -680,7 +680,7 @@ def test_an_unknown_outcome_after_a_resync_carries_the_resend_s_time_and_window(
     assert (err.sent_at_ms, err.recv_window_ms) == (NOW + 3000, 7000)
 
 
-def test_clock_skew_twice_is_rejected_without_a_third_send(world):
+def test_clock_skew_twice_is_rejected_without_a_third_send(world: World) -> None:
     """A second -1021 is a definite reject (not executed); no further resend."""
     world.mock.get("/fapi/v1/time").respond(200, json={"serverTime": NOW})
     order = world.mock.post("/fapi/v1/order").mock(
@@ -690,7 +690,7 @@ def test_clock_skew_twice_is_rejected_without_a_third_send(world):
     assert order.call_count == 2
 
 
-def test_clock_skew_with_a_failing_resync_is_still_a_definite_reject(world):
+def test_clock_skew_with_a_failing_resync_is_still_a_definite_reject(world: World) -> None:
     """-1021 means not executed even when the time resync then fails: Rejected(-1021), no resend."""
     world.mock.get("/fapi/v1/time").mock(side_effect=httpx.ReadTimeout("lost"))
     order = world.mock.post("/fapi/v1/order").mock(
@@ -708,7 +708,7 @@ def test_clock_skew_with_a_failing_resync_is_still_a_definite_reject(world):
     ("headers", "retry_after"), [({"Retry-After": "7"}, 7.0), ({}, 60.0)],
     ids=["with Retry-After", "without"],
 )
-def test_429_is_rate_limited_with_retry_after(world, headers, retry_after):
+def test_429_is_rate_limited_with_retry_after(world: World, headers, retry_after) -> None:
     """429 -> RateLimited; Retry-After if sent, else 60 s."""
     world.mock.get("/fapi/v1/openOrders").mock(
         return_value=error(429, -1003, "Too many requests.", **headers))
@@ -716,7 +716,7 @@ def test_429_is_rate_limited_with_retry_after(world, headers, retry_after):
     assert err.retry_after == retry_after  # type: ignore[attr-defined]
 
 
-def test_418_ban_refuses_later_calls_without_sending_until_it_ends(world):
+def test_418_ban_refuses_later_calls_without_sending_until_it_ends(world: World) -> None:
     """After a 418 nothing is sent until the ban is over."""
     route = world.mock.get("/fapi/v1/openOrders").mock(side_effect=[
         error(418, -1003, "Way too many requests; IP banned.", **{"Retry-After": "120"}),
@@ -734,14 +734,14 @@ def test_418_ban_refuses_later_calls_without_sending_until_it_ends(world):
     assert route.call_count == 2
 
 
-def test_418_without_retry_after_uses_the_banned_until_time(world):
+def test_418_without_retry_after_uses_the_banned_until_time(world: World) -> None:
     """"IP banned until <ms>" in the message sets the ban length."""
     world.mock.get("/fapi/v1/openOrders").mock(return_value=error(
         418, -1003, f"Way too many requests; IP banned until {NOW + 300_000}."))
     assert raises(RateLimited, world.rest().open_orders()).retry_after == 300  # type: ignore[attr-defined]
 
 
-def test_used_weight_is_read_from_the_header(world):
+def test_used_weight_is_read_from_the_header(world: World) -> None:
     """X-MBX-USED-WEIGHT-1M is exposed as used_weight."""
     world.mock.get("/fapi/v1/order").respond(
         200, json=fixture("query_order_response.json"), headers={"X-MBX-USED-WEIGHT-1M": "123"})
@@ -755,7 +755,7 @@ def weight_answer(used: int) -> httpx.Response:
                           headers={"X-MBX-USED-WEIGHT-1M": str(used)})
 
 
-def test_a_read_near_the_weight_limit_is_refused_at_once_and_not_sent(world):
+def test_a_read_near_the_weight_limit_is_refused_at_once_and_not_sent(world: World):
     """At 90% of 2400 a read raises RateLimited (retry at the next minute) without waiting."""
     route = world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2200))
     rest = world.rest()
@@ -777,7 +777,7 @@ def test_a_read_near_the_weight_limit_is_refused_at_once_and_not_sent(world):
     assert rest.calls == 1
 
 
-def test_a_read_whose_own_weight_would_cross_the_line_is_refused(world):
+def test_a_read_whose_own_weight_would_cross_the_line_is_refused(world: World) -> None:
     """2150 used: a weight-1 query still goes, a weight-40 openOrders does not."""
     world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2150))
     open_orders = world.mock.get("/fapi/v1/openOrders").respond(200, json=[])
@@ -794,7 +794,7 @@ def test_a_read_whose_own_weight_would_cross_the_line_is_refused(world):
     assert rest.calls == 2
 
 
-def test_weight_counted_in_a_past_minute_does_not_refuse(world):
+def test_weight_counted_in_a_past_minute_does_not_refuse(world: World) -> None:
     """The 1-minute weight window rolls over: the next minute's read is sent."""
     route = world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2300))
     rest = world.rest()
@@ -821,7 +821,7 @@ def test_weight_counted_in_a_past_minute_does_not_refuse(world):
     ],
     ids=["entry", "protection", "close", "cancel protection", "cancel order"],
 )
-def test_order_sends_and_cancels_are_never_throttled(world, method, path, answer, call):
+def test_order_sends_and_cancels_are_never_throttled(world: World, method, path, answer, call) -> None:
     """With the minute's weight all used, reads are refused but orders and cancels are sent."""
     world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2400))
     route = world.mock.route(method=method, path=path).respond(200, json=answer)
@@ -854,7 +854,7 @@ FAILURES = [
 
 
 @pytest.mark.parametrize(("name", "answer", "cls"), FAILURES, ids=[f[0] for f in FAILURES])
-def test_failure_messages_hold_no_key_secret_or_signature(world, name, answer, cls):
+def test_failure_messages_hold_no_key_secret_or_signature(world: World, name, answer, cls) -> None:
     """Whatever fails, the error names the order but never the key, secret or signature."""
     route = world.mock.post("/fapi/v1/algoOrder")
     if isinstance(answer, Exception):
@@ -872,7 +872,7 @@ def test_failure_messages_hold_no_key_secret_or_signature(world, name, answer, c
     assert "bcabc123-sl1" in err.message
 
 
-def test_an_answer_echoing_the_request_is_redacted(world):
+def test_an_answer_echoing_the_request_is_redacted(world: World):
     """A proxy page echoing the URL and key gets both redacted out of the message."""
     def echo(request: httpx.Request) -> httpx.Response:
         return httpx.Response(502, text=f"bad gateway for {request.url} key {KEY} secret {SECRET}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -11,7 +13,7 @@ from tests.inbox import SECRET, SIGNAL, body_of, signed
 
 
 @pytest.mark.e2e
-def test_a_signal_posted_to_bot_run_is_entered_and_protected_on_the_venue(tmp_path):
+def test_a_signal_posted_to_bot_run_is_entered_and_protected_on_the_venue(tmp_path: Path) -> None:
     # Arrange: the daemon serves the inbox beside itself
     port = free_port()
     with cluster_at(tmp_path) as c:
