@@ -54,6 +54,8 @@ _NEXT_TO_PYTHON = Path(sys.executable).with_name("bot")  # .venv/bin/bot beside 
 BOT = str(_NEXT_TO_PYTHON) if _NEXT_TO_PYTHON.exists() else (shutil.which("bot") or "bot")
 WAIT_S = 20.0  # the bound of every wait unless a test says otherwise
 READY = "reconciled (stream connected)"  # `bot run` has reconciled and follows the user stream
+# ... also when its first connection attempt failed (a 429 on listenKey): then it says "reconnected"
+READY_LINE = re.compile(r"reconciled \(stream (?:re)?connected\)")
 ENTER_TIMEOUT_S = 30.0
 FULL_LOOK_EVERY_S = 2.0  # the full look costs the venue 15 request weight a symbol, plus 5
 PAGE = 1000  # rows per page of a history endpoint (the most Binance gives)
@@ -774,7 +776,7 @@ class Cluster:
         self.runs.append(proc)
 
         def ready() -> bool:
-            if READY in proc.log():
+            if READY_LINE.search(proc.log()):
                 return True
             if not proc.alive:
                 raise AssertionError(
@@ -810,9 +812,7 @@ class Cluster:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def _enter_argv(  # noqa: PLR0917 - the command line's own order
-        self, symbol: str, side: str, qty: str, price: str | None, sl: str, tp: str | None
-    ) -> list[str]:
+    def _enter_argv(self, symbol: str, side: str, qty: str, price: str | None, sl: str, tp: str | None) -> list[str]:
         argv = [BOT, "enter", symbol, side, qty, "--sl", sl, "--json"]
         argv += ["--price", price] if price is not None else []
         argv += ["--tp", tp] if tp is not None else []
