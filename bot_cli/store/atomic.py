@@ -182,6 +182,16 @@ def read_range(fd: int, offset: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
+def cut_torn_tail(fd: int) -> int:
+    """Drop the bytes after the last newline (an append a crash cut short); how many were cut."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return 0
+    end = end_of_last_line(fd, size)
+    truncate_durable(fd, end)
+    return size - end
+
+
 def end_of_last_line(fd: int, size: int) -> int:
     """Offset just past the last newline in the first `size` bytes (0 when there is none)."""
     end = size
@@ -193,6 +203,14 @@ def end_of_last_line(fd: int, size: int) -> int:
             return start + newline + 1
         end = start
     return 0
+
+
+def io_error(action: str, path: Path, exc: OSError, consequence: str) -> StoreError:
+    """The StoreError for a failed read or write: what failed, what it means, what to check."""
+    return StoreError(
+        f"cannot {action} {path} ({exc.strerror}): {consequence}; check free disk space and "
+        f"the disk's health"
+    )
 
 
 def _why(exc: OSError) -> str:

@@ -1,11 +1,9 @@
 """The pending-entry journal: entries whose orders may be live, kept across crashes.
 
-Files in the state directory (DESIGN.md, "State directory"):
-
-- `pending_entries.jsonl`: `{"v":1,"op":"put","id":..,"rec":{..}}` and
-  `{"v":1,"op":"del","id":..,"reason":..}` lines; the latest put of an id wins, a del removes it.
-- `archive.jsonl`: `{"v":1,"id":..,"reason":..,"at_ms":..,"rec":{..}}` for every entry that left.
-- `pending_entries.quarantine.jsonl`: unreadable journal lines moved aside, with their line number.
+Files in the state directory (DESIGN.md, "State directory"): `pending_entries.jsonl`, the
+journal; `archive.jsonl`, every entry that left it (`bot_cli.store.archive`);
+`pending_entries.quarantine.jsonl`, unreadable journal lines moved aside. Their line formats are
+in `bot_cli.store.lines`.
 
 Several processes share a directory (the daemon and short CLI commands). Every operation holds the
 journal lock and first reads what others appended since this instance last looked: the tail from
@@ -15,163 +13,44 @@ its offset, or the whole file when the inode changed (someone compacted).
 from __future__ import annotations
 
 import contextlib
-import gc
-import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self, TypeGuard
+from typing import Any, Final, Self
 
-import orjson
-
-from bot_cli.store import InvalidRecord, SchemaVersionError, StoreError, UnknownEntry
+from bot_cli.store import InvalidRecord, UnknownEntry, lines
+from bot_cli.store.archive import APPEND, ARCHIVE_NAME, Archive, quarantine
 from bot_cli.store.atomic import (
     append_durable,
-    end_of_last_line,
     ensure_dir,
+    io_error,
     open_file,
     read_range,
     replace_durable,
     truncate_durable,
 )
+from bot_cli.store.lines import SCHEMA_VERSION, Delete, Parsed, Put, Record
 from bot_cli.store.lock import JOURNAL_LOCK_NAME, JournalLock
 
 
-SCHEMA_VERSION: Final = 1
+__all__ = [  # the line format's names too: bot_cli.state_store re-exports them from here
+    "ARCHIVE_NAME", "COMPACT_LIVE_FACTOR", "COMPACT_MIN_LINES", "JOURNAL_NAME", "QUARANTINE_NAME",
+    "SCHEMA_VERSION", "Change", "PendingEntryStore", "Record",
+]
+
 JOURNAL_NAME: Final = "pending_entries.jsonl"
-ARCHIVE_NAME: Final = "archive.jsonl"
 QUARANTINE_NAME: Final = "pending_entries.quarantine.jsonl"
 # Compact when the journal has more lines than this many, or this many times the live records.
 COMPACT_MIN_LINES: Final = 1000
 COMPACT_LIVE_FACTOR: Final = 4
 
-Record = dict[str, Any]
 Change = tuple[str, Record | None]
 
 _log = logging.getLogger(__name__)
-_UNREADABLE: Final = object()
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # one, not one a call
-# The C scanner json.loads ends up in (typeshed mistypes make_scanner's argument).
-_APPEND: Final = os.O_RDWR | os.O_APPEND
-
-
-@dataclass(frozen=True)
-class Put:
-    """A journal line storing (or replacing) an entry's record."""
-
-    entry_id: str
-    rec: Record
-    raw: bytes  # the stored line without its newline: compaction rewrites it byte for byte
-
-
-@dataclass(frozen=True)
-class Delete:
-    """A journal line removing an entry."""
-
-    entry_id: str
-
-
-@dataclass(frozen=True)
-class BadLine:
-    """A complete journal line that cannot be read."""
-
-    number: int
-    text: str  # undecodable bytes kept as surrogate escapes, so nothing is lost
-    why: str
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """What a stretch of journal that runs to end of file holds."""
-
-    ops: tuple[Put | Delete, ...]
-    bad: tuple[BadLine, ...]
-    lines: int  # complete lines that stay in the file, good or bad
-    size: int  # bytes of those lines
-    torn: int  # bytes of a torn last line to cut off (0: none)
-
-
-def parse_journal(data: bytes, path: Path, first_line: int) -> Parsed:
-    """Classify each line of `data`; raises SchemaVersionError for a line from a newer bot_cli."""
-    pieces = data.split(b"\n")
-    torn = len(pieces.pop())  # bytes after the last newline: an append cut short
-    if torn == 0 and pieces and _decode(pieces[-1]) is _UNREADABLE:
-        torn = len(pieces.pop()) + 1  # a garbled last line is the same crash, seen later
-    ops: list[Put | Delete] = []
-    bad: list[BadLine] = []
-    with _gc_paused():
-        for number, line in enumerate(pieces, first_line):
-            item = parse_line(line, number, path)
-            if isinstance(item, BadLine):
-                bad.append(item)
-            else:
-                ops.append(item)
-    return Parsed(tuple(ops), tuple(bad), len(pieces), len(data) - torn, torn)
-
-
-def parse_line(line: bytes, number: int, path: Path) -> Put | Delete | BadLine:
-    """One journal line (without its newline) as an operation, or why it is unreadable."""
-    obj = _decode(line)
-    if obj is _UNREADABLE:
-        return _bad(line, number, "not valid JSON")
-    if not isinstance(obj, dict):
-        return _bad(line, number, "not a JSON object")
-    version = obj.get("v")
-    if not _is_int(version) or version < 1:
-        return _bad(line, number, "no schema version")
-    if version > SCHEMA_VERSION:
-        raise SchemaVersionError(path, number, version)
-    return _operation(obj, line, number)
-
-
-def _operation(obj: dict[str, Any], line: bytes, number: int) -> Put | Delete | BadLine:
-    entry_id = obj.get("id")
-    if not isinstance(entry_id, str) or not entry_id:
-        return _bad(line, number, "no entry id")
-    op, rec = obj.get("op"), obj.get("rec")
-    if op == "put" and isinstance(rec, dict):
-        return Put(entry_id, rec, line)
-    if op == "del" and isinstance(obj.get("reason"), str):
-        return Delete(entry_id)
-    return _bad(line, number, "neither a put with a record nor a del with a reason")
-
-
-def _decode(line: bytes) -> Any:
-    """The JSON value of a line, or _UNREADABLE."""
-    try:
-        # orjson: three times faster than the stdlib on a big journal (start-up, listings)
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(line.decode("utf-8"))  # what orjson refuses but JSON allows (huge ints)
-    except (ValueError, RecursionError):
-        return _UNREADABLE
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cycle collector: building many records triggers it again and again, for nothing
-    (a sixth of the load time of a big journal)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _bad(line: bytes, number: int, why: str) -> BadLine:
-    return BadLine(number, line.decode("utf-8", "surrogateescape"), why)
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _wall_clock_ms() -> int:
@@ -206,18 +85,16 @@ class PendingEntryStore:
         ensure_dir(self._dir)
         # Paths built once: pathlib's joins cost a tenth of a save.
         self._journal_path = self._dir / JOURNAL_NAME
-        self._archive_path = self._dir / ARCHIVE_NAME
         self._quarantine_path = self._dir / QUARANTINE_NAME
         self._on_warning = on_warning
         self._clock_ms = clock_ms if clock_ms is not None else _wall_clock_ms
         self._lock = JournalLock(self._dir / JOURNAL_LOCK_NAME)
         self._view = _View()
         self._jfd: int | None = None
-        self._afd: int | None = None
+        self._archive = Archive(self._dir / ARCHIVE_NAME, self._warn)
         self._fresh: dict[str, Record] = {}  # parsed records not handed out yet
         self._unpolled: dict[str, None] = {}  # ids others changed since load_all/poll (ordered)
         self._warnings: list[str] = []
-        self._warned_archive_lines: set[int] = set()
 
     # -- paths and state --------------------------------------------------------------------
 
@@ -232,7 +109,7 @@ class PendingEntryStore:
 
     @property
     def archive_path(self) -> Path:
-        return self._archive_path
+        return self._archive.path
 
     @property
     def quarantine_path(self) -> Path:
@@ -247,15 +124,15 @@ class PendingEntryStore:
         """Close the open files (idempotent); the instance must not be used afterwards."""
         with self._lock:
             self._close_journal()
-            self._close_archive()
+            self._archive.close()
         self._lock.close()
 
     def __del__(self) -> None:
         # Last resort for a store nobody closed: give its descriptors back.
-        for fd in (getattr(self, "_jfd", None), getattr(self, "_afd", None)):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        fd = getattr(self, "_jfd", None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def __enter__(self) -> Self:
         return self
@@ -276,7 +153,7 @@ class PendingEntryStore:
 
     def save_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Store several records with one write and one fsync (later items win on equal ids)."""
-        puts = [(entry_id, self._encode_put(entry_id, context)) for entry_id, context in items]
+        puts = [(entry_id, lines.put_line(entry_id, context, self.journal_path)) for entry_id, context in items]
         if not puts:
             return
         with self._lock:
@@ -293,7 +170,7 @@ class PendingEntryStore:
         An id is never reused, so a record someone archived (an operator's drop) must not
         come back because a slower process still held it in memory.
         """
-        raw = self._encode_put(client_order_id, context)
+        raw = lines.put_line(client_order_id, context, self.journal_path)
         with self._lock:
             self._catch_up()
             if client_order_id not in self._view.live:
@@ -310,18 +187,18 @@ class PendingEntryStore:
 
         Raises UnknownEntry, writing nothing, if the journal does not hold the id.
         """
-        _check_id(client_order_id, self.journal_path)
+        lines.check_id(client_order_id, self.journal_path)
         if not isinstance(reason, str) or not reason:
             raise InvalidRecord(f"remove from {self.journal_path} needs a non-empty reason")
         with self._lock:
             self._catch_up()
             if client_order_id not in self._view.live:
                 raise UnknownEntry(client_order_id, self.journal_path)
-            archived = self._encode_archive(client_order_id, reason, record)
-            deleted = {"v": SCHEMA_VERSION, "op": "del", "id": client_order_id, "reason": reason}
-            self._append_archive(archived)
+            archived = self._archive_line(client_order_id, reason, record)
+            deleted = lines.del_line(client_order_id, reason, self.journal_path)
+            self._archive.append(archived)
             lost = f"entry {client_order_id!r} is archived but still pending; retry the remove"
-            self._append_journal(self._encode(deleted, self.journal_path), 1, lost)
+            self._append_journal(deleted, 1, lost)
             self._set_own(client_order_id, None)
             self._maybe_compact()
 
@@ -330,7 +207,7 @@ class PendingEntryStore:
         with self._lock:
             self._catch_up()
             self._unpolled.clear()
-            with _gc_paused():
+            with lines.gc_paused():
                 return {entry_id: self._take(entry_id) for entry_id in self._view.live}
 
     def poll(self) -> list[Change]:
@@ -348,16 +225,7 @@ class PendingEntryStore:
     def archived(self) -> list[Record]:
         """Every readable archive line, oldest first (unreadable ones are skipped with a warning)."""
         with self._lock:
-            if not self.archive_path.exists():
-                return []
-            fd = self._archive_fd()
-            try:
-                data = read_range(fd, 0, os.fstat(fd).st_size)
-                records = self._parse_archive(data)
-                self._cut_torn_tail(fd, self.archive_path)
-            except OSError as exc:
-                raise _io_error("read", self.archive_path, exc, "nothing was changed") from exc
-            return records
+            return self._archive.read()
 
     def compact(self) -> None:
         """Rewrite the journal with only the live records' latest puts."""
@@ -381,14 +249,14 @@ class PendingEntryStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise _io_error("read", self.journal_path, exc, "nothing was changed") from exc
+            raise io_error("read", self.journal_path, exc, "nothing was changed") from exc
 
     def _reread(self) -> None:
-        fd = open_file(self.journal_path, _APPEND)
+        fd = open_file(self.journal_path, APPEND)
         try:
             st = os.fstat(fd)
             data = self._read(fd, self.journal_path, 0, st.st_size)
-            parsed = parse_journal(data, self.journal_path, 1)
+            parsed = lines.parse_journal(data, self.journal_path, 1)
         except BaseException:
             os.close(fd)
             raise
@@ -406,7 +274,7 @@ class PendingEntryStore:
         view = self._view
         assert self._jfd is not None
         data = self._read(self._jfd, self.journal_path, view.offset, size - view.offset)
-        parsed = parse_journal(data, self.journal_path, view.lines + 1)
+        parsed = lines.parse_journal(data, self.journal_path, view.lines + 1)
         before: dict[str, bytes | None] = {}
         for op in parsed.ops:
             before.setdefault(op.entry_id, view.live.get(op.entry_id))
@@ -438,52 +306,14 @@ class PendingEntryStore:
 
     def _repair_file(self, parsed: Parsed) -> None:
         if parsed.bad:
-            self._quarantine(parsed.bad)
+            quarantine(self.quarantine_path, self.journal_path, parsed.bad, self._clock_ms(), self._warn)
             self._compact()  # drops the bad lines, now safe in quarantine, and any torn tail
         elif parsed.torn:
             assert self._jfd is not None
             try:
                 truncate_durable(self._jfd, self._view.offset)
             except OSError as exc:
-                raise _io_error("repair", self.journal_path, exc, "nothing was lost") from exc
-
-    def _quarantine(self, bad: tuple[BadLine, ...]) -> None:
-        now = self._clock_ms()
-        data = b"".join(self._encode(_quarantine_line(b, now), self.quarantine_path) for b in bad)
-        fd = open_file(self.quarantine_path, _APPEND)
-        try:
-            self._cut_torn_tail(fd, self.quarantine_path)
-            append_durable(fd, data)
-        except OSError as exc:
-            raise _io_error("write to", self.quarantine_path, exc, "nothing was changed") from exc
-        finally:
-            os.close(fd)
-        for line in bad:
-            self._warn(
-                f"{self.journal_path} line {line.number} is unreadable ({line.why}): moved it to "
-                f"{self.quarantine_path}"
-            )
-
-    def _parse_archive(self, data: bytes) -> list[Record]:
-        records: list[Record] = []
-        unreadable: list[int] = []
-        for number, line in enumerate(data.split(b"\n")[:-1], 1):
-            obj = _decode(line)
-            version = obj.get("v") if isinstance(obj, dict) else None
-            if not _is_int(version) or version < 1:
-                unreadable.append(number)
-            elif version > SCHEMA_VERSION:
-                raise SchemaVersionError(self.archive_path, number, version)
-            else:
-                records.append(obj)
-        for number in unreadable:
-            self._warn_archive_line(number)
-        return records
-
-    def _warn_archive_line(self, number: int) -> None:
-        if number not in self._warned_archive_lines:
-            self._warned_archive_lines.add(number)
-            self._warn(f"{self.archive_path} line {number} is unreadable: skipped, left in place")
+                raise io_error("repair", self.journal_path, exc, "nothing was lost") from exc
 
     # -- writing (journal lock held) --------------------------------------------------------
 
@@ -494,7 +324,7 @@ class PendingEntryStore:
             append_durable(fd, data)
         except OSError as exc:
             self._undo_append(fd)
-            raise _io_error("write to", self.journal_path, exc, lost) from exc
+            raise io_error("write to", self.journal_path, exc, lost) from exc
         self._view.offset += len(data)
         self._view.lines += lines
 
@@ -504,36 +334,16 @@ class PendingEntryStore:
             truncate_durable(fd, self._view.offset)
         self._view.ino = None
 
-    def _append_archive(self, data: bytes) -> None:
-        fd = self._archive_fd()
-        try:
-            self._cut_torn_tail(fd, self.archive_path)
-            append_durable(fd, data)
-        except OSError as exc:
-            raise _io_error("write to", self.archive_path, exc, "nothing was removed") from exc
-
-    def _cut_torn_tail(self, fd: int, path: Path) -> None:
-        """Drop bytes after the last newline (a crashed append) so the next line starts clean."""
-        size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-            return
-        end = end_of_last_line(fd, size)
-        truncate_durable(fd, end)
-        self._warn(
-            f"{path}: dropped an incomplete last line ({size - end} bytes, left by an "
-            f"interrupted write)"
-        )
-
     def _compact(self) -> None:
         view = self._view
         data = b"".join(line + b"\n" for line in view.live.values())
         try:
             replace_durable(self.journal_path, data)
         except OSError as exc:
-            raise _io_error("rewrite", self.journal_path, exc, "the old journal is kept") from exc
+            raise io_error("rewrite", self.journal_path, exc, "the old journal is kept") from exc
         self._close_journal()
         view.ino = None  # should reopening fail, the next operation rereads everything
-        self._jfd = open_file(self.journal_path, _APPEND)
+        self._jfd = open_file(self.journal_path, APPEND)
         view.ino, view.offset, view.lines = os.fstat(self._jfd).st_ino, len(data), len(view.live)
 
     def _maybe_compact(self) -> None:
@@ -554,64 +364,22 @@ class PendingEntryStore:
         """The live record of `entry_id` as an object nobody else holds."""
         rec = self._fresh.pop(entry_id, None)
         if rec is None:
-            rec = json.loads(self._view.live[entry_id])["rec"]
+            rec = lines.record_of(self._view.live[entry_id])
         return rec
 
     def _note_changes(self, entry_ids: Iterable[str]) -> None:
         for entry_id in entry_ids:
             self._unpolled[entry_id] = None
 
-    def _archive_fd(self) -> int:
-        """The open archive, reopened if an operator moved the file away."""
-        if self._afd is not None and not _same_file(self._afd, self.archive_path):
-            self._close_archive()
-        if self._afd is None:
-            self._afd = open_file(self.archive_path, _APPEND)
-        return self._afd
-
-    def _encode_put(self, entry_id: str, context: Mapping[str, Any]) -> bytes:
-        _check_id(entry_id, self.journal_path)
-        rec = _as_dict(context, entry_id, self.journal_path)
-        return self._encode(
-            {"v": SCHEMA_VERSION, "op": "put", "id": entry_id, "rec": rec},
-            self.journal_path,
-            entry_id,
-        )
-
-    def _encode_archive(
-        self, entry_id: str, reason: str, record: Mapping[str, Any] | None
-    ) -> bytes:
-        rec = (
-            self._take(entry_id)
-            if record is None
-            else _as_dict(record, entry_id, self.archive_path)
-        )
-        line = {
-            "v": SCHEMA_VERSION,
-            "id": entry_id,
-            "reason": reason,
-            "at_ms": self._clock_ms(),
-            "rec": rec,
-        }
-        return self._encode(line, self.archive_path, entry_id)
-
-    @staticmethod
-    def _encode(obj: Mapping[str, Any], path: Path, entry_id: str | None = None) -> bytes:
-        try:
-            text = _ENCODER.encode(obj)
-        except (TypeError, ValueError, RecursionError) as exc:
-            what = f"the record of {entry_id!r}" if entry_id else "a line"
-            raise InvalidRecord(
-                f"{what} cannot be written to {path} ({exc}): records may hold only JSON values "
-                f"(nothing was written)"
-            ) from exc
-        return (text + "\n").encode()
+    def _archive_line(self, entry_id: str, reason: str, record: Mapping[str, Any] | None) -> bytes:
+        rec = self._take(entry_id) if record is None else lines.as_dict(record, entry_id, self.archive_path)
+        return lines.archive_line(entry_id, reason, self._clock_ms(), rec, self.archive_path)
 
     def _read(self, fd: int, path: Path, offset: int, size: int) -> bytes:
         try:
             return read_range(fd, offset, size)
         except OSError as exc:
-            raise _io_error("read", path, exc, "nothing was changed") from exc
+            raise io_error("read", path, exc, "nothing was changed") from exc
 
     def _warn(self, message: str) -> None:
         self._warnings.append(message)
@@ -625,50 +393,7 @@ class PendingEntryStore:
         if fd is not None:
             os.close(fd)
 
-    def _close_archive(self) -> None:
-        fd, self._afd = self._afd, None
-        if fd is not None:
-            os.close(fd)
-
 
 def _differences(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[str]:
     changed = [entry_id for entry_id, raw in new.items() if old.get(entry_id) != raw]
     return changed + [entry_id for entry_id in old if entry_id not in new]
-
-
-def _quarantine_line(bad: BadLine, now_ms: int) -> Record:
-    return {
-        "v": SCHEMA_VERSION,
-        "file": JOURNAL_NAME,
-        "line": bad.number,
-        "text": bad.text,
-        "why": bad.why,
-        "at_ms": now_ms,
-    }
-
-
-def _check_id(entry_id: object, path: Path) -> None:
-    if not isinstance(entry_id, str) or not entry_id:
-        raise InvalidRecord(f"entry ids in {path} must be non-empty strings, got {entry_id!r}")
-
-
-def _as_dict(record: object, entry_id: str, path: Path) -> Record:
-    if not isinstance(record, Mapping):
-        raise InvalidRecord(
-            f"the record of {entry_id!r} for {path} must be a mapping, got {type(record).__name__}"
-        )
-    return dict(record)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
-
-
-def _io_error(action: str, path: Path, exc: OSError, consequence: str) -> StoreError:
-    return StoreError(
-        f"cannot {action} {path} ({exc.strerror}): {consequence}; check free disk space and "
-        f"the disk's health"
-    )

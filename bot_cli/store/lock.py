@@ -6,6 +6,8 @@ Two separate flock(2) locks, so short CLI writes never wait for the daemon:
 - `<state>/journal.lock` is taken by every journal read or write for that operation only
   (`JournalLock`).
 
+`PidLock` is the lifetime lock on any file (the daemon's is one); `holder_of` probes one.
+
 The kernel drops a flock when its holder dies, so there is no stale-lock cleanup. A flock belongs
 to the open file description: a child forked while the daemon holds the lock holds it too.
 """
@@ -86,48 +88,37 @@ class JournalLock:
                 self._fd = None
 
 
-class DaemonLock:
-    """The daemon's lifetime lock on a state directory: `with DaemonLock(dir): run()`.
+class PidLock:
+    """Exclusive, non-blocking lock on a file for a process's lifetime; the file holds its pid.
 
-    Entering raises `LockHeld` (with the holder's pid) if another process holds it.
+    Entering raises `LockHeld` (with the holder's pid, naming the file's directory) if another
+    process holds it. The directory is created (0700) if missing.
     """
 
-    def __init__(self, state_path: str | os.PathLike[str]) -> None:
-        self._dir = Path(state_path)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
         self._fd: int | None = None
 
     @property
     def path(self) -> Path:
         """The lock file."""
-        return self._dir / DAEMON_LOCK_NAME
+        return self._path
 
     def __enter__(self) -> Self:
         if self._fd is not None:
-            raise RuntimeError(f"{self.path} is already held by this DaemonLock")
-        ensure_dir(self._dir)
+            raise RuntimeError(f"{self.path} is already held by this {type(self).__name__}")
+        ensure_dir(self._path.parent)
         fd = open_file(self.path, os.O_RDWR)
         try:
-            self._acquire(fd)
+            holder = _try_lock(fd, fcntl.LOCK_EX)
+            if holder is not None:
+                raise LockHeld(holder or None, self._path.parent)
+            _write_pid(fd)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
         return self
-
-    def _acquire(self, fd: int) -> None:
-        pid: int | None = None
-        for _ in range(_SETTLE_TRIES):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = _read_pid(fd)
-                if pid is not None and _is_alive(pid):
-                    raise LockHeld(pid, self._dir) from None
-                time.sleep(_SETTLE_PAUSE_S)  # a probe or a holder still writing its pid
-                continue
-            _write_pid(fd)
-            return
-        raise LockHeld(pid, self._dir)
 
     def __exit__(
         self,
@@ -149,13 +140,24 @@ class DaemonLock:
             os.close(fd)
 
 
+class DaemonLock(PidLock):
+    """The daemon's lifetime lock on a state directory: `with DaemonLock(dir): run()`."""
+
+    def __init__(self, state_path: str | os.PathLike[str]) -> None:
+        super().__init__(Path(state_path) / DAEMON_LOCK_NAME)
+
+
 def lock_holder(state_path: str | os.PathLike[str]) -> int | None:
-    """Pid of the process holding the daemon lock, or None if it is free.
+    """Pid of the process holding the daemon lock of a state directory, or None if it is free."""
+    return holder_of(Path(state_path) / DAEMON_LOCK_NAME)
+
+
+def holder_of(path: Path) -> int | None:
+    """Pid of the process holding the `PidLock` on `path`, or None if it is free.
 
     Probes with a shared non-blocking lock (released at once), so probes never block each other.
     Returns 0 when the lock is held but no pid can be read from it (not a bot_cli holder).
     """
-    path = Path(state_path) / DAEMON_LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -163,23 +165,30 @@ def lock_holder(state_path: str | os.PathLike[str]) -> int | None:
     except OSError as exc:
         raise StoreError(f"cannot read {path} ({exc.strerror}): fix its permissions") from exc
     try:
-        return _probe(fd)
+        holder = _try_lock(fd, fcntl.LOCK_SH)
+        if holder is None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return holder
     finally:
         os.close(fd)
 
 
-def _probe(fd: int) -> int | None:
+def _try_lock(fd: int, mode: int) -> int | None:
+    """Take flock `mode` without blocking: None once taken, else the holder's pid (0: unreadable).
+
+    A holder writes its pid just after taking the lock, and probes hold it for microseconds: a
+    lock held with no live pid in it is tried again for a while before the holder is believed.
+    """
     pid: int | None = None
     for _ in range(_SETTLE_TRIES):
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = _read_pid(fd)
             if pid is not None and _is_alive(pid):
                 return pid
-            time.sleep(_SETTLE_PAUSE_S)  # the holder is still writing its pid
+            time.sleep(_SETTLE_PAUSE_S)  # a probe, or a holder still writing its pid
             continue
-        fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     return pid if pid is not None else 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore, lock_holder
+from bot_cli.store.lock import PidLock, holder_of
 
 
 WRITER = Path(__file__).with_name("writer_proc.py")
@@ -116,3 +117,20 @@ def test_journal_writes_do_not_wait_for_the_daemon_lock(
         store.save("e1", {"n": 1})
 
         assert store.load_all() == {"e1": {"n": 1}}
+
+
+def test_a_pid_lock_on_any_file_is_the_daemon_lock_s_rules(tmp_path: Path) -> None:
+    """PidLock (the paper venue's lock too) holds its pid in its own file; holder_of reads it."""
+    path = tmp_path / "venue" / "lock"
+
+    with PidLock(path):
+        seen = holder_of(path)
+        with pytest.raises(LockHeld) as caught:
+            PidLock(path).__enter__()
+
+    assert seen == os.getpid()
+
+    assert caught.value.pid == os.getpid()
+    assert caught.value.path == str(path.parent)
+    assert holder_of(path) is None
+    assert path.read_text() == ""
