@@ -1,0 +1,97 @@
+"""Binance USDⓈ-M payloads: their typed shapes, and their one translation into core values (pure).
+
+Split along the seam between the two ways payloads arrive: ``answers`` (REST answers) and
+``stream`` (user-stream events), both reading fields through ``fields``, which raises
+``WireError`` naming the field for anything Binance does not document. Import from here.
+"""
+
+from __future__ import annotations
+
+from bot_cli.exchange.wire.answers import (
+    ApiError,
+    MarkPrice,
+    RestAlgoOrder,
+    RestCancelAlgo,
+    RestError,
+    RestExchangeInfo,
+    RestOrder,
+    RestPositionRisk,
+    RestPremiumIndex,
+    RestSymbol,
+    RestUserTrade,
+    UserTrade,
+    parse_algo,
+    parse_algos,
+    parse_api_error,
+    parse_batch_orders,
+    parse_cancel_algo,
+    parse_exchange_info,
+    parse_listen_key,
+    parse_order,
+    parse_orders,
+    parse_position_mode,
+    parse_position_risk,
+    parse_premium_index,
+    parse_server_time,
+    parse_symbol_filters,
+    parse_user_trades,
+)
+from bot_cli.exchange.wire.fields import WireError
+from bot_cli.exchange.wire.stream import (
+    AccountUpdate,
+    AlgoUpdate,
+    Ignored,
+    ListenKeyExpired,
+    OrderUpdate,
+    StreamMessage,
+    WsAccount,
+    WsAlgo,
+    WsEvent,
+    WsOrder,
+    WsPosition,
+    parse_stream_message,
+)
+
+
+__all__ = [
+    "AccountUpdate",
+    "AlgoUpdate",
+    "ApiError",
+    "Ignored",
+    "ListenKeyExpired",
+    "MarkPrice",
+    "OrderUpdate",
+    "RestAlgoOrder",
+    "RestCancelAlgo",
+    "RestError",
+    "RestExchangeInfo",
+    "RestOrder",
+    "RestPositionRisk",
+    "RestPremiumIndex",
+    "RestSymbol",
+    "RestUserTrade",
+    "StreamMessage",
+    "UserTrade",
+    "WireError",
+    "WsAccount",
+    "WsAlgo",
+    "WsEvent",
+    "WsOrder",
+    "WsPosition",
+    "parse_algo",
+    "parse_algos",
+    "parse_api_error",
+    "parse_batch_orders",
+    "parse_cancel_algo",
+    "parse_exchange_info",
+    "parse_listen_key",
+    "parse_order",
+    "parse_orders",
+    "parse_position_mode",
+    "parse_position_risk",
+    "parse_premium_index",
+    "parse_server_time",
+    "parse_stream_message",
+    "parse_symbol_filters",
+    "parse_user_trades",
+]
