@@ -47,6 +47,11 @@ class SideArg(StrEnum):
     sell = "sell"
 
 
+class PositionSideArg(StrEnum):
+    LONG = "LONG"
+    SHORT = "SHORT"
+
+
 _PRICE_HELP = "Limit price; omit for a market entry."
 _PS_HELP = "LONG or SHORT (hedge mode only)."
 _WAIT_HELP = "No daemon: follow a limit entry until it is protected."
@@ -61,7 +66,9 @@ def enter(
     sl: Annotated[str, typer.Option("--sl", help="Stop-loss trigger price (required).")],
     price: Annotated[str | None, typer.Option("--price", help=_PRICE_HELP)] = None,
     tp: Annotated[str | None, typer.Option("--tp", help="Take-profit trigger price.")] = None,
-    position_side: Annotated[str | None, typer.Option("--position-side", help=_PS_HELP)] = None,
+    position_side: Annotated[
+        PositionSideArg | None, typer.Option("--position-side", case_sensitive=False, help=_PS_HELP)
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help=_WAIT_HELP)] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.0, help=_TIMEOUT_HELP)] = FOLLOW_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -87,7 +94,7 @@ def enter(
         symbol.upper(), side.value, ops.parse_decimal("quantity", quantity),
         None if price is None else ops.parse_decimal("--price", price),
         ops.parse_decimal("--sl", sl), None if tp is None else ops.parse_decimal("--tp", tp),
-        position_side,
+        None if position_side is None else position_side.value,
     )  # fmt: skip
     _show(asyncio.run(_enter(obj, order, wait, timeout)), as_json)
 
