@@ -1,9 +1,11 @@
 """The paper venue's files: ``<state_dir>/paper/exchange.json``, the ``lock`` and ``server.json``.
 
-The state is replaced atomically (temp file, fsync, rename, fsync of the directory) so a crash
-at any instant leaves either the old or the new state, never a torn one. A flock on
-``<state_dir>/paper/lock`` (holding the holder's pid) keeps one paper server per state dir; the
-kernel drops it when the holder dies, so a ``kill -9`` never leaves a stale lock.
+Files are written with the state store's primitives (``bot_cli.store.atomic``): a state file is
+replaced atomically (temp file, fsync, rename, fsync of the directory), so a crash at any instant
+leaves either the old or the new state, never a torn one. One paper venue per state dir is the
+store's lifetime lock (``bot_cli.store.lock.PidLock``) on ``<state_dir>/paper/lock``: a flock
+whose file holds the holder's pid, which the kernel drops when the holder dies, so a ``kill -9``
+never leaves a stale lock.
 
 ``server.json`` ({pid, host, port, started_at}) is written by ``bot paper serve`` while it holds
 the lock and removed when it exits; one left by a killed server still says "this state is served
@@ -12,14 +14,16 @@ by a standalone venue", so no other command quietly starts a venue of its own on
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot_cli.errors import BotError
+from bot_cli.store import LockHeld
+from bot_cli.store.atomic import DIR_MODE, ensure_dir, fsync_dir, replace_durable
+from bot_cli.store.lock import PidLock
+
 
 STATE_NAME = "exchange.json"
 LOCK_NAME = "lock"
@@ -29,7 +33,7 @@ SERVER_NAME = "server.json"
 class PaperLockHeld(BotError):
     """Another paper venue already serves this state directory."""
 
-    def __init__(self, message: str, pid: str = "unknown") -> None:
+    def __init__(self, message: str, pid: int | None = None) -> None:
         super().__init__(message)
         self.pid = pid
 
@@ -39,26 +43,21 @@ class PaperStateError(BotError):
 
 
 def paper_dir(state_dir: Path) -> Path:
+    """``<state_dir>/paper``, created (0700, durably) with the state dir if missing."""
+    ensure_dir(Path(state_dir))
     path = Path(state_dir) / "paper"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=DIR_MODE)
+    except FileExistsError:
+        return path
+    fsync_dir(path.parent)
     return path
 
 
 def save(path: Path, data: dict[str, Any] | str) -> None:
     """Write ``data`` (a dict, or JSON text) to ``path`` atomically and durably."""
     text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    payload = text.encode()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    replace_durable(path, text.encode())
 
 
 def load(path: Path) -> dict[str, Any] | None:
@@ -71,22 +70,11 @@ def load(path: Path) -> dict[str, Any] | None:
         data = json.loads(text)
     except ValueError as err:
         raise PaperStateError(
-            f"paper state {path} is not valid JSON ({err}): "
-            "move it away to start a fresh paper exchange"
+            f"paper state {path} is not valid JSON ({err}): move it away to start a fresh paper exchange"
         ) from None
     if not isinstance(data, dict):
-        raise PaperStateError(
-            f"paper state {path} is not a JSON object: move it away to start afresh"
-        )
+        raise PaperStateError(f"paper state {path} is not a JSON object: move it away to start afresh")
     return data
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class PaperLock:
@@ -94,30 +82,22 @@ class PaperLock:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = paper_dir(state_dir) / LOCK_NAME
-        self._fd: int | None = None
+        self._lock = PidLock(self.path)
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        """Take the lock, or raise PaperLockHeld naming the holder's pid."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+            self._lock.__enter__()  # held past this call: released by release()
+        except LockHeld as held:
+            holder = held.pid if held.pid is not None else "unknown"
             raise PaperLockHeld(
-                f"a paper venue (pid {holder}) already serves {self.path.parent}: "
-                "use it, or stop it first",
-                holder,
+                f"a paper venue (pid {holder}) already serves {self.path.parent}: use it, or stop it first",
+                held.pid,
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
 
     def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.ftruncate(fd, 0)  # before unlocking: never erase the next holder's pid
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        """Clear the pid and drop the lock (idempotent)."""
+        self._lock.release()
 
 
 # --- the standalone server's record -----------------------------------------------------------
@@ -150,9 +130,7 @@ def read_server(state_dir: Path) -> ServerRecord | None:
     if data is None:
         return None
     try:
-        return ServerRecord(
-            int(data["pid"]), str(data["host"]), int(data["port"]), str(data["started_at"])
-        )
+        return ServerRecord(int(data["pid"]), str(data["host"]), int(data["port"]), str(data["started_at"]))
     except (KeyError, TypeError, ValueError):
         raise PaperStateError(
             f"{path} is not a paper server record: delete it if no `bot paper serve` runs"
@@ -164,4 +142,4 @@ def forget_server(state_dir: Path, pid: int) -> None:
     record = read_server(state_dir)
     if record is not None and record.pid == pid:
         server_path(state_dir).unlink()
-        _fsync_dir(server_path(state_dir).parent)
+        fsync_dir(server_path(state_dir).parent)

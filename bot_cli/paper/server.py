@@ -289,9 +289,10 @@ def refuse_if_served(state_dir: Path, host: str, port: int) -> None:
     )
 
 
-def _held_elsewhere(state_dir: Path, host: str, port: int, pid: str) -> PaperVenueDown:
+def _held_elsewhere(state_dir: Path, host: str, port: int, pid: int | None) -> PaperVenueDown:
+    holder = pid if pid is not None else "unknown"
     return PaperVenueDown(
-        f"the paper state {Path(state_dir) / 'paper'} is held by another process (pid {pid}) "
+        f"the paper state {Path(state_dir) / 'paper'} is held by another process (pid {holder}) "
         f"and no venue answers on {host}:{port}; wait for that command to finish, or stop it"
     )
 

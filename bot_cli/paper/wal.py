@@ -17,9 +17,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bot_cli.paper import persist
+from bot_cli.paper import persist, snapshot
 from bot_cli.paper.book import Book
 from bot_cli.paper.records import Algo, Funding, Order, Position, Trade, from_json, to_json
+from bot_cli.store.atomic import append_durable, open_file, truncate_durable
 
 
 LOG_NAME = "exchange.log"
@@ -107,19 +108,19 @@ class Log:
         return out
 
     def append(self, d: dict[str, Any]) -> None:
+        """One line, written and fsync'd before this returns."""
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        payload = (json.dumps(d, separators=_COMPACT) + "\n").encode()
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(self._fd, view):]
-        os.fsync(self._fd)
+            self._fd = open_file(self.path, os.O_WRONLY | os.O_APPEND)
+        append_durable(self._fd, (json.dumps(d, separators=_COMPACT) + "\n").encode())
         self.lines += 1
 
     def truncate(self) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fsync(fd)
-        os.close(fd)
+        """Empty the log (durably): the snapshot just written holds every line of it."""
+        fd = open_file(self.path, os.O_WRONLY)
+        try:
+            truncate_durable(fd, 0)
+        finally:
+            os.close(fd)
         self.lines = 0
 
     def close(self) -> None:
@@ -135,8 +136,6 @@ def save_snapshot(path: Path, text: str) -> None:
 def durable_state(state_dir: Path, seed: int = 7, volatility: float = 0.0) -> dict[str, Any]:
     """What a restart would load (snapshot + log, with the faults that are on) as the snapshot
     document's dict; read-only."""
-    from bot_cli.paper import snapshot
-
     directory = Path(state_dir) / "paper"
     data = persist.load(directory / persist.STATE_NAME) or {}
     book = snapshot.load(data, seed, volatility)
