@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot_cli.paper import auth, handlers
 from bot_cli.paper.faults import Fault, FaultError
 from bot_cli.paper.rules import BookError
-from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET, PaperExchange
+from bot_cli.paper.service import PaperExchange
 from bot_cli.paper.market_stream import market_stream
 from bot_cli.paper.stream import user_stream
 
@@ -168,10 +168,10 @@ def _authenticate(
 ) -> None:
     if route.security == "NONE":
         return
-    auth.check_api_key(request.headers.get("X-MBX-APIKEY"), PAPER_API_KEY)
+    auth.check_api_key(request.headers.get("X-MBX-APIKEY"), auth.PAPER_API_KEY)
     if route.security == "SIGNED":
         auth.check_timestamp(params, now)
-        auth.check_signature(query, body, PAPER_API_SECRET)
+        auth.check_signature(query, body, auth.PAPER_API_SECRET)
 
 
 def _error(err: BookError, headers: dict[str, str]) -> Response:

@@ -22,19 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from bot_cli.paper import persist, shapes, snapshot, wal
-from bot_cli.paper.auth import WeightMeter
+from bot_cli.paper.auth import PAPER_API_KEY, PAPER_API_SECRET, WeightMeter
 from bot_cli.paper.book import Book
 from bot_cli.paper.faults import Fault, FaultError, Faults
 from bot_cli.paper.history import History
 from bot_cli.paper.market import SYMBOLS, Anchor, PricePath
 from bot_cli.paper.rules import BookError
-from bot_cli.paper.stream import Hub
+from bot_cli.paper.hub import Hub
 
-PAPER_API_KEY = "paper-key"
-PAPER_API_SECRET = "paper-secret"
 LISTEN_KEY_TTL_MS = 60 * 60 * 1000
 PRUNE_EVERY_MS = 60_000
 
+__all__ = ["PAPER_API_KEY", "PAPER_API_SECRET", "PaperExchange", "wall_ms"]  # the keys: re-exported
 log = logging.getLogger("bot_cli.paper")
 
 

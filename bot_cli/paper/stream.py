@@ -2,7 +2,7 @@
 ``/private/stream?listenKey=`` (or a ``SUBSCRIBE`` to the key), which wraps each event as
 ``{"stream": <listenKey>, "data": <event>}``. An optional ``events=A/B`` query keeps only those
 event types. Events are JSON text frames in Binance's shapes; the venue pushes them only after
-persisting the state that produced them.
+persisting the state that produced them (``hub`` holds the sockets' queues).
 """
 
 from __future__ import annotations
@@ -11,62 +11,16 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket
+
+from bot_cli.paper.hub import CLOSE, Subscriber
 
 if TYPE_CHECKING:
     from bot_cli.paper.service import PaperExchange
 
 log = logging.getLogger("bot_cli.paper")
-_CLOSE = None  # queue sentinel: close the socket
-
-
-@dataclass(eq=False)
-class Subscriber:
-    """One connected socket: its key, framing, event filter and outgoing queue."""
-
-    key: str
-    wrap: bool
-    events: frozenset[str] = frozenset()
-    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
-
-    def offer(self, event: dict[str, Any]) -> None:
-        if (
-            self.events
-            and event.get("e") not in self.events
-            and event.get("e") != "listenKeyExpired"
-        ):
-            return
-        payload = {"stream": self.key, "data": event} if self.wrap else event
-        self.queue.put_nowait(json.dumps(payload, separators=(",", ":")))
-
-
-class Hub:
-    """Fan-out of account events to the sockets of the active listenKey."""
-
-    def __init__(self) -> None:
-        self.subscribers: set[Subscriber] = set()
-
-    def count(self) -> int:
-        return len(self.subscribers)
-
-    def publish(self, key: str | None, events: list[dict[str, Any]]) -> None:
-        for sub in list(self.subscribers):
-            if sub.key == key:
-                for event in events:
-                    sub.offer(event)
-
-    def expire(self, key: str, event: dict[str, Any]) -> None:
-        for sub in list(self.subscribers):
-            if sub.key == key:
-                sub.offer(event)
-                sub.queue.put_nowait(_CLOSE)
-
-    def drop_all(self) -> None:
-        for sub in list(self.subscribers):
-            sub.queue.put_nowait(_CLOSE)
 
 
 async def user_stream(ws: WebSocket) -> None:
@@ -122,13 +76,13 @@ async def _read_until_gone(ws: WebSocket, sub: Subscriber) -> None:
     with contextlib.suppress(Exception):  # any receive failure means the client is gone
         while (await ws.receive())["type"] != "websocket.disconnect":
             pass
-    sub.queue.put_nowait(_CLOSE)
+    sub.queue.put_nowait(CLOSE)
 
 
 async def _write(ws: WebSocket, sub: Subscriber) -> None:
     while True:
         text = await sub.queue.get()
-        if text is _CLOSE:
+        if text is CLOSE:
             with contextlib.suppress(Exception):  # the client may already be gone
                 await ws.close(code=1000)
             return
