@@ -65,7 +65,7 @@ async def connect(
     start_paper: bool = True,
     say: Callable[[str], None] | None = None,
 ) -> AsyncIterator[Connection]:
-    """A ready REST client (clock synced, position mode known); closes what it opened.
+    """A ready REST client (clock synced, rate limits and position mode known); closes what it opened.
 
     ``say`` gets the one line announcing an in-process paper venue (default: stderr).
     """
@@ -91,6 +91,7 @@ async def connect(
 async def _prepare(rest: BinanceRest, cfg: Config, name: str) -> None:
     try:
         await rest.sync_time()
+        await rest.load_limits()  # the request weight a minute allows, as the exchange says
         if cfg.venue.position_mode == "auto":
             rest.hedge_mode = await rest.position_mode()
     except Unavailable as err:  # not sent, 503, rate limited: it may answer later

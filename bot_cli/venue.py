@@ -18,7 +18,7 @@ VenueError
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
 from bot_cli.core.model import AlgoReport, ClientId, OrderReport, PositionSide
@@ -78,6 +78,20 @@ class AuthFailed(VenueError):
 
 Positions = dict[tuple[str, PositionSide], Decimal]
 
+# The request weight of one read of an open book (orders, or algo orders): of one symbol, or of
+# every symbol (Binance's weights, reference §3; the paper venue charges the same). A
+# reconciliation reads the books symbol by symbol while that costs less.
+BOOK_WEIGHT_ONE_SYMBOL = 1
+BOOK_WEIGHT_ALL_SYMBOLS = 40
+
+
+@runtime_checkable
+class Metered(Protocol):
+    """A venue that counts the request weight it has spent (BinanceRest does)."""
+
+    @property
+    def weight_spent(self) -> int: ...
+
 
 class Venue(Protocol):
     async def place_entry(self, cmd: PlaceEntry) -> OrderReport: ...
@@ -98,9 +112,13 @@ class Venue(Protocol):
 
     async def query_algo(self, client_id: ClientId) -> AlgoReport: ...
 
-    async def open_orders(self) -> list[OrderReport]: ...
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        """The open matching-engine orders of one symbol, or of every symbol (a costlier read)."""
+        ...
 
-    async def open_algo_orders(self) -> list[AlgoReport]: ...
+    async def open_algo_orders(self, symbol: str | None = None) -> list[AlgoReport]:
+        """The open algo (conditional) orders of one symbol, or of every symbol (a costlier read)."""
+        ...
 
     async def positions(self) -> Positions: ...
 

@@ -66,7 +66,8 @@ class FakeExchange:
         self.lag_ms = 0  # algo orders
         self.order_lag_ms = 0  # matching-engine orders
         self.created: dict[ClientId, int] = {}
-        self.executed: Counter[ClientId] = Counter()  # what each leg's child order and each close filled
+        # what each leg's child order and each close filled
+        self.executed: defaultdict[ClientId, Decimal] = defaultdict(Decimal)
         self.price: dict[str, Decimal] = defaultdict(lambda: Decimal(100))
         self.orders: dict[ClientId, OrderReport] = {}
         self.sides: dict[ClientId, Side] = {}
@@ -75,6 +76,7 @@ class FakeExchange:
         self.entries_placed: Counter[ClientId] = Counter()
         self.faults: dict[str, deque[str | int]] = defaultdict(deque)
         self.calls: Counter[str] = Counter()
+        self.book_reads: list[tuple[str, str | None]] = []  # (method, symbol or None for all)
         self._ids = 1000
 
     def fault(self, method: str, *kinds: str | int) -> None:
@@ -174,15 +176,19 @@ class FakeExchange:
             raise NotFound("Order does not exist.", -2013)
         return self.algos[client_id].report
 
-    async def open_orders(self) -> list[OrderReport]:
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         self._fault("open_orders")
-        return [o for o in self.orders.values() if o.status in _OPEN and self._visible(o.client_id, self.order_lag_ms)]
-
-    async def open_algo_orders(self) -> list[AlgoReport]:
-        self._fault("open_algo_orders")
+        self.book_reads.append(("open_orders", symbol))
         return [
-            a.report for cid, a in self.algos.items() if a.report.status is AlgoStatus.NEW and self._visible(cid, self.lag_ms)
+            o for o in self.orders.values()
+            if o.status in _OPEN and self._visible(o.client_id, self.order_lag_ms) and symbol in (None, o.symbol)
         ]
+
+    async def open_algo_orders(self, symbol: str | None = None) -> list[AlgoReport]:
+        self._fault("open_algo_orders")
+        self.book_reads.append(("open_algo_orders", symbol))
+        live = [a.report for cid, a in self.algos.items() if self._visible(cid, self.lag_ms)]
+        return [r for r in live if r.status is AlgoStatus.NEW and symbol in (None, r.symbol)]
 
     async def positions(self) -> Positions:
         self._fault("positions")

@@ -66,10 +66,18 @@ def fields(message: StreamMessage) -> dict[str, str]:
 def summary(recovery: Recovery, why: str) -> str:
     plan = recovery.plan
     acted = [row for row in plan.rows if row.commands]
+    weight = "" if recovery.weight is None else f", request weight {recovery.weight}"
     return (
         f"reconciled ({why}): {len(plan.rows)} pending, {len(acted)} acted on, "
-        f"{recovery.calls} REST calls"
+        f"{recovery.calls} REST calls{weight}"
     )
+
+
+def summary_fields(recovery: Recovery, why: str) -> dict[str, object]:
+    """The structured fields of a reconcile's log line (JSON logs carry them)."""
+    acted = sum(1 for row in recovery.plan.rows if row.commands)
+    return {"event": "reconciled", "why": why, "pending": len(recovery.plan.rows), "acted": acted,
+            "calls": recovery.calls, "weight": recovery.weight}  # fmt: skip
 
 
 class LogView:
@@ -81,7 +89,7 @@ class LogView:
         self.log = logging.getLogger("bot_cli.run")
 
     def recovered(self, recovery: Recovery, why: str) -> None:
-        self.log.info(summary(recovery, why), extra={"event": "reconciled"})
+        self.log.info(summary(recovery, why), extra=summary_fields(recovery, why))
         for row in recovery.plan.rows:
             if row.commands:
                 self.log.info(

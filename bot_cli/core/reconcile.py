@@ -91,6 +91,16 @@ class Plan:
         return any(row.commands for row in self.rows)
 
 
+def book_symbols(state: Mapping[PendingId, Pending]) -> tuple[str, ...]:
+    """The symbols whose open books reconciling the journal reads: those of the entries it checks
+    (every leg of an entry is on the entry's symbol). Sorted; empty for an empty journal."""
+    return tuple(sorted({p.spec.symbol for p in state.values() if _checked(p)}))
+
+
+def _checked(p: Pending) -> bool:
+    return not (p.status.terminal or p.status in _SKIP or p.status is Status.REQUESTED)
+
+
 def lookups_needed(
     state: Mapping[PendingId, Pending],
     open_orders: Mapping[ClientId, OrderReport],
@@ -103,7 +113,7 @@ def lookups_needed(
     orders: list[tuple[str, ClientId]] = []
     algos: list[ClientId] = []
     for p in state.values():
-        if p.status.terminal or p.status in _SKIP or p.status is Status.REQUESTED:
+        if not _checked(p):
             continue
         entry = client_id(p.pending_id, Leg.ENTRY)
         if _entry_asked(p) and entry not in open_orders:

@@ -38,10 +38,12 @@ NEW_ORDER = Endpoint("POST", "/fapi/v1/order", 0, throttled=False)
 QUERY_ORDER = Endpoint("GET", "/fapi/v1/order", 1)
 CANCEL_ORDER = Endpoint("DELETE", "/fapi/v1/order", 1, throttled=False)
 OPEN_ORDERS = Endpoint("GET", "/fapi/v1/openOrders", 40)  # 40 without a symbol
+OPEN_ORDERS_OF = Endpoint("GET", "/fapi/v1/openOrders", 1)  # with a symbol
 NEW_ALGO = Endpoint("POST", "/fapi/v1/algoOrder", 0, throttled=False)
 QUERY_ALGO = Endpoint("GET", "/fapi/v1/algoOrder", 1)
 CANCEL_ALGO = Endpoint("DELETE", "/fapi/v1/algoOrder", 1, throttled=False)
 OPEN_ALGOS = Endpoint("GET", "/fapi/v1/openAlgoOrders", 40)  # 40 without a symbol
+OPEN_ALGOS_OF = Endpoint("GET", "/fapi/v1/openAlgoOrders", 1)  # with a symbol
 POSITION_RISK = Endpoint("GET", "/fapi/v3/positionRisk", 5)
 POSITION_MODE = Endpoint("GET", "/fapi/v1/positionSide/dual", 30)
 USER_TRADES = Endpoint("GET", "/fapi/v1/userTrades", 5)

@@ -13,22 +13,21 @@ Rules kept here (reference §2, §6, §7, §8):
 * Transient trouble that definitely did not execute (-1008, 503 "Service Unavailable.",
   no connection made) raises ``Unavailable``: send again after ``retry_after``.
 * 429/418 raise ``RateLimited``; after a 418 nothing is sent until the ban ends.
-* Nothing here sleeps: a throttled read near 90% of the minute's weight raises
-  ``RateLimited`` at once (retry_after = seconds to the next minute), so the caller never
-  holds its lock while waiting. Order sends and cancels are never throttled.
+* Nothing here sleeps: a throttled read near 90% of the minute's weight (the limit
+  exchangeInfo states, ``limits``) raises ``RateLimited`` at once (retry_after = seconds to
+  the next minute), so the caller never holds its lock while waiting. Order sends and
+  cancels are never throttled.
 * Error messages never contain the API key, the secret or a signature.
-* The endpoint table lives in ``endpoints`` (no listenKey DELETE, on purpose).
+* The endpoint table lives in ``endpoints`` (no listenKey DELETE, on purpose); reading a
+  reply (outcome, code, body, redaction) lives in ``replies``.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from http import HTTPStatus
-from typing import Any, TypeVar
 
 import httpx
 
@@ -37,8 +36,10 @@ from bot_cli.core.model import AlgoReport, ClientId, Leg, OrderReport, OrderType
 from bot_cli.exchange import endpoints as api
 from bot_cli.exchange import wire
 from bot_cli.exchange.endpoints import Endpoint, Security
-from bot_cli.exchange.errors import RETRY_AFTER_S, Outcome, classify, to_venue_error
+from bot_cli.exchange.errors import RETRY_AFTER_S, Outcome, to_venue_error
 from bot_cli.exchange.filters import SymbolFilters
+from bot_cli.exchange.limits import WeightBudget, weight_per_minute
+from bot_cli.exchange.replies import UNREADABLE, parse, read, redact, retry_after
 from bot_cli.exchange.signing import encode_params, sign
 from bot_cli.venue import (
     OutcomeUnknown,
@@ -52,12 +53,7 @@ from bot_cli.venue import (
 
 __all__ = ["BinanceRest"]
 
-WEIGHT_LIMIT = 2400  # IP request weight per minute
-THROTTLE_SHARE = 0.9
 UNREACHABLE_RETRY_S = 1.0  # nothing was sent: a short wait, as for 503 "Service Unavailable."
-_T = TypeVar("_T")
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_BANNED_UNTIL = re.compile(r"banned until (\d{13})")
 _MAX_MESSAGE = 300
 # Raised before a single byte reached the exchange: not executed, and worth another try.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -89,6 +85,7 @@ class BinanceRest:
         clock_ms: Callable[[], int] = _wall_ms,
         timeout_s: float = 10.0,
         hedge_mode: bool = False,
+        weight_limit: int | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._key, self._secret = api_key, api_secret
@@ -100,11 +97,19 @@ class BinanceRest:
         self._timeout = httpx.Timeout(timeout_s)
         self.hedge_mode = hedge_mode
         self.time_offset_ms = 0  # server time minus local clock
-        self.used_weight = 0  # last X-MBX-USED-WEIGHT-1M seen, in minute _weight_minute
-        self._weight_minute = 0
-        self.weight_spent = 0  # sum of the known weights of answered requests
+        self.weight = WeightBudget(weight_limit)  # the limit: exchangeInfo's (load_limits)
         self.calls = 0  # requests handed to the transport
         self._banned_until_ms = 0  # local clock; set by a 418
+
+    @property
+    def used_weight(self) -> int:
+        """The exchange's count of this minute's request weight (X-MBX-USED-WEIGHT-1M)."""
+        return self.weight.used
+
+    @property
+    def weight_spent(self) -> int:
+        """The request weight of every answered request this client sent."""
+        return self.weight.spent
 
     async def __aenter__(self) -> BinanceRest:
         return self
@@ -130,7 +135,7 @@ class BinanceRest:
                 raise Rejected(f"{what}: a LIMIT order needs a price")
             params += [("price", _num(cmd.price)), ("timeInForce", "GTC")]
         params += [("newClientOrderId", cmd.client_id), ("newOrderRespType", "ACK")]
-        return _parse(wire.parse_order, await self._call(api.NEW_ORDER, params, what), what)
+        return parse(wire.parse_order, await self._call(api.NEW_ORDER, params, what), what)
 
     async def place_protection(self, cmd: PlaceProtection) -> AlgoReport:
         """POST /fapi/v1/algoOrder: a CONDITIONAL STOP_MARKET (SL) or TAKE_PROFIT_MARKET (TP)."""
@@ -142,7 +147,7 @@ class BinanceRest:
         params += [("type", _ALGO_TYPE[cmd.leg]), ("quantity", _num(cmd.quantity))]
         params += [("triggerPrice", _num(cmd.trigger_price)), ("workingType", "MARK_PRICE")]
         params += [*self._reduce_only(), ("clientAlgoId", cmd.client_id)]
-        return _parse(wire.parse_algo, await self._call(api.NEW_ALGO, params, what), what)
+        return parse(wire.parse_algo, await self._call(api.NEW_ALGO, params, what), what)
 
     async def close_position(self, cmd: ClosePosition) -> OrderReport:
         """POST /fapi/v1/order: a reduce-only MARKET order (positionSide in hedge mode)."""
@@ -151,48 +156,52 @@ class BinanceRest:
         params += self._side(cmd.position_side, what)
         params += [("quantity", _num(cmd.quantity)), *self._reduce_only()]
         params += [("newClientOrderId", cmd.client_id), ("newOrderRespType", "ACK")]
-        return _parse(wire.parse_order, await self._call(api.NEW_ORDER, params, what), what)
+        return parse(wire.parse_order, await self._call(api.NEW_ORDER, params, what), what)
 
     async def cancel_protection(self, client_id: ClientId) -> None:
         """DELETE /fapi/v1/algoOrder; NotFound (-2011/-2013) if it is no longer open."""
         what = f"cancel algo order {client_id}"
         body = await self._call(api.CANCEL_ALGO, [("clientAlgoId", client_id)], what)
-        _parse(wire.parse_cancel_algo, body, what)
+        parse(wire.parse_cancel_algo, body, what)
 
     async def cancel_order(self, symbol: str, client_id: ClientId) -> OrderReport:
         """DELETE /fapi/v1/order; the answer holds the final executedQty. NotFound (-2011)
         if it is no longer open: query it instead."""
         what = f"cancel order {client_id}"
         params = [("symbol", symbol), ("origClientOrderId", client_id)]
-        return _parse(wire.parse_order, await self._call(api.CANCEL_ORDER, params, what), what)
+        return parse(wire.parse_order, await self._call(api.CANCEL_ORDER, params, what), what)
 
     async def query_order(self, symbol: str, client_id: ClientId) -> OrderReport:
         what = f"query order {client_id}"
         params = [("symbol", symbol), ("origClientOrderId", client_id)]
-        return _parse(wire.parse_order, await self._call(api.QUERY_ORDER, params, what), what)
+        return parse(wire.parse_order, await self._call(api.QUERY_ORDER, params, what), what)
 
     async def query_algo(self, client_id: ClientId) -> AlgoReport:
         what = f"query algo order {client_id}"
         body = await self._call(api.QUERY_ALGO, [("clientAlgoId", client_id)], what)
-        return _parse(wire.parse_algo, body, what)
+        return parse(wire.parse_algo, body, what)
 
-    async def open_orders(self) -> list[OrderReport]:
-        body = await self._call(api.OPEN_ORDERS, [], "open orders")
-        return _parse(wire.parse_orders, body, "open orders")
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        """GET /fapi/v1/openOrders: weight 1 for one symbol, 40 for all."""
+        what = "open orders" if symbol is None else f"open orders of {symbol}"
+        ep, params = (api.OPEN_ORDERS, []) if symbol is None else (api.OPEN_ORDERS_OF, [("symbol", symbol)])
+        return parse(wire.parse_orders, await self._call(ep, params, what), what)
 
-    async def open_algo_orders(self) -> list[AlgoReport]:
-        body = await self._call(api.OPEN_ALGOS, [], "open algo orders")
-        return _parse(wire.parse_algos, body, "open algo orders")
+    async def open_algo_orders(self, symbol: str | None = None) -> list[AlgoReport]:
+        """GET /fapi/v1/openAlgoOrders: weight 1 for one symbol, 40 for all."""
+        what = "open algo orders" if symbol is None else f"open algo orders of {symbol}"
+        ep, params = (api.OPEN_ALGOS, []) if symbol is None else (api.OPEN_ALGOS_OF, [("symbol", symbol)])
+        return parse(wire.parse_algos, await self._call(ep, params, what), what)
 
     async def positions(self) -> Positions:
         body = await self._call(api.POSITION_RISK, [], "position risk")
-        return _parse(wire.parse_position_risk, body, "position risk")
+        return parse(wire.parse_position_risk, body, "position risk")
 
     async def mark_price(self, symbol: str) -> Decimal:
         """GET /fapi/v1/premiumIndex?symbol=: the price our SL/TP triggers watch."""
         what = f"mark price of {symbol}"
         body = await self._call(api.MARK_PRICE, [("symbol", symbol)], what)
-        mark = _parse(wire.parse_premium_index, body, what)
+        mark = parse(wire.parse_premium_index, body, what)
         if mark.symbol != symbol:
             raise OutcomeUnknown(f"{what}: the answer is for {mark.symbol}")
         return mark.price
@@ -200,23 +209,34 @@ class BinanceRest:
     # --- beyond the Venue protocol -------------------------------------------------
 
     async def exchange_info(self) -> dict[str, SymbolFilters]:
+        """The filters of every symbol (and the rate limits, taken in as load_limits does)."""
         body = await self._call(api.EXCHANGE_INFO, [], "exchange info")
-        return _parse(wire.parse_exchange_info, body, "exchange info")
+        self._take_limits(body)
+        return parse(wire.parse_exchange_info, body, "exchange info")
+
+    async def load_limits(self) -> list[wire.RateLimit]:
+        """Read exchangeInfo.rateLimits; the minute's request weight limit is throttled on."""
+        return self._take_limits(await self._call(api.EXCHANGE_INFO, [], "exchange info"))
+
+    def _take_limits(self, body: object) -> list[wire.RateLimit]:
+        limits = parse(wire.parse_rate_limits, body, "exchange info rate limits")
+        self.weight.limit = weight_per_minute(limits) or self.weight.limit
+        return limits
 
     async def position_mode(self) -> bool:
         """True if the account is in Hedge Mode (weight 30: call it once at startup)."""
         body = await self._call(api.POSITION_MODE, [], "position mode")
-        return _parse(wire.parse_position_mode, body, "position mode")
+        return parse(wire.parse_position_mode, body, "position mode")
 
     async def user_trades(self, symbol: str, order_id: int) -> list[wire.UserTrade]:
         what = f"user trades of {symbol} order {order_id}"
         params = [("symbol", symbol), ("orderId", str(order_id))]
-        return _parse(wire.parse_user_trades, await self._call(api.USER_TRADES, params, what), what)
+        return parse(wire.parse_user_trades, await self._call(api.USER_TRADES, params, what), what)
 
     async def new_listen_key(self) -> str:
         """POST /fapi/v1/listenKey: the account's key (the active one if it exists)."""
         body = await self._call(api.LISTEN_KEY_NEW, [], "new listenKey")
-        return _parse(wire.parse_listen_key, body, "new listenKey")
+        return parse(wire.parse_listen_key, body, "new listenKey")
 
     async def keepalive_listen_key(self) -> None:
         """PUT /fapi/v1/listenKey; NotFound (-1125) means: create a new key."""
@@ -227,7 +247,7 @@ class BinanceRest:
         before = self._clock_ms()
         body = await self._call(api.TIME, [], "server time")
         after = self._clock_ms()
-        server = _parse(wire.parse_server_time, body, "server time")
+        server = parse(wire.parse_server_time, body, "server time")
         self.time_offset_ms = server - (before + after) // 2
 
     def signed_query(self, params: Params) -> str:
@@ -254,13 +274,13 @@ class BinanceRest:
 
     async def _call_once(self, ep: Endpoint, params: Params, what: str) -> object:
         response = await self._exchange(ep, params, what)
-        outcome, code, msg, body = _read(response)
+        outcome, code, msg, body = read(response)
         if outcome is Outcome.CLOCK_SKEW and ep.security is Security.SIGNED:
             await self._resync(what)
             response = await self._exchange(ep, params, what)
-            outcome, code, msg, body = _read(response)
+            outcome, code, msg, body = read(response)
         if outcome is Outcome.ACCEPTED:
-            if body is _UNREADABLE:
+            if body is UNREADABLE:
                 raise OutcomeUnknown(f"{what}: HTTP {response.status_code} with an unreadable body")
             return body
         raise self._error(outcome, code, msg, response, what)
@@ -291,7 +311,7 @@ class BinanceRest:
             except httpx.TransportError as exc:
                 failure = OutcomeUnknown(f"{what}: no answer ({type(exc).__name__})")
             else:
-                self._account(ep, response)
+                self.weight.count(ep.weight, response.headers.get("X-MBX-USED-WEIGHT-1M", ""), self._server_ms())
                 return response
         assert failure is not None
         raise failure
@@ -303,28 +323,17 @@ class BinanceRest:
         headers = {} if ep.security is Security.NONE else {"X-MBX-APIKEY": self._key}
         return self._client.build_request(ep.method, url, headers=headers, timeout=self._timeout)
 
-    def _account(self, ep: Endpoint, response: httpx.Response) -> None:
-        self.weight_spent += ep.weight
-        if self._minute() != self._weight_minute:
-            self.used_weight, self._weight_minute = 0, self._minute()
-        used = response.headers.get("X-MBX-USED-WEIGHT-1M", "")
-        self.used_weight = int(used) if used.isdigit() else self.used_weight + ep.weight
-
-    def _minute(self) -> int:
-        """The current server minute: the window X-MBX-USED-WEIGHT-1M counts in."""
-        return (self._clock_ms() + self.time_offset_ms) // 60_000
+    def _server_ms(self) -> int:
+        """The exchange's clock, as far as the last sync says."""
+        return self._clock_ms() + self.time_offset_ms
 
     def _throttle(self, ep: Endpoint, what: str) -> None:
         """Near the weight limit, refuse a read at once (never sleep: the caller may hold
         the engine lock a protective send waits on); orders and cancels always pass."""
-        if not ep.throttled or self._minute() != self._weight_minute:
-            return  # the minute that weight was counted in is over
-        if self.used_weight + ep.weight <= WEIGHT_LIMIT * THROTTLE_SHARE:
-            return
-        now = self._clock_ms() + self.time_offset_ms
-        left_s = (60_000 - now % 60_000) / 1000
-        text = f"{what}: not sent, {self.used_weight} of {WEIGHT_LIMIT} weight used this minute"
-        raise RateLimited(text, -1003, left_s)
+        left_s = self.weight.refusal(ep.weight, self._server_ms()) if ep.throttled else None
+        if left_s is not None:
+            used, limit = self.weight.used, self.weight.limit
+            raise RateLimited(f"{what}: not sent, {used} of {limit} weight used this minute", -1003, left_s)
 
     def _refuse_if_banned(self, what: str) -> None:
         left_ms = self._banned_until_ms - self._clock_ms()
@@ -338,33 +347,13 @@ class BinanceRest:
         status = response.status_code
         coded = f" code {code}" if code is not None else ""
         # Redact before cutting: a cut through a secret would hide it from the redaction.
-        text = self._redact(f"{what}: HTTP {status}{coded}: {msg}")[:_MAX_MESSAGE]
+        text = redact(f"{what}: HTTP {status}{coded}: {msg}", (self._key, self._secret))[:_MAX_MESSAGE]
         if outcome not in RETRY_AFTER_S:
             return to_venue_error(outcome, code, text)
-        retry_after = self._retry_after(response, msg, RETRY_AFTER_S[outcome])
+        wait_s = retry_after(response, msg, RETRY_AFTER_S[outcome], self._server_ms())
         if status == HTTPStatus.IM_A_TEAPOT:  # an IP ban
-            self._banned_until_ms = self._clock_ms() + int(retry_after * 1000)
-        return to_venue_error(outcome, code, text, retry_after=retry_after)
-
-    def _retry_after(self, response: httpx.Response, msg: str, default: float) -> float:
-        """Retry-After if sent (undocumented for fapi), else "banned until <ms>", else default."""
-        try:
-            seconds = float(response.headers.get("Retry-After", ""))
-            if seconds > 0:
-                return seconds
-        except ValueError:
-            pass
-        banned = _BANNED_UNTIL.search(msg)
-        if banned is not None:
-            left_ms = int(banned.group(1)) - (self._clock_ms() + self.time_offset_ms)
-            return max(left_ms / 1000, 1.0)
-        return default
-
-    def _redact(self, text: str) -> str:
-        for secret in (self._key, self._secret):
-            if secret:
-                text = text.replace(secret, "<redacted>")
-        return _HEX64.sub("<redacted>", text)
+            self._banned_until_ms = self._clock_ms() + int(wait_s * 1000)
+        return to_venue_error(outcome, code, text, retry_after=wait_s)
 
     def _side(self, side: PositionSide, what: str) -> list[tuple[str, str]]:
         """positionSide: mandatory LONG/SHORT in hedge mode, omitted (BOTH) in one-way mode."""
@@ -379,30 +368,3 @@ class BinanceRest:
     def _reduce_only(self) -> list[tuple[str, str]]:
         """reduceOnly=true in one-way mode; hedge mode forbids it (positionSide does the job)."""
         return [] if self.hedge_mode else [("reduceOnly", "true")]
-
-
-_UNREADABLE = object()
-
-
-def _read(response: httpx.Response) -> tuple[Outcome, int | None, str, object]:
-    """Classify an answer: (outcome, Binance code, message, parsed body or _UNREADABLE)."""
-    try:
-        body: object = json.loads(response.content, parse_float=Decimal)
-    except ValueError:
-        body = _UNREADABLE
-    code, msg = None, ""
-    if isinstance(body, dict):
-        raw_code, raw_msg = body.get("code"), body.get("msg")
-        code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
-        msg = raw_msg if isinstance(raw_msg, str) else ""
-    elif body is _UNREADABLE:
-        msg = response.text.strip()  # truncated only after redaction (see _error)
-    return classify(response.status_code, code, msg), code, msg, body
-
-
-def _parse(parse: Callable[[Any], _T], body: object, what: str) -> _T:
-    """Translate an accepted body; one we cannot read leaves the outcome unknown."""
-    try:
-        return parse(body)
-    except wire.WireError as exc:
-        raise OutcomeUnknown(f"{what}: unreadable answer: {exc}") from None

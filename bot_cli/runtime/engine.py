@@ -36,17 +36,18 @@ from bot_cli.core.model import (
     PositionSide,
     Status,
 )
-from bot_cli.core.reconcile import Lookups, Plan, Snapshot, lookups_needed, reconcile
+from bot_cli.core.reconcile import Lookups, Plan, Snapshot, book_symbols, lookups_needed, reconcile
 from bot_cli.core.shares import allocate, shortfall
 from bot_cli.runtime.clock import Clock, SystemClock
 from bot_cli.runtime.executor import SENDS, PositionSeen
 from bot_cli.state_store import PendingEntryStore, UnknownEntry
 from bot_cli.store.codec import CorruptRecord, decode, encode
-from bot_cli.venue import NotFound, Venue
+from bot_cli.venue import BOOK_WEIGHT_ALL_SYMBOLS, BOOK_WEIGHT_ONE_SYMBOL, Metered, NotFound, Venue
 
 
 log = logging.getLogger("bot_cli.engine")
 T = TypeVar("T")
+R = TypeVar("R", OrderReport, AlgoReport)
 CommandHook = Callable[[cm.Command], None]
 
 
@@ -63,6 +64,7 @@ class Recovery:
     plan: Plan
     lookups: Lookups
     calls: int  # REST calls the snapshot took
+    weight: int | None = None  # the request weight they cost, where the venue counts it
 
 
 class ExecutionEngine:
@@ -214,9 +216,8 @@ class ExecutionEngine:
     # -- reconciliation -------------------------------------------------------------
 
     async def snapshot(self, *, positions: bool = False) -> tuple[Snapshot, Lookups, int]:
-        """Open orders and open algo orders (one call each), then only what they leave open."""
-        open_orders = {r.client_id: r for r in await self.venue.open_orders()}
-        open_algos = {r.client_id: r for r in await self.venue.open_algo_orders()}
+        """The open books of the symbols the journal names, then only what they leave open."""
+        open_orders, open_algos, reads = await self._open_books(book_symbols(self.state))
         lookups = lookups_needed(self.state, open_orders, open_algos, positions=positions)
         orders: dict[ClientId, OrderReport | None] = {}
         for symbol, cid in lookups.orders:
@@ -226,7 +227,21 @@ class ExecutionEngine:
             algos[cid] = await _or_none(self.venue.query_algo(cid))
         held = await self.venue.positions() if lookups.positions else None
         snap = Snapshot(open_orders, open_algos, orders, algos, held)
-        return snap, lookups, 2 + lookups.calls
+        return snap, lookups, reads + lookups.calls
+
+    async def _open_books(
+        self, symbols: tuple[str, ...]
+    ) -> tuple[dict[ClientId, OrderReport], dict[ClientId, AlgoReport], int]:
+        """Open orders and open algo orders: none for an empty journal; symbol by symbol (at
+        once) while that costs less request weight than one read of every symbol's; else that."""
+        if not symbols:
+            return {}, {}, 0
+        if len(symbols) * BOOK_WEIGHT_ONE_SYMBOL >= BOOK_WEIGHT_ALL_SYMBOLS:
+            orders, algos = await self.venue.open_orders(), await self.venue.open_algo_orders()
+            return _by_client_id(orders), _by_client_id(algos), 2
+        orders = await _joined(self.venue.open_orders(s) for s in symbols)
+        algos = await _joined(self.venue.open_algo_orders(s) for s in symbols)
+        return _by_client_id(orders), _by_client_id(algos), 2 * len(symbols)
 
     async def recover(self, *, execute: bool = True, positions: bool = False) -> Recovery:
         """Reconcile the journal with the exchange; execute the plan unless told not to.
@@ -235,11 +250,16 @@ class ExecutionEngine:
         position that changed outside the bot's orders)."""
         async with self._lock:  # held across plan and execution: no event slips in between
             self.absorb_external()
+            spent = self._weight_spent()
             snap, lookups, calls = await self.snapshot(positions=positions)
+            weight = None if spent is None else (self._weight_spent() or 0) - spent
             plan = reconcile(self.state, snap, self.clock.now_ms(), self.policy)
             if execute:
                 await self._execute_plan(plan)
-        return Recovery(plan, lookups, calls)
+        return Recovery(plan, lookups, calls, weight)
+
+    def _weight_spent(self) -> int | None:
+        return self.venue.weight_spent if isinstance(self.venue, Metered) else None
 
     async def execute_plan(self, plan: Plan) -> None:
         """Execute a plan made earlier by recover(execute=False), e.g. after a confirmation."""
@@ -349,6 +369,19 @@ def _entry_of_command(cmd: cm.Command) -> PendingId | None:
     if isinstance(cmd, cm.PersistPending | cm.ArchivePending):
         return cmd.pending.pending_id
     return getattr(cmd, "pending_id", None)
+
+
+def _by_client_id(reports: Iterable[R]) -> dict[ClientId, R]:
+    return {r.client_id: r for r in reports}
+
+
+async def _joined(reads: Iterable[Awaitable[list[R]]]) -> list[R]:
+    """The reads run at once, their answers joined; the first failure is raised once all ended."""
+    answers = await asyncio.gather(*reads, return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
+    return [report for answer in answers if not isinstance(answer, BaseException) for report in answer]
 
 
 async def _or_none(call: Awaitable[T]) -> T | None:

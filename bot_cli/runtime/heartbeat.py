@@ -47,7 +47,7 @@ class Heartbeat:
         rows = recovery.plan.rows
         self.last_reconcile = {
             "at": self.engine.clock.now_ms(), "why": why, "entries": len(rows),
-            "acted": sum(1 for r in rows if r.commands), "calls": recovery.calls,
+            "acted": sum(1 for r in rows if r.commands), "calls": recovery.calls, "weight": recovery.weight,
             "needs_attention": sum(1 for r in rows if r.result.value == "NEEDS_ATTENTION"),
         }
 

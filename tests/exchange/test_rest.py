@@ -379,12 +379,67 @@ def test_mark_price_of_an_unknown_symbol_is_rejected(world: World) -> None:
 def test_exchange_info_is_unsigned_and_keyless(world: World) -> None:
     """exchangeInfo is public: no signature, no timestamp, no API key."""
     route = world.mock.get("/fapi/v1/exchangeInfo").respond(
-        200, json={"symbols": [fixture("exchange_info_symbol.json")]})
+        200, json={"rateLimits": RATE_LIMITS, "symbols": [fixture("exchange_info_symbol.json")]})
     filters = run(world.rest().exchange_info())
     request = route.calls.last.request
     assert request.url.query == b""
     assert "X-MBX-APIKEY" not in request.headers
     assert filters["BLZUSDT"].min_notional == D("5.0")
+
+
+# exchangeInfo.rateLimits as the docs' example has them (reference §3.1, §7).
+RATE_LIMITS = [
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+    {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+]
+
+
+def test_the_weight_limit_is_read_from_exchange_info(world: World) -> None:
+    """load_limits takes the minute's REQUEST_WEIGHT limit from exchangeInfo.rateLimits."""
+    lower = [{**RATE_LIMITS[0], "limit": 1200}, *RATE_LIMITS[1:]]
+    world.mock.get("/fapi/v1/exchangeInfo").respond(200, json={"rateLimits": lower, "symbols": []})
+    rest = world.rest()
+    assert rest.weight.limit is None  # nothing hard-coded: unknown until read
+
+    limits = run(rest.load_limits())
+
+    assert rest.weight.limit == 1200
+    assert [(x.kind, x.interval_s, x.limit) for x in limits] == [
+        ("REQUEST_WEIGHT", 60, 1200), ("ORDERS", 60, 1200), ("ORDERS", 10, 300),
+    ]
+
+
+def test_reads_are_throttled_on_the_limit_exchange_info_gave(world: World) -> None:
+    """With a 1200 limit read from exchangeInfo, 1100 used refuses a read (90% is 1080)."""
+    world.mock.get("/fapi/v1/exchangeInfo").respond(
+        200, json={"rateLimits": [{**RATE_LIMITS[0], "limit": 1200}], "symbols": []})
+    route = world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(1100))
+    rest = world.rest()
+    run(rest.load_limits())
+    run(rest.query_order("BTCUSDT", ClientId("abc")))
+
+    err = raises(RateLimited, rest.query_order("BTCUSDT", ClientId("abc")))
+
+    assert "1100 of 1200" in err.message
+    assert route.call_count == 1
+
+
+def test_open_books_of_one_symbol_cost_one_weight_each(world: World) -> None:
+    """openOrders/openAlgoOrders with a symbol: weight 1 each, the symbol in the signed query."""
+    orders = world.mock.get("/fapi/v1/openOrders").respond(200, json=[])
+    algos = world.mock.get("/fapi/v1/openAlgoOrders").respond(200, json=[])
+    rest = world.rest()
+
+    async def scenario() -> None:
+        await rest.open_orders("BTCUSDT")
+        await rest.open_algo_orders("BTCUSDT")
+
+    run(scenario())
+
+    assert sent(orders)["symbol"] == "BTCUSDT"
+    assert sent(algos)["symbol"] == "BTCUSDT"
+    assert rest.weight_spent == 2
 
 
 def test_position_mode_and_user_trades(world: World):
@@ -758,7 +813,7 @@ def weight_answer(used: int) -> httpx.Response:
 def test_a_read_near_the_weight_limit_is_refused_at_once_and_not_sent(world: World):
     """At 90% of 2400 a read raises RateLimited (retry at the next minute) without waiting."""
     route = world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2200))
-    rest = world.rest()
+    rest = world.rest(weight_limit=2400)
 
     async def scenario() -> tuple[VenueError, float]:
         await rest.query_order("BTCUSDT", ClientId("abc"))
@@ -781,7 +836,7 @@ def test_a_read_whose_own_weight_would_cross_the_line_is_refused(world: World) -
     """2150 used: a weight-1 query still goes, a weight-40 openOrders does not."""
     world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2150))
     open_orders = world.mock.get("/fapi/v1/openOrders").respond(200, json=[])
-    rest = world.rest()
+    rest = world.rest(weight_limit=2400)
 
     async def scenario() -> None:
         await rest.query_order("BTCUSDT", ClientId("abc"))
@@ -797,7 +852,7 @@ def test_a_read_whose_own_weight_would_cross_the_line_is_refused(world: World) -
 def test_weight_counted_in_a_past_minute_does_not_refuse(world: World) -> None:
     """The 1-minute weight window rolls over: the next minute's read is sent."""
     route = world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2300))
-    rest = world.rest()
+    rest = world.rest(weight_limit=2400)
 
     async def scenario() -> None:
         await rest.query_order("BTCUSDT", ClientId("abc"))
@@ -825,7 +880,7 @@ def test_order_sends_and_cancels_are_never_throttled(world: World, method, path,
     """With the minute's weight all used, reads are refused but orders and cancels are sent."""
     world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2400))
     route = world.mock.route(method=method, path=path).respond(200, json=answer)
-    rest = world.rest()
+    rest = world.rest(weight_limit=2400)
 
     async def scenario() -> None:
         await rest.query_order("BTCUSDT", ClientId("abc"))

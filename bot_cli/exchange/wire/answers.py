@@ -112,6 +112,18 @@ class MarkPrice:
     time: int  # exchange time of the price, ms
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """One of exchangeInfo.rateLimits: at most ``limit`` of ``kind`` per ``interval_s`` seconds."""
+
+    kind: str  # REQUEST_WEIGHT (per IP), ORDERS (per account), RAW_REQUESTS
+    interval_s: int
+    limit: int
+
+
+_INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+
+
 class UserTrade(NamedTuple):
     order_id: int
     qty: Decimal
@@ -218,6 +230,21 @@ def parse_exchange_info(d: RestExchangeInfo) -> dict[str, SymbolFilters]:
     symbols = as_list(field(obj(d, "exchangeInfo"), "symbols", "exchangeInfo"), "symbols")
     parsed = (_symbol_filters(obj(s, "symbol")) for s in symbols)
     return {f.symbol: f for f in parsed}
+
+
+def parse_rate_limits(d: object) -> list[RateLimit]:
+    """exchangeInfo.rateLimits: the limits the exchange enforces, each one checked."""
+    rows = as_list(field(obj(d, "exchangeInfo"), "rateLimits", "exchangeInfo"), "rateLimits")
+    return [_rate_limit(obj(row, "rate limit")) for row in rows]
+
+
+def _rate_limit(m: Mapping[str, object]) -> RateLimit:
+    w = "rate limit"
+    interval = text(m, "interval", w)
+    if interval not in _INTERVAL_S:
+        raise WireError(f"{w}: field 'interval' has unknown value {interval!r}")
+    return RateLimit(text(m, "rateLimitType", w), _INTERVAL_S[interval] * integer(m, "intervalNum", w),
+                     integer(m, "limit", w))  # fmt: skip
 
 
 def parse_symbol_filters(d: RestSymbol) -> SymbolFilters:
