@@ -86,7 +86,7 @@ def run(
     for note in obj.notes:
         log.warning(note)
     notifier = _notifier(obj)  # a bad [notify] is an error before anything is locked
-    with _daemon_lock(obj, log.info):
+    with _daemon_lock(obj):
         asyncio.run(_daemon(obj, live, log_format.value, ready_file, started_at, venue_wait, notifier))
 
 
@@ -94,7 +94,7 @@ LOCK_WAIT_S = 10.0  # `bot enter` / `bot recover` hold the lock for the seconds 
 
 
 @contextlib.contextmanager
-def _daemon_lock(obj: AppContext, say: Callable[[str], None]) -> Iterator[None]:
+def _daemon_lock(obj: AppContext) -> Iterator[None]:
     """The state dir's lock; a short command holding it is waited for (said at once), a
     daemon is not."""
     from bot_cli.state_store import DaemonLock, LockHeld
@@ -119,8 +119,9 @@ def _daemon_lock(obj: AppContext, say: Callable[[str], None]) -> Iterator[None]:
                 ) from None
             if not told:
                 told = True
-                say(f"waiting up to {LOCK_WAIT_S:.0f}s for pid {err.pid}, which holds {obj.state_dir} "
-                    "(a `bot enter` or `bot recover` sending, or a `bot run` starting)")  # fmt: skip
+                log.info("waiting up to %.0fs for pid %s, which holds %s (a `bot enter` or `bot recover` "
+                         "sending, or a `bot run` starting)", LOCK_WAIT_S, err.pid, obj.state_dir,
+                         extra={"event": "lock_wait", "holder_pid": err.pid})  # fmt: skip
             time.sleep(0.2)
 
 
@@ -163,7 +164,7 @@ async def _daemon(
     async with contextlib.AsyncExitStack() as stack:
         conn = await _connect(stack, obj, None if live else said.append, stop, venue_wait)
         if conn is None:
-            log.info("stopped while waiting for the venue")
+            log.info("stopped while waiting for the venue", extra={"event": "stopped_waiting"})
             return
         store = PendingEntryStore(obj.state_dir)
         hooks = AlertHooks(notifier)
@@ -214,7 +215,7 @@ async def _connect(
             if time.monotonic() + delay > deadline:
                 raise _gave_up(err, wait_s) from None
             log.warning("%s; trying again in %.0fs (try %d; SIGTERM stops)", err, delay, failures + 1,
-                        extra={"event": "venue_unreachable"})  # fmt: skip
+                        extra={"event": "venue_unreachable", "attempt": failures, "retry_in_s": delay})  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
     return None

@@ -92,7 +92,7 @@ class Daemon:
                 raise task.exception()  # type: ignore[misc]
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
-        self.view.note("shutting down: finishing the command in progress")
+        self.view.note("shutting down: finishing the command in progress", event="shutting_down")
         try:  # wait for the in-order sequence running now, so no decision is half-executed
             await asyncio.wait_for(self.engine.idle(), SHUTDOWN_GRACE_S)
         except TimeoutError:

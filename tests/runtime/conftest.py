@@ -1,11 +1,15 @@
-"""Report the crash matrix's count in pytest's summary, where a quiet run still shows it."""
+"""Report the crash matrix's count in pytest's summary, where a quiet run still shows it.
+
+The count is asserted, not only reported: each scenario run checks that it crashed once at
+every boundary of its uncrashed run (commands + 1 points, tests/runtime/test_crash_matrix.py).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import pytest
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from tests.runtime.test_crash_matrix import CHECKED
 
     if CHECKED:

@@ -43,7 +43,8 @@ def fill(qty: str, n: int = 0) -> Action:
     """The market fills entry n up to qty, if its order is on the book."""
     def act(venue: FakeExchange, ids: list[str]) -> list[Report]:
         o = venue.orders.get(_entry(ids, n))  # type: ignore[call-overload]
-        return [venue.fill(o.client_id, D(qty))] if o is not None and o.status.value in ("NEW", "PARTIALLY_FILLED") else []
+        working = o is not None and o.status.value in ("NEW", "PARTIALLY_FILLED")
+        return [venue.fill(o.client_id, D(qty))] if working else []
     return act
 
 
@@ -127,12 +128,15 @@ class World:
     path: Path
     created: list[str] = field(default_factory=list)
     commands: int = 0
+    kinds: list[str] = field(default_factory=list)  # what each executed command was, in order
+    crashed_at: int | None = None  # commands executed when the process died (None: it did not)
     liveness: list[str] = field(default_factory=list)
 
 
 def _engine(world: World, crash_after: int | None) -> ExecutionEngine:
     def hook(cmd: Command) -> None:
         world.commands += 1
+        world.kinds.append(type(cmd).__name__ + ("(new)" if isinstance(cmd, PersistPending) and cmd.new else ""))
         if isinstance(cmd, PersistPending) and cmd.new:
             world.created.append(cmd.pending.pending_id)
         if crash_after is not None and world.commands >= crash_after:
@@ -184,7 +188,7 @@ async def run(scenario: Scenario, path: Path, crash_after: int | None, market_wh
             await _deliver(engine, world, action)
             done += 1
     except Crash:
-        pass
+        world.crashed_at = world.commands
     else:
         return world
     del engine  # everything in memory is gone
@@ -216,21 +220,40 @@ def test_every_crash_point_converges(scenario: Scenario, market_while_down: bool
     """For every k, a crash after command k and a restart end with every invariant holding."""
     n = _points(scenario, tmp_path)
     assert n > 0
-    failures = []
+    failures: list[str] = []
+    crashed: list[int | None] = []
     for k in range(n + 1):
         world = asyncio.run(run(scenario, tmp_path / f"k{k}", k, market_while_down))
+        crashed.append(world.crashed_at)
         store = PendingEntryStore(world.path)
         problems = check_invariants(world.venue, store, set(world.created), len(SPEC.legs), parked=scenario.parked)
         failures.extend(f"k={k}: {p}" for p in [*problems, *world.liveness])
-    print(f"{scenario.name} ({'down' if market_while_down else 'live'}): {n + 1} crash points checked")
+    assert crashed == list(range(n + 1)), "each run dies at its own boundary: after 0, 1, ... n commands"
     assert failures == []
-    CHECKED.append(n + 1)
+    CHECKED.append(len(crashed))
+
+
+# The uncrashed "entry, fill, protect": every command the executor runs is a boundary to die at.
+ENTRY_FILL_PROTECT = [
+    "PersistPending(new)",  # write-ahead: the entry is on disk before it is sent
+    "PlaceEntry",
+    "PersistPending",  # accepted
+    "PersistPending",  # filled: protecting
+    "PlaceProtection",  # stop-loss
+    "PlaceProtection",  # take-profit
+    "PersistPending",  # the first leg acknowledged
+    "ScheduleCheck",
+    "PersistPending",  # both legs acknowledged: protected
+]
 
 
 def test_the_matrix_covers_every_boundary(tmp_path: Path) -> None:
-    """The crash points are the uncrashed run's commands plus the crash before the first."""
+    """The crash points are the uncrashed run's commands plus the crash before the first: for
+    "entry, fill, protect", 9 commands and 10 runs, each dying at its own boundary."""
     scenario = SCENARIOS[0]
+
     world = asyncio.run(run(scenario, tmp_path / "count", None, True))
-    again = asyncio.run(run(scenario, tmp_path / "last", world.commands, True))
-    assert again.commands == world.commands  # crashing after the last command changes nothing
-    assert world.commands >= 4  # persist, send, the fill's persist and its two legs at least
+    crashed = [asyncio.run(run(scenario, tmp_path / f"k{k}", k, True)).crashed_at for k in range(world.commands + 1)]
+
+    assert world.kinds == ENTRY_FILL_PROTECT
+    assert crashed == list(range(len(ENTRY_FILL_PROTECT) + 1))
