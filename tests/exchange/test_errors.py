@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot_cli.exchange.errors import CODES, RETRY_AFTER_S, Outcome, classify, to_venue_error
@@ -13,92 +15,192 @@ from bot_cli.venue import (
     RateLimited,
     Rejected,
     Unavailable,
+    VenueError,
     WouldTrigger,
 )
 
 
 OC = Outcome
 
-# (code, expected outcome, why) — the documented meaning of every code in CODES.
-CODE_ROWS = [
-    (-1002, OC.AUTH_FAILED, "UNAUTHORIZED"),
-    (-1003, OC.RATE_LIMITED, "TOO_MANY_REQUESTS"),
-    (-1006, OC.UNKNOWN, "UNEXPECTED_RESP: execution status unknown"),
-    (-1007, OC.UNKNOWN, "TIMEOUT: send and execution status unknown"),
-    (-1008, OC.UNAVAILABLE, "throttled by system protection: not executed, transient"),
-    (-1013, OC.REJECTED, "INVALID_MESSAGE"),
-    (-1021, OC.CLOCK_SKEW, "timestamp outside recvWindow: not executed, resync"),
-    (-1022, OC.AUTH_FAILED, "INVALID_SIGNATURE"),
-    (-1100, OC.INVALID_REQUEST, "ILLEGAL_CHARS"),
-    (-1101, OC.INVALID_REQUEST, "TOO_MANY_PARAMETERS"),
-    (-1102, OC.INVALID_REQUEST, "MANDATORY_PARAM_EMPTY_OR_MALFORMED"),
-    (-1103, OC.INVALID_REQUEST, "UNKNOWN_PARAM"),
-    (-1104, OC.INVALID_REQUEST, "UNREAD_PARAMETERS"),
-    (-1105, OC.INVALID_REQUEST, "PARAM_EMPTY"),
-    (-1106, OC.INVALID_REQUEST, "PARAM_NOT_REQUIRED (reduceOnly in hedge mode)"),
-    (-1111, OC.INVALID_REQUEST, "BAD_PRECISION"),
-    (-1114, OC.INVALID_REQUEST, "TIF_NOT_REQUIRED"),
-    (-1115, OC.INVALID_REQUEST, "INVALID_TIF"),
-    (-1116, OC.INVALID_REQUEST, "INVALID_ORDER_TYPE"),
-    (-1117, OC.INVALID_REQUEST, "INVALID_SIDE"),
-    (-1118, OC.INVALID_REQUEST, "EMPTY_NEW_CL_ORD_ID"),
-    (-1119, OC.INVALID_REQUEST, "EMPTY_ORG_CL_ORD_ID"),
-    (-1121, OC.INVALID_REQUEST, "BAD_SYMBOL"),
-    (-1125, OC.NOT_FOUND, "INVALID_LISTEN_KEY: recreate the key"),
-    (-1128, OC.INVALID_REQUEST, "OPTIONAL_PARAMS_BAD_COMBO"),
-    (-1130, OC.INVALID_REQUEST, "INVALID_PARAMETER"),
-    (-2010, OC.REJECTED, "NEW_ORDER_REJECTED"),
-    (-2011, OC.NOT_FOUND, "CANCEL_REJECTED: the order is not open"),
-    (-2013, OC.NOT_FOUND, "NO_SUCH_ORDER"),
-    (-2014, OC.AUTH_FAILED, "BAD_API_KEY_FMT"),
-    (-2015, OC.AUTH_FAILED, "REJECTED_MBX_KEY"),
-    (-2018, OC.REJECTED, "BALANCE_NOT_SUFFICIENT"),
-    (-2019, OC.REJECTED, "MARGIN_NOT_SUFFICIENT"),
-    (-2020, OC.REJECTED, "UNABLE_TO_FILL"),
-    (-2021, OC.WOULD_TRIGGER, "ORDER_WOULD_IMMEDIATELY_TRIGGER"),
-    (-2022, OC.REJECTED, "REDUCE_ONLY_REJECT"),
-    (-2024, OC.REJECTED, "POSITION_NOT_SUFFICIENT"),
-    (-2025, OC.REJECTED, "MAX_OPEN_ORDER_EXCEEDED"),
-    (-4001, OC.INVALID_REQUEST, "PRICE_LESS_THAN_ZERO"),
-    (-4002, OC.REJECTED, "PRICE_GREATER_THAN_MAX_PRICE"),
-    (-4003, OC.INVALID_REQUEST, "QTY_LESS_THAN_ZERO"),
-    (-4004, OC.REJECTED, "QTY_LESS_THAN_MIN_QTY"),
-    (-4005, OC.REJECTED, "QTY_GREATER_THAN_MAX_QTY"),
-    (-4013, OC.REJECTED, "PRICE_LESS_THAN_MIN_PRICE"),
-    (-4014, OC.INVALID_REQUEST, "PRICE_NOT_INCREASED_BY_TICK_SIZE"),
-    (-4015, OC.INVALID_REQUEST, "INVALID_CL_ORD_ID_LEN: a format error, not a duplicate"),
-    (-4016, OC.REJECTED, "PERCENT_PRICE: above multiplier up"),
-    (-4023, OC.INVALID_REQUEST, "QTY_NOT_INCREASED_BY_STEP_SIZE"),
-    (-4024, OC.REJECTED, "PERCENT_PRICE: below multiplier down"),
-    (-4045, OC.REJECTED, "MAX_STOP_ORDER_EXCEEDED"),
-    (-4061, OC.INVALID_REQUEST, "POSITION_SIDE_NOT_MATCH"),
-    (-4116, OC.DUPLICATE, "DUPLICATED_CLIENT_ORDER_ID: an open order has the id"),
-    (-4118, OC.REJECTED, "REDUCE_ONLY_MARGIN_CHECK_FAILED"),
-    (-4120, OC.INVALID_REQUEST, "STOP_ORDER_SWITCH_ALGO: use /algoOrder"),
-    (-4131, OC.REJECTED, "MARKET_ORDER_REJECT (PERCENT_PRICE)"),
-    (-4137, OC.INVALID_REQUEST, "quantity with closePosition"),
-    (-4138, OC.INVALID_REQUEST, "reduceOnly must be true with closePosition"),
-    (-4142, OC.WOULD_TRIGGER, "STRATEGY_INVALID_TRIGGER_PRICE"),
-    (-4164, OC.REJECTED, "MIN_NOTIONAL"),
-    (-5021, OC.REJECTED, "FOK rejected"),
-    (-5022, OC.REJECTED, "GTX (post-only) rejected"),
-    (-5028, OC.REJECTED, "ME_RECVWINDOW_REJECT: stale, not executed"),
-]
+# Each code's class, stated from the reference (/work/shared/reference/binance-usdm.md §6, "What
+# the bot should do") and from Binance's error-code list where §6 is silent, NOT from CODES:
+# one test per class, so a code moved to another class in CODES fails the test of the class it
+# left, and a code added to CODES without a class here fails the completeness test.
+
+EXECUTION_UNKNOWN = {  # may have executed: resolve by a query, never by a resend
+    -1006: "UNEXPECTED_RESP: 'Execution status unknown.'",
+    -1007: "TIMEOUT: 'Send status unknown; execution status unknown.'",
+}
+THROTTLED = {  # a failure, not counted toward the limit: retry with backoff
+    -1008: "Request throttled by system-level protection",
+}
+TOO_MANY_REQUESTS = {  # back off; comes with HTTP 429 or 418
+    -1003: "TOO_MANY_REQUESTS",
+}
+CLOCK_SKEW = {  # not executed: resync the clock with /fapi/v1/time
+    -1021: "INVALID_TIMESTAMP: outside of the recvWindow",
+}
+KEYS_REFUSED = {  # a human must fix the keys or the signing
+    -1002: "UNAUTHORIZED",
+    -1022: "INVALID_SIGNATURE: fix the signing, not executed",
+    -2014: "BAD_API_KEY_FMT",
+    -2015: "REJECTED_MBX_KEY: invalid key, IP or permissions",
+}
+NOT_THERE = {  # no such (open) order or key: not proof it never existed
+    -1125: "INVALID_LISTEN_KEY: new key, reconnect, reconcile",
+    -2011: "CANCEL_REJECTED 'Unknown order sent.': not open; query to find out",
+    -2013: "NO_SUCH_ORDER: never placed, not yet visible, archived, or in the other book",
+}
+ALREADY_OPEN = {  # the earlier send landed: query it
+    -4116: "DUPLICATED_CLIENT_ORDER_ID: an order with that id is open",
+}
+TRIGGER_CROSSED = {  # §4.3: the protective trigger is already crossed
+    -2021: "ORDER_WOULD_IMMEDIATELY_TRIGGER",
+    -4142: "STRATEGY_INVALID_TRIGGER_PRICE: 'will be triggered immediately'",
+}
+REFUSED = {  # definitely not executed: the exchange said no to a well-formed request
+    -1013: "INVALID_MESSAGE: generic",
+    -2010: "NEW_ORDER_REJECTED",
+    -2018: "BALANCE_NOT_SUFFICIENT",
+    -2019: "MARGIN_NOT_SUFFICIENT: 'Definite reject'",
+    -2020: "UNABLE_TO_FILL",
+    -2022: "REDUCE_ONLY_REJECT: conflicts with open orders",
+    -2024: "POSITION_NOT_SUFFICIENT",
+    -2025: "MAX_OPEN_ORDER_EXCEEDED",
+    -4002: "PRICE_GREATER_THAN_MAX_PRICE",
+    -4004: "quantity below the minimum",
+    -4005: "quantity above the maximum",
+    -4013: "PRICE_LESS_THAN_MIN_PRICE",
+    -4016: "PERCENT_PRICE: above multiplier up",
+    -4024: "PERCENT_PRICE: below multiplier down",
+    -4045: "MAX_STOP_ORDER_EXCEEDED",
+    -4118: "REDUCE_ONLY_MARGIN_CHECK_FAILED",
+    -4131: "MARKET_ORDER_REJECT (PERCENT_PRICE)",
+    -4164: "MIN_NOTIONAL",
+    -5021: "FOK rejected",
+    -5022: "GTX (post-only) rejected",
+    -5028: "ME_RECVWINDOW_REJECT: 'Not executed (stale in the matching engine)'",
+}
+MALFORMED = {  # definitely not executed: our request is wrong ("4XX: the sender's fault")
+    -1100: "ILLEGAL_CHARS",
+    -1101: "TOO_MANY_PARAMETERS",
+    -1102: "MANDATORY_PARAM_EMPTY_OR_MALFORMED",
+    -1103: "UNKNOWN_PARAM",
+    -1104: "UNREAD_PARAMETERS",
+    -1105: "PARAM_EMPTY",
+    -1106: "PARAM_NOT_REQUIRED (reduceOnly in hedge mode)",
+    -1111: "BAD_PRECISION: round to tickSize/stepSize",
+    -1114: "TIF_NOT_REQUIRED",
+    -1115: "INVALID_TIF",
+    -1116: "INVALID_ORDER_TYPE",
+    -1117: "INVALID_SIDE",
+    -1118: "EMPTY_NEW_CL_ORD_ID",
+    -1119: "EMPTY_ORG_CL_ORD_ID",
+    -1121: "BAD_SYMBOL",
+    -1128: "OPTIONAL_PARAMS_BAD_COMBO",
+    -1130: "INVALID_PARAMETER",
+    -4001: "PRICE_LESS_THAN_ZERO",
+    -4003: "QTY_LESS_THAN_ZERO",
+    -4014: "PRICE_NOT_INCREASED_BY_TICK_SIZE",
+    -4015: "INVALID_CL_ORD_ID_LEN: a format error, NOT a duplicate; not placed",
+    -4023: "QTY_NOT_INCREASED_BY_STEP_SIZE",
+    -4061: "POSITION_SIDE_NOT_MATCH: wrong positionSide for the account mode",
+    -4120: "STOP_ORDER_SWITCH_ALGO: use /algoOrder",
+    -4137: "quantity sent with closePosition",
+    -4138: "reduceOnly must be true with closePosition",
+}
+CLASSES = [EXECUTION_UNKNOWN, THROTTLED, TOO_MANY_REQUESTS, CLOCK_SKEW, KEYS_REFUSED, NOT_THERE,
+           ALREADY_OPEN, TRIGGER_CROSSED, REFUSED, MALFORMED]  # fmt: skip
 
 
-def test_every_listed_code_has_a_documented_row() -> None:
-    """The test table and CODES list exactly the same codes."""
-    assert {code for code, _, _ in CODE_ROWS} == set(CODES)
+def _rows(codes: dict[int, str]) -> list[Any]:
+    return [pytest.param(code, id=f"{code} {why}") for code, why in codes.items()]
 
 
-@pytest.mark.parametrize(("code", "expected", "why"), CODE_ROWS, ids=[r[2] for r in CODE_ROWS])
-def test_listed_code_is_classified_as_documented(code, expected, why) -> None:
-    """A 400 carrying a listed code gets that code's outcome."""
-    assert classify(400, code, why) is expected
+def _error_of(code: int) -> VenueError:
+    """The venue error a 400 carrying `code` becomes: what the caller sees."""
+    return to_venue_error(classify(400, code, "msg"), code, "msg")
+
+
+def test_every_code_in_the_table_has_exactly_one_class_here() -> None:
+    """CODES lists exactly the codes classified above, each in one class only."""
+    listed = [code for cls in CLASSES for code in cls]
+    assert sorted(listed) == sorted(set(listed))
+    assert set(listed) == set(CODES)
+
+
+@pytest.mark.parametrize("code", _rows(EXECUTION_UNKNOWN))
+def test_execution_status_unknown_is_resolved_by_a_query(code: int) -> None:
+    """-1006/-1007: the order may exist; OutcomeUnknown, never a refusal."""
+    assert classify(400, code) is OC.UNKNOWN
+    assert type(_error_of(code)) is OutcomeUnknown
+
+
+@pytest.mark.parametrize("code", _rows(THROTTLED))
+def test_throttled_is_transient_and_no_refusal(code: int) -> None:
+    """-1008: not executed and worth another try: Unavailable, not Rejected."""
+    assert classify(400, code) is OC.UNAVAILABLE
+    assert type(_error_of(code)) is Unavailable
+
+
+@pytest.mark.parametrize("code", _rows(TOO_MANY_REQUESTS))
+def test_too_many_requests_backs_off(code: int) -> None:
+    """-1003: RateLimited, whatever the HTTP status carrying it."""
+    assert classify(400, code) is OC.RATE_LIMITED
+    assert type(_error_of(code)) is RateLimited
+
+
+@pytest.mark.parametrize("code", _rows(CLOCK_SKEW))
+def test_clock_skew_is_not_executed(code: int) -> None:
+    """-1021: its own outcome (the adapter resyncs and resends once), a Rejected if it stays."""
+    assert classify(400, code) is OC.CLOCK_SKEW
+    assert type(_error_of(code)) is Rejected
+
+
+@pytest.mark.parametrize("code", _rows(KEYS_REFUSED))
+def test_refused_keys_need_a_human(code: int) -> None:
+    """Key and signature codes: AuthFailed."""
+    assert classify(400, code) is OC.AUTH_FAILED
+    assert type(_error_of(code)) is AuthFailed
+
+
+@pytest.mark.parametrize("code", _rows(NOT_THERE))
+def test_no_such_order_is_not_found(code: int) -> None:
+    """-2011/-2013/-1125: NotFound (not a refusal, not proof it never existed)."""
+    assert classify(400, code) is OC.NOT_FOUND
+    assert type(_error_of(code)) is NotFound
+
+
+@pytest.mark.parametrize("code", _rows(ALREADY_OPEN))
+def test_a_duplicated_client_id_means_the_earlier_send_landed(code: int) -> None:
+    """-4116: Duplicate, so the caller queries the open order."""
+    assert classify(400, code) is OC.DUPLICATE
+    assert type(_error_of(code)) is Duplicate
+
+
+@pytest.mark.parametrize("code", _rows(TRIGGER_CROSSED))
+def test_a_crossed_trigger_is_would_trigger(code: int) -> None:
+    """-2021/-4142: WouldTrigger, a Rejected the policy answers (close or alert)."""
+    assert classify(400, code) is OC.WOULD_TRIGGER
+    assert type(_error_of(code)) is WouldTrigger
+
+
+@pytest.mark.parametrize("code", _rows(REFUSED))
+def test_a_refusal_is_definite(code: int) -> None:
+    """The exchange said no: Rejected, counted toward the policy's limit."""
+    assert classify(400, code) is OC.REJECTED
+    assert type(_error_of(code)) is Rejected
+
+
+@pytest.mark.parametrize("code", _rows(MALFORMED))
+def test_a_malformed_request_is_definitely_not_executed(code: int) -> None:
+    """Our request was wrong: Rejected (never a duplicate, never unknown)."""
+    assert classify(400, code) is OC.INVALID_REQUEST
+    assert type(_error_of(code)) is Rejected
 
 
 @pytest.mark.parametrize("code", [-1000, -1001, -1099, -2999, -4999, -9999, 1])
-def test_unlisted_code_is_unknown(code) -> None:
+def test_unlisted_code_is_unknown(code: int) -> None:
     """An unlisted code is UNKNOWN (resolved by a query), never a definite failure."""
     assert classify(400, code, "something new") is Outcome.UNKNOWN
 
@@ -147,7 +249,7 @@ STATUS_ROWS = [
 @pytest.mark.parametrize(
     ("status", "code", "msg", "expected", "why"), STATUS_ROWS, ids=[r[4] for r in STATUS_ROWS]
 )
-def test_http_status_rules(status, code, msg, expected, why) -> None:
+def test_http_status_rules(status: int, code: int | None, msg: str, expected: Outcome, why: str) -> None:
     """HTTP status rules, checked before and after the code table."""
     assert classify(status, code, msg) is expected
 
@@ -172,7 +274,7 @@ def test_every_outcome_but_accepted_maps_to_an_error() -> None:
 
 
 @pytest.mark.parametrize(("outcome", "cls", "why"), ERROR_ROWS, ids=[r[2] for r in ERROR_ROWS])
-def test_to_venue_error_maps_outcome_to_the_venue_tree(outcome, cls, why) -> None:
+def test_to_venue_error_maps_outcome_to_the_venue_tree(outcome: Outcome, cls: type[VenueError], why: str) -> None:
     """Each outcome becomes exactly its venue error class, carrying code and message."""
     err = to_venue_error(outcome, -1234, "boom")
     assert type(err) is cls
@@ -196,7 +298,7 @@ def test_rate_limited_carries_retry_after_and_a_default_code() -> None:
     [(OC.UNAVAILABLE, Unavailable, 1.0), (OC.RATE_LIMITED, RateLimited, 60.0)],
     ids=["unavailable", "rate limited"],
 )
-def test_transient_errors_carry_retry_after(outcome, cls, default_s) -> None:
+def test_transient_errors_carry_retry_after(outcome: Outcome, cls: type[Unavailable], default_s: float) -> None:
     """Both transient errors keep a given retry_after, else their default (1 s, 60 s)."""
     given = to_venue_error(outcome, -1008, "later", retry_after=2.5)
     default = to_venue_error(outcome, -1008, "later")
