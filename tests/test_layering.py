@@ -1,9 +1,12 @@
 """The architecture as a test: what each layer of bot_cli may import.
 
-core is pure (stdlib values only, no I/O); exchange knows nothing of store, cli or
-runtime; store knows nothing of exchange, cli or runtime; only the entry point imports
-the CLI. The test walks the modules that exist, so layers not written yet pass trivially
-(and the walk itself is checked to have found the core).
+core is pure (stdlib values only, no I/O); exchange knows nothing of store, cli, runtime or
+the paper venue; store knows nothing of exchange, cli, runtime or the paper venue; the
+runtime reaches every venue through bot_cli.venue, never the CLI or the paper venue's code;
+the API, the signal inbox and the notifier never import the CLI (nor the runtime that serves
+them); the paper venue never imports the runtime or the CLI; only the entry point imports the
+CLI. The test walks the modules that exist, so layers not written yet pass trivially (and the
+walk itself is checked to have found the core).
 """
 
 from __future__ import annotations
@@ -26,8 +29,13 @@ CORE_FORBIDDEN = frozenset({
     "socket", "datetime", "secrets", "subprocess", "threading", "sys", "json", "uuid",
 })
 FORBIDDEN_LAYERS = {
-    "exchange": ("bot_cli.store", "bot_cli.cli", "bot_cli.runtime"),
-    "store": ("bot_cli.exchange", "bot_cli.cli", "bot_cli.runtime"),
+    "exchange": ("bot_cli.store", "bot_cli.cli", "bot_cli.runtime", "bot_cli.paper"),
+    "store": ("bot_cli.exchange", "bot_cli.cli", "bot_cli.runtime", "bot_cli.paper"),
+    "runtime": ("bot_cli.cli", "bot_cli.paper"),
+    "api": ("bot_cli.cli",),
+    "inbox": ("bot_cli.cli", "bot_cli.runtime"),
+    "notify": ("bot_cli.cli", "bot_cli.runtime"),
+    "paper": ("bot_cli.runtime", "bot_cli.cli"),  # the venue is the far side of the wire
 }
 
 
@@ -119,7 +127,7 @@ def test_the_walk_finds_the_core() -> None:
         pytest.param("def f():\n    import time", ["time"], id="import inside a function"),
     ],
 )
-def test_import_resolution(source, expected) -> None:
+def test_import_resolution(source: str, expected: list[str]) -> None:
     """Relative, dotted and nested imports are all resolved, so none escapes the checks."""
     # Arrange
     package = "bot_cli.core"
@@ -177,7 +185,7 @@ def core_violations(source: str, package: str = "bot_cli.core") -> list[str]:
         pytest.param("print('x')", True, id="print() call"),
     ],
 )
-def test_core_checker_flags_what_it_must(source, flagged) -> None:
+def test_core_checker_flags_what_it_must(source: str, flagged: bool) -> None:
     """The checker used on core/ flags each forbidden import and I/O call (and only those)."""
     # Arrange
     module = source
@@ -190,7 +198,7 @@ def test_core_checker_flags_what_it_must(source, flagged) -> None:
 
 
 @pytest.mark.parametrize("path", CORE_FILES, ids=_ids(CORE_FILES))
-def test_core_is_pure(path) -> None:
+def test_core_is_pure(path: Path) -> None:
     """core/ imports only the stdlib allow-list and bot_cli.core, and never calls open()."""
     # Arrange
     source = path.read_text(encoding="utf-8")
@@ -223,10 +231,19 @@ def layer_violations(source: str, package: str, forbidden: tuple[str, ...]) -> l
         pytest.param("store", "from bot_cli.exchange.wire import parse", True,
                      id="store->exchange"),
         pytest.param("store", "from .. import runtime", True, id="store->runtime (relative)"),
+        pytest.param("runtime", "from bot_cli.cli.views import LogView", True, id="runtime->cli"),
+        pytest.param("runtime", "from bot_cli.paper import server", True, id="runtime->paper"),
+        pytest.param("runtime", "from bot_cli.exchange.wire import OrderUpdate", False, id="runtime->exchange ok"),
+        pytest.param("api", "from bot_cli.cli import render", True, id="api->cli"),
+        pytest.param("inbox", "from ..runtime import driver", True, id="inbox->runtime (relative)"),
+        pytest.param("inbox", "from bot_cli.api.checks import Market", False, id="inbox->api ok"),
+        pytest.param("notify", "import bot_cli.cli.run", True, id="notify->cli"),
+        pytest.param("paper", "from bot_cli.runtime.engine import ExecutionEngine", True, id="paper->runtime"),
+        pytest.param("paper", "from bot_cli.store.atomic import replace_durable", False, id="paper->store ok"),
     ],
 )
-def test_layer_checker_flags_what_it_must(layer, source, flagged) -> None:
-    """The checker used on exchange/ and store/ flags imports of the layers they must not use."""
+def test_layer_checker_flags_what_it_must(layer: str, source: str, flagged: bool) -> None:
+    """The checker used on each layer flags imports of the layers it must not use (and only those)."""
     # Arrange
     package = f"bot_cli.{layer}"
 
@@ -238,8 +255,8 @@ def test_layer_checker_flags_what_it_must(layer, source, flagged) -> None:
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN_LAYERS))
-def test_layers_import_no_layer_above_or_beside_them(layer) -> None:
-    """exchange/ imports no store, cli or runtime; store/ imports no exchange, cli or runtime."""
+def test_layers_import_no_layer_above_or_beside_them(layer: str) -> None:
+    """Each layer in FORBIDDEN_LAYERS imports none of the layers listed for it."""
     # Arrange
     files = _py_files(layer)
 
