@@ -481,7 +481,7 @@ def share_problems(view: View, *, attention_ok: bool = False) -> list[str]:
         if s.symbol and (s.symbol, s.position_side) not in book.foreign:
             groups.setdefault((s.symbol, s.position_side), []).append(s)
     for key, members in sorted(groups.items()):
-        out += _symbol_problems(view, key, members)
+        out += _symbol_problems(view, key, members, attention_ok=attention_ok)
     return out
 
 
@@ -535,10 +535,16 @@ def _cover_problems(view: View, s: Share, *, attention_ok: bool) -> list[str]:
     return out
 
 
-def _symbol_problems(view: View, key: tuple[str, str], members: list[Share]) -> list[str]:
-    """1 and share for one symbol and position side that only bot entries trade."""
+def _symbol_problems(view: View, key: tuple[str, str], members: list[Share], *, attention_ok: bool) -> list[str]:
+    """1 and share for one symbol and position side that only bot entries trade. With
+    ``attention_ok`` an entry parked NEEDS_ATTENTION (left to the operator, maybe unprotected on
+    purpose) is out of the SL and TP totals; its share still counts toward the position."""
     out: list[str] = []
     symbol, ps = key
+    position = view.positions.get(key, Decimal(0))
+    signed = sum((s.signed for s in members), Decimal(0))
+    if attention_ok:
+        members = [s for s in members if (view.record(s.pid) or {}).get("status") != "NEEDS_ATTENTION"]
     held = [s for s in members if s.share > 0]
     want_sl = sum((s.share for s in held), Decimal(0))
     want_tp = sum(
@@ -554,8 +560,6 @@ def _symbol_problems(view: View, key: tuple[str, str], members: list[Share]) -> 
     if open_tp != want_tp:
         out.append(f"1: {symbol} {ps}: open TP quantity {open_tp}, but the shares of the open "
                    f"entries with a TP add to {want_tp} ({listing})")  # fmt: skip
-    position = view.positions.get(key, Decimal(0))
-    signed = sum((s.signed for s in members), Decimal(0))
     if position != signed:
         out.append(f"share: {symbol} {ps} position is {position}, but the entries' "
                    f"shares add to {signed} ({listing})")  # fmt: skip

@@ -19,6 +19,14 @@ sibling at once) and while it is dead (the restart must find the fired leg and c
 sibling), and they cross resting limit entries on the way, whose fills may then find their own
 stop already crossed (closed at market). One-way mode: every entry on a symbol shares one
 position, so a leg closing more than its own entry's share would show.
+
+What the market never does here: fire the second leg of an entry whose first leg fired before
+the bot could cancel it. Binance has no one-cancels-other for algo orders; if the market crosses
+both of an entry's triggers while the daemon is dead (or between the first fire and the cancel
+landing), both reduce-only legs execute and the second takes another entry's share: no bot can
+prevent that, and the checker would rightly report it (7). So every move stops one tick short of
+a live leg of an entry that already fired ("spared" in the summary); the sibling stays live
+until the daemon cancels it, which the checker requires at the end.
 """
 
 from __future__ import annotations
@@ -105,10 +113,9 @@ class Market:
     def past(self, rng: random.Random, algo: dict[str, Any]) -> Decimal:
         """A price just past ``algo``'s trigger, on the side where it fires."""
         trigger = Decimal(algo["triggerPrice"])
-        rising = (algo["side"] == "BUY") == (algo["orderType"] == "STOP_MARKET")
         away = Decimal(rng.uniform(*PAST_TRIGGER))
-        price = self.on_tick(trigger * (1 + away if rising else 1 - away))
-        return price + self.tick if rising and price < trigger else price
+        price = self.on_tick(trigger * (1 + away if rises(algo) else 1 - away))
+        return price + self.tick if rises(algo) and price < trigger else price
 
 
 MARKETS = (
@@ -118,6 +125,17 @@ MARKETS = (
     Market("DOGEUSDT", "sell", "60", Decimal("0.32000")),
 )
 BY_SYMBOL = {m.symbol: m for m in MARKETS}
+FIRED = frozenset({"TRIGGERING", "TRIGGERED", "FINISHED"})
+
+
+def rises(algo: dict[str, Any]) -> bool:
+    """The algo order fires at or above its trigger (a buy stop, a sell take-profit)."""
+    return (algo["side"] == "BUY") == (algo["orderType"] == "STOP_MARKET")
+
+
+def fires_at(algo: dict[str, Any], price: Decimal) -> bool:
+    trigger = Decimal(algo["triggerPrice"])
+    return price >= trigger if rises(algo) else price <= trigger
 
 
 class Driver:
@@ -132,6 +150,8 @@ class Driver:
         self.trigger_moves = {"up": 0, "down": 0}
         self.next_leg = "sl"
         self.entering: dict[subprocess.Popen[str], str] = {}  # `bot enter` running -> symbol
+        self.fired: set[str] = set()  # entries one of whose legs fired
+        self.spared = 0  # moves cut short so as not to fire the sibling of a fired leg
 
     def movable(self, symbol: str) -> bool:
         """No `bot enter` for ``symbol`` is still running: it checks its SL and TP against the
@@ -140,8 +160,28 @@ class Driver:
         return symbol not in self.entering.values()
 
     def move(self, m: Market, price: Decimal) -> None:
+        """Set the market (volatility 0: it stays at that level until the next move, and a leg
+        fires when the level is past its trigger), but never at a level that would fire a live
+        leg of an entry whose other leg already fired: the sibling a dead daemon could not cancel
+        yet (see the module docstring). The entries whose legs the new level fires are noted."""
+        state = self.c.state()
+        self.fired |= {
+            parsed[0] for a in state["recentAlgoOrders"]
+            if a["algoStatus"] in FIRED and (parsed := parse_id(a["clientAlgoId"])) is not None
+        }  # fmt: skip
+        live = [
+            (parsed[0], a) for a in state["openAlgoOrders"]
+            if a["symbol"] == m.symbol and a["algoStatus"] == "NEW"
+            and (parsed := parse_id(a["clientAlgoId"])) is not None
+        ]  # fmt: skip
+        for pid, a in live:
+            if pid in self.fired and fires_at(a, price):  # stop one tick short of its trigger
+                trigger = Decimal(a["triggerPrice"])
+                price = trigger - m.tick if rises(a) else trigger + m.tick
+                self.spared += 1
         self.c.set_price(m.symbol, price)
         self.prices[m.symbol] = price
+        self.fired |= {pid for pid, a in live if fires_at(a, price)}
 
     def enter(self, *, asynchronous: bool) -> None:
         m = self.rng.choice(MARKETS)
@@ -186,8 +226,8 @@ class Driver:
         take-profit) and leave it there: the leg fires on the venue's next step."""
         live = [
             a for a in self.c.state()["openAlgoOrders"]
-            if a["algoStatus"] == "NEW" and parse_id(a["clientAlgoId"]) is not None
-            and self.movable(a["symbol"])
+            if a["algoStatus"] == "NEW" and (parsed := parse_id(a["clientAlgoId"])) is not None
+            and parsed[0] not in self.fired and self.movable(a["symbol"])
         ]  # fmt: skip
         if not live:
             return
@@ -305,7 +345,8 @@ def test_soak_random_kills_converge(tmp_path: Path, capsys: pytest.CaptureFixtur
             f"soak: seed {SEED}, {c.kills} kills, {len(c.created)} entries checked "
             f"({dict(sorted(outcomes.items()))}), {driver.faults_set} one-shot faults, "
             f"{driver.fills_while_down} fills while down, trigger moves {driver.trigger_moves} "
-            f"firing {dict(fired)} legs and {closes} closes, {elapsed:.0f}s "
+            f"firing {dict(fired)} legs and {closes} closes, {driver.spared} moves spared a "
+            f"sibling, {elapsed:.0f}s "
             f"({throttled:.0f}s waiting for request weight)"
         )
         with capsys.disabled():
