@@ -51,31 +51,29 @@ class Answers:
     paper_port: int
 
 
+# The command's options, one alias each (the signature below stays readable).
+_Venue = Annotated[Kind | None, typer.Option("--venue", help="Simulated (paper) or Binance.")]
+_Network = Annotated[Network | None, typer.Option("--network", help="Binance only.")]
+_AllowLive = Annotated[bool, typer.Option("--allow-live", help="Confirm that network live trades real money.")]
+_Mode = Annotated[PositionMode | None, typer.Option("--position-mode", help="auto asks the exchange at start.")]
+_OnTrigger = Annotated[
+    OnTrigger | None, typer.Option("--on-immediate-trigger", help="A stop already crossed: close at market, or alert.")
+]
+_PaperPort = Annotated[int | None, typer.Option("--paper-port", min=1, max=65535, help="Port of the paper venue.")]
+_Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Where to write (default: --config, else ./bot.toml).")
+]
+_Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
+_Interactive = Annotated[
+    bool | None, typer.Option("--interactive/--no-interactive", help="Ask (default: on a terminal).")
+]
+
+
 def init(
-    ctx: typer.Context,
-    venue: Annotated[Kind | None, typer.Option("--venue", help="Simulated (paper) or Binance.")] = None,
-    network: Annotated[Network | None, typer.Option("--network", help="Binance only.")] = None,
-    allow_live: Annotated[
-        bool, typer.Option("--allow-live", help="Confirm that network live trades real money.")
-    ] = False,
-    position_mode: Annotated[
-        PositionMode | None, typer.Option("--position-mode", help="auto asks the exchange at start.")
-    ] = None,
-    on_trigger: Annotated[
-        OnTrigger | None,
-        typer.Option("--on-immediate-trigger", help="A stop already crossed: close at market, or alert."),
-    ] = None,
-    paper_port: Annotated[
-        int | None, typer.Option("--paper-port", min=1, max=65535, help="Port of the paper venue.")
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Where to write (default: --config, else ./bot.toml).")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    interactive: Annotated[
-        bool | None, typer.Option("--interactive/--no-interactive", help="Ask (default: on a terminal).")
-    ] = None,
-) -> None:
+    ctx: typer.Context, venue: _Venue = None, network: _Network = None, allow_live: _AllowLive = False,
+    position_mode: _Mode = None, on_trigger: _OnTrigger = None, paper_port: _PaperPort = None,
+    output: _Output = None, force: _Force = False, interactive: _Interactive = None,
+) -> None:  # fmt: skip
     """Write a commented bot.toml: asks on a terminal, takes flags otherwise. Never writes a
     secret: the API keys stay in the environment (BOT_API_KEY, BOT_API_SECRET).
 

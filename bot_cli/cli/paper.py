@@ -98,58 +98,34 @@ def orders(
         print_json(state)
         return
     table("prices", ("symbol", "price"), sorted(state["prices"].items()))
-    table(
-        f"{len(state['openOrders'])} open orders",
-        ("id", "client id", "symbol", "side", "type", "price", "qty", "filled", "status"),
-        [
-            (
-                str(o["orderId"]),
-                o["clientOrderId"],
-                o["symbol"],
-                o["side"],
-                o["type"],
-                o["price"],
-                o["origQty"],
-                o["executedQty"],
-                o["status"],
-            )
-            for o in state["openOrders"]
-        ],
-    )
-    table(
-        f"{len(state['openAlgoOrders'])} open algo orders",
-        ("algo id", "client algo id", "symbol", "side", "type", "trigger", "qty", "status"),
-        [
-            (
-                str(a["algoId"]),
-                a["clientAlgoId"],
-                a["symbol"],
-                a["side"],
-                a["orderType"],
-                a["triggerPrice"],
-                "close-all" if a["closePosition"] else a["quantity"],
-                a["algoStatus"],
-            )
-            for a in state["openAlgoOrders"]
-        ],
-    )
-    table(
-        f"{len(state['positions'])} positions (wallet {state['balance']} USDT)",
-        ("symbol", "side", "amount", "entry", "mark", "unrealized PnL"),
-        [
-            (
-                p["symbol"],
-                p["positionSide"],
-                p["positionAmt"],
-                p["entryPrice"],
-                p["markPrice"],
-                p["unRealizedProfit"],
-            )
-            for p in state["positions"]
-        ],
-    )
+    table(f"{len(state['openOrders'])} open orders", _ORDER_COLUMNS, [_order_row(o) for o in state["openOrders"]])
+    algos = state["openAlgoOrders"]
+    table(f"{len(algos)} open algo orders", _ALGO_COLUMNS, [_algo_row(a) for a in algos])
+    title = f"{len(state['positions'])} positions (wallet {state['balance']} USDT)"
+    table(title, _POSITION_COLUMNS, [_position_row(p) for p in state["positions"]])
     if state["faults"]:
         typer.echo(f"faults on: {', '.join(state['faults'])}")
+
+
+_ORDER_COLUMNS = ("id", "client id", "symbol", "side", "type", "price", "qty", "filled", "status")
+_ALGO_COLUMNS = ("algo id", "client algo id", "symbol", "side", "type", "trigger", "qty", "status")
+_POSITION_COLUMNS = ("symbol", "side", "amount", "entry", "mark", "unrealized PnL")
+
+
+def _order_row(o: dict[str, Any]) -> tuple[str, ...]:
+    return (str(o["orderId"]), o["clientOrderId"], o["symbol"], o["side"], o["type"], o["price"], o["origQty"],
+            o["executedQty"], o["status"])  # fmt: skip
+
+
+def _algo_row(a: dict[str, Any]) -> tuple[str, ...]:
+    qty = "close-all" if a["closePosition"] else a["quantity"]
+    return (str(a["algoId"]), a["clientAlgoId"], a["symbol"], a["side"], a["orderType"], a["triggerPrice"], qty,
+            a["algoStatus"])  # fmt: skip
+
+
+def _position_row(p: dict[str, Any]) -> tuple[str, ...]:
+    return (p["symbol"], p["positionSide"], p["positionAmt"], p["entryPrice"], p["markPrice"],
+            p["unRealizedProfit"])  # fmt: skip
 
 
 @app.command()

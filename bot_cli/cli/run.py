@@ -145,15 +145,8 @@ async def _daemon(
     # imported here so that light commands (pending list) start fast
     import asyncio
 
-    from bot_cli.cli.views import ReadyFile, remove_ready
-    from bot_cli.exchange.user_stream import UserStream
-    from bot_cli.notify import AlertHooks
-    from bot_cli.runtime.driver import Daemon
-    from bot_cli.runtime.engine import ExecutionEngine
-    from bot_cli.runtime.services import side_services
-    from bot_cli.state_store import PendingEntryStore
+    from bot_cli.cli.views import remove_ready
 
-    cfg = obj.config
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -166,31 +159,53 @@ async def _daemon(
         if conn is None:
             log.info("stopped while waiting for the venue", extra={"event": "stopped_waiting"})
             return
-        store = PendingEntryStore(obj.state_dir)
-        hooks = AlertHooks(notifier)
-        engine = ExecutionEngine(
-            store, conn.rest, policy=cfg.policy, recv_window_ms=cfg.venue.recv_window_ms,
-            on_alert=hooks.on_alert, on_command=hooks.on_command,
-        )
-        hooks.attach(engine)
+        engine = _engine(obj, conn, notifier)
         view = _view(obj, engine, conn, live, log_format, said)
-        ready = ReadyFile(view, ready_path, conn.venue_name, started_at) if ready_path else None
-        stream = partial(UserStream, conn.rest, conn.ws_url)
-        daemon = Daemon(engine, stream, ready or view, venue=conn.venue_name)
-        view.stream = daemon.stream  # type: ignore[union-attr]
-        demo = _start_demo(cfg, conn, engine, view)
         with view:
-            async with side_services(
-                cfg, obj.state_dir, daemon, notifier, venue=conn.venue_name, market=conn.rest, say=view.note
-            ):
-                try:
-                    await daemon.run(stop)
-                finally:
-                    if demo is not None:
-                        demo.cancel()
-                    if ready_path is not None:
-                        remove_ready(ready_path)
-        store.close()
+            await _serve(obj, engine, conn, view, notifier, ready_path, started_at, stop)
+        engine.store.close()
+
+
+def _engine(obj: AppContext, conn: Connection, notifier: Notifier) -> ExecutionEngine:
+    """The engine over the state dir's journal, telling the notifier its alerts and sends."""
+    from bot_cli.notify import AlertHooks
+    from bot_cli.runtime.engine import ExecutionEngine
+    from bot_cli.state_store import PendingEntryStore
+
+    cfg, hooks = obj.config, AlertHooks(notifier)
+    engine = ExecutionEngine(
+        PendingEntryStore(obj.state_dir), conn.rest, policy=cfg.policy, recv_window_ms=cfg.venue.recv_window_ms,
+        on_alert=hooks.on_alert, on_command=hooks.on_command,
+    )  # fmt: skip
+    hooks.attach(engine)
+    return engine
+
+
+async def _serve(
+    obj: AppContext, engine: ExecutionEngine, conn: Connection, view: LiveView | LogView, notifier: Notifier,
+    ready_path: Path | None, started_at: float, stop: asyncio.Event,
+) -> None:
+    """The daemon, the inbox and the notifications, until `stop` is set."""
+    from bot_cli.cli.views import ReadyFile, remove_ready
+    from bot_cli.exchange.user_stream import UserStream
+    from bot_cli.runtime.driver import Daemon
+    from bot_cli.runtime.services import side_services
+
+    cfg = obj.config
+    ready = ReadyFile(view, ready_path, conn.venue_name, started_at) if ready_path else None
+    daemon = Daemon(engine, partial(UserStream, conn.rest, conn.ws_url), ready or view, venue=conn.venue_name)
+    view.stream = daemon.stream  # type: ignore[union-attr]
+    demo = _start_demo(cfg, conn, engine, view)
+    async with side_services(
+        cfg, obj.state_dir, daemon, notifier, venue=conn.venue_name, market=conn.rest, say=view.note
+    ):
+        try:
+            await daemon.run(stop)
+        finally:
+            if demo is not None:
+                demo.cancel()
+            if ready_path is not None:
+                remove_ready(ready_path)
 
 
 async def _connect(

@@ -133,10 +133,8 @@ def _get(d: dict[str, Any], key: str, convert: Callable[[Any], T]) -> T:
         raise CorruptRecord(f"field {key!r} has a bad value {value!r}: {err}") from None
 
 
-def _decode(d: dict[str, Any]) -> Pending:
-    if d.get("rv") != RECORD_VERSION:
-        raise CorruptRecord(f"record version {d.get('rv')!r} is not {RECORD_VERSION}")
-    spec = EntrySpec(
+def _decode_spec(d: dict[str, Any]) -> EntrySpec:
+    return EntrySpec(
         symbol=str(d["symbol"]),
         side=_get(d, "side", Side),
         quantity=_num(d, "quantity"),
@@ -146,11 +144,16 @@ def _decode(d: dict[str, Any]) -> Pending:
         take_profit=_opt(d, "take_profit"),
         position_side=_get(d, "position_side", PositionSide),
     )
+
+
+def _decode(d: dict[str, Any]) -> Pending:
+    if d.get("rv") != RECORD_VERSION:
+        raise CorruptRecord(f"record version {d.get('rv')!r} is not {RECORD_VERSION}")
     close = d["close"]
     status = _get(d, "status", _status)
     return Pending(
         pending_id=PendingId(d["pending_id"]),
-        spec=spec,
+        spec=_decode_spec(d),
         status=status,
         created_at=_get(d, "created_at", int),
         sent_at=_get(d, "sent_at", int),
