@@ -137,7 +137,7 @@ async def _dispatch(request: Request, route: handlers.Route) -> Response:
         _authenticate(request, route, query, body, params, now)
         if route.counts_order:
             headers.update(ex.weights.add_order(now))
-        ex.book.advance(now)  # the request sees the book as of now
+        ex.advance(now)  # the request sees the book as of now
         result = route.handler(ex, params, now)
     except BookError as err:
         ex.commit()  # time may have moved the book before the refusal

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING
-
 from bot_cli.paper import shapes
+from bot_cli.paper.ledger import Ledger
 from bot_cli.paper.records import Funding, Position
-
-if TYPE_CHECKING:
-    from bot_cli.paper.book import Book
 
 PERIOD_MS = 8 * 3600 * 1000
 RATE = Decimal("0.0001")
@@ -40,7 +36,7 @@ def fee(pos: Position, mark: Decimal) -> Decimal:
     return (-pos.amount * mark * RATE).quantize(_EIGHT)
 
 
-def settle(book: Book, at: int) -> None:
+def settle(book: Ledger, at: int) -> None:
     """Pay the funding of every open position at ``at``; one ACCOUNT_UPDATE per position."""
     for pos in sorted(
         (p for p in book.positions.values() if p.amount),

@@ -12,15 +12,15 @@ from decimal import Decimal
 
 from bot_cli.core.model import PositionSide, Side
 from bot_cli.paper import account, leverage, shapes
-from bot_cli.paper.book import Book
+from bot_cli.paper.ledger import Ledger
 from bot_cli.paper.leverage import Setting
 from bot_cli.paper.records import Order, Position
 from bot_cli.paper.rules import BookError, NewOrder
 
 
-def set_leverage(book: Book, symbol: str, value: int, now: int) -> Setting:
+def set_leverage(book: Ledger, symbol: str, value: int, now: int) -> Setting:
     """POST /fapi/v1/leverage: 1 up to the symbol's first bracket; the position must still fit."""
-    book.advance(now)
+    book.check_now(now)
     if not 1 <= value <= leverage.max_leverage(symbol):
         raise BookError(-4028, f"Leverage {value} is not valid")
     held = sum((abs(p.amount) for p in _positions(book, symbol)), Decimal(0))
@@ -32,9 +32,9 @@ def set_leverage(book: Book, symbol: str, value: int, now: int) -> Setting:
     return setting
 
 
-def set_margin_type(book: Book, symbol: str, isolated: bool, now: int) -> None:
+def set_margin_type(book: Ledger, symbol: str, isolated: bool, now: int) -> None:
     """POST /fapi/v1/marginType: refused when unchanged, or with open orders or a position."""
-    book.advance(now)
+    book.check_now(now)
     setting = book.setting(symbol)
     if setting.isolated == isolated:
         raise BookError(-4046, "No need to change margin type.")
@@ -46,7 +46,7 @@ def set_margin_type(book: Book, symbol: str, isolated: bool, now: int) -> None:
     book.dirty = True
 
 
-def position_margin(book: Book, now: int) -> Decimal:
+def position_margin(book: Ledger, now: int) -> Decimal:
     """Initial margin of every open position at its symbol's leverage."""
     return sum(
         (
@@ -58,7 +58,7 @@ def position_margin(book: Book, now: int) -> Decimal:
     )
 
 
-def maint_total(book: Book, now: int) -> Decimal:
+def maint_total(book: Ledger, now: int) -> Decimal:
     """Maintenance margin of every open position, in its bracket."""
     return sum(
         (
@@ -70,12 +70,12 @@ def maint_total(book: Book, now: int) -> Decimal:
     )
 
 
-def order_margin(book: Book) -> Decimal:
+def order_margin(book: Ledger) -> Decimal:
     """Initial margin held by resting orders that may open a position."""
     return sum((_order_im(book, o) for o in book.open_orders()), Decimal(0))
 
 
-def available(book: Book, now: int) -> Decimal:
+def available(book: Ledger, now: int) -> Decimal:
     """Margin balance less the initial margin of positions and resting orders."""
     upnl = sum(
         (shapes.unrealized(p, book.mark(p.symbol, now)) for p in book.positions.values()),
@@ -84,7 +84,7 @@ def available(book: Book, now: int) -> Decimal:
     return book.balance + upnl - position_margin(book, now) - order_margin(book)
 
 
-def check_order(book: Book, req: NewOrder, ps: PositionSide, mark: Decimal, now: int) -> None:
+def check_order(book: Ledger, req: NewOrder, ps: PositionSide, mark: Decimal, now: int) -> None:
     """-2027 when the side's notional would pass the bracket, -2019 when margin is short."""
     opening = _opening_qty(book, req, ps)
     if opening <= 0:
@@ -101,7 +101,7 @@ def check_order(book: Book, req: NewOrder, ps: PositionSide, mark: Decimal, now:
         raise BookError(-2019, "Margin is insufficient.")
 
 
-def _opening_qty(book: Book, req: NewOrder, ps: PositionSide) -> Decimal:
+def _opening_qty(book: Ledger, req: NewOrder, ps: PositionSide) -> Decimal:
     """How much of the order may open or grow a position (a closing part needs no margin)."""
     if account.closes(req.side, ps, req.reduce_only):
         return Decimal(0)
@@ -110,7 +110,7 @@ def _opening_qty(book: Book, req: NewOrder, ps: PositionSide) -> Decimal:
     return max(Decimal(0), req.quantity - book.room(req.symbol, req.side, ps))
 
 
-def _order_im(book: Book, o: Order) -> Decimal:
+def _order_im(book: Ledger, o: Order) -> Decimal:
     if o.type != "LIMIT" or account.closes(o.side, o.position_side, o.reduce_only):
         return Decimal(0)
     opening = o.remaining
@@ -119,11 +119,11 @@ def _order_im(book: Book, o: Order) -> Decimal:
     return opening * o.price / book.setting(o.symbol).leverage
 
 
-def _held_on(book: Book, symbol: str, side: Side, ps: PositionSide) -> Decimal:
+def _held_on(book: Ledger, symbol: str, side: Side, ps: PositionSide) -> Decimal:
     """The position quantity an order on ``side`` would add to (same direction only)."""
     amount = book.position(symbol, ps).amount
     return max(Decimal(0), amount if side is Side.BUY else -amount)
 
 
-def _positions(book: Book, symbol: str) -> list[Position]:
+def _positions(book: Ledger, symbol: str) -> list[Position]:
     return [p for p in book.positions.values() if p.symbol == symbol]

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot_cli.paper import persist, shapes, snapshot, wal
+from bot_cli.paper import matching, persist, shapes, snapshot, wal
 from bot_cli.paper.auth import PAPER_API_KEY, PAPER_API_SECRET, WeightMeter
 from bot_cli.paper.book import Book
 from bot_cli.paper.faults import Fault, FaultError, Faults
@@ -84,7 +84,7 @@ class PaperExchange:
             self._lock.acquire()
         try:
             self._load()
-            self.book.advance(self.now())
+            self.advance(self.now())
             self.book.drain()  # what happened while down is state, not stream: like Binance
             self._persist()
             for spec in self._initial_faults:
@@ -181,10 +181,14 @@ class PaperExchange:
         self._persist()
         self.hub.publish(self.listen_key, self.book.drain())
 
+    def advance(self, now: int) -> None:
+        """Bring the book to ``now``: resting orders fill and algo orders trigger on the way."""
+        matching.advance(self.book, now)
+
     def sync(self) -> int:
         """Bring the book to now and commit; returns now."""
         now = self.now()
-        self.book.advance(now)
+        self.advance(now)
         self.commit()
         return now
 
@@ -263,6 +267,7 @@ class PaperExchange:
 
     def set_price(self, symbol: str, price: Decimal) -> Decimal:
         now = self.now()
+        self.advance(now)
         price = self.book.set_price(symbol, price, now)
         self.commit()
         return price

@@ -1,0 +1,184 @@
+"""The paper account's records and the bookkeeping every change goes through (no I/O, no clock).
+
+``Ledger`` holds both books (matching-engine orders and Algo Service conditional orders), the
+positions, the trades, the funding payments, the settings and the USDT wallet, at one instant
+(``last_ms``). Every change a client could see goes through ``put_order``/``put_algo``/``emit``:
+the Binance-shaped user-stream events pile up in ``events`` and ``dirty`` is set; the caller
+persists the state and only then answers or pushes the events (``drain``).
+
+A fill is bookkeeping too (``fill``): it moves the order, the position and the wallet, records
+the trade and emits ORDER_TRADE_UPDATE and ACCOUNT_UPDATE. *When* something fills is decided
+elsewhere: by ``book`` for a MARKET order (at once), by ``matching`` as time passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from bot_cli.core.model import OrderStatus, PositionSide, Side
+from bot_cli.paper import account, shapes
+from bot_cli.paper.leverage import Setting
+from bot_cli.paper.market import PricePath
+from bot_cli.paper.records import Algo, Funding, Order, Position, Trade
+
+
+START_BALANCE = Decimal(10000)
+
+
+class Ledger:
+    """Orders, algo orders, positions, trades and the wallet of the one paper account."""
+
+    def __init__(self, path: PricePath, now_ms: int) -> None:
+        self.path = path
+        self.orders: dict[int, Order] = {}
+        self.algos: dict[int, Algo] = {}
+        self.positions: dict[tuple[str, PositionSide], Position] = {}
+        self.trades: list[Trade] = []
+        self.funding: list[Funding] = []  # FUNDING_FEE payments, for GET /fapi/v1/income
+        self.settings: dict[str, Setting] = {}  # leverage and margin type, per symbol
+        self.multi_assets = False
+        self.balance = START_BALANCE
+        self.dual = False
+        self.last_ms = now_ms  # the instant the records describe
+        self.next_order_id = 1_000_001
+        self.next_algo_id = 3_000_001
+        self.next_trade_id = 500_001
+        self.next_tran_id = 9_000_001
+        self.events: list[dict[str, Any]] = []
+        self.dirty = False
+        self._open_orders: dict[int, Order] = {}  # indexes, so ticks never scan history
+        self._open_algos: dict[int, Algo] = {}
+
+    def check_now(self, now: int) -> None:
+        """Refuse to act ahead of the ledger's instant: what happened up to ``now`` is not applied."""
+        if now > self.last_ms:
+            raise RuntimeError(
+                f"the paper book is at {self.last_ms} ms, a request came for {now}: "
+                "bring it to now first (matching.advance)"
+            )
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def mark(self, symbol: str, t_ms: int) -> Decimal:
+        return self.path.price_at(symbol, t_ms)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return [o for o in self._open_orders.values() if symbol in (None, o.symbol)]
+
+    def open_algos(self, symbol: str | None = None) -> list[Algo]:
+        return [a for a in self._open_algos.values() if symbol in (None, a.symbol)]
+
+    def setting(self, symbol: str) -> Setting:
+        return self.settings.get(symbol) or Setting()
+
+    def position(self, symbol: str, ps: PositionSide) -> Position:
+        return self.positions.get((symbol, ps)) or Position(symbol, ps)
+
+    def position_sides(self) -> tuple[PositionSide, ...]:
+        return (PositionSide.LONG, PositionSide.SHORT) if self.dual else (PositionSide.BOTH,)
+
+    def room(self, symbol: str, side: Side, ps: PositionSide) -> Decimal:
+        return account.room(self.positions.get((symbol, ps)), side)
+
+    def notional(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """Open (bid, ask) notional of the symbol's resting orders, for the b/a event fields."""
+        resting = self.open_orders(symbol)
+        bid = sum((o.price * o.remaining for o in resting if o.side is Side.BUY), Decimal(0))
+        ask = sum((o.price * o.remaining for o in resting if o.side is Side.SELL), Decimal(0))
+        return bid, ask
+
+    # --- bookkeeping ------------------------------------------------------------------------
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        self.dirty = True
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Take the pending events and clear ``dirty`` (call after persisting)."""
+        events, self.events = self.events, []
+        self.dirty = False
+        return events
+
+    def put_order(self, order: Order) -> Order:
+        self.orders[order.order_id] = order
+        if order.is_open:
+            self._open_orders[order.order_id] = order
+        else:
+            self._open_orders.pop(order.order_id, None)
+        self.dirty = True
+        return order
+
+    def put_algo(self, algo: Algo) -> Algo:
+        self.algos[algo.algo_id] = algo
+        if algo.is_open:
+            self._open_algos[algo.algo_id] = algo
+        else:
+            self._open_algos.pop(algo.algo_id, None)
+        self.dirty = True
+        return algo
+
+    def new_order_id(self) -> int:
+        self.next_order_id += 1
+        return self.next_order_id - 1
+
+    def new_algo_id(self) -> int:
+        self.next_algo_id += 1
+        return self.next_algo_id - 1
+
+    def new_tran_id(self) -> int:
+        self.next_tran_id += 1
+        return self.next_tran_id - 1
+
+    def new_trade_id(self) -> int:
+        self.next_trade_id += 1
+        return self.next_trade_id - 1
+
+    # --- fills ------------------------------------------------------------------------------
+
+    def fill(self, order: Order, qty: Decimal, price: Decimal, t: int, *, maker: bool) -> Order:
+        """Fill ``qty`` of ``order`` at ``price`` (clipped if it may only reduce); emit the events.
+
+        An order that may only reduce a position (reduceOnly, closePosition, or the closing side
+        in hedge mode) is clipped to the position and expired when nothing is left to reduce: it
+        never increases or flips a position.
+        """
+        clipped = qty
+        if account.closes(order.side, order.position_side, order.reduce_only):
+            clipped = min(qty, self.room(order.symbol, order.side, order.position_side))
+            if clipped <= 0:
+                return self.expire(order, t)
+        trade = self._trade(order, clipped, price, t, maker)
+        executed = order.executed + clipped
+        status = OrderStatus.FILLED if executed >= order.quantity else OrderStatus.PARTIALLY_FILLED
+        order = self.put_order(replace(
+            order, executed=executed, status=status, update_time=t, cum_quote=order.cum_quote + clipped * price
+        ))  # fmt: skip
+        self.emit(shapes.order_event(order, x="TRADE", t=t, last_qty=clipped, last_price=price, trade=trade,
+                                     notional=self.notional(order.symbol)))  # fmt: skip
+        pos = self.position(order.symbol, order.position_side)
+        change = trade.realized_pnl - trade.commission
+        self.emit(shapes.account_event(self.balance, change, [(pos, price, self.setting(pos.symbol))], t))
+        if clipped < qty:
+            return self.expire(order, t)  # nothing left to reduce: the rest would increase or flip
+        return order
+
+    def expire(self, order: Order, t: int) -> Order:
+        """The order ends EXPIRED (``er`` 4: a reduce-only order with nothing left to reduce)."""
+        order = self.put_order(replace(order, status=OrderStatus.EXPIRED, update_time=t))
+        notional = self.notional(order.symbol)
+        self.emit(shapes.order_event(order, x="EXPIRED", t=t, notional=notional, expiry_reason="4"))
+        return order
+
+    def _trade(self, order: Order, qty: Decimal, price: Decimal, t: int, maker: bool) -> Trade:
+        pos, realized = account.apply_fill(self.position(order.symbol, order.position_side), order.side, qty, price, t)
+        self.positions[(pos.symbol, pos.position_side)] = pos
+        fee = account.commission(qty, price, maker)
+        self.balance += realized - fee
+        trade = Trade(
+            self.new_trade_id(), order.symbol, order.order_id, order.side, order.position_side,
+            price, qty, fee, realized, maker, t,
+        )  # fmt: skip
+        self.trades.append(trade)
+        return trade
