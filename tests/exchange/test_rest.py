@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import httpx
@@ -16,9 +17,11 @@ import respx
 
 from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
 from bot_cli.core.model import (
+    AlgoReport,
     AlgoStatus,
     ClientId,
     Leg,
+    OrderReport,
     OrderStatus,
     OrderType,
     PendingId,
@@ -29,11 +32,13 @@ from bot_cli.exchange import endpoints
 from bot_cli.exchange.endpoints import Endpoint
 from bot_cli.exchange.rest import BinanceRest
 from bot_cli.exchange.signing import sign
+from bot_cli.exchange.wire import UserTrade
 from bot_cli.venue import (
     AuthFailed,
     Duplicate,
     NotFound,
     OutcomeUnknown,
+    Positions,
     RateLimited,
     Rejected,
     Unavailable,
@@ -97,11 +102,16 @@ def world() -> Iterator[World]:
             asyncio.run(r.aclose())
 
 
-def run(coro):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+E = TypeVar("E", bound=VenueError)
+Call = Callable[[BinanceRest], Coroutine[Any, Any, object]]  # one request of a parametrized test
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def raises(exc_type: type[VenueError], coro) -> VenueError:  # type: ignore[no-untyped-def]
+def raises(exc_type: type[E], coro: Coroutine[Any, Any, object]) -> E:
     with pytest.raises(exc_type) as info:
         run(coro)
     return info.value
@@ -112,7 +122,7 @@ def sent(route: respx.Route, i: int = -1) -> dict[str, str]:
 
 
 def query(route: respx.Route, i: int = -1) -> str:
-    return route.calls[i].request.url.query.decode()
+    return str(route.calls[i].request.url.query.decode())
 
 
 # --- signing ---------------------------------------------------------------------------
@@ -234,7 +244,9 @@ def test_close_position_is_a_reduce_only_market_order_in_one_way_mode(world: Wor
     ("hedge", "side"), [(True, PositionSide.BOTH), (False, PositionSide.LONG)],
     ids=["hedge with BOTH", "one-way with LONG"],
 )
-def test_position_side_that_does_not_fit_the_mode_is_refused_before_sending(world: World, hedge, side) -> None:
+def test_position_side_that_does_not_fit_the_mode_is_refused_before_sending(
+    world: World, hedge: bool, side: PositionSide
+) -> None:
     """A mismatched position side would be -4061: refuse locally, send nothing."""
     route = world.mock.post("/fapi/v1/algoOrder").respond(json=ALGO_ACK)
     cmd = replace(SL, position_side=side)
@@ -249,7 +261,7 @@ def test_limit_entry_without_price_is_refused_before_sending(world: World) -> No
     assert route.call_count == 0
 
 
-def test_reads_hit_their_endpoints_without_symbol_and_count_weight(world: World):
+def test_reads_hit_their_endpoints_without_symbol_and_count_weight(world: World) -> None:
     """openOrders/openAlgoOrders without symbol (weight 40 each), positions via v3."""
     orders = world.mock.get("/fapi/v1/openOrders").respond(
         200, json=fixture("open_orders_response.json"))
@@ -259,7 +271,7 @@ def test_reads_hit_their_endpoints_without_symbol_and_count_weight(world: World)
         200, json=fixture("position_risk_v3_response.json"))
     rest = world.rest()
 
-    async def scenario():  # type: ignore[no-untyped-def]
+    async def scenario() -> tuple[list[OrderReport], list[AlgoReport], Positions]:
         return await rest.open_orders(), await rest.open_algo_orders(), await rest.positions()
 
     open_orders, open_algos, positions = run(scenario())
@@ -272,14 +284,14 @@ def test_reads_hit_their_endpoints_without_symbol_and_count_weight(world: World)
     assert (rest.weight_spent, rest.calls) == (85, 3)
 
 
-def test_query_order_and_query_algo_use_client_ids(world: World):
+def test_query_order_and_query_algo_use_client_ids(world: World) -> None:
     """GET /order by origClientOrderId; GET /algoOrder by clientAlgoId and no symbol."""
     order = world.mock.get("/fapi/v1/order").respond(200, json=fixture("query_order_response.json"))
     algo = world.mock.get("/fapi/v1/algoOrder").respond(
         200, json=fixture("query_algo_order_response.json"))
     rest = world.rest()
 
-    async def scenario():  # type: ignore[no-untyped-def]
+    async def scenario() -> tuple[OrderReport, AlgoReport]:
         return await rest.query_order("BTCUSDT", ClientId("abc")), await rest.query_algo(
             ClientId("6B2I9XVcJpCjqPAJ4YoFX7"))
 
@@ -305,7 +317,7 @@ def test_cancel_protection_accepts_the_string_200(world: World) -> None:
      ("/fapi/v1/order", lambda r: r.cancel_order("BTCUSDT", ClientId("x")))],
     ids=["algo", "order"],
 )
-def test_cancel_of_an_order_no_longer_open_is_not_found(world: World, code, path, call) -> None:
+def test_cancel_of_an_order_no_longer_open_is_not_found(world: World, code: int, path: str, call: Call) -> None:
     """-2011 ("Unknown order sent.") / -2013 on either cancel -> NotFound, sent once."""
     route = world.mock.delete(path).mock(return_value=error(400, code, "Unknown order sent."))
     assert raises(NotFound, call(world.rest())).code == code
@@ -328,7 +340,7 @@ def test_cancel_order_deletes_by_client_id(world: World) -> None:
 
 @pytest.mark.parametrize(("executed", "filled"), [("0", D(0)), ("4", D(4))],
                          ids=["unfilled", "partly filled"])
-def test_cancel_order_returns_the_final_fill(world: World, executed, filled) -> None:
+def test_cancel_order_returns_the_final_fill(world: World, executed: str, filled: D) -> None:
     """The cancel answer is an OrderReport: CANCELED, executedQty as filled, no avgPrice."""
     answer = {**CANCELED, "executedQty": executed}  # type: ignore[dict-item]
     world.mock.delete("/fapi/v1/order").respond(200, json=answer)
@@ -364,7 +376,7 @@ def test_mark_price_is_a_public_weight_one_read(world: World) -> None:
      {k: v for k, v in PREMIUM.items() if k != "markPrice"}],
     ids=["a list", "another symbol", "zero", "no markPrice"],
 )
-def test_mark_price_answer_we_cannot_use_is_unknown(world: World, answer) -> None:
+def test_mark_price_answer_we_cannot_use_is_unknown(world: World, answer: httpx.Response) -> None:
     """An answer that is not this symbol's positive mark price is never taken as one."""
     world.mock.get("/fapi/v1/premiumIndex").respond(200, json=answer)
     raises(OutcomeUnknown, world.rest().mark_price("BTCUSDT"))
@@ -442,14 +454,14 @@ def test_open_books_of_one_symbol_cost_one_weight_each(world: World) -> None:
     assert rest.weight_spent == 2
 
 
-def test_position_mode_and_user_trades(world: World):
+def test_position_mode_and_user_trades(world: World) -> None:
     """positionSide/dual -> hedge flag; userTrades by symbol and orderId."""
     world.mock.get("/fapi/v1/positionSide/dual").respond(200, json={"dualSidePosition": True})
     trades = world.mock.get("/fapi/v1/userTrades").respond(
         200, json=fixture("account_trade_list_response.json"))
     rest = world.rest()
 
-    async def scenario():  # type: ignore[no-untyped-def]
+    async def scenario() -> tuple[bool, list[UserTrade]]:
         return await rest.position_mode(), await rest.user_trades("BTCUSDT", 25851813)
 
     hedge, fills = run(scenario())
@@ -458,7 +470,7 @@ def test_position_mode_and_user_trades(world: World):
     assert (sent(trades)["symbol"], sent(trades)["orderId"]) == ("BTCUSDT", "25851813")
 
 
-def test_listen_key_endpoints_carry_the_key_but_no_signature(world: World):
+def test_listen_key_endpoints_carry_the_key_but_no_signature(world: World) -> None:
     """POST/PUT listenKey are USER_STREAM: API key header only."""
     new = world.mock.post("/fapi/v1/listenKey").respond(200, json={"listenKey": "lk"})
     keep = world.mock.put("/fapi/v1/listenKey").respond(200, json={})
@@ -492,7 +504,7 @@ def test_no_listen_key_delete_exists() -> None:
     assert not [n for n in dir(BinanceRest) if "listen" in n and ("delete" in n or "close" in n)]
 
 
-def test_injected_client_is_not_closed(world: World):
+def test_injected_client_is_not_closed(world: World) -> None:
     """aclose closes only a client BinanceRest created itself."""
     async def scenario() -> bool:
         client = httpx.AsyncClient()
@@ -536,7 +548,9 @@ def test_post_timing_out_after_the_exchange_accepted_it_is_unknown_and_not_resen
     ],
     ids=["entry", "protection", "close", "cancel protection", "cancel order"],
 )
-def test_lost_answers_of_writes_are_unknown_after_one_send(world: World, exc, method, path, call) -> None:
+def test_lost_answers_of_writes_are_unknown_after_one_send(
+    world: World, exc: type[Exception], method: str, path: str, call: Call
+) -> None:
     """Read/write timeouts and dropped connections on POST/DELETE: unknown, no resend."""
     route = world.mock.route(method=method, path=path).mock(side_effect=exc("lost"))
     raises(OutcomeUnknown, call(world.rest()))
@@ -555,7 +569,7 @@ def test_lost_answers_of_writes_are_unknown_after_one_send(world: World, exc, me
     ],
     ids=["503 unknown error", "-1007", "-1006", "408", "5xx other", "unlisted code"],
 )
-def test_unknown_answers_to_a_post_are_unknown_and_not_resent(world: World, status, body) -> None:
+def test_unknown_answers_to_a_post_are_unknown_and_not_resent(world: World, status: int, body: object) -> None:
     """Binance's "status unknown" answers raise OutcomeUnknown after exactly one send."""
     route = world.mock.post("/fapi/v1/order").respond(status, json=body)
     raises(OutcomeUnknown, world.rest().place_entry(ENTRY))
@@ -568,7 +582,7 @@ def test_unknown_answers_to_a_post_are_unknown_and_not_resent(world: World, stat
      httpx.Response(200, json={"orderId": 1, "symbol": "BTCUSDT"})],
     ids=["not json", "missing fields"],
 )
-def test_accepted_but_unreadable_answer_is_unknown(world: World, response) -> None:
+def test_accepted_but_unreadable_answer_is_unknown(world: World, response: httpx.Response) -> None:
     """A 2xx we cannot read may still be a placed order: OutcomeUnknown."""
     world.mock.post("/fapi/v1/order").mock(return_value=response)
     raises(OutcomeUnknown, world.rest().place_entry(ENTRY))
@@ -605,12 +619,14 @@ def test_get_failing_twice_is_unknown(world: World) -> None:
     ],
     ids=["entry", "protection", "cancel"],
 )
-def test_connect_failure_is_unavailable_not_a_refusal(world: World, exc, method, path, call) -> None:
+def test_connect_failure_is_unavailable_not_a_refusal(
+    world: World, exc: type[Exception], method: str, path: str, call: Call
+) -> None:
     """Never connected, never sent: Unavailable (again in 1 s); not Rejected, not unknown."""
     route = world.mock.route(method=method, path=path).mock(side_effect=exc("refused"))
     err = raises(Unavailable, call(world.rest()))
     assert type(err) is Unavailable
-    assert (err.code, err.retry_after) == (0, 1.0)  # type: ignore[attr-defined]
+    assert (err.code, err.retry_after) == (0, 1.0)
     assert "unreachable" in err.message
     assert route.call_count == 1
 
@@ -641,13 +657,13 @@ def test_a_protocol_httpx_cannot_speak_is_rejected_not_unavailable(world: World)
     ],
     ids=["503 json", "503 text", "-1008 on 503", "-1008 on 400", "503 internal error"],
 )
-def test_transient_failures_are_unavailable_not_rejected(world: World, response, code) -> None:
+def test_transient_failures_are_unavailable_not_rejected(world: World, response: httpx.Response, code: int) -> None:
     """503 "Service Unavailable.", -1008, 503 "Internal error...": not executed, try again."""
     route = world.mock.post("/fapi/v1/order").mock(return_value=response)
     err = raises(Unavailable, world.rest().place_entry(ENTRY))
     assert type(err) is Unavailable
     assert not isinstance(err, Rejected)
-    assert (err.code, err.retry_after) == (code, 1.0)  # type: ignore[attr-defined]
+    assert (err.code, err.retry_after) == (code, 1.0)
     assert route.call_count == 1  # the adapter does not resend: the caller decides when
 
 
@@ -656,7 +672,7 @@ def test_unavailable_takes_retry_after_from_the_header(world: World) -> None:
     world.mock.post("/fapi/v1/algoOrder").mock(
         return_value=error(503, -1001, "Service Unavailable.", **{"Retry-After": "3"}))
     err = raises(Unavailable, world.rest().place_protection(SL))
-    assert err.retry_after == 3.0  # type: ignore[attr-defined]
+    assert err.retry_after == 3.0
 
 
 def test_query_of_a_missing_order_is_not_found(world: World) -> None:
@@ -675,7 +691,7 @@ def test_duplicate_client_id_is_duplicate(world: World) -> None:
 
 
 @pytest.mark.parametrize("code", [-2021, -4142])
-def test_crossed_trigger_is_would_trigger(world: World, code) -> None:
+def test_crossed_trigger_is_would_trigger(world: World, code: int) -> None:
     """-2021 and -4142 on algoOrder -> WouldTrigger (a Rejected)."""
     world.mock.post("/fapi/v1/algoOrder").mock(return_value=error(400, code, "would trigger"))
     err = raises(WouldTrigger, world.rest().place_protection(SL))
@@ -689,7 +705,7 @@ def test_crossed_trigger_is_would_trigger(world: World, code) -> None:
      error(400, -1022, "Signature for this request is not valid.")],
     ids=["-2015", "-1022"],
 )
-def test_refused_keys_are_auth_failed(world: World, response) -> None:
+def test_refused_keys_are_auth_failed(world: World, response: httpx.Response) -> None:
     """Keys or signature refused -> AuthFailed."""
     world.mock.get("/fapi/v3/positionRisk").mock(return_value=response)
     raises(AuthFailed, world.rest().positions())
@@ -763,12 +779,12 @@ def test_clock_skew_with_a_failing_resync_is_still_a_definite_reject(world: Worl
     ("headers", "retry_after"), [({"Retry-After": "7"}, 7.0), ({}, 60.0)],
     ids=["with Retry-After", "without"],
 )
-def test_429_is_rate_limited_with_retry_after(world: World, headers, retry_after) -> None:
+def test_429_is_rate_limited_with_retry_after(world: World, headers: dict[str, str], retry_after: float) -> None:
     """429 -> RateLimited; Retry-After if sent, else 60 s."""
     world.mock.get("/fapi/v1/openOrders").mock(
         return_value=error(429, -1003, "Too many requests.", **headers))
     err = raises(RateLimited, world.rest().open_orders())
-    assert err.retry_after == retry_after  # type: ignore[attr-defined]
+    assert err.retry_after == retry_after
 
 
 def test_418_ban_refuses_later_calls_without_sending_until_it_ends(world: World) -> None:
@@ -778,10 +794,10 @@ def test_418_ban_refuses_later_calls_without_sending_until_it_ends(world: World)
         httpx.Response(200, json=[]),
     ])
     rest = world.rest()
-    assert raises(RateLimited, rest.open_orders()).retry_after == 120  # type: ignore[attr-defined]
+    assert raises(RateLimited, rest.open_orders()).retry_after == 120
     world.now += 60_000
     later = raises(RateLimited, rest.open_orders())
-    assert later.retry_after == 60  # type: ignore[attr-defined]
+    assert later.retry_after == 60
     assert route.call_count == 1
     assert rest.calls == 1
     world.now += 61_000
@@ -793,7 +809,7 @@ def test_418_without_retry_after_uses_the_banned_until_time(world: World) -> Non
     """"IP banned until <ms>" in the message sets the ban length."""
     world.mock.get("/fapi/v1/openOrders").mock(return_value=error(
         418, -1003, f"Way too many requests; IP banned until {NOW + 300_000}."))
-    assert raises(RateLimited, world.rest().open_orders()).retry_after == 300  # type: ignore[attr-defined]
+    assert raises(RateLimited, world.rest().open_orders()).retry_after == 300
 
 
 def test_used_weight_is_read_from_the_header(world: World) -> None:
@@ -810,7 +826,7 @@ def weight_answer(used: int) -> httpx.Response:
                           headers={"X-MBX-USED-WEIGHT-1M": str(used)})
 
 
-def test_a_read_near_the_weight_limit_is_refused_at_once_and_not_sent(world: World):
+def test_a_read_near_the_weight_limit_is_refused_at_once_and_not_sent(world: World) -> None:
     """At 90% of 2400 a read raises RateLimited (retry at the next minute) without waiting."""
     route = world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2200))
     rest = world.rest(weight_limit=2400)
@@ -876,7 +892,9 @@ def test_weight_counted_in_a_past_minute_does_not_refuse(world: World) -> None:
     ],
     ids=["entry", "protection", "close", "cancel protection", "cancel order"],
 )
-def test_order_sends_and_cancels_are_never_throttled(world: World, method, path, answer, call) -> None:
+def test_order_sends_and_cancels_are_never_throttled(
+    world: World, method: str, path: str, answer: httpx.Response, call: Call
+) -> None:
     """With the minute's weight all used, reads are refused but orders and cancels are sent."""
     world.mock.get("/fapi/v1/order").mock(return_value=weight_answer(2400))
     route = world.mock.route(method=method, path=path).respond(200, json=answer)
@@ -909,7 +927,9 @@ FAILURES = [
 
 
 @pytest.mark.parametrize(("name", "answer", "cls"), FAILURES, ids=[f[0] for f in FAILURES])
-def test_failure_messages_hold_no_key_secret_or_signature(world: World, name, answer, cls) -> None:
+def test_failure_messages_hold_no_key_secret_or_signature(
+    world: World, name: str, answer: httpx.Response, cls: type[VenueError]
+) -> None:
     """Whatever fails, the error names the order but never the key, secret or signature."""
     route = world.mock.post("/fapi/v1/algoOrder")
     if isinstance(answer, Exception):
@@ -927,7 +947,7 @@ def test_failure_messages_hold_no_key_secret_or_signature(world: World, name, an
     assert "bcabc123-sl1" in err.message
 
 
-def test_an_answer_echoing_the_request_is_redacted(world: World):
+def test_an_answer_echoing_the_request_is_redacted(world: World) -> None:
     """A proxy page echoing the URL and key gets both redacted out of the message."""
     def echo(request: httpx.Request) -> httpx.Response:
         return httpx.Response(502, text=f"bad gateway for {request.url} key {KEY} secret {SECRET}")
