@@ -23,6 +23,7 @@ from bot_cli.core.errors import InvalidTransition
 from bot_cli.core.ids import BINANCE_ID, client_id
 from bot_cli.core.model import (
     AlgoStatus,
+    EntrySpec,
     Leg,
     LegState,
     Millis,
@@ -157,7 +158,7 @@ def test_terminal_statuses_accept_no_event() -> None:
 
 
 @pytest.mark.parametrize(("event_type", "status", "target"), ROWS)
-def test_every_row_lands_in_its_target(event_type, status, target) -> None:
+def test_every_row_lands_in_its_target(event_type: type[ev.Event], status: Status, target: Status) -> None:
     """An ordinary event of each row moves the entry to the table's target status."""
     # Arrange
     p = pending(status)
@@ -272,7 +273,7 @@ OVERRIDES = [
 
 
 @pytest.mark.parametrize("case", [pytest.param(o, id=o.why) for o in OVERRIDES])
-def test_rules_override_the_table_where_documented(case) -> None:
+def test_rules_override_the_table_where_documented(case: Override) -> None:
     """The few rules that decide beyond the table land where their rule says."""
     # Arrange
     table_target = TRANSITIONS[type(case.event)][case.p.status]
@@ -288,7 +289,7 @@ def test_rules_override_the_table_where_documented(case) -> None:
 
 
 @pytest.mark.parametrize(("event_type", "status"), MISSING)
-def test_event_without_a_row_raises_and_changes_nothing(event_type, status) -> None:
+def test_event_without_a_row_raises_and_changes_nothing(event_type: type[ev.Event], status: Status) -> None:
     """No row: InvalidTransition naming the event type, the status and the pending id."""
     # Arrange
     p = pending(status)
@@ -392,7 +393,7 @@ def test_unknown_outcome_is_resolved_by_query_never_by_resend() -> None:
         pytest.param(LATER, Status.NOT_PLACED, id="long after: never placed"),
     ],
 )
-def test_entry_not_found_is_proof_only_past_the_window(now, expected) -> None:
+def test_entry_not_found_is_proof_only_past_the_window(now: int, expected: Status) -> None:
     """-2013 inside sent_at + recvWindow + margin proves nothing; past it, it never landed."""
     # Arrange
     p = pending(Status.SUBMITTING)
@@ -489,7 +490,7 @@ def test_first_partial_fill_is_protected_for_the_filled_quantity() -> None:
                      id="long hedge mode: positionSide LONG carried"),
     ],
 )
-def test_protection_is_on_the_opposite_side_and_position_side(entry, close_side) -> None:
+def test_protection_is_on_the_opposite_side_and_position_side(entry: EntrySpec, close_side: Side) -> None:
     """Protective orders close the entry: opposite side, same position side, spec's triggers."""
     # Arrange
     p = pending(Status.OPEN, spec=entry)
@@ -620,7 +621,7 @@ def test_stale_smaller_fill_never_shrinks_the_filled_quantity() -> None:
                      id="short: close buys"),
     ],
 )
-def test_crossed_trigger_with_close_policy_closes_the_filled_quantity(entry, close_side) -> None:
+def test_crossed_trigger_with_close_policy_closes_the_filled_quantity(entry: EntrySpec, close_side: Side) -> None:
     """-2021, policy close: reduce-only market close of the filled qty; live legs canceled."""
     # Arrange
     p = pending(Status.PROTECTING, spec=entry, protections=(
@@ -718,7 +719,7 @@ def test_close_not_found_past_its_window_is_sent_again_under_the_same_id() -> No
 
 
 @pytest.mark.parametrize("fired", [AlgoStatus.TRIGGERED, AlgoStatus.FINISHED], ids=lambda s: s.name)
-def test_a_protection_firing_while_closing_is_dropped_and_closing_goes_on(fired) -> None:
+def test_a_protection_firing_while_closing_is_dropped_and_closing_goes_on(fired: AlgoStatus) -> None:
     """While EXITING, a leg that fires closes part of the share: what it executed leaves the
     share, and the close waits until the fired leg has reported."""
     # Arrange
@@ -834,7 +835,7 @@ def test_position_flat_when_protection_would_be_placed_places_nothing() -> None:
 
 
 @pytest.mark.parametrize("status", list(TRANSITIONS[ev.OperatorDrop]), ids=lambda s: s.name)
-def test_operator_drop_archives_with_the_reason(status) -> None:
+def test_operator_drop_archives_with_the_reason(status: Status) -> None:
     """OperatorDrop in any live status: DROPPED and archived (never erased) with the reason."""
     # Arrange
     p = pending(status)
@@ -1003,7 +1004,9 @@ def _walk(seed: int) -> list[Step]:
         if rng.random() < 0.005:
             event = ev.OperatorDrop(PID, "operator")
         elif rng.random() < 0.01:
-            event = rng.choice([ev.OperatorCancel(PID), ev.OperatorCancel(PID, close=True), ev.OperatorClose(PID)])
+            operator: list[ev.Event] = [ev.OperatorCancel(PID), ev.OperatorCancel(PID, close=True)]
+            operator.append(ev.OperatorClose(PID))
+            event = rng.choice(operator)
         elif rng.random() < 0.003:
             event = ev.EvidenceConflict(PID, "exchange answer with no row")
         try:
@@ -1064,7 +1067,9 @@ def test_persist_comes_before_every_send(walks: list[Step]) -> None:
         # Assert
         if s.after.status.terminal:
             assert out == [], context
-            assert s.cmds[-1] == cm.ArchivePending(s.after, s.cmds[-1].reason), context
+            last = s.cmds[-1]
+            assert isinstance(last, cm.ArchivePending), context
+            assert last == cm.ArchivePending(s.after, last.reason), context
         elif changed:
             assert s.cmds[0] == cm.PersistPending(s.after), context
         else:
@@ -1174,7 +1179,7 @@ def test_a_crossed_trigger_while_partly_filled_cancels_the_entry_rest_before_clo
 
 
 @pytest.mark.parametrize("status", [Status.OPEN, Status.PARTIALLY_FILLED], ids=lambda s: s.name)
-def test_an_acknowledged_entry_a_query_cannot_see_is_asked_about_again(status) -> None:
+def test_an_acknowledged_entry_a_query_cannot_see_is_asked_about_again(status: Status) -> None:
     """-2013 for an acknowledged order inside Binance's 3-day rule is read lag: keep it, ask again."""
     # Arrange
     p = pending(status)
@@ -1185,11 +1190,11 @@ def test_an_acknowledged_entry_a_query_cannot_see_is_asked_about_again(status) -
     # Assert
     assert q.status is status
     assert [type(c) for c in cmds] == [cm.PersistPending, cm.ScheduleCheck]
-    assert cmds[-1].at == LATER + POLICY.not_visible_recheck_ms
+    assert cmds[-1] == cm.ScheduleCheck(PID, LATER + POLICY.not_visible_recheck_ms)
 
 
 @pytest.mark.parametrize("status", [Status.OPEN, Status.PARTIALLY_FILLED], ids=lambda s: s.name)
-def test_the_check_after_a_not_visible_entry_asks_about_it_again(status) -> None:
+def test_the_check_after_a_not_visible_entry_asks_about_it_again(status: Status) -> None:
     """The wake-up scheduled for an acknowledged entry a read could not see queries it again."""
     _q, cmds = step(pending(status), ev.CheckDue(PID), LATER)
     assert cm.QueryEntry(PID, "BTCUSDT", cid(Leg.ENTRY)) in cmds
