@@ -58,7 +58,7 @@ START_HEADROOM = 450
 MAX_ENTRIES = 70  # each filled entry keeps up to two algo orders live; the venue allows 200
 STOP_AWAY = (0.02, 0.05)  # an entry's SL and TP, each this far (drawn) from the market
 PAST_TRIGGER = (0.0005, 0.003)  # a trigger move lands this far past the chosen leg's trigger
-MIN_KILLS_FOR_FIRES = 10  # with this many kills, both an SL and a TP must have fired
+MIN_KILLS_FOR_FIRES = 20  # with this many kills, both an SL and a TP must have fired
 ONE_SHOT_FAULTS = (
     "lost_response:order:once",
     "unknown_503:order:once",
@@ -223,7 +223,8 @@ class Driver:
 
     def through_trigger(self, when: str) -> None:
         """Move one symbol's market just past a live leg's trigger (alternately a stop-loss and a
-        take-profit) and leave it there: the leg fires on the venue's next step."""
+        take-profit: the turn passes only once a leg of the wanted kind was there to choose) and
+        leave it there: the leg fires on the venue's next step."""
         live = [
             a for a in self.c.state()["openAlgoOrders"]
             if a["algoStatus"] == "NEW" and (parsed := parse_id(a["clientAlgoId"])) is not None
@@ -237,7 +238,8 @@ class Driver:
         m = BY_SYMBOL[algo["symbol"]]
         self.move(m, m.past(self.rng, algo))
         self.trigger_moves[when] += 1
-        self.next_leg = "tp" if leg == "sl" else "sl"
+        if of_leg:
+            self.next_leg = "tp" if leg == "sl" else "sl"
 
     def maybe_fault(self) -> str | None:
         """Now and then a one-shot fault, armed just before an entry."""
