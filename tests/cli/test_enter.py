@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 import httpx
@@ -33,7 +33,7 @@ from bot_cli.cli import app
 from bot_cli.cli.enter import EXIT_NOT_PROTECTED, EXIT_UNWATCHED, _not_sent
 from bot_cli.core.engine import request_entry
 from bot_cli.core.model import EntrySpec, OrderType, Policy, Side
-from bot_cli.exchange.wire import parse_symbol_filters
+from bot_cli.exchange.wire import RestSymbol, parse_symbol_filters
 from bot_cli.paper import PAPER_API_KEY, PAPER_API_SECRET
 from bot_cli.paper.info import symbol_info
 from bot_cli.paper.market import SYMBOLS
@@ -175,7 +175,7 @@ def journal(state: Path) -> dict[str, dict[str, Any]]:
 # -- refusals: exit 1, one line, nothing stored, nothing sent ---------------------------------
 
 
-PERCENT_PRICE_PARSED = parse_symbol_filters(symbol_info(SYMBOLS["BTCUSDT"])).multiplier_up > 0
+PERCENT_PRICE_PARSED = parse_symbol_filters(cast(RestSymbol, symbol_info(SYMBOLS["BTCUSDT"]))).multiplier_up > 0
 needs_percent_price = pytest.mark.skipif(
     not PERCENT_PRICE_PARSED, reason="exchange/wire.py does not read PERCENT_PRICE yet"
 )
@@ -265,7 +265,9 @@ def test_an_unknown_symbol_is_refused(shared_venue: Venue, tmp_path: Path) -> No
 
 def assert_protected_on_venue(venue: Venue, pid: str, side: str, sl: str, tp: str) -> None:
     """The venue's open algo orders for the symbol: one SL and one TP for the filled quantity."""
-    filled = Decimal(wait_for(lambda: venue.order(f"{pid}-e"), "the entry order")["executedQty"])
+    order = wait_for(lambda: venue.order(f"{pid}-e"), "the entry order")
+    assert order is not None
+    filled = Decimal(order["executedQty"])
     assert filled == Decimal(QTY)
     by_type = {a["orderType"]: a for a in venue.algos(pid)}
     assert sorted(by_type) == ["STOP_MARKET", "TAKE_PROFIT_MARKET"], venue.algos(pid)
@@ -324,7 +326,7 @@ def test_a_limit_entry_with_wait_is_protected_once_it_fills(venue: Venue, tmp_pa
                         "--tp", TP, "--wait", "--timeout", "20", "--json")  # fmt: skip
     with enter:
         try:
-            (pid,) = wait_for(lambda: state.exists() and list(journal(state)), "the journal record")
+            (pid,) = wait_for(lambda: list(journal(state)) if state.exists() else [], "the journal record")
             wait_for(lambda: venue.order(f"{pid}-e"), "the entry order to rest on the venue")
             assert enter.poll() is None, "enter returned before the entry filled"
             venue.set_price("BTCUSDT", "96800")

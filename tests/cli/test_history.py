@@ -4,7 +4,6 @@ from the journal or the archive: its notes with their times, its legs and what t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -59,7 +58,7 @@ class Clock:
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Iterator[Path]:
+def state(tmp_path: Path) -> Path:
     """Three entries archived a day apart (oldest first), one protected entry still pending."""
     path, clock = tmp_path / "state", Clock()
     with PendingEntryStore(path, clock_ms=clock) as store:

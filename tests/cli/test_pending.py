@@ -279,7 +279,7 @@ def venue(tmp_path: Path) -> Iterator[Any]:
 def drop(venue: Any, state: Path, *args: str) -> tuple[int, str, str]:
     from tests.cli.test_enter import bot as bot_with
 
-    return bot_with(venue, state, "pending", "drop", *args, "--yes", "--force")  # type: ignore[no-any-return]
+    return bot_with(venue, state, "pending", "drop", *args, "--yes", "--force")
 
 
 @pytest.mark.e2e

@@ -32,7 +32,7 @@ class Recorder:
     def message(self, message: object) -> None:
         self.calls.append(("message", message))
 
-    def note(self, text: str) -> None:
+    def note(self, text: str, **fields: str) -> None:
         self.calls.append(("note", text))
 
 
@@ -108,7 +108,7 @@ def test_a_ready_file_in_a_missing_directory_is_refused_before_anything_starts(t
 
 
 @pytest.mark.e2e
-def test_a_real_daemon_writes_it_when_reconciled_and_removes_it_on_sigterm(tmp_path: Path):
+def test_a_real_daemon_writes_it_when_reconciled_and_removes_it_on_sigterm(tmp_path: Path) -> None:
     """`bot run` against `bot paper serve`: a stale file is replaced by this run's once it has
     reconciled (its log says so first); SIGTERM exits 0 and removes it."""
     # Arrange
@@ -128,6 +128,7 @@ def test_a_real_daemon_writes_it_when_reconciled_and_removes_it_on_sigterm(tmp_p
         code = proc.popen.wait(20)
 
     # Assert
+    assert doc is not None
     assert set(doc) == KEYS
     assert doc["venue"] == "paper"
     assert str(doc["started_at"]) < str(doc["reconciled_at"])

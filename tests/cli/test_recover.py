@@ -11,6 +11,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -206,6 +207,11 @@ def requested(here: Path) -> PendingId:
     return pid
 
 
+def both(first: Callable[[Path], object], second: Callable[[Path], object], here: Path) -> None:
+    first(here)
+    second(here)
+
+
 def plain_context(here: Path) -> None:
     with PendingEntryStore(here / "state") as store:
         store.save("seed-1", PLAIN)
@@ -223,7 +229,7 @@ def test_json_without_yes_is_refused_before_anything(here: Path) -> None:
 
 @pytest.mark.parametrize(
     ("setup", "expected"),
-    [(lambda h: None, 0), (requested, 2), (plain_context, 3), (lambda h: (requested(h), plain_context(h)), 3)],
+    [(lambda h: None, 0), (requested, 2), (plain_context, 3), (lambda h: both(requested, plain_context, h), 3)],
     ids=["nothing", "work", "unreadable", "work-and-unreadable"],
 )
 def test_dry_run_exit_codes(here: Path, setup: Any, expected: int) -> None:

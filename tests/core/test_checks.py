@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ def market(side: str = "BUY", **kw: str) -> EntrySpec:
     return entry(side, price=None, **kw)  # type: ignore[arg-type]
 
 
-SELL = {"sl": "104000", "tp": "95000"}  # a sell's stop-loss above, take-profit below
+SELL: dict[str, Any] = {"sl": "104000", "tp": "95000"}  # a sell's stop-loss above, take-profit below
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import pytest
 
 from bot_cli.core.model import (
     CloseOrder,
+    EntrySpec,
     Leg,
     LegState,
     Note,
@@ -54,7 +55,7 @@ def _rich(status: Status) -> Pending:
 
 
 @pytest.mark.parametrize("status", list(Status), ids=lambda s: s.name)
-def test_roundtrip_in_every_status(status) -> None:
+def test_roundtrip_in_every_status(status: Status) -> None:
     """encode -> JSON text -> decode gives back an equal Pending, in every status."""
     # Arrange
     p = _rich(status)
@@ -67,7 +68,7 @@ def test_roundtrip_in_every_status(status) -> None:
 
 
 @pytest.mark.parametrize("status", list(Status), ids=lambda s: s.name)
-def test_roundtrip_of_the_plain_canonical_pendings(status) -> None:
+def test_roundtrip_of_the_plain_canonical_pendings(status: Status) -> None:
     """The minimal pending of each status (no legs, no close, defaults) roundtrips too."""
     # Arrange
     p = pending(status)
@@ -92,7 +93,7 @@ def test_roundtrip_of_the_plain_canonical_pendings(status) -> None:
                      id="tiny prices, huge quantity"),
     ],
 )
-def test_roundtrip_of_every_spec_shape(entry) -> None:
+def test_roundtrip_of_every_spec_shape(entry: EntrySpec) -> None:
     """Optional prices, sides and position sides survive the journal."""
     # Arrange
     p = pending(Status.OPEN, spec=entry)
@@ -109,7 +110,7 @@ def test_roundtrip_of_every_spec_shape(entry) -> None:
     ["0.00000001", "1E-8", "0.10", "100.00", "123456789012345678901234567890.123456789",
      "0", "0.0", "-0.5", "1E+3"],
 )
-def test_decimals_survive_digit_for_digit(text) -> None:
+def test_decimals_survive_digit_for_digit(text: str) -> None:
     """A Decimal comes back with the same sign, digits and exponent, never via float."""
     # Arrange
     value = Decimal(text)
@@ -189,7 +190,7 @@ LEG_FIELDS = ["leg", "gen", "client_id", "quantity", "trigger_price", "state", "
 
 
 @pytest.mark.parametrize("field", REQUIRED)
-def test_missing_field_is_named(field) -> None:
+def test_missing_field_is_named(field: str) -> None:
     """A record without one of its fields is CorruptRecord naming that field."""
     # Arrange
     record = _without(field)
@@ -207,7 +208,9 @@ def test_missing_field_is_named(field) -> None:
     [(Status.PARTIALLY_FILLED, False, False), (Status.PROTECTING, True, False), (Status.EXITING, True, True)],
     ids=lambda v: getattr(v, "name", str(v)),
 )
-def test_a_record_written_before_the_added_fields_gets_what_its_status_implies(status, entry_done, flatten) -> None:
+def test_a_record_written_before_the_added_fields_gets_what_its_status_implies(
+    status: Status, entry_done: bool, flatten: bool
+) -> None:
     """An older record (no exits, no entry_done) decodes with the facts its status implies."""
     # Arrange
     record = {k: v for k, v in encode(_rich(status)).items() if k not in ADDED}
@@ -232,7 +235,7 @@ def test_closing_is_read_as_exiting_its_new_name() -> None:
 
 
 @pytest.mark.parametrize("field", LEG_FIELDS)
-def test_missing_leg_field_is_named(field) -> None:
+def test_missing_leg_field_is_named(field: str) -> None:
     """A protective order without one of its fields is CorruptRecord naming that field."""
     # Arrange
     record = _leg_without(field)
@@ -268,7 +271,7 @@ def test_missing_leg_field_is_named(field) -> None:
         pytest.param("history", _with("history", [[T0]]), id="history note without text"),
     ],
 )
-def test_bad_value_is_named(field, record) -> None:
+def test_bad_value_is_named(field: str, record: dict[str, Any]) -> None:
     """A field of the wrong type or an unknown enum value is CorruptRecord naming the field."""
     # Arrange
     bad = record
@@ -286,7 +289,7 @@ def test_bad_value_is_named(field, record) -> None:
     [pytest.param(None, id="no version"), pytest.param(RECORD_VERSION + 1, id="newer version"),
      pytest.param("1", id="version as a string")],
 )
-def test_unknown_record_version_is_refused(version) -> None:
+def test_unknown_record_version_is_refused(version: object) -> None:
     """A record of another schema version is refused, naming the version."""
     # Arrange
     record = _with("rv", version)
@@ -302,7 +305,7 @@ def test_unknown_record_version_is_refused(version) -> None:
 @pytest.mark.parametrize(
     "value", [float("inf"), float("nan"), [1], {"a": 1}], ids=["Infinity", "NaN", "list", "object"]
 )
-def test_a_time_that_is_not_an_integer_is_a_corrupt_record_not_a_crash(value) -> None:
+def test_a_time_that_is_not_an_integer_is_a_corrupt_record_not_a_crash(value: object) -> None:
     """The journal's JSON reader accepts Infinity: one such line must not crash the daemon."""
     record = {**_good(), "created_at": value}
     with pytest.raises(CorruptRecord):

@@ -51,7 +51,7 @@ def test_binance_rule_is_the_documented_one() -> None:
         pytest.param(36**9 - 1, 36**5 - 1, id="largest time that fits"),
     ],
 )
-def test_pending_ids_are_ours_and_sortable(now_ms, entropy) -> None:
+def test_pending_ids_are_ours_and_sortable(now_ms: int, entropy: int) -> None:
     """make_pending_id: 'bc' + 9 base-36 time digits + 5 entropy digits, recognised as ours."""
     # Arrange
     later = make_pending_id(now_ms + 1, 0) if now_ms + 1 < 36**9 else None
@@ -81,7 +81,7 @@ def test_pending_ids_are_deterministic() -> None:
 
 @pytest.mark.parametrize("which", [Leg.ENTRY, *PROTECTIVE], ids=lambda leg: leg.name)
 @pytest.mark.parametrize("gen", GENS, ids=lambda g: f"gen {g}")
-def test_client_ids_are_valid_on_binance_and_roundtrip(which, gen) -> None:
+def test_client_ids_are_valid_on_binance_and_roundtrip(which: Leg, gen: int) -> None:
     """Every leg and generation: <= 36 chars, only [A-Za-z0-9-], parsed back to the same parts."""
     # Arrange
     expected_gen = 0 if which is Leg.ENTRY else gen
@@ -106,7 +106,7 @@ def test_client_ids_are_valid_on_binance_and_roundtrip(which, gen) -> None:
         pytest.param(Leg.CLOSE, 4, f"{PID}-x4", id="market close, generation 4"),
     ],
 )
-def test_client_id_shape(which, gen, expected) -> None:
+def test_client_id_shape(which: Leg, gen: int, expected: str) -> None:
     """The documented shape: <pid>-e, <pid>-sl<gen>, <pid>-tp<gen>, <pid>-x<gen>."""
     # Arrange
     pid = PID
@@ -156,7 +156,7 @@ def test_counter_too_large_for_36_chars_is_refused() -> None:
         pytest.param("bc0mgj6k3cw00001\n", id="trailing newline"),
     ],
 )
-def test_client_id_refuses_what_is_not_a_pending_id(pid) -> None:
+def test_client_id_refuses_what_is_not_a_pending_id(pid: str) -> None:
     """client_id only derives from our own pending ids."""
     # Arrange
     candidate = PendingId(pid)
@@ -192,7 +192,7 @@ def test_client_id_refuses_what_is_not_a_pending_id(pid) -> None:
         pytest.param("bc12345-sl1", id="pending id too short"),
     ],
 )
-def test_foreign_ids_parse_to_none(foreign) -> None:
+def test_foreign_ids_parse_to_none(foreign: str) -> None:
     """Ids that are not ours (other tools, the web UI, Binance itself) parse to None."""
     # Arrange
     text = foreign

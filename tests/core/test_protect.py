@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from bot_cli.core import commands as cm
-from bot_cli.core.model import Exit, Leg, LegState, Pending, PositionSide, Side, Status
+from bot_cli.core.model import ClientId, Exit, Leg, LegState, Pending, PositionSide, ProtectionOrder, Side, Status
 from bot_cli.core.protect import converge, covered, deadline
 from tests.core.helpers import (
     INSIDE,
@@ -88,7 +88,7 @@ def test_deadline_is_send_time_plus_recv_window_plus_margin() -> None:
         ),
     ],
 )
-def test_covered_means_newest_generation_live_for_the_filled_quantity(why, p, expected) -> None:
+def test_covered_means_newest_generation_live_for_the_filled_quantity(why: str, p: Pending, expected: bool) -> None:
     """covered(): every leg of the spec, newest generation, LIVE, quantity == filled."""
     # Arrange
     entry = p
@@ -104,7 +104,7 @@ def test_covered_means_newest_generation_live_for_the_filled_quantity(why, p, ex
     "status",
     [Status.SUBMITTING, Status.OPEN, Status.NEEDS_ATTENTION, Status.DROPPED],
 )
-def test_converge_places_nothing_outside_protecting_statuses(status) -> None:
+def test_converge_places_nothing_outside_protecting_statuses(status: Status) -> None:
     """Only PARTIALLY_FILLED, PROTECTING, PROTECTED and EXITING have protective work to do."""
     # Arrange
     p = pending(status, filled_qty=D("1.0"), protections=())
@@ -189,7 +189,9 @@ def test_resize_places_a_new_generation_with_new_ids_and_keeps_the_old_live() ->
                      [SL1, TP1], id="both acked: cancel the old"),
     ],
 )
-def test_old_generation_is_canceled_only_after_the_new_one_is_acknowledged(why, new_legs, cancels) -> None:
+def test_old_generation_is_canceled_only_after_the_new_one_is_acknowledged(
+    why: str, new_legs: tuple[ProtectionOrder, ...], cancels: tuple[ClientId, ...]
+) -> None:
     """Cancel-after-ack: the old stop stays until every leg of the new one is live."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, gen=2, filled_qty=D("0.7"),
@@ -239,7 +241,7 @@ def test_partially_filled_stays_following_when_covered() -> None:
         pytest.param(INSIDE, True, id="at retry_at: try again"),
     ],
 )
-def test_a_refused_protection_is_not_retried_before_retry_at(now, placed) -> None:
+def test_a_refused_protection_is_not_retried_before_retry_at(now: int, placed: bool) -> None:
     """After a refusal, the next generation waits until retry_at."""
     # Arrange
     p = pending(Status.PROTECTING, protections=(), attempts=1, retry_at=INSIDE)
@@ -308,7 +310,9 @@ def test_generations_never_reuse_an_id() -> None:
         ),
     ],
 )
-def test_closing_winds_down_protection_then_closes(why, p, expected_status, expected_cmds) -> None:
+def test_closing_winds_down_protection_then_closes(
+    why: str, p: Pending, expected_status: Status, expected_cmds: list[cm.Command]
+) -> None:
     """CLOSING cancels every live protection and ends CLOSED when nothing is left in flight."""
     # Arrange
     entry = p

@@ -236,14 +236,14 @@ def _check(row: Row) -> None:
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=r.why) for r in RECOVERY_TABLE])
-def test_recovery_table(row) -> None:
+def test_recovery_table(row: Row) -> None:
     """Every row of DESIGN.md's recovery table: local state x exchange says -> action."""
     # Arrange: the row
     _check(row)
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=r.why) for r in MORE_ROWS])
-def test_recovery_beyond_the_table(row) -> None:
+def test_recovery_beyond_the_table(row: Row) -> None:
     """Partial fills, flat positions, closes and entries needing attention."""
     # Arrange: the row
     _check(row)
@@ -270,7 +270,9 @@ def test_recovery_beyond_the_table(row) -> None:
     ],
 )
 @pytest.mark.parametrize("now", [pytest.param(INSIDE, id="inside"), pytest.param(LATER, id="past")])
-def test_submitting_found_in_any_status_is_adopted_at_any_time(status, filled, adopted_as, now) -> None:
+def test_submitting_found_in_any_status_is_adopted_at_any_time(
+    status: OrderStatus, filled: str, adopted_as: Status, now: int
+) -> None:
     """A SUBMITTING entry found on the exchange is adopted, inside or past its window."""
     # Arrange
     report = order(status, filled)
@@ -292,7 +294,9 @@ def test_submitting_found_in_any_status_is_adopted_at_any_time(status, filled, a
         pytest.param(DEADLINE, Status.NOT_PLACED, (cm.ArchivePending,), id="at the deadline"),
     ],
 )
-def test_submitting_not_found_waits_until_the_window_closes(now, result, kinds) -> None:
+def test_submitting_not_found_waits_until_the_window_closes(
+    now: int, result: Status, kinds: tuple[type[cm.Command], ...]
+) -> None:
     """Not found proves nothing until timestamp + recvWindow + margin has passed."""
     # Arrange
     snap = snapshot(orders=NOT_FOUND, position="0")
@@ -461,7 +465,7 @@ class Mix:
         pytest.param(Mix(10, 4, 2, 4 + 4 + 1), id="mixed: one position call for all"),
     ],
 )
-def test_calls_are_entries_not_open_plus_unacked_legs_plus_one_position(mix) -> None:
+def test_calls_are_entries_not_open_plus_unacked_legs_plus_one_position(mix: Mix) -> None:
     """calls = entries not found open + unacknowledged legs + 1 position call when needed."""
     # Arrange
     state = {
@@ -487,7 +491,7 @@ def test_calls_are_entries_not_open_plus_unacked_legs_plus_one_position(mix) -> 
 @pytest.mark.parametrize(
     "status", [Status.OPEN, Status.SUBMITTING, Status.PARTIALLY_FILLED], ids=lambda s: s.name
 )
-def test_a_thousand_entries_all_open_need_no_lookup(status) -> None:
+def test_a_thousand_entries_all_open_need_no_lookup(status: Status) -> None:
     """1000 entries all on the open books (and their live legs) cost zero extra calls."""
     # Arrange
     state = _many(1_000, status)
@@ -535,7 +539,7 @@ def test_unsettled_close_is_queried() -> None:
     [Status.NEEDS_ATTENTION, Status.REQUESTED, *[s for s in Status if s.terminal]],
     ids=lambda s: s.name,
 )
-def test_entries_not_reconciled_need_no_lookup(status) -> None:
+def test_entries_not_reconciled_need_no_lookup(status: Status) -> None:
     """Entries that need attention, are not yet sent, or are archived are never queried."""
     # Arrange
     state = {PID: pending(status)}
@@ -627,7 +631,7 @@ LIVE_STATUSES = [s for s in Status if not s.terminal]
 
 
 @pytest.mark.parametrize("status", LIVE_STATUSES, ids=lambda s: s.name)
-def test_every_plan_persists_before_it_sends_and_spares_flat_positions(status) -> None:
+def test_every_plan_persists_before_it_sends_and_spares_flat_positions(status: Status) -> None:
     """Any local state x any answer: persisted before sent; nothing placed for a flat position."""
     # Arrange
     local = pending(status)

@@ -24,7 +24,7 @@ SL1, TP1 = cid(Leg.SL, 1), cid(Leg.TP, 1)
         pytest.param(1, 120_000, 120_000, id="never before the exchange's Retry-After / ban end"),
     ],
 )
-def test_backoff_doubles_up_to_a_cap_and_honours_retry_after(failures, retry_after_ms, expected) -> None:
+def test_backoff_doubles_up_to_a_cap_and_honours_retry_after(failures: int, retry_after_ms: int, expected: int) -> None:
     assert backoff_ms(failures, retry_after_ms, POLICY) == expected
 
 

@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from bot_cli.core.model import Exit, PositionSide, Side, Status
+from bot_cli.core.model import Exit, Pending, PositionSide, Side, Status
 from bot_cli.core.shares import allocate, shortfall
 from tests.core.helpers import T0, D, pending, spec
 
 
-def _entry(n: int, filled: str, side: Side = Side.BUY, **changes: object):
+def _entry(n: int, filled: str, side: Side = Side.BUY, **changes: object) -> Pending:
     entry = spec(side, stop_loss="95" if side is Side.BUY else "105", take_profit="110" if side is Side.BUY else "90")
     p = pending(Status.PROTECTED, pid=f"bc0mgj6k3cw0000{n}", spec=entry, filled_qty=D(filled), created_at=T0 + n)  # type: ignore[arg-type]
     return replace(p, **changes) if changes else p  # type: ignore[arg-type]
@@ -51,7 +51,9 @@ def test_an_entry_gets_no_more_than_its_own_share_of_a_larger_position() -> None
         pytest.param(Side.SELL, "1.0", "0", id="short entry, position turned long"),
     ],
 )
-def test_a_position_counts_for_an_entry_only_when_it_points_the_entry_s_way(side, amount, expected) -> None:
+def test_a_position_counts_for_an_entry_only_when_it_points_the_entry_s_way(
+    side: Side, amount: str, expected: str
+) -> None:
     a = _entry(1, "1.0", side)
     assert allocate([a], "BTCUSDT", BOTH, D(amount)) == {a.pending_id: D(expected)}
 

@@ -41,7 +41,7 @@ def test_valid_price_has_no_problem() -> None:
     ],
     ids=["off the tick", "below min price", "above max price", "zero", "negative"],
 )
-def test_bad_price_is_described_in_one_line(price, problem) -> None:
+def test_bad_price_is_described_in_one_line(price: D, problem: str) -> None:
     """Each price problem is named with the symbol's limit."""
     assert BTC.check_price(price) == problem
 
@@ -87,7 +87,7 @@ def test_valid_quantity_has_no_problem() -> None:
     ],
     ids=["below min", "above max", "above market max", "off the step", "zero", "notional"],
 )
-def test_bad_quantity_is_described_in_one_line(qty, market, price, problem) -> None:
+def test_bad_quantity_is_described_in_one_line(qty: D, market: bool, price: D | None, problem: str) -> None:
     """Each quantity problem is named with the symbol's limit."""
     assert BTC.check_quantity(qty, market=market, price=price) == problem
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -36,7 +36,7 @@ from bot_cli.exchange.wire import (
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "binance"
 
 
-def load(name: str):
+def load(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
@@ -112,7 +112,7 @@ def test_algo_update_triggered_live_capture_in_stream_wrapper() -> None:
 
 
 @pytest.mark.parametrize("ai", ["", "0"])
-def test_algo_update_empty_or_zero_actual_order_id_is_none(ai) -> None:
+def test_algo_update_empty_or_zero_actual_order_id_is_none(ai: str) -> None:
     """ai "" (before trigger) or "0" means no matching-engine order yet."""
     event = load("algo_update_triggered_live.json")
     event["data"]["o"]["ai"] = ai
@@ -142,7 +142,7 @@ def test_account_update_without_positions() -> None:
 
 
 @pytest.mark.parametrize("event_time", ["1576653824250", 1576653824250], ids=["string", "int"])
-def test_listen_key_expired_with_event_time_as_string_or_int(event_time) -> None:
+def test_listen_key_expired_with_event_time_as_string_or_int(event_time: str | int) -> None:
     """listenKeyExpired.E arrives as a string in live traffic, an int in the 2026 SDK."""
     frame = json.dumps({"e": "listenKeyExpired", "E": event_time, "listenKey": "k"})
     assert parse_stream_message(frame) == ListenKeyExpired(1576653824250)
@@ -188,7 +188,7 @@ def _without(name: str, path: tuple[str, ...], key: str) -> str:
     ],
     ids=["z", "X", "ap", "E", "caid", "tp", "a"],
 )
-def test_missing_required_stream_field_names_the_field(name, path, key) -> None:
+def test_missing_required_stream_field_names_the_field(name: str, path: tuple[str, ...], key: str) -> None:
     """A missing field raises WireError naming it, never a default."""
     with pytest.raises(WireError, match=f"missing field '{key}'"):
         parse_stream_message(_without(name, path, key))
@@ -206,7 +206,7 @@ def test_missing_required_stream_field_names_the_field(name, path, key) -> None:
     ],
     ids=["text number", "NaN", "bool number", "bad int", "unknown status", "non-string id"],
 )
-def test_bad_stream_values_are_refused(key, value, match) -> None:
+def test_bad_stream_values_are_refused(key: str, value: object, match: str) -> None:
     """Wrong types and unknown enum values raise WireError naming the field."""
     event = load("order_trade_update_filled.json")
     event["o"][key] = value
@@ -218,7 +218,7 @@ def test_bad_stream_values_are_refused(key, value, match) -> None:
     "frame", ["not json", "[1, 2]", '{"E": 1}', '{"stream": "k", "data": [1]}'],
     ids=["not json", "a list", "no event type", "wrapped non-object"],
 )
-def test_malformed_frames_are_refused(frame) -> None:
+def test_malformed_frames_are_refused(frame: str) -> None:
     """Frames that are not event objects raise WireError."""
     with pytest.raises(WireError):
         parse_stream_message(frame)
@@ -271,7 +271,7 @@ PREMIUM_INDEX = {
 
 def test_premium_index() -> None:
     """GET /fapi/v1/premiumIndex?symbol= -> the symbol's mark price as a Decimal."""
-    assert wire.parse_premium_index(PREMIUM_INDEX) == wire.MarkPrice(
+    assert wire.parse_premium_index(cast(wire.RestPremiumIndex, PREMIUM_INDEX)) == wire.MarkPrice(
         "BTCUSDT", D("11793.63104562"), 1597370495002
     )
 
@@ -282,10 +282,10 @@ def test_premium_index() -> None:
      ({"markPrice": "NaN"}, "not a finite number"), ({"markPrice": None}, "not a number")],
     ids=["zero", "negative", "NaN", "null"],
 )
-def test_premium_index_without_a_usable_price_is_refused(change, match) -> None:
+def test_premium_index_without_a_usable_price_is_refused(change: dict[str, object], match: str) -> None:
     """A mark price that is not a positive number raises WireError, never a default."""
     with pytest.raises(WireError, match=match):
-        wire.parse_premium_index({**PREMIUM_INDEX, **change})
+        wire.parse_premium_index(cast(wire.RestPremiumIndex, {**PREMIUM_INDEX, **change}))
 
 
 def test_open_orders() -> None:
@@ -299,7 +299,7 @@ def test_open_orders() -> None:
     ("key", "match"), [("executedQty", "'executedQty'"), ("status", "'status'"),
                        ("orderId", "'orderId'")],
 )
-def test_order_missing_field_is_refused(key, match) -> None:
+def test_order_missing_field_is_refused(key: str, match: str) -> None:
     """A REST order without a required field raises WireError naming it."""
     order = load("query_order_response.json")
     del order[key]
@@ -455,6 +455,6 @@ def test_every_fixture_has_a_parser() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PARSERS))
-def test_fixture_parses_and_stream_events_are_not_ignored(name) -> None:
+def test_fixture_parses_and_stream_events_are_not_ignored(name: str) -> None:
     """Every fixture parses; none of the stream fixtures falls through to Ignored."""
     assert not isinstance(PARSERS[name](load(name)), Ignored)

@@ -42,7 +42,7 @@ class Quiet:
 def fake_daemon(state: Path, venue: FakeExchange) -> Daemon:
     """A daemon's engine and journal watcher over ``venue`` (its stream is not needed here)."""
     engine = ExecutionEngine(PendingEntryStore(state), venue)
-    return Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+    return Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
 
 
 def entry_orders(venue: FakeExchange) -> int:

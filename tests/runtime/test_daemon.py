@@ -10,7 +10,7 @@ from typing import Any
 from bot_cli.core.engine import request_entry
 from bot_cli.core.events import ProtectionReport
 from bot_cli.core.ids import client_id, make_pending_id
-from bot_cli.core.model import AlgoStatus, EntrySpec, Leg, OrderType, PositionSide, Side, Status
+from bot_cli.core.model import AlgoStatus, ClientId, EntrySpec, Leg, OrderType, PositionSide, Side, Status
 from bot_cli.exchange.wire import AccountUpdate
 from bot_cli.runtime.driver import Daemon
 from bot_cli.runtime.engine import ExecutionEngine
@@ -35,7 +35,7 @@ def test_a_requested_entry_read_in_by_an_event_is_still_claimed(tmp_path: Path) 
         # Arrange: a daemon's engine, then `bot enter` (another process) writes a REQUESTED entry
         clock, venue = FakeClock(), FakeExchange()
         engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
-        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
         pid = make_pending_id(clock.now_ms(), 1)
         p, _ = request_entry(pid, SPEC, clock.now_ms(), 5000)
         with PendingEntryStore(tmp_path) as cli:
@@ -67,12 +67,12 @@ class Recorded(Quiet):
 def test_a_position_closed_by_hand_while_running_cancels_both_legs(tmp_path: Path) -> None:
     """ACCOUNT_UPDATE shows the position gone with no leg fired: the daemon reconciles, shares
     the position out, and cancels the legs that now protect nothing."""
-    async def scenario() -> tuple[FakeExchange, dict[str, Any], list[str]]:
+    async def scenario() -> tuple[FakeExchange, dict[ClientId, str], list[str]]:
         # Arrange: a protected entry on a running daemon
         clock, venue = FakeClock(), FakeExchange()
         engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
         view = Recorded()
-        daemon = Daemon(engine, lambda **_: None, view)  # type: ignore[arg-type,return-value]
+        daemon = Daemon(engine, lambda **_: None, view)  # type: ignore[arg-type]  # no stream is started here
         p = await engine.execute_entry(SPEC)
         await engine.on_order_report(venue.fill(client_id(p.pending_id, Leg.ENTRY), Decimal("1.0")))
         assert engine.state[p.pending_id].status is Status.PROTECTED
@@ -98,7 +98,7 @@ def test_a_position_that_grew_with_a_fill_wakes_nothing(tmp_path: Path) -> None:
     async def scenario() -> bool:
         clock, venue = FakeClock(), FakeExchange()
         engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
-        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
         p = await engine.execute_entry(SPEC)
         await engine.on_order_report(venue.fill(client_id(p.pending_id, Leg.ENTRY), Decimal("0.4")))
         await daemon._on_message(AccountUpdate(clock.now_ms(), {("BTCUSDT", PositionSide.BOTH): Decimal("0.4")}))
@@ -122,7 +122,7 @@ def test_an_operator_close_request_flattens_the_entry_and_is_forgotten(tmp_path:
     async def scenario() -> tuple[FakeExchange, ExecutionEngine, str]:
         clock, venue = FakeClock(), FakeExchange()
         engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
-        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
         p = await engine.execute_entry(SPEC)
         await engine.on_order_report(venue.fill(client_id(p.pending_id, Leg.ENTRY), Decimal("1.0")))
 
@@ -142,7 +142,7 @@ def test_a_request_for_an_unknown_entry_is_dropped_and_changes_nothing(tmp_path:
     async def scenario() -> FakeExchange:
         clock, venue = FakeClock(), FakeExchange()
         engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
-        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
         requests.put(tmp_path, "bc0mgj6k3cw0zzzz", "cancel")
         await daemon._watch_journal()
         return venue
@@ -157,7 +157,7 @@ def test_a_request_the_table_has_no_row_for_is_refused_not_parked(tmp_path: Path
     async def scenario() -> tuple[Status, list[Any]]:
         clock, venue = FakeClock(), FakeExchange()
         engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
-        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type,return-value]
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
         p = await engine.execute_entry(SPEC)
         requests.put(tmp_path, p.pending_id, "close")
         await daemon._watch_journal()
