@@ -262,9 +262,9 @@ def _view(
     return view
 
 
-def _start_demo(cfg: Config, conn: Connection, engine: ExecutionEngine, view: object) -> asyncio.Task[None] | None:
-    try:
-        from bot_cli.paper.demo import start_demo
-    except ImportError:
-        return None
+def _start_demo(
+    cfg: Config, conn: Connection, engine: ExecutionEngine, view: LiveView | LogView
+) -> asyncio.Task[None] | None:
+    from bot_cli.demo import start_demo
+
     return start_demo(cfg, conn, engine, view)

@@ -1,11 +1,17 @@
-"""What importing the venue costs: the package loads nothing, the state machine no web stack."""
+"""The venue's imports: the package loads nothing, the exchange no web stack, and the layers
+of the state machine depend one way."""
 
 from __future__ import annotations
 
+import ast
+import itertools
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+import bot_cli.paper
 
 
 WEB_STACK = ("starlette", "uvicorn")
@@ -57,3 +63,44 @@ def test_the_state_machine_and_service_load_no_web_stack(module: str) -> None:
 
     # Assert
     assert not loaded & set(WEB_STACK)
+
+
+PAPER = Path(bot_cli.paper.__file__).parent
+# Outside the venue it may use the pure core, the errors and the state store's file primitives:
+# never the bot's runtime, adapters, CLI or API (it stands in for Binance, it is not the bot).
+ALLOWED_OUTSIDE = ("bot_cli.core", "bot_cli.errors", "bot_cli.store")
+# The exchange state machine, bottom up: none of these imports the ones after it.
+STATE_MACHINE = ("records", "ledger", "margin", "funding", "book", "matching")
+
+
+def imports_of(module: str) -> set[str]:
+    """Every module ``bot_cli/paper/<module>.py`` imports, at its top or inside a function."""
+    tree = ast.parse((PAPER / f"{module}.py").read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in PAPER.glob("*.py")))
+def test_the_venue_imports_no_part_of_the_bot(module: str) -> None:
+    """A venue module imports the core, the errors and the store's primitives, nothing else of the bot."""
+    # Act
+    outside = {m for m in imports_of(module) if m.startswith("bot_cli.") and not m.startswith("bot_cli.paper")}
+
+    # Assert
+    assert {m for m in outside if not m.startswith(ALLOWED_OUTSIDE)} == set()
+
+
+@pytest.mark.parametrize(("lower", "upper"), list(itertools.combinations(STATE_MACHINE, 2)))
+def test_the_state_machine_depends_one_way(lower: str, upper: str) -> None:
+    """The book never calls into matching (which drives it); nothing lower imports what is above it."""
+    # Act
+    imported = imports_of(lower)
+
+    # Assert
+    assert f"bot_cli.paper.{upper}" not in imported
