@@ -227,7 +227,7 @@ def as_json_doc(r: Report) -> dict[str, Any]:
             uptime_seconds=round((r.now_ms - d.beat.started_at) / 1000, 1),
             heartbeat_at=d.beat.written_at, stream=raw.get("stream"),
             last_event_at=raw.get("last_event_at") or None,
-            last_reconcile=raw.get("last_reconcile") or None,
+            last_reconcile=raw.get("last_reconcile") or None, start_weight=raw.get("start_weight"),
         )  # fmt: skip
     return {"daemon": daemon, "source": r.source, "entries": r.entries, "unreadable": r.unreadable,
             "exposure": r.exposure, "problems": r.problems(), "exit_code": r.code}
@@ -262,6 +262,8 @@ def _daemon_lines(b: Beat, now: int, state: str) -> list[str]:
         f"last event: {_ago(raw.get('last_event_at'), now)}",
         f"heartbeat: {_ago(b.written_at, now)}",
     ]
+    if (weight := raw.get("start_weight")) is not None:
+        lines.append(f"start: request weight {weight} (of the exchange's limit per minute)")
     if rec:
         lines.insert(3, (
             f"last reconcile: {_ago(rec.get('at'), now)} ({rec.get('why')}):"

@@ -16,6 +16,7 @@ from typing import Any
 from bot_cli.core.summary import by_status, exposure
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
 from bot_cli.store.atomic import replace_durable
+from bot_cli.venue import Metered
 
 
 NAME = "heartbeat.json"
@@ -31,6 +32,7 @@ class Heartbeat:
     stream_since: int = 0
     last_event_at: int = 0
     last_reconcile: dict[str, Any] = field(default_factory=dict)
+    start_weight: int | None = None  # the request weight spent up to the first reconcile
 
     @property
     def path(self) -> Path:
@@ -44,6 +46,9 @@ class Heartbeat:
         self.last_event_at = self.engine.clock.now_ms()
 
     def reconciled(self, recovery: Recovery, why: str) -> None:
+        if not self.last_reconcile:  # the start: time, rate limits, listenKey, this reconcile
+            venue = self.engine.venue
+            self.start_weight = venue.weight_spent if isinstance(venue, Metered) else recovery.weight
         rows = recovery.plan.rows
         self.last_reconcile = {
             "at": self.engine.clock.now_ms(), "why": why, "entries": len(rows),
@@ -58,6 +63,7 @@ class Heartbeat:
             "written_at": self.engine.clock.now_ms(),
             "stream": {"connected": self.stream_up, "since": self.stream_since},
             "last_event_at": self.last_event_at, "last_reconcile": self.last_reconcile,
+            "start_weight": self.start_weight,
             "entries": by_status(entries), "exposure": [x.as_dict() for x in exposure(entries)],
         }
 

@@ -59,3 +59,21 @@ def test_no_heartbeat_file_reads_as_none(tmp_path: Path) -> None:
     assert read(tmp_path) is None
     (tmp_path / "heartbeat.json").write_text("{torn")
     assert read(tmp_path) is None
+
+
+def test_the_heartbeat_keeps_the_request_weight_the_start_spent(tmp_path: Path) -> None:
+    """The venue's weight count at the first reconcile is the start's; later ones leave it."""
+    class Metered(FakeExchange):
+        weight_spent = 17
+
+    async def scenario() -> tuple[object, object]:
+        clock, venue = FakeClock(), Metered()
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        beat = Heartbeat(engine, "paper", clock.now_ms())
+        beat.reconciled(await engine.recover(), "stream connected")
+        first = beat.payload()["start_weight"]
+        venue.weight_spent = 99
+        beat.reconciled(await engine.recover(), "stream reconnected")
+        return first, beat.payload()["start_weight"]
+
+    assert asyncio.run(scenario()) == (17, 17)
