@@ -8,6 +8,7 @@ from decimal import Decimal
 from bot_cli.core.model import PositionSide, Side
 from bot_cli.paper.records import Position
 
+
 MAKER_FEE = Decimal("0.0002")
 TAKER_FEE = Decimal("0.0005")
 _EIGHT = Decimal("0.00000001")

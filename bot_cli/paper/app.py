@@ -33,10 +33,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot_cli.paper import auth, handlers
 from bot_cli.paper.faults import Fault, FaultError
+from bot_cli.paper.market_stream import market_stream
 from bot_cli.paper.rules import BookError
 from bot_cli.paper.service import PaperExchange
-from bot_cli.paper.market_stream import market_stream
 from bot_cli.paper.stream import user_stream
+
 
 log = logging.getLogger("bot_cli.paper")
 TICK_S = 0.1

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from bot_cli.paper.rules import BookError, integer
 
+
 # The one account's credentials: the venue accepts these and no others.
 PAPER_API_KEY = "paper-key"
 PAPER_API_SECRET = "paper-secret"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot_cli.paper.rules import Params, integer, symbol_spec
 
+
 if TYPE_CHECKING:
     from bot_cli.paper.service import PaperExchange
 

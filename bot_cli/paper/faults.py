@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+
 RESPONSE_KINDS = ("lost_response", "unknown_503", "timeout_1007", "rate_limit_429")
 AFTER_KINDS = ("lost_response", "unknown_503", "timeout_1007")
 SLOW_KIND = "slow_response"

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from bot_cli.paper import shapes
+
+from bot_cli.paper import shapes_account
 from bot_cli.paper.ledger import Ledger
 from bot_cli.paper.records import Funding, Position
+
 
 PERIOD_MS = 8 * 3600 * 1000
 RATE = Decimal("0.0001")
@@ -51,4 +53,4 @@ def settle(book: Ledger, at: int) -> None:
         isolated = book.setting(pos.symbol).isolated
         # Binance lists the position only for an isolated one (its wallet moved)
         rows = [(pos, mark, book.setting(pos.symbol))] if isolated else []
-        book.emit(shapes.account_event(book.balance, amount, rows, at, reason="FUNDING_FEE"))
+        book.emit(shapes_account.account_event(book.balance, amount, rows, at, reason="FUNDING_FEE"))

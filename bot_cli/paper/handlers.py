@@ -11,17 +11,14 @@ from typing import Any
 
 from bot_cli.paper import handlers_account, handlers_market, info, shapes
 from bot_cli.paper.endpoint import SEVEN_DAYS_MS, Route, limit, opt_symbol, w, w_symbol
-from bot_cli.paper.market import SYMBOLS
 from bot_cli.paper.records import Algo, Order
 from bot_cli.paper.rules import (
     BookError,
     Params,
-    boolean,
     client_id,
     integer,
     parse_new_algo,
     parse_new_order,
-    required,
     symbol_spec,
 )
 from bot_cli.paper.service import PaperExchange

@@ -6,10 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bot_cli.paper import leverage, margin, shapes
+from bot_cli.paper import leverage, margin, shapes, shapes_account
 from bot_cli.paper.endpoint import SEVEN_DAYS_MS, Route, limit, one_or_all, opt_symbol, w
 from bot_cli.paper.market import SYMBOLS
 from bot_cli.paper.rules import BookError, Params, boolean, integer, required, symbol_spec
+
 
 if TYPE_CHECKING:
     from bot_cli.paper.service import PaperExchange
@@ -20,7 +21,7 @@ def position_risk_v3(ex: PaperExchange, p: Params, now: int) -> Any:
     busy = {o.symbol for o in book.open_orders()} | {a.symbol for a in book.open_algos()}
     busy |= {pos.symbol for pos in book.positions.values() if pos.amount}
     return [
-        shapes.position_v3(
+        shapes_account.position_v3(
             book.position(s, ps), book.mark(s, now), book.notional(s), book.setting(s)
         )
         for s in sorted(busy)
@@ -32,7 +33,7 @@ def position_risk_v3(ex: PaperExchange, p: Params, now: int) -> Any:
 def position_risk_v2(ex: PaperExchange, p: Params, now: int) -> Any:
     book, only = ex.book, opt_symbol(p)
     return [
-        shapes.position_v2(book.position(s, ps), book.mark(s, now), book.setting(s))
+        shapes_account.position_v2(book.position(s, ps), book.mark(s, now), book.setting(s))
         for s in SYMBOLS
         if only in (None, s)
         for ps in book.position_sides()
@@ -66,7 +67,7 @@ def user_trades(ex: PaperExchange, p: Params, now: int) -> Any:
         and start <= t.time <= end
     ]
     rows = rows[: limit(p)] if from_id is not None else rows[-limit(p) :]
-    return [shapes.user_trade(t) for t in rows]
+    return [shapes_account.user_trade(t) for t in rows]
 
 
 
@@ -75,7 +76,7 @@ def account_v3(ex: PaperExchange, p: Params, now: int) -> Any:
     """GET /fapi/v3/account: the USDT asset's figures, their totals, the positions held."""
     book, m = ex.book, shapes.money
     held = [pos for pos in book.positions.values() if pos.amount]
-    upnl = sum((shapes.unrealized(pos, book.mark(pos.symbol, now)) for pos in held), Decimal(0))
+    upnl = sum((shapes_account.unrealized(pos, book.mark(pos.symbol, now)) for pos in held), Decimal(0))
     pos_im, order_im = margin.position_margin(book, now), margin.order_margin(book)
     free = book.balance + upnl - pos_im - order_im
     figures = {
@@ -104,8 +105,8 @@ def account_v3(ex: PaperExchange, p: Params, now: int) -> Any:
 def _account_position(ex: PaperExchange, pos: Any, now: int) -> dict[str, Any]:
     book, m = ex.book, shapes.money
     setting, mark = book.setting(pos.symbol), book.mark(pos.symbol, now)
-    wallet = shapes.isolated_wallet(pos, setting) if setting.isolated else Decimal(0)
-    upnl = shapes.unrealized(pos, mark)
+    wallet = shapes_account.isolated_wallet(pos, setting) if setting.isolated else Decimal(0)
+    upnl = shapes_account.unrealized(pos, mark)
     return {
         "symbol": pos.symbol,
         "positionSide": pos.position_side.value,

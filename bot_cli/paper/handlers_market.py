@@ -6,10 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bot_cli.paper import funding, klines, quotes, shapes
+from bot_cli.paper import funding, klines, quotes, shapes, shapes_market
 from bot_cli.paper.endpoint import Route, limit, one_or_all, opt_symbol, w, w_symbol
 from bot_cli.paper.market import SYMBOLS
 from bot_cli.paper.rules import BookError, Params, integer, required, symbol_spec
+
 
 if TYPE_CHECKING:
     from bot_cli.paper.service import PaperExchange
@@ -31,7 +32,7 @@ def premium_index(ex: PaperExchange, p: Params, now: int) -> Any:
     """Mark price and funding: one object for a symbol, a list of all without one."""
     only = opt_symbol(p)
     rows = [
-        shapes.premium_index(s, ex.book.mark(s, now), now) for s in SYMBOLS if only in (None, s)
+        shapes_market.premium_index(s, ex.book.mark(s, now), now) for s in SYMBOLS if only in (None, s)
     ]
     return one_or_all(only, rows)
 
@@ -161,7 +162,7 @@ def funding_rate(ex: PaperExchange, p: Params, now: int) -> Any:
     return [
         {
             "symbol": s,
-            "fundingRate": shapes.FUNDING_RATE,
+            "fundingRate": shapes_market.FUNDING_RATE,
             "fundingTime": at,
             "markPrice": shapes.money(history.price(s, at)),
         }

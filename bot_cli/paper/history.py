@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from bot_cli.paper.market import SYMBOLS, PricePath, _normal
 
+
 MINUTE_S = 60
 _TOP_LEVEL = 32  # the bridge spans 2**32 s (136 years) before the anchor
 _DAMP_ABOVE = 2**16  # spans longer than ~18 h add no more variance than this one

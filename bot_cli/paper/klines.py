@@ -17,6 +17,7 @@ from bot_cli.paper.history import History
 from bot_cli.paper.market import SYMBOLS
 from bot_cli.paper.rules import BookError
 
+
 MINUTE_MS = 60_000
 DAY_MS = 1440 * MINUTE_MS
 _FIXED = {

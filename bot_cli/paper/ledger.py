@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot_cli.core.model import OrderStatus, PositionSide, Side
-from bot_cli.paper import account, shapes
+from bot_cli.paper import account, shapes, shapes_account
 from bot_cli.paper.leverage import Setting
 from bot_cli.paper.market import PricePath
 from bot_cli.paper.records import Algo, Funding, Order, Position, Trade
@@ -159,7 +159,7 @@ class Ledger:
                                      notional=self.notional(order.symbol)))  # fmt: skip
         pos = self.position(order.symbol, order.position_side)
         change = trade.realized_pnl - trade.commission
-        self.emit(shapes.account_event(self.balance, change, [(pos, price, self.setting(pos.symbol))], t))
+        self.emit(shapes_account.account_event(self.balance, change, [(pos, price, self.setting(pos.symbol))], t))
         if clipped < qty:
             return self.expire(order, t)  # nothing left to reduce: the rest would increase or flip
         return order

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+
 DEFAULT_LEVERAGE = 20  # Binance's default for a symbol never configured
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from bot_cli.core.model import PositionSide, Side
-from bot_cli.paper import account, leverage, shapes
+from bot_cli.paper import account, leverage, shapes_account
 from bot_cli.paper.ledger import Ledger
 from bot_cli.paper.leverage import Setting
 from bot_cli.paper.records import Order, Position
@@ -28,7 +28,7 @@ def set_leverage(book: Ledger, symbol: str, value: int, now: int) -> Setting:
         raise BookError(-2027, "Exceeded the maximum allowable position at current leverage.")
     setting = replace(book.setting(symbol), leverage=value)
     book.settings[symbol] = setting
-    book.emit(shapes.config_event(symbol, value, now))
+    book.emit(shapes_account.config_event(symbol, value, now))
     return setting
 
 
@@ -78,7 +78,7 @@ def order_margin(book: Ledger) -> Decimal:
 def available(book: Ledger, now: int) -> Decimal:
     """Margin balance less the initial margin of positions and resting orders."""
     upnl = sum(
-        (shapes.unrealized(p, book.mark(p.symbol, now)) for p in book.positions.values()),
+        (shapes_account.unrealized(p, book.mark(p.symbol, now)) for p in book.positions.values()),
         Decimal(0),
     )
     return book.balance + upnl - position_margin(book, now) - order_margin(book)

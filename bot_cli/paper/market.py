@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 
+PERCENT_UP, PERCENT_DOWN = Decimal("1.1500"), Decimal("0.8500")  # PERCENT_PRICE: limits vs the mark
+
+
 @dataclass(frozen=True, slots=True)
 class SymbolSpec:
     """A tradable symbol with Binance-like filters (all values as Binance would send them)."""

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from bot_cli.paper import funding, klines, quotes, shapes
+from bot_cli.paper import funding, klines, quotes, shapes, shapes_market
 from bot_cli.paper.market import SYMBOLS
+
 
 if TYPE_CHECKING:
     from bot_cli.paper.service import PaperExchange
@@ -95,7 +96,7 @@ def mark_price(ex: PaperExchange, symbol: str, now: int) -> dict[str, Any]:
     mark = shapes.money(ex.book.mark(symbol, now))
     return {
         "e": "markPriceUpdate", "E": now, "s": symbol, "p": mark, "ap": mark, "i": mark,
-        "P": mark, "r": shapes.FUNDING_RATE, "T": funding.next_time(now), "st": 1,
+        "P": mark, "r": shapes_market.FUNDING_RATE, "T": funding.next_time(now), "st": 1,
     }  # fmt: skip
 
 

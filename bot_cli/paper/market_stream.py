@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket
 
 from bot_cli.paper.market_feed import Feed, Stream, parse
 
+
 if TYPE_CHECKING:
     from bot_cli.paper.service import PaperExchange
 

@@ -8,6 +8,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from bot_cli.paper.market import SYMBOLS
 
+
 LEVEL_NOTIONAL = Decimal(20_000)  # typical value resting on one level, in USDT
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from bot_cli.core.model import AlgoStatus, OrderStatus, PositionSide, Side
 
+
 T = TypeVar("T")
 
 CONDITIONAL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")

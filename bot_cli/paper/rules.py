@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from bot_cli.core.model import PositionSide, Side
-from bot_cli.paper.market import SYMBOLS, SymbolSpec
+from bot_cli.paper.market import PERCENT_DOWN, PERCENT_UP, SYMBOLS, SymbolSpec
 from bot_cli.paper.records import ALGO_ONLY_TYPES, CONDITIONAL_TYPES
-from bot_cli.paper.shapes import PERCENT_DOWN, PERCENT_UP
+
 
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _NUMBER = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
@@ -186,25 +186,15 @@ def parse_new_order(p: Params) -> NewOrder:
 
 def parse_new_algo(p: Params) -> NewAlgo:
     """POST /fapi/v1/algoOrder parameters: CONDITIONAL STOP_MARKET / TAKE_PROFIT_MARKET."""
-    algo_type = required(p, "algoType")
-    if algo_type != "CONDITIONAL":
+    if required(p, "algoType") != "CONDITIONAL":
         raise BookError(-1130, "Data sent for parameter 'algoType' is not valid.")
     spec = symbol_spec(p)
     side = _side(p)
     kind = required(p, "type")
     if kind not in CONDITIONAL_TYPES:
-        raise BookError(
-            -1116,
-            "Invalid orderType. (the paper venue supports STOP_MARKET and TAKE_PROFIT_MARKET)",
-        )
+        raise BookError(-1116, "Invalid orderType. (the paper venue supports STOP_MARKET and TAKE_PROFIT_MARKET)")
     trigger = decimal(p, "triggerPrice")
-    close = boolean(p, "closePosition") or False
-    reduce_only = boolean(p, "reduceOnly")
-    if close and p.get("quantity", ""):
-        raise BookError(-4137, "Quantity must be zero with closePosition equals true.")
-    if close and reduce_only is not None:
-        raise BookError(-1106, "Parameter 'reduceOnly' sent when not required.")
-    quantity = Decimal(0) if close else decimal(p, "quantity")
+    close, reduce_only, quantity = _close_or_reduce(p)
     working = p.get("workingType", "CONTRACT_PRICE") or "CONTRACT_PRICE"
     if working not in ("CONTRACT_PRICE", "MARK_PRICE"):
         raise BookError(-1130, "Data sent for parameter 'workingType' is not valid.")
@@ -212,19 +202,20 @@ def parse_new_algo(p: Params) -> NewAlgo:
     _reduce_only_sent(p, position_side)
     protect = (p.get("priceProtect", "") or "false").lower() == "true"
     return NewAlgo(
-        spec.symbol,
-        side,
-        kind,
-        quantity,
-        trigger,
-        close,
-        reduce_only or False,
-        position_side,
-        client_id(p, "clientAlgoId"),
-        working,
-        protect,
-        p.get("timeInForce", "GTC") or "GTC",
-    )
+        spec.symbol, side, kind, quantity, trigger, close, reduce_only, position_side,
+        client_id(p, "clientAlgoId"), working, protect, p.get("timeInForce", "GTC") or "GTC",
+    )  # fmt: skip
+
+
+def _close_or_reduce(p: Params) -> tuple[bool, bool, Decimal]:
+    """(closePosition, reduceOnly, quantity): closePosition takes neither a quantity nor reduceOnly."""
+    close = boolean(p, "closePosition") or False
+    reduce_only = boolean(p, "reduceOnly")
+    if close and p.get("quantity", ""):
+        raise BookError(-4137, "Quantity must be zero with closePosition equals true.")
+    if close and reduce_only is not None:
+        raise BookError(-1106, "Parameter 'reduceOnly' sent when not required.")
+    return close, reduce_only or False, Decimal(0) if close else decimal(p, "quantity")
 
 
 def _reduce_only_sent(p: Params, position_side: PositionSide | None) -> None:

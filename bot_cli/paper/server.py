@@ -43,6 +43,7 @@ from bot_cli.paper.app import create_app
 from bot_cli.paper.persist import PaperLockHeld, ServerRecord
 from bot_cli.paper.service import PaperExchange, wall_ms
 
+
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 OWNER_WAIT_S = 2.0  # a lock held by a command that is about to listen (or finish) is waited for

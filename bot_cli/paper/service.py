@@ -21,14 +21,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot_cli.paper import matching, persist, shapes, snapshot, wal
+from bot_cli.paper import matching, persist, shapes, shapes_account, snapshot, wal
 from bot_cli.paper.auth import PAPER_API_KEY, PAPER_API_SECRET, WeightMeter
 from bot_cli.paper.book import Book
 from bot_cli.paper.faults import Fault, FaultError, Faults
 from bot_cli.paper.history import History
+from bot_cli.paper.hub import Hub
 from bot_cli.paper.market import SYMBOLS, Anchor, PricePath
 from bot_cli.paper.rules import BookError
-from bot_cli.paper.hub import Hub
+
 
 LISTEN_KEY_TTL_MS = 60 * 60 * 1000
 PRUNE_EVERY_MS = 60_000
@@ -292,7 +293,7 @@ class PaperExchange:
             "recentOrders": [shapes.order_response(o, "query") for o in closed[-20:]],
             "recentAlgoOrders": [shapes.algo_response(a, "query") for a in closed_algos[-20:]],
             "positions": [
-                shapes.position_v3(
+                shapes_account.position_v3(
                     p, book.mark(p.symbol, now), book.notional(p.symbol), book.setting(p.symbol)
                 )
                 for p in book.positions.values()

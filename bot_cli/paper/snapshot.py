@@ -12,9 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from bot_cli.paper.book import Book
-from bot_cli.paper.market import SYMBOLS, Anchor, PricePath
 from bot_cli.paper.leverage import Setting
+from bot_cli.paper.market import SYMBOLS, Anchor, PricePath
 from bot_cli.paper.records import Algo, Funding, Order, Position, Trade, from_json, to_json
+
 
 STATE_VERSION = 1
 _COMPACT = (",", ":")

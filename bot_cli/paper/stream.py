@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 
 from bot_cli.paper.hub import CLOSE, Subscriber
 
+
 if TYPE_CHECKING:
     from bot_cli.paper.service import PaperExchange
 

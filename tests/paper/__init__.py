@@ -16,6 +16,7 @@ from bot_cli.paper.book import Book
 from bot_cli.paper.market import PricePath
 from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET
 
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binance"
 T0 = 1_800_000_000_000  # a whole second: the book's clock in the book tests
 KEY_HEADER = {"X-MBX-APIKEY": PAPER_API_KEY}

@@ -26,6 +26,7 @@ from bot_cli.paper import PAPER_API_KEY, PAPER_API_SECRET
 from bot_cli.paper.server import PaperHandle, start_in_process
 from bot_cli.venue import Duplicate, NotFound, OutcomeUnknown, RateLimited, WouldTrigger
 
+
 PID = PendingId("p1")
 ENTRY = PlaceEntry(
     PID,

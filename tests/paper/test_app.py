@@ -18,6 +18,7 @@ from bot_cli.paper.rules import BookError
 from bot_cli.paper.service import LISTEN_KEY_TTL_MS, PaperExchange
 from tests.paper import ENTRY, KEY_HEADER, SL, Clock, fixture, signed
 
+
 BTC = {"symbol": "BTCUSDT"}
 TRAILING_ONLY = {"activatePrice", "priceRate"}  # fixture keys of TRAILING_STOP_MARKET orders only
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+
 ccxt = pytest.importorskip("ccxt")
 ccxt_pro = pytest.importorskip("ccxt.pro")
 rest_models = pytest.importorskip("binance_sdk_derivatives_trading_usds_futures.rest_api.models")
@@ -21,6 +22,7 @@ from bot_cli.paper import funding  # noqa: E402
 from bot_cli.paper.server import PaperHandle, start_in_process  # noqa: E402
 from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET, wall_ms  # noqa: E402
 from tests.paper.compat import COMPAT, venue_thread  # noqa: E402
+
 
 BTC = "BTC/USDT:USDT"
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+
 pytest.importorskip("binance_sdk_derivatives_trading_usds_futures")
 
 from binance_common.configuration import ConfigurationRestAPI  # noqa: E402
@@ -26,6 +27,7 @@ from binance_sdk_derivatives_trading_usds_futures.rest_api.rest_api import (  # 
 from bot_cli.paper.klines import INTERVALS  # noqa: E402
 from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET  # noqa: E402
 from tests.paper.compat import COMPAT, Mismatch, venue_thread  # noqa: E402
+
 
 BTC = "BTCUSDT"
 # A RESULT answer adds what ccxt reads the fill from; the SDK's 2026 model dropped them.

@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from decimal import Decimal
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
+
 
 pytest.importorskip("binance_sdk_derivatives_trading_usds_futures")
 
@@ -29,6 +30,7 @@ from bot_cli.paper.server import PaperHandle, start_in_process  # noqa: E402
 from bot_cli.paper.service import LISTEN_KEY_TTL_MS  # noqa: E402
 from tests.paper import KEY_HEADER, SL, T0, Clock, poll, signed  # noqa: E402
 from tests.paper.compat import COMPAT  # noqa: E402
+
 
 BTC = "BTCUSDT"
 EVENT_MODELS = {

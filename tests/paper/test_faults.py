@@ -17,6 +17,7 @@ from bot_cli.paper.server import PaperHandle, start_in_process
 from bot_cli.paper.wal import durable_state
 from tests.paper import ENTRY, KEY_HEADER, SL, Clock, poll, signed
 
+
 NO_LIMIT = {"price": "", "timeInForce": ""}  # a MARKET order has neither
 Steps = Callable[[PaperHandle, httpx.AsyncClient], Awaitable[Any]]
 

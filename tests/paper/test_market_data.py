@@ -19,6 +19,7 @@ from bot_cli.paper.klines import INTERVALS, bar_at
 from bot_cli.paper.service import PaperExchange
 from tests.paper import KEY_HEADER, T0, Clock, signed
 
+
 BTC = "BTCUSDT"
 HOUR_MS = 3_600_000
 Steps = Callable[[Any, PaperExchange, Clock], Awaitable[Any]]

@@ -18,6 +18,7 @@ from bot_cli.paper.server import PaperHandle, start_in_process
 from tests.paper import KEY_HEADER, Clock, signed
 from tests.paper.compat import COMPAT
 
+
 models = pytest.importorskip(
     "binance_sdk_derivatives_trading_usds_futures.websocket_streams.models"
 )

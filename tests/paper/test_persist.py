@@ -16,6 +16,7 @@ from bot_cli.paper.stream import Subscriber
 from bot_cli.paper.wal import durable_state
 from tests.paper import Clock
 
+
 ENTRY = {
     "symbol": "BTCUSDT",
     "side": "BUY",

@@ -19,9 +19,10 @@ from bot_cli.exchange.rest import BinanceRest
 from bot_cli.paper.app import create_app
 from bot_cli.paper.market import SYMBOLS
 from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET, PaperExchange
-from bot_cli.paper.shapes import premium_index
+from bot_cli.paper.shapes_market import premium_index
 from bot_cli.venue import NotFound, Rejected
 from tests.paper import T0, Clock
+
 
 EIGHT_HOURS_MS = 8 * 3600 * 1000
 PREMIUM_KEYS = {

@@ -22,6 +22,7 @@ from bot_cli.paper.persist import PaperLockHeld
 from bot_cli.paper.server import PaperStartError, is_listening, start_in_process
 from tests.paper import KEY_HEADER, Clock, signed
 
+
 SEED, VOLATILITY = 11, 0.002
 QUIET_MS, CROSS_BY_MS = 4000, 7000  # the kill must land in the quiet part (loose: CI shares 2 cores)
 

@@ -17,6 +17,7 @@ from bot_cli.paper.server import PaperHandle, start_in_process
 from bot_cli.paper.service import LISTEN_KEY_TTL_MS
 from tests.paper import KEY_HEADER, SL, Clock, fixture, poll, signed
 
+
 MARKET = {
     "symbol": "BTCUSDT",
     "side": "BUY",
