@@ -36,15 +36,20 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="Listen port (default paper.port).")
     ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Also print one line per HTTP request (method, path, status).")
+    ] = False,
 ) -> None:
     """Run the paper venue in the foreground until Ctrl-C or SIGTERM (its state stays in
     STATE/paper/). While it runs, STATE/paper/server.json names it: other commands then never
     start a venue of their own on that state, also while this one is down or restarting.
+    It prints its start, the faults switched and the stream connects; --access-log adds a line
+    per request.
 
-    Example: bot paper serve --port 18765
+    Example: bot paper serve --port 18765 --access-log
     """
     from bot_cli.paper import server
-    from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET
+    from bot_cli.paper.auth import PAPER_API_KEY, PAPER_API_SECRET
 
     obj: AppContext = ctx.obj
     cfg = obj.config.paper
@@ -55,8 +60,9 @@ def serve(
         f"state in {obj.state_dir / 'paper'}; Ctrl-C stops it"
     )
     server.serve(
-        obj.state_dir, host, port, seed=cfg.seed, faults=cfg.faults, volatility=cfg.volatility
-    )
+        obj.state_dir, host, port, seed=cfg.seed, faults=cfg.faults, volatility=cfg.volatility,
+        access_log=access_log,
+    )  # fmt: skip
 
 
 @app.command()

@@ -1,22 +1,29 @@
-"""`bot paper price|orders|faults`: against a running venue, or one started for the command."""
+"""`bot paper serve|price|orders|faults`: serving, and against a running venue or one started for the
+command."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from bot_cli.cli import paper
 from bot_cli.cli.context import AppContext
 from bot_cli.errors import BotError
-from bot_cli.paper.server import PaperHandle, start_in_process
+from bot_cli.paper.server import PaperHandle, is_listening, start_in_process
 
 
 def root_app() -> typer.Typer:
@@ -180,3 +187,31 @@ def test_faults_set_with_no_venue_running_are_saved_and_said_so(tmp_path):
     assert "started the paper venue in this process for this command" in err_add
     assert "faults are saved" in err_add and f"none answers on 127.0.0.1:{port}" in err_add
     assert live == ["unknown_503:order"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("flags", [(), ("--access-log",)], ids=["quiet", "access-log"])
+def test_serve_prints_a_line_per_request_only_with_access_log(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    """`bot paper serve` says that it started; a line per request only with --access-log."""
+    # Arrange
+    port = free_port()
+    command = [sys.executable, "-m", "bot_cli", "--state-dir", str(tmp_path / "state"),
+               "--config", str(config(tmp_path, port)), "paper", "serve", *flags]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    # Act
+    try:
+        deadline = time.monotonic() + 20
+        while not is_listening("127.0.0.1", port):
+            assert proc.poll() is None, "bot paper serve exited at start"
+            assert time.monotonic() < deadline, "bot paper serve did not start listening"
+            time.sleep(0.05)
+        answer = httpx.get(f"http://127.0.0.1:{port}/fapi/v1/time", timeout=5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+
+    # Assert
+    assert answer.status_code == 200
+    assert f"paper venue on http://127.0.0.1:{port}" in output
+    assert ("GET /fapi/v1/time" in output) is bool(flags)
