@@ -126,6 +126,7 @@ MARKETS = (
 )
 BY_SYMBOL = {m.symbol: m for m in MARKETS}
 FIRED = frozenset({"TRIGGERING", "TRIGGERED", "FINISHED"})
+STEP_MS = 100  # the paper venue's price step: a level lasting one step is seen by the book
 
 
 def rises(algo: dict[str, Any]) -> bool:
@@ -159,29 +160,41 @@ class Driver:
         self.entering = {p: s for p, s in self.entering.items() if p.poll() is None}
         return symbol not in self.entering.values()
 
-    def move(self, m: Market, price: Decimal) -> None:
+    def move(self, m: Market, price: Decimal, *, settle: bool = True) -> None:
         """Set the market (volatility 0: it stays at that level until the next move, and a leg
-        fires when the level is past its trigger), but never at a level that would fire a live
-        leg of an entry whose other leg already fired: the sibling a dead daemon could not cancel
-        yet (see the module docstring). The entries whose legs the new level fires are noted."""
+        fires when the level is past its trigger at one of the venue's 100 ms steps), but never at
+        a level that would fire a live leg of an entry whose other leg already fired: the sibling
+        a dead daemon could not cancel yet (see the module docstring). With ``settle`` the move
+        waits (bounded) for the venue to step at the new level, so what it fires has fired and
+        is noted before anything else moves."""
         state = self.c.state()
-        self.fired |= {
-            parsed[0] for a in state["recentAlgoOrders"]
-            if a["algoStatus"] in FIRED and (parsed := parse_id(a["clientAlgoId"])) is not None
-        }  # fmt: skip
-        live = [
-            (parsed[0], a) for a in state["openAlgoOrders"]
-            if a["symbol"] == m.symbol and a["algoStatus"] == "NEW"
-            and (parsed := parse_id(a["clientAlgoId"])) is not None
-        ]  # fmt: skip
-        for pid, a in live:
-            if pid in self.fired and fires_at(a, price):  # stop one tick short of its trigger
+        self.note_fired(state)
+        for a in state["openAlgoOrders"]:
+            parsed = parse_id(a["clientAlgoId"])
+            if a["symbol"] != m.symbol or a["algoStatus"] != "NEW" or parsed is None:
+                continue
+            if parsed[0] in self.fired and fires_at(a, price):  # stop one tick short of it
                 trigger = Decimal(a["triggerPrice"])
                 price = trigger - m.tick if rises(a) else trigger + m.tick
                 self.spared += 1
         self.c.set_price(m.symbol, price)
         self.prices[m.symbol] = price
-        self.fired |= {pid for pid, a in live if fires_at(a, price)}
+        if settle:
+            moved_at = int(self.c.state()["time"])
+            stepped = wait_for(
+                lambda: (st := self.c.state())["time"] >= moved_at + STEP_MS and st,
+                f"the venue to step at {m.symbol} {price}",
+                timeout=5,
+                every=0.02,
+            )
+            self.note_fired(stepped)
+
+    def note_fired(self, state: dict[str, Any]) -> None:
+        """Entries with a leg the venue shows fired (among its most recent finished orders)."""
+        self.fired |= {
+            parsed[0] for a in state["recentAlgoOrders"]
+            if a["algoStatus"] in FIRED and (parsed := parse_id(a["clientAlgoId"])) is not None
+        }  # fmt: skip
 
     def enter(self, *, asynchronous: bool) -> None:
         m = self.rng.choice(MARKETS)
@@ -213,8 +226,9 @@ class Driver:
         if resting and self.rng.random() < cross_odds:
             m, limit = self.rng.choice(resting)
             back = self.prices[m.symbol]
-            self.move(m, m.cross(limit))
-            if self.rng.random() < 0.4:
+            pulse = self.rng.random() < 0.4
+            self.move(m, m.cross(limit), settle=not pulse)
+            if pulse:
                 self.c.http.post("/paper/advance").raise_for_status()
                 self.move(m, back)
         elif movable := [m for m in MARKETS if self.movable(m.symbol)]:
