@@ -135,7 +135,7 @@ async def _dispatch(request: Request, route: handlers.Route) -> Response:
         wait_s = 60 - (now // 1000) % 60 if ex.weights.used > auth.WEIGHT_LIMIT else 1
         return _error(_TOO_MANY, {**headers, "Retry-After": str(wait_s)})  # refused before executing
     try:
-        _authenticate(request, route, query, body, params, now)
+        _authenticate(request, route, params, now, query=query, body=body)
         if route.counts_order:
             headers.update(ex.weights.add_order(now))
         ex.advance(now)  # the request sees the book as of now
@@ -165,8 +165,9 @@ def _weight(route: handlers.Route, params: dict[str, str]) -> int:
 
 
 def _authenticate(
-    request: Request, route: handlers.Route, query: str, body: str, params: dict[str, str], now: int
+    request: Request, route: handlers.Route, params: dict[str, str], now: int, *, query: str, body: str
 ) -> None:
+    """The API key for USER_STREAM and SIGNED routes; the timestamp and signature for SIGNED."""
     if route.security == "NONE":
         return
     auth.check_api_key(request.headers.get("X-MBX-APIKEY"), auth.PAPER_API_KEY)
@@ -296,9 +297,8 @@ def _set_faults(ex: PaperExchange, data: Any) -> tuple[int, dict[str, Any]]:
         try:
             if data.get("clear"):
                 ex.clear_faults()
-            for spec in data.get("add", []):
-                if ex.add_fault(str(spec)).immediate:
-                    ran.append(str(spec))
+            added = [ex.add_fault(str(spec)) for spec in data.get("add", [])]  # in the order sent
+            ran = [fault.spec for fault in added if fault.immediate]
         except FaultError as err:
             return 400, {"error": str(err)}
         except (ValueError, AttributeError, TypeError):

@@ -20,6 +20,9 @@ from bot_cli.paper.rules import BookError, integer
 PAPER_API_KEY = "paper-key"
 PAPER_API_SECRET = "paper-secret"
 WEIGHT_LIMIT = 2400  # REQUEST_WEIGHT per minute, as exchangeInfo says
+DEFAULT_RECV_WINDOW_MS = 5000
+MAX_RECV_WINDOW_MS = 60_000
+AHEAD_MS = 1000  # a timestamp this far ahead of the server's clock is refused
 
 
 def merged_params(query: str, body: str) -> dict[str, str]:
@@ -69,10 +72,10 @@ def check_timestamp(params: Mapping[str, str], now: int) -> None:
         raise BookError(
             -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
         )
-    window = integer(params, "recvWindow", 5000) or 5000
-    if window > 60000:
-        raise BookError(-1131, "recvWindow must be less than 60000")
-    if timestamp >= now + 1000:
+    window = integer(params, "recvWindow", DEFAULT_RECV_WINDOW_MS) or DEFAULT_RECV_WINDOW_MS
+    if window > MAX_RECV_WINDOW_MS:
+        raise BookError(-1131, f"recvWindow must be less than {MAX_RECV_WINDOW_MS}")
+    if timestamp >= now + AHEAD_MS:
         raise BookError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
     if now - timestamp > window:
         raise BookError(-1021, "Timestamp for this request is outside of the recvWindow.")

@@ -28,6 +28,7 @@ __all__ = ["MAX_OPEN_ALGOS", "MAX_OPEN_ORDERS", "RETENTION_MS", "START_BALANCE",
 MAX_OPEN_ORDERS = 200  # per symbol (MAX_NUM_ORDERS)
 MAX_OPEN_ALGOS = 200  # across symbols, since 2025-12-29
 RETENTION_MS = 3 * 24 * 3600 * 1000  # terminal orders and trades are forgotten after this
+NO_SUCH_ORDER = -2013  # "Order does not exist." (a query's answer)
 
 
 class Book(Ledger):
@@ -202,4 +203,4 @@ class Book(Ledger):
 
 def _unknown_order(err: BookError) -> BookError:
     """A cancel of an order the book does not know answers -2011, not the query's -2013."""
-    return BookError(-2011, "Unknown order sent.") if err.code == -2013 else err
+    return BookError(-2011, "Unknown order sent.") if err.code == NO_SUCH_ORDER else err

@@ -52,6 +52,7 @@ ACTION_KINDS = ("drop_stream", "expire_listen_key")
 KINDS = (*RESPONSE_KINDS, SLOW_KIND, "late_visibility", *ACTION_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 MUTATING = frozenset({"POST", "PUT", "DELETE"})
+_SLOW_ARGS = 2  # slow_response:ENDPOINT[@METHOD][#N]:SECONDS
 
 
 class FaultError(ValueError):
@@ -106,7 +107,7 @@ def parse(spec: str) -> Fault:
 
 
 def _slow(spec: str, args: list[str], once: bool) -> Fault:
-    if len(args) > 2:
+    if len(args) > _SLOW_ARGS:
         raise FaultError(
             f"fault {spec!r} has too many ':' parts; the form is "
             "slow_response:ENDPOINT[@METHOD][#N][:SECONDS][:once]"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot_cli.paper import leverage, margin, shapes, shapes_account
 from bot_cli.paper.endpoint import SEVEN_DAYS_MS, Route, limit, one_or_all, opt_symbol, w
 from bot_cli.paper.market import SYMBOLS
+from bot_cli.paper.records import Position, Trade
 from bot_cli.paper.rules import BookError, Params, boolean, integer, required, symbol_spec
 
 
@@ -102,7 +103,7 @@ def account_v3(ex: PaperExchange, p: Params, now: int) -> Any:
     }
 
 
-def _account_position(ex: PaperExchange, pos: Any, now: int) -> dict[str, Any]:
+def _account_position(ex: PaperExchange, pos: Position, now: int) -> dict[str, Any]:
     book, m = ex.book, shapes.money
     setting, mark = book.setting(pos.symbol), book.mark(pos.symbol, now)
     wallet = shapes_account.isolated_wallet(pos, setting) if setting.isolated else Decimal(0)
@@ -209,20 +210,19 @@ def income(ex: PaperExchange, p: Params, now: int) -> Any:
 def _income_rows(ex: PaperExchange) -> list[dict[str, Any]]:
     """Each fill's realized PnL (when any) and commission (ids from its trade id), and each
     funding payment."""
-    rows = []
-    for t in ex.book.trades:
-        tid, tran = str(t.trade_id), t.trade_id * 10
-        if t.realized_pnl:
-            rows.append(_income(t.symbol, "REALIZED_PNL", t.realized_pnl, t.time, tran, tid))
-        rows.append(_income(t.symbol, "COMMISSION", -t.commission, t.time, tran + 1, tid))
-    for f in ex.book.funding:
-        rows.append(_income(f.symbol, "FUNDING_FEE", f.amount, f.time, f.tran_id, ""))
+    rows = [row for t in ex.book.trades for row in _trade_income(t)]
+    rows += [_income(f.symbol, "FUNDING_FEE", f.amount, t=f.time, tran=f.tran_id) for f in ex.book.funding]
     return rows
 
 
-def _income(
-    symbol: str, kind: str, amount: Decimal, t: int, tran: int, trade: str
-) -> dict[str, Any]:
+def _trade_income(t: Trade) -> list[dict[str, Any]]:
+    """A fill's realized PnL (when it has any) and its commission; tranIds from its trade id."""
+    tid, tran = str(t.trade_id), t.trade_id * 10
+    pnl = [_income(t.symbol, "REALIZED_PNL", t.realized_pnl, t=t.time, tran=tran, trade=tid)] if t.realized_pnl else []
+    return [*pnl, _income(t.symbol, "COMMISSION", -t.commission, t=t.time, tran=tran + 1, trade=tid)]
+
+
+def _income(symbol: str, kind: str, amount: Decimal, *, t: int, tran: int, trade: str = "") -> dict[str, Any]:
     return {
         "symbol": symbol,
         "incomeType": kind,

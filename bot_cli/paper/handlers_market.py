@@ -104,14 +104,23 @@ def depth(ex: PaperExchange, p: Params, now: int) -> Any:
     }
 
 
+# Request weight by the limit sent (default 500): (largest limit, weight), the rest the last weight.
+_DEPTH_WEIGHTS = ((50, 2), (100, 5), (500, 10), (None, 20))
+_KLINE_WEIGHTS = ((99, 1), (499, 2), (1000, 5), (None, 10))
+
+
 def _w_depth(p: Params) -> int:
-    n = int(p.get("limit") or 500) if (p.get("limit") or "500").isdigit() else 500
-    return 2 if n <= 50 else 5 if n <= 100 else 10 if n <= 500 else 20
+    return _weight_by_limit(p, _DEPTH_WEIGHTS)
 
 
 def _w_klines(p: Params) -> int:
-    n = int(p.get("limit") or 500) if (p.get("limit") or "500").isdigit() else 500
-    return 1 if n < 100 else 2 if n < 500 else 5 if n <= 1000 else 10
+    return _weight_by_limit(p, _KLINE_WEIGHTS)
+
+
+def _weight_by_limit(p: Params, table: tuple[tuple[int | None, int], ...]) -> int:
+    text = p.get("limit") or "500"
+    n = int(text) if text.isdigit() else 500  # a malformed limit weighs as the default; the handler refuses it
+    return next(weight for most, weight in table if most is None or n <= most)
 
 
 def _bars(p: Params, now: int) -> tuple[str, list[klines.Bar]]:
@@ -153,10 +162,7 @@ def funding_rate(ex: PaperExchange, p: Params, now: int) -> Any:
     only, n = opt_symbol(p), limit(p, 100, 1000)
     start, end = integer(p, "startTime"), min(integer(p, "endTime") or now, now)
     last = end // funding.PERIOD_MS * funding.PERIOD_MS
-    if start is not None:
-        first = funding.next_time(start - 1)
-    else:
-        first = last - (n - 1) * funding.PERIOD_MS
+    first = funding.next_time(start - 1) if start is not None else last - (n - 1) * funding.PERIOD_MS
     times = list(range(first, last + 1, funding.PERIOD_MS))[:n]
     history = ex.history()
     return [

@@ -7,6 +7,7 @@ from typing import Any
 from bot_cli.paper.market import PERCENT_DOWN, PERCENT_UP, SYMBOLS, SymbolSpec
 
 
+ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"]
 RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
     {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
@@ -37,7 +38,7 @@ def symbol_info(s: SymbolSpec) -> dict[str, Any]:
         "settlePlan": 0,
         "triggerProtect": "0.0500",
         "filters": _filters(s),
-        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+        "orderTypes": ORDER_TYPES,
         "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
         "liquidationFee": "0.012500",
         "marketTakeBound": "0.05",

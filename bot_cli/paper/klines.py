@@ -44,14 +44,19 @@ def interval(p_value: str) -> str:
 def bar_at(name: str, t_ms: int) -> Bar:
     """The bar of ``name`` that holds ``t_ms``."""
     if name == "1M":
-        d = datetime.fromtimestamp(t_ms / 1000, UTC)
-        start = datetime(d.year, d.month, 1, tzinfo=UTC)
-        end = datetime(d.year + d.month // 12, d.month % 12 + 1, 1, tzinfo=UTC)
-        return Bar(int(start.timestamp() * 1000), int(end.timestamp() * 1000) - 1)
+        return _month(t_ms)
     span = _FIXED[name] * MINUTE_MS
     origin = _MONDAY_MS if name == "1w" else 0
     start = (t_ms - origin) // span * span + origin
     return Bar(start, start + span - 1)
+
+
+def _month(t_ms: int) -> Bar:
+    """The calendar month (UTC) that holds ``t_ms``."""
+    d = datetime.fromtimestamp(t_ms / 1000, UTC)
+    first = datetime(d.year, d.month, 1, tzinfo=UTC)
+    after = datetime(d.year + d.month // 12, d.month % 12 + 1, 1, tzinfo=UTC)
+    return Bar(int(first.timestamp() * 1000), int(after.timestamp() * 1000) - 1)
 
 
 def bars(name: str, start: int | None, end: int | None, limit: int, now: int) -> list[Bar]:

@@ -52,18 +52,20 @@ class SymbolSpec:
         return str(qty.quantize(self.step_size)) if qty else "0"
 
 
-def _spec(
-    symbol: str,
-    tick: str,
-    lo: str,
-    hi: str,
-    step: str,
-    min_qty: str,
-    max_qty: str,
-    market_max: str,
-    notional: str,
-    start: str,
-) -> SymbolSpec:
+# symbol, tick size, min price, max price, step size, min qty, max qty, MARKET max qty, min notional, start price
+_TABLE = (
+    ("BTCUSDT", "0.10", "261.10", "809484", "0.001", "0.001", "1000", "120", "100", "97000.00"),
+    ("ETHUSDT", "0.01", "39.86", "306177", "0.001", "0.001", "10000", "2000", "20", "3500.00"),
+    ("SOLUSDT", "0.0100", "0.4200", "6857", "1", "1", "1000000", "5000", "5", "180.0000"),
+    ("DOGEUSDT", "0.00001", "0.00244", "30", "1", "1", "50000000", "30000000", "5", "0.32000"),
+    ("BNBUSDT", "0.010", "6.600", "100000", "0.01", "0.01", "100000", "2000", "5", "650.000"),
+    ("XRPUSDT", "0.0001", "0.0143", "100000", "0.1", "0.1", "10000000", "2000000", "5", "2.2000"),
+)
+
+
+def _spec(row: tuple[str, ...]) -> SymbolSpec:
+    """A symbol from one row of the table above."""
+    symbol, tick, lo, hi, step, min_qty, max_qty, market_max, notional, start = row
     tick_d, step_d = Decimal(tick), Decimal(step)
     return SymbolSpec(
         symbol=symbol,
@@ -82,32 +84,7 @@ def _spec(
     )
 
 
-SYMBOLS: dict[str, SymbolSpec] = {
-    s.symbol: s
-    for s in (
-        _spec(
-            "BTCUSDT",
-            "0.10",
-            "261.10",
-            "809484",
-            "0.001",
-            "0.001",
-            "1000",
-            "120",
-            "100",
-            "97000.00",
-        ),
-        _spec(
-            "ETHUSDT", "0.01", "39.86", "306177", "0.001", "0.001", "10000", "2000", "20", "3500.00"
-        ),
-        _spec("SOLUSDT", "0.0100", "0.4200", "6857", "1", "1", "1000000", "5000", "5", "180.0000"),
-        _spec(
-            "DOGEUSDT", "0.00001", "0.00244", "30", "1", "1", "50000000", "30000000", "5", "0.32000"
-        ),
-        _spec("BNBUSDT", "0.010", "6.600", "100000", "0.01", "0.01", "100000", "2000", "5", "650.000"),
-        _spec("XRPUSDT", "0.0001", "0.0143", "100000", "0.1", "0.1", "10000000", "2000000", "5", "2.2000"),
-    )
-}
+SYMBOLS: dict[str, SymbolSpec] = {s.symbol: s for s in map(_spec, _TABLE)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,7 @@ def _agg_trades(ex: PaperExchange, s: Stream, cur: Cursor, now: int) -> list[dic
     new = [t for t in ex.book.trades if t.symbol == s.symbol and t.trade_id > cur.last_trade_id]
     out = [
         _agg(s.symbol, t.time // 1000 * 10 + 1 + i, spec.fmt_price(t.price), spec.fmt_qty(t.qty),
-             t.time, (t.side.value == "BUY") == t.maker)
+             t=t.time, maker=(t.side.value == "BUY") == t.maker)
         for i, t in enumerate(new)
     ]  # fmt: skip
     if ex.book.trades:
@@ -152,12 +152,12 @@ def _agg_trades(ex: PaperExchange, s: Stream, cur: Cursor, now: int) -> list[dic
         mark = ex.book.mark(s.symbol, now)
         qty = quotes.qty(s.symbol, mark, now // 1000, 7) / 10
         qty = max(spec.min_qty, qty.quantize(spec.step_size, rounding=ROUND_DOWN))
-        out.append(_agg(s.symbol, now // 1000 * 10, spec.fmt_price(mark), spec.fmt_qty(qty), now,
-                        (now // 1000) % 2 == 0))  # fmt: skip
+        out.append(_agg(s.symbol, now // 1000 * 10, spec.fmt_price(mark), spec.fmt_qty(qty), t=now,
+                        maker=(now // 1000) % 2 == 0))  # fmt: skip
     return out
 
 
-def _agg(symbol: str, ident: int, price: str, qty: str, t: int, maker: bool) -> dict[str, Any]:
+def _agg(symbol: str, ident: int, price: str, qty: str, *, t: int, maker: bool) -> dict[str, Any]:
     """``m``: was the buyer the maker (the taker sold)."""
     return {
         "e": "aggTrade", "E": t, "s": symbol, "a": ident, "p": price, "q": qty, "nq": qty,

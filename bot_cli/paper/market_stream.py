@@ -36,6 +36,8 @@ log = logging.getLogger("bot_cli.paper")
 MAX_STREAMS = 1024
 MAX_MESSAGES_PER_S = 10
 PUSH_EVERY_S = 0.1
+MAX_ID_CHARS = 36  # a string request id: a UUID, as the official SDK sends
+_SET_PARAMS = 2  # SET_PROPERTY ["combined", true|false]
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 
 
@@ -90,7 +92,7 @@ def answer(conn: Connection, text: str) -> dict[str, Any]:
 
 
 def _check_id(ident: Any) -> None:
-    ok = ident is None or (isinstance(ident, str) and 0 < len(ident) <= 36) or (
+    ok = ident is None or (isinstance(ident, str) and 0 < len(ident) <= MAX_ID_CHARS) or (
         isinstance(ident, int) and not isinstance(ident, bool) and 0 <= ident < 2**64
     )  # fmt: skip
     if not ok:
@@ -139,7 +141,7 @@ def _property(conn: Connection, method: str, params: list[Any]) -> Any:
         raise Refused(0, "Unknown property")
     if method == "GET_PROPERTY":
         return conn.combined
-    if len(params) != 2 or not isinstance(params[1], bool):
+    if len(params) != _SET_PARAMS or not isinstance(params[1], bool):
         raise Refused(1, "Invalid value type: expected Boolean")
     conn.combined = params[1]
     return None

@@ -32,17 +32,18 @@ class Changes:
     """Which records changed since the last commit (records are frozen: identity tells)."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, int], object] = {}
+        self._seen: dict[tuple[str, int], Order | Algo] = {}
         self._trades = 0
         self._funding: list[Funding] = []
 
     def reset(self, book: Book) -> None:
-        self._seen = {("o", k): v for k, v in book.orders.items()} | {("a", k): v for k, v in book.algos.items()}
+        self._seen = _records(book)
         self._trades = len(book.trades)
         self._funding = list(book.funding)
 
     def delta(self, book: Book, head: dict[str, Any]) -> dict[str, Any]:
-        now = {("o", k): v for k, v in book.orders.items()} | {("a", k): v for k, v in book.algos.items()}
+        """The logged line of one commit: the head, the records that changed or went, new trades."""
+        now = _records(book)
         changed = [(key, rec) for key, rec in now.items() if self._seen.get(key) is not rec]
         gone = [key for key in self._seen if key not in now]
         start = self._trades if self._trades <= len(book.trades) else 0
@@ -61,6 +62,13 @@ class Changes:
             self._funding = list(book.funding)
         self._seen, self._trades = now, len(book.trades)
         return out
+
+
+def _records(book: Book) -> dict[tuple[str, int], Order | Algo]:
+    """Every order ("o", id) and algo order ("a", id) of the book."""
+    records: dict[tuple[str, int], Order | Algo] = {("o", k): v for k, v in book.orders.items()}
+    records.update((("a", k), v) for k, v in book.algos.items())
+    return records
 
 
 def apply(book: Book, d: dict[str, Any]) -> None:
