@@ -54,3 +54,4 @@ def test_an_entry_parked_while_its_order_works_has_that_order_cancelled(cluster:
     assert after is not None and after["status"] == "CANCELED", after
     assert Decimal(0) < Decimal(after["executedQty"]) == parked_fill < Decimal("0.050")
     assert cluster.position(SYMBOL) == parked_fill
+    cluster.assert_invariants(attention_ok=True, symbols=[SYMBOL])  # the venue-side checker too
