@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import websockets
+from websockets.asyncio.client import ClientConnection
+
 from bot_cli.paper.book import Book
 from bot_cli.paper.market import PricePath
 from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET
@@ -55,6 +58,18 @@ def dec(text: str) -> Decimal:
     return Decimal(text)
 
 
+async def frames_until_closed(
+    ws: ClientConnection, timeout_s: float = 5.0
+) -> tuple[list[str | bytes], websockets.ConnectionClosed]:
+    """Read frames until the server closes the socket: (the frames, the close)."""
+    frames: list[str | bytes] = []
+    while True:
+        try:
+            frames.append(await asyncio.wait_for(ws.recv(), timeout_s))
+        except websockets.ConnectionClosed as closed:
+            return frames, closed
+
+
 async def poll(
     condition: Callable[[], Any], timeout_s: float = 5.0, what: str = "condition"
 ) -> Any:
@@ -89,4 +104,14 @@ SL = {
     "quantity": "0.010",
     "reduceOnly": "true",
     "clientAlgoId": "e1-sl1",
+}
+# A stop-loss that closes the whole position, whatever its size, below ENTRY's price.
+CLOSE_ALL_SL = {
+    "algoType": "CONDITIONAL",
+    "symbol": "BTCUSDT",
+    "side": "SELL",
+    "type": "STOP_MARKET",
+    "triggerPrice": "94000.00",
+    "closePosition": "true",
+    "clientAlgoId": "sl",
 }

@@ -22,7 +22,7 @@ def at(book: Book, t: int) -> int:
     return t
 
 
-def order(book: Book, now: int = T0, **params: str) -> tuple[Order, Order]:
+def order(book: Book, now: int = T0, /, **params: str) -> tuple[Order, Order]:
     """Place a regular order from wire parameters at ``now``; returns (accepted, final)."""
     base = {"symbol": BTC, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010"}
     base.update(params)
@@ -31,7 +31,7 @@ def order(book: Book, now: int = T0, **params: str) -> tuple[Order, Order]:
     return book.new_order(parse_new_order(base), at(book, now))
 
 
-def algo(book: Book, now: int = T0, **params: str) -> Algo:
+def algo(book: Book, now: int = T0, /, **params: str) -> Algo:
     """Place a conditional (algo) order from wire parameters at ``now``."""
     base = {"algoType": "CONDITIONAL", "symbol": BTC, "side": "SELL", "type": "STOP_MARKET"}
     base.update(params)

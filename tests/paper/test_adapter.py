@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,12 @@ from bot_cli.core.model import (
     Side,
 )
 from bot_cli.exchange.rest import BinanceRest
+from bot_cli.exchange.user_stream import UserStream
+from bot_cli.exchange.wire import OrderUpdate
 from bot_cli.paper import PAPER_API_KEY, PAPER_API_SECRET
 from bot_cli.paper.server import PaperHandle, start_in_process
-from bot_cli.venue import Duplicate, NotFound, OutcomeUnknown, RateLimited, WouldTrigger
+from bot_cli.venue import Duplicate, NotFound, OutcomeUnknown, RateLimited, VenueError, WouldTrigger
+from tests.paper import poll
 
 
 PID = PendingId("p1")
@@ -74,7 +79,7 @@ def run(tmp_path: Path, steps: Steps, faults: tuple[str, ...] = ()) -> Any:
     return asyncio.run(main())
 
 
-def test_entry_protection_and_reconciliation_calls_work_unchanged(tmp_path):
+def test_entry_protection_and_reconciliation_calls_work_unchanged(tmp_path: Path) -> None:
     """Entry, SL, both books, positions, exchange info, position mode, trades, listenKey, cancel."""
 
     # Arrange
@@ -100,25 +105,22 @@ def test_entry_protection_and_reconciliation_calls_work_unchanged(tmp_path):
 
     # Assert
     assert out["ack"].status is OrderStatus.NEW  # the ACK answer; the fill follows
-    assert (out["entry"].status, out["entry"].filled_qty, out["entry"].avg_price) == (
-        OrderStatus.FILLED,
-        D("0.010"),
-        D(97000),
-    )
-    assert out["sl"].status is AlgoStatus.NEW and out["sl"].trigger_price == D(95000)
+    entry = out["entry"]
+    assert (entry.status, entry.filled_qty, entry.avg_price) == (OrderStatus.FILLED, D("0.010"), D(97000))
+    assert out["sl"].status is AlgoStatus.NEW
+    assert out["sl"].trigger_price == D(95000)
     assert [a.client_id for a in out["open_algos"]] == ["p1-sl1"]
     assert [o.client_id for o in out["open_orders"]] == ["p1-l"]
     assert out["positions"] == {("BTCUSDT", PositionSide.BOTH): D("0.010")}
-    assert out["filters"]["BTCUSDT"].tick_size == D("0.10") and out["filters"][
-        "BTCUSDT"
-    ].min_notional == D(100)
+    assert out["filters"]["BTCUSDT"].tick_size == D("0.10")
+    assert out["filters"]["BTCUSDT"].min_notional == D(100)
     assert out["hedge"] is False
     assert [(t.qty, t.price) for t in out["trades"]] == [(D("0.010"), D("97000.00"))]
     assert out["keys"][0] == out["keys"][1]
     assert out["sl_after"].status is AlgoStatus.CANCELED
 
 
-def test_definite_refusals_map_to_the_venue_errors(tmp_path):
+def test_definite_refusals_map_to_the_venue_errors(tmp_path: Path) -> None:
     """-2021 -> WouldTrigger, -4116 -> Duplicate, -2013 -> NotFound, -2011 -> NotFound."""
     # Arrange
     crossed = PlaceProtection(
@@ -132,7 +134,7 @@ def test_definite_refusals_map_to_the_venue_errors(tmp_path):
         PositionSide.BOTH,
     )
 
-    async def steps(handle: PaperHandle, venue: BinanceRest) -> list[type[Exception]]:
+    async def steps(handle: PaperHandle, venue: BinanceRest) -> list[type[VenueError]]:
         await venue.place_entry(LIMIT)
         raised = []
         for call in (
@@ -141,7 +143,7 @@ def test_definite_refusals_map_to_the_venue_errors(tmp_path):
             lambda: venue.query_order("BTCUSDT", ClientId("nope")),
             lambda: venue.cancel_protection(ClientId("nope")),
         ):
-            with pytest.raises(Exception) as err:
+            with pytest.raises(VenueError) as err:
                 await call()
             raised.append(type(err.value))
         return raised
@@ -156,7 +158,7 @@ def test_definite_refusals_map_to_the_venue_errors(tmp_path):
 @pytest.mark.parametrize(
     "fault", ["lost_response:order:once", "unknown_503:order:once", "timeout_1007:order:once"]
 )
-def test_an_unknown_outcome_is_resolved_by_querying_the_client_id(tmp_path, fault):
+def test_an_unknown_outcome_is_resolved_by_querying_the_client_id(tmp_path: Path, fault: str) -> None:
     """The entry's answer is lost / 503 / -1007: OutcomeUnknown, and the query finds it executed."""
 
     # Arrange
@@ -172,7 +174,7 @@ def test_an_unknown_outcome_is_resolved_by_querying_the_client_id(tmp_path, faul
     assert (found.status, found.filled_qty) == (OrderStatus.FILLED, D("0.010"))
 
 
-def test_a_rate_limited_request_did_not_execute(tmp_path):
+def test_a_rate_limited_request_did_not_execute(tmp_path: Path) -> None:
     """429 -> RateLimited; the algo order is not there afterwards."""
 
     # Arrange
@@ -195,50 +197,43 @@ def test_a_rate_limited_request_did_not_execute(tmp_path):
     assert positions == {}  # flat: v3 lists only symbols with a position or open orders
 
 
-def test_the_user_stream_client_follows_fills_drops_and_key_expiry(tmp_path):
+@dataclass
+class Heard:
+    """What a UserStream hands its callbacks."""
+
+    messages: list[Any] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+
+    async def on_message(self, message: Any) -> None:
+        self.messages.append(message)
+
+    async def on_gap(self, reason: str) -> None:
+        self.gaps.append(reason)
+
+    def filled(self) -> bool:
+        return any(isinstance(m, OrderUpdate) and m.report.status is OrderStatus.FILLED for m in self.messages)
+
+
+def test_the_user_stream_client_follows_fills_drops_and_key_expiry(tmp_path: Path) -> None:
     """UserStream over the paper venue: a fill arrives parsed; a stream drop and an expired key
     both end in a reconnect (reported as a gap), on a new key after the expiry."""
+
     # Arrange
-    import itertools
-
-    from bot_cli.exchange.user_stream import UserStream
-    from bot_cli.exchange.wire import OrderUpdate
-    from tests.paper import poll
-
     async def steps(handle: PaperHandle, venue: BinanceRest) -> Any:
-        messages: list[Any] = []
-        gaps: list[str] = []
-
-        async def on_message(message: Any) -> None:
-            messages.append(message)
-
-        async def on_gap(reason: str) -> None:
-            gaps.append(reason)
-
-        stream = UserStream(
-            venue,
-            handle.ws_url,
-            on_message=on_message,
-            on_gap=on_gap,
-            delays=lambda: itertools.repeat(0.01),
-        )
+        heard = Heard()
+        stream = UserStream(venue, handle.ws_url, on_message=heard.on_message, on_gap=heard.on_gap,
+                            delays=lambda: itertools.repeat(0.01))  # fmt: skip
         task = asyncio.create_task(stream.run())
         try:
             await poll(lambda: handle.exchange.hub.count() == 1, what="the stream to connect")
             await venue.place_entry(ENTRY)
-            await poll(
-                lambda: any(
-                    isinstance(m, OrderUpdate) and m.report.status is OrderStatus.FILLED
-                    for m in messages
-                ),
-                what="the fill event",
-            )
+            await poll(heard.filled, what="the fill event")
             first_key = handle.exchange.listen_key
             handle.exchange.add_fault("drop_stream")
-            await poll(lambda: gaps.count("reconnected") == 1, what="a reconnect after the drop")
+            await poll(lambda: heard.gaps.count("reconnected") == 1, what="a reconnect after the drop")
             handle.exchange.add_fault("expire_listen_key")
-            await poll(lambda: gaps.count("reconnected") == 2, what="a reconnect after the expiry")
-            return gaps, first_key, handle.exchange.listen_key
+            await poll(lambda: heard.gaps.count("reconnected") == 2, what="a reconnect after the expiry")
+            return heard.gaps, first_key, handle.exchange.listen_key
         finally:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -249,4 +244,5 @@ def test_the_user_stream_client_follows_fills_drops_and_key_expiry(tmp_path):
 
     # Assert
     assert gaps == ["connected", "reconnected", "reconnected"]
-    assert last_key is not None and last_key != first_key
+    assert last_key is not None
+    assert last_key != first_key

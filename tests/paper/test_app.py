@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def call(tmp_path: Path, steps: Any, clock: Clock | None = None) -> Any:
 # --- authentication ---------------------------------------------------------------------------
 
 
-def test_the_official_signature_vectors_verify():
+def test_the_official_signature_vectors_verify() -> None:
     """Both published HMAC vectors (query only; mixed query + body) pass the server-side check."""
     # Arrange
     vectors = fixture("hmac_signature_vectors")
@@ -87,7 +87,9 @@ def test_the_official_signature_vectors_verify():
         (lambda q, h: (q.rsplit("&signature=", 1)[0], h), 400, -1102),  # no signature
     ],
 )
-def test_bad_credentials_are_refused_and_nothing_executes(tmp_path, mutate, status, code):
+def test_bad_credentials_are_refused_and_nothing_executes(
+    tmp_path: Path, mutate: Callable[[str, dict[str, str]], tuple[str, dict[str, str]]], status: int, code: int
+) -> None:
     """-1022 bad signature, -2015 wrong key, -2014 no key, -1102 no signature; no order placed."""
 
     # Arrange
@@ -114,7 +116,7 @@ def test_bad_credentials_are_refused_and_nothing_executes(tmp_path, mutate, stat
         (1000, None, False),
     ],
 )
-def test_the_timestamp_must_be_inside_the_recv_window(tmp_path, skew, window, ok):
+def test_the_timestamp_must_be_inside_the_recv_window(tmp_path: Path, skew: int, window: int | None, ok: bool) -> None:
     """timestamp < server + 1000 and server - timestamp <= recvWindow (default 5000), else -1021."""
 
     # Arrange
@@ -130,7 +132,7 @@ def test_the_timestamp_must_be_inside_the_recv_window(tmp_path, skew, window, ok
     assert ok or response.json()["code"] == -1021
 
 
-def test_parameters_in_the_body_are_signed_too(tmp_path):
+def test_parameters_in_the_body_are_signed_too(tmp_path: Path) -> None:
     """A form body carrying every parameter, signature last, is accepted (totalParams = body)."""
 
     # Arrange
@@ -145,13 +147,14 @@ def test_parameters_in_the_body_are_signed_too(tmp_path):
     response = call(tmp_path, steps)
 
     # Assert
-    assert response.status_code == 200 and response.json()["clientOrderId"] == "e1"
+    assert response.status_code == 200
+    assert response.json()["clientOrderId"] == "e1"
 
 
 # --- answer shapes ----------------------------------------------------------------------------
 
 
-def test_new_query_cancel_order_answers_have_the_fixture_key_sets(tmp_path):
+def test_new_query_cancel_order_answers_have_the_fixture_key_sets(tmp_path: Path) -> None:
     """New order (2026: no avgPrice/cumQuote), query (with them) and cancel match the fixtures."""
 
     # Arrange
@@ -176,12 +179,12 @@ def test_new_query_cancel_order_answers_have_the_fixture_key_sets(tmp_path):
     assert set(opened) == set(fixture("open_orders_response")[0]) - TRAILING_ONLY
     assert set(cancel) == set(fixture("cancel_order_response")) - TRAILING_ONLY
     assert (new["status"], query["status"], cancel["status"]) == ("NEW", "NEW", "CANCELED")
-    assert (
-        isinstance(new["orderId"], int) and new["origQty"] == "0.010" and new["price"] == "96000.00"
-    )
+    assert isinstance(new["orderId"], int)
+    assert new["origQty"] == "0.010"
+    assert new["price"] == "96000.00"
 
 
-def test_algo_order_answers_have_the_fixture_key_sets(tmp_path):
+def test_algo_order_answers_have_the_fixture_key_sets(tmp_path: Path) -> None:
     """Algo new/query/open/cancel answers match the fixtures; cancel's code is the STRING "200"."""
 
     # Arrange
@@ -216,7 +219,7 @@ def test_algo_order_answers_have_the_fixture_key_sets(tmp_path):
     )
 
 
-def test_account_answers_have_the_fixture_key_sets(tmp_path):
+def test_account_answers_have_the_fixture_key_sets(tmp_path: Path) -> None:
     """positionRisk v2/v3, userTrades and exchangeInfo symbols have Binance's keys."""
     # Arrange
     market = {**ENTRY, "type": "MARKET", "newClientOrderId": "m1"}
@@ -227,9 +230,7 @@ def test_account_answers_have_the_fixture_key_sets(tmp_path):
         new = await client.post(f"/fapi/v1/order?{signed(market, clock())}")
         v3 = await client.get(f"/fapi/v3/positionRisk?{signed({}, clock())}")
         v2 = await client.get(f"/fapi/v2/positionRisk?{signed({'symbol': 'BTCUSDT'}, clock())}")
-        trades = await client.get(
-            f"/fapi/v1/userTrades?{signed({**BTC, 'orderId': new.json()['orderId']}, t)}"
-        )
+        trades = await client.get(f"/fapi/v1/userTrades?{signed({**BTC, 'orderId': new.json()['orderId']}, t)}")
         info = await client.get("/fapi/v1/exchangeInfo")
         account = await client.get(f"/fapi/v3/account?{signed({}, clock())}")
         return [v3.json(), v2.json(), trades.json(), info.json(), account.json()]
@@ -242,25 +243,19 @@ def test_account_answers_have_the_fixture_key_sets(tmp_path):
     assert v3[0]["positionAmt"] == "0.010"
     assert [set(r) for r in v2] == [set(fixture("position_risk_v2_response")[0])]
     assert [set(t) for t in trades] == [set(fixture("account_trade_list_response")[0])]
-    assert trades[0]["qty"] == "0.010" and trades[0]["buyer"] is True
+    assert trades[0]["qty"] == "0.010"
+    assert trades[0]["buyer"] is True
     symbol = info["symbols"][0]
     assert set(fixture("exchange_info_symbol")) - {"OrderType", "filters"} <= set(symbol)
     assert {f["filterType"] for f in symbol["filters"]} == {
-        "PRICE_FILTER",
-        "LOT_SIZE",
-        "MARKET_LOT_SIZE",
-        "MIN_NOTIONAL",
-        "MAX_NUM_ORDERS",
-        "PERCENT_PRICE",
-    }
+        "PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "MIN_NOTIONAL", "MAX_NUM_ORDERS", "PERCENT_PRICE",
+    }  # fmt: skip
     assert {r["rateLimitType"] for r in info["rateLimits"]} == {"REQUEST_WEIGHT", "ORDERS"}
-    assert (
-        account["assets"][0]["asset"] == "USDT"
-        and account["positions"][0]["positionAmt"] == "0.010"
-    )
+    assert account["assets"][0]["asset"] == "USDT"
+    assert account["positions"][0]["positionAmt"] == "0.010"
 
 
-def test_errors_are_code_and_msg_with_binance_statuses(tmp_path):
+def test_errors_are_code_and_msg_with_binance_statuses(tmp_path: Path) -> None:
     """-2013 query, -2011 cancel, -4120 conditional on /order, -2021 crossed trigger: 400."""
 
     # Arrange
@@ -297,7 +292,7 @@ def test_errors_are_code_and_msg_with_binance_statuses(tmp_path):
 # --- listenKey --------------------------------------------------------------------------------
 
 
-def test_listen_key_is_shared_kept_alive_and_recreated_after_expiry(tmp_path):
+def test_listen_key_is_shared_kept_alive_and_recreated_after_expiry(tmp_path: Path) -> None:
     """POST returns the active key; PUT extends it; after 60 min PUT is -1125, POST a new key."""
 
     # Arrange
@@ -319,8 +314,10 @@ def test_listen_key_is_shared_kept_alive_and_recreated_after_expiry(tmp_path):
     first, second, kept, still, closed, expired, third, no_key = call(tmp_path, steps)
 
     # Assert
-    assert first == second and len(first) == 64
-    assert kept.json() == {"listenKey": first} and still.status_code == 200
+    assert first == second
+    assert len(first) == 64
+    assert kept.json() == {"listenKey": first}
+    assert still.status_code == 200
     assert closed.status_code == 200
     assert (expired.status_code, expired.json()["code"]) == (400, -1125)
     assert third != first
@@ -330,7 +327,7 @@ def test_listen_key_is_shared_kept_alive_and_recreated_after_expiry(tmp_path):
 # --- weight, admin ----------------------------------------------------------------------------
 
 
-def test_used_weight_is_counted_per_minute(tmp_path):
+def test_used_weight_is_counted_per_minute(tmp_path: Path) -> None:
     """X-MBX-USED-WEIGHT-1M adds the endpoint weights and restarts with the next minute."""
 
     # Arrange
@@ -360,7 +357,7 @@ def test_used_weight_is_counted_per_minute(tmp_path):
     assert seen == ["1", "31", "71", "71", "1", "1"]
 
 
-def test_admin_api_sets_prices_and_shows_the_books(tmp_path):
+def test_admin_api_sets_prices_and_shows_the_books(tmp_path: Path) -> None:
     """POST /paper/price moves the price; GET /paper/state shows both books and positions."""
 
     # Arrange
@@ -381,9 +378,8 @@ def test_admin_api_sets_prices_and_shows_the_books(tmp_path):
     assert moved == {"symbol": "BTCUSDT", "price": "95000.00"}
     assert advanced["time"] == state["time"]
     assert state["prices"]["BTCUSDT"] == "95000.00"
-    assert state["openOrders"] == [] and [o["clientOrderId"] for o in state["recentOrders"]] == [
-        "e1"
-    ]
+    assert state["openOrders"] == []
+    assert [o["clientOrderId"] for o in state["recentOrders"]] == ["e1"]
     assert [a["clientAlgoId"] for a in state["openAlgoOrders"]] == ["e1-sl1"]
     assert [p["positionAmt"] for p in state["positions"]] == ["0.010"]
     assert bad == 400

@@ -37,7 +37,7 @@ def test_a_request_ahead_of_the_book_is_a_callers_bug() -> None:
     book = flat_book()
 
     # Act
-    with pytest.raises(RuntimeError, match="matching.advance"):
+    with pytest.raises(RuntimeError, match=r"matching\.advance"):
         book.cancel_order(BTC, None, "x", T0 + 1)
 
     # Assert

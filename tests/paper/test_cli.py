@@ -97,7 +97,7 @@ def venue_in_thread(state_dir: Path, port: int) -> Iterator[PaperHandle]:
         loop.close()
 
 
-def test_price_and_orders_start_a_venue_for_the_command_when_none_runs(tmp_path):
+def test_price_and_orders_start_a_venue_for_the_command_when_none_runs(tmp_path: Path) -> None:
     """No venue listening: `price` moves the price in the state dir; `orders --json` shows it."""
     # Arrange
     port = free_port()
@@ -109,11 +109,12 @@ def test_price_and_orders_start_a_venue_for_the_command_when_none_runs(tmp_path)
     # Assert
     assert (code_price, out_price.strip()) == (0, "ETHUSDT now 2500.50")
     state = json.loads(out_orders)
-    assert code_orders == 0 and state["prices"]["ETHUSDT"] == "2500.50"
+    assert code_orders == 0
+    assert state["prices"]["ETHUSDT"] == "2500.50"
     assert (tmp_path / "state" / "paper" / "exchange.json").exists()
 
 
-def test_commands_talk_to_the_running_venue(tmp_path):
+def test_commands_talk_to_the_running_venue(tmp_path: Path) -> None:
     """With a venue listening, faults and prices are set on it and seen by the next command."""
     # Arrange
     port = free_port()
@@ -134,10 +135,11 @@ def test_commands_talk_to_the_running_venue(tmp_path):
     assert "faults on: lost_response:order:once, late_visibility:2" in out_add
     assert "lost_response:order:once" in out_show
     assert "no faults on" in out_clear
-    assert live_price == "90000.00" and "90000.00" in out_table
+    assert live_price == "90000.00"
+    assert "90000.00" in out_table
 
 
-def test_bad_input_is_one_clear_error(tmp_path):
+def test_bad_input_is_one_clear_error(tmp_path: Path) -> None:
     """A price that is not a number and an unknown fault are refused with a sentence, exit 1."""
     # Arrange
     port = free_port()
@@ -147,11 +149,13 @@ def test_bad_input_is_one_clear_error(tmp_path):
     code_fault, _, err_fault = invoke(tmp_path, port, "faults", "bogus")
 
     # Assert
-    assert code_price == 1 and "not a number" in err_price
-    assert code_fault == 1 and "unknown fault" in err_fault
+    assert code_price == 1
+    assert "not a number" in err_price
+    assert code_fault == 1
+    assert "unknown fault" in err_fault
 
 
-def test_price_and_faults_print_one_json_document_with_json(tmp_path):
+def test_price_and_faults_print_one_json_document_with_json(tmp_path: Path) -> None:
     """--json: price and faults print one JSON document on stdout (running venue)."""
     # Arrange
     port = free_port()
@@ -171,7 +175,7 @@ def test_price_and_faults_print_one_json_document_with_json(tmp_path):
     assert err_show == ""  # a running venue was used: nothing to say
 
 
-def test_faults_set_with_no_venue_running_are_saved_and_said_so(tmp_path):
+def test_faults_set_with_no_venue_running_are_saved_and_said_so(tmp_path: Path) -> None:
     """No venue: the command opens the state itself (one stderr line); the switch is saved."""
     # Arrange
     port = free_port()
@@ -182,10 +186,12 @@ def test_faults_set_with_no_venue_running_are_saved_and_said_so(tmp_path):
         live = handle.exchange.faults.specs()
 
     # Assert
-    assert code_add == 0 and json.loads(out_add)["faults"] == ["unknown_503:order"]
+    assert code_add == 0
+    assert json.loads(out_add)["faults"] == ["unknown_503:order"]
     assert err_add.count("\n") == 1
     assert "started the paper venue in this process for this command" in err_add
-    assert "faults are saved" in err_add and f"none answers on 127.0.0.1:{port}" in err_add
+    assert "faults are saved" in err_add
+    assert f"none answers on 127.0.0.1:{port}" in err_add
     assert live == ["unknown_503:order"]
 
 

@@ -97,12 +97,16 @@ def test_market_data_calls(usdm: Any) -> None:
                rest_models.GetFundingRateHistoryResponseInner, absent=frozenset({"rateType"}))
 
     # Assert
-    assert ticker["low"] <= ticker["last"] <= ticker["high"] and len(tickers) == 6
-    assert book["bids"][0][0] < book["asks"][0][0] and len(book["bids"]) == 20
+    assert ticker["low"] <= ticker["last"] <= ticker["high"]
+    assert len(tickers) == 6
+    assert book["bids"][0][0] < book["asks"][0][0]
+    assert len(book["bids"]) == 20
     assert quotes[BTC]["bid"] < quotes[BTC]["ask"]
-    assert len(candles) == 1000 and all(c[3] <= c[1] <= c[2] for c in candles)
+    assert len(candles) == 1000
+    assert all(c[3] <= c[1] <= c[2] for c in candles)
     assert [c[0] for c in marks] == [c[0] for c in index] == [c[0] for c in premium]
-    assert rate["fundingRate"] == 0.0001 and rate["markPrice"] == ticker["last"]
+    assert rate["fundingRate"] == 0.0001
+    assert rate["markPrice"] == ticker["last"]
     assert [r["timestamp"] % funding.PERIOD_MS for r in rates] == [0] * 10
 
 
@@ -150,9 +154,11 @@ def test_orders_algo_orders_and_trades(usdm: Any) -> None:
                absent=frozenset({"activatePrice", "priceRate"}))  # fmt: skip
 
     # Assert
-    assert entry["status"] == "closed" and entry["average"] == trades[0]["price"]
+    assert entry["status"] == "closed"
+    assert entry["average"] == trades[0]["price"]
     assert [o["id"] for o in open_orders] == [limit["id"]]
-    assert [o["id"] for o in stops] == [stop["id"]] and stops[0]["triggerPrice"] == 90000
+    assert [o["id"] for o in stops] == [stop["id"]]
+    assert stops[0]["triggerPrice"] == 90000
     statuses = {o["id"]: o["status"] for o in orders}
     assert statuses == {entry["id"]: "closed", limit["id"]: "canceled"}
 
@@ -175,7 +181,7 @@ def test_funding_shows_in_ccxt_funding_history(tmp_path: Path) -> None:
     # Assert
     (paid,) = history
     assert paid["amount"] > 0  # a short receives the positive rate
-    assert Decimal(str(balance["USDT"]["total"])) > Decimal("9990")
+    assert Decimal(str(balance["USDT"]["total"])) > Decimal(9990)
 
 
 # --- ccxt.pro ---------------------------------------------------------------------------------
@@ -208,6 +214,8 @@ def test_ccxt_pro_watches_orders_and_market_streams(tmp_path: Path) -> None:
 
     # Assert
     assert placed["id"] in {o["id"] for o in seen}
-    assert candles and candles[-1][3] <= candles[-1][4] <= candles[-1][2]
+    assert candles
+    assert candles[-1][3] <= candles[-1][4] <= candles[-1][2]
     assert quotes[BTC]["bid"] < quotes[BTC]["ask"]
-    assert mark["symbol"] == BTC and mark["markPrice"] > 0
+    assert mark["symbol"] == BTC
+    assert mark["markPrice"] > 0

@@ -15,21 +15,24 @@ from pydantic import BaseModel
 
 pytest.importorskip("binance_sdk_derivatives_trading_usds_futures")
 
-from binance_common.configuration import ConfigurationRestAPI  # noqa: E402
-from binance_common.errors import BadRequestError  # noqa: E402
-from binance_sdk_derivatives_trading_usds_futures.derivatives_trading_usds_futures import (  # noqa: E402
+from binance_common.configuration import ConfigurationRestAPI
+from binance_common.errors import BadRequestError
+from binance_sdk_derivatives_trading_usds_futures.derivatives_trading_usds_futures import (
     DerivativesTradingUsdsFutures,
 )
-from binance_sdk_derivatives_trading_usds_futures.rest_api.rest_api import (  # noqa: E402
+from binance_sdk_derivatives_trading_usds_futures.rest_api import models
+from binance_sdk_derivatives_trading_usds_futures.rest_api.rest_api import (
     DerivativesTradingUsdsFuturesRestAPI,
 )
 
-from bot_cli.paper.klines import INTERVALS  # noqa: E402
-from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET  # noqa: E402
-from tests.paper.compat import COMPAT, Mismatch, venue_thread  # noqa: E402
+from bot_cli.paper.klines import INTERVALS
+from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET
+from tests.paper.compat import COMPAT, Mismatch, venue_thread
 
 
 BTC = "BTCUSDT"
+# The SDK's parameters are its enums (it sends their values), not strings.
+BUY, MARKET = models.NewOrderSideEnum.BUY, models.NewOrderTypeEnum.MARKET
 # A RESULT answer adds what ccxt reads the fill from; the SDK's 2026 model dropped them.
 RESULT_EXTRA = frozenset({"avgPrice", "cumQuote"})
 # Documented only for TRAILING_STOP_MARKET, which lives in the Algo service since 2025-12.
@@ -130,21 +133,26 @@ def test_market_data_answers_parse_strictly(sdk: Sdk) -> None:
 @pytest.mark.parametrize("interval", INTERVALS)
 def test_klines_of_every_interval(sdk: Sdk, interval: str) -> None:
     """Klines, mark/index/premium klines: Binance's 12 columns, consistent bars, in time order."""
+    # Arrange
+    kline, mark_kline = models.KlineCandlestickDataIntervalEnum, models.MarkPriceKlineCandlestickDataIntervalEnum
+    index_kline = models.IndexPriceKlineCandlestickDataIntervalEnum
+    premium_kline = models.PremiumIndexKlineDataIntervalEnum
+
     # Act
-    rows = sdk.call("klines", lambda r: r.kline_candlestick_data(BTC, interval, limit=3))
+    rows = sdk.call("klines", lambda r: r.kline_candlestick_data(BTC, kline(interval), limit=3))
     mark = sdk.call("markPriceKlines",
-                    lambda r: r.mark_price_kline_candlestick_data(BTC, interval, limit=3))
+                    lambda r: r.mark_price_kline_candlestick_data(BTC, mark_kline(interval), limit=3))
     index = sdk.call("indexPriceKlines",
-                     lambda r: r.index_price_kline_candlestick_data(BTC, interval, limit=3))
+                     lambda r: r.index_price_kline_candlestick_data(BTC, index_kline(interval), limit=3))
     premium = sdk.call("premiumIndexKlines",
-                       lambda r: r.premium_index_kline_data(BTC, interval, limit=3))  # fmt: skip
+                       lambda r: r.premium_index_kline_data(BTC, premium_kline(interval), limit=3))  # fmt: skip
 
     # Assert
     for table in (rows, mark, index, premium):
         assert len(table) == 3
         assert all(_kline_types(row) for row in table), table
         assert [r[0] for r in table] == sorted(r[0] for r in table)
-    for o_time, o, h, lo, c, *_ in rows:
+    for _open_time, o, h, lo, c, *_ in rows:
         assert float(lo) <= min(float(o), float(c)) <= max(float(o), float(c)) <= float(h)
     assert [r[1:5] for r in mark] == [r[1:5] for r in index] == [r[1:5] for r in rows]
 
@@ -165,13 +173,14 @@ def test_orders_and_algo_orders_parse_strictly(sdk: Sdk) -> None:
     # Arrange
     before = len(COMPAT.mismatches)
     sdk.call("order MARKET RESULT", lambda r: r.new_order(
-        symbol=BTC, side="BUY", type="MARKET", quantity=0.01, new_order_resp_type="RESULT",
+        symbol=BTC, side=BUY, type=MARKET, quantity=0.01,
+        new_order_resp_type=models.NewOrderNewOrderRespTypeEnum.RESULT,
     ), extra=RESULT_EXTRA)  # fmt: skip
 
     # Act
     sdk.call("order LIMIT", lambda r: r.new_order(
-        symbol=BTC, side="BUY", type="LIMIT", quantity=0.01, price=90000,
-        time_in_force="GTC", new_client_order_id="sdk-e1",
+        symbol=BTC, side=BUY, type=models.NewOrderTypeEnum.LIMIT, quantity=0.01, price=90000,
+        time_in_force=models.NewOrderTimeInForceEnum.GTC, new_client_order_id="sdk-e1",
     ))  # fmt: skip
     sdk.call("GET order", lambda r: r.query_order(BTC, orig_client_order_id="sdk-e1"),
              extra=TRAILING_ONLY, absent=TRAILING_ONLY)  # fmt: skip
@@ -182,15 +191,14 @@ def test_orders_and_algo_orders_parse_strictly(sdk: Sdk) -> None:
     sdk.call("DELETE order", lambda r: r.cancel_order(BTC, orig_client_order_id="sdk-e1"),
              absent=TRAILING_ONLY)  # fmt: skip
     sdk.call("algoOrder", lambda r: r.new_algo_order(
-        algo_type="CONDITIONAL", symbol=BTC, side="SELL", type="STOP_MARKET", quantity=0.01,
-        trigger_price=90000, reduce_only="true", client_algo_id="sdk-sl1",
+        algo_type=models.NewAlgoOrderAlgoTypeEnum.CONDITIONAL, symbol=BTC, side=models.NewAlgoOrderSideEnum.SELL,
+        type=models.NewAlgoOrderTypeEnum.STOP_MARKET, quantity=0.01, trigger_price=90000,
+        reduce_only=models.NewAlgoOrderReduceOnlyEnum.TRUE, client_algo_id="sdk-sl1",
     ))  # fmt: skip
     sdk.call("GET algoOrder", lambda r: r.query_algo_order(client_algo_id="sdk-sl1"))
     sdk.call("openAlgoOrders", lambda r: r.current_all_algo_open_orders())
     sdk.call("allAlgoOrders", lambda r: r.query_all_algo_orders(BTC))
-    cancelled = sdk.call(
-        "DELETE algoOrder", lambda r: r.cancel_algo_order(client_algo_id="sdk-sl1")
-    )
+    cancelled = sdk.call("DELETE algoOrder", lambda r: r.cancel_algo_order(client_algo_id="sdk-sl1"))
     sdk.call("DELETE allOpenOrders", lambda r: r.cancel_all_open_orders(BTC))
     sdk.call("DELETE algoOpenOrders", lambda r: r.cancel_all_algo_open_orders(BTC))
     trades = sdk.call("userTrades", lambda r: r.account_trade_list(BTC))
@@ -198,7 +206,8 @@ def test_orders_and_algo_orders_parse_strictly(sdk: Sdk) -> None:
     # Assert
     assert_no_mismatch(mismatches_since(before))
     assert cancelled.client_algo_id == "sdk-sl1"
-    assert len(trades) == 1 and trades[0].qty == "0.010"
+    assert len(trades) == 1
+    assert trades[0].qty == "0.010"
 
 
 def test_an_order_the_balance_cannot_carry_is_refused_with_2019(sdk: Sdk) -> None:
@@ -208,7 +217,7 @@ def test_an_order_the_balance_cannot_carry_is_refused_with_2019(sdk: Sdk) -> Non
 
     # Act
     with pytest.raises(BadRequestError) as refused:
-        sdk.rest.new_order(symbol=BTC, side="BUY", type="MARKET", quantity=5)
+        sdk.rest.new_order(symbol=BTC, side=BUY, type=MARKET, quantity=5)
 
     # Assert
     assert refused.value.status_code == -2019
@@ -222,8 +231,8 @@ def test_account_positions_and_settings_parse_strictly(sdk: Sdk) -> None:
     # Arrange
     before = len(COMPAT.mismatches)
     sdk.call("leverage", lambda r: r.change_initial_leverage(BTC, 10))
-    sdk.call("marginType", lambda r: r.change_margin_type(BTC, "ISOLATED"))
-    sdk.rest.new_order(symbol=BTC, side="BUY", type="MARKET", quantity=0.01)
+    sdk.call("marginType", lambda r: r.change_margin_type(BTC, models.ChangeMarginTypeMarginTypeEnum.ISOLATED))
+    sdk.rest.new_order(symbol=BTC, side=BUY, type=MARKET, quantity=0.01)
 
     # Act
     sdk.call("leverageBracket", lambda r: r.notional_and_leverage_brackets(symbol=BTC))

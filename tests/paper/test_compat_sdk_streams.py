@@ -15,25 +15,26 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from pydantic import BaseModel
 
 
 pytest.importorskip("binance_sdk_derivatives_trading_usds_futures")
 
-from binance_common.configuration import ConfigurationWebSocketStreams  # noqa: E402
-from binance_sdk_derivatives_trading_usds_futures.derivatives_trading_usds_futures import (  # noqa: E402
+from binance_common.configuration import ConfigurationWebSocketStreams
+from binance_sdk_derivatives_trading_usds_futures.derivatives_trading_usds_futures import (
     DerivativesTradingUsdsFutures,
 )
-from binance_sdk_derivatives_trading_usds_futures.websocket_streams import models  # noqa: E402
+from binance_sdk_derivatives_trading_usds_futures.websocket_streams import models
 
-from bot_cli.paper import funding  # noqa: E402
-from bot_cli.paper.server import PaperHandle, start_in_process  # noqa: E402
-from bot_cli.paper.service import LISTEN_KEY_TTL_MS  # noqa: E402
-from tests.paper import KEY_HEADER, SL, T0, Clock, poll, signed  # noqa: E402
-from tests.paper.compat import COMPAT  # noqa: E402
+from bot_cli.paper import funding
+from bot_cli.paper.server import PaperHandle, start_in_process
+from bot_cli.paper.service import LISTEN_KEY_TTL_MS
+from tests.paper import KEY_HEADER, SL, T0, Clock, frames_until_closed, poll, signed
+from tests.paper.compat import COMPAT
 
 
 BTC = "BTCUSDT"
-EVENT_MODELS = {
+EVENT_MODELS: dict[str, type[BaseModel]] = {
     "ORDER_TRADE_UPDATE": models.OrderTradeUpdate,
     "ACCOUNT_UPDATE": models.AccountUpdate,
     "ALGO_UPDATE": models.AlgoUpdate,
@@ -68,7 +69,7 @@ async def post(client: httpx.AsyncClient, clock: Clock, path: str, **params: Any
     return (await client.post(f"{path}?{signed(params, clock())}")).json()
 
 
-def test_the_user_data_client_parses_every_event_kind(tmp_path, caplog):
+def test_the_user_data_client_parses_every_event_kind(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Leverage, an entry, its fill, a stop-loss, funding, key expiry: each a parsed model."""
     # Arrange
     caplog.set_level(logging.WARNING)
@@ -84,24 +85,21 @@ def test_the_user_data_client_parses_every_event_kind(tmp_path, caplog):
         async with websockets.connect(f"{handle.ws_url}/ws/{key}") as ws:
             await poll(lambda: handle.exchange.hub.count() == 2, what="both user sockets")
             await post(client, clock, "/fapi/v1/leverage", symbol=BTC, leverage=10)
-            await post(client, clock, "/fapi/v1/order", symbol=BTC, side="BUY", type="MARKET",
-                       quantity="0.010")  # fmt: skip
+            await post(client, clock, "/fapi/v1/order", symbol=BTC, side="BUY", type="MARKET", quantity="0.010")
             await post(client, clock, "/fapi/v1/algoOrder", **SL)
             clock.advance(120_000)  # a funding time passes
             await poll(lambda: len(parsed) >= 6, what="six events parsed by the SDK")
             clock.advance(LISTEN_KEY_TTL_MS)  # no keep-alive: the key expires
             await poll(lambda: len(parsed) >= 7, what="listenKeyExpired parsed by the SDK")
-            with pytest.raises(websockets.ConnectionClosed):
-                while True:
-                    raw.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+            frames, _ = await frames_until_closed(ws)
+            raw.extend(json.loads(frame) for frame in frames)
         await connection.close_connection(close_session=True)
 
     # Act
     run(tmp_path, steps, clock)
 
     # Assert
-    kinds = [type(p.actual_instance).__name__ for p in parsed]
-    assert kinds == [
+    assert [type(p.actual_instance).__name__ for p in parsed] == [
         "AccountConfigUpdate", "OrderTradeUpdate", "OrderTradeUpdate", "AccountUpdate",
         "AlgoUpdate", "AccountUpdate", "ListenKeyExpired",
     ]  # fmt: skip
@@ -110,11 +108,10 @@ def test_the_user_data_client_parses_every_event_kind(tmp_path, caplog):
         found = COMPAT.check(f"user stream {event['e']}", EVENT_MODELS[event["e"]], event,
                              absent=EVENT_ABSENT, extra=EVENT_EXTRA)  # fmt: skip
         assert not found, "\n".join(map(str, found))
-    problems = [r.getMessage() for r in caplog.records if "parse" in r.getMessage().lower()]
-    assert not problems, problems
+    assert [r.getMessage() for r in caplog.records if "parse" in r.getMessage().lower()] == []
 
 
-def test_the_market_stream_client_gets_parsed_market_events(tmp_path, caplog):
+def test_the_market_stream_client_gets_parsed_market_events(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """mark_price_stream, kline and book ticker streams through the SDK, parsed strictly."""
     # Arrange
     caplog.set_level(logging.WARNING)
@@ -122,15 +119,16 @@ def test_the_market_stream_client_gets_parsed_market_events(tmp_path, caplog):
 
     async def steps(handle: PaperHandle, client: httpx.AsyncClient, clock: Clock) -> Any:
         connection = await sdk_streams(handle).create_connection()
-        for name, subscribe in (
+        subscriptions: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("mark", lambda: connection.mark_price_stream(symbol="btcusdt")),
-            ("kline", lambda: connection.kline_candlestick_streams(symbol="btcusdt", interval="1m")),  # noqa: E501
+            ("kline", lambda: connection.kline_candlestick_streams(symbol="btcusdt", interval="1m")),
             ("book", lambda: connection.individual_symbol_book_ticker_streams(symbol="btcusdt")),
             ("agg", lambda: connection.aggregate_trade_streams(symbol="btcusdt")),
-        ):
+        ]
+        for name, subscribe in subscriptions:
             (await subscribe()).on("message", got[name].append)
         clock.advance(3000)  # every stream has something new: a mark due, a new quote
-        handle.exchange.set_price(BTC, Decimal("95000"))
+        handle.exchange.set_price(BTC, Decimal(95000))
         await poll(lambda: all(got.values()), what="an event on every stream")
         await connection.close_connection(close_session=True)
 

@@ -14,6 +14,7 @@ import websockets
 
 from bot_cli.paper.faults import FaultError, parse
 from bot_cli.paper.server import PaperHandle, start_in_process
+from bot_cli.paper.service import wall_ms
 from bot_cli.paper.wal import durable_state
 from tests.paper import ENTRY, KEY_HEADER, SL, Clock, poll, signed
 
@@ -24,8 +25,7 @@ Steps = Callable[[PaperHandle, httpx.AsyncClient], Awaitable[Any]]
 
 def run(tmp_path: Path, faults: list[str], steps: Steps, clock: Clock | None = None) -> Any:
     async def main() -> Any:
-        kwargs = {"clock": clock} if clock else {}  # default: the wall clock
-        handle = await start_in_process(tmp_path, volatility=0.0, faults=faults, **kwargs)
+        handle = await start_in_process(tmp_path, volatility=0.0, faults=faults, clock=clock or wall_ms)
         try:
             async with httpx.AsyncClient(base_url=handle.rest_url, headers=KEY_HEADER) as client:
                 return await steps(handle, client)
@@ -67,7 +67,7 @@ def query(order_id: str, t: int) -> str:
         ("slow_response:algoOrder@DELETE:2.5", "slow_response", "algoOrder", {"DELETE"}, False, 2.5),
     ],
 )
-def test_specs_parse(spec, kind, endpoint, methods, once, seconds):
+def test_specs_parse(spec: str, kind: str, endpoint: str, methods: set[str], once: bool, seconds: float) -> None:
     """KIND[:ARG][:once], with @METHOD on response faults."""
     # Act
     fault = parse(spec)
@@ -91,7 +91,7 @@ def test_specs_parse(spec, kind, endpoint, methods, once, seconds):
         ("slow_response:*", 0, False),
     ],
 )
-def test_slow_response_targets_the_nth_request(spec, nth, once):
+def test_slow_response_targets_the_nth_request(spec: str, nth: int, once: bool) -> None:
     """#N picks the Nth matching request; :once is #1; neither holds every one."""
     # Act
     fault = parse(spec)
@@ -114,7 +114,7 @@ def test_slow_response_targets_the_nth_request(spec, nth, once):
         "lost_response:a:b:c",
     ],
 )
-def test_bad_specs_are_refused_with_a_reason(spec):
+def test_bad_specs_are_refused_with_a_reason(spec: str) -> None:
     """A spec that does not parse raises FaultError naming the problem."""
     # Act
     with pytest.raises(FaultError) as err:
@@ -127,7 +127,7 @@ def test_bad_specs_are_refused_with_a_reason(spec):
 # --- behaviour --------------------------------------------------------------------------------
 
 
-def test_lost_response_executes_then_drops_the_connection(tmp_path):
+def test_lost_response_executes_then_drops_the_connection(tmp_path: Path) -> None:
     """The client sees a transport error, yet the order is live and persisted; :once fires once."""
 
     # Arrange
@@ -147,7 +147,8 @@ def test_lost_response_executes_then_drops_the_connection(tmp_path):
 
     # Assert
     assert isinstance(err, httpx.RemoteProtocolError)
-    assert found.status_code == 200 and found.json()["status"] == "NEW"
+    assert found.status_code == 200
+    assert found.json()["status"] == "NEW"
     assert again.status_code == 200
     assert {o["client_id"] for o in on_disk["orders"]} == {"e1", "e2"}
 
@@ -159,7 +160,7 @@ def test_lost_response_executes_then_drops_the_connection(tmp_path):
         ("timeout_1007:algoOrder", 408, -1007),
     ],
 )
-def test_unknown_outcome_faults_execute_then_answer_an_error(tmp_path, spec, status, code):
+def test_unknown_outcome_faults_execute_then_answer_an_error(tmp_path: Path, spec: str, status: int, code: int) -> None:
     """503 "Unknown error..." / -1007 come AFTER the algo order was placed: a query finds it."""
 
     # Arrange
@@ -182,7 +183,7 @@ def test_unknown_outcome_faults_execute_then_answer_an_error(tmp_path, spec, sta
     assert found.json()["algoStatus"] == "NEW"
 
 
-def test_rate_limit_refuses_without_executing(tmp_path):
+def test_rate_limit_refuses_without_executing(tmp_path: Path) -> None:
     """429 -1003 and the algo order does NOT exist; other endpoints are unaffected."""
 
     # Arrange
@@ -202,7 +203,7 @@ def test_rate_limit_refuses_without_executing(tmp_path):
     assert order.status_code == 200
 
 
-def test_late_visibility_hides_new_orders_for_n_seconds(tmp_path):
+def test_late_visibility_hides_new_orders_for_n_seconds(tmp_path: Path) -> None:
     """-2013 on query and absent from openOrders until N seconds after creation, then visible."""
     # Arrange
     clock = Clock()
@@ -222,10 +223,11 @@ def test_late_visibility_hides_new_orders_for_n_seconds(tmp_path):
     assert placed.status_code == 200
     assert (hidden.status_code, hidden.json()["code"]) == (400, -2013)
     assert listed == []
-    assert shown.status_code == 200 and shown.json()["clientOrderId"] == "e1"
+    assert shown.status_code == 200
+    assert shown.json()["clientOrderId"] == "e1"
 
 
-def test_faults_are_switched_on_and_off_by_the_admin_api(tmp_path):
+def test_faults_are_switched_on_and_off_by_the_admin_api(tmp_path: Path) -> None:
     """POST /paper/faults adds and clears; a persistent fault keeps firing until cleared."""
 
     # Arrange
@@ -250,10 +252,11 @@ def test_faults_are_switched_on_and_off_by_the_admin_api(tmp_path):
     assert added["faults"] == ["unknown_503:order"]
     assert (first, second, third) == (503, 503, 200)
     assert cleared["faults"] == []
-    assert bad.status_code == 400 and "unknown fault" in bad.json()["error"]
+    assert bad.status_code == 400
+    assert "unknown fault" in bad.json()["error"]
 
 
-def test_drop_stream_closes_sockets_now_and_periodically(tmp_path):
+def test_drop_stream_closes_sockets_now_and_periodically(tmp_path: Path) -> None:
     """drop_stream closes the socket at once; drop_stream:0.2 keeps closing new ones."""
 
     # Arrange
@@ -280,7 +283,7 @@ def test_drop_stream_closes_sockets_now_and_periodically(tmp_path):
     assert closed == [["drop_stream"], "periodic"]
 
 
-def test_expire_listen_key_fault_expires_the_key_now(tmp_path):
+def test_expire_listen_key_fault_expires_the_key_now(tmp_path: Path) -> None:
     """The socket gets listenKeyExpired and closes; PUT is -1125; POST gives a new key."""
 
     # Arrange
@@ -300,16 +303,13 @@ def test_expire_listen_key_fault_expires_the_key_now(tmp_path):
     key, event, put, new = run(tmp_path, [], steps)
 
     # Assert
-    assert (
-        event["e"] == "listenKeyExpired"
-        and event["listenKey"] == key
-        and isinstance(event["E"], int)  # the SDK model's type
-    )
+    assert (event["e"], event["listenKey"]) == ("listenKeyExpired", key)
+    assert isinstance(event["E"], int)  # the SDK model's type
     assert put["code"] == -1125
     assert new != key
 
 
-def test_slow_response_executes_then_holds_only_the_nth_answer(tmp_path):
+def test_slow_response_executes_then_holds_only_the_nth_answer(tmp_path: Path) -> None:
     """#2: the first order answers at once; the second is live and persisted while its answer is
     held, and the switch is gone from the list as soon as the hold starts; later ones are quick."""
 
@@ -333,7 +333,10 @@ def test_slow_response_executes_then_holds_only_the_nth_answer(tmp_path):
 
     # Assert
     assert first.status_code == 200
-    assert waiting and found.status_code == 200 and found.json()["status"] == "NEW"
+    assert waiting
+    assert found.status_code == 200
+    assert found.json()["status"] == "NEW"
     assert {o["client_id"] for o in on_disk["orders"]} == {"e1", "e2"}
-    assert second.status_code == 200 and second.json()["clientOrderId"] == "e2"
+    assert second.status_code == 200
+    assert second.json()["clientOrderId"] == "e2"
     assert third.status_code == 200

@@ -10,7 +10,7 @@ from bot_cli.paper.market import SYMBOLS, PricePath
 from tests.paper import T0
 
 
-def test_same_seed_same_prices_different_seed_different_prices():
+def test_same_seed_same_prices_different_seed_different_prices() -> None:
     """Two paths with one seed agree at every instant; another seed gives another walk."""
     # Arrange
     a, b = PricePath.starting(7, 0.0005, T0), PricePath.starting(7, 0.0005, T0)
@@ -28,7 +28,7 @@ def test_same_seed_same_prices_different_seed_different_prices():
 
 
 @pytest.mark.parametrize("symbol", sorted(SYMBOLS))
-def test_prices_are_on_the_tick_and_start_at_the_anchor(symbol):
+def test_prices_are_on_the_tick_and_start_at_the_anchor(symbol: str) -> None:
     """Every price is a positive multiple of the symbol's tickSize; at t0 it is the start price."""
     # Arrange
     path = PricePath.starting(7, 0.0005, T0)
@@ -43,7 +43,7 @@ def test_prices_are_on_the_tick_and_start_at_the_anchor(symbol):
     assert len(set(prices)) > 10  # it does walk
 
 
-def test_the_path_is_monotone_inside_each_second():
+def test_the_path_is_monotone_inside_each_second() -> None:
     """Inside a whole second the price never leaves the range of its two ends (the skip rule)."""
     # Arrange
     path = PricePath.starting(3, 0.002, T0)
@@ -61,7 +61,7 @@ def test_the_path_is_monotone_inside_each_second():
     assert bad == []
 
 
-def test_set_price_re_anchors_and_the_walk_continues_from_there():
+def test_set_price_re_anchors_and_the_walk_continues_from_there() -> None:
     """After set_price the price at that instant is the new one, and it keeps moving after it."""
     # Arrange
     path = PricePath.starting(7, 0.0005, T0)
@@ -74,10 +74,11 @@ def test_set_price_re_anchors_and_the_walk_continues_from_there():
     # Assert
     assert before != set_to == Decimal("50000.00")  # rounded to the 0.10 tick
     assert path.price_at("BTCUSDT", T0 + 10_000) == set_to
-    assert all(abs(p - set_to) < 2000 for p in later) and len(set(later)) > 5
+    assert all(abs(p - set_to) < 2000 for p in later)
+    assert len(set(later)) > 5
 
 
-def test_a_day_of_prices_is_cheap_and_bounded():
+def test_a_day_of_prices_is_cheap_and_bounded() -> None:
     """A day of per-second prices stays fast, keeps bounded memory, and the past is still exact."""
     # Arrange
     import time

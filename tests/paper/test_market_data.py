@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal as D
 from pathlib import Path
@@ -65,7 +66,7 @@ def run(tmp_path: Path, steps: Steps, clock: Clock | None = None, seed: int = 7)
 # --- klines -----------------------------------------------------------------------------------
 
 
-def test_klines_are_the_same_for_the_same_seed_and_differ_for_another(tmp_path):
+def test_klines_are_the_same_for_the_same_seed_and_differ_for_another(tmp_path: Path) -> None:
     """A strategy warming up twice on one seed sees the same history; another seed differs."""
 
     # Arrange
@@ -78,12 +79,13 @@ def test_klines_are_the_same_for_the_same_seed_and_differ_for_another(tmp_path):
     other = run(tmp_path / "c", steps, seed=8)
 
     # Assert
-    assert len(one) == 500 and one == two
+    assert len(one) == 500
+    assert one == two
     assert [r[1:5] for r in other] != [r[1:5] for r in one]
     assert one[-1][0] == bar_at("1h", T0).open_time  # the last bar holds now
 
 
-def test_an_hour_bar_is_its_minutes_since_the_anchor(tmp_path):
+def test_an_hour_bar_is_its_minutes_since_the_anchor(tmp_path: Path) -> None:
     """After the anchor, bars are the exact path: the 1h bar's high/low are its 1m bars'."""
     # Arrange
     clock = Clock(T0 - T0 % HOUR_MS)
@@ -106,7 +108,7 @@ def test_an_hour_bar_is_its_minutes_since_the_anchor(tmp_path):
 
 
 @pytest.mark.parametrize("interval", INTERVALS)
-def test_every_binance_interval_serves_its_bars(tmp_path, interval):
+def test_every_binance_interval_serves_its_bars(tmp_path: Path, interval: str) -> None:
     """Each interval answers bars that end where the next begins, the last holding now."""
 
     # Arrange
@@ -118,11 +120,11 @@ def test_every_binance_interval_serves_its_bars(tmp_path, interval):
 
     # Assert
     assert len(rows) == 5
-    assert all(a[6] + 1 == b[0] for a, b in zip(rows, rows[1:], strict=False))
+    assert all(a[6] + 1 == b[0] for a, b in itertools.pairwise(rows))
     assert rows[-1][0] <= T0 <= rows[-1][6]
 
 
-def test_a_bad_interval_is_refused(tmp_path):
+def test_a_bad_interval_is_refused(tmp_path: Path) -> None:
     """-1120 Invalid interval, as Binance answers."""
 
     # Arrange
@@ -136,7 +138,7 @@ def test_a_bad_interval_is_refused(tmp_path):
 # --- tickers and depth ------------------------------------------------------------------------
 
 
-def test_book_ticker_depth_and_ticker_sit_around_the_mark(tmp_path):
+def test_book_ticker_depth_and_ticker_sit_around_the_mark(tmp_path: Path) -> None:
     """Best bid = mark, best ask one tick above; the 24 h ticker ends at the mark."""
 
     # Arrange
@@ -161,7 +163,7 @@ def test_book_ticker_depth_and_ticker_sit_around_the_mark(tmp_path):
 # --- leverage and margin type -----------------------------------------------------------------
 
 
-def test_leverage_and_margin_type_are_per_symbol_state_that_survives_a_restart(tmp_path):
+def test_leverage_and_margin_type_are_per_symbol_state_that_survives_a_restart(tmp_path: Path) -> None:
     """Set 7x isolated on BTCUSDT; a restarted venue still reports it; ETHUSDT keeps 20x cross."""
     # Arrange
     clock = Clock()
@@ -193,7 +195,7 @@ def test_leverage_and_margin_type_are_per_symbol_state_that_survives_a_restart(t
     [(0, -4028), (126, -4028), (125, None), (1, None)],
     ids=["zero", "above the first bracket", "the first bracket's", "one"],
 )
-def test_leverage_is_bounded_by_the_brackets(tmp_path, leverage, code):
+def test_leverage_is_bounded_by_the_brackets(tmp_path: Path, leverage: int, code: int | None) -> None:
     """1 up to the first bracket's initialLeverage (125 for BTCUSDT); else -4028."""
 
     # Arrange
@@ -207,7 +209,7 @@ def test_leverage_is_bounded_by_the_brackets(tmp_path, leverage, code):
     assert answer.get("code") == code
 
 
-def test_margin_type_cannot_change_with_a_position_or_open_orders(tmp_path):
+def test_margin_type_cannot_change_with_a_position_or_open_orders(tmp_path: Path) -> None:
     """-4047 with a resting order, -4048 with a position."""
 
     # Arrange
@@ -237,7 +239,9 @@ def test_margin_type_cannot_change_with_a_position_or_open_orders(tmp_path):
     ],
     ids=["fits", "margin short", "1x fits", "1x short", "bracket cap"],
 )
-def test_initial_margin_is_checked_when_the_order_arrives(tmp_path, leverage, quantity, code):
+def test_initial_margin_is_checked_when_the_order_arrives(
+    tmp_path: Path, leverage: int, quantity: str, code: int | None
+) -> None:
     """The order's initial margin must fit the available balance (-2019), its notional the
     leverage's bracket (-2027)."""
 
@@ -254,7 +258,7 @@ def test_initial_margin_is_checked_when_the_order_arrives(tmp_path, leverage, qu
     assert answer.json().get("code") == code, answer.json()
 
 
-def test_a_reduce_only_order_needs_no_margin(tmp_path):
+def test_a_reduce_only_order_needs_no_margin(tmp_path: Path) -> None:
     """Closing a position is never refused for margin, even at 1x with little left."""
 
     # Arrange
@@ -272,7 +276,7 @@ def test_a_reduce_only_order_needs_no_margin(tmp_path):
 # --- funding ----------------------------------------------------------------------------------
 
 
-def test_funding_every_eight_hours_moves_the_balance_and_is_income(tmp_path):
+def test_funding_every_eight_hours_moves_the_balance_and_is_income(tmp_path: Path) -> None:
     """A long pays 0.01 % of its notional at each funding time: wallet, income and event agree."""
     # Arrange
     clock = Clock(funding.next_time(T0) - 60_000)  # a minute before a funding time
@@ -292,13 +296,14 @@ def test_funding_every_eight_hours_moves_the_balance_and_is_income(tmp_path):
     # Assert
     assert [r["incomeType"] for r in income] == ["FUNDING_FEE"] * 3
     total = sum(D(r["income"]) for r in income)
-    assert total < 0 and after == before + total
+    assert total < 0
+    assert after == before + total
     assert [r["time"] for r in income] == [
         funding.next_time(T0) + i * funding.PERIOD_MS for i in range(3)
     ]
 
 
-def test_a_funding_payment_is_pushed_as_account_update_funding_fee(tmp_path):
+def test_a_funding_payment_is_pushed_as_account_update_funding_fee(tmp_path: Path) -> None:
     """ACCOUNT_UPDATE m=FUNDING_FEE, the balance change in bc, no position row (cross)."""
     # Arrange
     clock = Clock(funding.next_time(T0) - 60_000)
@@ -317,13 +322,14 @@ def test_a_funding_payment_is_pushed_as_account_update_funding_fee(tmp_path):
 
     # Assert
     (event,) = [e for e in published if e["e"] == "ACCOUNT_UPDATE"]
-    assert event["a"]["m"] == "FUNDING_FEE" and event["a"]["P"] == []
+    assert event["a"]["m"] == "FUNDING_FEE"
+    assert event["a"]["P"] == []
     (asset,) = event["a"]["B"]
     assert D(asset["bc"]) > 0  # a short receives a positive rate
     assert D(asset["wb"]) == balance
 
 
-def test_funding_payments_survive_a_restart(tmp_path):
+def test_funding_payments_survive_a_restart(tmp_path: Path) -> None:
     """The income a funding time produced is still there after the venue restarts."""
     # Arrange
     clock = Clock(funding.next_time(T0) - 60_000)
@@ -343,4 +349,5 @@ def test_funding_payments_survive_a_restart(tmp_path):
     after = run(tmp_path, read, clock)
 
     # Assert
-    assert len(before) == 1 and after == before
+    assert len(before) == 1
+    assert after == before

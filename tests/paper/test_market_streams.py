@@ -15,7 +15,7 @@ import websockets
 
 from bot_cli.paper.market_stream import MAX_STREAMS, Connection, answer
 from bot_cli.paper.server import PaperHandle, start_in_process
-from tests.paper import KEY_HEADER, Clock, signed
+from tests.paper import KEY_HEADER, Clock, frames_until_closed, signed
 from tests.paper.compat import COMPAT
 
 
@@ -67,7 +67,7 @@ def checked(call: str, event: dict[str, Any]) -> dict[str, Any]:
 # --- routes and framing -----------------------------------------------------------------------
 
 
-def test_a_combined_stream_wraps_each_event_with_its_name(tmp_path):
+def test_a_combined_stream_wraps_each_event_with_its_name(tmp_path: Path) -> None:
     """/market/stream?streams=a/b: {"stream", "data"} frames for the market streams asked."""
     names = ["btcusdt@markPrice@1s", "btcusdt@kline_1m", "btcusdt@aggTrade"]
 
@@ -85,7 +85,7 @@ def test_a_combined_stream_wraps_each_event_with_its_name(tmp_path):
         checked(frame["stream"], frame["data"])
 
 
-def test_a_raw_stream_sends_bare_events(tmp_path):
+def test_a_raw_stream_sends_bare_events(tmp_path: Path) -> None:
     """/public/ws/<name>: the book ticker itself, best bid below best ask."""
 
     # Arrange
@@ -97,10 +97,11 @@ def test_a_raw_stream_sends_bare_events(tmp_path):
     event = checked("bookTicker", run(tmp_path, steps))
 
     # Assert
-    assert event["s"] == "ETHUSDT" and float(event["b"]) < float(event["a"])
+    assert event["s"] == "ETHUSDT"
+    assert float(event["b"]) < float(event["a"])
 
 
-def test_mark_price_every_three_seconds_of_venue_time(tmp_path):
+def test_mark_price_every_three_seconds_of_venue_time(tmp_path: Path) -> None:
     """@markPrice: one event now, the next once the venue's clock passes 3 s."""
 
     # Arrange
@@ -119,7 +120,7 @@ def test_mark_price_every_three_seconds_of_venue_time(tmp_path):
     assert float(checked("markPrice", second)["p"]) == float(mark)
 
 
-def test_a_kline_closes_when_its_minute_ends(tmp_path):
+def test_a_kline_closes_when_its_minute_ends(tmp_path: Path) -> None:
     """@kline_1m: x false while the bar runs; past its end the closed bar comes with x true."""
 
     # Arrange
@@ -138,7 +139,7 @@ def test_a_kline_closes_when_its_minute_ends(tmp_path):
     assert checked("kline", closed)["k"]["t"] == running["k"]["t"]
 
 
-def test_the_account_s_fills_show_as_agg_trades(tmp_path):
+def test_the_account_s_fills_show_as_agg_trades(tmp_path: Path) -> None:
     """A market buy of the paper account appears on @aggTrade at its fill price."""
 
     # Arrange
@@ -157,7 +158,7 @@ def test_the_account_s_fills_show_as_agg_trades(tmp_path):
     assert trade["m"] is False  # the buyer took: the buyer was not the maker
 
 
-def test_a_stream_on_the_wrong_route_is_accepted_and_never_delivered(tmp_path):
+def test_a_stream_on_the_wrong_route_is_accepted_and_never_delivered(tmp_path: Path) -> None:
     """Binance's rule: markPrice belongs to /market; on /public it subscribes, and stays silent."""
 
     # Arrange
@@ -180,7 +181,7 @@ def test_a_stream_on_the_wrong_route_is_accepted_and_never_delivered(tmp_path):
     assert {e["e"] for e in seen} == {"bookTicker"}
 
 
-def test_a_path_that_names_no_stream_connects_with_nothing(tmp_path):
+def test_a_path_that_names_no_stream_connects_with_nothing(tmp_path: Path) -> None:
     """ccxt opens /market/ws/<n>, then subscribes: the connection starts empty."""
 
     # Arrange
@@ -193,7 +194,7 @@ def test_a_path_that_names_no_stream_connects_with_nothing(tmp_path):
     assert run(tmp_path, steps) == {"result": [], "id": 7}
 
 
-def test_more_than_ten_messages_a_second_close_the_connection(tmp_path):
+def test_more_than_ten_messages_a_second_close_the_connection(tmp_path: Path) -> None:
     """Binance's limit: 10 incoming messages per second; the 11th closes the socket."""
 
     # Arrange
@@ -201,16 +202,15 @@ def test_more_than_ten_messages_a_second_close_the_connection(tmp_path):
         async with websockets.connect(f"{base}/market/ws") as ws:
             for i in range(11):
                 await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}))
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                while True:
-                    await asyncio.wait_for(ws.recv(), 5)
-            return closed.value.rcvd
+            _, closed = await frames_until_closed(ws)
+            return closed.rcvd
 
     # Act
     close = run(tmp_path, steps)
 
     # Assert
-    assert close is not None and close.code == 1008
+    assert close is not None
+    assert close.code == 1008
 
 
 # --- the request API (pure) -------------------------------------------------------------------
@@ -242,18 +242,19 @@ def test_more_than_ten_messages_a_second_close_the_connection(tmp_path):
         "negative id", "not JSON", "get combined", "bad property value", "unknown property",
     ],
 )  # fmt: skip
-def test_requests_get_binance_s_answers(message, expected):
+def test_requests_get_binance_s_answers(message: str, expected: dict[str, Any]) -> None:
     """Each request and its answer, as Binance's live-subscription docs list them."""
     assert answer(Connection("market", combined=False), message) == expected
 
 
-def test_unknown_methods_are_named_in_the_error():
+def test_unknown_methods_are_named_in_the_error() -> None:
     """A method that is not one of the five: code 2, naming the five."""
     reply = answer(Connection("market", False), '{"method":"SUBSCRIBEX","params":[],"id":1}')
-    assert reply["error"]["code"] == 2 and "`SUBSCRIBEX`" in reply["error"]["msg"]
+    assert reply["error"]["code"] == 2
+    assert "`SUBSCRIBEX`" in reply["error"]["msg"]
 
 
-def test_a_connection_carries_at_most_1024_streams():
+def test_a_connection_carries_at_most_1024_streams() -> None:
     """The 1025th stream is refused; unsubscribing makes room again."""
     # Arrange
     conn = Connection("market", False)
@@ -266,4 +267,5 @@ def test_a_connection_carries_at_most_1024_streams():
 
     # Assert
     assert refused["error"]["code"] == 2
-    assert taken == {"result": None, "id": 2} and len(conn.streams) == MAX_STREAMS
+    assert taken == {"result": None, "id": 2}
+    assert len(conn.streams) == MAX_STREAMS

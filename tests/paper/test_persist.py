@@ -4,46 +4,32 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot_cli.core.model import AlgoStatus, OrderStatus, PositionSide
 from bot_cli.paper import persist
+from bot_cli.paper.hub import Subscriber
 from bot_cli.paper.persist import PaperLockHeld, PaperStateError
 from bot_cli.paper.rules import parse_new_algo, parse_new_order
 from bot_cli.paper.service import PaperExchange
-from bot_cli.paper.stream import Subscriber
 from bot_cli.paper.wal import durable_state
-from tests.paper import Clock
+from tests.paper import CLOSE_ALL_SL, Clock
+from tests.paper import ENTRY as SHARED_ENTRY
 
 
-ENTRY = {
-    "symbol": "BTCUSDT",
-    "side": "BUY",
-    "type": "LIMIT",
-    "timeInForce": "GTC",
-    "quantity": "0.010",
-    "price": "96000.00",
-    "newClientOrderId": "e",
-}
-CLOSE_ALL_SL = {
-    "algoType": "CONDITIONAL",
-    "symbol": "BTCUSDT",
-    "side": "SELL",
-    "type": "STOP_MARKET",
-    "triggerPrice": "94000.00",
-    "closePosition": "true",
-    "clientAlgoId": "sl",
-}
+ENTRY = {**SHARED_ENTRY, "newClientOrderId": "e"}
 
 
-def opened(tmp_path, clock: Clock, **kwargs) -> PaperExchange:
+def opened(tmp_path: Path, clock: Clock, **kwargs: Any) -> PaperExchange:
     exchange = PaperExchange(tmp_path, clock=clock, **kwargs)
     exchange.open()
     return exchange
 
 
-def test_what_happened_while_down_is_there_after_restart(tmp_path):
+def test_what_happened_while_down_is_there_after_restart(tmp_path: Path) -> None:
     """Stop, let an hour pass, start: the entry filled and the SL fired meanwhile; no replay."""
     # Arrange
     clock = Clock()
@@ -62,44 +48,42 @@ def test_what_happened_while_down_is_there_after_restart(tmp_path):
     assert book.query_order("BTCUSDT", None, "e").status is OrderStatus.FILLED
     assert book.query_algo(None, "sl").status is AlgoStatus.FINISHED
     assert book.position("BTCUSDT", PositionSide.BOTH).amount == 0
-    assert book.events == [] and not book.dirty  # events of the downtime are not replayed
+    assert book.events == []
+    assert not book.dirty
     on_disk = durable_state(tmp_path)
     assert on_disk["last_ms"] == clock()
     second.close()
 
 
-def test_the_state_is_on_disk_before_the_events_are_pushed(tmp_path):
+def test_the_state_is_on_disk_before_the_events_are_pushed(tmp_path: Path) -> None:
     """commit() makes the change durable first; only then do the subscribers' queues get the events."""
     # Arrange
     clock = Clock()
     exchange = opened(tmp_path, clock)
-    key = exchange.start_listen_key()
-    sub = Subscriber(key, wrap=False)
-    exchange.hub.subscribers.add(sub)
-    seen_at_save: list[int] = []
-    log = exchange._log
-    real_append = log.append
+    seen_on_disk: list[list[str]] = []
 
-    def spying_append(change):
-        seen_at_save.append(sub.queue.qsize())
-        real_append(change)
+    class Witness(Subscriber):
+        """A socket that reads the state on disk as each event reaches it."""
+
+        def offer(self, event: dict[str, Any]) -> None:
+            seen_on_disk.append([o["status"] for o in durable_state(tmp_path)["orders"]])
+            super().offer(event)
+
+    sub = Witness(exchange.start_listen_key(), wrap=False)
+    exchange.hub.subscribers.add(sub)
+    market = {**ENTRY, "type": "MARKET", "price": "", "timeInForce": ""}
 
     # Act
-    log.append = spying_append
-    exchange.book.new_order(
-        parse_new_order({**ENTRY, "type": "MARKET", "price": "", "timeInForce": ""}), clock()
-    )
+    exchange.book.new_order(parse_new_order(market), clock())
     exchange.commit()
 
     # Assert
-    assert seen_at_save == [0]
-    assert sub.queue.qsize() == 3  # NEW, TRADE, ACCOUNT_UPDATE
-    on_disk = durable_state(tmp_path)
-    assert [o["status"] for o in on_disk["orders"]] == ["FILLED"]
+    assert seen_on_disk == [["FILLED"]] * 3  # NEW, TRADE, ACCOUNT_UPDATE: each pushed after the save
+    assert sub.queue.qsize() == 3
     exchange.close()
 
 
-def test_set_price_and_listen_key_survive_a_restart(tmp_path):
+def test_set_price_and_listen_key_survive_a_restart(tmp_path: Path) -> None:
     """The re-anchored price and the active listenKey are part of the saved state."""
     # Arrange
     clock = Clock()
@@ -117,7 +101,7 @@ def test_set_price_and_listen_key_survive_a_restart(tmp_path):
     second.close()
 
 
-def test_one_venue_per_state_dir(tmp_path):
+def test_one_venue_per_state_dir(tmp_path: Path) -> None:
     """A second venue on the same state dir is refused (naming the holder); free after close."""
     # Arrange
     clock = Clock()
@@ -134,7 +118,7 @@ def test_one_venue_per_state_dir(tmp_path):
     again.close()
 
 
-def test_a_corrupt_state_file_is_a_clear_error(tmp_path):
+def test_a_corrupt_state_file_is_a_clear_error(tmp_path: Path) -> None:
     """Unreadable JSON: one sentence naming the file and what to do; the lock is released."""
     # Arrange
     (tmp_path / "paper").mkdir()
@@ -145,13 +129,14 @@ def test_a_corrupt_state_file_is_a_clear_error(tmp_path):
         opened(tmp_path, Clock())
 
     # Assert
-    assert "exchange.json" in str(err.value) and "move it away" in str(err.value)
+    assert "exchange.json" in str(err.value)
+    assert "move it away" in str(err.value)
     lock = persist.PaperLock(tmp_path)
     lock.acquire()  # not left held
     lock.release()
 
 
-def test_saves_are_atomic_replacements(tmp_path):
+def test_saves_are_atomic_replacements(tmp_path: Path) -> None:
     """save() leaves the new file complete and no temp file behind."""
     # Arrange
     target = persist.paper_dir(tmp_path) / "exchange.json"
@@ -175,7 +160,7 @@ def _commit_orders(exchange: PaperExchange, clock: Clock, ids: list[str]) -> Non
         exchange.commit()
 
 
-def test_each_change_is_one_logged_line_and_a_restart_replays_them(tmp_path):
+def test_each_change_is_one_logged_line_and_a_restart_replays_them(tmp_path: Path) -> None:
     """After the start snapshot, every commit appends one line; a restart rebuilds the same book."""
     # Arrange
     clock = Clock()
@@ -196,7 +181,7 @@ def test_each_change_is_one_logged_line_and_a_restart_replays_them(tmp_path):
     again.close()
 
 
-def test_a_torn_last_log_line_is_ignored(tmp_path):
+def test_a_torn_last_log_line_is_ignored(tmp_path: Path) -> None:
     """A crash mid-append leaves a partial line: the restart keeps everything before it."""
     # Arrange
     clock = Clock()
@@ -214,7 +199,7 @@ def test_a_torn_last_log_line_is_ignored(tmp_path):
     again.close()
 
 
-def test_log_lines_already_in_the_snapshot_are_not_replayed(tmp_path):
+def test_log_lines_already_in_the_snapshot_are_not_replayed(tmp_path: Path) -> None:
     """A crash after a new snapshot but before the log was emptied replays nothing twice."""
     # Arrange: "a" placed (logged), then canceled; a restart snapshots the canceled state
     clock = Clock()

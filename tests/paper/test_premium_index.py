@@ -68,7 +68,7 @@ def call(tmp_path: Path, steps: Steps, clock: Clock | None = None) -> Any:
 # --- the route --------------------------------------------------------------------------------
 
 
-def test_one_symbol_gets_binance_s_premium_index_object(tmp_path):
+def test_one_symbol_gets_binance_s_premium_index_object(tmp_path: Path) -> None:
     """With a symbol: one object with every documented key; prices are the venue's mark."""
 
     # Arrange
@@ -90,7 +90,7 @@ def test_one_symbol_gets_binance_s_premium_index_object(tmp_path):
     assert response.headers["X-MBX-USED-WEIGHT-1M"] == "1"
 
 
-def test_without_a_symbol_every_symbol_is_listed(tmp_path):
+def test_without_a_symbol_every_symbol_is_listed(tmp_path: Path) -> None:
     """No symbol: a list with one object per venue symbol, at weight 10."""
 
     # Arrange
@@ -108,7 +108,7 @@ def test_without_a_symbol_every_symbol_is_listed(tmp_path):
     assert response.headers["X-MBX-USED-WEIGHT-1M"] == "10"
 
 
-def test_an_unknown_symbol_is_invalid(tmp_path):
+def test_an_unknown_symbol_is_invalid(tmp_path: Path) -> None:
     """-1121 Invalid symbol, like every other handler."""
 
     # Arrange
@@ -132,15 +132,15 @@ def test_an_unknown_symbol_is_invalid(tmp_path):
     ],
     ids=["epoch", "just before a boundary", "on a boundary", "T0"],
 )
-def test_next_funding_time_is_the_next_eight_hour_boundary(now, expected):
+def test_next_funding_time_is_the_next_eight_hour_boundary(now: int, expected: int) -> None:
     """nextFundingTime: the next 00:00/08:00/16:00 UTC strictly after now."""
-    assert premium_index("BTCUSDT", D("1"), now)["nextFundingTime"] == expected
+    assert premium_index("BTCUSDT", D(1), now)["nextFundingTime"] == expected
 
 
 # --- BinanceRest against the venue ------------------------------------------------------------
 
 
-def test_mark_price_follows_the_venue_price(tmp_path):
+def test_mark_price_follows_the_venue_price(tmp_path: Path) -> None:
     """mark_price reads the venue's mark, and sees a price set through the admin API."""
 
     # Arrange
@@ -157,7 +157,7 @@ def test_mark_price_follows_the_venue_price(tmp_path):
     assert after == venue_mark == D("95123.4")
 
 
-def test_mark_price_of_an_unknown_symbol_is_rejected(tmp_path):
+def test_mark_price_of_an_unknown_symbol_is_rejected(tmp_path: Path) -> None:
     """The venue's -1121 reaches the caller as Rejected."""
 
     # Arrange
@@ -173,7 +173,7 @@ def test_mark_price_of_an_unknown_symbol_is_rejected(tmp_path):
     assert err.code == -1121
 
 
-def test_cancel_order_cancels_a_resting_entry_then_finds_nothing_open(tmp_path):
+def test_cancel_order_cancels_a_resting_entry_then_finds_nothing_open(tmp_path: Path) -> None:
     """cancel_order: CANCELED with its fill; a second cancel is NotFound (-2011)."""
 
     # Arrange
@@ -189,7 +189,7 @@ def test_cancel_order_cancels_a_resting_entry_then_finds_nothing_open(tmp_path):
 
     # Assert
     assert (report.client_id, report.status, report.filled_qty) == (
-        "p1-e", OrderStatus.CANCELED, D("0")
+        "p1-e", OrderStatus.CANCELED, D(0)
     )
     assert report.quantity == D("0.010")
     assert again.code == -2011

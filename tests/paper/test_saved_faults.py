@@ -4,6 +4,8 @@ not saved, a ``:once`` switch that fired stays gone, config switches are not dou
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -13,13 +15,13 @@ from bot_cli.paper.wal import durable_state
 from tests.paper import ENTRY, KEY_HEADER, Clock, signed
 
 
-def opened(tmp_path, clock: Clock, **kwargs) -> PaperExchange:
+def opened(tmp_path: Path, clock: Clock, **kwargs: Any) -> PaperExchange:
     exchange = PaperExchange(tmp_path, clock=clock, volatility=0.0, **kwargs)
     exchange.open()
     return exchange
 
 
-def test_switches_survive_a_restart_and_one_shot_actions_are_not_saved(tmp_path):
+def test_switches_survive_a_restart_and_one_shot_actions_are_not_saved(tmp_path: Path) -> None:
     """Switches set while running are on after a restart; drop_stream, expire_listen_key not."""
     # Arrange
     clock = Clock()
@@ -40,7 +42,7 @@ def test_switches_survive_a_restart_and_one_shot_actions_are_not_saved(tmp_path)
     second.close()
 
 
-def test_clearing_is_saved_too(tmp_path):
+def test_clearing_is_saved_too(tmp_path: Path) -> None:
     """A clear reaches the disk at once: the restarted venue has no switch on."""
     # Arrange
     clock = Clock()
@@ -54,11 +56,12 @@ def test_clearing_is_saved_too(tmp_path):
     second = opened(tmp_path, clock)
 
     # Assert
-    assert on_disk == [] and second.faults.specs() == []
+    assert on_disk == []
+    assert second.faults.specs() == []
     second.close()
 
 
-def test_switches_saved_in_the_snapshot_and_in_the_log_both_come_back(tmp_path):
+def test_switches_saved_in_the_snapshot_and_in_the_log_both_come_back(tmp_path: Path) -> None:
     """The first change of a run goes into the snapshot, later ones into the log: both reload."""
     # Arrange
     clock = Clock()
@@ -77,7 +80,7 @@ def test_switches_saved_in_the_snapshot_and_in_the_log_both_come_back(tmp_path):
     third.close()
 
 
-def test_config_switches_are_not_doubled_and_come_back_after_a_clear(tmp_path):
+def test_config_switches_are_not_doubled_and_come_back_after_a_clear(tmp_path: Path) -> None:
     """Config faults are switched on at each start unless already on (saved), never twice."""
     # Arrange
     clock = Clock()
@@ -98,7 +101,7 @@ def test_config_switches_are_not_doubled_and_come_back_after_a_clear(tmp_path):
     third.close()
 
 
-def test_a_once_switch_that_fired_is_gone_from_disk_before_the_answer(tmp_path):
+def test_a_once_switch_that_fired_is_gone_from_disk_before_the_answer(tmp_path: Path) -> None:
     """429 :once and lost-answer :once fire, and the saved list loses them before the client
     hears anything; a restart does not bring them back."""
     # Arrange
@@ -130,7 +133,7 @@ def test_a_once_switch_that_fired_is_gone_from_disk_before_the_answer(tmp_path):
     again.close()
 
 
-def test_a_saved_switch_this_version_cannot_read_is_dropped_not_fatal(tmp_path):
+def test_a_saved_switch_this_version_cannot_read_is_dropped_not_fatal(tmp_path: Path) -> None:
     """An unknown spec in the saved state is skipped; orders and other switches load."""
     # Arrange
     clock = Clock()

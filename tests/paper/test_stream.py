@@ -14,7 +14,7 @@ import websockets
 
 from bot_cli.exchange.wire import AlgoUpdate, OrderUpdate, parse_stream_message
 from bot_cli.paper.server import PaperHandle, start_in_process
-from bot_cli.paper.service import LISTEN_KEY_TTL_MS
+from bot_cli.paper.service import LISTEN_KEY_TTL_MS, wall_ms
 from tests.paper import KEY_HEADER, SL, Clock, fixture, poll, signed
 
 
@@ -32,8 +32,7 @@ def run(tmp_path: Path, steps: Steps, clock: Clock | None = None) -> Any:
     """Start the venue in-process, create the listenKey, run the steps, stop the venue."""
 
     async def main() -> Any:
-        kwargs = {"clock": clock} if clock else {}
-        handle = await start_in_process(tmp_path, volatility=0.0, **kwargs)
+        handle = await start_in_process(tmp_path, volatility=0.0, clock=clock or wall_ms)
         try:
             async with httpx.AsyncClient(base_url=handle.rest_url, headers=KEY_HEADER) as client:
                 key = (await client.post("/fapi/v1/listenKey")).json()["listenKey"]
@@ -52,13 +51,11 @@ async def connected(handle: PaperHandle, n: int = 1) -> None:
     await poll(lambda: handle.exchange.hub.count() == n, what=f"{n} stream subscriber(s)")
 
 
-def test_the_stream_pushes_order_then_algo_updates_in_binance_shapes(tmp_path):
+def test_the_stream_pushes_order_then_algo_updates_in_binance_shapes(tmp_path: Path) -> None:
     """An entry (ORDER_TRADE_UPDATE NEW, TRADE; ACCOUNT_UPDATE) then the SL (ALGO_UPDATE NEW)."""
 
     # Arrange
-    async def steps(
-        handle: PaperHandle, client: httpx.AsyncClient, key: str
-    ) -> list[dict[str, Any]]:
+    async def steps(handle: PaperHandle, client: httpx.AsyncClient, key: str) -> list[dict[str, Any]]:
         async with websockets.connect(f"{handle.ws_url}/ws/{key}") as ws:
             await connected(handle)
             now = handle.exchange.now()
@@ -70,35 +67,23 @@ def test_the_stream_pushes_order_then_algo_updates_in_binance_shapes(tmp_path):
     events = run(tmp_path, steps)
 
     # Assert
-    assert [e["e"] for e in events] == [
-        "ORDER_TRADE_UPDATE",
-        "ORDER_TRADE_UPDATE",
-        "ACCOUNT_UPDATE",
-        "ALGO_UPDATE",
-    ]
+    assert [e["e"] for e in events] == ["ORDER_TRADE_UPDATE", "ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE", "ALGO_UPDATE"]
     new, fill, account, algo = events
     assert set(fill["o"]) == set(fixture("order_trade_update_filled")["o"])
-    assert set(new["o"]) == set(fixture("order_trade_update_new")["o"]) - {
-        "AP",
-        "cr",
-    }  # trailing-only
-    assert set(algo["o"]) == set(fixture("algo_update_canceled")["o"]) - {
-        "rm"
-    }  # rm only with a failure
-    assert set(account["a"]) == {"m", "B", "P"} and account["a"]["m"] == "ORDER"
+    assert set(new["o"]) == set(fixture("order_trade_update_new")["o"]) - {"AP", "cr"}  # trailing-only
+    assert set(algo["o"]) == set(fixture("algo_update_canceled")["o"]) - {"rm"}  # rm only with a failure
+    assert set(account["a"]) == {"m", "B", "P"}
+    assert account["a"]["m"] == "ORDER"
     assert set(account["a"]["P"][0]) == set(fixture("account_update")["a"]["P"][0])
-    parsed = [
-        parse_stream_message(json.dumps(e)) for e in events
-    ]  # the project's own parser reads them
-    assert (
-        isinstance(parsed[1], OrderUpdate)
-        and parsed[1].report.filled_qty == parsed[1].report.quantity
-    )
-    assert isinstance(parsed[3], AlgoUpdate) and parsed[3].report.client_id == "e1-sl1"
+    parsed = [parse_stream_message(json.dumps(e)) for e in events]  # the project's own parser reads them
+    assert isinstance(parsed[1], OrderUpdate)
+    assert parsed[1].report.filled_qty == parsed[1].report.quantity
+    assert isinstance(parsed[3], AlgoUpdate)
+    assert parsed[3].report.client_id == "e1-sl1"
 
 
 @pytest.mark.parametrize("form", ["query", "stream", "subscribe"])
-def test_the_other_connection_forms(tmp_path, form):
+def test_the_other_connection_forms(tmp_path: Path, form: str) -> None:
     """/private/ws?listenKey=, /private/stream?listenKey= (wrapped), SUBSCRIBE on /stream."""
 
     # Arrange
@@ -124,11 +109,12 @@ def test_the_other_connection_forms(tmp_path, form):
     if form == "query":
         assert message["e"] == "ORDER_TRADE_UPDATE"
     else:
-        assert message["stream"] == key and message["data"]["e"] == "ORDER_TRADE_UPDATE"
+        assert message["stream"] == key
+        assert message["data"]["e"] == "ORDER_TRADE_UPDATE"
     assert answer in (None, {"result": None, "id": 1})
 
 
-def test_the_events_filter_keeps_only_the_named_events(tmp_path):
+def test_the_events_filter_keeps_only_the_named_events(tmp_path: Path) -> None:
     """?events=ALGO_UPDATE: the order and account events of the entry are not sent."""
 
     # Arrange
@@ -151,7 +137,7 @@ def test_the_events_filter_keeps_only_the_named_events(tmp_path):
     assert message["e"] == "ALGO_UPDATE"
 
 
-def test_an_unknown_listen_key_is_refused_at_the_handshake(tmp_path):
+def test_an_unknown_listen_key_is_refused_at_the_handshake(tmp_path: Path) -> None:
     """Connecting with a key that does not exist fails; the real key still works."""
 
     # Arrange
@@ -169,7 +155,7 @@ def test_an_unknown_listen_key_is_refused_at_the_handshake(tmp_path):
     assert isinstance(err, websockets.InvalidStatus)
 
 
-def test_an_expired_listen_key_sends_listen_key_expired_and_closes(tmp_path):
+def test_an_expired_listen_key_sends_listen_key_expired_and_closes(tmp_path: Path) -> None:
     """60 min without keep-alive: the socket gets listenKeyExpired (E an int), then is closed."""
     # Arrange
     clock = Clock()
