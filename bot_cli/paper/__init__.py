@@ -5,13 +5,21 @@ against it unchanged, with the key ``PAPER_API_KEY`` and secret ``PAPER_API_SECR
 lives in ``<state_dir>/paper/``, so resting orders fill and protective orders trigger while the
 bot is down; a restarted venue first catches up on the elapsed time.
 
-Modules: ``market`` (symbols, seeded price path), ``book``/``matching``/``account`` (the exchange
-state machine), ``records`` (its values), ``rules`` (request validation), ``shapes``/``info``
-(wire shapes), ``faults`` (fault switches), ``persist``/``snapshot``/``wal`` (files, lock, state
-document, log), ``hub`` (stream fan-out), ``service`` (the running exchange), ``handlers_*``
-(the /fapi endpoints); the web stack (starlette, uvicorn) only in ``app``/``stream``/
-``market_stream`` (HTTP and WebSocket) and ``server`` (serve / start_in_process /
-is_listening).
+Modules, in layers (each imports only from the layers above it):
+
+- values and rules (pure): ``market`` (symbols, seeded price path), ``records``, ``leverage``,
+  ``account`` (position arithmetic), ``rules`` (request validation), ``faults`` (fault
+  switches), ``auth`` (keys, signatures, weights), ``shapes``/``shapes_account``/
+  ``shapes_market``/``info`` (wire shapes), ``history``/``klines``/``quotes`` (market data)
+- the exchange state machine (pure, time passed in): ``ledger`` (the records, what a fill does)
+  <- ``margin``, ``funding`` <- ``book`` (requests at an instant) <- ``matching`` (time passing:
+  fills, triggers, funding; it drives the book, never the reverse)
+- the running exchange (files, no web stack): ``persist``/``snapshot``/``wal`` (lock, state
+  document, change log, on the store's primitives), ``hub`` (stream fan-out), ``service``
+  (``PaperExchange``: the commit rule), ``endpoint``/``handlers``/``handlers_account``/
+  ``handlers_market`` (the /fapi endpoints), ``market_feed`` (market stream events)
+- HTTP and WebSocket (starlette, uvicorn): ``app``, ``stream``, ``market_stream``, ``server``
+  (serve / start_in_process / is_listening)
 
 Importing this package loads none of them: the names below load their module on first use.
 """
