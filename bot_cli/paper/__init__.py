@@ -5,7 +5,7 @@ against it unchanged, with the key ``PAPER_API_KEY`` and secret ``PAPER_API_SECR
 lives in ``<state_dir>/paper/``, so resting orders fill and protective orders trigger while the
 bot is down; a restarted venue first catches up on the elapsed time.
 
-Modules, in layers (each imports only from the layers above it):
+Modules, in layers (a module imports from its own layer and the ones above it, never below):
 
 - values and rules (pure): ``market`` (symbols, seeded price path), ``records``, ``leverage``,
   ``account`` (position arithmetic), ``rules`` (request validation), ``faults`` (fault
