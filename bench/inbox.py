@@ -2,9 +2,8 @@
 
     python -m bench.inbox [--latency 150] [--signals 400] [--clients 8] [--dir DIR]
 
-The paper venue runs in this process and stamps when each entry order reaches it; the daemon,
-with the inbox beside it, runs as its own process wired as `bot run` wires them
-(``python -m bench.inbox serve``).
+The paper venue runs in this process and stamps when each entry order reaches it; `bot run`,
+with the inbox enabled beside it, runs as its own process.
 
 1. POST -> entry order: one signal at a time, at random moments (limit entries that rest on
    the book): from sending the POST to its 202 (the entry fsync'd), and to the venue receiving
@@ -13,15 +12,13 @@ with the inbox beside it, runs as its own process wired as `bot run` wires them
    as the inbox answers, every answer a 202, while the daemon sends them; then the time until
    the last entry order reached the venue.
 
-Both are measured twice: with the daemon as it is (its journal look runs every 100 ms), and with
-the inbox's ``on_accepted`` waking that look at once (emulated here; see ``waking_daemon``).
+An accepted signal wakes the daemon's journal look at once (the inbox's ``on_accepted``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -37,7 +34,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,69 +60,6 @@ def write_config(root: Path, venue_port: int, inbox_port: int) -> Path:
     return path
 
 
-# -- the daemon's process -------------------------------------------------------------------
-
-
-class Quiet:
-    def recovered(self, *_: Any) -> None: ...
-    def message(self, *_: Any) -> None: ...
-    def note(self, *_: Any, **__: Any) -> None: ...
-
-
-async def serve(wake: bool) -> None:
-    """The daemon and, beside it, the inbox: what `bot run` does with [inbox] enabled.
-
-    ``wake``: the inbox's on_accepted wakes the daemon's journal look at once (a wake-up the
-    daemon does not offer yet; emulated here by a subclass) instead of its next 100 ms tick."""
-    from bot_cli.config import load_config
-    from bot_cli.connect import connect
-    from bot_cli.exchange.user_stream import UserStream
-    from bot_cli.inbox import serve_inbox
-    from bot_cli.runtime.driver import Daemon
-    from bot_cli.runtime.engine import ExecutionEngine
-    from bot_cli.state_store import DaemonLock, PendingEntryStore
-
-    cfg, state = load_config(os.environ["BOT_CONFIG"]), Path(os.environ["BOT_STATE_DIR"])
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    with DaemonLock(state):
-        async with connect(cfg, state, start_paper=False) as conn:
-            engine = ExecutionEngine(PendingEntryStore(state), conn.rest, policy=cfg.policy,
-                                     recv_window_ms=cfg.venue.recv_window_ms)  # fmt: skip
-            stream = partial(UserStream, conn.rest, conn.ws_url)
-            kind: type[Any] = waking_daemon() if wake else Daemon
-            daemon = kind(engine, stream, Quiet(), venue=conn.venue_name)
-            window, connected = cfg.venue.recv_window_ms, daemon.stream.connected.is_set
-            woken = daemon.wake if wake else None
-            async with serve_inbox(cfg.inbox, state, conn.rest, venue_name=conn.venue_name,
-                                   recv_window_ms=window, connected=connected,
-                                   on_accepted=woken, say=print):  # fmt: skip
-                await daemon.run(stop)
-
-
-def waking_daemon() -> type[Any]:
-    from bot_cli.runtime.driver import TICK_S, Daemon
-
-    class Waking(Daemon):
-        """The journal look, woken early by ``wake`` (what the driver could offer)."""
-
-        woken: asyncio.Event | None = None
-
-        def wake(self, _: str = "") -> None:
-            if self.woken is not None:
-                self.woken.set()
-
-        async def _every(self, work: Any) -> None:
-            if work != self._watch_journal:
-                return await super()._every(work)
-            self.woken = asyncio.Event()
-            while True:
-                await work()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.woken.wait(), TICK_S)
-                self.woken.clear()
-
-    return Waking
 
 
 # -- this process: the venue and the clients -------------------------------------------------
@@ -236,7 +169,7 @@ async def until_ready(state: Path, url: str, daemon: subprocess.Popen[bytes]) ->
             await asyncio.sleep(0.05)
 
 
-async def measure(root: Path, n_latency: int, n_signals: int, clients: int, wake: bool) -> Run:
+async def measure(root: Path, n_latency: int, n_signals: int, clients: int) -> Run:
     from bot_cli.paper.server import start_in_process
 
     venue_port, inbox_port, state = free_port(), free_port(), root / "state"
@@ -245,7 +178,7 @@ async def measure(root: Path, n_latency: int, n_signals: int, clients: int, wake
     arrivals = Arrivals(handle.exchange)
     env = {**os.environ, "BOT_CONFIG": str(config), "BOT_STATE_DIR": str(state),
            "BOT_INBOX_SECRET": SECRET}  # fmt: skip
-    argv = [sys.executable, "-m", "bench.inbox", "serve", *(["--wake"] if wake else [])]
+    argv = [sys.executable, "-m", "bot_cli", "run", "--no-live"]  # the product, wired as shipped
     with (root / "daemon.log").open("wb") as log:
         daemon = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)  # fmt: skip
@@ -289,23 +222,16 @@ def report(name: str, r: Run, signals: int, clients: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", default="measure", choices=["measure", "serve"])
     parser.add_argument("--latency", type=int, default=150, help="signals one at a time (<= 200)")
     parser.add_argument("--signals", type=int, default=400, help="signals for the rate (<= 1000)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients for the rate")
-    parser.add_argument("--wake", action="store_true", help="serve: wake the journal look")
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
-    if args.mode == "serve":
-        asyncio.run(serve(args.wake))
-        return
     root = args.dir or Path(tempfile.mkdtemp(prefix="bench-inbox-"))
     try:
-        for name, wake in (("daemon as it is (journal look every 100 ms)", False),
-                           ("with a wake-up on each 202 (on_accepted)", True)):  # fmt: skip
-            sub = root / ("wake" if wake else "tick")
-            run = asyncio.run(measure(sub, args.latency, args.signals, args.clients, wake))
-            report(name, run, args.signals, args.clients)
+        run = asyncio.run(measure(root, args.latency, args.signals, args.clients))
+        report("bot run with [inbox] enabled (an accepted signal wakes the journal look)", run,
+               args.signals, args.clients)
     finally:
         if args.dir is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -49,11 +49,11 @@ def seeded(path: Path, symbols: int) -> FakeExchange:
 
 
 def stand_in(venue: FakeExchange) -> httpx.MockTransport:
-    def order(o):  # noqa: ANN001, ANN202
+    def order(o):
         return {"symbol": o.symbol, "clientOrderId": o.client_id, "orderId": o.order_id, "status": o.status.value,
                 "executedQty": str(o.filled_qty), "origQty": str(o.quantity), "avgPrice": "0"}
 
-    def algo(a):  # noqa: ANN001, ANN202
+    def algo(a):
         return {"symbol": a.symbol, "clientAlgoId": a.client_id, "algoId": a.algo_id, "algoStatus": a.status.value,
                 "triggerPrice": str(a.trigger_price), "quantity": str(a.quantity), "actualOrderId": ""}
 
