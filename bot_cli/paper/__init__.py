@@ -9,11 +9,12 @@ Modules, in layers (a module imports from its own layer and the ones above it, n
 
 - values and rules (pure): ``market`` (symbols, seeded price path), ``records``, ``leverage``,
   ``account`` (position arithmetic), ``rules`` (request validation), ``faults`` (fault
-  switches), ``auth`` (keys, signatures, weights), ``shapes``/``shapes_account``/
-  ``shapes_market``/``info`` (wire shapes), ``history``/``klines``/``quotes`` (market data)
+  switches), ``auth`` (keys, signatures, weights), ``shapes``/``shapes_account``/``info`` (wire
+  shapes), ``history``/``klines``/``quotes`` (market data)
 - the exchange state machine (pure, time passed in): ``ledger`` (the records, what a fill does)
-  <- ``margin``, ``funding`` <- ``book`` (requests at an instant) <- ``matching`` (time passing:
-  fills, triggers, funding; it drives the book, never the reverse)
+  <- ``margin``, ``funding`` (and ``shapes_market``, the premiumIndex its schedule decides) <-
+  ``book`` (requests at an instant) <- ``matching`` (time passing: fills, triggers, funding; it
+  drives the book, never the reverse)
 - the running exchange (files, no web stack): ``persist``/``snapshot``/``wal`` (lock, state
   document, change log, on the store's primitives), ``hub`` (stream fan-out), ``service``
   (``PaperExchange``: the commit rule), ``endpoint``/``handlers``/``handlers_account``/

@@ -71,6 +71,16 @@ PAPER = Path(bot_cli.paper.__file__).parent
 ALLOWED_OUTSIDE = ("bot_cli.core", "bot_cli.errors", "bot_cli.store")
 # The exchange state machine, bottom up: none of these imports the ones after it.
 STATE_MACHINE = ("records", "ledger", "margin", "funding", "book", "matching")
+# The venue's layers, as bot_cli/paper/__init__.py describes them: a module imports from its own
+# layer and the ones before it, never from a later one.
+LAYERS = (
+    ("market", "records", "leverage", "account", "rules", "faults", "auth", "shapes", "shapes_account", "info",
+     "history", "klines", "quotes"),
+    ("ledger", "margin", "funding", "shapes_market", "book", "matching"),
+    ("persist", "snapshot", "wal", "hub", "service", "endpoint", "handlers", "handlers_account", "handlers_market",
+     "market_feed"),
+    ("app", "stream", "market_stream", "server"),
+)  # fmt: skip
 
 
 def imports_of(module: str) -> set[str]:
@@ -104,3 +114,25 @@ def test_the_state_machine_depends_one_way(lower: str, upper: str) -> None:
 
     # Assert
     assert f"bot_cli.paper.{upper}" not in imported
+
+
+def test_every_venue_module_has_a_layer() -> None:
+    """A new module is placed in a layer (here and in the package docstring) before it is used."""
+    # Act
+    placed = sorted(m for layer in LAYERS for m in layer)
+
+    # Assert
+    assert placed == sorted(p.stem for p in PAPER.glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize(("index", "layer"), list(enumerate(LAYERS)))
+def test_no_layer_imports_a_later_one(index: int, layer: tuple[str, ...]) -> None:
+    """Values < state machine < running exchange < web stack: imports only go up this list."""
+    # Arrange
+    later = {f"bot_cli.paper.{m}" for below in LAYERS[index + 1 :] for m in below}
+
+    # Act
+    found = {m: sorted(imports_of(m) & later) for m in layer}
+
+    # Assert
+    assert {m: bad for m, bad in found.items() if bad} == {}
