@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,17 +42,20 @@ def test_an_entry_parked_while_its_order_works_has_that_order_cancelled(cluster:
     # Act: the market falls through the limit and the stop at once; it stays down there
     cluster.set_price(SYMBOL, "96000")
     wait_for(lambda: cluster.status_of(pid) == "NEEDS_ATTENTION", f"{pid} parked for the operator")
-    order = wait_for(
-        lambda: (o := cluster.entry_order(pid)) is not None and o["status"] not in ("NEW", "PARTIALLY_FILLED") and o,
-        f"the rest of {pid}'s entry order cancelled",
-    )
+    def over() -> dict[str, Any] | None:
+        o = cluster.entry_order(pid)
+        return o if o is not None and o["status"] not in ("NEW", "PARTIALLY_FILLED") else None
+
+    order = wait_for(over, f"the rest of {pid}'s entry order cancelled")
+    assert order is not None
     parked_fill = Decimal(order["executedQty"])
     cluster.set_price(SYMBOL, "95900")  # lower still: a working buy would fill more now
     cluster.set_price(SYMBOL, "95800")
 
     # Assert: from the venue, the order is over and filled no more after it was parked
     after = cluster.entry_order(pid)
-    assert after is not None and after["status"] == "CANCELED", after
+    assert after is not None
+    assert after["status"] == "CANCELED", after
     assert Decimal(0) < Decimal(after["executedQty"]) == parked_fill < Decimal("0.050")
     assert cluster.position(SYMBOL) == parked_fill
     cluster.assert_invariants(attention_ok=True, symbols=[SYMBOL])  # the venue-side checker too

@@ -131,7 +131,7 @@ STEP_MS = 100  # the paper venue's price step: a level lasting one step is seen 
 
 def rises(algo: dict[str, Any]) -> bool:
     """The algo order fires at or above its trigger (a buy stop, a sell take-profit)."""
-    return (algo["side"] == "BUY") == (algo["orderType"] == "STOP_MARKET")
+    return bool((algo["side"] == "BUY") == (algo["orderType"] == "STOP_MARKET"))
 
 
 def fires_at(algo: dict[str, Any], price: Decimal) -> bool:
