@@ -40,7 +40,9 @@ from bot_cli.store.atomic import replace_durable
 def describe(message: StreamMessage) -> str | None:
     if isinstance(message, OrderUpdate):
         o = message.report
-        return f"order {o.client_id} {message.execution_type} {o.status.value} filled {o.filled_qty}/{o.quantity}"
+        kind, status = message.execution_type, o.status.value
+        what = status if kind == status else f"{kind} {status}"
+        return f"order {o.client_id} {what} filled {o.filled_qty}/{o.quantity}"  # never "NEW NEW"
     if isinstance(message, AlgoUpdate):
         a = message.report
         return f"algo {a.client_id} {a.status.value} trigger {a.trigger_price} qty {a.quantity}"
@@ -165,8 +167,9 @@ class LiveView:
         self.engine, self.venue, self.state_dir = engine, venue, state_dir
         self.events: deque[tuple[str, str]] = deque(maxlen=14)
         self.started = time.time()
+        self.console = console(soft_wrap=False)
         self.live = Live(
-            get_renderable=self.render, console=console(soft_wrap=False), refresh_per_second=4,
+            get_renderable=self.render, console=self.console, refresh_per_second=4,
             screen=False, transient=False,
         )  # fmt: skip
         root = logging.getLogger("bot_cli")
@@ -205,14 +208,14 @@ class LiveView:
 
     def _pending_table(self) -> Table:
         t = Table(title=f"pending entries ({len(self.engine.state)})", title_justify="left", expand=True)
-        for h in ("id", "symbol", "side", "qty", "filled", "state"):
-            t.add_column(h, no_wrap=True)
-        t.add_column("protection", ratio=1, overflow="fold")
+        narrow = self.console.width < NARROW
+        wide = ("id", "symbol", "side", "qty", "filled", "entry", "sl / tp", "state")
+        heads = ("entry", "prices", "state") if narrow else wide
+        for h in heads:
+            t.add_column(h, no_wrap=not narrow)
+        t.add_column("live legs", ratio=1, overflow="fold")
         for p in sorted(self.engine.state.values(), key=lambda p: p.pending_id)[-20:]:
-            t.add_row(
-                p.pending_id, p.spec.symbol, p.spec.side.value, str(p.spec.quantity), str(p.filled_qty),
-                Text(p.status.value, style=_STYLE.get(p.status, "")), _protection(p),
-            )
+            t.add_row(*(_narrow_row(p) if narrow else _wide_row(p)))
         return t
 
     def _events_table(self) -> Table:
@@ -224,6 +227,29 @@ class LiveView:
         return t
 
 
+NARROW = 120  # below this many columns an entry takes two lines: everything still shows
+
+
+def _wide_row(p: Pending) -> tuple[str | Text, ...]:
+    s = p.spec
+    return (
+        p.pending_id, s.symbol, s.side.value, str(s.quantity), str(p.filled_qty), _entry_price(p),
+        f"{s.stop_loss} / {s.take_profit or '-'}", Text(p.status.value, style=_STYLE.get(p.status, "")),
+        _protection(p),
+    )
+
+
+def _narrow_row(p: Pending) -> tuple[str | Text, ...]:
+    s = p.spec
+    entry = f"{p.pending_id}\n{s.symbol} {s.side.value} {p.filled_qty}/{s.quantity}"
+    prices = f"{_entry_price(p)}\nsl {s.stop_loss} tp {s.take_profit or '-'}"
+    return entry, prices, Text(p.status.value, style=_STYLE.get(p.status, "")), _protection(p)
+
+
+def _entry_price(p: Pending) -> str:
+    return "market" if p.spec.price is None else str(p.spec.price)
+
+
 _STYLE = {Status.NEEDS_ATTENTION: "bold red", Status.PROTECTING: "yellow", Status.PARTIALLY_FILLED: "yellow",
           Status.OPEN: "cyan", Status.EXITING: "magenta"}
 
@@ -231,9 +257,7 @@ _STYLE = {Status.NEEDS_ATTENTION: "bold red", Status.PROTECTING: "yellow", Statu
 def _protection(p: Pending) -> str:
     if not p.protections:
         return "-" if p.filled_qty == 0 else "none yet"
-    return ", ".join(
-        f"{x.leg.name}{x.gen} {x.quantity}@{x.trigger_price} {x.state.value.lower()}" for x in p.protections
-    )
+    return ", ".join(f"{x.leg.name}{x.gen} {x.quantity} {x.state.value.lower()}" for x in p.protections)
 
 
 # --- `bot run --ready-file` -------------------------------------------------------------------
