@@ -22,7 +22,7 @@ from bot_cli.venue import (
 
 OC = Outcome
 
-# Each code's class, stated from the reference (/work/shared/reference/binance-usdm.md §6, "What
+# Each code's class, stated from the reference (the Binance USDⓈ-M reference, §6, "What
 # the bot should do") and from Binance's error-code list where §6 is silent, NOT from CODES:
 # one test per class, so a code moved to another class in CODES fails the test of the class it
 # left, and a code added to CODES without a class here fails the completeness test.
