@@ -127,15 +127,10 @@ def _daemon_lock(obj: AppContext) -> Iterator[None]:
 
 def _is_daemon(state_dir: Path, pid: int | None) -> bool:
     """Does the holder keep the daemon's heartbeat? (`bot enter` and `bot recover` do not)"""
-    import json
+    from bot_cli.runtime.heartbeat import read
 
-    from bot_cli.runtime.heartbeat import NAME
-
-    try:
-        beat = json.loads((state_dir / NAME).read_text())
-    except (OSError, ValueError):
-        return False
-    return pid is not None and isinstance(beat, dict) and beat.get("pid") == pid
+    beat = read(state_dir)
+    return pid is not None and beat is not None and beat.get("pid") == pid
 
 
 async def _daemon(

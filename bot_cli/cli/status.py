@@ -14,7 +14,6 @@ Exit codes, for monitors (exactly one applies, checked in this order):
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,9 +134,10 @@ def gather(state_dir: Path, now_ms: int) -> Report:
     """Read the lock, the heartbeat and the journal; changes nothing, creates nothing."""
     from bot_cli.runtime.heartbeat import EVERY_S, read
     from bot_cli.state_store import lock_holder
+    from bot_cli.store.lock import is_alive
 
     stale_ms = int(STALE_BEATS * EVERY_S * 1000)
-    daemon = classify(lock_holder(state_dir), Beat.parse(read(state_dir)), now_ms, _alive, stale_ms)
+    daemon = classify(lock_holder(state_dir), Beat.parse(read(state_dir)), now_ms, is_alive, stale_ms)
     entries, exposure, unreadable, warnings = _journal(state_dir)
     view = None if daemon.beat is None else _beat_view(daemon.beat.raw)
     if view is not None:  # the daemon's own view: what it follows right now
@@ -169,16 +169,6 @@ def _journal(state_dir: Path) -> tuple[dict[str, int], list[dict[str, Any]], int
         warnings = store.warnings
     live = list(entries.values())
     return by_status(live), [x.as_dict() for x in exposure(live)], len(unreadable), warnings
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
 
 
 # -- the command ----------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from bot_cli.paper import persist
 from bot_cli.paper.app import create_app
 from bot_cli.paper.persist import PaperLockHeld, ServerRecord
 from bot_cli.paper.service import PaperExchange, wall_ms
+from bot_cli.store.lock import is_alive
 
 
 START_TIMEOUT_S = 10.0
@@ -278,7 +279,7 @@ def refuse_if_served(state_dir: Path, host: str, port: int) -> None:
     if (record.host, record.port) != (host, port):
         where += f" (it was started on {record.host}:{record.port}: check paper.host/paper.port)"
     serve = f"the paper venue for {Path(state_dir) / 'paper'} is run by `bot paper serve`"
-    if _alive(record.pid):
+    if is_alive(record.pid):
         raise PaperVenueDown(
             f"{serve} (pid {record.pid}) but does not answer on {where}; "
             "wait for it to start, or stop it and start it again"
@@ -297,15 +298,6 @@ def _held_elsewhere(state_dir: Path, host: str, port: int, pid: int | None) -> P
         f"and no venue answers on {host}:{port}; wait for that command to finish, or stop it"
     )
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def serve(

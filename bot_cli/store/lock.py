@@ -185,7 +185,7 @@ def _try_lock(fd: int, mode: int) -> int | None:
             fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = _read_pid(fd)
-            if pid is not None and _is_alive(pid):
+            if pid is not None and is_alive(pid):
                 return pid
             time.sleep(_SETTLE_PAUSE_S)  # a probe, or a holder still writing its pid
             continue
@@ -203,7 +203,8 @@ def _write_pid(fd: int) -> None:
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
 
-def _is_alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (under any user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
