@@ -78,7 +78,7 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.ProtectionCanceled: dict(_HOLDING),
     ev.PositionReport: dict(_HOLDING),
     ev.CloseAccepted: {X: X, NA: NA},
-    ev.CloseFailed: {X: NA, NA: NA},
+    ev.CloseFailed: {X: X, NA: NA},  # rules.rule_close_failed
     ev.CloseDeferred: {X: X, NA: NA},
     ev.CloseOutcomeUnknown: {X: X, NA: NA},
     ev.CloseNotFound: {X: X, NA: NA},
@@ -101,6 +101,7 @@ RULES: dict[type[Any], frozenset[Status]] = {
     ev.ProtectionWouldTrigger: frozenset({NA}),  # the alert policy
     ev.PositionReport: frozenset({X}),  # the share went flat outside its orders
     ev.OperatorCancel: frozenset({X}),  # cancel and close what filled
+    ev.CloseFailed: frozenset({NA}),  # refused for good: a human must look
 }
 
 # State-triggered rows: the moves convergence makes on its own, each with its allowed targets.
@@ -345,7 +346,7 @@ _HANDLERS: dict[type[Any], Handler] = {
     ev.ProtectionCanceled: rules.protection_canceled,
     ev.PositionReport: rules.position_report,
     ev.CloseAccepted: rules.close_accepted,
-    ev.CloseFailed: rules.close_failed,
+    ev.CloseFailed: rules.rule_close_failed,
     ev.CloseDeferred: rules.close_deferred,
     ev.CloseOutcomeUnknown: rules.close_unknown,
     ev.CloseNotFound: rules.close_not_found,

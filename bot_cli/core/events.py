@@ -180,10 +180,12 @@ class CloseAccepted:
 
 @dataclass(frozen=True, slots=True)
 class CloseFailed:
-    """The market close was definitely refused: a human must look."""
+    """The market close was definitely refused: a human must look (unless it found nothing to
+    reduce: then the position decides)."""
 
     pending_id: PendingId
     reason: str
+    code: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,8 +215,17 @@ def close_accepted(p: Pending, e: ev.CloseAccepted, now: Millis, _: Policy) -> R
     return note(q, now, f"close {p.close.client_id} of {p.close.quantity} accepted"), []
 
 
-def close_failed(p: Pending, e: ev.CloseFailed, now: Millis, _: Policy) -> Reacted:
+# A reduce-only close refused because there is nothing (left) to reduce: a leg or another
+# close took the position first. The position read decides; only repeated refusals park it.
+NOTHING_TO_REDUCE = (-2022, -4118)
+
+
+def rule_close_failed(p: Pending, e: ev.CloseFailed, now: Millis, pol: Policy) -> Reacted:
     q = replace(p, close=None)
+    if e.code in NOTHING_TO_REDUCE and p.status is Status.EXITING and p.attempts + 1 < pol.max_protection_attempts:
+        q = replace(q, attempts=p.attempts + 1, verify_share=True)
+        q = note(q, now, f"close refused ({e.reason}); reading the position")
+        return q, [_query_position(q)]
     return attention(q, now, f"market close refused: {e.reason}"), []
 
 

@@ -71,7 +71,7 @@ async def close_position(venue: Venue, c: cm.ClosePosition) -> Outcome:
     except Unavailable as err:
         return [ev.CloseDeferred(c.pending_id, _why(err), _ms(err))]
     except Rejected as err:
-        return [ev.CloseFailed(c.pending_id, f"({err.code}) {err.message}")]
+        return [ev.CloseFailed(c.pending_id, f"({err.code}) {err.message}", err.code)]
     except VenueError as err:
         return [ev.CloseOutcomeUnknown(c.pending_id, _why(err), *_sent(err))]
     return [ev.CloseAccepted(c.pending_id)]

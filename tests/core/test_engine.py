@@ -99,7 +99,7 @@ EVENTS: dict[type, Callable[[Pending], ev.Event]] = {
     ev.ProtectionCanceled: lambda p: ev.ProtectionCanceled(p.pending_id, _leg_cid(p)),
     ev.PositionReport: lambda p: ev.PositionReport(p.pending_id, p.filled_qty or D("1.0")),
     ev.CloseAccepted: lambda p: ev.CloseAccepted(p.pending_id),
-    ev.CloseFailed: lambda p: ev.CloseFailed(p.pending_id, "ReduceOnly Order is rejected."),
+    ev.CloseFailed: lambda p: ev.CloseFailed(p.pending_id, "ReduceOnly Order is rejected.", -2022),
     ev.CloseDeferred: lambda p: ev.CloseDeferred(p.pending_id, "HTTP 503 Service Unavailable", 1_000),
     ev.CloseOutcomeUnknown: lambda p: ev.CloseOutcomeUnknown(p.pending_id, "read timeout"),
     ev.CloseNotFound: lambda p: ev.CloseNotFound(p.pending_id),

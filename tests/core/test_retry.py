@@ -145,3 +145,25 @@ def test_an_unknown_outcome_moves_the_deadline_to_what_was_actually_sent() -> No
     assert (q.sent_at, q.recv_window_ms) == (signed, 10_000)
     assert r.status is Status.SUBMITTING, "not yet proven never placed"
     assert of_type(cmds, cm.ScheduleCheck), "not yet proven never placed"
+
+
+def test_a_close_refused_for_nothing_to_reduce_reads_the_position_instead_of_parking() -> None:
+    """-2022: a leg or another close took the position first; the entry's share decides."""
+    # Arrange
+    p = pending(Status.EXITING, protections=())
+
+    # Act
+    q, cmds = step(p, ev.CloseFailed(PID, "(-2022) ReduceOnly Order is rejected.", -2022), INSIDE)
+    done, out = step(q, ev.PositionReport(PID, D(0)), INSIDE + 1)
+
+    # Assert
+    assert q.status is Status.EXITING
+    assert q.verify_share
+    assert of_type(cmds, cm.QueryPosition)
+    assert done.status is Status.CLOSED
+    assert isinstance(out[-1], cm.ArchivePending)
+
+
+def test_a_close_refused_for_another_reason_needs_attention() -> None:
+    q, _ = step(pending(Status.EXITING, protections=()), ev.CloseFailed(PID, "(-2019) margin", -2019), INSIDE)
+    assert q.status is Status.NEEDS_ATTENTION
