@@ -18,8 +18,10 @@ Rules kept here (reference §2, §6, §7, §8):
   the next minute), so the caller never holds its lock while waiting. Order sends and
   cancels are never throttled.
 * Error messages never contain the API key, the secret or a signature.
-* The endpoint table lives in ``endpoints`` (no listenKey DELETE, on purpose); reading a
-  reply (outcome, code, body, redaction) lives in ``replies``.
+* Every request is built in ``requests`` (parameters, their order, the hedge/one-way rules,
+  the refusals raised before sending), the same values ``bot recover --dry-run`` prints:
+  what is shown is what is sent. The endpoint table lives in ``endpoints`` (no listenKey
+  DELETE, on purpose); reading a reply (outcome, code, body, redaction) lives in ``replies``.
 """
 
 from __future__ import annotations
@@ -32,14 +34,15 @@ from http import HTTPStatus
 import httpx
 
 from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
-from bot_cli.core.model import AlgoReport, ClientId, Leg, OrderReport, OrderType, PositionSide
-from bot_cli.exchange import endpoints as api
+from bot_cli.core.model import AlgoReport, ClientId, OrderReport
+from bot_cli.exchange import requests as rq
 from bot_cli.exchange import wire
 from bot_cli.exchange.endpoints import Endpoint, Security
 from bot_cli.exchange.errors import RETRY_AFTER_S, Outcome, to_venue_error
 from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.exchange.limits import WeightBudget, weight_per_minute
 from bot_cli.exchange.replies import UNREADABLE, parse, read, redact, retry_after
+from bot_cli.exchange.requests import Request
 from bot_cli.exchange.signing import encode_params, sign
 from bot_cli.venue import (
     OutcomeUnknown,
@@ -58,17 +61,11 @@ _MAX_MESSAGE = 300
 # Raised before a single byte reached the exchange: not executed, and worth another try.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
-_ALGO_TYPE = {Leg.SL: "STOP_MARKET", Leg.TP: "TAKE_PROFIT_MARKET"}
 Params = Sequence[tuple[str, str]]
 
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _num(value: Decimal) -> str:
-    """A Decimal as Binance wants it: plain digits, never an exponent."""
-    return format(value, "f")
 
 
 class BinanceRest:
@@ -127,81 +124,58 @@ class BinanceRest:
     async def place_entry(self, cmd: PlaceEntry) -> OrderReport:
         """POST /fapi/v1/order: the LIMIT or MARKET entry (ACK answer)."""
         what = f"new order {cmd.client_id}"
-        params = [("symbol", cmd.symbol), ("side", cmd.side.value)]
-        params += [("type", cmd.order_type.value), *self._side(cmd.position_side, what)]
-        params.append(("quantity", _num(cmd.quantity)))
-        if cmd.order_type is OrderType.LIMIT:
-            if cmd.price is None:
-                raise Rejected(f"{what}: a LIMIT order needs a price")
-            params += [("price", _num(cmd.price)), ("timeInForce", "GTC")]
-        params += [("newClientOrderId", cmd.client_id), ("newOrderRespType", "ACK")]
-        return parse(wire.parse_order, await self._call(api.NEW_ORDER, params, what), what)
+        body = await self._call(rq.new_entry(cmd, self.hedge_mode), what)
+        return parse(wire.parse_order, body, what)
 
     async def place_protection(self, cmd: PlaceProtection) -> AlgoReport:
         """POST /fapi/v1/algoOrder: a CONDITIONAL STOP_MARKET (SL) or TAKE_PROFIT_MARKET (TP)."""
         what = f"new algo order {cmd.client_id}"
-        if cmd.leg not in _ALGO_TYPE:
-            raise Rejected(f"{what}: leg {cmd.leg.name} is not a protection")
-        params = [("algoType", "CONDITIONAL"), ("symbol", cmd.symbol), ("side", cmd.side.value)]
-        params += self._side(cmd.position_side, what)
-        params += [("type", _ALGO_TYPE[cmd.leg]), ("quantity", _num(cmd.quantity))]
-        params += [("triggerPrice", _num(cmd.trigger_price)), ("workingType", "MARK_PRICE")]
-        params += [*self._reduce_only(), ("clientAlgoId", cmd.client_id)]
-        return parse(wire.parse_algo, await self._call(api.NEW_ALGO, params, what), what)
+        body = await self._call(rq.new_protection(cmd, self.hedge_mode), what)
+        return parse(wire.parse_algo, body, what)
 
     async def close_position(self, cmd: ClosePosition) -> OrderReport:
         """POST /fapi/v1/order: a reduce-only MARKET order (positionSide in hedge mode)."""
         what = f"close order {cmd.client_id}"
-        params = [("symbol", cmd.symbol), ("side", cmd.side.value), ("type", "MARKET")]
-        params += self._side(cmd.position_side, what)
-        params += [("quantity", _num(cmd.quantity)), *self._reduce_only()]
-        params += [("newClientOrderId", cmd.client_id), ("newOrderRespType", "ACK")]
-        return parse(wire.parse_order, await self._call(api.NEW_ORDER, params, what), what)
+        body = await self._call(rq.close(cmd, self.hedge_mode), what)
+        return parse(wire.parse_order, body, what)
 
     async def cancel_protection(self, client_id: ClientId) -> None:
         """DELETE /fapi/v1/algoOrder; NotFound (-2011/-2013) if it is no longer open."""
         what = f"cancel algo order {client_id}"
-        body = await self._call(api.CANCEL_ALGO, [("clientAlgoId", client_id)], what)
-        parse(wire.parse_cancel_algo, body, what)
+        parse(wire.parse_cancel_algo, await self._call(rq.cancel_algo(client_id), what), what)
 
     async def cancel_order(self, symbol: str, client_id: ClientId) -> OrderReport:
         """DELETE /fapi/v1/order; the answer holds the final executedQty. NotFound (-2011)
         if it is no longer open: query it instead."""
         what = f"cancel order {client_id}"
-        params = [("symbol", symbol), ("origClientOrderId", client_id)]
-        return parse(wire.parse_order, await self._call(api.CANCEL_ORDER, params, what), what)
+        return parse(wire.parse_order, await self._call(rq.cancel_order(symbol, client_id), what), what)
 
     async def query_order(self, symbol: str, client_id: ClientId) -> OrderReport:
         what = f"query order {client_id}"
-        params = [("symbol", symbol), ("origClientOrderId", client_id)]
-        return parse(wire.parse_order, await self._call(api.QUERY_ORDER, params, what), what)
+        return parse(wire.parse_order, await self._call(rq.query_order(symbol, client_id), what), what)
 
     async def query_algo(self, client_id: ClientId) -> AlgoReport:
         what = f"query algo order {client_id}"
-        body = await self._call(api.QUERY_ALGO, [("clientAlgoId", client_id)], what)
-        return parse(wire.parse_algo, body, what)
+        return parse(wire.parse_algo, await self._call(rq.query_algo(client_id), what), what)
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         """GET /fapi/v1/openOrders: weight 1 for one symbol, 40 for all."""
         what = "open orders" if symbol is None else f"open orders of {symbol}"
-        ep, params = (api.OPEN_ORDERS, []) if symbol is None else (api.OPEN_ORDERS_OF, [("symbol", symbol)])
-        return parse(wire.parse_orders, await self._call(ep, params, what), what)
+        return parse(wire.parse_orders, await self._call(rq.open_orders(symbol), what), what)
 
     async def open_algo_orders(self, symbol: str | None = None) -> list[AlgoReport]:
         """GET /fapi/v1/openAlgoOrders: weight 1 for one symbol, 40 for all."""
         what = "open algo orders" if symbol is None else f"open algo orders of {symbol}"
-        ep, params = (api.OPEN_ALGOS, []) if symbol is None else (api.OPEN_ALGOS_OF, [("symbol", symbol)])
-        return parse(wire.parse_algos, await self._call(ep, params, what), what)
+        return parse(wire.parse_algos, await self._call(rq.open_algo_orders(symbol), what), what)
 
     async def positions(self) -> Positions:
-        body = await self._call(api.POSITION_RISK, [], "position risk")
+        body = await self._call(rq.position_risk(), "position risk")
         return parse(wire.parse_position_risk, body, "position risk")
 
     async def mark_price(self, symbol: str) -> Decimal:
         """GET /fapi/v1/premiumIndex?symbol=: the price our SL/TP triggers watch."""
         what = f"mark price of {symbol}"
-        body = await self._call(api.MARK_PRICE, [("symbol", symbol)], what)
-        mark = parse(wire.parse_premium_index, body, what)
+        mark = parse(wire.parse_premium_index, await self._call(rq.mark_price(symbol), what), what)
         if mark.symbol != symbol:
             raise OutcomeUnknown(f"{what}: the answer is for {mark.symbol}")
         return mark.price
@@ -210,13 +184,13 @@ class BinanceRest:
 
     async def exchange_info(self) -> dict[str, SymbolFilters]:
         """The filters of every symbol (and the rate limits, taken in as load_limits does)."""
-        body = await self._call(api.EXCHANGE_INFO, [], "exchange info")
+        body = await self._call(rq.exchange_info(), "exchange info")
         self._take_limits(body)
         return parse(wire.parse_exchange_info, body, "exchange info")
 
     async def load_limits(self) -> list[wire.RateLimit]:
         """Read exchangeInfo.rateLimits; the minute's request weight limit is throttled on."""
-        return self._take_limits(await self._call(api.EXCHANGE_INFO, [], "exchange info"))
+        return self._take_limits(await self._call(rq.exchange_info(), "exchange info"))
 
     def _take_limits(self, body: object) -> list[wire.RateLimit]:
         limits = parse(wire.parse_rate_limits, body, "exchange info rate limits")
@@ -225,27 +199,26 @@ class BinanceRest:
 
     async def position_mode(self) -> bool:
         """True if the account is in Hedge Mode (weight 30: call it once at startup)."""
-        body = await self._call(api.POSITION_MODE, [], "position mode")
+        body = await self._call(rq.position_mode(), "position mode")
         return parse(wire.parse_position_mode, body, "position mode")
 
     async def user_trades(self, symbol: str, order_id: int) -> list[wire.UserTrade]:
         what = f"user trades of {symbol} order {order_id}"
-        params = [("symbol", symbol), ("orderId", str(order_id))]
-        return parse(wire.parse_user_trades, await self._call(api.USER_TRADES, params, what), what)
+        return parse(wire.parse_user_trades, await self._call(rq.user_trades(symbol, order_id), what), what)
 
     async def new_listen_key(self) -> str:
         """POST /fapi/v1/listenKey: the account's key (the active one if it exists)."""
-        body = await self._call(api.LISTEN_KEY_NEW, [], "new listenKey")
+        body = await self._call(rq.new_listen_key(), "new listenKey")
         return parse(wire.parse_listen_key, body, "new listenKey")
 
     async def keepalive_listen_key(self) -> None:
         """PUT /fapi/v1/listenKey; NotFound (-1125) means: create a new key."""
-        await self._call(api.LISTEN_KEY_KEEPALIVE, [], "listenKey keepalive")
+        await self._call(rq.keepalive_listen_key(), "listenKey keepalive")
 
     async def sync_time(self) -> None:
         """Set the clock offset from GET /fapi/v1/time (midpoint of the round trip)."""
         before = self._clock_ms()
-        body = await self._call(api.TIME, [], "server time")
+        body = await self._call(rq.server_time(), "server time")
         after = self._clock_ms()
         server = parse(wire.parse_server_time, body, "server time")
         self.time_offset_ms = server - (before + after) // 2
@@ -260,24 +233,24 @@ class BinanceRest:
 
     # --- one request ---------------------------------------------------------------
 
-    async def _call(self, ep: Endpoint, params: Params, what: str) -> object:
+    async def _call(self, req: Request, what: str) -> object:
         """Send, resend once after -1021, and return the body of an accepted answer.
 
         A failure of a signed request carries the timestamp and recvWindow actually sent
         (after a resync, the second send's), which bound when it could still land."""
         try:
-            return await self._call_once(ep, params, what)
+            return await self._call_once(req, what)
         except VenueError as err:
-            if ep.security is Security.SIGNED and self.last_signed_ms is not None:
+            if req.endpoint.security is Security.SIGNED and self.last_signed_ms is not None:
                 err.sent_at_ms, err.recv_window_ms = self.last_signed_ms, self._recv_window_ms
             raise
 
-    async def _call_once(self, ep: Endpoint, params: Params, what: str) -> object:
-        response = await self._exchange(ep, params, what)
+    async def _call_once(self, req: Request, what: str) -> object:
+        response = await self._exchange(req, what)
         outcome, code, msg, body = read(response)
-        if outcome is Outcome.CLOCK_SKEW and ep.security is Security.SIGNED:
+        if outcome is Outcome.CLOCK_SKEW and req.endpoint.security is Security.SIGNED:
             await self._resync(what)
-            response = await self._exchange(ep, params, what)
+            response = await self._exchange(req, what)
             outcome, code, msg, body = read(response)
         if outcome is Outcome.ACCEPTED:
             if body is UNREADABLE:
@@ -293,13 +266,14 @@ class BinanceRest:
             text = f"{what}: clock skew (-1021) and the time resync failed: {exc.message}"
             raise Rejected(text, -1021) from None
 
-    async def _exchange(self, ep: Endpoint, params: Params, what: str) -> httpx.Response:
+    async def _exchange(self, req: Request, what: str) -> httpx.Response:
         """One HTTP exchange, transport failures mapped; GETs get one more try."""
+        ep = req.endpoint
         self._refuse_if_banned(what)
         self._throttle(ep, what)
         failure: VenueError | None = None
         for _ in range(2 if ep.method == "GET" else 1):
-            request = self._build(ep, params)  # a fresh timestamp per attempt
+            request = self._build(req)  # a fresh timestamp per attempt
             self.calls += 1
             try:
                 response = await self._client.send(request)
@@ -316,9 +290,10 @@ class BinanceRest:
         assert failure is not None
         raise failure
 
-    def _build(self, ep: Endpoint, params: Params) -> httpx.Request:
-        signed = ep.security is Security.SIGNED
-        query = self.signed_query(params) if signed else encode_params(params)
+    def _build(self, req: Request) -> httpx.Request:
+        """The HTTP request: exactly ``req.query``, signed where the endpoint is SIGNED."""
+        ep = req.endpoint
+        query = self.signed_query(req.params) if ep.security is Security.SIGNED else req.query
         url = f"{self._base_url}{ep.path}" + (f"?{query}" if query else "")
         headers = {} if ep.security is Security.NONE else {"X-MBX-APIKEY": self._key}
         return self._client.build_request(ep.method, url, headers=headers, timeout=self._timeout)
@@ -354,17 +329,3 @@ class BinanceRest:
         if status == HTTPStatus.IM_A_TEAPOT:  # an IP ban
             self._banned_until_ms = self._clock_ms() + int(wait_s * 1000)
         return to_venue_error(outcome, code, text, retry_after=wait_s)
-
-    def _side(self, side: PositionSide, what: str) -> list[tuple[str, str]]:
-        """positionSide: mandatory LONG/SHORT in hedge mode, omitted (BOTH) in one-way mode."""
-        if self.hedge_mode:
-            if side is PositionSide.BOTH:
-                raise Rejected(f"{what}: hedge mode needs positionSide LONG or SHORT")
-            return [("positionSide", side.value)]
-        if side is not PositionSide.BOTH:
-            raise Rejected(f"{what}: one-way mode has no {side.value} position side")
-        return []
-
-    def _reduce_only(self) -> list[tuple[str, str]]:
-        """reduceOnly=true in one-way mode; hedge mode forbids it (positionSide does the job)."""
-        return [] if self.hedge_mode else [("reduceOnly", "true")]
