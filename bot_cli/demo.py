@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
-from bot_cli import ops
-from bot_cli.core.model import PositionSide
 from bot_cli.errors import BotError
+from bot_cli.ops.checks import Order, checked_spec
 
 
 if TYPE_CHECKING:
@@ -81,18 +80,10 @@ class _Demo:
         market = await _market(self.cfg.rest_url(), d.symbol)
         levels = demo_levels(side, market, d.stop_pct, d.take_pct)
         entry, stop, take = (filters.quantize_price(x) for x in levels)
-        spec = ops.build_spec(
-            filters, d.symbol, side, quantity=Decimal(d.quantity), price=entry, stop_loss=stop, take_profit=take,
-            position_side=_position_side(self.conn.rest.hedge_mode, side),
-        )  # fmt: skip
+        order = Order(d.symbol, side, Decimal(d.quantity), entry, stop, take, None)
+        spec = checked_spec(order, filters, market, self.conn.rest.hedge_mode)
         self.view.note(f"demo: {side} {d.quantity} {d.symbol} @ {entry} (sl {stop}, tp {take})")
         await self.engine.execute_entry(spec)
-
-
-def _position_side(hedge_mode: bool, side: str) -> PositionSide:
-    if not hedge_mode:
-        return PositionSide.BOTH
-    return PositionSide.LONG if side == "buy" else PositionSide.SHORT
 
 
 async def _market(rest_url: str, symbol: str) -> Decimal:

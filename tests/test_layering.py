@@ -36,7 +36,14 @@ FORBIDDEN_LAYERS = {
     "inbox": ("bot_cli.cli", "bot_cli.runtime"),
     "notify": ("bot_cli.cli", "bot_cli.runtime"),
     "paper": ("bot_cli.runtime", "bot_cli.cli"),  # the venue is the far side of the wire
+    "ops": ("bot_cli.cli", "bot_cli.paper", "typer", "rich"),  # returns results; never prints or asks
 }
+# The operator commands only parse and render: how a command reaches the venue, locks the state
+# dir or drives an engine lives in bot_cli.ops. (`bot run` is the daemon's shell, `bot paper` the
+# venue's, `bot config check --online` a probe: not operator commands.)
+RENDER_ONLY = ("enter", "exit", "recover", "pending", "status", "history")
+ORCHESTRATION = ("bot_cli.connect", "bot_cli.runtime", "bot_cli.exchange.rest", "bot_cli.venue",
+                 "bot_cli.store.lock", "bot_cli.state_store.DaemonLock", "bot_cli.state_store.lock_holder")
 
 
 @dataclass(frozen=True)
@@ -236,10 +243,13 @@ def layer_violations(source: str, package: str, forbidden: tuple[str, ...]) -> l
         pytest.param("runtime", "from bot_cli.exchange.wire import OrderUpdate", False, id="runtime->exchange ok"),
         pytest.param("api", "from bot_cli.cli import render", True, id="api->cli"),
         pytest.param("inbox", "from ..runtime import driver", True, id="inbox->runtime (relative)"),
-        pytest.param("inbox", "from bot_cli.api.checks import Market", False, id="inbox->api ok"),
+        pytest.param("inbox", "from bot_cli.ops.checks import Market", False, id="inbox->api ok"),
         pytest.param("notify", "import bot_cli.cli.run", True, id="notify->cli"),
         pytest.param("paper", "from bot_cli.runtime.engine import ExecutionEngine", True, id="paper->runtime"),
         pytest.param("paper", "from bot_cli.store.atomic import replace_durable", False, id="paper->store ok"),
+        pytest.param("ops", "import typer", True, id="ops->typer"),
+        pytest.param("ops", "from bot_cli.cli.render import table", True, id="ops->cli"),
+        pytest.param("ops", "from bot_cli.runtime.engine import ExecutionEngine", False, id="ops->runtime ok"),
     ],
 )
 def test_layer_checker_flags_what_it_must(layer: str, source: str, flagged: bool) -> None:
@@ -270,6 +280,32 @@ def test_layers_import_no_layer_above_or_beside_them(layer: str) -> None:
 
     # Assert
     assert bad == {}
+
+
+@pytest.mark.parametrize("command", RENDER_ONLY)
+def test_an_operator_command_parses_and_renders_only(command: str) -> None:
+    """cli/<command>.py reaches no venue, engine or lock itself: bot_cli.ops does that."""
+    # Arrange
+    path = PACKAGE / "cli" / f"{command}.py"
+
+    # Act
+    found = layer_violations(path.read_text(encoding="utf-8"), "bot_cli.cli", ORCHESTRATION)
+
+    # Assert
+    assert found == []
+
+
+def test_the_render_only_check_flags_orchestration() -> None:
+    """The check above is not vacuous: a command that connects or locks is flagged."""
+    # Arrange
+    sources = ["from bot_cli.connect import connect", "from bot_cli.runtime.engine import ExecutionEngine",
+               "from bot_cli.state_store import DaemonLock", "from bot_cli.venue import VenueError"]
+
+    # Act
+    found = [layer_violations(s, "bot_cli.cli", ORCHESTRATION) for s in sources]
+
+    # Assert
+    assert all(found)
 
 
 def test_only_the_entry_point_imports_the_cli() -> None:

@@ -19,8 +19,8 @@ Errors: ``EntryRefused`` (``.field`` names the value; nothing written or sent),
 
 from bot_cli.api._client import AsyncClient, Client, UnknownEntryError
 from bot_cli.api._types import DaemonStatus, Entry, RequestResult
-from bot_cli.api.checks import EntryRefused
 from bot_cli.core.model import Side, Status
+from bot_cli.ops.checks import EntryRefused
 
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The clients: ``AsyncClient`` (asyncio) and ``Client`` (plain calls). Strictly private.
 
 Both go the way `bot enter` goes: the same checks, the same journal, the same hand-off to a
-running daemon, the same one-shot rules without one (see ``bot_cli.api.flow``).
+running daemon, the same one-shot rules without one (see ``bot_cli.ops.enter``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 
-from bot_cli.api import flow
 from bot_cli.api._types import DaemonStatus, Entry, RequestResult, all_entries, find, read_status
-from bot_cli.api.checks import EntryRefused, Order, checked_spec, read_market
 from bot_cli.api.keys import Claim, Keys, key_problem
 from bot_cli.config import Config, load_config
 from bot_cli.core.model import EntrySpec, Pending, Side, Status
 from bot_cli.errors import UsageError
+from bot_cli.ops import enter as flow
+from bot_cli.ops.checks import EntryRefused, Order, checked_spec, read_market
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store import requests
 

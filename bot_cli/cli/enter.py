@@ -7,36 +7,34 @@ with nothing stored or sent.
 With a daemon running, the entry is written as REQUESTED and the daemon sends and protects
 it (one process sends per state dir); if the daemon goes away before taking it, exit 1 says
 so. With no daemon, this process sends it and then follows a MARKET entry (a LIMIT one with
---wait) until it is protected. The flow is shared with the Python API (``bot_cli.api.flow``).
+--wait) until it is protected. The flow is shared with the Python API (``bot_cli.ops.enter``).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bot_cli import ops
 from bot_cli.cli.context import AppContext
 from bot_cli.cli.render import print_json, warn
-from bot_cli.errors import BotError
+from bot_cli.errors import BotError, UsageError
 
 
 if TYPE_CHECKING:
-    from bot_cli.api.checks import Order
-    from bot_cli.api.flow import Result
-    from bot_cli.core.model import Pending, Policy
+    from bot_cli.ops.enter import Result
 
 
 # Re-exported from the shared flow on first use, so that importing the CLI stays light.
 _FROM_FLOW = frozenset({"EXIT_NOT_PROTECTED", "EXIT_UNWATCHED", "Result", "THIS_PROCESS"})
-FOLLOW_S = 15.0  # = api.flow.FOLLOW_S, spelled out for the option's default
+FOLLOW_S = 15.0  # = ops.enter.FOLLOW_S, spelled out for the option's default
 
 
 def __getattr__(name: str) -> Any:
     if name in _FROM_FLOW:
-        from bot_cli.api import flow
+        from bot_cli.ops import enter as flow
 
         return getattr(flow, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -87,35 +85,31 @@ def enter(
     """
     import asyncio
 
-    from bot_cli.api.checks import Order
+    from bot_cli.ops.checks import Order
 
     obj: AppContext = ctx.obj
     order = Order(
-        symbol.upper(), side.value, ops.parse_decimal("quantity", quantity),
-        None if price is None else ops.parse_decimal("--price", price),
-        ops.parse_decimal("--sl", sl), None if tp is None else ops.parse_decimal("--tp", tp),
+        symbol.upper(), side.value, parse_decimal("quantity", quantity),
+        None if price is None else parse_decimal("--price", price),
+        parse_decimal("--sl", sl), None if tp is None else parse_decimal("--tp", tp),
         None if position_side is None else position_side.value,
     )  # fmt: skip
-    _show(asyncio.run(_enter(obj, order, wait, timeout)), as_json)
+    from bot_cli.ops.enter import enter as place
+
+    result = place(obj.config, obj.state_dir, order, wait=wait, timeout=timeout, ps_name="--position-side")
+    _show(asyncio.run(result), as_json)
 
 
-async def _enter(obj: AppContext, order: Order, wait: bool, timeout: float) -> Result:
-    from bot_cli.api.checks import checked_spec, read_market
-    from bot_cli.api.flow import place
-    from bot_cli.connect import connect
+def parse_decimal(name: str, text: str) -> Decimal:
+    from decimal import InvalidOperation
 
-    cfg = obj.config
-    async with connect(cfg, obj.state_dir) as conn:
-        # checked before the state dir is touched: a refusal leaves no trace
-        filters, mark = await read_market(conn.rest, order.symbol, conn.venue_name)
-        spec = checked_spec(order, filters, mark, conn.rest.hedge_mode, "--position-side")
-        return await place(conn.rest, cfg, obj.state_dir, spec, wait=wait, timeout=timeout)
-
-
-def _not_sent(p: Pending, by: str, holder: int | None, policy: Policy) -> Result:
-    from bot_cli.api.flow import not_sent
-
-    return not_sent(p, by, holder, policy)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise UsageError(f"{name} {text!r} is not a number: give it as digits, e.g. 0.01") from None
+    if not value.is_finite() or value <= 0:
+        raise UsageError(f"{name} {text} must be a positive number")
+    return value
 
 
 def _show(r: Result, as_json: bool) -> None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,12 +22,11 @@ import typer
 from bot_cli.cli.context import AppContext
 from bot_cli.cli.render import print_json, table
 from bot_cli.errors import BotError, UsageError
+from bot_cli.ops.journal import Archived, Unreadable, find, iso, read_archive
 
 
 if TYPE_CHECKING:
     from bot_cli.core.model import Pending
-    from bot_cli.ops import Unreadable
-    from bot_cli.state_store import PendingEntryStore
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(?:\d+[smhdw])+")
@@ -79,59 +77,13 @@ def parse_since(text: str, now_ms: int) -> int:
     return int(when.timestamp() * 1000)
 
 
-def iso(ms: int | None, *, precise: bool = False) -> str:
-    """An epoch-ms time as UTC, to the second (or the millisecond); "-" for none."""
-    if not ms:
-        return "-"
-    when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
-    if precise:  # notes of one decision are milliseconds apart: keep their order visible
-        return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 # -- the archive ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Archived:
-    """One archive line, as read at the edge: anything missing shows as "?"."""
-
-    pending_id: str
-    reason: str
-    at_ms: int
-    record: dict[str, Any]
-
-    @classmethod
-    def of(cls, line: dict[str, Any]) -> Archived:
-        rec, at = line.get("rec"), line.get("at_ms")
-        return cls(_text(line, "id"), _text(line, "reason"), at if type(at) is int else 0,
-                   rec if isinstance(rec, dict) else {})
-
-    def as_json(self) -> dict[str, Any]:
-        r = self.record
-        return {"id": self.pending_id, "symbol": _text(r, "symbol"), "side": _text(r, "side"),
-                "quantity": _text(r, "quantity"), "filled_quantity": _text(r, "filled_qty"),
-                "state": _text(r, "status"), "reason": self.reason, "archived_at": self.at_ms}
-
-    def cells(self) -> tuple[str, ...]:
-        d = self.as_json()
-        keys = ("id", "symbol", "side", "quantity", "filled_quantity", "state", "reason")
-        return (*(d[k] for k in keys), iso(self.at_ms))
-
-
-def _text(d: dict[str, Any], key: str) -> str:
-    value = d.get(key)
-    return value if isinstance(value, str) else "?"
-
-
-def read_archive(state_dir: Path) -> list[Archived]:
-    """Every archived entry, oldest first; none when the state dir does not exist yet."""
-    from bot_cli.state_store import PendingEntryStore
-
-    if not state_dir.is_dir():
-        return []
-    with PendingEntryStore(state_dir) as store:
-        return [Archived.of(line) for line in store.archived()]
+def _archive_cells(a: Archived) -> tuple[str, ...]:
+    d = a.as_json()
+    keys = ("id", "symbol", "side", "quantity", "filled_quantity", "state", "reason")
+    return (*(d[k] for k in keys), iso(a.at_ms))
 
 
 def _show_archive(state_dir: Path, since_ms: int | None, as_json: bool) -> None:
@@ -144,60 +96,14 @@ def _show_archive(state_dir: Path, since_ms: int | None, as_json: bool) -> None:
         since = "" if since_ms is None else f" since {iso(since_ms)}"
         typer.echo(f"no archived entries in {state_dir}{since}")
         return
-    cells = [a.cells() for a in rows]
+    cells = [_archive_cells(a) for a in rows]
     table(f"{len(rows)} archived entries in {state_dir}", ARCHIVE_HEADERS, cells)
 
 
 # -- one entry ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
-    """An entry by id: decoded (or why not), and its archive line if it left the journal."""
-
-    entry: Pending | Unreadable
-    archived: Archived | None
-
-
-def find(state_dir: Path, key: str) -> Found | None:
-    """The entry from the journal if pending, else its last archive line; None if unknown."""
-    from bot_cli.ops import decode_record
-    from bot_cli.state_store import PendingEntryStore
-
-    if not state_dir.is_dir():
-        return None
-    with PendingEntryStore(state_dir) as store:
-        record = store.load_all().get(key)
-        if record is not None:
-            return Found(decode_record(key, record), None)
-        return find_archived(store, key)
-
-
-def find_archived(store: PendingEntryStore, key: str) -> Found | None:
-    from bot_cli.ops import decode_record
-
-    lines = [a for a in map(Archived.of, store.archived()) if a.pending_id == key]
-    if not lines:
-        return None
-    return Found(decode_record(key, lines[-1].record), lines[-1])
-
-
-def read_back(store: PendingEntryStore, key: str, record: dict[str, Any] | None) -> Pending | None:
-    """The entry from its journal record, else from the archive; None if unreadable or unknown."""
-    from bot_cli.ops import Unreadable, decode_record
-
-    if record is not None:
-        found = decode_record(key, record)
-    elif (line := find_archived(store, key)) is not None:
-        found = line.entry
-    else:
-        return None
-    return None if isinstance(found, Unreadable) else found
-
-
 def _show_entry(state_dir: Path, key: str, since_ms: int | None, as_json: bool) -> None:
-    from bot_cli.ops import Unreadable
-
     found = find(state_dir, key)
     if found is None:
         raise BotError(f"no entry {key} in the journal or the archive of {state_dir}: "
@@ -271,19 +177,3 @@ def _print_entry(p: Pending, a: Archived | None, notes: list[Any]) -> None:
     if p.exits:
         exits = [(x.key, str(x.quantity)) for x in p.exits]
         table("what took its share", ("by", "quantity"), exits)
-
-
-def why_not(state_dir: Path, key: str) -> str:
-    """Why an id is not a pending entry that can be acted on, in one line."""
-    from bot_cli.ops import Unreadable
-
-    found = find(state_dir, key)
-    if found is None:
-        return f"no pending entry {key} in {state_dir}: see `bot pending list`"
-    if isinstance(found.entry, Unreadable):
-        reason = found.entry.reason
-        return f"the record of {key} cannot be read ({reason}): nothing can be sent for it"
-    a, p = found.archived, found.entry
-    when = "" if a is None else f" {iso(a.at_ms)}"
-    return (f"entry {key} is no longer pending: archived{when} as {p.status.value} ({p.reason});"
-            f" see `bot history {key}`")  # fmt: skip

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot_cli import ops
 from bot_cli.cli.context import AppContext
 from bot_cli.cli.render import age, print_json, table, warn
 from bot_cli.errors import BotError
+from bot_cli.ops.journal import PendingRow, list_pending, read_journal
 from bot_cli.state_store import PendingEntryStore
 
 
 if TYPE_CHECKING:
-    from bot_cli.cli.guard import Cancels
     from bot_cli.core.model import Pending
+    from bot_cli.ops.drop import Cancels, DropResult
 
 
 app = typer.Typer(no_args_is_help=True, help="Inspect and purge pending entries (archived, never erased).")
@@ -49,7 +49,7 @@ def list_(
     gc.disable()  # a short process over many small records: the cycle collector only costs time
     obj: AppContext = ctx.obj
     store = PendingEntryStore(obj.state_dir)
-    rows, problems = ops.list_pending(store)
+    rows, problems = list_pending(store)
     now = time.time_ns() // 1_000_000
     for problem in problems:
         warn(problem)
@@ -72,12 +72,12 @@ def _age(seconds: float | None) -> str:
 
 
 def _list_all(
-    store: PendingEntryStore, rows: list[ops.PendingRow], now: int, as_json: bool
+    store: PendingEntryStore, rows: list[PendingRow], now: int, as_json: bool
 ) -> None:
     """The listing plus every entry's share and orders on record (decoded in full: slower)."""
     from bot_cli.cli.history import LEG_HEADERS, leg_cells, legs_json
 
-    decoded, _ = ops.read_journal(store)
+    decoded, _ = read_journal(store)
     entries: dict[str, Pending] = {str(pid): p for pid, p in decoded.items()}
     shares = {pid: str(p.share) for pid, p in entries.items()}
     if as_json:
@@ -124,16 +124,18 @@ def drop(
 
     Exit 0: dropped. Exit 1: refused, unknown id, declined, or a cancel failed (one line).
     """
-    from bot_cli.cli import guard
+    import asyncio
+
+    from bot_cli.ops import drop as dropping
 
     obj: AppContext = ctx.obj
     store = PendingEntryStore(obj.state_dir)
-    plan = ops.plan_drop(store, ids)
+    plan = dropping.plan_drop(store, ids)
     if not force:
         if blockers := plan.blockers():
-            raise ops.DropRefused(blockers)  # decided from the journal: no exchange call needed
-        guard.check_drop(obj, plan.entries, force)
-    live = guard.working(plan) if force and not keep_orders else []
+            raise dropping.DropRefused(blockers)  # decided from the journal: no exchange call needed
+        asyncio.run(dropping.check_drop(obj.config, obj.state_dir, plan.entries))
+    live = dropping.working(plan) if force and not keep_orders else []
     n = len(plan.ids)
     what = f"{n} pending entr{'y' if n == 1 else 'ies'} ({', '.join(plan.ids)})"
     also = f" and cancel the orders of {', '.join(live)} on the exchange" if live else ""
@@ -141,14 +143,14 @@ def drop(
         raise typer.Exit(1)
     now = time.time_ns() // 1_000_000
     if live:
-        result, cancels = guard.drop_and_cancel(obj, store, plan, now)
+        result, cancels = asyncio.run(dropping.drop_and_cancel(obj.config, obj.state_dir, store, plan, now))
     else:
-        result, cancels = ops.drop_pending(store, plan.ids, now_ms=now, force=force), {}
+        result, cancels = dropping.drop_pending(store, plan.ids, now_ms=now, force=force), {}
     _say_dropped(store, result, cancels)
 
 
 def _say_dropped(
-    store: PendingEntryStore, result: ops.DropResult, cancels: dict[str, Cancels]
+    store: PendingEntryStore, result: DropResult, cancels: dict[str, Cancels]
 ) -> None:
     for pid in result.gone:
         warn(f"{pid} had already left the journal (archived by another process)")

@@ -27,7 +27,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot_cli.api._types import daemon_connection
-from bot_cli.api.checks import EntryRefused, Market, checked_spec
 from bot_cli.api.keys import Claim, Keys
 from bot_cli.core.checks import Filters
 from bot_cli.core.ids import client_id
@@ -35,6 +34,7 @@ from bot_cli.core.model import EntrySpec, Leg
 from bot_cli.errors import BotError
 from bot_cli.inbox.guard import RateLimit, body_auth, header_auth, read_body
 from bot_cli.inbox.signals import Refused, Signal, parse_json, parse_signal, refusal, resolve
+from bot_cli.ops.checks import EntryRefused, Market, checked_spec
 from bot_cli.state_store import PendingEntryStore, StoreError
 from bot_cli.venue import VenueError
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import uvicorn
 
-from bot_cli.api.checks import Market
 from bot_cli.config import InboxConfig
 from bot_cli.inbox.app import Connected, Inbox, create_app
 from bot_cli.inbox.guard import InboxError, secret_from
+from bot_cli.ops.checks import Market
 
 
 log = logging.getLogger("bot_cli.inbox")

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-from bot_cli.api.checks import EntryRefused, Order
 from bot_cli.api.keys import key_problem
 from bot_cli.core.checks import Filters
+from bot_cli.ops.checks import EntryRefused, Order
 
 
 FIELDS = frozenset({

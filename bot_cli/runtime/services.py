@@ -16,8 +16,8 @@ from bot_cli.notify import Notifier, follow_stream, formats
 
 
 if TYPE_CHECKING:
-    from bot_cli.api.checks import Market
     from bot_cli.config import Config
+    from bot_cli.ops.checks import Market
     from bot_cli.runtime.driver import Daemon
 
 

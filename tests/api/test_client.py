@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from bot_cli import api
-from bot_cli.api import AsyncClient, Client, EntryRefused, Side, Status, UnknownEntryError, flow
+from bot_cli.api import AsyncClient, Client, EntryRefused, Side, Status, UnknownEntryError
 from bot_cli.config import Config, VenueConfig
 from bot_cli.core.model import EntrySpec, OrderType
+from bot_cli.ops import enter as flow
 from bot_cli.runtime import heartbeat
 from bot_cli.state_store import DaemonLock, PendingEntryStore
 from bot_cli.store import requests

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from bot_cli.cli.exit import NOT_SETTLED, cancel_refusal, close_refusal
 from bot_cli.core.engine import open_entry, step
 from bot_cli.core.events import EntryAccepted, EntryFilled
 from bot_cli.core.model import EntrySpec, OrderType, Side, Status
+from bot_cli.ops.exit import NOT_SETTLED, cancel_refusal, close_refusal
 from bot_cli.store import requests
 from tests.cli.test_enter import HOLDER, SL, TP, Venue, bot, journal, start_venue, stop_venue, wait_for
 

@@ -30,10 +30,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bot_cli.cli import app
-from bot_cli.cli.enter import EXIT_NOT_PROTECTED, EXIT_UNWATCHED, _not_sent
+from bot_cli.cli.enter import EXIT_NOT_PROTECTED, EXIT_UNWATCHED
 from bot_cli.core.engine import request_entry
 from bot_cli.core.model import EntrySpec, OrderType, Policy, Side
 from bot_cli.exchange.wire import RestSymbol, parse_symbol_filters
+from bot_cli.ops.enter import not_sent
 from bot_cli.paper import PAPER_API_KEY, PAPER_API_SECRET
 from bot_cli.paper.info import symbol_info
 from bot_cli.paper.market import SYMBOLS
@@ -380,7 +381,7 @@ def test_an_expired_request_is_named_as_such() -> None:
     """Past the request TTL the next `bot run` will not send it: the line says so."""
     spec = EntrySpec("BTCUSDT", Side.BUY, Decimal(QTY), OrderType.MARKET, None, Decimal(SL), Decimal(TP))
     p, _ = request_entry("bc0aaaaaaaaaaaaa", spec, 1_000, 5000)  # type: ignore[arg-type]
-    result = _not_sent(p, "bot run (pid 7)", 7, Policy(request_ttl_ms=1))
+    result = not_sent(p, "bot run (pid 7)", 7, Policy(request_ttl_ms=1))
     assert result.code == 1
     assert result.note == ("the daemon (pid 7) stopped before taking entry bc0aaaaaaaaaaaaa: it was"
                            " not sent; its request has expired: the next `bot run` archives it as"

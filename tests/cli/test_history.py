@@ -11,11 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from bot_cli.cli import app
-from bot_cli.cli.history import iso, parse_since
+from bot_cli.cli.history import parse_since
 from bot_cli.core.engine import open_entry, step
 from bot_cli.core.events import EntryAccepted, EntryCanceled, EntryFilled, ProtectionReport
 from bot_cli.core.ids import make_pending_id
 from bot_cli.core.model import AlgoStatus, EntrySpec, OrderType, Pending, Side
+from bot_cli.ops.journal import iso
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store.codec import encode
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot_cli import ops
 from bot_cli.cli import app
 from bot_cli.core.engine import open_entry, request_entry, step
 from bot_cli.core.events import EntryAccepted, EntryPartiallyFilled
 from bot_cli.core.ids import make_pending_id
 from bot_cli.core.model import EntrySpec, OrderType, Side
+from bot_cli.ops import drop as ops
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store.codec import encode
 

@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot_cli import ops
 from bot_cli.cli import app
 from bot_cli.core import commands as cm
 from bot_cli.core.engine import request_entry
 from bot_cli.core.ids import client_id, make_pending_id
 from bot_cli.core.model import EntrySpec, Leg, OrderType, PendingId, Side, Status
+from bot_cli.ops import recover as ops
+from bot_cli.ops.journal import UNREADABLE, Unreadable
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store.codec import encode
@@ -146,7 +147,7 @@ def test_the_report_says_what_was_executed_and_what_is_left(tmp_path: Path) -> N
         pid = await w.entry_filled_while_down()
         w.log.by_entry.clear()  # only what the recovery executes
         await w.engine.recover()
-        unreadable = [ops.Unreadable("seed-1", "no record version 'rv'")]
+        unreadable = [Unreadable("seed-1", "no record version 'rv'")]
         return w, pid, ops.recover_report(w.engine.state, w.log, unreadable, w.engine.timers)
 
     w, pid, report = asyncio.run(scenario())
@@ -156,7 +157,7 @@ def test_the_report_says_what_was_executed_and_what_is_left(tmp_path: Path) -> N
     placed = [c for c in outcome.commands if isinstance(c, cm.PlaceProtection)]
     assert {c.leg for c in placed} == {Leg.SL, Leg.TP}
     assert {c.quantity for c in placed} == {D("0.4")}
-    assert [(a.pending_id, a.status) for a in report.attention] == [("seed-1", ops.UNREADABLE)]
+    assert [(a.pending_id, a.status) for a in report.attention] == [("seed-1", UNREADABLE)]
     assert "bot pending drop --force seed-1" in report.attention[0].reason
     assert report.pending == 1
 

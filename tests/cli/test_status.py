@@ -22,10 +22,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bot_cli.cli import app
-from bot_cli.cli.status import ATTENTION, HEALTHY, NO_DAEMON, STALE, Beat, classify
 from bot_cli.core.engine import open_entry, step
 from bot_cli.core.events import EntryAccepted, EntryFilled
 from bot_cli.core.model import EntrySpec, OrderType, Side
+from bot_cli.ops.status import ATTENTION, HEALTHY, NO_DAEMON, STALE, Beat, classify
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store.codec import encode
 

@@ -23,6 +23,7 @@ from bot_cli.core.engine import request_entry
 from bot_cli.core.events import EntryClaimed
 from bot_cli.core.ids import make_pending_id
 from bot_cli.core.model import EntrySpec, OrderType, Pending, Policy, Status
+from bot_cli.ops.checks import Order, checked_spec, read_market
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore, lock_holder
 from bot_cli.store.codec import decode, encode
@@ -48,6 +49,21 @@ class Result:
     sent_by: str
     code: int = 0
     note: str = ""
+
+
+async def enter(
+    cfg: Config, state_dir: Path, order: Order, *, wait: bool, timeout: float, ps_name: str = "position_side",
+) -> Result:  # fmt: skip
+    """Check ``order`` against the venue's filters and mark price, then ``place`` it.
+
+    A refusal (EntryRefused, naming the field as ``ps_name`` for the position side) leaves
+    no trace: the state dir is not touched before the checks pass."""
+    from bot_cli.connect import connect
+
+    async with connect(cfg, state_dir) as conn:
+        filters, mark = await read_market(conn.rest, order.symbol, conn.venue_name)
+        spec = checked_spec(order, filters, mark, conn.rest.hedge_mode, ps_name)
+        return await place(conn.rest, cfg, state_dir, spec, wait=wait, timeout=timeout)
 
 
 async def place(

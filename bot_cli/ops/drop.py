@@ -1,48 +1,155 @@
-"""Checks against the exchange before a destructive local change, and the cancels after one.
+"""`bot pending drop`: forget entries, refusing while that would leave orders unfollowed.
 
-Dropping a pending entry makes the bot forget it: refuse while its order is still
-open on the exchange or its position is unprotected, unless the operator insists. When
-they do (--force), what the entry left working is cancelled by its client ids, unless
---keep-orders; the position it held is left as it is, and said so.
+Dropping a pending entry makes the bot forget it: the core's OperatorDrop decides from the
+journal (core.drop); refuse while its order is still open on the exchange or its position is
+unprotected, unless the operator insists. When they do (--force), what the entry left working
+is cancelled by its client ids, unless --keep-orders; the position it held is left as it is,
+and said so. Entries are archived, never erased.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from bot_cli.cli.context import AppContext
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import ClientId, Leg, LegState, Pending, PendingId, Status
-from bot_cli.errors import BotError
+from bot_cli.errors import BotError, UsageError
+from bot_cli.ops.journal import Unreadable, read_journal
+from bot_cli.state_store import PendingEntryStore, UnknownEntry
 from bot_cli.venue import NotFound, Venue, VenueError
 
 
 if TYPE_CHECKING:
-    from bot_cli.ops import DropPlan, DropResult
-    from bot_cli.state_store import PendingEntryStore
+    from bot_cli.config import Config
+    from bot_cli.core.commands import ArchivePending
 
 _ENTRY_WORKING = (Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED)
 T = TypeVar("T")
 
 
-def check_drop(ctx: AppContext, entries: dict[PendingId, Pending], force: bool) -> None:
-    if force:
-        return
-    problems = asyncio.run(_check(ctx, entries))
+# -- from the journal -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DropPlan:
+    """The named journal records, decoded or not, and why forgetting each may be unsafe."""
+
+    entries: dict[PendingId, Pending]
+    unreadable: dict[str, Unreadable]
+
+    @property
+    def ids(self) -> list[str]:
+        return [*self.entries, *self.unreadable]
+
+    def blockers(self) -> list[str]:
+        from bot_cli.core.drop import drop_blocker
+
+        found = [b for p in self.entries.values() if (b := drop_blocker(p)) is not None]
+        found += [f"{u.key}: its record cannot be read ({u.reason}), so what it left on the exchange "
+                  "is unknown" for u in self.unreadable.values()]
+        return found
+
+
+class DropRefused(BotError):
+    """Dropping would leave orders working on the exchange with nothing following them."""
+
+    def __init__(self, blockers: list[str]) -> None:
+        super().__init__(f"refusing to drop: {'; '.join(blockers)} (use --force to drop anyway)")
+
+
+@dataclass(frozen=True, slots=True)
+class DropResult:
+    dropped: list[str]
+    left_live: dict[str, str]  # id -> what may still work on the exchange, in words
+    gone: list[str]  # archived meanwhile by another process
+
+
+def plan_drop(store: PendingEntryStore, ids: list[str]) -> DropPlan:
+    """The named records, or a UsageError naming the unknown ids (nothing changed)."""
+    entries, unreadable = read_journal(store)
+    unknown = [i for i in ids if i not in entries and i not in unreadable]
+    if unknown:
+        raise UsageError(
+            f"no pending entry {', '.join(unknown)} in {store.path}: see `bot pending list` for the ids"
+        )
+    return DropPlan({p: e for p, e in entries.items() if p in ids}, {k: u for k, u in unreadable.items() if k in ids})
+
+
+def drop_pending(
+    store: PendingEntryStore, ids: list[str], *, now_ms: int, reason: str = "dropped", force: bool = False
+) -> DropResult:
+    """Archive the entries through the core's OperatorDrop; refuses unsafe ones unless forced.
+
+    Reads the journal afresh, so what was checked is what is dropped; every entry is stepped
+    before anything is written. An unreadable record is archived as it is (only when forced).
+    """
+    from bot_cli.core.drop import still_live
+
+    plan = plan_drop(store, ids)
+    if not force and (blockers := plan.blockers()):
+        raise DropRefused(blockers)
+    archives = [_drop_command(p, now_ms, reason) for p in plan.entries.values()]
+    gone: list[str] = [
+        c.pending.pending_id for c in archives if not _archive(store, c.pending.pending_id, c.reason, c.pending)
+    ]
+    gone += [key for key in plan.unreadable if not _archive(store, key, reason, None)]
+    left: dict[str, str] = {pid: ", ".join(live) for pid, p in plan.entries.items() if (live := still_live(p))}
+    left.update(dict.fromkeys(plan.unreadable, "the orders of its unreadable record, if any (never checked)"))
+    dropped = [i for i in plan.ids if i not in gone]
+    return DropResult(dropped, {i: left[i] for i in dropped if i in left}, gone)
+
+
+def _drop_command(p: Pending, now_ms: int, reason: str) -> ArchivePending:
+    """The ArchivePending the lifecycle answers OperatorDrop with; anything else is refused."""
+    from bot_cli.core.commands import ArchivePending
+    from bot_cli.core.engine import step
+    from bot_cli.core.errors import InvalidTransition
+    from bot_cli.core.events import OperatorDrop
+
+    try:
+        _, cmds = step(p, OperatorDrop(p.pending_id, reason), now_ms)
+    except InvalidTransition as err:
+        raise BotError(f"{err}: nothing was dropped") from None
+    archives = [c for c in cmds if isinstance(c, ArchivePending)]
+    others = [type(c).__name__ for c in cmds if not isinstance(c, ArchivePending)]
+    if others or len(archives) != 1:
+        raise BotError(f"{p.pending_id}: a drop asks for {', '.join(others) or 'no archive'}, which "
+                       "`bot pending drop` cannot carry out: nothing was dropped")
+    return archives[0]
+
+
+def _archive(store: PendingEntryStore, key: str, reason: str, p: Pending | None) -> bool:
+    """Execute one ArchivePending (or archive a raw record); False if it had left already."""
+    from bot_cli.store.codec import encode
+
+    try:
+        store.remove(key, reason, record=None if p is None else encode(p))
+    except UnknownEntry:
+        return False
+    return True
+
+
+# -- from the exchange ----------------------------------------------------------------------
+
+
+async def check_drop(cfg: Config, state_dir: Path, entries: dict[PendingId, Pending]) -> None:
+    """Refuse (BotError, nothing changed) while the exchange shows an entry's order open or its
+    position unprotected, or cannot be read."""
+    problems = await _check(cfg, state_dir, entries)
     if problems:
         raise BotError("; ".join(problems) + " — refusing to drop (use --force to drop anyway)")
 
 
-async def _check(ctx: AppContext, entries: dict[PendingId, Pending]) -> list[str]:
+async def _check(cfg: Config, state_dir: Path, entries: dict[PendingId, Pending]) -> list[str]:
     from bot_cli.connect import connect
 
     try:
-        async with connect(ctx.config, ctx.state_dir) as conn:
+        async with connect(cfg, state_dir) as conn:
             return await drop_problems(conn.rest, entries)
     except (VenueError, BotError) as err:
         return [f"cannot check the exchange ({err})"]
@@ -98,27 +205,20 @@ def working(plan: DropPlan) -> list[str]:
     return ids + [k for k in plan.unreadable if is_pending_id(k)]
 
 
-def drop_and_cancel(
-    ctx: AppContext, store: PendingEntryStore, plan: DropPlan, now_ms: int
+async def drop_and_cancel(
+    cfg: Config, state_dir: Path, store: PendingEntryStore, plan: DropPlan, now_ms: int
 ) -> tuple[DropResult, dict[str, Cancels]]:
     """Read the exchange, drop (so no daemon re-places a leg we cancel), then cancel by id.
 
     The venue is reached first: if it cannot be, nothing is dropped."""
-    return asyncio.run(_drop_and_cancel(ctx, store, plan, now_ms))
-
-
-async def _drop_and_cancel(
-    ctx: AppContext, store: PendingEntryStore, plan: DropPlan, now_ms: int
-) -> tuple[DropResult, dict[str, Cancels]]:
-    from bot_cli import ops
     from bot_cli.connect import connect
 
     live, cancels = working(plan), {}
     try:
-        async with connect(ctx.config, ctx.state_dir) as conn:
+        async with connect(cfg, state_dir) as conn:
             orders = [(r.symbol, r.client_id) for r in await conn.rest.open_orders()]
             algos = [r.client_id for r in await conn.rest.open_algo_orders()]
-            result = ops.drop_pending(store, plan.ids, now_ms=now_ms, force=True)
+            result = drop_pending(store, plan.ids, now_ms=now_ms, force=True)
             for pid in (i for i in result.dropped if i in live):
                 entry = plan.entries.get(PendingId(pid))
                 cancels[pid] = await _cancel_all(conn.rest, pid, entry, orders, algos)

@@ -1,0 +1,15 @@
+"""The operator's operations: what `bot enter`, `recover`, `pending drop`, `cancel`, `close`
+and `status` do, as functions over a config and a state dir that return results.
+
+The CLI parses arguments and renders what these return (and the exit codes); the Python API
+and the signal inbox share ``enter`` and ``checks``. Nothing here prints or reads a terminal:
+a question to the operator is a callback.
+
+    journal   the journal and the archive as an operator sees them (reads only)
+    checks    an entry as asked for, checked against the symbol's filters and mark price
+    enter     placing a checked entry: hand it to a running daemon, or send and follow it
+    recover   the reconciliation as a one-shot, and its dry-run plan
+    drop      forgetting entries, and cancelling what a forced drop leaves working
+    exit      an operator's cancel and close, through the core
+    status    is a daemon running, and what is exposed
+"""
