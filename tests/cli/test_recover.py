@@ -291,3 +291,55 @@ def test_an_accepted_prompt_executes_and_exits_0(here: Path) -> None:
     assert "re-planned" not in out
     with PendingEntryStore(here / "state") as store:
         assert store.load_all()[pid]["status"] == "OPEN"
+
+
+def _venue_orders(here: Path) -> dict[str, dict[str, Any]]:
+    """Every order the paper venue holds (regular and algo), by client id, from its own view."""
+    code, out, err = bot(here, "paper", "orders", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    regular = [*doc["openOrders"], *doc["recentOrders"]]
+    algos = [*doc["openAlgoOrders"], *doc["recentAlgoOrders"]]
+    return {**{o["clientOrderId"]: o for o in regular}, **{a["clientAlgoId"]: a for a in algos}}
+
+
+# The venue's name for each parameter a new order or algo order is sent with.
+_AS_STORED = {"quantity": ("origQty", "quantity"), "type": ("origType", "orderType")}
+_IDS = ("newClientOrderId", "clientAlgoId")
+_NOT_STORED = frozenset({"newOrderRespType", "algoType", *_IDS})
+
+
+def test_the_calls_recover_shows_are_what_the_venue_receives(here: Path) -> None:
+    """Each POST recover reports is, parameter by parameter, an order the venue then holds.
+
+    One entry a daemon never took (its entry order is sent) and one that filled while nobody
+    watched (its stop-loss and take-profit are sent); checked from the venue's side. The
+    dry-run's lines come from the same request builder (tests/exchange/test_requests.py)."""
+    from urllib.parse import parse_qsl
+
+    # Arrange
+    requested(here)
+    assert bot(here, "paper", "price", "BTCUSDT", "70000")[0] == 0
+    code, _, err = bot(here, "enter", "BTCUSDT", "buy", "0.010", "--price", "69000", "--sl", "68000",
+                       "--tp", "75000")
+    assert code == 4, err  # a limit entry with no daemon: unwatched
+    assert bot(here, "paper", "price", "BTCUSDT", "68900")[0] == 0
+
+    # Act
+    code, out, err = bot(here, "recover", "--yes", "--json")
+    shown = [c for row in json.loads(out)["executed"] for c in row["calls"] if c.startswith("POST ")]
+    held = _venue_orders(here)
+
+    # Assert
+    assert code == 0, err
+    assert {c.split(" ")[1] for c in shown} == {"/fapi/v1/algoOrder", "/fapi/v1/order"}  # both kinds
+    for call in shown:
+        params = dict(parse_qsl(call.split(" ", 2)[2]))
+        order = held[next(params[k] for k in _IDS if k in params)]
+        for name, value in params.items():
+            if name in _NOT_STORED:
+                continue
+            stored = next(order[k] for k in _AS_STORED.get(name, (name,)) if k in order)
+            same = str(stored).lower() == value if value in ("true", "false") else str(stored) == value
+            numeric = value[:1].isdigit() and Decimal(str(stored)) == Decimal(value)
+            assert same or numeric, f"{call}: {name} sent as {value}, the venue holds {stored}"
