@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
+from bot_cli.core.netting import netted_by
 from bot_cli.errors import BotError
 from bot_cli.ops.checks import Order, checked_spec
 
@@ -65,7 +66,8 @@ class _Demo:
     view: Notes
 
     async def run(self) -> None:
-        """Enter every ``every_s`` seconds, buy and sell in turn; a failed entry is skipped."""
+        """Enter every ``every_s`` seconds, buy and sell in turn (while an entry holds a share,
+        on its side: an opposite entry would net against it); a failed entry is skipped."""
         filters = (await self.conn.rest.exchange_info())[self.cfg.demo.symbol]
         for n in itertools.count():
             try:
@@ -74,14 +76,18 @@ class _Demo:
                 log.warning("demo entry skipped: %s", err)
             await asyncio.sleep(self.cfg.demo.every_s)
 
-    async def enter(self, filters: SymbolFilters, side: str) -> None:
-        """One entry on ``side`` near the market, with its stop-loss and take-profit."""
+    async def enter(self, filters: SymbolFilters, side: str, *, turned: bool = False) -> None:
+        """One entry on ``side`` (or the side of an entry it would net against) near the market,
+        with its stop-loss and take-profit."""
         d = self.cfg.demo
         market = await _market(self.cfg.rest_url(), d.symbol)
         levels = demo_levels(side, market, d.stop_pct, d.take_pct)
         entry, stop, take = (filters.quantize_price(x) for x in levels)
         order = Order(d.symbol, side, Decimal(d.quantity), entry, stop, take, None)
         spec = checked_spec(order, filters, market, self.conn.rest.hedge_mode)
+        if not turned and (other := netted_by(spec, self.engine.state.values())) is not None:
+            await self.enter(filters, other.spec.side.value.lower(), turned=True)
+            return
         self.view.note(f"demo: {side} {d.quantity} {d.symbol} @ {entry} (sl {stop}, tp {take})")
         await self.engine.execute_entry(spec)
 

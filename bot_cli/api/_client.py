@@ -21,7 +21,7 @@ from bot_cli.config import Config, load_config
 from bot_cli.core.model import EntrySpec, Pending, Side, Status
 from bot_cli.errors import UsageError
 from bot_cli.ops import enter as flow
-from bot_cli.ops.checks import EntryRefused, Order, checked_spec, read_market
+from bot_cli.ops.checks import EntryRefused, Order, checked_spec, read_market, refuse_netting
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store import requests
 
@@ -76,6 +76,8 @@ class AsyncClient:
             spec = checked_spec(order, filters, mark, conn.rest.hedge_mode)
             claimed = None
             if key is not None:
+                with PendingEntryStore(self.state_dir) as store:
+                    refuse_netting(store, spec)  # before the key is spent on it
                 c = self._claim(key, spec)
                 if not c.new:  # a concurrent call with this key saved it first
                     return _duplicate(c.pending, key)

@@ -93,7 +93,7 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
 
 # Where a rule may decide instead of the table: the only other targets it may choose.
 RULES: dict[type[Any], frozenset[Status]] = {
-    ev.EntryClaimed: frozenset({Status.NOT_PLACED}),  # the request expired
+    ev.EntryClaimed: frozenset({Status.NOT_PLACED}),  # the request expired, or would net
     ev.EntryNotFound: frozenset({Status.NOT_PLACED, Status.CANCELED, X, NA}),  # the window rules
     ev.EntryCanceled: frozenset({NA}),  # canceled with no fill after fills were seen
     ev.ProtectionReport: frozenset({X}),  # a leg fired: wind its siblings down
@@ -209,9 +209,12 @@ def _exposure(p: Pending, now: Millis, pol: Policy) -> tuple[Pending, str]:
 
 
 def _rule_request_expired(p: Pending, e: ev.EntryClaimed, now: Millis, pol: Policy) -> Reacted:
-    """Claimed: persisted as SUBMITTING (with its send time) before it is sent, unless stale."""
+    """Claimed: persisted as SUBMITTING (with its send time) before it is sent, unless stale
+    or it would net against another entry's share."""
     if now - p.created_at > pol.request_ttl_ms:
         return replace(p, status=Status.NOT_PLACED, reason="request expired before a daemon took it"), []
+    if e.conflict:
+        return replace(p, status=Status.NOT_PLACED, reason=f"refused, nothing sent: {e.conflict}"), []
     q = replace(p, sent_at=now)
     return q, [_place_entry(q)]
 

@@ -14,9 +14,13 @@ from bot_cli.core.model import AlgoReport, AlgoStatus, ClientId, Millis, OrderRe
 
 @dataclass(frozen=True, slots=True)
 class EntryClaimed:
-    """The process that will send a REQUESTED entry takes it (persisted before the send)."""
+    """The process that will send a REQUESTED entry takes it (persisted before the send).
+
+    ``conflict``: why it must not be sent after all (core.netting), as the claimer saw the
+    other entries; empty when nothing stands in the way."""
 
     pending_id: PendingId
+    conflict: str = ""
 
 
 @dataclass(frozen=True, slots=True)

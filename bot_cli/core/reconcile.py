@@ -30,6 +30,7 @@ from bot_cli.core.model import (
     PositionSide,
     Status,
 )
+from bot_cli.core.netting import netting_refusal
 from bot_cli.core.shares import allocate
 
 
@@ -149,7 +150,7 @@ def reconcile(
     first: dict[PendingId, _FirstPass] = {}
     for pid, p in sorted(state.items()):
         if not p.status.terminal:
-            first[pid] = _reconcile_one(p, snap, now, policy)
+            first[pid] = _reconcile_one(p, snap, now, policy, state)
     shares = _shares(first, snap)
     new_state: dict[PendingId, Pending] = {}
     rows = []
@@ -203,12 +204,13 @@ def _with_position(
 
 
 def _reconcile_one(
-    p: Pending, snap: Snapshot, now: Millis, policy: Policy
+    p: Pending, snap: Snapshot, now: Millis, policy: Policy, state: Mapping[PendingId, Pending]
 ) -> _FirstPass:
     if p.status in _SKIP:
         return _parked(p)
     if p.status is Status.REQUESTED:
-        q, cmds = step_many(p, [ev.EntryClaimed(p.pending_id)], now, policy)
+        conflict = netting_refusal(p.spec, state.values(), p) or ""
+        q, cmds = step_many(p, [ev.EntryClaimed(p.pending_id, conflict)], now, policy)
         return q, cmds, ["requested; not sent yet"], []
     events, said = _facts(p, snap)
     try:

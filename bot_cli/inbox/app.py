@@ -34,7 +34,7 @@ from bot_cli.core.model import EntrySpec, Leg
 from bot_cli.errors import BotError
 from bot_cli.inbox.guard import RateLimit, body_auth, header_auth, read_body
 from bot_cli.inbox.signals import Refused, Signal, parse_json, parse_signal, refusal, resolve
-from bot_cli.ops.checks import EntryRefused, Market, checked_spec
+from bot_cli.ops.checks import EntryRefused, Market, checked_spec, refuse_netting
 from bot_cli.state_store import PendingEntryStore, StoreError
 from bot_cli.venue import VenueError
 
@@ -129,6 +129,10 @@ class Inbox:
         if (why := self._not_connected()) is not None:
             raise Refused(503, f"{why}: signal refused, nothing written; retry later")
         spec = await self._checked(signal)
+        try:
+            await asyncio.to_thread(refuse_netting, self.store, spec)
+        except EntryRefused as err:
+            raise Refused(422, f"{err}; nothing written", err.field) from None
         now = time.time_ns() // 1_000_000
         window = self.recv_window_ms
         return await asyncio.to_thread(self.keys.claim, self.store, signal.key, spec, now, window)

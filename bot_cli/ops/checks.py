@@ -1,5 +1,6 @@
-"""An entry as asked for, checked against the symbol's filters and mark price before anything is
-written or sent. Shared by `bot enter`, the Python API and the signal inbox.
+"""An entry as asked for, checked against the symbol's filters and mark price, and against the
+entries in the journal (core.netting), before anything is written or sent. Shared by `bot enter`,
+the Python API and the signal inbox.
 
 Every refusal is an ``EntryRefused`` naming the field (``symbol``, ``quantity``, ``price``,
 ``stop_loss``, ``take_profit``, ``position_side``) and one line saying what to do.
@@ -14,11 +15,14 @@ from typing import Protocol
 
 from bot_cli.core.checks import Filters, check_entry
 from bot_cli.core.model import EntrySpec, OrderType, PositionSide, Side
+from bot_cli.core.netting import netting_refusal
 from bot_cli.errors import BotError, UsageError
+from bot_cli.ops.journal import Unreadable, decode_record
+from bot_cli.state_store import PendingEntryStore
 from bot_cli.venue import VenueError
 
 
-__all__ = ["EntryRefused", "Market", "Order", "checked_spec", "read_market"]
+__all__ = ["EntryRefused", "Market", "Order", "checked_spec", "read_market", "refuse_netting"]
 
 # core.checks names what it refuses ("stop-loss", "notional", ...); callers name arguments.
 _FIELDS = {
@@ -103,3 +107,12 @@ def position_side(hedge: bool, side: str, given: str | None, name: str) -> Posit
         return PositionSide(given.upper())
     except ValueError:
         raise EntryRefused("position_side", f"{name} {given!r} is not LONG or SHORT") from None
+
+
+def refuse_netting(store: PendingEntryStore, spec: EntrySpec) -> None:
+    """EntryRefused (field ``side``, nothing written) if ``spec`` would net against the share
+    of an entry in the journal (core.netting); only the records on its symbol are decoded."""
+    mine = [decode_record(k, r) for k, r in store.load_all().items() if r.get("symbol") == spec.symbol]
+    why = netting_refusal(spec, [p for p in mine if not isinstance(p, Unreadable)])
+    if why is not None:
+        raise EntryRefused("side", why)

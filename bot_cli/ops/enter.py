@@ -23,7 +23,7 @@ from bot_cli.core.engine import request_entry
 from bot_cli.core.events import EntryClaimed
 from bot_cli.core.ids import make_pending_id
 from bot_cli.core.model import EntrySpec, OrderType, Pending, Policy, Status
-from bot_cli.ops.checks import Order, checked_spec, read_market
+from bot_cli.ops.checks import Order, checked_spec, read_market, refuse_netting
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore, lock_holder
 from bot_cli.store.codec import decode, encode
@@ -72,6 +72,8 @@ async def place(
 ) -> Result:  # fmt: skip
     """Send ``spec`` (or the REQUESTED entry ``claimed`` saved for it) by the rules above."""
     with PendingEntryStore(state_dir) as store:
+        if claimed is None:
+            refuse_netting(store, spec)
         try:
             with DaemonLock(state_dir):
                 engine = _engine(store, venue, cfg)

@@ -36,8 +36,10 @@ from bot_cli.core.model import (
     PositionSide,
     Status,
 )
+from bot_cli.core.netting import netting_refusal
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, book_symbols, lookups_needed, reconcile
 from bot_cli.core.shares import allocate, shortfall
+from bot_cli.errors import BotError
 from bot_cli.runtime.clock import Clock, SystemClock
 from bot_cli.runtime.executor import SENDS, PositionSeen
 from bot_cli.state_store import PendingEntryStore, UnknownEntry
@@ -49,6 +51,11 @@ log = logging.getLogger("bot_cli.engine")
 T = TypeVar("T")
 R = TypeVar("R", OrderReport, AlgoReport)
 CommandHook = Callable[[cm.Command], None]
+
+
+class EntryNetting(BotError):
+    """An entry refused before anything was written or sent: it would net against another
+    entry's share of the same position (core.netting)."""
 
 
 class Dropped(Exception):
@@ -120,11 +127,16 @@ class ExecutionEngine:
     # -- the seed's entry points ----------------------------------------------------
 
     async def execute_entry(self, spec: EntrySpec) -> Pending:
-        """Persist the entry, then place it; returns the entry as it stands after the answer."""
+        """Persist the entry, then place it; returns the entry as it stands after the answer.
+
+        Refused (EntryNetting, nothing written or sent) if it would net against another
+        entry's share (core.netting): decided under the lock, against the entries in view."""
         now = self.clock.now_ms()
         pid = make_pending_id(now, secrets.randbelow(36**5))
         pending, cmds = open_entry(pid, spec, now, self.recv_window_ms)
         async with self._lock:
+            if (conflict := netting_refusal(spec, self.state.values())) is not None:
+                raise EntryNetting(conflict)
             self.state[pid] = pending
             await self._run(cmds)
         return self.state.get(pid) or pending
@@ -182,7 +194,8 @@ class ExecutionEngine:
             p = self.state.get(pending_id)
             if p is None or p.status is not Status.REQUESTED:
                 return False
-            await self._run(self._step(ev.EntryClaimed(pending_id)))
+            conflict = netting_refusal(p.spec, self.state.values(), p) or ""
+            await self._run(self._step(ev.EntryClaimed(pending_id, conflict)))
             return True
 
     async def run_due_checks(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import socket
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from bot_cli import api
 from bot_cli.api import AsyncClient, Client, EntryRefused, Side, Status, UnknownEntryError
-from bot_cli.config import Config, VenueConfig
+from bot_cli.config import Config, PaperConfig, VenueConfig
 from bot_cli.core.model import EntrySpec, OrderType
 from bot_cli.ops import enter as flow
 from bot_cli.runtime import heartbeat
@@ -90,6 +91,25 @@ def test_a_key_used_before_returns_its_entry_and_sends_nothing(tmp_path: Path) -
     assert again.quantity == Decimal("0.010")
     assert again.note == f"key 'k' was used by entry {first.pending_id} already: nothing was sent"
     assert len(keys_written(tmp_path)) == 1
+
+
+def test_an_entry_that_would_net_against_another_is_refused_before_its_key_is_spent(tmp_path: Path) -> None:
+    """A BUY waits REQUESTED on BTCUSDT (one-way); a SELL there is refused, naming the side."""
+    with PendingEntryStore(tmp_path) as store:
+        buy = claim_key(store, "first", SPEC, now_ms()).pending
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    paper = Config(paper=PaperConfig(port=port, volatility=0.0))
+
+    with pytest.raises(EntryRefused) as refused:
+        Client(tmp_path, paper).enter("BTCUSDT", "sell", "0.010", stop_loss="120000", key="second")
+
+    assert refused.value.field == "side"
+    assert f"BUY entry {buy.pending_id} (REQUESTED)" in str(refused.value)
+    assert [line["key"] for line in keys_written(tmp_path)] == ["first"]
+    with PendingEntryStore(tmp_path) as store:
+        assert list(store.load_all()) == [buy.pending_id]
 
 
 def test_status_without_a_daemon(tmp_path: Path) -> None:

@@ -261,6 +261,25 @@ def test_an_unknown_symbol_is_refused(shared_venue: Venue, tmp_path: Path) -> No
     assert not (tmp_path / "state").exists()
 
 
+def test_an_entry_that_would_net_against_another_is_refused(venue: Venue, tmp_path: Path) -> None:
+    """A market BUY holds a protected share; a SELL on BTCUSDT (one-way) would net against it:
+    exit 1, one line naming the entry in the way, the journal and the venue unchanged."""
+    state = tmp_path / "state"
+    code, out, err = bot(venue, state, "enter", "BTCUSDT", "buy", QTY, "--sl", SL, "--tp", TP, "--json")
+    assert code == 0, err
+    buy = answer_of(out)["id"]
+    before, sent = journal(state), venue.client_ids()
+
+    code, out, err = bot(venue, state, "enter", "BTCUSDT", "sell", QTY, "--sl", "104000", "--tp", "95000")
+
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: BTCUSDT already has a BUY entry {buy} (PROTECTED) in one-way mode:")
+    assert f"`bot close {buy}`" in err
+    assert len(err.splitlines()) == 1
+    assert journal(state) == before
+    assert venue.client_ids() == sent
+
+
 # -- no daemon: this process sends and follows ------------------------------------------------
 
 

@@ -232,6 +232,21 @@ def test_a_refused_signal_answers_one_line_and_writes_nothing(
     assert untouched(tmp_path)
 
 
+def test_a_signal_that_would_net_against_an_entry_is_422_and_writes_nothing(tmp_path: Path) -> None:
+    """A BUY was accepted (REQUESTED); a SELL on BTCUSDT (one-way) would net against it."""
+    inbox = make_inbox(tmp_path)
+    buy = post_signal(inbox, SIGNAL).json()["id"]
+    before = journal(tmp_path)
+
+    answer = post_signal(inbox, {**SIGNAL, "key": "other", "side": "sell", "sl": "99000", "tp": "90000"})
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "side"
+    assert answer.json()["error"].startswith(f"BTCUSDT already has a BUY entry {buy} (REQUESTED)")
+    assert journal(tmp_path) == before
+    assert [line["key"] for line in keys_written(tmp_path)] == [SIGNAL["key"]]  # "other" not spent
+
+
 def test_the_messages_name_the_filter_and_what_was_computed(tmp_path: Path) -> None:
     """As `bot enter` words it; a computed value says where it came from."""
     inbox = make_inbox(tmp_path)
