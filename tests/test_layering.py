@@ -243,7 +243,7 @@ def layer_violations(source: str, package: str, forbidden: tuple[str, ...]) -> l
         pytest.param("runtime", "from bot_cli.exchange.wire import OrderUpdate", False, id="runtime->exchange ok"),
         pytest.param("api", "from bot_cli.cli import render", True, id="api->cli"),
         pytest.param("inbox", "from ..runtime import driver", True, id="inbox->runtime (relative)"),
-        pytest.param("inbox", "from bot_cli.ops.checks import Market", False, id="inbox->api ok"),
+        pytest.param("inbox", "from bot_cli.ops.checks import Market", False, id="inbox->ops ok"),
         pytest.param("notify", "import bot_cli.cli.run", True, id="notify->cli"),
         pytest.param("paper", "from bot_cli.runtime.engine import ExecutionEngine", True, id="paper->runtime"),
         pytest.param("paper", "from bot_cli.store.atomic import replace_durable", False, id="paper->store ok"),

@@ -14,9 +14,10 @@ from typing import Any
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import Leg, Pending, Side, Status
 from bot_cli.core.summary import by_status
+from bot_cli.ops import journal
+from bot_cli.ops.journal import Unreadable, read_journal
 from bot_cli.runtime import heartbeat
 from bot_cli.state_store import PendingEntryStore, lock_holder
-from bot_cli.store.codec import CorruptRecord, decode
 
 
 STALE_AFTER_S = 3 * heartbeat.EVERY_S  # a heartbeat older than this: the daemon is stuck or gone
@@ -122,21 +123,15 @@ def _daemon(state_dir: Path) -> DaemonStatus:
 def all_entries(state_dir: Path) -> list[Pending]:
     """The journal's readable entries (an unreadable one is shown by `bot pending list`)."""
     with PendingEntryStore(state_dir) as store:
-        records = store.load_all()
-    out = []
-    for record in records.values():
-        try:
-            out.append(decode(record))
-        except CorruptRecord:
-            continue
-    return out
+        entries, _ = read_journal(store)
+    return list(entries.values())
 
 
 def find(state_dir: Path, entry_id: str) -> Pending | None:
-    """An entry from the journal, else its last archived record; None if there is neither."""
-    with PendingEntryStore(state_dir) as store:
-        record = record_of(store, entry_id)
-    return None if record is None else decode(record)
+    """An entry from the journal, else its last archived record; None if there is neither, or
+    its record cannot be read (`bot history ID` says why)."""
+    found = journal.find(state_dir, entry_id)
+    return None if found is None or isinstance(found.entry, Unreadable) else found.entry
 
 
 def record_of(store: PendingEntryStore, entry_id: str) -> dict[str, Any] | None:

@@ -94,10 +94,10 @@ def enter(
         parse_decimal("--sl", sl), None if tp is None else parse_decimal("--tp", tp),
         None if position_side is None else position_side.value,
     )  # fmt: skip
-    from bot_cli.ops.enter import enter as place
+    from bot_cli.ops import enter as entering
 
-    result = place(obj.config, obj.state_dir, order, wait=wait, timeout=timeout, ps_name="--position-side")
-    _show(asyncio.run(result), as_json)
+    entered = entering.enter(obj.config, obj.state_dir, order, wait=wait, timeout=timeout, ps_name="--position-side")
+    _show(asyncio.run(entered), as_json)
 
 
 def parse_decimal(name: str, text: str) -> Decimal:

@@ -62,7 +62,7 @@ def recover(
     if done.report is None:
         raise typer.Exit(1)  # the operator said no
     if as_json:
-        executed = _report_json(done.report, done.look.hedge_mode)
+        executed = _report_json(done.report, done.look)
         print_json({**_plan_json(done.look), "replanned": done.replanned, **executed})
     else:
         _say_done(done.report, done.replanned)
@@ -103,12 +103,9 @@ def _calls(look: Look, commands: Iterable[Command]) -> list[str]:
     return [describe(c, hedge_mode=look.hedge_mode) for c in commands]
 
 
-def _report_json(report: RecoverReport, hedge_mode: bool) -> dict[str, Any]:
-    from bot_cli.cli.calls import describe
-
+def _report_json(report: RecoverReport, look: Look) -> dict[str, Any]:
     return {
-        "executed": [{"id": o.pending_id, "calls": [describe(c, hedge_mode=hedge_mode) for c in o.commands],
-                      "status": o.status,
+        "executed": [{"id": o.pending_id, "calls": _calls(look, o.commands), "status": o.status,
                       "reason": o.reason} for o in report.executed],
         "left": {
             "pending": report.pending,

@@ -1,11 +1,5 @@
-"""`bot status`: is a daemon following this state dir, and what is exposed (``ops.status``).
-
-Exit codes, for monitors (exactly one applies, checked in this order):
-  10  no daemon runs on this state dir
-  11  the daemon's heartbeat is stale (older than 15 s), or the lock is held by a dead pid
-  12  an entry needs attention (NEEDS_ATTENTION or UNREADABLE) or a share is not covered
-  0   a daemon runs, its heartbeat is fresh, and nothing needs a person
-"""
+"""`bot status`: is a daemon following this state dir, and what is exposed (``ops.status``,
+which also lists the exit codes a monitor gets)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Dropping archives the entry: nothing follows its orders any more. So a drop is unsafe while
 anything the entry sent may still be working on the exchange: the entry order, a protective
 leg (live, being sent, or being canceled), or a market close whose outcome is not known.
-The exchange itself is checked elsewhere (the CLI's guard); this is what the journal knows.
+The exchange itself is checked elsewhere (ops.drop); this is what the journal knows.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 and `status` do, as functions over a config and a state dir that return results.
 
 The CLI parses arguments and renders what these return (and the exit codes); the Python API
-and the signal inbox share ``enter`` and ``checks``. Nothing here prints or reads a terminal:
-a question to the operator is a callback.
+shares ``enter``, ``checks`` and ``journal``, the signal inbox and the demo ``checks``. Nothing
+here reads a terminal or prints a result: a question to the operator is a callback (the one
+line announcing an in-process paper venue goes to stderr, as every command says it).
 
     journal   the journal and the archive as an operator sees them (reads only)
     checks    an entry as asked for, checked against the symbol's filters and mark price

@@ -1,6 +1,6 @@
 """An entry as asked for, checked against the symbol's filters and mark price, and against the
 entries in the journal (core.netting), before anything is written or sent. Shared by `bot enter`,
-the Python API and the signal inbox.
+the Python API, the signal inbox and the demo.
 
 Every refusal is an ``EntryRefused`` naming the field (``symbol``, ``quantity``, ``price``,
 ``stop_loss``, ``take_profit``, ``position_side``) and one line saying what to do.

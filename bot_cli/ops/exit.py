@@ -38,7 +38,6 @@ THIS_PROCESS = "this process"
 ATTENTION, EXITING, PROTECTED = "NEEDS_ATTENTION", "EXITING", "PROTECTED"
 
 
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """One entry as it stands, who acted, the exit code and its one line (stderr)."""

@@ -175,6 +175,23 @@ def test_a_request_for_an_unknown_entry_is_refused(tmp_path: Path) -> None:
     assert requests.pending(tmp_path) == []
 
 
+def test_an_unreadable_record_is_no_entry_for_the_api_and_no_traceback(tmp_path: Path) -> None:
+    """A record the bot cannot decode: not listed, not found, and nothing is asked for it."""
+    with PendingEntryStore(tmp_path) as store:
+        good = claim_key(store, "k", SPEC, now_ms()).pending
+        store.save("bcbroken00001", {"rv": 1, "symbol": "BTCUSDT", "status": "NOPE"})
+    client = Client(tmp_path, NOWHERE)
+
+    listed = [e.id for e in client.entries()]
+    found = client.entry("bcbroken00001")
+    with pytest.raises(UnknownEntryError):
+        client.cancel("bcbroken00001")
+
+    assert listed == [good.pending_id]
+    assert found is None
+    assert requests.pending(tmp_path) == []
+
+
 def test_the_blocking_client_refuses_to_run_inside_an_event_loop(tmp_path: Path) -> None:
     import asyncio
 
