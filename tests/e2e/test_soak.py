@@ -1,6 +1,7 @@
 """Soak: a stream of entries while prices move at random and `bot run` is SIGKILLed at random.
 
-One seeded driver (``BOT_SOAK_SEED``) plays an operator and a market at once: entries on four
+One seeded driver per seed (``BOT_SOAK_SEEDS``, comma-separated; ``random`` draws one and prints
+it, so a failure names the seed that reproduces it) plays an operator and a market at once: entries on four
 symbols (buys on two, sells on the other two, limit prices near the market, now and then a market
 entry or a one-shot paper fault), price moves and short crossings that fill limit orders in
 chunks, some of them while the daemon is dead, and at least ``BOT_SOAK_KILLS`` (default 50)
@@ -50,8 +51,14 @@ from tests.e2e.harness import Cluster, View, cluster_at, ledger, parse_id, wait_
 
 pytestmark = [pytest.mark.soak, pytest.mark.e2e]
 
-KILLS = int(os.environ.get("BOT_SOAK_KILLS", "50"))
-SEED = int(os.environ.get("BOT_SOAK_SEED", "20251209"))
+KILLS = int(os.environ.get("BOT_SOAK_KILLS", "50"))  # per seed
+
+
+def _seeds(text: str) -> list[int]:
+    return [random.SystemRandom().randrange(2**31) if s.strip() == "random" else int(s) for s in text.split(",")]
+
+
+SEEDS = _seeds(os.environ.get("BOT_SOAK_SEEDS", os.environ.get("BOT_SOAK_SEED", "20251209")))
 BUDGET_S = 600.0  # the whole soak, final convergence included
 WEIGHT_LIMIT = 2400  # the venue's request weight per minute; a daemon start costs about 170
 START_HEADROOM = 450
@@ -325,9 +332,10 @@ def start_daemon(c: Cluster) -> float:
     raise AssertionError("unreachable")
 
 
-def test_soak_random_kills_converge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed {s}" for s in SEEDS])
+def test_soak_random_kills_converge(tmp_path: Path, capsys: pytest.CaptureFixture[str], seed: int) -> None:
     """At least BOT_SOAK_KILLS SIGKILLs at random moments; the last restart converges alone."""
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     began = time.monotonic()
     with cluster_at(tmp_path, position_mode="one-way") as c:
         driver = Driver(c, rng)
@@ -358,7 +366,7 @@ def test_soak_random_kills_converge(tmp_path: Path, capsys: pytest.CaptureFixtur
         fired, closes = exits(view)
         elapsed = time.monotonic() - began
         summary = (
-            f"soak: seed {SEED}, {c.kills} kills, {len(c.created)} entries checked "
+            f"soak: seed {seed}, {c.kills} kills, {len(c.created)} entries checked "
             f"({dict(sorted(outcomes.items()))}), {driver.faults_set} one-shot faults, "
             f"{driver.fills_while_down} fills while down, trigger moves {driver.trigger_moves} "
             f"firing {dict(fired)} legs and {closes} closes, {driver.spared} moves spared a "
