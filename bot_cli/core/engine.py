@@ -249,8 +249,12 @@ def _rule_entry_not_found(p: Pending, e: ev.EntryNotFound, now: Millis, pol: Pol
     due = deadline(p.sent_at, p.recv_window_ms, pol)
     if now < due:
         return p, [ScheduleCheck(p.pending_id, max(due, now + pol.recheck_ms))]
-    if p.status is S:
-        return replace(p, status=Status.NOT_PLACED, reason="never placed: not found after its recvWindow"), []
+    if p.status is S and e.after_cancel:
+        reason = "never placed: not found after its recvWindow, and a cancel by its id found no such order"
+        return replace(p, status=Status.NOT_PLACED, reason=reason), []
+    if p.status is S:  # a read may lag: the matching engine answers a cancel by id for sure
+        q = note(p, now, "not found after its recvWindow: cancelling it by id, in case it landed unseen")
+        return q, [rules.cancel_entry(q), ScheduleCheck(p.pending_id, now + pol.recheck_ms)]
     if now < p.created_at + pol.archived_after_ms:
         # Acknowledged, so it exists: a read that cannot see it yet (lag) proves nothing.
         q = note(p, now, "acknowledged entry not visible to a query; asking again")

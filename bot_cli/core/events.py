@@ -59,6 +59,7 @@ class EntryNotFound:
 
     pending_id: PendingId
     position: Decimal | None = None  # the symbol's position, when the caller knows it
+    after_cancel: bool = False  # a cancel by its client id had just answered "unknown order"
 
 
 @dataclass(frozen=True, slots=True)

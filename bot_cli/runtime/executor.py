@@ -7,7 +7,7 @@ HTTP status, decides what an unknown outcome means.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -83,7 +83,8 @@ async def cancel_entry(venue: Venue, c: cm.CancelEntry) -> Outcome:
     try:
         report = await venue.cancel_order(c.symbol, c.client_id)
     except NotFound:
-        return await query_entry(venue, cm.QueryEntry(c.pending_id, c.symbol, c.client_id))
+        found = await query_entry(venue, cm.QueryEntry(c.pending_id, c.symbol, c.client_id))
+        return [replace(e, after_cancel=True) if isinstance(e, ev.EntryNotFound) else e for e in found]
     except VenueError as err:
         return [ev.QueryFailed(c.pending_id, f"cancel {c.client_id}: {_why(err)}")]
     return [ev.entry_event(c.pending_id, report)]

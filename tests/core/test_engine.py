@@ -186,8 +186,8 @@ class Override:
 LIVE_PROTECTING = pending(Status.PROTECTING, protections=legs(1, "1.0", LegState.LIVE))
 OVERRIDES = [
     Override(
-        "SUBMITTING not found past timestamp + recvWindow + margin: proven never placed",
-        pending(Status.SUBMITTING), ev.EntryNotFound(PID), Status.NOT_PLACED, now=LATER,
+        "SUBMITTING not found past timestamp + recvWindow + margin, nor by a cancel: never placed",
+        pending(Status.SUBMITTING), ev.EntryNotFound(PID, after_cancel=True), Status.NOT_PLACED, now=LATER,
     ),
     Override(
         "OPEN not found past the 3-day archive rule, position flat: canceled with no fill",
@@ -384,17 +384,9 @@ def test_unknown_outcome_is_resolved_by_query_never_by_resend() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("now", "expected"),
-    [
-        pytest.param(T0, Status.SUBMITTING, id="at the send: wait"),
-        pytest.param(DEADLINE - 1, Status.SUBMITTING, id="one ms before the deadline: wait"),
-        pytest.param(DEADLINE, Status.NOT_PLACED, id="at the deadline: never placed"),
-        pytest.param(LATER, Status.NOT_PLACED, id="long after: never placed"),
-    ],
-)
-def test_entry_not_found_is_proof_only_past_the_window(now: int, expected: Status) -> None:
-    """-2013 inside sent_at + recvWindow + margin proves nothing; past it, it never landed."""
+@pytest.mark.parametrize("now", [T0, DEADLINE - 1], ids=["at the send", "one ms before the deadline"])
+def test_entry_not_found_inside_the_window_proves_nothing(now: int) -> None:
+    """-2013 inside sent_at + recvWindow + margin: the request may still land; ask again then."""
     # Arrange
     p = pending(Status.SUBMITTING)
 
@@ -402,12 +394,46 @@ def test_entry_not_found_is_proof_only_past_the_window(now: int, expected: Statu
     q, cmds = step(p, ev.EntryNotFound(PID), now)
 
     # Assert
-    assert q.status is expected
-    if expected is Status.SUBMITTING:
-        assert q == p
-        assert cmds == [cm.ScheduleCheck(PID, max(DEADLINE, now + POLICY.recheck_ms))]
-    else:
-        assert cmds == [cm.ArchivePending(q, "never placed: not found after its recvWindow")]
+    assert q == p
+    assert cmds == [cm.ScheduleCheck(PID, max(DEADLINE, now + POLICY.recheck_ms))]
+
+
+@pytest.mark.parametrize("now", [DEADLINE, LATER], ids=["at the deadline", "long after"])
+def test_entry_not_found_past_the_window_is_cancelled_by_id_before_it_is_called_never_placed(now: int) -> None:
+    """A read may lag; a cancel by client id reaches the matching engine. Past the window the
+    entry is cancelled by id (with a wake-up), and only a cancel that finds no such order proves
+    it never landed: NOT_PLACED."""
+    # Arrange
+    p = pending(Status.SUBMITTING)
+
+    # Act
+    probing, probe = step(p, ev.EntryNotFound(PID), now)
+    q, cmds = step(probing, ev.EntryNotFound(PID, after_cancel=True), now + 1)
+
+    # Assert
+    assert probing.status is Status.SUBMITTING
+    assert probe[1:] == [cm.CancelEntry(PID, "BTCUSDT", client_id(PID, Leg.ENTRY)),
+                         cm.ScheduleCheck(PID, now + POLICY.recheck_ms)]
+    assert q.status is Status.NOT_PLACED
+    assert cmds == [cm.ArchivePending(q, "never placed: not found after its recvWindow, and a cancel by its"
+                                         " id found no such order")]
+
+
+def test_an_entry_the_cancel_finds_had_landed_unseen_and_ends_cancelled() -> None:
+    """The probe's cancel succeeds: the order existed after all; it ends CANCELED, and a fill it
+    had is protected (it never rests unwatched)."""
+    # Arrange
+    p = pending(Status.SUBMITTING)
+    probing, _ = step(p, ev.EntryNotFound(PID), LATER)
+
+    # Act
+    gone, _ = step(probing, ev.EntryCanceled(PID, ORDER_ID), LATER + 1)
+    part, cmds = step(probing, ev.EntryCanceledPartFilled(PID, ORDER_ID, D("0.4"), D("100")), LATER + 1)
+
+    # Assert
+    assert gone.status is Status.CANCELED
+    assert part.status is Status.PROTECTING
+    assert [c.quantity for c in of_type(cmds, cm.PlaceProtection)] == [D("0.4"), D("0.4")]
 
 
 def test_entry_seen_late_is_adopted() -> None:
