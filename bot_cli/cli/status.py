@@ -69,7 +69,7 @@ def as_json_doc(r: Report) -> dict[str, Any]:
             last_reconcile=raw.get("last_reconcile") or None, start_weight=raw.get("start_weight"),
         )  # fmt: skip
     return {"daemon": daemon, "source": r.source, "entries": r.entries, "unreadable": r.unreadable,
-            "exposure": r.exposure, "problems": r.problems(), "exit_code": r.code}
+            "exposure": r.exposure, "unclaimed": r.unclaimed, "problems": r.problems(), "exit_code": r.code}
 
 
 def _print(r: Report, state_dir: Path) -> None:
@@ -88,6 +88,9 @@ def _print(r: Report, state_dir: Path) -> None:
         table(f"exposure in {state_dir}", EXPOSURE_HEADERS, cells)
     else:
         typer.echo("exposure: none")
+    for u in r.unclaimed:
+        typer.echo(f"NOT the bot's: {u['symbol']} {u['position_side']} {u['side']} {u['quantity']} of the"
+                   f" position {u['position']} is held by no entry; nothing of the bot protects it")
 
 
 def _daemon_lines(b: Beat, now: int, state: str) -> list[str]:

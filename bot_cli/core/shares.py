@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from bot_cli.core.model import Pending, PendingId, PositionSide, Side
+from bot_cli.core.model import Pending, PendingId, PositionSide, Side, Status
 
 
 def allocate(
@@ -42,3 +42,26 @@ def shortfall(entries: Iterable[Pending], symbol: str, position_side: PositionSi
     given = allocate(entries, symbol, position_side, amount)
     held = {p.pending_id: p.share for p in entries if p.pending_id in given}
     return sum((held[pid] - given[pid] for pid in given), Decimal(0))
+
+
+def unclaimed(
+    entries: Iterable[Pending], symbol: str, position_side: PositionSide, amount: Decimal
+) -> tuple[Side, Decimal] | None:
+    """The part of a position no entry holds or may still fill into, and its direction.
+
+    A position larger than the entries explain is not the bot's (a trade by hand, or an entry
+    that filled unseen): nothing protects it. An entry order still working (or in doubt) may
+    have filled into the position before its report arrives, so its unfilled rest counts as
+    explained; an entry not sent yet (REQUESTED) explains nothing."""
+    if amount == 0:
+        return None
+    side = Side.BUY if amount > 0 else Side.SELL
+    mine = [
+        p for p in entries
+        if not p.status.terminal and p.spec.symbol == symbol and p.spec.position_side is position_side
+        and p.spec.side is side and p.status is not Status.REQUESTED
+    ]  # fmt: skip
+    held = sum((p.share for p in mine), Decimal(0))
+    may = sum((p.spec.quantity - p.filled_qty for p in mine if not p.entry_done), Decimal(0))
+    excess = abs(amount) - held - may
+    return (side, excess) if excess > 0 else None

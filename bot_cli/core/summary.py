@@ -1,14 +1,15 @@
-"""What the journal holds, summed up for people and monitors (pure): entries by status and
-each symbol's exposure with the protection live for it."""
+"""What the journal holds, summed up for people and monitors (pure): entries by status, each
+symbol's exposure with the protection live for it, and positions no entry explains."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from bot_cli.core.model import Leg, LegState, Pending, PositionSide, Side
+from bot_cli.core.shares import unclaimed
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,34 @@ def _live(entries: list[Pending], leg: Leg) -> Decimal:
     return sum(
         (x.quantity for p in entries for x in p.protections if x.leg is leg and x.state is LegState.LIVE), Decimal(0)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Unclaimed:
+    """Part of a position that no entry holds: not the bot's, and nothing of the bot protects it."""
+
+    symbol: str
+    position_side: PositionSide
+    side: Side
+    quantity: Decimal
+    position: Decimal  # the signed position it is part of
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "symbol": self.symbol, "position_side": self.position_side.value, "side": self.side.value,
+            "quantity": str(self.quantity), "position": str(self.position),
+        }
+
+
+def unclaimed_positions(
+    entries: Iterable[Pending], positions: Mapping[tuple[str, PositionSide], Decimal]
+) -> list[Unclaimed]:
+    """Every position larger than the entries on it explain (core.shares.unclaimed), by symbol."""
+    live = list(entries)
+    found = []
+    for (symbol, position_side), amount in sorted(positions.items(), key=lambda kv: (kv[0][0], kv[0][1].value)):
+        excess = unclaimed(live, symbol, position_side, amount)
+        if excess is not None:
+            found.append(Unclaimed(symbol, position_side, excess[0], excess[1], amount))
+    return found
+

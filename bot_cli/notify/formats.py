@@ -17,6 +17,7 @@ KINDS = (
     "needs_attention",
     "closed_at_market",
     "unprotected",
+    "position_unclaimed",
     "stream_down",
     "stream_up",
     "daemon_started",
@@ -66,6 +67,15 @@ def unprotected(pending_id: str, seconds: int, symbol: str, quantity: Decimal | 
         f"entry {pending_id}: {quantity} {symbol} without a full stop for {seconds} s; "
         "still trying",
         {"entry": pending_id, "seconds": seconds, "symbol": symbol, "quantity": str(quantity)},
+    )
+
+
+def position_unclaimed(symbol: str, position_side: str, side: str, quantity: Decimal | str) -> Notice:
+    return Notice(
+        "position_unclaimed",
+        f"{symbol} {position_side}: {side} {quantity} of the position is held by no entry;"
+        " nothing of the bot protects it",
+        {"symbol": symbol, "position_side": position_side, "side": side, "quantity": str(quantity)},
     )
 
 

@@ -2,13 +2,15 @@
 
 The daemon is known from the state dir's lock (who holds it) and the heartbeat file the
 daemon rewrites every 5 s (pid, venue, stream, last event, last reconcile, entries,
-exposure). With a live daemon its heartbeat gives the entries and the exposure; otherwise
-the journal does. The journal is always read for the records the daemon cannot read.
+exposure, positions no entry explains). With a live daemon its heartbeat gives the entries, the
+exposure and those positions; otherwise the journal gives the first two. The journal is always
+read for the records the daemon cannot read.
 
 The codes a monitor gets (exactly one applies, checked in this order):
   10  no daemon runs on this state dir
   11  the daemon's heartbeat is stale (older than 15 s), or the lock is held by a dead pid
-  12  an entry needs attention (NEEDS_ATTENTION or UNREADABLE) or a share is not covered
+  12  an entry needs attention (NEEDS_ATTENTION or UNREADABLE), a share is not covered, or
+      a position is larger than the entries on it explain (nothing of the bot protects that part)
   0   a daemon runs, its heartbeat is fresh, and nothing needs a person
 """
 
@@ -24,6 +26,7 @@ from bot_cli.ops.journal import iso
 
 HEALTHY, NO_DAEMON, STALE, ATTENTION = 0, 10, 11, 12
 STALE_BEATS = 3  # missed beats before the heartbeat is stale (the daemon beats every 5 s)
+_UNCLAIMED_KEYS = frozenset({"symbol", "position_side", "side", "quantity", "position"})
 _EXPOSURE_KEYS = frozenset({
     "symbol", "side", "position_side", "share", "stop_loss", "take_profit", "entries", "covered",
 })
@@ -100,6 +103,7 @@ class Report:
     unreadable: int
     now_ms: int
     warnings: list[str] = field(default_factory=list)
+    unclaimed: list[dict[str, Any]] = field(default_factory=list)  # from the daemon only
 
     def problems(self) -> list[str]:
         """What needs a person among the entries, in words."""
@@ -112,6 +116,11 @@ class Report:
         found.extend(
             f"{x['symbol']} {x['side']} share {x['share']} is covered by a stop-loss of only {x['stop_loss']}"
             for x in self.exposure if not x["covered"]
+        )  # fmt: skip
+        found.extend(
+            f"{u['symbol']} {u['position_side']}: {u['side']} {u['quantity']} of the position {u['position']}"
+            " is held by no entry: nothing of the bot protects it"
+            for u in self.unclaimed
         )  # fmt: skip
         return found
 
@@ -133,20 +142,25 @@ def gather(state_dir: Path, now_ms: int) -> Report:
     entries, exposure, unreadable, warnings = _journal(state_dir)
     view = None if daemon.beat is None else _beat_view(daemon.beat.raw)
     if view is not None:  # the daemon's own view: what it follows right now
-        return Report(daemon, "heartbeat", *view, unreadable, now_ms, warnings)
+        return Report(daemon, "heartbeat", *view[:2], unreadable, now_ms, warnings, view[2])
     return Report(daemon, "journal", entries, exposure, unreadable, now_ms, warnings)
 
 
-def _beat_view(raw: dict[str, Any]) -> tuple[dict[str, int], list[dict[str, Any]]] | None:
-    """The heartbeat's entries and exposure, if they have the shape the daemon writes."""
-    entries, exposure = raw.get("entries"), raw.get("exposure")
+def _beat_view(
+    raw: dict[str, Any],
+) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """The heartbeat's entries, exposure and unclaimed positions, if shaped as the daemon writes."""
+    entries, exposure, unclaimed = raw.get("entries"), raw.get("exposure"), raw.get("unclaimed", [])
     if not isinstance(entries, dict) or not all(type(n) is int for n in entries.values()):
         return None
     if not isinstance(exposure, list):
         return None
     if not all(isinstance(x, dict) and x.keys() >= _EXPOSURE_KEYS for x in exposure):
         return None
-    return entries, exposure
+    if not isinstance(unclaimed, list) or not all(isinstance(u, dict) and u.keys() >= _UNCLAIMED_KEYS
+                                                  for u in unclaimed):
+        return None
+    return entries, exposure, unclaimed
 
 
 def _journal(state_dir: Path) -> tuple[dict[str, int], list[dict[str, Any]], int, list[str]]:

@@ -18,12 +18,14 @@ from typing import Protocol
 from bot_cli.core.engine import TRANSITIONS
 from bot_cli.core.events import Event, OperatorCancel, OperatorClose
 from bot_cli.core.model import PendingId, PositionSide, Status
+from bot_cli.core.summary import Unclaimed, unclaimed_positions
 from bot_cli.exchange.user_stream import UserStream
 from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, OrderUpdate, StreamMessage
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
 from bot_cli.runtime.heartbeat import EVERY_S as HEARTBEAT_S
 from bot_cli.runtime.heartbeat import Heartbeat
 from bot_cli.store import requests
+from bot_cli.venue import VenueError
 
 
 log = logging.getLogger("bot_cli.daemon")
@@ -61,6 +63,8 @@ class Daemon:
         self.stream = stream_factory(on_message=self._on_message, on_gap=self._on_gap)
         self.heartbeat = Heartbeat(engine, venue, engine.clock.now_ms())
         self._positions: dict[tuple[str, PositionSide], Decimal] = {}
+        self._seen_unclaimed: set[tuple[str, PositionSide]] = set()  # at the last beat
+        self.on_unclaimed: Callable[[Unclaimed], None] | None = None  # e.g. the notifier
         self._journal_poked = asyncio.Event()
         self._position_moved = asyncio.Event()
 
@@ -77,6 +81,7 @@ class Daemon:
             await asyncio.wait_for(self.stream.connected.wait(), STREAM_WAIT_S)
         except TimeoutError:
             await self._reconcile("start-up, stream not connected yet")
+        await self._read_positions()
         tasks = [
             stream,
             asyncio.create_task(self._every(self.engine.run_due_checks), name="timers"),
@@ -134,7 +139,36 @@ class Daemon:
             self._beat_once()
             await asyncio.sleep(HEARTBEAT_S)
 
+    async def _read_positions(self) -> None:
+        """Every position once at start (the stream then says what changes), so a position no
+        entry explains is seen even if it never moves."""
+        try:
+            self._positions.update(await self.engine.venue.positions())
+        except VenueError as err:
+            log.warning("positions not read at start (%s): only changes the stream reports are checked", err)
+
+    def _look_unclaimed(self) -> None:
+        """Positions no entry explains, flagged once they last a whole beat (a fill's reports
+        may cross), said once each, and cleared when explained."""
+        now = unclaimed_positions(self.engine.state.values(), self._positions)
+        found = {(u.symbol, u.position_side): u for u in now}
+        flagged = self.heartbeat.unclaimed_keys
+        lasting = [u for key, u in found.items() if key in self._seen_unclaimed or key in flagged]
+        for u in lasting:
+            if (u.symbol, u.position_side) not in flagged:
+                log.warning("%s %s: %s %s of the position (%s) is not held by any entry: nothing of the"
+                            " bot protects it", u.symbol, u.position_side.value, u.side.value, u.quantity,
+                            u.position, extra={"symbol": u.symbol, "event": "position_unclaimed"})
+                if self.on_unclaimed is not None:
+                    self.on_unclaimed(u)
+        for symbol, side in flagged - {(u.symbol, u.position_side) for u in lasting}:
+            log.info("%s %s: the position is explained by the entries again", symbol, side.value,
+                     extra={"symbol": symbol, "event": "position_claimed"})
+        self._seen_unclaimed = set(found)
+        self.heartbeat.unclaimed = lasting
+
     def _beat_once(self) -> None:
+        self._look_unclaimed()
         self.heartbeat.stream(self.stream.connected.is_set())
         try:
             self.heartbeat.write()

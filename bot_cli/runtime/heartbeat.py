@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot_cli.core.summary import by_status, exposure
+from bot_cli.core.model import PositionSide
+from bot_cli.core.summary import Unclaimed, by_status, exposure
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
 from bot_cli.store.atomic import replace_durable
 from bot_cli.venue import Metered
@@ -33,6 +34,11 @@ class Heartbeat:
     last_event_at: int = 0
     last_reconcile: dict[str, Any] = field(default_factory=dict)
     start_weight: int | None = None  # the request weight spent up to the first reconcile
+    unclaimed: list[Unclaimed] = field(default_factory=list)  # positions no entry explains
+
+    @property
+    def unclaimed_keys(self) -> set[tuple[str, PositionSide]]:
+        return {(u.symbol, u.position_side) for u in self.unclaimed}
 
     @property
     def path(self) -> Path:
@@ -65,6 +71,7 @@ class Heartbeat:
             "last_event_at": self.last_event_at, "last_reconcile": self.last_reconcile,
             "start_weight": self.start_weight,
             "entries": by_status(entries), "exposure": [x.as_dict() for x in exposure(entries)],
+            "unclaimed": [u.as_dict() for u in self.unclaimed],
         }
 
     def write(self) -> None:

@@ -17,6 +17,7 @@ from bot_cli.notify import Notifier, follow_stream, formats
 
 if TYPE_CHECKING:
     from bot_cli.config import Config
+    from bot_cli.core.summary import Unclaimed
     from bot_cli.ops.checks import Market
     from bot_cli.runtime.driver import Daemon
 
@@ -41,6 +42,10 @@ async def side_services(
 async def _notifications(cfg: Config, daemon: Daemon, notifier: Notifier, venue: str) -> AsyncIterator[None]:
     notifier.start()
     notifier.tell(formats.daemon_started(venue))
+    def unclaimed(u: Unclaimed) -> None:
+        notifier.tell(formats.position_unclaimed(u.symbol, u.position_side.value, u.side.value, u.quantity))
+
+    daemon.on_unclaimed = unclaimed
     clock = daemon.engine.clock
     watch = asyncio.create_task(
         follow_stream(daemon.stream.connected.is_set, clock.now_ms, notifier, int(cfg.notify.stream_down_s * 1000)),

@@ -224,6 +224,23 @@ def test_something_for_a_person_exits_12(tmp_path: Path, holder: int, entries: d
         assert "NO: uncovered" in out
 
 
+def test_a_position_no_entry_holds_exits_12_and_is_named(tmp_path: Path, holder: int) -> None:
+    """The daemon's heartbeat lists a part of a position held by no entry: exit 12, one line,
+    and the report names it (it is not the bot's, and nothing of the bot protects it)."""
+    state = tmp_path / "state"
+    extra = {"symbol": "ETHUSDT", "position_side": "BOTH", "side": "SELL", "quantity": "0.30", "position": "-0.30"}
+    write_beat(state, {**beat(holder), "unclaimed": [extra]})
+
+    code, out, err = bot(state)
+    _, doc, _ = bot(state, "--json")
+
+    assert code == ATTENTION
+    assert err == ("warning: ETHUSDT BOTH: SELL 0.30 of the position -0.30 is held by no entry: nothing of"
+                   " the bot protects it\n")
+    assert "NOT the bot's: ETHUSDT BOTH SELL 0.30" in out
+    assert json.loads(doc)["unclaimed"] == [extra]
+
+
 def test_an_unreadable_record_exits_12_with_a_daemon(tmp_path: Path, holder: int) -> None:
     """The daemon skips what it cannot read; status reads the journal for it."""
     state = tmp_path / "state"

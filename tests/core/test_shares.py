@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from bot_cli.core.model import Exit, Pending, PositionSide, Side, Status
-from bot_cli.core.shares import allocate, shortfall
+from bot_cli.core.shares import allocate, shortfall, unclaimed
 from tests.core.helpers import T0, D, pending, spec
 
 
@@ -70,3 +70,60 @@ def test_shortfall_is_what_the_position_lacks_of_every_share() -> None:
     assert shortfall([a, b], "BTCUSDT", BOTH, D("1.5")) == D(0)
     assert shortfall([a, b], "BTCUSDT", BOTH, D("1.0")) == D("0.5")
     assert shortfall([a, b], "BTCUSDT", BOTH, D("2.0")) == D(0)  # a fill not seen yet is no loss
+
+
+# -- positions no entry explains ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entries", "position", "expected"),
+    [
+        pytest.param([], "0", None, id="flat: nothing"),
+        pytest.param(["1.0"], "1.0", None, id="the entry's share is the position"),
+        pytest.param(["1.0", "0.5"], "1.5", None, id="two shares make the position"),
+        pytest.param(["1.0"], "0.4", None, id="less than the shares: a reduction, not an excess"),
+        pytest.param(["1.0"], "1.3", (Side.BUY, "0.3"), id="0.3 more than the entries hold"),
+        pytest.param([], "2.0", (Side.BUY, "2.0"), id="a position with no entry at all"),
+        pytest.param(["1.0"], "-0.5", (Side.SELL, "0.5"), id="a short where the entries are long"),
+    ],
+)
+def test_a_position_larger_than_the_entries_explain_is_unclaimed(
+    entries: list[str], position: str, expected: tuple[Side, str] | None
+) -> None:
+    # Arrange
+    live = [_entry(n, filled) for n, filled in enumerate(entries, start=1)]
+
+    # Act
+    found = unclaimed(live, "BTCUSDT", BOTH, D(position))
+
+    # Assert
+    assert found == (None if expected is None else (expected[0], D(expected[1])))
+
+
+def test_a_working_entry_order_may_have_filled_into_the_position_before_its_report() -> None:
+    """Its unfilled rest explains an excess (a fill's reports may cross); a request not sent
+    yet explains nothing."""
+    # Arrange
+    working = replace(_entry(1, "0"), status=Status.OPEN, entry_done=False)
+    requested = replace(_entry(2, "0"), status=Status.REQUESTED, entry_done=False)
+
+    # Act
+    while_working = unclaimed([working], "BTCUSDT", BOTH, D("1.0"))
+    while_requested = unclaimed([requested], "BTCUSDT", BOTH, D("1.0"))
+
+    # Assert
+    assert while_working is None
+    assert while_requested == (Side.BUY, D("1.0"))
+
+
+def test_in_hedge_mode_each_position_side_is_its_own() -> None:
+    # Arrange
+    long_entry = replace(_entry(1, "1.0"), spec=spec(position_side=PositionSide.LONG))
+
+    # Act
+    on_long = unclaimed([long_entry], "BTCUSDT", PositionSide.LONG, D("1.0"))
+    on_short = unclaimed([long_entry], "BTCUSDT", PositionSide.SHORT, D("-1.0"))
+
+    # Assert
+    assert on_long is None
+    assert on_short == (Side.SELL, D("1.0"))
