@@ -21,7 +21,7 @@ from bot_cli.config import Config, load_config
 from bot_cli.core.model import EntrySpec, Pending, Side, Status
 from bot_cli.errors import UsageError
 from bot_cli.ops import enter as flow
-from bot_cli.ops.checks import EntryRefused, Order, checked_spec, read_market, refuse_netting
+from bot_cli.ops.checks import EntryRefused, Order, refuse_netting
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store import requests
 
@@ -72,8 +72,7 @@ class AsyncClient:
 
         cfg = self.config
         async with connect(cfg, self.state_dir, say=log.warning) as conn:
-            filters, mark = await read_market(conn.rest, order.symbol, conn.venue_name)
-            spec = checked_spec(order, filters, mark, conn.rest.hedge_mode)
+            spec = await flow.checked(conn, order)
             claimed = None
             if key is not None:
                 with PendingEntryStore(self.state_dir) as store:

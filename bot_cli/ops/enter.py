@@ -17,6 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot_cli.config import Config
 from bot_cli.core.engine import request_entry
@@ -28,6 +29,10 @@ from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore, lock_holder
 from bot_cli.store.codec import decode, encode
 from bot_cli.venue import Venue, VenueError
+
+
+if TYPE_CHECKING:
+    from bot_cli.connect import Connection
 
 
 EXIT_NOT_PROTECTED = 3  # no daemon: followed for the timeout, still not protected
@@ -61,9 +66,14 @@ async def enter(
     from bot_cli.connect import connect
 
     async with connect(cfg, state_dir) as conn:
-        filters, mark = await read_market(conn.rest, order.symbol, conn.venue_name)
-        spec = checked_spec(order, filters, mark, conn.rest.hedge_mode, ps_name)
+        spec = await checked(conn, order, ps_name)
         return await place(conn.rest, cfg, state_dir, spec, wait=wait, timeout=timeout)
+
+
+async def checked(conn: Connection, order: Order, ps_name: str = "position_side") -> EntrySpec:
+    """``order`` as an entry, once it passes the symbol's filters at the venue's mark price."""
+    filters, mark = await read_market(conn.rest, order.symbol, conn.venue_name)
+    return checked_spec(order, filters, mark, conn.rest.hedge_mode, ps_name)
 
 
 async def place(
