@@ -151,6 +151,7 @@ class ProtectionNotFound:
 
     pending_id: PendingId
     client_id: ClientId
+    after_cancel: bool = False  # a cancel by its clientAlgoId had just answered "unknown order"
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,6 +159,9 @@ def protection_not_found(p: Pending, e: ev.ProtectionNotFound, now: Millis, pol:
     leg = p.find_leg(e.client_id)
     if leg is None:
         return p, []
+    if e.after_cancel:  # neither open nor found: it may have fired unseen, so the position says
+        q = note(without(p, e.client_id), now, f"{e.client_id} neither open nor found; reading the position")
+        return replace(q, verify_share=True), [_query_position(q)]
     if leg.state in _ACKED:
         if now < leg.sent_at + pol.read_lag_ms and leg.state is not LegState.CANCELING:
             q = note(p, now, f"{e.client_id} acknowledged but not visible; asking again")

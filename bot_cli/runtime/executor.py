@@ -13,7 +13,7 @@ from typing import Any
 
 from bot_cli.core import commands as cm
 from bot_cli.core import events as ev
-from bot_cli.core.model import PendingId
+from bot_cli.core.model import AlgoStatus, PendingId
 from bot_cli.venue import (
     Duplicate,
     NotFound,
@@ -91,13 +91,24 @@ async def cancel_entry(venue: Venue, c: cm.CancelEntry) -> Outcome:
 
 
 async def cancel_protection(venue: Venue, c: cm.CancelProtection) -> Outcome:
+    """Cancel a leg; if it is no longer open it may have fired: its query says what it executed."""
     try:
         await venue.cancel_protection(c.client_id)
     except NotFound:
-        pass  # no longer open: nothing left to cancel
+        found = await query_protection(venue, cm.QueryProtection(c.pending_id, c.client_id))
+        return [_after_cancel(c, e) for e in found]
     except VenueError as err:
         return [ev.QueryFailed(c.pending_id, f"cancel {c.client_id}: {_why(err)}")]
     return [ev.ProtectionCanceled(c.pending_id, c.client_id)]
+
+
+def _after_cancel(c: cm.CancelProtection, e: ev.Event) -> ev.Event:
+    """What a query says of a leg its cancel did not find. The cancel is authoritative: a read
+    showing it still NEW lags, so it counts as not found (the position then says the rest)."""
+    stale = isinstance(e, ev.ProtectionReport) and e.status is AlgoStatus.NEW
+    if stale or isinstance(e, ev.ProtectionNotFound):
+        return ev.ProtectionNotFound(c.pending_id, c.client_id, after_cancel=True)
+    return e
 
 
 async def query_entry(venue: Venue, c: cm.QueryEntry) -> Outcome:

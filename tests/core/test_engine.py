@@ -1224,3 +1224,20 @@ def test_the_check_after_a_not_visible_entry_asks_about_it_again(status: Status)
     """The wake-up scheduled for an acknowledged entry a read could not see queries it again."""
     _q, cmds = step(pending(status), ev.CheckDue(PID), LATER)
     assert cm.QueryEntry(PID, "BTCUSDT", cid(Leg.ENTRY)) in cmds
+
+
+def test_a_leg_its_cancel_and_query_cannot_find_is_dropped_and_the_position_read() -> None:
+    """A cancel answered "unknown order" and the query by id found nothing: it may have fired
+    unseen, so nothing is closed or placed before the position says what is left."""
+    # Arrange
+    p = pending(Status.PROTECTED, protections=legs(1, "1.0", LegState.CANCELING))
+
+    # Act
+    q, cmds = step(p, ev.ProtectionNotFound(PID, SL1, after_cancel=True), LATER)
+
+    # Assert
+    assert q.find_leg(SL1) is None
+    assert q.verify_share
+    assert of_type(cmds, cm.QueryPosition) == [cm.QueryPosition(PID, "BTCUSDT", PositionSide.BOTH)]
+    assert of_type(cmds, cm.ClosePosition) == []
+    assert of_type(cmds, cm.PlaceProtection) == []

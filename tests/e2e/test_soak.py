@@ -58,6 +58,7 @@ def _seeds(text: str) -> list[int]:
     return [random.SystemRandom().randrange(2**31) if s.strip() == "random" else int(s) for s in text.split(",")]
 
 
+MODE = os.environ.get("BOT_SOAK_MODE", "one-way")  # or "hedge": the account in hedge mode
 SEEDS = _seeds(os.environ.get("BOT_SOAK_SEEDS", os.environ.get("BOT_SOAK_SEED", "20251209")))
 BUDGET_S = 600.0  # the whole soak, final convergence included
 WEIGHT_LIMIT = 2400  # the venue's request weight per minute; a daemon start costs about 170
@@ -337,7 +338,9 @@ def test_soak_random_kills_converge(tmp_path: Path, capsys: pytest.CaptureFixtur
     """At least BOT_SOAK_KILLS SIGKILLs at random moments; the last restart converges alone."""
     rng = random.Random(seed)
     began = time.monotonic()
-    with cluster_at(tmp_path, position_mode="one-way") as c:
+    with cluster_at(tmp_path, position_mode=MODE) as c:
+        if MODE == "hedge":  # before any order: the venue refuses the switch otherwise
+            c.by_hand("POST", "/fapi/v1/positionSide/dual", dualSidePosition="true")
         driver = Driver(c, rng)
         throttled = 0.0  # seconds spent waiting for the venue's request weight
         for m in MARKETS:
