@@ -67,6 +67,8 @@ MAX_ENTRIES = 70  # each filled entry keeps up to two algo orders live; the venu
 STOP_AWAY = (0.02, 0.05)  # an entry's SL and TP, each this far (drawn) from the market
 PAST_TRIGGER = (0.0005, 0.003)  # a trigger move lands this far past the chosen leg's trigger
 MIN_KILLS_FOR_FIRES = 20  # with this many kills, both an SL and a TP must have fired
+# Moves go up or down by the symbol and leg drawn: one seed of 25 kills made 7 up and 0 down.
+MIN_KILLS_FOR_BOTH_WAYS = 50
 ONE_SHOT_FAULTS = (
     "lost_response:order:once",
     "unknown_503:order:once",
@@ -383,6 +385,7 @@ def test_soak_random_kills_converge(tmp_path: Path, capsys: pytest.CaptureFixtur
         if c.kills >= MIN_KILLS_FOR_FIRES:  # the market did go through both kinds of leg
             assert fired["sl"], f"no SL fired: {summary}"
             assert fired["tp"], f"no TP fired: {summary}"
+        if c.kills >= MIN_KILLS_FOR_BOTH_WAYS:  # and moved through triggers up and down
             assert min(driver.trigger_moves.values()) > 0, summary
 
 
