@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from bot_cli.core.commands import ClosePosition, PlaceEntry, PlaceProtection
 from bot_cli.core.ids import parse_client_id
@@ -271,3 +272,12 @@ def _crossed(client_id: ClientId, side: Side, trigger: Decimal, price: Decimal) 
     stop = parsed is not None and parsed.leg is Leg.SL
     below = (side is Side.SELL) == stop
     return price <= trigger if below else price >= trigger
+
+
+class QuietView:
+    """A daemon view that shows nothing (runtime.driver.View)."""
+
+    def recovered(self, *_: Any) -> None: ...
+    def message(self, *_: Any) -> None: ...
+    def note(self, *_: Any, **__: Any) -> None: ...
+

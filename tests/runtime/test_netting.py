@@ -21,17 +21,11 @@ from bot_cli.runtime.driver import Daemon
 from bot_cli.runtime.engine import EntryNetting, ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store.codec import encode
-from tests.fakes import FakeClock, FakeExchange
+from tests.fakes import FakeClock, FakeExchange, QuietView
 
 
 BUY = EntrySpec("BTCUSDT", Side.BUY, Decimal("1.0"), OrderType.LIMIT, Decimal(100), Decimal(95), Decimal(110))
 SELL = replace(BUY, side=Side.SELL, price=Decimal(120), stop_loss=Decimal(125), take_profit=Decimal(110))
-
-
-class Quiet:
-    def recovered(self, *_: Any) -> None: ...
-    def message(self, *_: Any) -> None: ...
-    def note(self, *_: Any, **__: Any) -> None: ...
 
 
 def test_an_opposite_entry_sent_here_is_refused_before_it_is_written(tmp_path: Path) -> None:
@@ -60,7 +54,7 @@ def test_a_requested_opposite_entry_ends_not_placed_and_nothing_is_sent(tmp_path
         # Arrange
         clock, venue = FakeClock(), FakeExchange()
         engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
-        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream here
+        daemon = Daemon(engine, lambda **_: None, QuietView())  # type: ignore[arg-type]  # no stream here
         buy = await engine.execute_entry(BUY)
         pid = make_pending_id(clock.now_ms(), 7)
         sell, _ = request_entry(pid, SELL, clock.now_ms(), 5000)

@@ -19,22 +19,16 @@ from bot_cli.core.summary import Unclaimed
 from bot_cli.runtime.driver import Daemon
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
-from tests.fakes import FakeClock, FakeExchange
+from tests.fakes import FakeClock, FakeExchange, QuietView
 
 
 KEY = ("BTCUSDT", PositionSide.BOTH)
 
 
-class Quiet:
-    def recovered(self, *_: Any) -> None: ...
-    def message(self, *_: Any) -> None: ...
-    def note(self, *_: Any, **__: Any) -> None: ...
-
-
 def daemon_over(tmp_path: Path, venue: FakeExchange) -> tuple[Daemon, list[Unclaimed]]:
     engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=FakeClock())
     no_stream = SimpleNamespace(connected=asyncio.Event())  # never connects: no stream here
-    daemon = Daemon(engine, lambda **_: no_stream, Quiet())  # type: ignore[arg-type]
+    daemon = Daemon(engine, lambda **_: no_stream, QuietView())  # type: ignore[arg-type]
     told: list[Unclaimed] = []
     daemon.on_unclaimed = told.append
     return daemon, told
