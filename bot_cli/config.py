@@ -49,6 +49,8 @@ class PaperConfig:
     seed: int = 7
     volatility: float = 0.0005  # per-second relative move of the simulated price
     faults: tuple[str, ...] = ()
+    order_limit_10s: int = 300  # new orders per account per 10 s, as Binance's ORDERS limits
+    order_limit_1m: int = 1200  # ... and per minute; beyond either, -1015 (HTTP 429)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,7 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
     config = Config(path=path, **sections)
     _check_live(path, config.venue)
     _check_ports(path, config)
+    _check_order_limits(path, config.paper)
     return config
 
 
@@ -203,6 +206,13 @@ def _check_ports(path: Path, config: Config) -> None:
     for key, port in (("paper.port", config.paper.port), ("inbox.port", config.inbox.port)):
         if not 1 <= port <= MAX_PORT:
             raise ConfigError(f"{path}: {key} = {port} is not a TCP port (1 to {MAX_PORT})")
+
+
+def _check_order_limits(path: Path, paper: PaperConfig) -> None:
+    limits = {"paper.order_limit_10s": paper.order_limit_10s, "paper.order_limit_1m": paper.order_limit_1m}
+    for key, limit in limits.items():
+        if limit < 1:
+            raise ConfigError(f"{path}: {key} = {limit} must be a positive number of orders")
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,13 +107,15 @@ async def _prepare(rest: BinanceRest, cfg: Config, name: str) -> None:
 
 async def _start_paper(cfg: Config, state_dir: Path, say: Callable[[str], None]) -> Any:
     from bot_cli.paper import server
+    from bot_cli.paper.auth import OrderLimits
 
     if cfg.venue.rest_url:  # the venue is configured elsewhere: never start one in its place
         return None
     p = cfg.paper
     handle = await server.start_owned(
-        state_dir, p.host, p.port, seed=p.seed, faults=p.faults, volatility=p.volatility
-    )
+        state_dir, p.host, p.port, seed=p.seed, faults=p.faults, volatility=p.volatility,
+        order_limits=OrderLimits(p.order_limit_10s, p.order_limit_1m),
+    )  # fmt: skip
     if handle is not None:
         try:  # the venue may have created the state dir just now, with the umask's mode
             _private(Path(state_dir))

@@ -49,7 +49,7 @@ def serve(
     Example: bot paper serve --port 18765 --access-log
     """
     from bot_cli.paper import server
-    from bot_cli.paper.auth import PAPER_API_KEY, PAPER_API_SECRET
+    from bot_cli.paper.auth import PAPER_API_KEY, PAPER_API_SECRET, OrderLimits
 
     obj: AppContext = ctx.obj
     cfg = obj.config.paper
@@ -61,7 +61,7 @@ def serve(
     )
     server.serve(
         obj.state_dir, host, port, seed=cfg.seed, faults=cfg.faults, volatility=cfg.volatility,
-        access_log=access_log,
+        order_limits=OrderLimits(cfg.order_limit_10s, cfg.order_limit_1m), access_log=access_log,
     )  # fmt: skip
 
 

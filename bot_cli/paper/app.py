@@ -3,8 +3,9 @@ market streams under /market, /public (and the un-routed /ws, /stream), and a sm
 admin API under /paper (loopback clients only).
 
 Every /fapi request goes: weight count -> 429 fault -> API key / signature / timestamp ->
-book brought to now -> handler -> ``commit`` (state persisted, then events pushed) -> a
-``slow_response`` hold, if one matches -> answer, unless an "after" fault replaces the answer.
+order count (-1015 beyond an ORDERS limit) -> book brought to now -> handler -> ``commit``
+(state persisted, then events pushed) -> a ``slow_response`` hold, if one matches -> answer,
+unless an "after" fault replaces the answer.
 A ``lost_response`` closes the connection without any answer (``_DropMiddleware``), so the
 client sees exactly what a lost response looks like.
 
@@ -136,10 +137,12 @@ async def _dispatch(request: Request, route: handlers.Route) -> Response:
         return _error(_TOO_MANY, {**headers, "Retry-After": str(wait_s)})  # refused before executing
     try:
         _authenticate(request, route, params, now, query=query, body=body)
-        if route.counts_order:
-            headers.update(ex.weights.add_order(now))
+        if route.order_cost is not None:  # per account, so after the key: -1015 before executing
+            headers.update(ex.weights.add_order(now, route.order_cost))
         ex.advance(now)  # the request sees the book as of now
         result = route.handler(ex, params, now)
+    except auth.TooManyOrders as err:
+        return _error(err, {**headers, **err.headers})  # nothing ran: nothing to commit
     except BookError as err:
         ex.commit()  # time may have moved the book before the refusal
         return _error(err, headers)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot_cli.paper.auth import OrderCost
 from bot_cli.paper.rules import Params, integer, symbol_spec
 
 
@@ -23,7 +24,7 @@ class Route:
     security: str  # NONE | USER_STREAM (key only) | SIGNED
     weight: Callable[[Params], int]
     handler: Handler
-    counts_order: bool = False
+    order_cost: OrderCost | None = None  # what it counts toward the ORDERS limits, if anything
 
 
 def w(n: int) -> Callable[[Params], int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot_cli.paper import handlers_account, handlers_market, info, shapes
+from bot_cli.paper.auth import ONE_ORDER
 from bot_cli.paper.endpoint import SEVEN_DAYS_MS, Route, limit, opt_symbol, w, w_symbol
 from bot_cli.paper.records import Algo, Order
 from bot_cli.paper.rules import (
@@ -43,7 +44,7 @@ def server_time(ex: PaperExchange, p: Params, now: int) -> Any:
 
 
 def exchange_info(ex: PaperExchange, p: Params, now: int) -> Any:
-    return info.exchange_info(now)
+    return info.exchange_info(now, ex.weights.limits)
 
 
 # --- regular orders ---------------------------------------------------------------------------
@@ -190,14 +191,14 @@ ORDER_ROUTES: tuple[Route, ...] = (
     Route("GET", "/fapi/v1/time", "NONE", w(1), server_time),
     Route("GET", "/fapi/v1/ping", "NONE", w(1), lambda ex, p, now: {}),
     Route("GET", "/fapi/v1/exchangeInfo", "NONE", w(1), exchange_info),
-    Route("POST", "/fapi/v1/order", "SIGNED", w(0), new_order, counts_order=True),
+    Route("POST", "/fapi/v1/order", "SIGNED", w(0), new_order, order_cost=ONE_ORDER),
     Route("GET", "/fapi/v1/order", "SIGNED", w(1), query_order),
     Route("DELETE", "/fapi/v1/order", "SIGNED", w(1), cancel_order),
     Route("GET", "/fapi/v1/openOrder", "SIGNED", w(1), query_open_order),
     Route("GET", "/fapi/v1/openOrders", "SIGNED", w_symbol(40), open_orders),
     Route("GET", "/fapi/v1/allOrders", "SIGNED", w(5), all_orders),
     Route("DELETE", "/fapi/v1/allOpenOrders", "SIGNED", w(1), cancel_all_orders),
-    Route("POST", "/fapi/v1/algoOrder", "SIGNED", w(0), new_algo, counts_order=True),
+    Route("POST", "/fapi/v1/algoOrder", "SIGNED", w(0), new_algo, order_cost=ONE_ORDER),
     Route("GET", "/fapi/v1/algoOrder", "SIGNED", w(1), query_algo),
     Route("DELETE", "/fapi/v1/algoOrder", "SIGNED", w(1), cancel_algo),
     Route("GET", "/fapi/v1/openAlgoOrders", "SIGNED", w_symbol(40), open_algos),

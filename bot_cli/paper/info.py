@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot_cli.paper.auth import WEIGHT_LIMIT, OrderLimits
 from bot_cli.paper.market import PERCENT_DOWN, PERCENT_UP, SYMBOLS, SymbolSpec
 
 
 ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"]
-RATE_LIMITS = [
-    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
-    {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
-    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
-]
+
+
+def rate_limits(orders: OrderLimits) -> list[dict[str, Any]]:
+    """exchangeInfo.rateLimits: the limits the venue enforces (the order limits as configured)."""
+    return [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": WEIGHT_LIMIT},
+        {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": orders.per_1m},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": orders.per_10s},
+    ]
 
 
 def symbol_info(s: SymbolSpec) -> dict[str, Any]:
@@ -80,12 +85,12 @@ def _filters(s: SymbolSpec) -> list[dict[str, Any]]:
     ]
 
 
-def exchange_info(now: int) -> dict[str, Any]:
+def exchange_info(now: int, orders: OrderLimits) -> dict[str, Any]:
     """GET /fapi/v1/exchangeInfo: the rate limits the venue enforces and every symbol."""
     return {
         "timezone": "UTC",
         "serverTime": now,
-        "rateLimits": RATE_LIMITS,
+        "rateLimits": rate_limits(orders),
         "exchangeFilters": [],
         "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
         "symbols": [symbol_info(s) for s in SYMBOLS.values()],

@@ -40,6 +40,7 @@ from uvicorn.server import HANDLED_SIGNALS
 from bot_cli.errors import BotError
 from bot_cli.paper import persist
 from bot_cli.paper.app import create_app
+from bot_cli.paper.auth import BINANCE_ORDER_LIMITS, OrderLimits
 from bot_cli.paper.persist import PaperLockHeld, ServerRecord
 from bot_cli.paper.service import PaperExchange, wall_ms
 from bot_cli.store.lock import is_alive
@@ -164,11 +165,18 @@ def _log_config() -> dict[str, Any]:
 
 
 def _exchange(
-    state_dir: Path, seed: int, faults: Iterable[str], volatility: float, clock: Callable[[], int]
+    state_dir: Path,
+    seed: int,
+    faults: Iterable[str],
+    volatility: float,
+    clock: Callable[[], int],
+    *,
+    order_limits: OrderLimits,
 ) -> PaperExchange:
     exchange = PaperExchange(
-        state_dir, seed=seed, volatility=volatility, faults=faults, clock=clock
-    )
+        state_dir, seed=seed, volatility=volatility, faults=faults, clock=clock,
+        order_limits=order_limits,
+    )  # fmt: skip
     exchange.open()
     return exchange
 
@@ -182,9 +190,11 @@ async def start_in_process(
     faults: Iterable[str] = (),
     volatility: float = 0.0005,
     clock: Callable[[], int] = wall_ms,
+    order_limits: OrderLimits = BINANCE_ORDER_LIMITS,
 ) -> PaperHandle:
     """Start the venue as a task of the running loop; returns once it accepts connections."""
-    return await _serve_in_task(_exchange(state_dir, seed, faults, volatility, clock), host, port)
+    exchange = _exchange(state_dir, seed, faults, volatility, clock, order_limits=order_limits)
+    return await _serve_in_task(exchange, host, port)
 
 
 async def _serve_in_task(exchange: PaperExchange, host: str, port: int) -> PaperHandle:
@@ -223,8 +233,9 @@ def open_owned(
     wait_s: float = OWNER_WAIT_S,
 ) -> PaperExchange | None:
     """None when a venue answers on host:port; else the state opened here, if this process may
-    own it; else PaperVenueDown. Blocking: for commands without an event loop."""
-    make = partial(_exchange, state_dir, seed, faults, volatility, wall_ms)
+    own it; else PaperVenueDown. Blocking: for commands without an event loop (admin calls only:
+    no order reaches it, so it keeps the default order limits)."""
+    make = partial(_exchange, state_dir, seed, faults, volatility, wall_ms, order_limits=BINANCE_ORDER_LIMITS)
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -243,10 +254,11 @@ async def start_owned(
     seed: int = 7,
     faults: Iterable[str] = (),
     volatility: float = 0.0005,
+    order_limits: OrderLimits = BINANCE_ORDER_LIMITS,
     wait_s: float = OWNER_WAIT_S,
 ) -> PaperHandle | None:
     """As ``open_owned``, then served on host:port from a task of the running loop."""
-    make = partial(_exchange, state_dir, seed, faults, volatility, wall_ms)
+    make = partial(_exchange, state_dir, seed, faults, volatility, wall_ms, order_limits=order_limits)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while True:
@@ -308,13 +320,14 @@ def serve(
     seed: int = 7,
     faults: Iterable[str] = (),
     volatility: float = 0.0005,
+    order_limits: OrderLimits = BINANCE_ORDER_LIMITS,
     access_log: bool = False,
 ) -> None:
     """Serve in the foreground until Ctrl-C / SIGTERM (uvicorn handles the signals).
 
     While it runs, ``<state_dir>/paper/server.json`` records it (see ``refuse_if_served``).
     """
-    exchange = _exchange(state_dir, seed, faults, volatility, wall_ms)
+    exchange = _exchange(state_dir, seed, faults, volatility, wall_ms, order_limits=order_limits)
     try:
         sock = _bind(host, port)
         started = datetime.now(UTC).isoformat(timespec="milliseconds")

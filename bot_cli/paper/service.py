@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot_cli.paper import matching, persist, shapes, shapes_account, snapshot, wal
-from bot_cli.paper.auth import PAPER_API_KEY, PAPER_API_SECRET, WeightMeter
+from bot_cli.paper.auth import BINANCE_ORDER_LIMITS, PAPER_API_KEY, PAPER_API_SECRET, OrderLimits, WeightMeter
 from bot_cli.paper.book import Book
 from bot_cli.paper.faults import Fault, FaultError, Faults
 from bot_cli.paper.history import History
@@ -53,13 +53,14 @@ class PaperExchange:
         volatility: float = 0.0005,
         faults: Iterable[str] = (),
         clock: Callable[[], int] = wall_ms,
+        order_limits: OrderLimits = BINANCE_ORDER_LIMITS,
     ) -> None:
         self.state_dir = state_dir
         self.seed, self.volatility = seed, volatility
         self.clock = clock
         self.faults = Faults()
         self.hub = Hub()
-        self.weights = WeightMeter()
+        self.weights = WeightMeter(order_limits)  # counts restart with the venue, as the weight
         self.book = Book(PricePath.starting(seed, volatility, clock()), clock())
         self.listen_key: str | None = None
         self.listen_key_expires = 0
