@@ -1,10 +1,13 @@
 """`bot config check [--online]`: is this set-up ready to run?
 
 Offline: the config loads, the keys the venue needs are in the environment (never shown),
-the state dir is usable. With --online, the venue is asked (weight about 37): the clock
-offset, the position mode against the config's, the account's permissions where the API
-says them, and a user-stream key. Exit 1 (one line on stderr) when a check fails; a
-warning does not fail.
+the state dir is usable. With --online, the venue is asked (weight about 41, and one test
+order): the clock offset, the position mode against the config's, the account's permissions
+where the API says them, and the user data stream, opened as `bot run` opens it and proven
+by the event of a post-only test order far from the market, cancelled at once
+(``bot_cli.ops.stream_probe``). On a live account that order needs --allow-order (or a yes
+on a terminal); without it the row is a warning. Exit 1 (one line on stderr) when a check
+fails; a warning does not fail.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     import httpx
 
     from bot_cli.config import Config
+    from bot_cli.connect import Connection
     from bot_cli.exchange.rest import BinanceRest
 
 app = typer.Typer(no_args_is_help=True, help="Check the configuration, keys and venue before a run.")
@@ -51,24 +55,34 @@ class Check:
 @app.command("check")
 def check(
     ctx: typer.Context,
-    online: Annotated[bool, typer.Option("--online", help="Also ask the venue (about 37 weight).")] = False,
+    online: Annotated[
+        bool, typer.Option("--online", help="Also ask the venue (about 41 weight and one test order).")
+    ] = False,
+    allow_order: Annotated[bool, typer.Option(
+        "--allow-order", help="On a live account, allow the post-only test order (far from the market, "
+        "cancelled at once) that proves the user stream; testnet and paper never ask.",
+    )] = False,
     as_json: Annotated[bool, typer.Option("--json", help='Print {"ok", "checks": [...]}.')] = False,
 ) -> None:
     """Validate the config, the API keys' presence and the state dir; with --online also
-    the venue: clock offset, position mode, account permissions, user stream.
+    the venue: clock offset, position mode, account permissions, and a user stream proven
+    by the event of a test order (post-only, far from the market, cancelled at once).
 
     Examples:
 
       bot config check
 
       bot --config bot.toml config check --online --json
+
+      bot config check --online --allow-order
     """
     import asyncio
 
     obj: AppContext = ctx.obj
     checks, cfg = offline_checks(obj)
     if online and cfg is not None:
-        checks += asyncio.run(online_checks(cfg, obj.state_dir))
+        consent = allow_order or (_live(cfg) and not as_json and _ask_consent())
+        checks += asyncio.run(online_checks(cfg, obj.state_dir, allow_order=consent))
     _show(checks, as_json)
     failed = [c.name for c in checks if c.result is Result.FAIL]
     if failed:
@@ -83,9 +97,23 @@ def offline_checks(obj: AppContext) -> tuple[list[Check], Config | None]:
     except BotError as err:
         return [Check("config", Result.FAIL, str(err))], None
     checks = [_config_row(cfg), _keys_row(cfg), *_secret_rows(cfg), _state_row(obj.state_dir)]
-    if cfg.venue.kind == "binance" and cfg.venue.network == "live":
+    if _live(cfg):
         checks.append(Check("live", Result.WARN, "network live: orders trade real money"))
     return checks, cfg
+
+
+def _live(cfg: Config) -> bool:
+    return cfg.venue.kind == "binance" and cfg.venue.network == "live"
+
+
+def _ask_consent() -> bool:
+    """On a terminal, the operator may allow the live test order; elsewhere it needs --allow-order."""
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    return typer.confirm("Prove the user stream with a post-only test order on the live account "
+                         "(far below the market, cancelled at once)?", default=False)  # fmt: skip
 
 
 def _config_row(cfg: Config) -> Check:
@@ -137,14 +165,15 @@ def _state_row(path: Path) -> Check:
 # --- online -----------------------------------------------------------------------------------
 
 
-async def online_checks(cfg: Config, state_dir: Path) -> list[Check]:
-    """Ask the venue; it is never started here (a paper venue not running is a warning)."""
+async def online_checks(cfg: Config, state_dir: Path, *, allow_order: bool = False) -> list[Check]:
+    """Ask the venue; it is never started here (a paper venue not running is a warning).
+    ``allow_order``: the operator's consent to the test order on a live account."""
     from bot_cli.connect import VenueUnreachable, connect
 
     try:
         async with connect(cfg, state_dir, start_paper=False) as conn:
-            return [_clock_row(conn.rest), await _mode_row(conn.rest, cfg),
-                    await _permissions_row(cfg, conn.rest), await _stream_row(conn.rest)]  # fmt: skip
+            return [_clock_row(conn.rest), await _mode_row(conn.rest, cfg), await _permissions_row(cfg, conn.rest),
+                    await _stream_row(conn, cfg, allow_order or not _live(cfg))]  # fmt: skip
     except VenueUnreachable as err:
         if cfg.venue.kind == "paper" and not cfg.venue.rest_url:
             return [Check("venue", Result.WARN, f"{err.why}: none runs now; `bot run` starts one")]
@@ -211,14 +240,15 @@ def _permissions(status: int, body: object) -> Check:
     return Check("permissions", Result.OK, "the account can trade")
 
 
-async def _stream_row(rest: BinanceRest) -> Check:
-    from bot_cli.venue import VenueError
+async def _stream_row(conn: Connection, cfg: Config, may_order: bool) -> Check:
+    """The user data stream at the URL `bot run` uses, proven by a test order's event."""
+    from bot_cli.connect import venue_credentials
+    from bot_cli.ops import stream_probe as probe
 
-    try:
-        await rest.new_listen_key()  # the account's active key, kept alive; none is closed
-    except VenueError as err:
-        return Check("user stream", Result.FAIL, f"no listenKey: {err}")
-    return Check("user stream", Result.OK, "listenKey granted")
+    target = probe.StreamTarget(conn.ws_url, cfg.rest_url(), cfg.venue.timeout_s, cfg.venue.recv_window_ms)
+    proof = await probe.prove_user_stream(conn.rest, venue_credentials(cfg), target, may_order=may_order)
+    result = {probe.Verdict.DELIVERED: Result.OK, probe.Verdict.NOT_PROVEN: Result.WARN}
+    return Check("user stream", result.get(proof.verdict, Result.FAIL), proof.detail)
 
 
 def _show(checks: list[Check], as_json: bool) -> None:
