@@ -40,6 +40,8 @@ class ProtectionConfig:
     not_found_margin_ms: int = 5000
     recheck_ms: int = 2000
     max_attempts: int = 5
+    retry_max_ms: int = 5000  # the longest wait between tries after transient trouble (jittered)
+    position_confirm_ms: int = 1000  # a position read short of the shares is read again this much later
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ class Config:
         return replace(
             Policy(TriggerPolicy(p.on_immediate_trigger), p.not_found_margin_ms, p.recheck_ms, p.max_attempts),
             unprotected_alert_ms=int(self.notify.unprotected_s * 1000),
+            retry_max_ms=p.retry_max_ms, position_confirm_ms=p.position_confirm_ms,
         )
 
     def rest_url(self) -> str:
@@ -161,6 +164,7 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
     _check_live(path, config.venue)
     _check_ports(path, config)
     _check_order_limits(path, config.paper)
+    _check_protection(path, config.protection)
     return config
 
 
@@ -213,6 +217,19 @@ def _check_order_limits(path: Path, paper: PaperConfig) -> None:
     for key, limit in limits.items():
         if limit < 1:
             raise ConfigError(f"{path}: {key} = {limit} must be a positive number of orders")
+
+
+def _check_protection(path: Path, p: ProtectionConfig) -> None:
+    times = {
+        "protection.not_found_margin_ms": p.not_found_margin_ms, "protection.recheck_ms": p.recheck_ms,
+        "protection.retry_max_ms": p.retry_max_ms, "protection.position_confirm_ms": p.position_confirm_ms,
+    }  # fmt: skip
+    for key, value in times.items():
+        if value < 1:
+            raise ConfigError(f"{path}: {key} = {value} must be a positive number of milliseconds")
+    if p.retry_max_ms < p.recheck_ms:
+        raise ConfigError(f"{path}: protection.retry_max_ms ({p.retry_max_ms}) must be at least"
+                          f" protection.recheck_ms ({p.recheck_ms}), the first wait")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

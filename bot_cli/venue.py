@@ -6,6 +6,7 @@ errors below, each named by what the caller does next:
 VenueError
  +-- Rejected          definitely not executed (carries the exchange code)
  |    +-- WouldTrigger  -2021 / -4142: a protective trigger is already crossed
+ |    +-- LimitReached  -4045: the account's open conditional orders are at their limit
  +-- Duplicate         -4116: an OPEN order with this client id exists; query it
  +-- OutcomeUnknown    may or may not have executed (timeout, 503 unknown, -1006, -1007)
  +-- NotFound          -2013 / -2011: no such (open) order; not proof it never existed
@@ -43,6 +44,10 @@ class Rejected(VenueError):
 
 class WouldTrigger(Rejected):
     """The trigger price is already crossed."""
+
+
+class LimitReached(Rejected):
+    """The account is at a limit of open orders: not executed; room may free later."""
 
 
 class Duplicate(VenueError):
@@ -91,6 +96,19 @@ class Metered(Protocol):
 
     @property
     def weight_spent(self) -> int: ...
+
+
+@runtime_checkable
+class OrderMetered(Protocol):
+    """A venue that knows the account's new-order budget (the ORDERS rate limits)."""
+
+    def order_room(self) -> int | None:
+        """How many new orders may be sent now (None: no limit known)."""
+        ...
+
+    def order_wait_s(self) -> float:
+        """Seconds until the fullest order-count window rolls over."""
+        ...
 
 
 class Venue(Protocol):

@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "bot_cli"
 
 CORE_STDLIB = frozenset({
     "__future__", "collections", "collections.abc", "dataclasses", "decimal", "enum",
-    "functools", "itertools", "re", "typing",
+    "functools", "itertools", "re", "typing", "zlib",  # zlib: crc32, a pure hash for the retry jitter
 })
 CORE_FORBIDDEN = frozenset({
     "asyncio", "httpx", "websockets", "os", "io", "time", "random", "logging", "pathlib",

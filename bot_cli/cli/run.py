@@ -49,6 +49,7 @@ READY_HELP = (
 FORMAT_HELP = "Log lines when not in the live view: plain text, or one JSON object per line."
 WAIT_HELP = "At start, wait this long for a venue that does not answer (0: fail at once)."
 VENUE_WAIT_S = 600.0
+VENUE_WAIT_FIRST_MS, VENUE_WAIT_MAX_MS = 2_000, 60_000  # a venue down at start: 2 s, 4 s, ... 60 s
 
 
 def run(
@@ -212,7 +213,7 @@ async def _connect(
     import asyncio
 
     from bot_cli.connect import VenueUnreachable, connect
-    from bot_cli.core.retry import backoff_ms
+    from bot_cli.core.retry import doubling_ms
 
     deadline = time.monotonic() + wait_s
     failures = 0
@@ -221,7 +222,7 @@ async def _connect(
             return await stack.enter_async_context(connect(obj.config, obj.state_dir, say=say))
         except VenueUnreachable as err:
             failures += 1
-            delay = backoff_ms(failures, int(err.retry_after * 1000), obj.config.policy) / 1000
+            delay = max(doubling_ms(failures, VENUE_WAIT_FIRST_MS, VENUE_WAIT_MAX_MS), err.retry_after * 1000) / 1000
             if time.monotonic() + delay > deadline:
                 raise _gave_up(err, wait_s) from None
             log.warning("%s; trying again in %.0fs (try %d; SIGTERM stops)", err, delay, failures + 1,

@@ -222,6 +222,8 @@ def _percent_price(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | No
 
 
 def _entry_notional(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
+    if spec.order_type is OrderType.ADOPTED:
+        return None  # no entry order is sent: only its reduce-only legs, which Binance exempts
     lot = _lot(f, spec.order_type is OrderType.MARKET)
     if spec.price is None:
         at = f"mark price {_shown(mark, f)}"

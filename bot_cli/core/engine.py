@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from bot_cli.core import events as ev
@@ -22,7 +23,6 @@ from bot_cli.core.commands import (
     CancelProtection,
     Command,
     PersistPending,
-    PlaceEntry,
     QueryClose,
     QueryEntry,
     QueryPosition,
@@ -35,6 +35,7 @@ from bot_cli.core.history import attention, note
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import EntrySpec, Leg, LegState, Millis, Note, Pending, PendingId, Policy, Status
 from bot_cli.core.protect import at_rest, converge, covered, deadline
+from bot_cli.core.retry import backoff_ms
 
 
 R, S, OP, PF, P, PR, X, NA = (
@@ -70,19 +71,21 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.EntryCanceledPartFilled: {S: P, OP: P, PF: P, P: P, PR: PR, X: X, NA: NA},
     ev.ProtectionReport: dict(_HOLDING),  # rules.rule_protection_report
     ev.ProtectionDeferred: dict(_HOLDING),
+    ev.ProtectionLimited: dict(_HOLDING),
     ev.ProtectionRejected: dict(_HOLDING),  # rules.rule_too_many_attempts
     ev.ProtectionWouldTrigger: {PF: X, P: X, PR: X, X: X, NA: NA},  # rules.rule_immediate_trigger
     ev.ProtectionOutcomeUnknown: dict(_HOLDING),
     ev.ProtectionNotFound: dict(_HOLDING),
-    ev.ProtectionMissing: dict(_HOLDING),
     ev.ProtectionCanceled: dict(_HOLDING),
     ev.PositionReport: dict(_HOLDING),
-    ev.CloseAccepted: {X: X, NA: NA},
+    ev.PositionUnconfirmed: dict(_HOLDING),
+    ev.CloseReport: {X: X, NA: NA},
     ev.CloseFailed: {X: X, NA: NA},  # rules.rule_close_failed
     ev.CloseDeferred: {X: X, NA: NA},
     ev.CloseOutcomeUnknown: {X: X, NA: NA},
     ev.CloseNotFound: {X: X, NA: NA},
     ev.QueryFailed: _same(*_ASKED),
+    ev.SendDelayed: _same(*_ASKED),
     ev.CheckDue: _same(*_ASKED),
     ev.EvidenceConflict: dict.fromkeys(_ASKED, NA),
     # Cancel: S/OP/PF keep their status until the cancel's answer says what filled.
@@ -127,7 +130,22 @@ def transition(status: Status, event: ev.Event) -> Status:
 def open_entry(pending_id: PendingId, spec: EntrySpec, now: Millis, recv_window_ms: int) -> Reacted:
     """A new entry: persisted first, then sent under its deterministic client id."""
     p = Pending(pending_id, spec, S, now, now, recv_window_ms, history=(Note(now, "entry requested"),))
-    return p, [PersistPending(p, new=True), _place_entry(p)]
+    return p, [PersistPending(p, new=True), rules.place_entry(p)]
+
+
+def adopt_entry(
+    pending_id: PendingId, spec: EntrySpec, avg_price: Decimal | None, now: Millis, recv_window_ms: int,
+    *, policy: Policy = Policy(),
+) -> Reacted:
+    """A part of a position no entry holds, made an entry of its own (`bot adopt`): it has no
+    entry order, its share is ``spec.quantity`` from the start; persisted before its legs go."""
+    said = f"adopted {spec.quantity} {spec.symbol} of a position no entry held"
+    p = Pending(
+        pending_id, spec, P, now, now, recv_window_ms, filled_qty=spec.quantity, avg_price=avg_price,
+        entry_done=True, history=(Note(now, said),),
+    )  # fmt: skip
+    p, sends = converge(p, now, policy)
+    return p, [PersistPending(p, new=True), *sends]
 
 
 def request_entry(pending_id: PendingId, spec: EntrySpec, now: Millis, recv_window_ms: int) -> Reacted:
@@ -159,6 +177,14 @@ def step_many(p: Pending, events: Sequence[ev.Event], now: Millis, policy: Polic
         settled = note(settled, now, f"{before.status.name} -> {settled.status.name} on convergence: {settled.reason}")
     settled, alert = (settled, "") if settled.status.terminal else _exposure(settled, now, policy)
     return settled, _finish(p, settled, reacts + sends, now, policy, alert=alert)
+
+
+def facts(p: Pending, events: Sequence[ev.Event], now: Millis, policy: Policy = Policy()) -> Pending:
+    """The entry once ``events`` are applied, before convergence decides anything new: what the
+    exchange said, and nothing the bot has not sent yet. Raises InvalidTransition as step does."""
+    for event in events:
+        p, _ = apply(p, event, now, policy)
+    return p
 
 
 def apply(p: Pending, event: ev.Event, now: Millis, policy: Policy) -> Reacted:
@@ -216,13 +242,7 @@ def _rule_request_expired(p: Pending, e: ev.EntryClaimed, now: Millis, pol: Poli
     if e.conflict:
         return replace(p, status=Status.NOT_PLACED, reason=f"refused, nothing sent: {e.conflict}"), []
     q = replace(p, sent_at=now)
-    return q, [_place_entry(q)]
-
-
-def _place_entry(p: Pending) -> PlaceEntry:
-    s = p.spec
-    cid = client_id(p.pending_id, Leg.ENTRY)
-    return PlaceEntry(p.pending_id, cid, s.symbol, s.side, s.order_type, s.quantity, s.price, s.position_side)
+    return q, [rules.place_entry(q)]
 
 
 def _entry_accepted(p: Pending, e: ev.EntryAccepted, now: Millis, _: Policy) -> Reacted:
@@ -285,7 +305,10 @@ def _entry_canceled(p: Pending, e: ev.EntryCanceled, now: Millis, _: Policy) -> 
 
 
 def _query_failed(p: Pending, e: ev.QueryFailed, now: Millis, pol: Policy) -> Reacted:
-    return note(p, now, f"query failed ({e.reason})"), [ScheduleCheck(p.pending_id, now + pol.recheck_ms)]
+    """The same backoff as a deferred send: the exchange's Retry-After, else a short doubling."""
+    failures = p.transient + 1
+    at = now + backoff_ms(failures, e.retry_after_ms, pol, p.pending_id)
+    return replace(note(p, now, f"query failed ({e.reason})"), transient=failures), [ScheduleCheck(p.pending_id, at)]
 
 
 def _check_due(p: Pending, e: ev.CheckDue, now: Millis, _: Policy) -> Reacted:
@@ -345,19 +368,21 @@ _HANDLERS: dict[type[Any], Handler] = {
     ev.EntryCanceledPartFilled: _entry_fill,
     ev.ProtectionReport: rules.rule_protection_report,
     ev.ProtectionDeferred: rules.protection_deferred,
+    ev.ProtectionLimited: rules.protection_limited,
     ev.ProtectionRejected: rules.rule_too_many_attempts,
     ev.ProtectionWouldTrigger: rules.rule_immediate_trigger,
     ev.ProtectionOutcomeUnknown: rules.protection_unknown,
     ev.ProtectionNotFound: rules.protection_not_found,
-    ev.ProtectionMissing: rules.protection_missing,
     ev.ProtectionCanceled: rules.protection_canceled,
     ev.PositionReport: rules.position_report,
-    ev.CloseAccepted: rules.close_accepted,
+    ev.PositionUnconfirmed: rules.position_unconfirmed,
+    ev.CloseReport: rules.close_report,
     ev.CloseFailed: rules.rule_close_failed,
     ev.CloseDeferred: rules.close_deferred,
     ev.CloseOutcomeUnknown: rules.close_unknown,
     ev.CloseNotFound: rules.close_not_found,
     ev.QueryFailed: _query_failed,
+    ev.SendDelayed: rules.send_delayed,
     ev.CheckDue: _check_due,
     ev.EvidenceConflict: _evidence_conflict,
     ev.OperatorCancel: _operator_cancel,

@@ -9,7 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot_cli.core.model import AlgoReport, AlgoStatus, ClientId, Millis, OrderReport, OrderStatus, PendingId
+from bot_cli.core.ids import parse_client_id
+from bot_cli.core.model import (
+    ORDER_FINAL,
+    AlgoReport,
+    AlgoStatus,
+    ClientId,
+    Leg,
+    Millis,
+    OrderReport,
+    OrderStatus,
+    PendingId,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,18 @@ class ProtectionDeferred:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectionLimited:
+    """Refused for an account limit (-4045: 200 open conditional orders): not a refusal of this
+    order; retried once room frees, with the SL before the TP, and said loudly."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    code: int
+    message: str
+    retry_after_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ProtectionRejected:
     """A protective order definitely refused (not a crossed trigger)."""
 
@@ -155,14 +178,6 @@ class ProtectionNotFound:
 
 
 @dataclass(frozen=True, slots=True)
-class ProtectionMissing:
-    """A protection we had acknowledged is no longer open (snapshot)."""
-
-    pending_id: PendingId
-    client_id: ClientId
-
-
-@dataclass(frozen=True, slots=True)
 class ProtectionCanceled:
     """Our cancel of a superseded protection is done (or it was no longer open)."""
 
@@ -172,16 +187,34 @@ class ProtectionCanceled:
 
 @dataclass(frozen=True, slots=True)
 class PositionReport:
-    """The part of its symbol's position that can be this entry's (core.shares.allocate),
-    in the entry's direction; zero means its share is flat."""
+    """The entry's part of its position, on proof (core.positions.judge): the orders on that
+    position have settled and a fresh read agrees. Zero means its share is flat."""
 
     pending_id: PendingId
     amount: Decimal
 
 
 @dataclass(frozen=True, slots=True)
-class CloseAccepted:
+class PositionUnconfirmed:
+    """A position read this entry waits for could not be believed yet (orders on the position
+    unsettled, or a shortfall not confirmed by a fresh read): read it again later."""
+
     pending_id: PendingId
+
+
+@dataclass(frozen=True, slots=True)
+class CloseReport:
+    """The market close as the exchange reports it: what it executed so far (``z`` /
+    ``executedQty``) and whether it is final (filled, expired, canceled)."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    status: OrderStatus
+    executed_qty: Decimal
+
+    @property
+    def final(self) -> bool:
+        return self.status in ORDER_FINAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +253,23 @@ class CloseNotFound:
 
 @dataclass(frozen=True, slots=True)
 class QueryFailed:
-    """A read (query, cancel) did not get an answer; try again later."""
+    """A read (query, cancel) did not get an answer; try again after a backoff (the exchange's
+    Retry-After, when it gave one)."""
 
     pending_id: PendingId
     reason: str
+    retry_after_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SendDelayed:
+    """A send waited longer than ``send_delay_ms`` before it could go (the order budget, another
+    answer for the same order): it did not go. ``stamped_at``: the send time it carried; if that
+    is still the order's, stamp it anew (persisted) and send it; else a later send replaced it."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    stamped_at: Millis
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,19 +322,21 @@ Event = (
     | EntryCanceledPartFilled
     | ProtectionReport
     | ProtectionDeferred
+    | ProtectionLimited
     | ProtectionRejected
     | ProtectionWouldTrigger
     | ProtectionOutcomeUnknown
     | ProtectionNotFound
-    | ProtectionMissing
     | ProtectionCanceled
     | PositionReport
-    | CloseAccepted
+    | PositionUnconfirmed
+    | CloseReport
     | CloseFailed
     | CloseDeferred
     | CloseOutcomeUnknown
     | CloseNotFound
     | QueryFailed
+    | SendDelayed
     | CheckDue
     | EvidenceConflict
     | OperatorCancel
@@ -318,3 +366,29 @@ def entry_event(pending_id: PendingId, report: OrderReport) -> Event:
 def protection_event(pending_id: PendingId, report: AlgoReport) -> ProtectionReport:
     """A protective algo order's report (answer, query, stream or listing) as the table's event."""
     return ProtectionReport(pending_id, report.client_id, report.status, report.executed_qty)
+
+
+def close_event(pending_id: PendingId, report: OrderReport) -> CloseReport:
+    """A market close's report: booked by what it executed, never by its quantity."""
+    return CloseReport(pending_id, report.client_id, report.status, report.filled_qty)
+
+
+def of_order(report: OrderReport) -> Event | None:
+    """A matching-engine order's report (stream or REST) as the event of the entry whose client
+    id it carries; None for an order that is not one of ours."""
+    parsed = parse_client_id(report.client_id)
+    if parsed is None:
+        return None
+    if parsed.leg is Leg.ENTRY:
+        return entry_event(parsed.pending_id, report)
+    if parsed.leg is Leg.CLOSE:
+        return close_event(parsed.pending_id, report)
+    return None  # a triggered leg's child order: its algo order reports what it executed
+
+
+def of_algo(report: AlgoReport) -> Event | None:
+    """An algo order's report as the event of the entry whose leg it is; None if not ours."""
+    parsed = parse_client_id(report.client_id)
+    if parsed is None or parsed.leg not in (Leg.SL, Leg.TP):
+        return None
+    return protection_event(parsed.pending_id, report)

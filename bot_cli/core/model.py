@@ -25,6 +25,8 @@ class Side(enum.Enum):
 class OrderType(enum.Enum):
     LIMIT = "LIMIT"
     MARKET = "MARKET"
+    # No entry order: the entry protects a part of a position no entry held (`bot adopt`).
+    ADOPTED = "ADOPTED"
 
 
 class PositionSide(enum.Enum):
@@ -62,6 +64,10 @@ class Status(enum.Enum):
 
 
 _TERMINAL = frozenset({Status.CANCELED, Status.NOT_PLACED, Status.CLOSED, Status.DROPPED})
+#: The entry order was sent and nothing says it will fill no more.
+ENTRY_WORKING = frozenset({Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED})
+#: The entry holds (or may hold) a share that its legs protect.
+HOLDING = frozenset({Status.PARTIALLY_FILLED, Status.PROTECTING, Status.PROTECTED})
 
 
 class OrderStatus(enum.Enum):
@@ -92,6 +98,13 @@ class AlgoStatus(enum.Enum):
         return self in (AlgoStatus.TRIGGERING, AlgoStatus.TRIGGERED, AlgoStatus.FINISHED)
 
 
+#: An order status after which the order executes no more.
+ORDER_FINAL = frozenset({
+    OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED,
+    OrderStatus.EXPIRED_IN_MATCH,
+})
+
+
 class TriggerPolicy(enum.Enum):
     """What to do when a protective trigger is already crossed (-2021 / -4142)."""
 
@@ -105,6 +118,12 @@ class LegState(enum.Enum):
     LIVE = "LIVE"  # acknowledged by the exchange
     CANCELING = "CANCELING"  # superseded; cancel sent or due
     FIRED = "FIRED"  # triggered; what its child order executed is not final yet
+
+
+#: A leg whose send has no answer yet.
+IN_FLIGHT = frozenset({LegState.SENDING, LegState.UNKNOWN})
+#: A leg that may still execute, or change the position, by an amount not known yet.
+UNSETTLED = frozenset({LegState.SENDING, LegState.UNKNOWN, LegState.CANCELING, LegState.FIRED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +214,9 @@ class Pending:
     transient: int = 0  # consecutive transient failures (backoff; never a refusal)
     exposed_since: Millis = 0  # filled and not covered since; 0 when covered or nothing to cover
     alerted: bool = False  # the long-exposure alert was raised for this exposure
+    # An SL was refused for the account's conditional-order limit: the SL goes first, and the
+    # TP waits until the SL is live (its own slot may be the room the SL needs).
+    sl_first: bool = False
 
     @property
     def exited(self) -> Decimal:
@@ -205,11 +227,30 @@ class Pending:
         """What the entry itself still holds of the position: its fills minus its exits."""
         return max(self.filled_qty - self.exited, Decimal(0))
 
+    @property
+    def key(self) -> PositionKey:
+        """The position its share is part of."""
+        return self.spec.symbol, self.spec.position_side
+
     def legs_of(self, gen: int) -> tuple[ProtectionOrder, ...]:
         return tuple(p for p in self.protections if p.gen == gen)
 
     def find_leg(self, client_id: ClientId) -> ProtectionOrder | None:
         return next((p for p in self.protections if p.client_id == client_id), None)
+
+    def current(self, leg: Leg) -> ProtectionOrder | None:
+        """The newest leg of this kind not being cancelled: the one meant to protect the share."""
+        kept = [x for x in self.protections if x.leg is leg and x.state is not LegState.CANCELING]
+        return max(kept, key=lambda x: x.gen, default=None)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing of it can change the position by an amount the bot does not know yet:
+        no leg in flight, fired, or being cancelled, and no market close unanswered."""
+        return self.close is None and not any(x.state in UNSETTLED for x in self.protections)
+
+
+PositionKey = tuple[str, PositionSide]  # a symbol, and its position side (BOTH in one-way mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,5 +296,13 @@ class Policy:
     # A leg we saw acknowledged may be missing from reads for a while (read lag): ask again
     # until this long after its send before cancelling it by id and placing it anew.
     read_lag_ms: int = 30_000
-    retry_max_ms: int = 60_000  # the longest backoff between transient failures
+    # The longest wait between tries after transient trouble (jittered), unless the exchange
+    # says when to come back: protection is retried within seconds, never once a minute.
+    retry_max_ms: int = 5_000
     unprotected_alert_ms: int = 60_000  # filled and not covered this long: alert, keep trying
+    # A position read short of the entries' shares is believed only once the orders on that
+    # position have settled and a read this much later still says so.
+    position_confirm_ms: int = 1_000
+    # A send that waited longer than this behind other work is stamped anew (and persisted)
+    # before it goes, so "never landed" is always measured from near the real send.
+    send_delay_ms: int = 1_000

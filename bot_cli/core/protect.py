@@ -2,10 +2,12 @@
 
 Applied after every step (and after reconcile):
 
-- PARTIALLY_FILLED / PROTECTING / PROTECTED: the newest generation of legs is live and
-  covers the entry's share (its fills minus what its own legs and closes executed). A
-  resize places a new generation under new ids and cancels the old one only once the new
-  one is live, so the share is never without a stop.
+- PARTIALLY_FILLED / PROTECTING / PROTECTED: for each leg the entry asks for (SL, and TP when
+  it has one), the current leg of that kind is live and covers the entry's share (its fills
+  minus what its own legs and closes executed). A leg of the wrong size, or none, gets a new
+  leg of that kind under a new id; the old one is cancelled only once the new one is live, so
+  the share is never without a stop. A leg that vanished is replaced alone, never its sibling
+  with it (that would put two live legs of one kind on the book for a while).
 - EXITING (a leg fired, the share is flat, or a trigger was already crossed): cancel every
   live leg (Binance has no OCO: the bot is it), wait for fired legs to report what they
   executed, close what is left at market when flattening; then CLOSED once the share is
@@ -20,10 +22,14 @@ from dataclasses import replace
 from bot_cli.core.commands import CancelProtection, ClosePosition, Command, PlaceProtection
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import (
+    HOLDING,
+    IN_FLIGHT,
+    UNSETTLED,
     CloseOrder,
     Leg,
     LegState,
     Millis,
+    OrderType,
     Pending,
     Policy,
     ProtectionOrder,
@@ -31,19 +37,17 @@ from bot_cli.core.model import (
 )
 
 
-_IN_FLIGHT = (LegState.SENDING, LegState.UNKNOWN)
-_UNSETTLED = (LegState.SENDING, LegState.UNKNOWN, LegState.CANCELING, LegState.FIRED)
-_HOLDING = (Status.PARTIALLY_FILLED, Status.PROTECTING, Status.PROTECTED)
 Converged = tuple[Pending, list[Command]]
 
 
 def deadline(sent_at: Millis, recv_window_ms: int, policy: Policy) -> Millis:
-    """After this, a send made at sent_at can no longer land (timestamp + recvWindow + margin)."""
-    return sent_at + recv_window_ms + policy.not_found_margin_ms
+    """After this, a send stamped at sent_at can no longer land: its timestamp (at most
+    ``send_delay_ms`` after the stamp) + recvWindow + the margin."""
+    return sent_at + policy.send_delay_ms + recv_window_ms + policy.not_found_margin_ms
 
 
 def converge(p: Pending, now: Millis, policy: Policy) -> Converged:
-    if p.status in _HOLDING:
+    if p.status in HOLDING:
         return _protect(p, now)
     if p.status is Status.EXITING:
         return _wind_down(p, now)
@@ -52,17 +56,23 @@ def converge(p: Pending, now: Millis, policy: Policy) -> Converged:
     return p, []
 
 
+def covers(p: Pending, leg: Leg) -> bool:
+    """The current leg of this kind is live for exactly the entry's share."""
+    x = p.current(leg)
+    return x is not None and x.state is LegState.LIVE and x.quantity == p.share
+
+
 def covered(p: Pending) -> bool:
-    """The newest generation is live, complete and covers the entry's share."""
-    newest = [x for x in p.legs_of(p.gen) if x.state is LegState.LIVE]
-    legs = {x.leg for x in newest if x.quantity == p.share}
-    return p.share > 0 and legs >= set(p.spec.legs)
+    """Every leg the entry asks for is live and covers its share."""
+    return p.share > 0 and all(covers(p, leg) for leg in p.spec.legs)
 
 
 def at_rest(p: Pending) -> bool:
     """Nothing to wait for but the market or an operator: no wake-up needed."""
-    if p.status in (Status.REQUESTED, Status.OPEN):
+    if p.status is Status.REQUESTED:
         return True
+    if p.status is Status.OPEN:  # a market order acknowledged NEW fills at once: ask about it
+        return p.spec.order_type is not OrderType.MARKET
     if p.status in (Status.SUBMITTING, Status.EXITING) or p.close is not None or p.verify_share:
         return False
     if any(x.state is not LegState.LIVE for x in p.protections):
@@ -71,17 +81,22 @@ def at_rest(p: Pending) -> bool:
         return True
     if p.share == 0:
         return not p.protections and not p.entry_done
-    return covered(p) and all(x.gen == p.gen for x in p.protections) and p.status is not Status.PROTECTING
+    return covered(p) and not _superseded(p) and p.status is not Status.PROTECTING
 
 
 def _live(p: Pending) -> list[ProtectionOrder]:
     return [x for x in p.protections if x.state is LegState.LIVE]
 
 
+def _superseded(p: Pending) -> list[ProtectionOrder]:
+    """Live legs a newer live leg of their kind replaces (it covers the share now)."""
+    return [x for x in _live(p) if covers(p, x.leg) and x is not p.current(x.leg)]
+
+
 def _protect(p: Pending, now: Millis) -> Converged:
     if p.flatten and p.filled_qty > 0:  # an operator asked to close what fills
         return replace(p, status=Status.EXITING, reason=p.reason or "closed by the operator"), []
-    if p.verify_share or any(x.state in (*_IN_FLIGHT, LegState.FIRED) for x in p.protections):
+    if p.verify_share or any(x.state is LegState.FIRED for x in p.protections):
         return p, []  # an answer is outstanding: decide once it is in
     if p.share <= 0:
         if _live(p):
@@ -89,27 +104,40 @@ def _protect(p: Pending, now: Millis) -> Converged:
         if p.entry_done:
             return replace(p, status=Status.EXITING, reason=p.reason or "its share of the position is flat"), []
         return p, []
-    if not covered(p):
-        if now < p.retry_at:
-            return p, []
-        status = Status.PROTECTING if p.status is Status.PROTECTED else p.status
-        return _new_generation(replace(p, status=status), now)
-    old = [x for x in p.protections if x.gen < p.gen and x.state is LegState.LIVE]
-    if old:
-        return _cancel(p, old)
-    if p.status is Status.PROTECTING and len(p.protections) == len(p.legs_of(p.gen)):
-        return replace(p, status=Status.PROTECTED, reason="protected"), []
-    return p, []
+    q, sends = _new_legs(p, now)
+    q, cancels = _cancel(q, _superseded(q))
+    if covered(q) and not _superseded(q):
+        q = replace(q, sl_first=False)
+        if q.status is Status.PROTECTING and all(x.state is LegState.LIVE for x in q.protections):
+            q = replace(q, status=Status.PROTECTED, reason="protected")
+    elif sends and q.status is Status.PROTECTED:
+        q = replace(q, status=Status.PROTECTING)
+    return q, [*sends, *cancels]
 
 
-def _new_generation(p: Pending, now: Millis) -> Converged:
+def _new_legs(p: Pending, now: Millis) -> Converged:
+    """A new leg for each kind whose current leg is neither in flight nor covering the share;
+    all placed in one step share one new generation number (ids are never reused)."""
+    if now < p.retry_at:
+        return p, []
+    needed = [leg for leg in p.spec.legs if _needs_new(p, leg)]
+    if p.sl_first and Leg.TP in needed and not covers(p, Leg.SL):
+        needed.remove(Leg.TP)  # at the account's limit the SL takes the room first
+    if not needed:
+        return p, []
     gen, s = p.gen + 1, p.spec
     legs = tuple(
         ProtectionOrder(leg, gen, client_id(p.pending_id, leg, gen), p.share, s.trigger(leg), LegState.SENDING, now)
-        for leg in s.legs
+        for leg in needed
     )
-    sends: list[Command] = [protection_command(p, x) for x in legs]
-    return replace(p, gen=gen, protections=(*p.protections, *legs)), sends
+    return replace(p, gen=gen, protections=(*p.protections, *legs)), [protection_command(p, x) for x in legs]
+
+
+def _needs_new(p: Pending, leg: Leg) -> bool:
+    x = p.current(leg)
+    if x is None:
+        return True
+    return x.state not in IN_FLIGHT and not (x.state is LegState.LIVE and x.quantity == p.share)
 
 
 def protection_command(p: Pending, x: ProtectionOrder) -> PlaceProtection:
@@ -117,6 +145,11 @@ def protection_command(p: Pending, x: ProtectionOrder) -> PlaceProtection:
     return PlaceProtection(
         p.pending_id, x.client_id, x.leg, s.symbol, s.side.opposite, x.quantity, x.trigger_price, s.position_side
     )
+
+
+def cancel_legs(p: Pending, legs: list[ProtectionOrder]) -> Converged:
+    """Mark ``legs`` CANCELING and cancel them by their client ids."""
+    return _cancel(p, legs)
 
 
 def _cancel(p: Pending, legs: list[ProtectionOrder]) -> Converged:
@@ -127,7 +160,7 @@ def _cancel(p: Pending, legs: list[ProtectionOrder]) -> Converged:
 
 def _wind_down(p: Pending, now: Millis) -> Converged:
     q, cmds = _cancel(p, _live(p))
-    if q.verify_share or q.close is not None or any(x.state in _UNSETTLED for x in q.protections):
+    if q.verify_share or q.close is not None or any(x.state in UNSETTLED for x in q.protections):
         return q, cmds  # cancels, fired legs, a close or a position read still outstanding
     if not q.entry_done:
         if q.flatten:

@@ -15,10 +15,12 @@ from decimal import Decimal
 
 from bot_cli.core import events as ev
 from bot_cli.core.commands import CancelEntry, Command
+from bot_cli.core.engine import facts as after_facts
 from bot_cli.core.engine import step_many
 from bot_cli.core.errors import InvalidTransition
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import (
+    ENTRY_WORKING,
     AlgoReport,
     ClientId,
     Leg,
@@ -27,14 +29,15 @@ from bot_cli.core.model import (
     Pending,
     PendingId,
     Policy,
+    PositionKey,
     PositionSide,
     Status,
 )
 from bot_cli.core.netting import netting_refusal
-from bot_cli.core.shares import allocate
+from bot_cli.core.positions import Verdict, judge_all
 
 
-_ENTRY_WORKING = (Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED)
+_ENTRY_WORKING = ENTRY_WORKING
 _SKIP = (Status.NEEDS_ATTENTION,)
 _HOLDING = (Status.PARTIALLY_FILLED, Status.PROTECTING, Status.PROTECTED, Status.EXITING)
 # One entry after its own facts: its state, commands, what was seen, and the facts as events.
@@ -82,6 +85,11 @@ class PlanRow:
 class Plan:
     state: dict[PendingId, Pending]
     rows: tuple[PlanRow, ...]
+    # Positions read short of the shares, to be confirmed by a fresh read (core.positions).
+    suspects: Mapping[PositionKey, Decimal] = field(default_factory=dict)
+    # Positions to read again, and from when: once settled (a shortfall its orders may explain),
+    # or ``position_confirm_ms`` after a first read short of the shares.
+    rechecks: Mapping[PositionKey, Millis] = field(default_factory=dict)
 
     @property
     def commands(self) -> list[Command]:
@@ -140,47 +148,89 @@ def _may_need_position(
 
 
 def reconcile(
-    state: Mapping[PendingId, Pending], snap: Snapshot, now: Millis, policy: Policy = Policy()
+    state: Mapping[PendingId, Pending], snap: Snapshot, now: Millis, policy: Policy = Policy(),
+    suspects: Mapping[PositionKey, Decimal] | None = None,
 ) -> Plan:
     """Classify every pending entry against the snapshot and plan what to do.
 
-    Two passes: each entry's own facts first; then the position, shared out among the
-    entries on each symbol by what those facts left them (core.shares.allocate).
+    Two passes: each entry's own facts first; then each position, judged against what those
+    facts left the entries on it (core.positions.judge): a shortfall is charged only once the
+    orders on the position have settled and a read after ``suspects`` (an earlier read's
+    amounts) confirms it.
     """
     first: dict[PendingId, _FirstPass] = {}
     for pid, p in sorted(state.items()):
         if not p.status.terminal:
             first[pid] = _reconcile_one(p, snap, now, policy, state)
-    shares = _shares(first, snap)
+    verdicts = _verdicts(state, first, snap, now, policy, suspects=suspects or {})
     new_state: dict[PendingId, Pending] = {}
     rows = []
     for pid, facts in first.items():
         p = state[pid]
-        q, cmds, said = _second_pass(p, facts, shares.get(pid), now, policy)
+        verdict = verdicts.get(p.key)
+        q, cmds, said = _second_pass(p, facts, verdict, now, policy)
         if not q.status.terminal:
             new_state[pid] = q
         rows.append(PlanRow(pid, p.status, "; ".join(said) or "nothing to check", q.status, tuple(cmds)))
-    return Plan(new_state, tuple(rows))
+    found = {k: v.suspect for k, v in verdicts.items() if v.suspect is not None}
+    return Plan(new_state, tuple(rows), found, recheck_times(verdicts, now, policy))
 
 
-def _shares(first: Mapping[PendingId, _FirstPass], snap: Snapshot) -> dict[PendingId, Decimal]:
-    if snap.positions is None:
-        return {}
-    after = [q for q, *_ in first.values()]
-    out: dict[PendingId, Decimal] = {}
-    for symbol, side in {(q.spec.symbol, q.spec.position_side) for q in after}:
-        out.update(allocate(after, symbol, side, snap.positions.get((symbol, side), Decimal(0))))
+def recheck_times(verdicts: Mapping[PositionKey, Verdict], now: Millis, policy: Policy) -> dict[PositionKey, Millis]:
+    """When each position a verdict left in doubt must be read again (core.positions)."""
+    out: dict[PositionKey, Millis] = {}
+    for key, v in verdicts.items():
+        if v.shortfall > 0 and not v.charged:
+            out[key] = now if not v.settled else now + policy.position_confirm_ms
     return out
 
 
+def _verdicts(
+    state: Mapping[PendingId, Pending], first: Mapping[PendingId, _FirstPass], snap: Snapshot,
+    now: Millis, policy: Policy, *, suspects: Mapping[PositionKey, Decimal],
+) -> dict[PositionKey, Verdict]:
+    """Each position judged against the entries as the snapshot's facts leave them, before any
+    leg or close this plan would send (those cannot have executed)."""
+    if snap.positions is None:
+        return {}
+    known = [_as_found(state[pid], events, now, policy) for pid, (*_, events) in first.items()]
+    return judge_all(known, snap.positions, suspects, fresh_at=now)
+
+
+def _as_found(p: Pending, events: list[ev.Event], now: Millis, policy: Policy) -> Pending:
+    try:
+        return after_facts(p, events, now, policy)
+    except InvalidTransition:
+        return p
+
+
 def _second_pass(
-    p: Pending, facts: _FirstPass, share: Decimal | None, now: Millis, policy: Policy
+    p: Pending, facts: _FirstPass, verdict: Verdict | None, now: Millis, policy: Policy
 ) -> tuple[Pending, list[Command], list[str]]:
-    """The first pass's outcome, with the entry's share of the position folded in where it holds one."""
-    q, cmds, said, _ = facts
-    if share is None or q.status not in _HOLDING or p.status in _SKIP:
+    """The first pass's outcome, with what the position read means for the entry folded in."""
+    q, cmds, said, events = facts
+    if verdict is None or q.status not in _HOLDING or p.status in _SKIP:
         return q, cmds, said
-    return _with_position(p, facts, share, now, policy) or (q, cmds, said)
+    said = [*said, *_position_words(q, verdict)]
+    event = verdict.events.get(p.pending_id)
+    if isinstance(event, ev.PositionReport):
+        return _with_position(p, facts, event.amount, now, policy) or (q, cmds, said)
+    if event is not None:
+        try:
+            q, cmds = step_many(p, [*events, event], now, policy)
+        except InvalidTransition as err:
+            return _conflict(p, said, err, now, policy)
+    return q, cmds, said
+
+
+def _position_words(q: Pending, verdict: Verdict) -> list[str]:
+    if verdict.shortfall <= 0 or q.share <= 0:
+        return []
+    if not verdict.settled:
+        return [f"the position lacks {verdict.shortfall} of the shares; not believed while its orders settle"]
+    if verdict.suspect is not None:
+        return [f"the position lacks {verdict.shortfall} of the shares; to be confirmed by a fresh read"]
+    return [f"the position lacks {verdict.shortfall} of the shares, confirmed"]
 
 
 def _with_position(
@@ -255,9 +305,10 @@ def _facts(p: Pending, snap: Snapshot) -> tuple[list[ev.Event], list[str]]:
         events.extend(_leg_facts(pid, leg.client_id, snap, said))
     if p.close is not None:
         cid = p.close.client_id
-        if snap.open_orders.get(cid) or snap.orders.get(cid):
-            events.append(ev.CloseAccepted(pid))
-            said.append(f"close {cid} found")
+        found = snap.open_orders.get(cid) or snap.orders.get(cid)
+        if found is not None:
+            events.append(ev.close_event(pid, found))
+            said.append(f"close {cid} {found.status.value} executed {found.filled_qty}")
         elif cid in snap.orders:
             events.append(ev.CloseNotFound(pid))
             said.append(f"close {cid} not found")

@@ -12,9 +12,11 @@ from decimal import Decimal
 
 from bot_cli.core import events as ev
 from bot_cli.core.commands import (
+    Alert,
     CancelEntry,
     CancelProtection,
     Command,
+    PlaceEntry,
     QueryClose,
     QueryPosition,
     QueryProtection,
@@ -33,7 +35,7 @@ from bot_cli.core.model import (
     Status,
     TriggerPolicy,
 )
-from bot_cli.core.protect import close_command, covered, deadline, protection_command
+from bot_cli.core.protect import cancel_legs, close_command, covered, deadline, protection_command
 from bot_cli.core.retry import backoff_ms
 
 
@@ -89,7 +91,7 @@ def rule_protection_report(p: Pending, e: ev.ProtectionReport, now: Millis, _: P
         q = with_leg_state(p, e.client_id, LegState.LIVE)
         return (replace(q, attempts=0, transient=0) if covered(q) else q), []
     if e.status.fired:
-        return _fired(p, e, now, leg.leg.name, leg.quantity), []
+        return _fired(p, e, now, leg.leg.name), []
     q = without(p, e.client_id)
     if leg.state is LegState.CANCELING:
         return q, []
@@ -97,16 +99,36 @@ def rule_protection_report(p: Pending, e: ev.ProtectionReport, now: Millis, _: P
     return replace(q, verify_share=True), [_query_position(q)]
 
 
-def _fired(p: Pending, e: ev.ProtectionReport, now: Millis, name: str, quantity: Decimal) -> Pending:
-    if e.status is AlgoStatus.FINISHED:
-        executed = e.executed_qty if e.executed_qty is not None else quantity
-        q = add_exit(without(p, e.client_id), e.client_id, executed)
-        q = note(q, now, f"{name} {e.client_id} finished: executed {executed}")
+def _fired(p: Pending, e: ev.ProtectionReport, now: Millis, name: str) -> Pending:
+    if e.status is AlgoStatus.FINISHED and e.executed_qty is None:  # what it executed, unknown
+        q = note(without(p, e.client_id), now, f"{name} {e.client_id} finished; reading the position")
+        q = replace(q, verify_share=True)
+    elif e.status is AlgoStatus.FINISHED:
+        q = book_exit(without(p, e.client_id), e.client_id, e.executed_qty or Decimal(0), now)
+        q = note(q, now, f"{name} {e.client_id} finished: executed {e.executed_qty}")
     else:
         q = note(with_leg_state(p, e.client_id, LegState.FIRED), now, f"{name} {e.client_id} {e.status.value}")
     if p.status in (Status.EXITING, Status.NEEDS_ATTENTION):
         return q
     return replace(q, status=Status.EXITING, reason=f"{name} triggered")
+
+
+def book_exit(p: Pending, key: str, executed: Decimal, now: Millis) -> Pending:
+    """Book what one of its own orders executed. Its legs and closes executing more than it
+    filled (both legs fired: Binance has no OCO) took that much from another entry or from a
+    part of the position no entry held: its own books are capped at its fills, so a later
+    fill of its order is its share again, and the position read names who lost it."""
+    q = add_exit(p, key, max(executed, _booked(p, key)))
+    over = q.exited - q.filled_qty
+    if over <= 0:
+        return q
+    q = add_exit(q, f"overdrawn:{key}", -over)
+    text = f"its legs and closes executed {over} more than it filled: taken from another share"
+    return replace(note(q, now, text), verify_share=True)
+
+
+def _booked(p: Pending, key: str) -> Decimal:
+    return next((x.quantity for x in p.exits if x.key == key), Decimal(0))
 
 
 def rule_too_many_attempts(p: Pending, e: ev.ProtectionRejected, now: Millis, pol: Policy) -> Reacted:
@@ -125,9 +147,30 @@ def protection_deferred(p: Pending, e: ev.ProtectionDeferred, now: Millis, pol: 
     if p.find_leg(e.client_id) is None:
         return p, []
     failures = p.transient + 1
-    retry_at = now + backoff_ms(failures, e.retry_after_ms, pol)
+    retry_at = now + backoff_ms(failures, e.retry_after_ms, pol, p.pending_id)
     q = note(without(p, e.client_id), now, f"{e.client_id} not sent ({e.reason}); again at +{retry_at - now} ms")
     return replace(q, transient=failures, retry_at=retry_at), [ScheduleCheck(p.pending_id, retry_at)]
+
+
+def protection_limited(p: Pending, e: ev.ProtectionLimited, now: Millis, pol: Policy) -> Reacted:
+    """Refused for the account's limit, not for what it is: tried again as room frees, never
+    parked. An SL takes the room first: the entry's own TP is cancelled to make it."""
+    leg = p.find_leg(e.client_id)
+    if leg is None:
+        return p, []
+    failures = p.transient + 1
+    retry_at = now + backoff_ms(failures, e.retry_after_ms, pol, p.pending_id)
+    text = f"{e.client_id} refused for the account's limit ({e.code}: {e.message}); again at +{retry_at - now} ms"
+    q = replace(note(without(p, e.client_id), now, text), transient=failures, retry_at=retry_at)
+    cmds: list[Command] = [ScheduleCheck(p.pending_id, retry_at)]
+    if leg.leg is Leg.SL:
+        tps = [x for x in q.protections if x.leg is Leg.TP and x.state is LegState.LIVE]
+        q, cancels = cancel_legs(replace(q, sl_first=True), tps)
+        cmds += cancels
+    if failures == 1:
+        said = f"{p.spec.symbol} {leg.leg.name} of {p.pending_id} refused: the account is at its limit of open"
+        cmds.append(Alert(p.pending_id, f"{said} conditional orders ({e.code}); retrying as room frees", "limit"))
+    return q, cmds
 
 
 def rule_immediate_trigger(p: Pending, e: ev.ProtectionWouldTrigger, now: Millis, pol: Policy) -> Reacted:
@@ -179,15 +222,6 @@ def protection_not_found(p: Pending, e: ev.ProtectionNotFound, now: Millis, pol:
     return q, [protection_command(q, leg)]
 
 
-def protection_missing(p: Pending, e: ev.ProtectionMissing, now: Millis, pol: Policy) -> Reacted:
-    """An acknowledged leg is gone and what it executed is unknown: read the share first."""
-    leg = p.find_leg(e.client_id)
-    if leg is None or leg.state is LegState.CANCELING:
-        return without(p, e.client_id), []
-    q = note(without(p, e.client_id), now, f"{e.client_id} no longer open")
-    return replace(q, verify_share=True), [_query_position(q)]
-
-
 def protection_canceled(p: Pending, e: ev.ProtectionCanceled, now: Millis, _: Policy) -> Reacted:
     q = without(p, e.client_id)
     if q.verify_share:  # it was cancelled because it could not be seen: read the share
@@ -196,26 +230,68 @@ def protection_canceled(p: Pending, e: ev.ProtectionCanceled, now: Millis, _: Po
 
 
 def position_report(p: Pending, e: ev.PositionReport, now: Millis, _: Policy) -> Reacted:
-    """The entry's allocated part of the position: less than its share means the position
-    was reduced outside its own orders (by hand, liquidation, ADL, another entry's leg)."""
+    """The entry's part of the position, on proof (core.positions): less than its share means
+    the position was reduced outside its own orders (by hand, liquidation, ADL, another entry's
+    leg); only now is that booked."""
     q = replace(p, verify_share=False)
     lost = p.share - e.amount
     if lost <= 0:
         return q, []
-    q = note(add_exit(q, f"external:{now}", lost), now, f"position share {e.amount}: {lost} closed outside its orders")
+    said = (f"{lost} {p.spec.symbol} of its share is gone from the position, which no order of its own"
+            f" explains (by hand, liquidation, ADL, or another entry's leg): its share is now {e.amount}")
+    q = note(add_exit(q, f"external:{now}", lost), now, said)
     if q.share == 0 and q.status not in (Status.EXITING, Status.NEEDS_ATTENTION) and q.entry_done:
         q = replace(q, status=Status.EXITING, reason="position closed outside the bot")
-    return q, []
+    return q, [Alert(p.pending_id, said, "share_lost")]
+
+
+def position_unconfirmed(p: Pending, e: ev.PositionUnconfirmed, now: Millis, pol: Policy) -> Reacted:
+    """Its position read could not be believed yet: read it again a little later."""
+    if not p.verify_share:
+        return p, []
+    return p, [ScheduleCheck(p.pending_id, now + pol.position_confirm_ms)]
+
+
+def send_delayed(p: Pending, e: ev.SendDelayed, now: Millis, _: Policy) -> Reacted:
+    """A send that waited and did not go: the same order, stamped now (persisted before it goes),
+    unless a later send of it (or its end) made this one obsolete."""
+    at = e.stamped_at
+    if e.client_id == client_id(p.pending_id, Leg.ENTRY):
+        if p.status is not Status.SUBMITTING or p.sent_at != at:
+            return p, []
+        q = replace(p, sent_at=now)
+        return q, [place_entry(q)]
+    leg = p.find_leg(e.client_id)
+    if leg is not None and leg.state is LegState.SENDING and leg.sent_at == at:
+        q = with_leg_state(p, e.client_id, LegState.SENDING, now)
+        return q, [protection_command(q, replace(leg, sent_at=now))]
+    close = p.close
+    if close is not None and close.client_id == e.client_id and close.state is LegState.SENDING and close.sent_at == at:
+        close = replace(close, sent_at=now)
+        return replace(p, close=close), [close_command(p, close)]
+    return p, []  # no longer waiting to be sent as stamped: nothing to send
+
+
+def place_entry(p: Pending) -> PlaceEntry:
+    s = p.spec
+    cid = client_id(p.pending_id, Leg.ENTRY)
+    return PlaceEntry(p.pending_id, cid, s.symbol, s.side, s.order_type, s.quantity, s.price, s.position_side)
 
 
 # -- closes ---------------------------------------------------------------------------
 
 
-def close_accepted(p: Pending, e: ev.CloseAccepted, now: Millis, _: Policy) -> Reacted:
-    if p.close is None:
-        return p, []
-    q = add_exit(replace(p, close=None, transient=0), p.close.client_id, p.close.quantity)
-    return note(q, now, f"close {p.close.client_id} of {p.close.quantity} accepted"), []
+def close_report(p: Pending, e: ev.CloseReport, now: Millis, pol: Policy) -> Reacted:
+    """A close is booked by what it executed. Final (filled, expired, canceled): it is done, and
+    what it left of the share is closed by the next one. Not final: asked about again."""
+    q = book_exit(p, e.client_id, e.executed_qty, now) if e.executed_qty > 0 else p
+    if p.close is None or p.close.client_id != e.client_id:
+        return q, []  # an earlier close of this entry reporting late: only its execution counts
+    if e.final:
+        said = f"close {e.client_id} {e.status.value}: executed {e.executed_qty} of {p.close.quantity}"
+        return note(replace(q, close=None, transient=0), now, said), []
+    close = replace(p.close, state=LegState.LIVE)
+    return replace(q, close=close), [ScheduleCheck(p.pending_id, now + pol.recheck_ms)]
 
 
 # A reduce-only close refused because there is nothing (left) to reduce: a leg or another
@@ -235,7 +311,7 @@ def rule_close_failed(p: Pending, e: ev.CloseFailed, now: Millis, pol: Policy) -
 def close_deferred(p: Pending, e: ev.CloseDeferred, now: Millis, pol: Policy) -> Reacted:
     """Not executed: the same share is closed again after a backoff, never given up."""
     failures = p.transient + 1
-    retry_at = now + backoff_ms(failures, e.retry_after_ms, pol)
+    retry_at = now + backoff_ms(failures, e.retry_after_ms, pol, p.pending_id)
     q = note(replace(p, close=None, transient=failures, retry_at=retry_at), now, f"close not sent ({e.reason})")
     return q, [ScheduleCheck(p.pending_id, retry_at)]
 

@@ -29,17 +29,18 @@ class Endpoint:
     weight: int  # IP request weight (orders cost 0 IP weight)
     security: Security = Security.SIGNED
     throttled: bool = True  # refused locally near the weight limit (reads only)
+    counts_order: bool = False  # a new order: counts toward the account's ORDERS limits
 
 
 TIME = Endpoint("GET", "/fapi/v1/time", 1, Security.NONE)
 EXCHANGE_INFO = Endpoint("GET", "/fapi/v1/exchangeInfo", 1, Security.NONE)
 MARK_PRICE = Endpoint("GET", "/fapi/v1/premiumIndex", 1, Security.NONE)  # 1 with a symbol
-NEW_ORDER = Endpoint("POST", "/fapi/v1/order", 0, throttled=False)
+NEW_ORDER = Endpoint("POST", "/fapi/v1/order", 0, throttled=False, counts_order=True)
 QUERY_ORDER = Endpoint("GET", "/fapi/v1/order", 1)
 CANCEL_ORDER = Endpoint("DELETE", "/fapi/v1/order", 1, throttled=False)
 OPEN_ORDERS = Endpoint("GET", "/fapi/v1/openOrders", 40)  # 40 without a symbol
 OPEN_ORDERS_OF = Endpoint("GET", "/fapi/v1/openOrders", 1)  # with a symbol
-NEW_ALGO = Endpoint("POST", "/fapi/v1/algoOrder", 0, throttled=False)
+NEW_ALGO = Endpoint("POST", "/fapi/v1/algoOrder", 0, throttled=False, counts_order=True)
 QUERY_ALGO = Endpoint("GET", "/fapi/v1/algoOrder", 1)
 CANCEL_ALGO = Endpoint("DELETE", "/fapi/v1/algoOrder", 1, throttled=False)
 OPEN_ALGOS = Endpoint("GET", "/fapi/v1/openAlgoOrders", 40)  # 40 without a symbol

@@ -16,8 +16,11 @@ error codes; ``to_venue_error`` then maps an outcome onto the ``bot_cli.venue`` 
     UNAVAILABLE       -> Unavailable       -1008, 503 "Service Unavailable." / "Internal
                                            error; unable to process...": transient, not
                                            executed; send again after retry_after (~1 s)
-    RATE_LIMITED      -> RateLimited       429 / 418 / 403 WAF / -1003: not executed; wait
+    RATE_LIMITED      -> RateLimited       429 / 418 / 403 WAF / -1003 / -1015: not executed; wait
                                            retry_after (60 s unless told); an Unavailable
+    LIMIT_REACHED     -> LimitReached      -4045: the account's open conditional orders are at
+                                           their limit; not executed, and not a refusal of this
+                                           order: send again once room frees
     AUTH_FAILED       -> AuthFailed        keys or signature refused; a human must fix them
 
 Any code missing from ``CODES`` is UNKNOWN: an answer we cannot read is never taken
@@ -32,6 +35,7 @@ from http import HTTPStatus
 from bot_cli.venue import (
     AuthFailed,
     Duplicate,
+    LimitReached,
     NotFound,
     OutcomeUnknown,
     RateLimited,
@@ -57,6 +61,7 @@ class Outcome(enum.Enum):
     AUTH_FAILED = "auth_failed"
     INVALID_REQUEST = "invalid_request"
     CLOCK_SKEW = "clock_skew"
+    LIMIT_REACHED = "limit_reached"
 
 
 _R, _I, _U = Outcome.REJECTED, Outcome.INVALID_REQUEST, Outcome.UNKNOWN
@@ -69,6 +74,7 @@ CODES: dict[int, Outcome] = {
     -1007: _U,  # TIMEOUT: "Send status unknown; execution status unknown."
     -1008: Outcome.UNAVAILABLE,  # throttled by system protection: not executed, transient
     -1013: _R,  # INVALID_MESSAGE
+    -1015: Outcome.RATE_LIMITED,  # TOO_MANY_ORDERS: the account's new-order count per window
     -1021: Outcome.CLOCK_SKEW,  # INVALID_TIMESTAMP: not executed
     -1022: Outcome.AUTH_FAILED,  # INVALID_SIGNATURE
     -1100: _I,  # ILLEGAL_CHARS
@@ -112,7 +118,7 @@ CODES: dict[int, Outcome] = {
     -4016: _R,  # PRICE_HIGHTER_THAN_MULTIPLIER_UP (PERCENT_PRICE)
     -4023: _I,  # QTY_NOT_INCREASED_BY_STEP_SIZE: we should have rounded
     -4024: _R,  # PRICE_LOWER_THAN_MULTIPLIER_DOWN (PERCENT_PRICE)
-    -4045: _R,  # MAX_STOP_ORDER_EXCEEDED
+    -4045: Outcome.LIMIT_REACHED,  # MAX_STOP_ORDER_EXCEEDED: 200 open conditional orders
     -4061: _I,  # POSITION_SIDE_NOT_MATCH: our position mode is wrong
     -4116: Outcome.DUPLICATE,  # DUPLICATED_CLIENT_ORDER_ID: an open order has it
     -4118: _R,  # REDUCE_ONLY_MARGIN_CHECK_FAILED
@@ -179,6 +185,7 @@ _ERRORS: dict[Outcome, type[VenueError]] = {
     Outcome.UNKNOWN: OutcomeUnknown,
     Outcome.NOT_FOUND: NotFound,
     Outcome.AUTH_FAILED: AuthFailed,
+    Outcome.LIMIT_REACHED: LimitReached,
 }
 
 

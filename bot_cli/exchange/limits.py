@@ -1,12 +1,14 @@
-"""The IP request weight of the current minute: what the exchange allows and what is used (pure).
+"""The exchange's rate limits, as this client sees them (pure): the IP request weight of the
+current minute, and the account's new orders per window (``OrderBudget``).
 
 The limit is what exchangeInfo.rateLimits says (REQUEST_WEIGHT per minute, per IP, reference
 §7): nothing is hard-coded, and until it has been read nothing is refused here (the exchange's
 own 429 still is). The use is the exchange's own count, `X-MBX-USED-WEIGHT-1M`, which covers
 every process on the IP; where an answer lacks it, the endpoint's known weight is added.
 
-Near the limit a read is refused at once rather than sent (the caller may hold the engine lock
-a protective send waits on: nothing here sleeps); order sends and cancels are never refused.
+Near the limit a read is refused at once rather than sent (nothing here sleeps: the caller
+decides what waits); order sends and cancels are never refused here. Which new order goes first
+when the order budget is short is the daemon's choice (runtime.dispatch): stop-losses first.
 """
 
 from __future__ import annotations
@@ -49,3 +51,51 @@ class WeightBudget:
         if self.used + weight <= self.limit * THROTTLE_SHARE:
             return None
         return (MINUTE_MS - now_ms % MINUTE_MS) / 1000
+
+
+ORDER_SHARE = 0.95  # leave this much of each order window to the account's other clients
+
+
+class OrderBudget:
+    """The account's new orders per window (exchangeInfo's ORDERS limits, reference §7): what
+    the exchange counted (X-MBX-ORDER-COUNT-10S / -1M) and what this client sent since.
+
+    Windows are aligned to the server clock (now // span), as Binance counts them. Until the
+    limits are read nothing is held back (the exchange's own -1015 still is)."""
+
+    def __init__(self) -> None:
+        self.limits: dict[int, int] = {}  # window in ms -> orders allowed in it
+        self._used: dict[int, tuple[int, int]] = {}  # window in ms -> (window number, used)
+
+    def load(self, limits: Iterable[RateLimit]) -> None:
+        self.limits = {x.interval_s * 1000: x.limit for x in limits if x.kind == "ORDERS"}
+
+    def used(self, span_ms: int, now_ms: int) -> int:
+        window, used = self._used.get(span_ms, (-1, 0))
+        return used if window == now_ms // span_ms else 0
+
+    def sent(self, now_ms: int) -> None:
+        """One new order is on its way: count it before the exchange's header says so."""
+        for span in self.limits:
+            self._used[span] = (now_ms // span, self.used(span, now_ms) + 1)
+
+    def counted(self, span_ms: int, header: str, now_ms: int) -> None:
+        """The exchange's own count for a window (a header); never below what was sent."""
+        if header.isdigit() and span_ms in self.limits:
+            self._used[span_ms] = (now_ms // span_ms, max(int(header), self.used(span_ms, now_ms)))
+
+    def exhausted(self, now_ms: int) -> None:
+        """The exchange said -1015: every window is full as far as we are concerned."""
+        for span, limit in self.limits.items():
+            self._used[span] = (now_ms // span, max(limit, self.used(span, now_ms)))
+
+    def room(self, now_ms: int) -> int | None:
+        """New orders that may go now; None while no limit is known."""
+        if not self.limits:
+            return None
+        return min(max(int(limit * ORDER_SHARE) - self.used(span, now_ms), 0) for span, limit in self.limits.items())
+
+    def wait_s(self, now_ms: int) -> float:
+        """Seconds until the fullest window rolls over (0 when there is room)."""
+        full = [span for span, limit in self.limits.items() if self.used(span, now_ms) >= int(limit * ORDER_SHARE)]
+        return max(((span - now_ms % span) / 1000 for span in full), default=0.0)

@@ -15,8 +15,10 @@ Rules kept here (reference §2, §6, §7, §8):
 * 429/418 raise ``RateLimited``; after a 418 nothing is sent until the ban ends.
 * Nothing here sleeps: a throttled read near 90% of the minute's weight (the limit
   exchangeInfo states, ``limits``) raises ``RateLimited`` at once (retry_after = seconds to
-  the next minute), so the caller never holds its lock while waiting. Order sends and
-  cancels are never throttled.
+  the next minute). Order sends and cancels are never throttled here; the account's new-order
+  budget (``order_room``, from the X-MBX-ORDER-COUNT-* headers and exchangeInfo's ORDERS
+  limits) is what the daemon schedules them by. A -1015 without Retry-After waits until
+  the order window rolls over.
 * Error messages never contain the API key, the secret or a signature.
 * Every request is built in ``requests`` (parameters, their order, the hedge/one-way rules,
   the refusals raised before sending), the same values ``bot recover --dry-run`` prints:
@@ -40,7 +42,7 @@ from bot_cli.exchange import wire
 from bot_cli.exchange.endpoints import Endpoint, Security
 from bot_cli.exchange.errors import RETRY_AFTER_S, Outcome, to_venue_error
 from bot_cli.exchange.filters import SymbolFilters
-from bot_cli.exchange.limits import WeightBudget, weight_per_minute
+from bot_cli.exchange.limits import OrderBudget, WeightBudget, weight_per_minute
 from bot_cli.exchange.replies import UNREADABLE, parse, read, redact, retry_after
 from bot_cli.exchange.requests import Request
 from bot_cli.exchange.signing import encode_params, sign
@@ -57,6 +59,8 @@ from bot_cli.venue import (
 __all__ = ["BinanceRest"]
 
 UNREACHABLE_RETRY_S = 1.0  # nothing was sent: a short wait, as for 503 "Service Unavailable."
+TOO_MANY_ORDERS = -1015
+_ORDER_COUNT_HEADERS = (("X-MBX-ORDER-COUNT-10S", 10_000), ("X-MBX-ORDER-COUNT-1M", 60_000))
 _MAX_MESSAGE = 300
 # Raised before a single byte reached the exchange: not executed, and worth another try.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -95,6 +99,7 @@ class BinanceRest:
         self.hedge_mode = hedge_mode
         self.time_offset_ms = 0  # server time minus local clock
         self.weight = WeightBudget(weight_limit)  # the limit: exchangeInfo's (load_limits)
+        self.orders = OrderBudget()  # the account's new orders per window (load_limits)
         self.calls = 0  # requests handed to the transport
         self._banned_until_ms = 0  # local clock; set by a 418
 
@@ -107,6 +112,14 @@ class BinanceRest:
     def weight_spent(self) -> int:
         """The request weight of every answered request this client sent."""
         return self.weight.spent
+
+    def order_room(self) -> int | None:
+        """New orders that may be sent now without meeting -1015 (None: no limit known)."""
+        return self.orders.room(self._server_ms())
+
+    def order_wait_s(self) -> float:
+        """Seconds until the fullest order window rolls over."""
+        return self.orders.wait_s(self._server_ms())
 
     async def __aenter__(self) -> BinanceRest:
         return self
@@ -195,6 +208,7 @@ class BinanceRest:
     def _take_limits(self, body: object) -> list[wire.RateLimit]:
         limits = parse(wire.parse_rate_limits, body, "exchange info rate limits")
         self.weight.limit = weight_per_minute(limits) or self.weight.limit
+        self.orders.load(limits)
         return limits
 
     async def position_mode(self) -> bool:
@@ -275,6 +289,8 @@ class BinanceRest:
         for _ in range(2 if ep.method == "GET" else 1):
             request = self._build(req)  # a fresh timestamp per attempt
             self.calls += 1
+            if ep.counts_order:
+                self.orders.sent(self._server_ms())
             try:
                 response = await self._client.send(request)
             except _NEVER_SENT as exc:
@@ -285,10 +301,17 @@ class BinanceRest:
             except httpx.TransportError as exc:
                 failure = OutcomeUnknown(f"{what}: no answer ({type(exc).__name__})")
             else:
-                self.weight.count(ep.weight, response.headers.get("X-MBX-USED-WEIGHT-1M", ""), self._server_ms())
+                self._count(ep, response)
                 return response
         assert failure is not None
         raise failure
+
+    def _count(self, ep: Endpoint, response: httpx.Response) -> None:
+        now = self._server_ms()
+        self.weight.count(ep.weight, response.headers.get("X-MBX-USED-WEIGHT-1M", ""), now)
+        if ep.counts_order:
+            for name, span in _ORDER_COUNT_HEADERS:
+                self.orders.counted(span, response.headers.get(name, ""), now)
 
     def _build(self, req: Request) -> httpx.Request:
         """The HTTP request: exactly ``req.query``, signed where the endpoint is SIGNED."""
@@ -325,7 +348,11 @@ class BinanceRest:
         text = redact(f"{what}: HTTP {status}{coded}: {msg}", (self._key, self._secret))[:_MAX_MESSAGE]
         if outcome not in RETRY_AFTER_S:
             return to_venue_error(outcome, code, text)
-        wait_s = retry_after(response, msg, RETRY_AFTER_S[outcome], self._server_ms())
+        default_s = RETRY_AFTER_S[outcome]
+        if code == TOO_MANY_ORDERS:  # the order window is full until it rolls over
+            self.orders.exhausted(self._server_ms())
+            default_s = max(self.orders.wait_s(self._server_ms()), UNREACHABLE_RETRY_S)
+        wait_s = retry_after(response, msg, default_s, self._server_ms())
         if status == HTTPStatus.IM_A_TEAPOT:  # an IP ban
             self._banned_until_ms = self._clock_ms() + int(wait_s * 1000)
         return to_venue_error(outcome, code, text, retry_after=wait_s)

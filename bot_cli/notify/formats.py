@@ -20,6 +20,10 @@ KINDS = (
     "position_unclaimed",
     "stream_down",
     "stream_up",
+    "stream_deaf",
+    "stream_hearing",
+    "limit_reached",
+    "share_lost",
     "daemon_started",
     "daemon_stopped",
     "test",
@@ -95,6 +99,31 @@ def stream_up(since_ms: int, now_ms: int) -> Notice:
         f"user data stream back after {secs} s down; reconciling",
         {"since": iso(since_ms / 1000), "seconds": secs},
     )
+
+
+def stream_deaf(since_ms: int) -> Notice:
+    return Notice(
+        "stream_deaf",
+        f"user data stream deaf since {iso(since_ms / 1000)}: connected, but no event for the bot's own"
+        " orders; reconciling by REST every few seconds until it speaks (check venue.ws_url)",
+        {"since": iso(since_ms / 1000)},
+    )
+
+
+def stream_hearing(since_ms: int, now_ms: int) -> Notice:
+    secs = (now_ms - since_ms) // 1000
+    return Notice("stream_hearing", f"user data stream speaks again after {secs} s deaf",
+                  {"since": iso(since_ms / 1000), "seconds": secs})
+
+
+def limit_reached(pending_id: str, text: str) -> Notice:
+    """A leg refused for the account's limit of open conditional orders; the bot keeps trying."""
+    return Notice("limit_reached", f"entry {pending_id}: {text}", {"entry": pending_id})
+
+
+def share_lost(pending_id: str, text: str) -> Notice:
+    """A reduction of the position, proven and charged to an entry it was not the bot's doing."""
+    return Notice("share_lost", f"entry {pending_id}: {text}", {"entry": pending_id})
 
 
 def daemon_started(venue: str) -> Notice:

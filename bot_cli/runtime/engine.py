@@ -1,9 +1,17 @@
 """ExecutionEngine: the thin runtime over the core (the seed's public face).
 
-It owns the in-memory view of the journal, runs the core's commands strictly in
-order (a persist is durable before the next command runs), turns every outcome into
-an event and feeds it back. One asyncio lock serialises live events, timers and
-reconciliation, so two decisions about one entry never interleave.
+Decide under a lock, never wait under it. An event is stepped through the core and its
+records queued at once, with no await in between (the event loop is the lock); one flush then
+makes every queued record durable with one fsync (a group commit) and only then hands the
+commands that depend on them to the dispatcher (runtime.dispatch). Sends run concurrently:
+different entries never wait on each other's answers, and an entry's SL and TP go out at
+once. Each order's commands keep their order (one outstanding question per order); every
+answer comes back as an event, stepped the same way.
+
+A reconcile reads the exchange with nothing held, then applies its plan only to the entries
+that did not move meanwhile (no event, no send in flight while it read): a read older than
+what an entry already knows never moves it backwards. The entries it skipped are named, so the
+caller can look again once they are quiet.
 """
 
 from __future__ import annotations
@@ -14,33 +22,34 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot_cli.core import commands as cm
 from bot_cli.core import events as ev
-from bot_cli.core.engine import open_entry, step
+from bot_cli.core.engine import adopt_entry, open_entry, step
 from bot_cli.core.errors import InvalidTransition
 from bot_cli.core.ids import make_pending_id, parse_client_id
 from bot_cli.core.model import (
     AlgoReport,
     ClientId,
     EntrySpec,
-    Leg,
     OrderReport,
     OrderStatus,
     Pending,
     PendingId,
     Policy,
-    PositionSide,
+    PositionKey,
     Status,
 )
 from bot_cli.core.netting import netting_refusal
-from bot_cli.core.reconcile import Lookups, Plan, Snapshot, book_symbols, lookups_needed, reconcile
-from bot_cli.core.shares import allocate, shortfall
+from bot_cli.core.positions import Verdict, judge, on_key
+from bot_cli.core.reconcile import Lookups, Plan, Snapshot, book_symbols, lookups_needed, recheck_times, reconcile
+from bot_cli.core.shares import shortfall
 from bot_cli.errors import BotError
 from bot_cli.runtime.clock import Clock, SystemClock
+from bot_cli.runtime.dispatch import Dispatcher, Job, TaskDispatcher
 from bot_cli.runtime.executor import SENDS, PositionSeen
 from bot_cli.state_store import PendingEntryStore, UnknownEntry
 from bot_cli.store.codec import CorruptRecord, decode, encode
@@ -51,19 +60,13 @@ log = logging.getLogger("bot_cli.engine")
 T = TypeVar("T")
 R = TypeVar("R", OrderReport, AlgoReport)
 CommandHook = Callable[[cm.Command], None]
+Sleep = Callable[[float], Awaitable[None]]
+Write = cm.PersistPending | cm.ArchivePending
 
 
 class EntryNetting(BotError):
     """An entry refused before anything was written or sent: it would net against another
     entry's share of the same position (core.netting)."""
-
-
-class Dropped(Exception):
-    """The entry left the journal through another process (an operator's drop)."""
-
-    def __init__(self, pending_id: PendingId) -> None:
-        super().__init__(pending_id)
-        self.pending_id = pending_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class Recovery:
     lookups: Lookups
     calls: int  # REST calls the snapshot took
     weight: int | None = None  # the request weight they cost, where the venue counts it
+    skipped: frozenset[PendingId] = frozenset()  # moved while the exchange was read: not applied
 
 
 class ExecutionEngine:
@@ -85,16 +89,34 @@ class ExecutionEngine:
         recv_window_ms: int = 5000,
         on_command: CommandHook | None = None,
         on_alert: Callable[[PendingId, str, str], None] | None = None,
+        dispatcher: Dispatcher | None = None,
+        sleep: Sleep = asyncio.sleep,
+        entropy: Callable[[], int] = lambda: secrets.randbelow(36**5),
     ) -> None:
         self.store, self.venue = store, venue
         self.clock = clock or SystemClock()
         self.policy, self.recv_window_ms = policy, recv_window_ms
         self.state: dict[PendingId, Pending] = {}
+        self.versions: dict[PendingId, int] = {}  # bumped at every change of an entry
         self.timers: dict[PendingId, set[int]] = {}  # every deadline of an entry, not only the first
         self.alerts: list[tuple[PendingId, str]] = []
-        self._gone: set[PendingId] = set()  # archived by this engine: ids are never reused
-        self._on_command, self._on_alert = on_command, on_alert
-        self._lock = asyncio.Lock()
+        self.suspects: dict[PositionKey, Decimal] = {}  # position reads short of the shares, to confirm
+        self.rechecks: dict[PositionKey, int] = {}  # positions to read again from then, once settled
+        self.dispatcher: Dispatcher = dispatcher or TaskDispatcher(self.run_job, venue)
+        self.fatal: BaseException | None = None  # what killed it (a failed fsync): nothing more runs
+        self.died = asyncio.Event()
+        self.on_answer: Callable[[Job], None] | None = None  # every answered job (the daemon's ears)
+        self._gone: set[PendingId] = set()  # archived: ids are never reused
+        self._dropped: set[PendingId] = set()  # archived by another process: nothing more is sent for it
+        self._on_command, self._on_alert, self._sleep, self._entropy = on_command, on_alert, sleep, entropy
+        self._writes: list[Write] = []  # records to make durable at the next flush
+        self._ready: list[Job] = []  # commands waiting for that flush
+        self._orders: dict[str, deque[Job]] = {}  # per order: the job out now, then those behind it
+        self._busy: dict[PendingId, int] = {}  # jobs of an entry not answered yet
+        self._express: set[str] = set()  # sends stamped anew: they go out without waiting again
+        self._flushing = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self._seq = 0
         self.load()
 
     # -- the journal ----------------------------------------------------------------
@@ -111,8 +133,7 @@ class ExecutionEngine:
         for key, record in self.store.poll():
             pid = PendingId(key)
             if record is None:
-                self.state.pop(pid, None)
-                self.timers.pop(pid, None)
+                self._forget(pid)
             else:
                 self._absorb(key, record)
             changed.append(pid)
@@ -120,9 +141,18 @@ class ExecutionEngine:
 
     def _absorb(self, key: str, record: dict[str, object]) -> None:
         try:
-            self.state[PendingId(key)] = decode(dict(record))
+            self._set(decode(dict(record)))
         except CorruptRecord as err:
             log.warning("journal record %s skipped: %s", key, err, extra={"entry": key, "event": "record_skipped"})
+
+    def _set(self, p: Pending) -> None:
+        self.state[p.pending_id] = p
+        self.versions[p.pending_id] = self.versions.get(p.pending_id, 0) + 1
+
+    def _forget(self, pid: PendingId) -> None:
+        self.state.pop(pid, None)
+        self.timers.pop(pid, None)
+        self.versions[pid] = self.versions.get(pid, 0) + 1
 
     # -- the seed's entry points ----------------------------------------------------
 
@@ -130,15 +160,26 @@ class ExecutionEngine:
         """Persist the entry, then place it; returns the entry as it stands after the answer.
 
         Refused (EntryNetting, nothing written or sent) if it would net against another
-        entry's share (core.netting): decided under the lock, against the entries in view."""
+        entry's share (core.netting): decided against the entries in view, with no await."""
         now = self.clock.now_ms()
-        pid = make_pending_id(now, secrets.randbelow(36**5))
+        pid = make_pending_id(now, self._entropy())
+        if (conflict := netting_refusal(spec, self.state.values())) is not None:
+            raise EntryNetting(conflict)
         pending, cmds = open_entry(pid, spec, now, self.recv_window_ms)
-        async with self._lock:
-            if (conflict := netting_refusal(spec, self.state.values())) is not None:
-                raise EntryNetting(conflict)
-            self.state[pid] = pending
-            await self._run(cmds)
+        self._set(pending)
+        self._accept(cmds)
+        await self.quiet(pid)
+        return self.state.get(pid) or pending
+
+    async def adopt(self, spec: EntrySpec, avg_price: Decimal | None) -> Pending:
+        """Make a part of a position no entry holds an entry of its own (core.engine.adopt_entry):
+        persisted, then its legs placed; returns it as it stands once they answered."""
+        now = self.clock.now_ms()
+        pid = make_pending_id(now, self._entropy())
+        pending, cmds = adopt_entry(pid, spec, avg_price, now, self.recv_window_ms, policy=self.policy)
+        self._set(pending)
+        self._accept(cmds)
+        await self.quiet(pid)
         return self.state.get(pid) or pending
 
     async def handle_order_filled(
@@ -166,41 +207,51 @@ class ExecutionEngine:
 
     # -- events ---------------------------------------------------------------------
 
+    def deliver_report(self, report: OrderReport | AlgoReport) -> PendingId | None:
+        """An order report (stream or REST) for one of our ids, stepped now; its sends go out
+        once flushed, without the caller waiting for them. The entry it was for, if ours."""
+        event = ev.of_order(report) if isinstance(report, OrderReport) else ev.of_algo(report)
+        if event is None:
+            return None
+        self.deliver(event)
+        return event.pending_id
+
     async def on_order_report(self, report: OrderReport) -> None:
-        """A matching-engine order update (stream or REST) for one of our ids."""
-        parsed = parse_client_id(report.client_id)
-        if parsed is None:
-            return
-        if parsed.leg is Leg.ENTRY:
-            await self.handle(ev.entry_event(parsed.pending_id, report))
-        elif parsed.leg is Leg.CLOSE and report.status is not OrderStatus.REJECTED:
-            await self.handle(ev.CloseAccepted(parsed.pending_id))
+        """As deliver_report, then wait until that entry has nothing in flight."""
+        if (pid := self.deliver_report(report)) is not None:
+            await self.quiet(pid)
 
     async def on_algo_report(self, report: AlgoReport) -> None:
-        parsed = parse_client_id(report.client_id)
-        if parsed is not None and parsed.leg in (Leg.SL, Leg.TP):
-            await self.handle(ev.protection_event(parsed.pending_id, report))
+        if (pid := self.deliver_report(report)) is not None:
+            await self.quiet(pid)
+
+    def deliver(self, event: ev.Event | PositionSeen) -> None:
+        """Step ``event`` and queue what it decided (no await: nothing interleaves)."""
+        self._alive()
+        if event.pending_id not in self.state and event.pending_id not in self._gone:
+            self.absorb_external()  # written by another process since we last looked
+        self._accept(self._step(event))
 
     async def handle(self, event: ev.Event) -> None:
-        async with self._lock:
-            if event.pending_id not in self.state and event.pending_id not in self._gone:
-                self.absorb_external()  # written by another process since we last looked
-            await self._run(self._step(event))
+        """Deliver, then wait until the entry has nothing in flight."""
+        self.deliver(event)
+        await self.quiet(event.pending_id)
 
-    async def claim(self, pending_id: PendingId) -> bool:
-        """Send a REQUESTED entry, deciding under the lock: a reconcile may have claimed it
-        since the caller looked (then nothing is done: claimed twice would park it)."""
-        async with self._lock:
-            p = self.state.get(pending_id)
-            if p is None or p.status is not Status.REQUESTED:
-                return False
-            conflict = netting_refusal(p.spec, self.state.values(), p) or ""
-            await self._run(self._step(ev.EntryClaimed(pending_id, conflict)))
-            return True
+    def claim(self, pending_id: PendingId) -> bool:
+        """Take a REQUESTED entry to send it (decided now: nothing interleaves); False if it
+        is not REQUESTED any more (a reconcile or another look took it)."""
+        p = self.state.get(pending_id)
+        if p is None or p.status is not Status.REQUESTED:
+            return False
+        conflict = netting_refusal(p.spec, self.state.values(), p) or ""
+        self.deliver(ev.EntryClaimed(pending_id, conflict))
+        return True
 
-    async def run_due_checks(self) -> int:
-        """Feed one CheckDue per entry with a due deadline (later ones stay); returns how many."""
+    def fire_due_checks(self) -> list[PendingId]:
+        """Deliver one CheckDue per entry with a due deadline (later ones stay), and read each
+        position in doubt whose orders have settled."""
         now = self.clock.now_ms()
+        carriers = self._reread_positions(now)
         due = [pid for pid, ats in self.timers.items() if min(ats, default=now + 1) <= now]
         for pid in due:
             left = {at for at in self.timers.get(pid, set()) if at > now}
@@ -209,22 +260,80 @@ class ExecutionEngine:
             else:
                 self.timers.pop(pid, None)
             if pid in self.state:
-                await self.handle(ev.CheckDue(pid))
+                self.deliver(ev.CheckDue(pid))
+        return [*due, *carriers]
+
+    async def run_due_checks(self) -> int:
+        """fire_due_checks, then wait until those entries have nothing in flight."""
+        due = self.fire_due_checks()
+        await self._until(lambda: not any(self._busy.get(pid) for pid in due))
         return len(due)
 
-    async def idle(self) -> None:
-        """Return once no command sequence is running (and none can start before we return)."""
-        async with self._lock:
-            return
+    def positions_read(self, positions: Mapping[PositionKey, Decimal]) -> None:
+        """Positions as the stream reports them: a shortfall they show is read again over REST
+        (core.positions) before any share moves; the stream's word alone never moves one."""
+        for key, amount in positions.items():
+            if any(p.key == key for p in self.state.values()):
+                self._note_verdict(key, judge(self.state.values(), key, amount, None))
 
-    def position_unexplained(self, positions: Mapping[tuple[str, PositionSide], Decimal]) -> bool:
+    def position_unexplained(self, positions: Mapping[PositionKey, Decimal]) -> bool:
         """A position below what this journal's entries hold: closed by hand, liquidated,
-        ADL, or a leg whose report has not arrived yet. Reconcile to share it out."""
+        ADL, or a leg whose report has not arrived yet. A reconcile judges it."""
         live = list(self.state.values())
         return any(shortfall(live, symbol, side, amount) > 0 for (symbol, side), amount in positions.items())
 
     def next_check_at(self) -> int | None:
-        return min((at for ats in self.timers.values() for at in ats), default=None)
+        """The next deadline: an entry's, or a position's to read again (once it has settled)."""
+        times = [at for ats in self.timers.values() for at in ats]
+        times += [at for key, at in self.rechecks.items() if self._settled(key)]
+        return min(times, default=None)
+
+    def busy(self, pid: PendingId) -> bool:
+        """Something of this entry is queued or in flight."""
+        return bool(self._busy.get(pid))
+
+    # -- waiting ----------------------------------------------------------------------
+
+    async def quiet(self, pid: PendingId) -> None:
+        """Return once the entry has nothing queued or in flight."""
+        await self._until(lambda: not self._busy.get(pid))
+
+    async def idle(self) -> None:
+        """Return once nothing is queued or in flight at all."""
+        await self._until(lambda: not self._busy and not self._writes)
+
+    async def _until(self, done: Callable[[], bool]) -> None:
+        """Wait for ``done``; every record queued meanwhile is durable when this returns."""
+        self.flush()
+        while not done():
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+            self.flush()
+        self._alive()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def _alive(self) -> None:
+        if self.fatal is not None:
+            raise self.fatal
+
+    def halt(self, why: BaseException) -> None:
+        """Stop at once, as a killed process would: nothing queued is written or sent."""
+        self._die(why)
+
+    def _die(self, err: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = err
+            self.died.set()
+            log.error("the engine stopped: %s", err, extra={"event": "engine_failed"})
+        self._writes.clear()
+        self._ready.clear()
+        self._wake()
 
     # -- reconciliation -------------------------------------------------------------
 
@@ -256,120 +365,294 @@ class ExecutionEngine:
         algos = await _joined(self.venue.open_algo_orders(s) for s in symbols)
         return _by_client_id(orders), _by_client_id(algos), 2 * len(symbols)
 
-    async def recover(self, *, execute: bool = True, positions: bool = False) -> Recovery:
+    async def recover(self, *, execute: bool = True, positions: bool = False, wait: bool = True) -> Recovery:
         """Reconcile the journal with the exchange; execute the plan unless told not to.
 
-        positions=True reads the positions even where nothing else asks for them (a
-        position that changed outside the bot's orders)."""
-        async with self._lock:  # held across plan and execution: no event slips in between
-            self.absorb_external()
-            spent = self._weight_spent()
-            snap, lookups, calls = await self.snapshot(positions=positions)
-            weight = None if spent is None else (self._weight_spent() or 0) - spent
-            plan = reconcile(self.state, snap, self.clock.now_ms(), self.policy)
-            if execute:
-                await self._execute_plan(plan)
-        return Recovery(plan, lookups, calls, weight)
+        positions=True reads the positions even where nothing else asks for them. A position
+        short of the shares is read once more, ``position_confirm_ms`` later, before the plan
+        moves any share (core.positions). ``wait``: return once the plan's sends have answered."""
+        self.flush()
+        self.absorb_external()
+        spent, marks, busy = self._weight_spent(), dict(self.versions), set(self._busy)
+        snap, lookups, calls = await self.snapshot(positions=positions)
+        plan = reconcile(self.state, snap, self.clock.now_ms(), self.policy, self.suspects)
+        if plan.suspects and snap.positions is not None:
+            await self._sleep(self.policy.position_confirm_ms / 1000)
+            snap, calls = replace(snap, positions=await self.venue.positions()), calls + 1
+            plan = reconcile(self.state, snap, self.clock.now_ms(), self.policy, plan.suspects)
+        weight = None if spent is None else (self._weight_spent() or 0) - spent
+        moved = frozenset(
+            pid for pid in self.state if pid in busy or self.busy(pid) or marks.get(pid) != self.versions[pid]
+        )
+        if execute:
+            if snap.positions is not None:
+                self.suspects, self.rechecks = dict(plan.suspects), dict(plan.rechecks)
+            self._apply(plan, moved)
+            if wait:
+                await self.quiet_all(pid for pid in plan.state if pid not in moved)
+        return Recovery(plan, lookups, calls, weight, moved)
 
     def _weight_spent(self) -> int | None:
         return self.venue.weight_spent if isinstance(self.venue, Metered) else None
 
     async def execute_plan(self, plan: Plan) -> None:
         """Execute a plan made earlier by recover(execute=False), e.g. after a confirmation."""
-        async with self._lock:
-            await self._execute_plan(plan)
+        self._apply(plan, frozenset())
+        await self.idle()
 
-    async def _execute_plan(self, plan: Plan) -> None:
+    async def quiet_all(self, pids: Iterable[PendingId]) -> None:
+        wanted = set(pids)
+        await self._until(lambda: not any(self._busy.get(pid) for pid in wanted))
+
+    def _apply(self, plan: Plan, skip: frozenset[PendingId]) -> None:
         for row in plan.rows:
+            if row.pending_id in skip:
+                continue
             if row.pending_id in plan.state:
-                self.state[row.pending_id] = plan.state[row.pending_id]
+                self._set(plan.state[row.pending_id])
             else:
-                self.state.pop(row.pending_id, None)
-        await self._run(plan.commands)
+                self._forget(row.pending_id)
+                self._gone.add(row.pending_id)
+            self._accept(list(row.commands))
+        self.flush()
 
-    # -- the executor loop ----------------------------------------------------------
+    # -- stepping ---------------------------------------------------------------------
 
-    def _step(self, event: ev.Event) -> list[cm.Command]:
+    def _step(self, event: ev.Event | PositionSeen) -> list[cm.Command]:
+        if isinstance(event, PositionSeen):
+            return self._judge_read(event)
         p = self.state.get(event.pending_id)
         if p is None:
             log.debug("event for an entry no longer pending (%s) ignored: %s", event.pending_id, type(event).__name__,
                       extra={"entry": event.pending_id, "event": type(event).__name__})
             return []
-        event = self._shared_out(event)
         try:
             q, cmds = step(p, event, self.clock.now_ms(), self.policy)
         except InvalidTransition as err:  # one way, live as at reconcile: a human must look
             log.warning("%s", err, extra=_fields(p, event))
             q, cmds = step(p, ev.EvidenceConflict(p.pending_id, str(err)), self.clock.now_ms(), self.policy)
-        if isinstance(event, ev.ProtectionRejected | ev.ProtectionWouldTrigger | ev.EntryRejected):
-            log.warning("%s: %s refused (%s) %s", p.pending_id, getattr(event, "client_id", "entry"), event.code,
-                        event.message, extra={**_fields(p, event), "code": event.code})
-        if q.status is not p.status:
-            log.info("%s %s -> %s%s", q.pending_id, p.status.value, q.status.value, f": {q.reason}" if q.reason else "",
-                     extra={**_fields(q, event), "from_state": p.status.value})
+        _log_step(p, q, event)
         if q.status.terminal:
             self._gone.add(q.pending_id)  # late events for it (cancels of old legs) need no journal read
-            self.state.pop(q.pending_id, None)
-            self.timers.pop(q.pending_id, None)
+            self._forget(q.pending_id)
         else:
-            self.state[q.pending_id] = q
+            self._set(q)
         return cmds
 
-    def _shared_out(self, event: ev.Event) -> ev.Event:
-        """A position read names the symbol's net position; the entry gets only its part of it."""
-        if not isinstance(event, PositionSeen):
-            return event
-        p = self.state[event.pending_id]
-        shares = allocate(self.state.values(), p.spec.symbol, p.spec.position_side, event.amount)
-        return ev.PositionReport(event.pending_id, shares.get(event.pending_id, Decimal(0)))
+    def _judge_read(self, seen: PositionSeen) -> list[cm.Command]:
+        """A position read (asked for by an entry, or a recheck): what it means for every entry
+        on that position (core.positions)."""
+        p = self.state.get(seen.pending_id)
+        if p is None:
+            return []
+        verdict = judge(self.state.values(), p.key, seen.amount, self.suspects.get(p.key))
+        self._note_verdict(p.key, verdict)
+        return [c for event in verdict.events.values() for c in self._step(event)]
 
-    async def _run(self, cmds: Iterable[cm.Command]) -> None:
-        """Execute in order; outcomes become events whose commands join the queue."""
-        queue = deque(cmds)
-        while queue:
-            cmd = queue.popleft()
-            try:
-                events = await self._execute(cmd)
-            except Dropped as gone:  # an operator dropped it meanwhile: send nothing more for it
-                log.warning("entry %s was dropped by another process; its commands are skipped", gone.pending_id,
-                            extra={"entry": gone.pending_id, "event": "dropped_elsewhere"})
-                queue = deque(c for c in queue if _entry_of_command(c) != gone.pending_id)
-                continue
-            if self._on_command is not None:
-                self._on_command(cmd)
-            for event in events:
-                queue.extend(self._step(event))
+    def _note_verdict(self, key: PositionKey, verdict: Verdict) -> None:
+        """What to remember of a verdict: the amount to confirm, and when to read again."""
+        self.suspects.pop(key, None)
+        self.rechecks.pop(key, None)
+        if verdict.suspect is not None:
+            self.suspects[key] = verdict.suspect
+        self.rechecks.update(recheck_times({key: verdict}, self.clock.now_ms(), self.policy))
 
-    async def _execute(self, cmd: cm.Command) -> list[ev.Event]:
-        if isinstance(cmd, cm.PersistPending):
-            self._persist(cmd.pending, cmd.new)
-        elif isinstance(cmd, cm.ArchivePending):
-            self._archive(cmd)
-        elif isinstance(cmd, cm.ScheduleCheck):
-            self.timers.setdefault(cmd.pending_id, set()).add(cmd.at)
-        elif isinstance(cmd, cm.Alert):
-            self.alerts.append((cmd.pending_id, cmd.message))
-            log.error("entry %s needs attention: %s", cmd.pending_id, cmd.message,
-                      extra={"entry": cmd.pending_id, "event": cmd.kind})
-            if self._on_alert is not None:
-                self._on_alert(cmd.pending_id, cmd.message, cmd.kind)
+    def _settled(self, key: PositionKey) -> bool:
+        return all(p.settled for p in on_key(self.state.values(), key))
+
+    def _reread_positions(self, now: int) -> list[PendingId]:
+        """Each position in doubt, due and settled: read again, carried by an entry on it."""
+        carriers = []
+        for key, at in list(self.rechecks.items()):
+            holders = on_key(self.state.values(), key)
+            if not holders:
+                self.rechecks.pop(key)
+            elif at <= now and self._settled(key):
+                self.rechecks.pop(key)
+                carriers.append(holders[0].pending_id)
+                self._accept([cm.QueryPosition(carriers[-1], key[0], key[1])])
+        return carriers
+
+    # -- executing ----------------------------------------------------------------------
+
+    def _accept(self, cmds: Iterable[cm.Command]) -> None:
+        """Queue what a step decided: records for the next flush, sends behind them."""
+        for cmd in cmds:
+            if isinstance(cmd, cm.PersistPending | cm.ArchivePending):
+                self._writes.append(cmd)
+            elif isinstance(cmd, cm.ScheduleCheck):
+                self.timers.setdefault(cmd.pending_id, set()).add(cmd.at)
+                self._done(cmd)
+            elif isinstance(cmd, cm.Alert):
+                self._alert(cmd)
+            else:
+                self._queue(cmd)
+        self._flush_soon()
+
+    def _queue(self, cmd: cm.Send | cm.Query) -> None:
+        self._seq += 1
+        job = Job(cmd, self._stamp(cmd), self._seq)
+        job.express = job.key in self._express
+        self._express.discard(job.key)
+        self._ready.append(job)
+        self._busy[job.pending_id] = self._busy.get(job.pending_id, 0) + 1
+
+    def _stamp(self, cmd: cm.Send | cm.Query) -> int:
+        """The send time the core stamped on a new order (its "never landed" clock starts there);
+        for anything else, now."""
+        p = self.state.get(cmd.pending_id)
+        if p is not None and isinstance(cmd, cm.PlaceEntry):
+            return p.sent_at
+        if p is not None and isinstance(cmd, cm.PlaceProtection) and (leg := p.find_leg(cmd.client_id)):
+            return leg.sent_at
+        if p is not None and isinstance(cmd, cm.ClosePosition) and p.close is not None:
+            return p.close.sent_at
+        return self.clock.now_ms()
+
+    def _alert(self, cmd: cm.Alert) -> None:
+        self.alerts.append((cmd.pending_id, cmd.message))
+        log.error("entry %s needs attention: %s", cmd.pending_id, cmd.message,
+                  extra={"entry": cmd.pending_id, "event": cmd.kind})
+        if self._on_alert is not None:
+            self._on_alert(cmd.pending_id, cmd.message, cmd.kind)
+        self._done(cmd)
+
+    def _flush_soon(self) -> None:
+        """One flush per turn of the event loop: every record queued meanwhile shares its fsync."""
+        if self._flushing or not (self._writes or self._ready):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a synchronous caller): it flushes itself
+        self._flushing = True
+        loop.call_soon(self._flush_quietly)
+
+    def _flush_quietly(self) -> None:
+        with contextlib.suppress(BaseException):  # _die has it; every waiter raises it
+            self.flush()
+
+    def flush(self) -> None:
+        """Make every queued record durable (one fsync), then hand out the sends behind them."""
+        self._flushing = False
+        self._alive()
+        writes, self._writes = self._writes, []
+        jobs, self._ready = self._ready, []
+        try:
+            gone = self._commit(writes)
+        except BaseException as err:
+            self._die(err)
+            raise
+        for job in jobs:
+            if job.pending_id in gone:
+                self._unbusy(job)
+            else:
+                self._start(job)
+        self._wake()
+
+    def _commit(self, writes: list[Write]) -> set[PendingId]:
+        """Persist in one write, then archive; the entries another process removed meanwhile."""
+        puts = [w for w in writes if isinstance(w, cm.PersistPending)]
+        refused = self.store.put_many((w.pending.pending_id, encode(w.pending), w.new) for w in puts)
+        gone = {PendingId(pid) for pid in refused}
+        for pid in gone:
+            log.warning("entry %s was dropped by another process; its commands are skipped", pid,
+                        extra={"entry": pid, "event": "dropped_elsewhere"})
+            self._gone.add(pid)
+            self._dropped.add(pid)
+            self._forget(pid)
+        for w in writes:
+            if isinstance(w, cm.ArchivePending) and w.pending.pending_id not in gone:
+                with contextlib.suppress(UnknownEntry):  # another process archived it first
+                    self.store.remove(w.pending.pending_id, w.reason, record=encode(w.pending))
+        for w in writes:
+            if _entry_of_command(w) not in gone:
+                self._done(w)
+        return gone
+
+    def _start(self, job: Job) -> None:
+        """Out now, or behind the job of the same order still out (one question per order)."""
+        behind = self._orders.get(job.key)
+        if behind is not None:
+            behind.append(job)
+            return
+        self._orders[job.key] = deque()
+        self.dispatcher.submit(job)
+
+    async def run_job(self, job: Job) -> None:
+        """The dispatcher's call: send, then step the answer."""
+        if self.fatal is not None:
+            return
+        try:
+            await self.send(job)
+            self.complete(job)
+        except asyncio.CancelledError:
+            raise  # the daemon stops: the next start reconciles what this left open
+        except BaseException as err:  # noqa: BLE001 - the journal failed (or a test's crash): it is dead
+            self._die(err)
+
+    async def send(self, job: Job) -> None:
+        """The network call of one job; its outcome (as events) is kept on the job."""
+        try:
+            job.events = await self.call(job)
+        except Exception as err:  # a bug, not the exchange: said, and the entry asks again later
+            log.exception("%s for %s failed unexpectedly", type(job.cmd).__name__, job.key)
+            job.events = [ev.QueryFailed(job.pending_id, f"unexpected {type(err).__name__}")]
+        self._done(job.cmd)
+
+    async def call(self, job: Job) -> list[Any]:
+        """The network call of one job, as events. A new order that waited too long is not sent
+        but stamped anew first (core.rules.send_delayed): "never landed" stays measured from
+        near the real send."""
+        if job.pending_id in self._dropped:
+            return []  # an operator dropped it while this waited: nothing more is sent for it
+        waited = self.clock.now_ms() - job.queued_at
+        if job.counted and waited > self.policy.send_delay_ms:
+            self._express.add(job.key)
+            return [ev.SendDelayed(job.pending_id, ClientId(job.key), job.queued_at)]
+        return await SENDS[type(job.cmd)](self.venue, job.cmd)
+
+    def complete(self, job: Job) -> None:
+        """Step a job's answer; the next job of its order may go."""
+        self._finished(job)
+        for event in job.events:
+            self.deliver(event)
+        if self.on_answer is not None:
+            self.on_answer(job)
+        self._flush_soon()
+        self._wake()
+
+    def _finished(self, job: Job) -> None:
+        """An answered job: its order's next job goes out (one of a dropped entry never does)."""
+        self._unbusy(job)
+        behind = self._orders.get(job.key)
+        while behind:
+            nxt = behind.popleft()
+            if nxt.pending_id not in self._dropped:
+                self.dispatcher.submit(nxt)
+                return
+            self._unbusy(nxt)
+        self._orders.pop(job.key, None)
+
+    def _unbusy(self, job: Job) -> None:
+        left = self._busy.get(job.pending_id, 0) - 1
+        if left > 0:
+            self._busy[job.pending_id] = left
         else:
-            return await SENDS[type(cmd)](self.venue, cmd)
-        return []
+            self._busy.pop(job.pending_id, None)
 
-    def _persist(self, p: Pending, new: bool) -> None:
-        """Durable before the next command. A record another process archived stays archived."""
-        if new:
-            self.store.save(p.pending_id, encode(p))
-        elif not self.store.update(p.pending_id, encode(p)):
-            self._gone.add(p.pending_id)
-            self.state.pop(p.pending_id, None)
-            self.timers.pop(p.pending_id, None)
-            raise Dropped(p.pending_id)
+    def _done(self, cmd: cm.Command) -> None:
+        if self._on_command is not None:
+            self._on_command(cmd)
 
-    def _archive(self, cmd: cm.ArchivePending) -> None:
-        with contextlib.suppress(UnknownEntry):  # another process archived it first (pending drop)
-            self.store.remove(cmd.pending.pending_id, cmd.reason, record=encode(cmd.pending))
+
+def _log_step(p: Pending, q: Pending, event: ev.Event) -> None:
+    if isinstance(event, ev.ProtectionRejected | ev.ProtectionWouldTrigger | ev.EntryRejected):
+        log.warning("%s: %s refused (%s) %s", p.pending_id, getattr(event, "client_id", "entry"), event.code,
+                    event.message, extra={**_fields(p, event), "code": event.code})
+    if q.status is not p.status:
+        log.info("%s %s -> %s%s", q.pending_id, p.status.value, q.status.value, f": {q.reason}" if q.reason else "",
+                 extra={**_fields(q, event), "from_state": p.status.value})
 
 
 def _fields(p: Pending, event: ev.Event) -> dict[str, object]:

@@ -16,6 +16,7 @@ from bot_cli.core import events as ev
 from bot_cli.core.model import AlgoStatus, PendingId
 from bot_cli.venue import (
     Duplicate,
+    LimitReached,
     NotFound,
     OutcomeUnknown,
     Rejected,
@@ -28,7 +29,8 @@ from bot_cli.venue import (
 
 @dataclass(frozen=True, slots=True)
 class PositionSeen:
-    """The symbol's net position as read; the engine turns it into the entry's part of it."""
+    """The entry's position as read (the net of every entry on it); core.positions.judge says
+    what it means for each entry's share."""
 
     pending_id: PendingId
     amount: Decimal
@@ -56,6 +58,8 @@ async def place_protection(venue: Venue, c: cm.PlaceProtection) -> Outcome:
         report = await venue.place_protection(c)
     except WouldTrigger as err:
         return [ev.ProtectionWouldTrigger(pid, cid, err.code, err.message)]
+    except LimitReached as err:  # the account's limit, not this order: again once room frees
+        return [ev.ProtectionLimited(pid, cid, err.code, err.message)]
     except Unavailable as err:  # transient: retried with backoff, never a refusal
         return [ev.ProtectionDeferred(pid, cid, _why(err), _ms(err))]
     except Rejected as err:
@@ -67,14 +71,14 @@ async def place_protection(venue: Venue, c: cm.PlaceProtection) -> Outcome:
 
 async def close_position(venue: Venue, c: cm.ClosePosition) -> Outcome:
     try:
-        await venue.close_position(c)
+        report = await venue.close_position(c)
     except Unavailable as err:
         return [ev.CloseDeferred(c.pending_id, _why(err), _ms(err))]
     except Rejected as err:
         return [ev.CloseFailed(c.pending_id, f"({err.code}) {err.message}", err.code)]
     except VenueError as err:
         return [ev.CloseOutcomeUnknown(c.pending_id, _why(err), *_sent(err))]
-    return [ev.CloseAccepted(c.pending_id)]
+    return [ev.close_event(c.pending_id, report)]  # booked by what it executed
 
 
 async def cancel_entry(venue: Venue, c: cm.CancelEntry) -> Outcome:
@@ -86,7 +90,7 @@ async def cancel_entry(venue: Venue, c: cm.CancelEntry) -> Outcome:
         found = await query_entry(venue, cm.QueryEntry(c.pending_id, c.symbol, c.client_id))
         return [replace(e, after_cancel=True) if isinstance(e, ev.EntryNotFound) else e for e in found]
     except VenueError as err:
-        return [ev.QueryFailed(c.pending_id, f"cancel {c.client_id}: {_why(err)}")]
+        return [ev.QueryFailed(c.pending_id, f"cancel {c.client_id}: {_why(err)}", _wait(err))]
     return [ev.entry_event(c.pending_id, report)]
 
 
@@ -98,7 +102,7 @@ async def cancel_protection(venue: Venue, c: cm.CancelProtection) -> Outcome:
         found = await query_protection(venue, cm.QueryProtection(c.pending_id, c.client_id))
         return [_after_cancel(c, e) for e in found]
     except VenueError as err:
-        return [ev.QueryFailed(c.pending_id, f"cancel {c.client_id}: {_why(err)}")]
+        return [ev.QueryFailed(c.pending_id, f"cancel {c.client_id}: {_why(err)}", _wait(err))]
     return [ev.ProtectionCanceled(c.pending_id, c.client_id)]
 
 
@@ -129,7 +133,7 @@ async def query_protection(venue: Venue, c: cm.QueryProtection) -> Outcome:
 async def query_close(venue: Venue, c: cm.QueryClose) -> Outcome:
     return await _query(
         c.pending_id, venue.query_order(c.symbol, c.client_id),
-        lambda r: ev.CloseAccepted(c.pending_id), ev.CloseNotFound(c.pending_id),
+        lambda r: ev.close_event(c.pending_id, r), ev.CloseNotFound(c.pending_id),
     )
 
 
@@ -137,7 +141,7 @@ async def query_position(venue: Venue, c: cm.QueryPosition) -> Outcome:
     try:
         positions = await venue.positions()
     except VenueError as err:
-        return [ev.QueryFailed(c.pending_id, _why(err))]
+        return [ev.QueryFailed(c.pending_id, _why(err), _wait(err))]
     amount = positions.get((c.symbol, c.position_side))
     return [PositionSeen(c.pending_id, amount if amount is not None else Decimal(0))]
 
@@ -150,7 +154,7 @@ async def _query(
     except NotFound:
         return [missing]
     except VenueError as err:
-        return [ev.QueryFailed(pid, _why(err))]
+        return [ev.QueryFailed(pid, _why(err), _wait(err))]
     return [found(report)]
 
 
@@ -161,6 +165,11 @@ def _sent(err: VenueError) -> tuple[int, int]:
 
 def _ms(err: Unavailable) -> int:
     return int(err.retry_after * 1000)
+
+
+def _wait(err: VenueError) -> int:
+    """How long the exchange asked us to wait (0: it did not say; the core's backoff decides)."""
+    return _ms(err) if isinstance(err, Unavailable) else 0
 
 
 def _why(err: VenueError) -> str:

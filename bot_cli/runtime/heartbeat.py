@@ -31,10 +31,15 @@ class Heartbeat:
     started_at: int
     stream_up: bool = False
     stream_since: int = 0
+    deaf_since: int = 0  # the stream hears nothing of our orders since (0: it does)
     last_event_at: int = 0
     last_reconcile: dict[str, Any] = field(default_factory=dict)
     start_weight: int | None = None  # the request weight spent up to the first reconcile
     unclaimed: list[Unclaimed] = field(default_factory=list)  # positions no entry explains
+    # Conditional orders the exchange lists that are not the bot's (every symbol), and when
+    # counted: `bot enter` admits against them without a costly read of its own.
+    foreign_conditional: int | None = None
+    foreign_counted_at: int = 0
 
     @property
     def unclaimed_keys(self) -> set[tuple[str, PositionSide]]:
@@ -47,6 +52,9 @@ class Heartbeat:
     def stream(self, up: bool) -> None:
         if up != self.stream_up or not self.stream_since:
             self.stream_up, self.stream_since = up, self.engine.clock.now_ms()
+
+    def deaf(self, since: int) -> None:
+        self.deaf_since = since
 
     def event(self) -> None:
         self.last_event_at = self.engine.clock.now_ms()
@@ -67,11 +75,15 @@ class Heartbeat:
         return {
             "pid": os.getpid(), "venue": self.venue, "started_at": self.started_at,
             "written_at": self.engine.clock.now_ms(),
-            "stream": {"connected": self.stream_up, "since": self.stream_since},
+            "stream": {"connected": self.stream_up, "since": self.stream_since, "deaf_since": self.deaf_since},
             "last_event_at": self.last_event_at, "last_reconcile": self.last_reconcile,
             "start_weight": self.start_weight,
             "entries": by_status(entries), "exposure": [x.as_dict() for x in exposure(entries)],
             "unclaimed": [u.as_dict() for u in self.unclaimed],
+            "account": {
+                "hedge_mode": getattr(self.engine.venue, "hedge_mode", None),
+                "foreign_conditional": self.foreign_conditional, "counted_at": self.foreign_counted_at,
+            },
         }
 
     def write(self) -> None:

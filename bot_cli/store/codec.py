@@ -74,6 +74,7 @@ def encode(p: Pending) -> dict[str, Any]:
         "transient": p.transient,
         "exposed_since": p.exposed_since,
         "alerted": p.alerted,
+        "sl_first": p.sl_first,
     }
 
 
@@ -176,6 +177,7 @@ def _decode(d: dict[str, Any]) -> Pending:
         transient=_get({"t": d.get("transient", 0)}, "t", int),
         exposed_since=_get({"e": d.get("exposed_since", 0)}, "e", int),
         alerted=bool(d.get("alerted", False)),
+        sl_first=bool(d.get("sl_first", False)),
     )
 
 

@@ -164,6 +164,26 @@ class PendingEntryStore:
                 self._set_own(entry_id, raw[:-1])
             self._maybe_compact()
 
+    def put_many(self, items: Iterable[tuple[str, Mapping[str, Any], bool]]) -> set[str]:
+        """Store several records with one write and one fsync: ``(id, record, new)``. A record
+        that is not new replaces a live one only (as ``update``); the ids refused that way are
+        returned, nothing of theirs written. Later items win on equal ids."""
+        lines_in = [(entry_id, lines.put_line(entry_id, context, self.journal_path), new)
+                    for entry_id, context, new in items]  # fmt: skip
+        if not lines_in:
+            return set()
+        with self._lock:
+            self._catch_up()
+            created = {entry_id for entry_id, _, new in lines_in if new}
+            refused = {i for i, _, _ in lines_in if i not in self._view.live and i not in created}
+            kept = [(entry_id, raw) for entry_id, raw, _ in lines_in if entry_id not in refused]
+            if kept:
+                self._append_journal(b"".join(raw for _, raw in kept), len(kept), "the entries were NOT saved")
+                for entry_id, raw in kept:
+                    self._set_own(entry_id, raw[:-1])
+                self._maybe_compact()
+        return refused
+
     def update(self, client_order_id: str, context: Mapping[str, Any]) -> bool:
         """Replace a record only if it is still live; False if another process removed it.
 
@@ -201,6 +221,27 @@ class PendingEntryStore:
             self._append_journal(deleted, 1, lost)
             self._set_own(client_order_id, None)
             self._maybe_compact()
+
+    def remove_if(
+        self,
+        client_order_id: str,
+        reason: str,
+        *,
+        expected: Mapping[str, Any],
+        record: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """`remove`, only while the live record is still `expected` (compared as parsed dicts).
+
+        A compare-and-swap under one lock hold, after reading what other processes wrote: a
+        caller that decided from a record never archives one another process changed since.
+        False, writing nothing, when the record changed or is no longer in the journal.
+        """
+        with self._lock:
+            self._catch_up()
+            if client_order_id not in self._view.live or self._take(client_order_id) != dict(expected):
+                return False
+            self.remove(client_order_id, reason, record=record)  # the lock is re-entrant: same hold
+        return True
 
     def load_all(self) -> dict[str, Record]:
         """Every live record by id; also marks everything as seen for poll()."""

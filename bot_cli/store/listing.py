@@ -21,7 +21,7 @@ from typing import Any, Final
 # model would cost `bot pending list` a tenth of its budget (a test holds them equal).
 RECORD_VERSION: Final = 1
 SIDES: Final = frozenset({"BUY", "SELL"})
-ORDER_TYPES: Final = frozenset({"LIMIT", "MARKET"})
+ORDER_TYPES: Final = frozenset({"LIMIT", "MARKET", "ADOPTED"})
 POSITION_SIDES: Final = frozenset({"BOTH", "LONG", "SHORT"})
 STATUSES: Final = frozenset({
     "REQUESTED", "SUBMITTING", "OPEN", "PARTIALLY_FILLED", "PROTECTING", "PROTECTED", "EXITING",
@@ -55,7 +55,7 @@ _LEG_KEYS = ("leg", "state", "gen", "sent_at", "client_id", "quantity", "trigger
 _LEG_ENUMS: Final = frozenset(product(LEGS, LEG_STATES))
 # Fields added later: decode gives a record without them defaults, and reads any flag as bool(x).
 _LATER_INTS = ("transient", "exposed_since")  # checked by name in _sure
-FLAGS: Final = frozenset({"entry_done", "flatten", "verify_share", "alerted"})
+FLAGS: Final = frozenset({"entry_done", "flatten", "verify_share", "alerted", "sl_first"})
 # Every key the check reads; with FLAGS, what codec.encode writes (a test holds them equal).
 KEYS: Final = frozenset(
     {"rv", "exits", *_TYPED_KEYS, *_ENUM_KEYS, *_LATER_INTS}

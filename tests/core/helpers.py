@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from bot_cli.core import commands as cm
+from bot_cli.core import events as ev
 from bot_cli.core.ids import client_id, make_pending_id
 from bot_cli.core.model import (
     AlgoReport,
@@ -43,7 +44,7 @@ T0: Millis = 1_760_000_000_000
 RECV_WINDOW = 5_000
 POLICY = Policy()
 #: the first moment a send decided at T0 can no longer land (timestamp + recvWindow + margin)
-DEADLINE: Millis = T0 + RECV_WINDOW + POLICY.not_found_margin_ms
+DEADLINE: Millis = T0 + POLICY.send_delay_ms + RECV_WINDOW + POLICY.not_found_margin_ms
 INSIDE = T0 + 1_000  # well inside the window of a send decided at T0
 LATER = DEADLINE + 60_000  # well past it
 #: past Binance's 3-day rule: an acknowledged order may be gone from queries for good
@@ -209,6 +210,14 @@ def snapshot(
         algos=dict(algos or {}),
         positions=positions,
     )
+
+
+def close_filled(p: Pending, executed: str | None = None) -> ev.CloseReport:
+    """The exchange's report that ``p``'s market close filled (all of it, or ``executed``)."""
+    close = p.close
+    assert close is not None, f"{p.pending_id} has no close in flight"
+    qty = close.quantity if executed is None else D(executed)
+    return ev.CloseReport(p.pending_id, close.client_id, OrderStatus.FILLED, qty)
 
 
 def of_type(cmds: Sequence[cm.Command], kind: type[C]) -> list[C]:

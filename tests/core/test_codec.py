@@ -184,7 +184,7 @@ def _close_with(key: str, value: Any) -> dict[str, Any]:
 
 
 # Fields added after the first records were written: an older record decodes without them.
-ADDED = ["entry_done", "exits", "flatten", "verify_share", "transient", "exposed_since", "alerted"]
+ADDED = ["entry_done", "exits", "flatten", "verify_share", "transient", "exposed_since", "alerted", "sl_first"]
 REQUIRED = [k for k in _good() if k != "rv" and k not in ADDED]
 LEG_FIELDS = ["leg", "gen", "client_id", "quantity", "trigger_price", "state", "sent_at"]
 

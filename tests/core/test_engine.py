@@ -27,6 +27,7 @@ from bot_cli.core.model import (
     Leg,
     LegState,
     Millis,
+    OrderStatus,
     Pending,
     Policy,
     PositionSide,
@@ -47,6 +48,7 @@ from tests.core.helpers import (
     T0,
     D,
     cid,
+    close_filled,
     leg,
     legs,
     of_type,
@@ -85,6 +87,7 @@ EVENTS: dict[type, Callable[[Pending], ev.Event]] = {
     ),
     ev.ProtectionReport: lambda p: ev.ProtectionReport(p.pending_id, _leg_cid(p), AlgoStatus.NEW),
     ev.ProtectionDeferred: lambda p: ev.ProtectionDeferred(p.pending_id, _leg_cid(p), "HTTP 429", 2_000),
+    ev.ProtectionLimited: lambda p: ev.ProtectionLimited(p.pending_id, _leg_cid(p), -4045, "Reach max stop order limit."),
     ev.ProtectionRejected: lambda p: ev.ProtectionRejected(
         p.pending_id, _leg_cid(p), -4005, "Quantity greater than max quantity."
     ),
@@ -95,15 +98,18 @@ EVENTS: dict[type, Callable[[Pending], ev.Event]] = {
         p.pending_id, _leg_cid(p), "HTTP 503"
     ),
     ev.ProtectionNotFound: lambda p: ev.ProtectionNotFound(p.pending_id, _leg_cid(p)),
-    ev.ProtectionMissing: lambda p: ev.ProtectionMissing(p.pending_id, _leg_cid(p)),
     ev.ProtectionCanceled: lambda p: ev.ProtectionCanceled(p.pending_id, _leg_cid(p)),
     ev.PositionReport: lambda p: ev.PositionReport(p.pending_id, p.filled_qty or D("1.0")),
-    ev.CloseAccepted: lambda p: ev.CloseAccepted(p.pending_id),
+    ev.PositionUnconfirmed: lambda p: ev.PositionUnconfirmed(p.pending_id),
+    ev.CloseReport: lambda p: ev.CloseReport(
+        p.pending_id, p.close.client_id if p.close else cid(Leg.CLOSE, 2), OrderStatus.FILLED, D("1.0")
+    ),
     ev.CloseFailed: lambda p: ev.CloseFailed(p.pending_id, "ReduceOnly Order is rejected.", -2022),
     ev.CloseDeferred: lambda p: ev.CloseDeferred(p.pending_id, "HTTP 503 Service Unavailable", 1_000),
     ev.CloseOutcomeUnknown: lambda p: ev.CloseOutcomeUnknown(p.pending_id, "read timeout"),
     ev.CloseNotFound: lambda p: ev.CloseNotFound(p.pending_id),
     ev.QueryFailed: lambda p: ev.QueryFailed(p.pending_id, "read timeout"),
+    ev.SendDelayed: lambda p: ev.SendDelayed(p.pending_id, _leg_cid(p), T0),
     ev.CheckDue: lambda p: ev.CheckDue(p.pending_id),
     ev.EvidenceConflict: lambda p: ev.EvidenceConflict(p.pending_id, "entry REJECTED after fills were seen"),
     ev.OperatorCancel: lambda p: ev.OperatorCancel(p.pending_id),
@@ -250,7 +256,7 @@ OVERRIDES = [
     ),
     Override(
         "CLOSING, close acknowledged and nothing else live: CLOSED",
-        pending(Status.EXITING, protections=()), ev.CloseAccepted(PID), Status.CLOSED,
+        pending(Status.EXITING, protections=()), close_filled(pending(Status.EXITING)), Status.CLOSED,
     ),
     Override(
         "PROTECTING, last superseded leg canceled: PROTECTED",
@@ -312,10 +318,10 @@ def test_invalid_event_inside_a_batch_changes_nothing() -> None:
     # Arrange
     p = pending(Status.SUBMITTING)
     before = replace(p)
-    batch: list[ev.Event] = [ev.EntryAccepted(PID, ORDER_ID), ev.CloseAccepted(PID)]
+    batch: list[ev.Event] = [ev.EntryAccepted(PID, ORDER_ID), close_filled(pending(Status.EXITING))]
 
     # Act
-    with pytest.raises(InvalidTransition, match="can't handle CloseAccepted in OPEN for"):
+    with pytest.raises(InvalidTransition, match="can't handle CloseReport in OPEN for"):
         step_many(p, batch, INSIDE)
 
     # Assert
@@ -548,8 +554,9 @@ def test_entry_without_take_profit_gets_only_a_stop() -> None:
     assert cmds2 == [cm.PersistPending(q2)]  # resting in the journal, not archived
 
 
-def test_more_fills_resize_with_a_new_generation_and_cancel_the_old_only_after_both_acks() -> None:
-    """A further fill places generation 2 under new ids; generation 1 goes after both acks."""
+def test_more_fills_resize_with_a_new_generation_and_cancel_each_old_leg_after_its_new_one() -> None:
+    """A further fill places a new SL and TP (generation 2) under new ids; each old leg goes
+    once the new leg of its kind is acknowledged."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED)  # generation 1 live for 0.4
 
@@ -563,10 +570,8 @@ def test_more_fills_resize_with_a_new_generation_and_cancel_the_old_only_after_b
     assert [c.client_id for c in of_type(placed, cm.PlaceProtection)] == [SL2, TP2]
     assert [c.quantity for c in of_type(placed, cm.PlaceProtection)] == [D("0.7"), D("0.7")]
     assert {SL2, TP2}.isdisjoint({SL1, TP1})
-    assert sends(after_sl) == []
-    assert after_tp == [
-        cm.PersistPending(both), cm.CancelProtection(PID, SL1), cm.CancelProtection(PID, TP1)
-    ]
+    assert sends(after_sl) == [cm.CancelProtection(PID, SL1)]
+    assert after_tp == [cm.PersistPending(both), cm.CancelProtection(PID, TP1)]
     assert [(x.client_id, x.state) for x in both.protections] == [
         (SL1, LegState.CANCELING), (TP1, LegState.CANCELING),
         (SL2, LegState.LIVE), (TP2, LegState.LIVE),
@@ -606,8 +611,9 @@ def test_full_lifecycle_from_partial_fills_to_protected() -> None:
     ]
 
 
-def test_a_fill_while_a_generation_is_in_flight_waits_for_its_answer() -> None:
-    """No new generation while the previous one's outcome is open: ids stay one per live order."""
+def test_a_fill_while_a_leg_is_in_flight_waits_for_that_leg_s_answer() -> None:
+    """No new leg of a kind while its previous one's outcome is open (ids stay one per live
+    order); each kind is resized as soon as its own answer is in."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, protections=legs(1, "0.4", LegState.SENDING))
 
@@ -618,9 +624,10 @@ def test_a_fill_while_a_generation_is_in_flight_waits_for_its_answer() -> None:
 
     # Assert
     assert sends(cmds) == []
-    assert sends(later) == []
-    assert [c.client_id for c in sends(last)] == [SL2, TP2]
-    assert s.gen == 2
+    assert [(c.client_id, c.quantity) for c in of_type(later, cm.PlaceProtection)] == [(SL2, D("0.7"))]
+    assert [(c.client_id, c.quantity) for c in of_type(last, cm.PlaceProtection)] == [
+        (cid(Leg.TP, 3), D("0.7"))]
+    assert s.gen == 3
 
 
 def test_stale_smaller_fill_never_shrinks_the_filled_quantity() -> None:
@@ -683,7 +690,7 @@ def test_closing_ends_closed_and_archived_once_the_close_and_cancels_land() -> N
 
     # Act
     canceled, cmds1 = step(closing, ev.ProtectionCanceled(PID, TP1), INSIDE + 1)
-    done, cmds2 = step(canceled, ev.CloseAccepted(PID), INSIDE + 2)
+    done, cmds2 = step(canceled, close_filled(canceled), INSIDE + 2)
 
     # Assert
     assert canceled.status is Status.EXITING
@@ -791,11 +798,11 @@ def test_rejected_protection_is_retried_later_not_at_once() -> None:
     r, early = step(q, ev.ProtectionReport(PID, TP1, AlgoStatus.NEW), INSIDE + 1)
     s, due = step(r, ev.CheckDue(PID), INSIDE + POLICY.recheck_ms)
 
-    # Assert
+    # Assert: only the refused leg is sent again; the live TP stays as it is
     assert (q.attempts, q.retry_at) == (1, INSIDE + POLICY.recheck_ms)
     assert cmds == [cm.PersistPending(q), cm.ScheduleCheck(PID, INSIDE + POLICY.recheck_ms)]
     assert sends(early) == []
-    assert [c.client_id for c in sends(due)] == [SL2, TP2]
+    assert [c.client_id for c in sends(due)] == [SL2]
     assert s.status is Status.PROTECTING
 
 
@@ -808,12 +815,14 @@ def test_protection_refused_max_times_needs_attention_even_when_the_tp_is_accept
 
     # Act
     for _ in range(POLICY.max_protection_attempts):
-        sl, tp = (x.client_id for x in p.legs_of(p.gen))
-        p, cmds = step(p, ev.ProtectionRejected(PID, sl, -4005, "refused"), now)
+        sl, tp = p.current(Leg.SL), p.current(Leg.TP)
+        assert sl is not None and tp is not None
+        p, cmds = step(p, ev.ProtectionRejected(PID, sl.client_id, -4005, "refused"), now)
         outcomes.append(cmds)
         if p.status is Status.NEEDS_ATTENTION:
             break
-        p, _ = step(p, ev.ProtectionReport(PID, tp, AlgoStatus.NEW), now + 1)
+        if tp.state is LegState.SENDING:
+            p, _ = step(p, ev.ProtectionReport(PID, tp.client_id, AlgoStatus.NEW), now + 1)
         now = p.retry_at
         p, _ = step(p, ev.CheckDue(PID), now)
 
@@ -852,9 +861,11 @@ def test_position_flat_when_protection_would_be_placed_places_nothing() -> None:
     q, cmds = step_many(p, [ev.EntryFilled(PID, ORDER_ID, D("1.0"), D("100")),
                             ev.PositionReport(PID, D(0))], INSIDE)
 
-    # Assert
+    # Assert: the share the position took is said (an alert), then the entry archived
     assert q.status is Status.CLOSED
-    assert cmds == [cm.ArchivePending(q, "position closed outside the bot")]
+    assert [type(c) for c in cmds] == [cm.Alert, cm.ArchivePending]
+    assert cmds[-1] == cm.ArchivePending(q, "position closed outside the bot")
+    assert of_type(cmds, cm.Alert)[0].kind == "share_lost"
 
 
 # -- operator drop --------------------------------------------------------------------
@@ -921,7 +932,7 @@ def test_operator_close_of_a_protected_entry_cancels_its_legs_then_closes_its_sh
     q, cmds = step(p, ev.OperatorClose(PID), INSIDE)
     r, _ = step(q, ev.ProtectionCanceled(PID, SL1), INSIDE + 1)
     s_, closing = step(r, ev.ProtectionCanceled(PID, TP1), INSIDE + 2)
-    done, _out = step(s_, ev.CloseAccepted(PID), INSIDE + 3)
+    done, _out = step(s_, close_filled(s_), INSIDE + 3)
 
     # Assert
     assert q.status is Status.EXITING
@@ -986,7 +997,12 @@ def _candidates(p: Pending) -> list[ev.Event]:
         ev.EntryCanceledPartFilled(pid, ORDER_ID, D("0.5"), D("100")),
         ev.PositionReport(pid, D(0)),
         ev.PositionReport(pid, p.filled_qty or D("0.3")),
-        ev.CloseAccepted(pid),
+        ev.PositionUnconfirmed(pid),
+        ev.SendDelayed(pid, client_id(pid, Leg.ENTRY), p.sent_at),
+        ev.CloseReport(pid, p.close.client_id if p.close else cid(Leg.CLOSE, 9, pid), OrderStatus.EXPIRED,
+                       D("0.1")),
+        ev.CloseReport(pid, p.close.client_id if p.close else cid(Leg.CLOSE, 9, pid), OrderStatus.FILLED,
+                       p.close.quantity if p.close else D("0.3")),
         ev.CloseFailed(pid, "rejected"),
         ev.CloseDeferred(pid, "HTTP 429", 1_000),
         ev.CloseOutcomeUnknown(pid, "read timeout"),
@@ -1007,8 +1023,9 @@ def _candidates(p: Pending) -> list[ev.Event]:
             ev.ProtectionWouldTrigger(pid, c, -2021, "would trigger"),
             ev.ProtectionOutcomeUnknown(pid, c, "HTTP 503"),
             ev.ProtectionNotFound(pid, c),
-            ev.ProtectionMissing(pid, c),
+            ev.ProtectionLimited(pid, c, -4045, "Reach max stop order limit."),
             ev.ProtectionCanceled(pid, c),
+            ev.SendDelayed(pid, c, x.sent_at),
         ]
         if x.state is LegState.SENDING:  # acknowledgements are the common answer
             out += [ev.ProtectionReport(pid, c, AlgoStatus.NEW)] * 8
@@ -1105,7 +1122,8 @@ def test_persist_comes_before_every_send(walks: list[Step]) -> None:
 
 
 def test_no_step_ever_resends_an_entry(walks: list[Step]) -> None:
-    """Only claiming a REQUESTED entry sends it; unknown outcomes and checks only query."""
+    """Only claiming a REQUESTED entry sends it (or, once, its send that waited and never went
+    out, stamped anew); unknown outcomes and checks only query."""
     for s in walks:
         # Arrange
         context = f"seed {s.seed}: {type(s.event).__name__} in {s.before.status.name}"
@@ -1115,7 +1133,8 @@ def test_no_step_ever_resends_an_entry(walks: list[Step]) -> None:
 
         # Assert
         if placed:
-            assert (s.before.status, type(s.event)) == (Status.REQUESTED, ev.EntryClaimed), context
+            assert (s.before.status, type(s.event)) in (
+                (Status.REQUESTED, ev.EntryClaimed), (Status.SUBMITTING, ev.SendDelayed)), context
 
 
 def test_every_send_is_unique_within_a_command_list(walks: list[Step]) -> None:
@@ -1163,7 +1182,8 @@ def test_every_status_change_is_noted_in_history(walks: list[Step]) -> None:
 
 def test_needs_attention_always_comes_with_an_alert(walks: list[Step]) -> None:
     """Entering NEEDS_ATTENTION emits exactly one Alert carrying the reason; any other alert
-    is the one long-exposure alert of an unprotected share."""
+    is the one long-exposure alert of an unprotected share, a leg refused for the account's
+    limit (said at the first refusal of a stretch), or a share the position took on proof."""
     for s in walks:
         # Arrange
         entered = (s.after.status is Status.NEEDS_ATTENTION
@@ -1173,11 +1193,15 @@ def test_needs_attention_always_comes_with_an_alert(walks: list[Step]) -> None:
         alerts = of_type(s.cmds, cm.Alert)
         reasons = [a for a in alerts if a.message == s.after.reason]
         exposure = [a for a in alerts if "without a full stop" in a.message]
+        limit = [a for a in alerts if a.kind == "limit"]
+        lost = [a for a in alerts if a.kind == "share_lost"]
 
         # Assert
         assert len(reasons) == (1 if entered else 0) or (not entered and not reasons), f"seed {s.seed}"
         assert len(exposure) <= 1, f"seed {s.seed}"
-        assert len(reasons) + len(exposure) == len(alerts), f"seed {s.seed}"
+        assert len(reasons) + len(exposure) + len(limit) + len(lost) == len(alerts), f"seed {s.seed}"
+        assert not limit or isinstance(s.event, ev.ProtectionLimited), f"seed {s.seed}"
+        assert not lost or isinstance(s.event, ev.PositionReport), f"seed {s.seed}"
         assert not exposure or (s.after.alerted and not s.before.alerted), f"seed {s.seed}"
 
 
@@ -1192,7 +1216,7 @@ def test_a_crossed_trigger_while_partly_filled_cancels_the_entry_rest_before_clo
     q, cmds = step(p, ev.ProtectionWouldTrigger(PID, sl.client_id, -2021, "would trigger"), INSIDE)
     r, _ = step(q, ev.ProtectionCanceled(PID, TP1), INSIDE + 1)
     s_, closing = step(r, ev.EntryCanceledPartFilled(PID, ORDER_ID, D("0.7"), D("100")), INSIDE + 2)
-    done, out = step(s_, ev.CloseAccepted(PID), INSIDE + 3)
+    done, out = step(s_, close_filled(s_), INSIDE + 3)
 
     # Assert
     assert cm.CancelEntry(PID, "BTCUSDT", cid(Leg.ENTRY)) in cmds

@@ -35,7 +35,8 @@ SL1, TP1, SL2, TP2 = cid(Leg.SL, 1), cid(Leg.TP, 1), cid(Leg.SL, 2), cid(Leg.TP,
 
 
 def test_deadline_is_send_time_plus_recv_window_plus_margin() -> None:
-    """A send decided at t can land until t + recvWindow + margin, never after."""
+    """A send stamped at t is signed by t + send_delay (a longer wait re-stamps it) and can land
+    until that + recvWindow + margin, never after."""
     # Arrange
     sent_at = T0
 
@@ -43,7 +44,7 @@ def test_deadline_is_send_time_plus_recv_window_plus_margin() -> None:
     due = deadline(sent_at, RECV_WINDOW, POLICY)
 
     # Assert
-    assert due == T0 + RECV_WINDOW + POLICY.not_found_margin_ms
+    assert due == T0 + POLICY.send_delay_ms + RECV_WINDOW + POLICY.not_found_margin_ms
 
 
 @pytest.mark.parametrize(
@@ -144,8 +145,9 @@ def test_first_generation_covers_the_filled_quantity() -> None:
     assert cmds == [place(x) for x in new]
 
 
-def test_nothing_new_while_any_leg_is_in_flight() -> None:
-    """A SENDING or UNKNOWN leg blocks a new generation: its outcome may still be a live order."""
+def test_nothing_new_of_a_kind_while_its_leg_is_in_flight() -> None:
+    """A SENDING or UNKNOWN leg blocks a new leg of its own kind (its outcome may still be a live
+    order); the other kind, live at the old size, is resized meanwhile."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, filled_qty=D("0.7"), protections=(
         leg(Leg.SL, 1, "0.4", LegState.UNKNOWN), leg(Leg.TP, 1, "0.4", LegState.LIVE),
@@ -155,7 +157,8 @@ def test_nothing_new_while_any_leg_is_in_flight() -> None:
     q, cmds = converge(p, INSIDE, POLICY)
 
     # Assert
-    assert (q, cmds) == (p, [])
+    assert [(c.client_id, c.quantity) for c in of_type(cmds, cm.PlaceProtection)] == [(TP2, D("0.7"))]
+    assert q.find_leg(SL1) == p.find_leg(SL1)
 
 
 def test_resize_places_a_new_generation_with_new_ids_and_keeps_the_old_live() -> None:
@@ -181,18 +184,21 @@ def test_resize_places_a_new_generation_with_new_ids_and_keeps_the_old_live() ->
     [
         pytest.param("only the new SL acknowledged", (
             leg(Leg.SL, 2, "0.7", LegState.LIVE), leg(Leg.TP, 2, "0.7", LegState.SENDING),
-        ), [], id="new SL acked, TP sending: keep the old"),
+        ), [SL1], id="new SL acked, TP sending: the old SL goes, the old TP stays"),
         pytest.param("only the new TP acknowledged", (
             leg(Leg.SL, 2, "0.7", LegState.UNKNOWN), leg(Leg.TP, 2, "0.7", LegState.LIVE),
-        ), [], id="new TP acked, SL unknown: keep the old"),
+        ), [TP1], id="new TP acked, SL unknown: the old TP goes, the old SL stays"),
         pytest.param("both new legs acknowledged", legs(2, "0.7", LegState.LIVE),
                      [SL1, TP1], id="both acked: cancel the old"),
+        pytest.param("neither acknowledged", legs(2, "0.7", LegState.SENDING),
+                     [], id="both sending: keep the old"),
     ],
 )
 def test_old_generation_is_canceled_only_after_the_new_one_is_acknowledged(
     why: str, new_legs: tuple[ProtectionOrder, ...], cancels: tuple[ClientId, ...]
 ) -> None:
-    """Cancel-after-ack: the old stop stays until every leg of the new one is live."""
+    """Cancel-after-ack, leg by leg: an old leg stays until the new leg of its kind is live, so
+    the share is never without a stop and no kind is live twice longer than one answer."""
     # Arrange
     p = pending(Status.PARTIALLY_FILLED, gen=2, filled_qty=D("0.7"),
                 protections=(*legs(1, "0.4", LegState.LIVE), *new_legs))

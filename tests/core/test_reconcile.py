@@ -65,10 +65,13 @@ class Row:
     kinds: tuple[type, ...]  # the plan's command types, in order
     placed: tuple[tuple[ClientId, str], ...] = ()  # (client id, quantity) of each protection sent
     now: Millis = LATER
+    confirmed: bool = False  # an earlier read showed the same position (a shortfall is believed)
 
 
-def plan_for(p: Pending, snap: Snapshot, now: Millis = LATER) -> Plan:
-    return reconcile({p.pending_id: p}, snap, now)
+def plan_for(p: Pending, snap: Snapshot, now: Millis = LATER, *, confirmed: bool = False) -> Plan:
+    """The plan for one entry; ``confirmed``: the snapshot's positions were read before too."""
+    suspects = dict(snap.positions or {}) if confirmed else {}
+    return reconcile({p.pending_id: p}, snap, now, suspects=suspects)
 
 
 SUB, OPN, PRO = pending(Status.SUBMITTING), pending(Status.OPEN), pending(Status.PROTECTING)
@@ -171,20 +174,26 @@ MORE_ROWS = [
                  open_algos=[algo(x) for x in pending(Status.PARTIALLY_FILLED).protections],
                  position="1.0"),
         Status.PROTECTING, (PERSIST, PLACE, PLACE), ((SL2, "1.0"), (TP2, "1.0"))),
-    Row("OPEN, FILLED while down but the position is already flat: nothing placed, CLOSED",
+    Row("OPEN, FILLED while down but the position is already flat (read twice): nothing placed, CLOSED",
         OPN, snapshot(orders={ENTRY: order(OrderStatus.FILLED, "1.0")}, position="0"),
-        Status.CLOSED, (ARCHIVE,)),
-    Row("PROTECTING, legs never landed and the position is already flat: nothing placed",
-        PRO, snapshot(algos={SL1: None, TP1: None}, position="0"), Status.CLOSED, (ARCHIVE,)),
-    Row("PROTECTED, live legs not visible while down and the position is flat: nothing placed; "
-        "both cancelled by id (a hidden live leg must not outlive a flat share)",
+        Status.CLOSED, (cm.Alert, ARCHIVE), confirmed=True),
+    Row("OPEN, FILLED while down, one read shows the position flat: not believed yet, protect",
+        OPN, snapshot(orders={ENTRY: order(OrderStatus.FILLED, "1.0")}, position="0"),
+        Status.PROTECTING, (PERSIST, PLACE, PLACE), ((SL1, "1.0"), (TP1, "1.0"))),
+    Row("PROTECTING, legs never landed and the position is already flat (read twice): nothing placed",
+        PRO, snapshot(algos={SL1: None, TP1: None}, position="0"), Status.CLOSED, (cm.Alert, ARCHIVE),
+        confirmed=True),
+    Row("PROTECTED, live legs not visible while down and the position is flat (read twice): nothing "
+        "placed; both cancelled by id (a hidden live leg must not outlive a flat share)",
         pending(Status.PROTECTED, protections=legs(1, "1.0", LegState.LIVE, sent_at=LATER - 1_000)),
         snapshot(algos={SL1: None, TP1: None}, position="0"), Status.EXITING,
-        (PERSIST, cm.ScheduleCheck, cm.ScheduleCheck, cm.CancelProtection, cm.CancelProtection)),
-    Row("PROTECTED, live legs not visible past the read-lag window, position flat: cancelled by id",
+        (PERSIST, cm.Alert, cm.ScheduleCheck, cm.ScheduleCheck, cm.CancelProtection, cm.CancelProtection),
+        confirmed=True),
+    Row("PROTECTED, live legs not visible past the read-lag window, position flat: cancelled by id; "
+        "the share moves once the cancels have answered (the legs may have fired)",
         pending(Status.PROTECTED, protections=legs(1, "1.0", LegState.LIVE)),
-        snapshot(algos={SL1: None, TP1: None}, position="0"), Status.EXITING,
-        (PERSIST, cm.CancelProtection, cm.CancelProtection), now=LATER + 30_000),
+        snapshot(algos={SL1: None, TP1: None}, position="0"), Status.PROTECTED,
+        (PERSIST, cm.CancelProtection, cm.CancelProtection, cm.ScheduleCheck), now=LATER + 30_000, confirmed=True),
     Row("PROTECTED, an SL expired while down, position still open: protect again",
         pending(Status.PROTECTED, protections=legs(1, "1.0", LegState.LIVE)),
         snapshot(open_algos=[algo(leg(Leg.TP, 1, "1.0", LegState.LIVE))],
@@ -197,7 +206,8 @@ MORE_ROWS = [
     Row("PROTECTING, the SL fired while down: wind down the TP",
         pending(Status.PROTECTING, protections=legs(1, "1.0", LegState.LIVE)),
         snapshot(open_algos=[algo(leg(Leg.TP, 1, "1.0", LegState.LIVE))],
-                 algos={SL1: algo(leg(Leg.SL, 1, "1.0", LegState.LIVE), AlgoStatus.FINISHED)},
+                 algos={SL1: replace(algo(leg(Leg.SL, 1, "1.0", LegState.LIVE), AlgoStatus.FINISHED),
+                                     executed_qty=D("1.0"))},
                  position="0"),
         Status.EXITING, (PERSIST, cm.CancelProtection)),
     Row("CLOSING, the close found and the TP still open: acknowledged, cancel the TP again",
@@ -221,7 +231,7 @@ MORE_ROWS = [
 
 def _check(row: Row) -> None:
     # Act
-    plan = plan_for(row.local, row.snap, row.now)
+    plan = plan_for(row.local, row.snap, row.now, confirmed=row.confirmed)
 
     # Assert
     (planned,) = plan.rows
@@ -638,7 +648,8 @@ LIVE_STATUSES = [s for s in Status if not s.terminal]
 
 @pytest.mark.parametrize("status", LIVE_STATUSES, ids=lambda s: s.name)
 def test_every_plan_persists_before_it_sends_and_spares_flat_positions(status: Status) -> None:
-    """Any local state x any answer: persisted before sent; nothing placed for a flat position."""
+    """Any local state x any answer: persisted before sent; nothing placed for a flat position
+    (read twice, so it is believed)."""
     # Arrange
     local = pending(status)
     cases = [
@@ -652,7 +663,7 @@ def test_every_plan_persists_before_it_sends_and_spares_flat_positions(status: S
 
     for why, facts, pos, now in cases:
         # Act
-        plan = plan_for(local, snapshot(position=pos, **facts), now)  # type: ignore[arg-type]
+        plan = plan_for(local, snapshot(position=pos, **facts), now, confirmed=True)  # type: ignore[arg-type]
 
         # Assert
         (row,) = plan.rows

@@ -16,38 +16,54 @@ SL1, TP1 = cid(Leg.SL, 1), cid(Leg.TP, 1)
 
 
 @pytest.mark.parametrize(
-    ("failures", "retry_after_ms", "expected"),
+    ("failures", "low", "high"),
     [
-        pytest.param(1, 0, POLICY.recheck_ms, id="first: recheck"),
-        pytest.param(3, 0, POLICY.recheck_ms * 4, id="doubling"),
-        pytest.param(30, 0, POLICY.retry_max_ms, id="capped"),
-        pytest.param(1, 120_000, 120_000, id="never before the exchange's Retry-After / ban end"),
+        pytest.param(1, POLICY.recheck_ms // 2, POLICY.recheck_ms, id="first: about recheck_ms"),
+        pytest.param(2, POLICY.recheck_ms, POLICY.recheck_ms * 2, id="doubling"),
+        pytest.param(30, POLICY.retry_max_ms // 2, POLICY.retry_max_ms, id="capped at retry_max_ms"),
     ],
 )
-def test_backoff_doubles_up_to_a_cap_and_honours_retry_after(failures: int, retry_after_ms: int, expected: int) -> None:
-    assert backoff_ms(failures, retry_after_ms, POLICY) == expected
+def test_backoff_doubles_up_to_a_few_seconds_with_jitter(failures: int, low: int, high: int) -> None:
+    """Without a word from the exchange the wait doubles, capped at retry_max_ms (5 s), each
+    between half and all of that: protection is retried within seconds, never a minute later."""
+    waits = {backoff_ms(failures, 0, POLICY, f"bc0mgj6k3cw{n:05d}") for n in range(50)}
+    assert all(low <= w <= high for w in waits)
+    assert len(waits) > 10, "entries are spread, not retried in lockstep"
+
+
+def test_backoff_is_the_same_for_the_same_entry_and_try() -> None:
+    """The jitter is a pure function of the entry and the try: a test sees the same delays."""
+    assert backoff_ms(3, 0, POLICY, PID) == backoff_ms(3, 0, POLICY, PID)
+
+
+@pytest.mark.parametrize("retry_after_ms", [1_000, 120_000])
+def test_backoff_is_exactly_the_exchange_s_retry_after(retry_after_ms: int) -> None:
+    """Retry-After (or a ban's end) is honoured exactly: never earlier, and not later either."""
+    assert backoff_ms(7, retry_after_ms, POLICY, PID) == retry_after_ms
 
 
 def test_a_long_burst_of_transient_failures_never_needs_attention() -> None:
-    """Fifty 429/503s in a row: the entry keeps trying, attempts stay 0, every try has a wake-up."""
+    """Fifty 429/503s in a row on the SL: the entry keeps trying, attempts stay 0, every try
+    has a wake-up, and only the refused leg is sent again."""
     # Arrange
     p, now = pending(Status.PROTECTING), INSIDE
+    p, _ = step(p, ev.ProtectionReport(PID, TP1, AlgoStatus.NEW), now)
 
     # Act
     for _ in range(50):
-        sl = next(x for x in p.protections if x.leg is Leg.SL and x.state is LegState.SENDING)
+        sl = p.current(Leg.SL)
+        assert sl is not None and sl.state is LegState.SENDING
         p, cmds = step(p, ev.ProtectionDeferred(PID, sl.client_id, "HTTP 429", 1_000), now)
         assert of_type(cmds, cm.ScheduleCheck), "a deferred send has a wake-up"
-        tp = next(x.client_id for x in p.protections if x.leg is Leg.TP and x.state is LegState.SENDING)
-        p, _ = step(p, ev.ProtectionReport(PID, tp, AlgoStatus.NEW), now)
         now = p.retry_at
-        p, _ = step(p, ev.CheckDue(PID), now)
+        p, cmds = step(p, ev.CheckDue(PID), now)
+        assert [c.leg for c in of_type(cmds, cm.PlaceProtection)] == [Leg.SL]
 
     # Assert
     assert p.status is Status.PROTECTING
     assert p.attempts == 0
     assert p.transient == 50
-    assert [c for c in p.protections if c.state is LegState.SENDING], "still sending a new generation"
+    assert [c for c in p.protections if c.state is LegState.SENDING], "still sending a new SL"
 
 
 def test_a_long_unprotected_share_raises_one_alert_and_keeps_trying() -> None:

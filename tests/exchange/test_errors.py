@@ -10,6 +10,7 @@ from bot_cli.exchange.errors import CODES, RETRY_AFTER_S, Outcome, classify, to_
 from bot_cli.venue import (
     AuthFailed,
     Duplicate,
+    LimitReached,
     NotFound,
     OutcomeUnknown,
     RateLimited,
@@ -36,6 +37,10 @@ THROTTLED = {  # a failure, not counted toward the limit: retry with backoff
 }
 TOO_MANY_REQUESTS = {  # back off; comes with HTTP 429 or 418
     -1003: "TOO_MANY_REQUESTS",
+    -1015: "TOO_MANY_ORDERS: the account's new-order count per window",
+}
+AT_THE_LIMIT = {  # not executed, and not a refusal of this order: again once room frees
+    -4045: "MAX_STOP_ORDER_EXCEEDED: 200 open conditional orders on the account",
 }
 CLOCK_SKEW = {  # not executed: resync the clock with /fapi/v1/time
     -1021: "INVALID_TIMESTAMP: outside of the recvWindow",
@@ -73,7 +78,6 @@ REFUSED = {  # definitely not executed: the exchange said no to a well-formed re
     -4013: "PRICE_LESS_THAN_MIN_PRICE",
     -4016: "PERCENT_PRICE: above multiplier up",
     -4024: "PERCENT_PRICE: below multiplier down",
-    -4045: "MAX_STOP_ORDER_EXCEEDED",
     -4118: "REDUCE_ONLY_MARGIN_CHECK_FAILED",
     -4131: "MARKET_ORDER_REJECT (PERCENT_PRICE)",
     -4164: "MIN_NOTIONAL",
@@ -110,7 +114,7 @@ MALFORMED = {  # definitely not executed: our request is wrong ("4XX: the sender
     -4138: "reduceOnly must be true with closePosition",
 }
 CLASSES = [EXECUTION_UNKNOWN, THROTTLED, TOO_MANY_REQUESTS, CLOCK_SKEW, KEYS_REFUSED, NOT_THERE,
-           ALREADY_OPEN, TRIGGER_CROSSED, REFUSED, MALFORMED]  # fmt: skip
+           ALREADY_OPEN, TRIGGER_CROSSED, AT_THE_LIMIT, REFUSED, MALFORMED]  # fmt: skip
 
 
 def _rows(codes: dict[int, str]) -> list[Any]:
@@ -183,6 +187,13 @@ def test_a_crossed_trigger_is_would_trigger(code: int) -> None:
     """-2021/-4142: WouldTrigger, a Rejected the policy answers (close or alert)."""
     assert classify(400, code) is OC.WOULD_TRIGGER
     assert type(_error_of(code)) is WouldTrigger
+
+
+@pytest.mark.parametrize("code", _rows(AT_THE_LIMIT))
+def test_the_account_s_limit_is_not_a_refusal_of_the_order(code: int) -> None:
+    """-4045: LimitReached, a Rejected the bot retries as room frees (never counted, never parked)."""
+    assert classify(400, code) is OC.LIMIT_REACHED
+    assert type(_error_of(code)) is LimitReached
 
 
 @pytest.mark.parametrize("code", _rows(REFUSED))
@@ -265,6 +276,7 @@ ERROR_ROWS = [
     (OC.UNAVAILABLE, Unavailable, "transient, not executed"),
     (OC.RATE_LIMITED, RateLimited, "back off"),
     (OC.AUTH_FAILED, AuthFailed, "keys refused"),
+    (OC.LIMIT_REACHED, LimitReached, "the account's limit: again once room frees"),
 ]
 
 

@@ -45,6 +45,15 @@ def fake_daemon(state: Path, venue: FakeExchange) -> Daemon:
     return Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
 
 
+def look(daemon: Daemon) -> None:
+    """One look of the daemon's journal watcher, and whatever it sends answered."""
+    async def once() -> None:
+        daemon._watch_journal()
+        await daemon.engine.idle()
+
+    asyncio.run(once())
+
+
 def entry_orders(venue: FakeExchange) -> int:
     return sum(venue.entries_placed.values())
 
@@ -54,9 +63,9 @@ def test_an_acknowledged_signal_is_sent_once_and_its_repeat_sends_nothing(tmp_pa
     daemon = fake_daemon(tmp_path, venue)
     pid = post_signal(inbox, SIGNAL).json()["id"]
 
-    asyncio.run(daemon._watch_journal())
+    look(daemon)
     repeat = post_signal(inbox, SIGNAL)
-    asyncio.run(daemon._watch_journal())
+    look(daemon)
 
     assert repeat.status_code == 409
     assert repeat.json()["id"] == pid
@@ -78,9 +87,9 @@ def test_a_daemon_lost_between_the_fsync_and_the_send_sends_it_once_after_restar
 
     while_down = post_signal(inbox, SIGNAL)
     restarted = fake_daemon(tmp_path, venue)
-    asyncio.run(restarted._watch_journal())
+    look(restarted)
     after = post_signal(inbox, SIGNAL)
-    asyncio.run(restarted._watch_journal())
+    look(restarted)
 
     assert [while_down.json()["id"], after.json()["id"]] == [pid, pid]
     assert [while_down.status_code, after.status_code] == [409, 409]
@@ -97,7 +106,7 @@ def test_two_processes_claiming_one_key_make_one_entry(tmp_path: Path) -> None:
         by_api = claim_key(other, SIGNAL["key"], spec, time.time_ns() // 1_000_000)
 
     by_inbox = post_signal(inbox, SIGNAL)
-    asyncio.run(fake_daemon(tmp_path, venue)._watch_journal())
+    look(fake_daemon(tmp_path, venue))
 
     assert by_api.new
     assert (by_inbox.status_code, by_inbox.json()["id"]) == (409, by_api.pending.pending_id)

@@ -7,7 +7,7 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-from bot_cli.core.model import EntrySpec, OrderType, Side, Status
+from bot_cli.core.model import EntrySpec, OrderType, Policy, Side, Status
 from bot_cli.notify import AlertHooks, Notice, Notifier, WebhookSink
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
@@ -30,7 +30,7 @@ class Teller:
 
 
 async def protect(
-    tmp_path: Path, teller: Teller | Notifier, faults: tuple[str | int, ...]
+    tmp_path: Path, teller: Teller | Notifier, faults: tuple[str | int, ...], policy: Policy = Policy()
 ) -> ExecutionEngine:
     """An entry fills while placing its stop-loss meets ``faults``; timers run until settled."""
     clock = FakeClock()
@@ -41,6 +41,7 @@ async def protect(
         PendingEntryStore(tmp_path),
         venue,
         clock=clock,
+        policy=policy,
         on_alert=hooks.on_alert,
         on_command=hooks.on_command,
     )
@@ -90,19 +91,21 @@ def test_protection_refused_for_good_is_needs_attention(tmp_path: Path) -> None:
 
 
 def test_a_long_exposure_is_unprotected(tmp_path: Path) -> None:
-    """Transient failures for over unprotected_alert_ms: one unprotected notice, saying how long."""
+    """Transient failures for over unprotected_alert_ms: one unprotected notice, saying how long.
+    (Each 503 asks for 0.5 s and gets exactly that: twelve of them (six tries of both legs) outlast a 2 s alert time.)"""
     # Arrange
     teller = Teller()
+    policy = Policy(unprotected_alert_ms=2_000)
 
     # Act
-    engine = asyncio.run(protect(tmp_path, teller, ("unavailable",) * 12))
+    engine = asyncio.run(protect(tmp_path, teller, ("unavailable",) * 12, policy))
 
     # Assert
     (p,) = engine.state.values()
     assert p.status is Status.PROTECTED
     (notice,) = teller.told
     assert notice.kind == "unprotected"
-    assert notice.fields["seconds"] >= 60
+    assert notice.fields["seconds"] >= 2
     assert (notice.fields["symbol"], notice.fields["quantity"]) == ("BTCUSDT", "1.0")
 
 

@@ -142,7 +142,11 @@ def _engine(world: World, crash_after: int | None) -> ExecutionEngine:
         if crash_after is not None and world.commands >= crash_after:
             raise Crash
     store = PendingEntryStore(world.path)
-    return ExecutionEngine(store, world.venue, clock=world.clock, policy=Policy(), on_command=hook)
+
+    async def sleep(seconds: float) -> None:  # time passes on the world's clock, not the machine's
+        world.clock.advance(int(seconds * 1000))
+
+    return ExecutionEngine(store, world.venue, clock=world.clock, policy=Policy(), on_command=hook, sleep=sleep)
 
 
 async def _settle(engine: ExecutionEngine, world: World) -> None:
@@ -239,10 +243,10 @@ ENTRY_FILL_PROTECT = [
     "PlaceEntry",
     "PersistPending",  # accepted
     "PersistPending",  # filled: protecting
-    "PlaceProtection",  # stop-loss
-    "PlaceProtection",  # take-profit
-    "PersistPending",  # the first leg acknowledged
-    "ScheduleCheck",
+    "PlaceProtection",  # stop-loss and take-profit go out at once, neither waits for the other
+    "ScheduleCheck",  # the SL's answer stepped: the TP's is still out, so a wake-up
+    "PlaceProtection",
+    "PersistPending",  # the SL acknowledged (one flush for what the answers decided)
     "PersistPending",  # both legs acknowledged: protected
 ]
 

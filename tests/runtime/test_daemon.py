@@ -46,7 +46,8 @@ def test_a_requested_entry_read_in_by_an_event_is_still_claimed(tmp_path: Path) 
         assert engine.state[pid].status is Status.REQUESTED
 
         # Act
-        await daemon._watch_journal()
+        daemon._watch_journal()
+        await engine.idle()
 
         # Assert
         return venue, engine.state[pid].status
@@ -80,9 +81,11 @@ def test_a_position_closed_by_hand_while_running_cancels_both_legs(tmp_path: Pat
         # Act: someone closes it by hand; the stream says so
         venue.reduce("BTCUSDT", Decimal("1.0"))
         await daemon._on_message(AccountUpdate(clock.now_ms(), {("BTCUSDT", PositionSide.BOTH): Decimal(0)}))
-        watcher = asyncio.create_task(daemon._watch_positions())
+        watchers = [asyncio.create_task(daemon._watch_positions()), asyncio.create_task(daemon._reconciler())]
         await _until(lambda: not daemon._position_moved.is_set() and view.why)
-        watcher.cancel()
+        await engine.idle()
+        for watcher in watchers:
+            watcher.cancel()
 
         # Assert
         statuses = {cid: a.report.status.value for cid, a in venue.algos.items()}
@@ -127,7 +130,8 @@ def test_an_operator_close_request_flattens_the_entry_and_is_forgotten(tmp_path:
         await engine.on_order_report(venue.fill(client_id(p.pending_id, Leg.ENTRY), Decimal("1.0")))
 
         requests.put(tmp_path, p.pending_id, "close")
-        await daemon._watch_journal()
+        daemon._watch_journal()
+        await engine.idle()
         return venue, engine, p.pending_id
 
     venue, engine, pid = asyncio.run(scenario())
@@ -144,7 +148,8 @@ def test_a_request_for_an_unknown_entry_is_dropped_and_changes_nothing(tmp_path:
         engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
         daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
         requests.put(tmp_path, "bc0mgj6k3cw0zzzz", "cancel")
-        await daemon._watch_journal()
+        daemon._watch_journal()
+        await engine.idle()
         return venue
 
     venue = asyncio.run(scenario())
@@ -160,7 +165,8 @@ def test_a_request_the_table_has_no_row_for_is_refused_not_parked(tmp_path: Path
         daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
         p = await engine.execute_entry(SPEC)
         requests.put(tmp_path, p.pending_id, "close")
-        await daemon._watch_journal()
+        daemon._watch_journal()
+        await engine.idle()
         return engine.state[p.pending_id].status, requests.pending(tmp_path)
 
     status, left = asyncio.run(scenario())
@@ -179,7 +185,7 @@ def test_an_entry_the_reconcile_claimed_is_not_claimed_again_by_the_watcher(tmp_
             cli.save(pid, encode(p))
         engine.absorb_external()
         await engine.recover()  # the start-up reconcile claims and sends it
-        claimed_again = await engine.claim(pid)  # the watcher's stale look
+        claimed_again = engine.claim(pid)  # the watcher's stale look
         assert claimed_again is False
         return venue, engine.state[pid].status
 

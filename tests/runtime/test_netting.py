@@ -62,7 +62,8 @@ def test_a_requested_opposite_entry_ends_not_placed_and_nothing_is_sent(tmp_path
             cli.save(pid, encode(sell))
 
         # Act
-        await daemon._watch_journal()
+        daemon._watch_journal()
+        await engine.idle()
 
         # Assert
         with PendingEntryStore(tmp_path) as store:

@@ -1,0 +1,134 @@
+"""Who sends when: the engine's jobs (one command's network call each), run at once, new
+orders by priority when the account's order budget is short.
+
+The engine hands a job over only once its entry's record is durable, and keeps each order's
+jobs in order (one outstanding question per order); entries never wait on each other. The
+dispatcher decides when a handed-over job runs:
+
+- reads and cancels at once (they cost request weight, not orders);
+- new orders (entries, legs, closes) at once while the order budget (the ORDERS rate limits,
+  ``venue.OrderMetered``) has room; when it is short, stop-losses first, then market closes,
+  then take-profits, then new entries, each kind oldest first.
+
+``TaskDispatcher`` runs each job as an asyncio task. Tests pass their own dispatcher to choose
+the order in which concurrent sends go out and their answers come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot_cli.core import commands as cm
+from bot_cli.core.model import Leg, Millis, PendingId
+from bot_cli.venue import OrderMetered
+
+
+log = logging.getLogger("bot_cli.dispatch")
+
+Work = cm.Send | cm.Query
+NEW_ORDERS = (cm.PlaceEntry, cm.PlaceProtection, cm.ClosePosition)
+MIN_WAIT_S = 0.05  # an order window that says "now" is looked at again this soon
+# The order in which new orders take a short budget (lower goes first).
+_SL, _CLOSE, _TP, _ENTRY = range(4)
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One command on its way to the exchange. ``key`` is the order it is about."""
+
+    cmd: Work
+    queued_at: Millis
+    seq: int
+    express: bool = False  # its budget was granted already (a send stamped anew)
+    events: list[Any] = field(default_factory=list)  # the outcome, once answered
+
+    @property
+    def pending_id(self) -> PendingId:
+        return self.cmd.pending_id
+
+    @property
+    def key(self) -> str:
+        return getattr(self.cmd, "client_id", None) or f"position:{self.cmd.pending_id}"
+
+    @property
+    def counted(self) -> bool:
+        """A new order: it counts toward the account's order-rate limits."""
+        return isinstance(self.cmd, NEW_ORDERS)
+
+    @property
+    def priority(self) -> int:
+        c = self.cmd
+        if isinstance(c, cm.PlaceProtection):
+            return _SL if c.leg is Leg.SL else _TP
+        return _CLOSE if isinstance(c, cm.ClosePosition) else _ENTRY
+
+
+class Dispatcher(Protocol):
+    def submit(self, job: Job) -> None:
+        """Run ``job`` now or later; its runner is told the outcome."""
+        ...
+
+
+Run = Callable[[Job], Awaitable[None]]
+
+
+class TaskDispatcher:
+    """Each job an asyncio task; new orders wait, by priority, while the budget is short."""
+
+    def __init__(self, run: Run, budget: object = None) -> None:
+        self._run = run
+        self._budget = budget if isinstance(budget, OrderMetered) else None
+        self._waiting: list[tuple[int, int, Job]] = []
+        self._starting = 0  # new orders handed to a task that has not sent yet
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def submit(self, job: Job) -> None:
+        if not job.counted or job.express:
+            self._spawn(job)
+            return
+        heapq.heappush(self._waiting, (job.priority, job.seq, job))
+        self._pump()
+
+    def _room(self) -> int | None:
+        room = None if self._budget is None else self._budget.order_room()
+        return None if room is None else room - self._starting
+
+    def _pump(self) -> None:
+        self._timer = None
+        room = self._room()
+        while self._waiting and (room is None or room > 0):
+            _, _, job = heapq.heappop(self._waiting)
+            self._starting += 1
+            self._spawn(job)
+            room = None if room is None else room - 1
+        if self._waiting and self._timer is None and self._budget is not None:
+            wait = max(self._budget.order_wait_s(), MIN_WAIT_S)
+            log.info("order budget short: %d new orders wait %.1fs, stop-losses first", len(self._waiting), wait,
+                     extra={"event": "order_budget_short"})
+            self._timer = asyncio.get_running_loop().call_later(wait, self._pump)
+
+    def _spawn(self, job: Job) -> None:
+        task = asyncio.create_task(self._go(job), name=f"job {job.key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _go(self, job: Job) -> None:
+        if job.counted and not job.express:
+            self._starting -= 1  # it counts itself in the budget as it sends, right now
+        await self._run(job)
+
+    def close(self) -> None:
+        """Forget what waits (the daemon stops); running tasks are the engine's to await."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._waiting.clear()
