@@ -191,6 +191,7 @@ async def _serve(
     ready = ReadyFile(view, ready_path, conn.venue_name, started_at) if ready_path else None
     daemon = Daemon(engine, partial(UserStream, conn.rest, conn.ws_url), ready or view, venue=conn.venue_name)
     view.stream = daemon.stream  # type: ignore[union-attr]
+    view.ears = daemon.ears  # type: ignore[union-attr]
     demo = _start_demo(cfg, conn, engine, view)
     async with side_services(
         cfg, obj.state_dir, daemon, notifier, venue=conn.venue_name, market=conn.rest, say=view.note

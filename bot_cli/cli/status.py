@@ -97,6 +97,8 @@ def _daemon_lines(b: Beat, now: int, state: str) -> list[str]:
     raw = b.raw
     stream, rec = raw.get("stream") or {}, raw.get("last_reconcile") or {}
     up = "connected" if stream.get("connected") else "NOT connected"
+    if isinstance(deaf := stream.get("deaf_since"), int) and deaf > 0:
+        up = f"connected but DEAF since {_ago(deaf, now)} (reconciling by REST)"
     lines = [
         (f"daemon: {state}, pid {b.pid} (stop it with `kill {b.pid}`),"
         f" up {age((now - b.started_at) / 1000)}, venue {raw.get('venue') or '?'}"),

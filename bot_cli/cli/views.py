@@ -197,6 +197,8 @@ class LiveView:
     def render(self) -> Group:
         up = int(time.time() - self.started)
         stream = ("stream connected", "green") if self.stream_ok() else ("stream connecting…", "yellow")
+        if self.stream_ok() and getattr(getattr(self, "ears", None), "deaf", False):
+            stream = ("stream DEAF: reconciling by REST", "bold red")
         head = Text.assemble(
             ("bot run", "bold"), f"  venue {self.venue}  state {self.state_dir}  pid {os.getpid()}  up {up}s  ", stream
         )

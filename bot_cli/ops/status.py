@@ -122,6 +122,24 @@ class Report:
             " is held by no entry: nothing of the bot protects it"
             for u in self.unclaimed
         )  # fmt: skip
+        found.extend(self._daemon_problems())
+        return found
+
+    def _daemon_problems(self) -> list[str]:
+        """A deaf stream, and position reads short of the shares not proven yet (heartbeat)."""
+        raw = self.daemon.beat.raw if self.daemon.beat is not None else {}
+        stream, doubts = raw.get("stream"), raw.get("doubts")
+        stream = stream if isinstance(stream, dict) else {}
+        doubts = doubts if isinstance(doubts, list) else []
+        found = []
+        if isinstance(deaf := stream.get("deaf_since"), int) and deaf > 0:
+            found.append(f"the user stream is deaf since {iso(deaf)}: connected, but no event for the bot's own"
+                         " orders; fills are seen by REST polling only (check venue.ws_url)")  # fmt: skip
+        found.extend(
+            f"{d.get('symbol')} {d.get('position_side')}: the position reads less than the entries' shares;"
+            f" nothing is moved until it is proven (waiting for {d.get('waiting_for')})"
+            for d in doubts if isinstance(d, dict)
+        )  # fmt: skip
         return found
 
     @property

@@ -20,11 +20,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from bot_cli.core import commands as cm
 from bot_cli.core import events as ev
@@ -44,24 +43,25 @@ from bot_cli.core.model import (
     Status,
 )
 from bot_cli.core.netting import netting_refusal
-from bot_cli.core.positions import Verdict, judge, on_key
-from bot_cli.core.reconcile import Lookups, Plan, Snapshot, book_symbols, lookups_needed, recheck_times, reconcile
+from bot_cli.core.positions import judge
+from bot_cli.core.reconcile import Lookups, Plan, Snapshot, reconcile
 from bot_cli.core.shares import shortfall
 from bot_cli.errors import BotError
 from bot_cli.runtime.clock import Clock, SystemClock
 from bot_cli.runtime.dispatch import Dispatcher, Job, TaskDispatcher
+from bot_cli.runtime.doubts import Doubts
 from bot_cli.runtime.executor import SENDS, PositionSeen
+from bot_cli.runtime.jobs import Jobs
+from bot_cli.runtime.reads import read_snapshot
 from bot_cli.state_store import PendingEntryStore, UnknownEntry
 from bot_cli.store.codec import CorruptRecord, decode, encode
-from bot_cli.venue import BOOK_WEIGHT_ALL_SYMBOLS, BOOK_WEIGHT_ONE_SYMBOL, Metered, NotFound, Venue
+from bot_cli.venue import Metered, Venue
 
 
 log = logging.getLogger("bot_cli.engine")
-T = TypeVar("T")
-R = TypeVar("R", OrderReport, AlgoReport)
 CommandHook = Callable[[cm.Command], None]
 Sleep = Callable[[float], Awaitable[None]]
-Write = cm.PersistPending | cm.ArchivePending
+Write = cm.PersistPending | cm.ArchivePending  # what a flush makes durable
 
 
 class EntryNetting(BotError):
@@ -100,8 +100,7 @@ class ExecutionEngine:
         self.versions: dict[PendingId, int] = {}  # bumped at every change of an entry
         self.timers: dict[PendingId, set[int]] = {}  # every deadline of an entry, not only the first
         self.alerts: list[tuple[PendingId, str]] = []
-        self.suspects: dict[PositionKey, Decimal] = {}  # position reads short of the shares, to confirm
-        self.rechecks: dict[PositionKey, int] = {}  # positions to read again from then, once settled
+        self.doubts = Doubts(policy)  # positions read short of the shares, not proven yet
         self.dispatcher: Dispatcher = dispatcher or TaskDispatcher(self.run_job, venue)
         self.fatal: BaseException | None = None  # what killed it (a failed fsync): nothing more runs
         self.died = asyncio.Event()
@@ -109,14 +108,8 @@ class ExecutionEngine:
         self._gone: set[PendingId] = set()  # archived: ids are never reused
         self._dropped: set[PendingId] = set()  # archived by another process: nothing more is sent for it
         self._on_command, self._on_alert, self._sleep, self._entropy = on_command, on_alert, sleep, entropy
-        self._writes: list[Write] = []  # records to make durable at the next flush
-        self._ready: list[Job] = []  # commands waiting for that flush
-        self._orders: dict[str, deque[Job]] = {}  # per order: the job out now, then those behind it
-        self._busy: dict[PendingId, int] = {}  # jobs of an entry not answered yet
-        self._express: set[str] = set()  # sends stamped anew: they go out without waiting again
+        self._jobs = Jobs()
         self._flushing = False
-        self._waiters: list[asyncio.Future[None]] = []
-        self._seq = 0
         self.load()
 
     # -- the journal ----------------------------------------------------------------
@@ -251,7 +244,10 @@ class ExecutionEngine:
         """Deliver one CheckDue per entry with a due deadline (later ones stay), and read each
         position in doubt whose orders have settled."""
         now = self.clock.now_ms()
-        carriers = self._reread_positions(now)
+        carriers = []
+        for (symbol, side), carrier in self.doubts.due(self.state.values(), now):
+            self._accept([cm.QueryPosition(carrier, symbol, side)])  # a position in doubt, settled: read it
+            carriers.append(carrier)
         due = [pid for pid, ats in self.timers.items() if min(ats, default=now + 1) <= now]
         for pid in due:
             left = {at for at in self.timers.get(pid, set()) if at > now}
@@ -266,7 +262,7 @@ class ExecutionEngine:
     async def run_due_checks(self) -> int:
         """fire_due_checks, then wait until those entries have nothing in flight."""
         due = self.fire_due_checks()
-        await self._until(lambda: not any(self._busy.get(pid) for pid in due))
+        await self.quiet_all(due)
         return len(due)
 
     def positions_read(self, positions: Mapping[PositionKey, Decimal]) -> None:
@@ -274,7 +270,7 @@ class ExecutionEngine:
         (core.positions) before any share moves; the stream's word alone never moves one."""
         for key, amount in positions.items():
             if any(p.key == key for p in self.state.values()):
-                self._note_verdict(key, judge(self.state.values(), key, amount, None))
+                self.doubts.note(key, judge(self.state.values(), key, amount, None), self.clock.now_ms())
 
     def position_unexplained(self, positions: Mapping[PositionKey, Decimal]) -> bool:
         """A position below what this journal's entries hold: closed by hand, liquidated,
@@ -285,38 +281,27 @@ class ExecutionEngine:
     def next_check_at(self) -> int | None:
         """The next deadline: an entry's, or a position's to read again (once it has settled)."""
         times = [at for ats in self.timers.values() for at in ats]
-        times += [at for key, at in self.rechecks.items() if self._settled(key)]
-        return min(times, default=None)
+        return min([*times, *self.doubts.next_at(self.state.values())], default=None)
 
     def busy(self, pid: PendingId) -> bool:
         """Something of this entry is queued or in flight."""
-        return bool(self._busy.get(pid))
+        return self._jobs.busy(pid)
 
     # -- waiting ----------------------------------------------------------------------
 
     async def quiet(self, pid: PendingId) -> None:
         """Return once the entry has nothing queued or in flight."""
-        await self._until(lambda: not self._busy.get(pid))
+        await self.quiet_all([pid])
 
-    async def idle(self) -> None:
-        """Return once nothing is queued or in flight at all."""
-        await self._until(lambda: not self._busy and not self._writes)
-
-    async def _until(self, done: Callable[[], bool]) -> None:
-        """Wait for ``done``; every record queued meanwhile is durable when this returns."""
-        self.flush()
-        while not done():
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            await waiter
-            self.flush()
+    async def quiet_all(self, pids: Iterable[PendingId]) -> None:
+        wanted = set(pids)
+        await self._jobs.until(lambda: not any(self._jobs.busy(pid) for pid in wanted), self.flush)
         self._alive()
 
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
+    async def idle(self) -> None:
+        """Return once nothing is queued or in flight at all; every record is durable then."""
+        await self._jobs.until(lambda: self._jobs.idle, self.flush)
+        self._alive()
 
     def _alive(self) -> None:
         if self.fatal is not None:
@@ -331,39 +316,13 @@ class ExecutionEngine:
             self.fatal = err
             self.died.set()
             log.error("the engine stopped: %s", err, extra={"event": "engine_failed"})
-        self._writes.clear()
-        self._ready.clear()
-        self._wake()
+        self._jobs.clear()
 
     # -- reconciliation -------------------------------------------------------------
 
     async def snapshot(self, *, positions: bool = False) -> tuple[Snapshot, Lookups, int]:
         """The open books of the symbols the journal names, then only what they leave open."""
-        open_orders, open_algos, reads = await self._open_books(book_symbols(self.state))
-        lookups = lookups_needed(self.state, open_orders, open_algos, positions=positions)
-        orders: dict[ClientId, OrderReport | None] = {}
-        for symbol, cid in lookups.orders:
-            orders[cid] = await _or_none(self.venue.query_order(symbol, cid))
-        algos: dict[ClientId, AlgoReport | None] = {}
-        for cid in lookups.algos:
-            algos[cid] = await _or_none(self.venue.query_algo(cid))
-        held = await self.venue.positions() if lookups.positions else None
-        snap = Snapshot(open_orders, open_algos, orders, algos, held)
-        return snap, lookups, reads + lookups.calls
-
-    async def _open_books(
-        self, symbols: tuple[str, ...]
-    ) -> tuple[dict[ClientId, OrderReport], dict[ClientId, AlgoReport], int]:
-        """Open orders and open algo orders: none for an empty journal; symbol by symbol (at
-        once) while that costs less request weight than one read of every symbol's; else that."""
-        if not symbols:
-            return {}, {}, 0
-        if len(symbols) * BOOK_WEIGHT_ONE_SYMBOL >= BOOK_WEIGHT_ALL_SYMBOLS:
-            orders, algos = await self.venue.open_orders(), await self.venue.open_algo_orders()
-            return _by_client_id(orders), _by_client_id(algos), 2
-        orders = await _joined(self.venue.open_orders(s) for s in symbols)
-        algos = await _joined(self.venue.open_algo_orders(s) for s in symbols)
-        return _by_client_id(orders), _by_client_id(algos), 2 * len(symbols)
+        return await read_snapshot(self.venue, self.state, positions=positions)
 
     async def recover(self, *, execute: bool = True, positions: bool = False, wait: bool = True) -> Recovery:
         """Reconcile the journal with the exchange; execute the plan unless told not to.
@@ -373,9 +332,9 @@ class ExecutionEngine:
         moves any share (core.positions). ``wait``: return once the plan's sends have answered."""
         self.flush()
         self.absorb_external()
-        spent, marks, busy = self._weight_spent(), dict(self.versions), set(self._busy)
+        spent, marks, busy = self._weight_spent(), dict(self.versions), self._jobs.entries_busy
         snap, lookups, calls = await self.snapshot(positions=positions)
-        plan = reconcile(self.state, snap, self.clock.now_ms(), self.policy, self.suspects)
+        plan = reconcile(self.state, snap, self.clock.now_ms(), self.policy, self.doubts.suspects)
         if plan.suspects and snap.positions is not None:
             await self._sleep(self.policy.position_confirm_ms / 1000)
             snap, calls = replace(snap, positions=await self.venue.positions()), calls + 1
@@ -386,7 +345,7 @@ class ExecutionEngine:
         )
         if execute:
             if snap.positions is not None:
-                self.suspects, self.rechecks = dict(plan.suspects), dict(plan.rechecks)
+                self.doubts.planned(plan)
             self._apply(plan, moved)
             if wait:
                 await self.quiet_all(pid for pid in plan.state if pid not in moved)
@@ -399,10 +358,6 @@ class ExecutionEngine:
         """Execute a plan made earlier by recover(execute=False), e.g. after a confirmation."""
         self._apply(plan, frozenset())
         await self.idle()
-
-    async def quiet_all(self, pids: Iterable[PendingId]) -> None:
-        wanted = set(pids)
-        await self._until(lambda: not any(self._busy.get(pid) for pid in wanted))
 
     def _apply(self, plan: Plan, skip: frozenset[PendingId]) -> None:
         for row in plan.rows:
@@ -445,33 +400,9 @@ class ExecutionEngine:
         p = self.state.get(seen.pending_id)
         if p is None:
             return []
-        verdict = judge(self.state.values(), p.key, seen.amount, self.suspects.get(p.key))
-        self._note_verdict(p.key, verdict)
+        verdict = judge(self.state.values(), p.key, seen.amount, self.doubts.suspects.get(p.key))
+        self.doubts.note(p.key, verdict, self.clock.now_ms())
         return [c for event in verdict.events.values() for c in self._step(event)]
-
-    def _note_verdict(self, key: PositionKey, verdict: Verdict) -> None:
-        """What to remember of a verdict: the amount to confirm, and when to read again."""
-        self.suspects.pop(key, None)
-        self.rechecks.pop(key, None)
-        if verdict.suspect is not None:
-            self.suspects[key] = verdict.suspect
-        self.rechecks.update(recheck_times({key: verdict}, self.clock.now_ms(), self.policy))
-
-    def _settled(self, key: PositionKey) -> bool:
-        return all(p.settled for p in on_key(self.state.values(), key))
-
-    def _reread_positions(self, now: int) -> list[PendingId]:
-        """Each position in doubt, due and settled: read again, carried by an entry on it."""
-        carriers = []
-        for key, at in list(self.rechecks.items()):
-            holders = on_key(self.state.values(), key)
-            if not holders:
-                self.rechecks.pop(key)
-            elif at <= now and self._settled(key):
-                self.rechecks.pop(key)
-                carriers.append(holders[0].pending_id)
-                self._accept([cm.QueryPosition(carriers[-1], key[0], key[1])])
-        return carriers
 
     # -- executing ----------------------------------------------------------------------
 
@@ -479,23 +410,15 @@ class ExecutionEngine:
         """Queue what a step decided: records for the next flush, sends behind them."""
         for cmd in cmds:
             if isinstance(cmd, cm.PersistPending | cm.ArchivePending):
-                self._writes.append(cmd)
+                self._jobs.writes.append(cmd)
             elif isinstance(cmd, cm.ScheduleCheck):
                 self.timers.setdefault(cmd.pending_id, set()).add(cmd.at)
                 self._done(cmd)
             elif isinstance(cmd, cm.Alert):
                 self._alert(cmd)
             else:
-                self._queue(cmd)
+                self._jobs.job(cmd, self._stamp(cmd))
         self._flush_soon()
-
-    def _queue(self, cmd: cm.Send | cm.Query) -> None:
-        self._seq += 1
-        job = Job(cmd, self._stamp(cmd), self._seq)
-        job.express = job.key in self._express
-        self._express.discard(job.key)
-        self._ready.append(job)
-        self._busy[job.pending_id] = self._busy.get(job.pending_id, 0) + 1
 
     def _stamp(self, cmd: cm.Send | cm.Query) -> int:
         """The send time the core stamped on a new order (its "never landed" clock starts there);
@@ -519,7 +442,7 @@ class ExecutionEngine:
 
     def _flush_soon(self) -> None:
         """One flush per turn of the event loop: every record queued meanwhile shares its fsync."""
-        if self._flushing or not (self._writes or self._ready):
+        if self._flushing or not (self._jobs.writes or self._jobs.ready):
             return
         try:
             loop = asyncio.get_running_loop()
@@ -536,8 +459,7 @@ class ExecutionEngine:
         """Make every queued record durable (one fsync), then hand out the sends behind them."""
         self._flushing = False
         self._alive()
-        writes, self._writes = self._writes, []
-        jobs, self._ready = self._ready, []
+        writes, jobs = self._jobs.take()
         try:
             gone = self._commit(writes)
         except BaseException as err:
@@ -545,10 +467,10 @@ class ExecutionEngine:
             raise
         for job in jobs:
             if job.pending_id in gone:
-                self._unbusy(job)
-            else:
-                self._start(job)
-        self._wake()
+                self._jobs.unbusy(job)
+            elif self._jobs.start(job):
+                self.dispatcher.submit(job)
+        self._jobs.wake()
 
     def _commit(self, writes: list[Write]) -> set[PendingId]:
         """Persist in one write, then archive; the entries another process removed meanwhile."""
@@ -569,15 +491,6 @@ class ExecutionEngine:
             if _entry_of_command(w) not in gone:
                 self._done(w)
         return gone
-
-    def _start(self, job: Job) -> None:
-        """Out now, or behind the job of the same order still out (one question per order)."""
-        behind = self._orders.get(job.key)
-        if behind is not None:
-            behind.append(job)
-            return
-        self._orders[job.key] = deque()
-        self.dispatcher.submit(job)
 
     async def run_job(self, job: Job) -> None:
         """The dispatcher's call: send, then step the answer."""
@@ -608,38 +521,20 @@ class ExecutionEngine:
             return []  # an operator dropped it while this waited: nothing more is sent for it
         waited = self.clock.now_ms() - job.queued_at
         if job.counted and waited > self.policy.send_delay_ms:
-            self._express.add(job.key)
+            self._jobs.grant(job.key)
             return [ev.SendDelayed(job.pending_id, ClientId(job.key), job.queued_at)]
         return await SENDS[type(job.cmd)](self.venue, job.cmd)
 
     def complete(self, job: Job) -> None:
         """Step a job's answer; the next job of its order may go."""
-        self._finished(job)
+        if (nxt := self._jobs.finished(job, self._dropped)) is not None:
+            self.dispatcher.submit(nxt)
         for event in job.events:
             self.deliver(event)
         if self.on_answer is not None:
             self.on_answer(job)
         self._flush_soon()
-        self._wake()
-
-    def _finished(self, job: Job) -> None:
-        """An answered job: its order's next job goes out (one of a dropped entry never does)."""
-        self._unbusy(job)
-        behind = self._orders.get(job.key)
-        while behind:
-            nxt = behind.popleft()
-            if nxt.pending_id not in self._dropped:
-                self.dispatcher.submit(nxt)
-                return
-            self._unbusy(nxt)
-        self._orders.pop(job.key, None)
-
-    def _unbusy(self, job: Job) -> None:
-        left = self._busy.get(job.pending_id, 0) - 1
-        if left > 0:
-            self._busy[job.pending_id] = left
-        else:
-            self._busy.pop(job.pending_id, None)
+        self._jobs.wake()
 
     def _done(self, cmd: cm.Command) -> None:
         if self._on_command is not None:
@@ -667,21 +562,3 @@ def _entry_of_command(cmd: cm.Command) -> PendingId | None:
     return getattr(cmd, "pending_id", None)
 
 
-def _by_client_id(reports: Iterable[R]) -> dict[ClientId, R]:
-    return {r.client_id: r for r in reports}
-
-
-async def _joined(reads: Iterable[Awaitable[list[R]]]) -> list[R]:
-    """The reads run at once, their answers joined; the first failure is raised once all ended."""
-    answers = await asyncio.gather(*reads, return_exceptions=True)
-    for answer in answers:
-        if isinstance(answer, BaseException):
-            raise answer
-    return [report for answer in answers if not isinstance(answer, BaseException) for report in answer]
-
-
-async def _or_none(call: Awaitable[T]) -> T | None:
-    try:
-        return await call
-    except NotFound:
-        return None

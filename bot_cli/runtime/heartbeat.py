@@ -80,6 +80,7 @@ class Heartbeat:
             "start_weight": self.start_weight,
             "entries": by_status(entries), "exposure": [x.as_dict() for x in exposure(entries)],
             "unclaimed": [u.as_dict() for u in self.unclaimed],
+            "doubts": self.engine.doubts.describe(),
             "account": {
                 "hedge_mode": getattr(self.engine.venue, "hedge_mode", None),
                 "foreign_conditional": self.foreign_conditional, "counted_at": self.foreign_counted_at,

@@ -47,6 +47,12 @@ async def _notifications(cfg: Config, daemon: Daemon, notifier: Notifier, venue:
 
     daemon.on_unclaimed = unclaimed
     clock = daemon.engine.clock
+
+    def deaf(now_deaf: bool) -> None:
+        since = daemon.heartbeat.deaf_since or clock.now_ms()
+        notifier.tell(formats.stream_deaf(since) if now_deaf else formats.stream_hearing(since, clock.now_ms()))
+
+    daemon.on_deaf = deaf
     watch = asyncio.create_task(
         follow_stream(daemon.stream.connected.is_set, clock.now_ms, notifier, int(cfg.notify.stream_down_s * 1000)),
         name="stream-watch",
