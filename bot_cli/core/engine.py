@@ -61,7 +61,8 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.EntryClaimed: {R: S},  # _rule_request_expired
     ev.EntryAccepted: {S: OP, OP: OP, **_HOLDING},
     ev.EntryRejected: {S: Status.NOT_PLACED, OP: Status.NOT_PLACED, NA: NA},
-    ev.EntryOutcomeUnknown: {S: S},
+    # The stream may have said what became of the order before the send's own answer came.
+    ev.EntryOutcomeUnknown: _same(S, OP, PF, P, PR, X, NA),
     ev.EntryNotFound: {S: S, OP: OP, PF: PF, X: X, NA: NA},  # _rule_entry_not_found
     # Partial fills get their own row: protect the filled part while the rest works.
     ev.EntryPartiallyFilled: {S: PF, OP: PF, **_HOLDING},
@@ -254,6 +255,8 @@ def _entry_rejected(p: Pending, e: ev.EntryRejected, now: Millis, _: Policy) -> 
 
 
 def _entry_unknown(p: Pending, e: ev.EntryOutcomeUnknown, now: Millis, _: Policy) -> Reacted:
+    if p.status is not S:  # its fate is known already (the stream was quicker than the answer)
+        return note(p, now, f"entry send answered unknown ({e.reason}); the order is known {p.status.value}"), []
     said = f"entry outcome unknown ({e.reason}); querying by client id"
     q = note(rules.sent_as(p, e.sent_at, e.recv_window_ms), now, said)
     return q, [QueryEntry(p.pending_id, p.spec.symbol, client_id(p.pending_id, Leg.ENTRY))]

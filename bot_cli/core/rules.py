@@ -190,6 +190,8 @@ def protection_unknown(p: Pending, e: ev.ProtectionOutcomeUnknown, now: Millis, 
     leg = p.find_leg(e.client_id)
     if leg is None:
         return p, []
+    if leg.state is not LegState.SENDING:  # the stream told its fate before the send's answer
+        return note(p, now, f"{e.client_id} send answered unknown ({e.reason}); it is known {leg.state.value}"), []
     q = with_leg_state(p, e.client_id, LegState.UNKNOWN, max(leg.sent_at, e.sent_at))
     q = replace(q, recv_window_ms=max(p.recv_window_ms, e.recv_window_ms))
     q = note(q, now, f"{e.client_id} outcome unknown ({e.reason})")
@@ -317,7 +319,7 @@ def close_deferred(p: Pending, e: ev.CloseDeferred, now: Millis, pol: Policy) ->
 
 
 def close_unknown(p: Pending, e: ev.CloseOutcomeUnknown, now: Millis, _: Policy) -> Reacted:
-    if p.close is None:
+    if p.close is None or p.close.state is LegState.LIVE:  # none, or the stream told of it first
         return p, []
     close = replace(p.close, state=LegState.UNKNOWN, sent_at=max(p.close.sent_at, e.sent_at))
     q = replace(p, close=close, recv_window_ms=max(p.recv_window_ms, e.recv_window_ms))

@@ -123,25 +123,30 @@ def test_b_killed_right_as_the_fill_happens(cluster: Cluster) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fault", "live_legs"),
+    "fault",
     [
-        pytest.param("slow_response:algoOrder@POST#1:30", {"sl"}, id="sl-placed-answer-held-tp-unsent"),
-        pytest.param("slow_response:algoOrder@POST#2:30", {"sl", "tp"}, id="tp-placed-answer-held"),
+        pytest.param("slow_response:algoOrder@POST#1:30", id="first-leg-placed-answer-held"),
+        pytest.param("slow_response:algoOrder@POST#2:30", id="second-leg-placed-answer-held"),
     ],
 )
-def test_c_killed_between_stop_loss_and_take_profit(cluster: Cluster, fault: str, live_legs: set[str]) -> None:
-    """A market entry fills at once; the daemon is held waiting for a protection's answer (the
-    order is already on the venue) and killed there; the restart adopts it, never duplicates it."""
+def test_c_killed_between_stop_loss_and_take_profit(cluster: Cluster, fault: str) -> None:
+    """A market entry fills at once; its SL and TP go out together, one answer is held (the
+    order is already on the venue) and the daemon is killed there; the restart adopts both legs,
+    never duplicates them."""
     # Arrange
     cluster.set_price(SYMBOL, START)
     cluster.start_daemon()
     cluster.add_faults(fault)
 
     # Act
-    pid = open_entry(cluster, price=None, expect="PROTECTING")
+    pid = open_entry(cluster, price=None, expect="PROTECTED")
     cluster.wait_fault_fired(fault)
-    legs = {a["clientAlgoId"].split("-")[1].rstrip("0123456789") for a in cluster.live_algos(pid)}
-    assert legs == live_legs  # killed exactly there: the answer of the last one is still held
+
+    def legs() -> set[str]:
+        return {a["clientAlgoId"].split("-")[1].rstrip("0123456789") for a in cluster.live_algos(pid)}
+
+    # both went out at once: neither waited for the held answer
+    wait_for(lambda: legs() == {"sl", "tp"}, f"both legs of {pid} live while one answer is held")
     cluster.kill_daemon()
 
     # Assert
@@ -152,17 +157,17 @@ def test_c_killed_between_stop_loss_and_take_profit(cluster: Cluster, fault: str
 
 
 @pytest.mark.parametrize(
-    ("fault", "live_at_kill"),
+    "fault",
     [
-        pytest.param("slow_response:algoOrder@POST#1:30", 3, id="gen2-sl-placed-answer-held"),
-        pytest.param("slow_response:algoOrder@POST#2:30", 4, id="gen2-tp-placed-answer-held"),
-        pytest.param("slow_response:algoOrder@DELETE#1:30", 3, id="gen1-sl-cancelled-answer-held"),
+        pytest.param("slow_response:algoOrder@POST#1:30", id="gen2-first-leg-placed-answer-held"),
+        pytest.param("slow_response:algoOrder@POST#2:30", id="gen2-second-leg-placed-answer-held"),
+        pytest.param("slow_response:algoOrder@DELETE#1:30", id="gen1-leg-cancelled-answer-held"),
     ],
 )
-def test_d_killed_during_a_resize(cluster: Cluster, fault: str, live_at_kill: int) -> None:
+def test_d_killed_during_a_resize(cluster: Cluster, fault: str) -> None:
     """A partial fill is protected (gen 1); more fills start gen 2; the daemon is killed while
-    gen 2 is being placed or gen 1 cancelled. The restart leaves one SL and one TP for the filled
-    quantity; the rest of the entry then fills and is protected in full."""
+    one answer of gen 2's placing or gen 1's cancelling is held. The restart leaves one SL and
+    one TP for the filled quantity; the rest of the entry then fills and is protected in full."""
     # Arrange: a partial fill, protected
     pid = open_entry(cluster)
     first = cluster.pulse_fill(SYMBOL, CROSS, START, pid)
@@ -174,7 +179,9 @@ def test_d_killed_during_a_resize(cluster: Cluster, fault: str, live_at_kill: in
     second = cluster.pulse_fill(SYMBOL, CROSS, START, pid)
     assert second > first
     cluster.wait_fault_fired(fault)
-    assert len(cluster.live_algos(pid)) == live_at_kill
+    if "POST" in fault:  # gen 2's SL and TP went out at once: neither waited for the held answer
+        gen2 = {f"{pid}-sl2", f"{pid}-tp2"}
+        wait_for(lambda: gen2 <= {a["clientAlgoId"] for a in cluster.live_algos(pid)}, f"{gen2} live")
     cluster.kill_daemon()
     cluster.start_daemon()
 
@@ -213,7 +220,8 @@ def test_a_daemon_killed_while_it_sends_the_entry(cluster: Cluster) -> None:
     # Act
     cluster.enter_async(SYMBOL, "buy", QTY, price=LIMIT, sl=SL, tp=TP)
     pid = held_entry_pid(cluster)
-    assert cluster.status_of(pid) == "SUBMITTING"
+    # SUBMITTING, or OPEN if the stream told of the order before its held answer
+    assert cluster.status_of(pid) in ("SUBMITTING", "OPEN")
     cluster.kill_daemon()
     fill_while_down(cluster, pid)
     cluster.start_daemon()
@@ -273,8 +281,8 @@ def test_a_recover_protects_what_filled_while_down(cluster: Cluster) -> None:
 
 
 def test_a_recover_killed_between_stop_loss_and_take_profit(cluster: Cluster) -> None:
-    """`bot recover --yes` is SIGKILLed with the stop placed and its answer held; the daemon
-    started afterwards adopts the stop and adds the take-profit."""
+    """`bot recover --yes` is SIGKILLed with the stop and take-profit placed together and the
+    stop's answer held; the daemon started afterwards adopts both, placing nothing twice."""
     # Arrange
     pid = open_entry(cluster)
     cluster.kill_daemon()
@@ -285,7 +293,8 @@ def test_a_recover_killed_between_stop_loss_and_take_profit(cluster: Cluster) ->
     # Act
     recover = cluster.spawn_cli("recover", "recover", "--yes")
     cluster.wait_fault_fired(hold)
-    assert [a["clientAlgoId"] for a in cluster.live_algos(pid)] == [f"{pid}-sl1"]
+    both = [f"{pid}-sl1", f"{pid}-tp1"]
+    wait_for(lambda: sorted(a["clientAlgoId"] for a in cluster.live_algos(pid)) == both, f"{both} live")
     recover.kill9()
 
     # Assert
