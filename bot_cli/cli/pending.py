@@ -117,12 +117,15 @@ def drop(
     Refused, unless --force, while the journal says an entry's orders may still be working
     (entry order, stop-loss/take-profit, a close in flight), while its record is unreadable,
     or while the exchange shows its order open or its position unprotected. With --force, the
-    entry order and the legs still working are cancelled on the exchange (unless --keep-orders);
-    the position an entry held stays open, and the warning says so.
+    exchange is read once the question is answered, and the entry order and the legs it shows
+    still working are cancelled (unless --keep-orders); the position an entry held stays open,
+    and the warning says so. An entry whose record changes before it is archived (the daemon
+    claimed it, a fill moved it) is not dropped, and none of its orders is cancelled.
 
     Example: bot pending drop bc0mi3k2x7a1b2c --force --yes
 
-    Exit 0: dropped. Exit 1: refused, unknown id, declined, or a cancel failed (one line).
+    Exit 0: dropped. Exit 1: refused, unknown id, declined, changed meanwhile, or a cancel
+    failed (one line).
     """
     import asyncio
 
@@ -130,23 +133,31 @@ def drop(
 
     obj: AppContext = ctx.obj
     store = PendingEntryStore(obj.state_dir)
-    plan = dropping.plan_drop(store, ids)
+    plan = dropping.plan_drop(store, ids)  # what is checked and confirmed is what gets dropped
     if not force:
         if blockers := plan.blockers():
             raise dropping.DropRefused(blockers)  # decided from the journal: no exchange call needed
         asyncio.run(dropping.check_drop(obj.config, obj.state_dir, plan.entries))
-    live = dropping.working(plan) if force and not keep_orders else []
-    n = len(plan.ids)
-    what = f"{n} pending entr{'y' if n == 1 else 'ies'} ({', '.join(plan.ids)})"
-    also = f" and cancel the orders of {', '.join(live)} on the exchange" if live else ""
-    if not yes and not typer.confirm(f"Drop {what}{also}?"):
+    cancel = force and not keep_orders and bool(dropping.cancellable(plan))
+    if not yes and not typer.confirm(_question(plan.ids, dropping.working(plan) if cancel else None)):
         raise typer.Exit(1)
     now = time.time_ns() // 1_000_000
-    if live:
+    if cancel:  # the exchange is read only now: what it shows after the answer is what gets cancelled
         result, cancels = asyncio.run(dropping.drop_and_cancel(obj.config, obj.state_dir, store, plan, now))
     else:
-        result, cancels = dropping.drop_pending(store, plan.ids, now_ms=now, force=force), {}
+        result, cancels = dropping.drop_planned(store, plan, now_ms=now, force=force), {}
     _say_dropped(store, result, cancels)
+
+
+def _question(ids: list[str], live: list[str] | None) -> str:
+    """The confirmation; ``live``: the ids the journal says have orders working, when cancelling."""
+    n = len(ids)
+    what = f"{n} pending entr{'y' if n == 1 else 'ies'} ({', '.join(ids)})"
+    if live is None:
+        return f"Drop {what}?"
+    if live:
+        return f"Drop {what} and cancel the orders of {', '.join(live)} on the exchange?"
+    return f"Drop {what} and cancel any of their orders the exchange shows?"
 
 
 def _say_dropped(
@@ -157,12 +168,19 @@ def _say_dropped(
     for pid, c in cancels.items():
         if c.canceled:
             typer.echo(f"{pid}: cancelled on the exchange: {', '.join(c.canceled)}")
-    dropped = ", ".join(result.dropped) or "-"
-    typer.echo(f"dropped {len(result.dropped)}: {dropped} (moved to {store.archive_path})")
+    if result.dropped or not result.changed:
+        dropped = ", ".join(result.dropped) or "-"
+        typer.echo(f"dropped {len(result.dropped)}: {dropped} (moved to {store.archive_path})")
     failed = [f"{pid} dropped; left on the exchange: {'; '.join(c.left)}"
               for pid, c in cancels.items() if c.failed]  # fmt: skip
-    if failed:
-        raise BotError("; ".join(failed))
+    refusal = result.refusal()
+    if failed or refusal:
+        raise BotError("; ".join([*failed, *([refusal] if refusal else [])]))
+    _say_left(result, cancels)
+
+
+def _say_left(result: DropResult, cancels: dict[str, Cancels]) -> None:
+    """Warn about what the dropped entries left on the exchange, with nothing following it now."""
     for pid, c in cancels.items():
         if c.left:
             left = "; ".join(c.left)

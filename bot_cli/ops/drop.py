@@ -5,6 +5,11 @@ journal (core.drop); refuse while its order is still open on the exchange or its
 unprotected, unless the operator insists. When they do (--force), what the entry left working
 is cancelled by its client ids, unless --keep-orders; the position it held is left as it is,
 and said so. Entries are archived, never erased.
+
+Another process (the daemon) writes the same journal: it may claim, send or move an entry
+between the moment a drop reads its record and the moment it archives it. So each archive is a
+compare-and-swap against the record the drop decided on (`PendingEntryStore.remove_if`): an
+entry whose record changed meanwhile is refused, and nothing of it is archived or cancelled.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from bot_cli.core.ids import client_id
+from bot_cli.core.ids import client_id, is_pending_id
 from bot_cli.core.model import ClientId, Leg, LegState, Pending, PendingId, Status
 from bot_cli.errors import BotError, UsageError
-from bot_cli.ops.journal import Unreadable, read_journal
-from bot_cli.state_store import PendingEntryStore, UnknownEntry
+from bot_cli.ops.journal import UNREADABLE, Unreadable, decode_record
+from bot_cli.state_store import PendingEntryStore, Record
 from bot_cli.venue import NotFound, Venue, VenueError
 
 
@@ -37,10 +42,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class DropPlan:
-    """The named journal records, decoded or not, and why forgetting each may be unsafe."""
+    """The named journal records, decoded or not, and why forgetting each may be unsafe.
+
+    ``records`` holds each record as it was read: the drop archives it only while the journal
+    still holds exactly that, so what was checked (and confirmed) is what is dropped."""
 
     entries: dict[PendingId, Pending]
     unreadable: dict[str, Unreadable]
+    records: dict[str, Record]
 
     @property
     def ids(self) -> list[str]:
@@ -67,41 +76,65 @@ class DropResult:
     dropped: list[str]
     left_live: dict[str, str]  # id -> what may still work on the exchange, in words
     gone: list[str]  # archived meanwhile by another process
+    changed: dict[str, str]  # id -> its state now: its record changed after it was read, not dropped
+
+    def refusal(self) -> str | None:
+        """One line naming the entries not dropped because their record changed; None if none."""
+        if not self.changed:
+            return None
+        which = ", ".join(f"{pid} changed while deciding (now {now})" for pid, now in self.changed.items())
+        what = "nothing was dropped" if not self.dropped else f"{', '.join(self.changed)} not dropped"
+        return f"{which}: {what}; look again with `bot pending list`"
 
 
 def plan_drop(store: PendingEntryStore, ids: list[str]) -> DropPlan:
     """The named records, or a UsageError naming the unknown ids (nothing changed)."""
-    entries, unreadable = read_journal(store)
-    unknown = [i for i in ids if i not in entries and i not in unreadable]
+    records = store.load_all()
+    unknown = [i for i in ids if i not in records]
     if unknown:
         raise UsageError(
             f"no pending entry {', '.join(unknown)} in {store.path}: see `bot pending list` for the ids"
         )
-    return DropPlan({p: e for p, e in entries.items() if p in ids}, {k: u for k, u in unreadable.items() if k in ids})
+    named = {key: records[key] for key in ids}
+    entries: dict[PendingId, Pending] = {}
+    unreadable: dict[str, Unreadable] = {}
+    for key, record in named.items():
+        found = decode_record(key, record)
+        if isinstance(found, Unreadable):
+            unreadable[key] = found
+        else:
+            entries[PendingId(key)] = found
+    return DropPlan(entries, unreadable, named)
 
 
 def drop_pending(
     store: PendingEntryStore, ids: list[str], *, now_ms: int, reason: str = "dropped", force: bool = False
 ) -> DropResult:
+    """Read the named records, then drop them as `drop_planned` does."""
+    return drop_planned(store, plan_drop(store, ids), now_ms=now_ms, reason=reason, force=force)
+
+
+def drop_planned(
+    store: PendingEntryStore, plan: DropPlan, *, now_ms: int, reason: str = "dropped", force: bool = False
+) -> DropResult:
     """Archive the entries through the core's OperatorDrop; refuses unsafe ones unless forced.
 
-    Reads the journal afresh, so what was checked is what is dropped; every entry is stepped
-    before anything is written. An unreadable record is archived as it is (only when forced).
+    Every entry is stepped before anything is written. Each is archived only while its journal
+    record is still the plan's; one that changed is left as it is now, and named in ``changed``.
+    An unreadable record is archived as it is (only when forced).
     """
     from bot_cli.core.drop import still_live
 
-    plan = plan_drop(store, ids)
     if not force and (blockers := plan.blockers()):
         raise DropRefused(blockers)
-    archives = [_drop_command(p, now_ms, reason) for p in plan.entries.values()]
-    gone: list[str] = [
-        c.pending.pending_id for c in archives if not _archive(store, c.pending.pending_id, c.reason, c.pending)
-    ]
-    gone += [key for key in plan.unreadable if not _archive(store, key, reason, None)]
+    commands = [_drop_command(p, now_ms, reason) for p in plan.entries.values()]
+    refused = _archive_all(store, plan, commands, reason)
+    changed = _states_now(store, refused)
     left: dict[str, str] = {pid: ", ".join(live) for pid, p in plan.entries.items() if (live := still_live(p))}
     left.update(dict.fromkeys(plan.unreadable, "the orders of its unreadable record, if any (never checked)"))
-    dropped = [i for i in plan.ids if i not in gone]
-    return DropResult(dropped, {i: left[i] for i in dropped if i in left}, gone)
+    dropped = [i for i in plan.ids if i not in refused]
+    gone = [key for key in refused if key not in changed]
+    return DropResult(dropped, {i: left[i] for i in dropped if i in left}, gone, changed)
 
 
 def _drop_command(p: Pending, now_ms: int, reason: str) -> ArchivePending:
@@ -123,15 +156,30 @@ def _drop_command(p: Pending, now_ms: int, reason: str) -> ArchivePending:
     return archives[0]
 
 
-def _archive(store: PendingEntryStore, key: str, reason: str, p: Pending | None) -> bool:
-    """Execute one ArchivePending (or archive a raw record); False if it had left already."""
+def _archive_all(
+    store: PendingEntryStore, plan: DropPlan, commands: list[ArchivePending], reason: str
+) -> list[str]:
+    """Execute the ArchivePendings (an unreadable record is archived as it is), each one only
+    while the journal still holds the record the plan read; the ids refused."""
     from bot_cli.store.codec import encode
 
-    try:
-        store.remove(key, reason, record=None if p is None else encode(p))
-    except UnknownEntry:
-        return False
-    return True
+    todo: list[tuple[str, str, Record | None]] = [(c.pending.pending_id, c.reason, encode(c.pending)) for c in commands]
+    todo += [(key, reason, None) for key in plan.unreadable]
+    return [key for key, why, record in todo
+            if not store.remove_if(key, why, expected=plan.records[key], record=record)]  # fmt: skip
+
+
+def _states_now(store: PendingEntryStore, keys: list[str]) -> dict[str, str]:
+    """The state each refused record is in now; one no longer in the journal is not listed."""
+    if not keys:
+        return {}
+    records = store.load_all()
+    now: dict[str, str] = {}
+    for key in keys:
+        if (record := records.get(key)) is not None:
+            found = decode_record(key, record)
+            now[key] = UNREADABLE if isinstance(found, Unreadable) else found.status.value
+    return now
 
 
 # -- from the exchange ----------------------------------------------------------------------
@@ -197,12 +245,19 @@ class Cancels:
 
 
 def working(plan: DropPlan) -> list[str]:
-    """The ids whose orders may still work on the exchange (an unreadable one: maybe)."""
+    """The ids whose orders may still work on the exchange, by the journal (an unreadable one: maybe)."""
     from bot_cli.core.drop import still_live
-    from bot_cli.core.ids import is_pending_id
 
     ids = [pid for pid, p in plan.entries.items() if still_live(p)]
     return ids + [k for k in plan.unreadable if is_pending_id(k)]
+
+
+def cancellable(plan: DropPlan) -> list[str]:
+    """The ids a forced drop looks up on the exchange: every one that names orders there.
+
+    Not only those the journal calls live: the exchange, read once the operator has answered,
+    is what says which orders still work (one may have appeared while the prompt was up)."""
+    return [key for key in plan.ids if is_pending_id(key)]
 
 
 async def drop_and_cancel(
@@ -210,16 +265,18 @@ async def drop_and_cancel(
 ) -> tuple[DropResult, dict[str, Cancels]]:
     """Read the exchange, drop (so no daemon re-places a leg we cancel), then cancel by id.
 
-    The venue is reached first: if it cannot be, nothing is dropped."""
+    Call it once the operator has answered: the cancels are what the exchange shows then. The
+    venue is reached first: if it cannot be, nothing is dropped. An entry whose record changed
+    since the plan is not dropped, and none of its orders is touched (someone follows it)."""
     from bot_cli.connect import connect
 
-    live, cancels = working(plan), {}
+    ids, cancels = set(cancellable(plan)), {}
     try:
         async with connect(cfg, state_dir) as conn:
             orders = [(r.symbol, r.client_id) for r in await conn.rest.open_orders()]
             algos = [r.client_id for r in await conn.rest.open_algo_orders()]
-            result = drop_pending(store, plan.ids, now_ms=now_ms, force=True)
-            for pid in (i for i in result.dropped if i in live):
+            result = drop_planned(store, plan, now_ms=now_ms, force=True)
+            for pid in (i for i in result.dropped if i in ids):
                 entry = plan.entries.get(PendingId(pid))
                 cancels[pid] = await _cancel_all(conn.rest, pid, entry, orders, algos)
     except VenueError as err:  # only the two listings raise it: nothing dropped yet
