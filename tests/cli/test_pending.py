@@ -20,6 +20,7 @@ from bot_cli.core.model import EntrySpec, OrderType, Side
 from bot_cli.ops import drop as ops
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store.codec import encode
+from tests.e2e.harness import free_port
 
 
 runner = CliRunner()
@@ -45,7 +46,11 @@ def state(tmp_path: Path) -> Path:
 
 
 def bot(state: Path, *args: str, input: str | None = None) -> tuple[int, str, str]:
-    result = runner.invoke(app, ["--state-dir", str(state), *args], input=input)
+    """The CLI on ``state``, with a paper venue of its own on a free port (never the default)."""
+    config = state.parent / "bot.toml"
+    if not config.exists():
+        config.write_text(f"[paper]\nport = {free_port()}\n")
+    result = runner.invoke(app, ["--state-dir", str(state), "--config", str(config), *args], input=input)
     return result.exit_code, result.stdout, result.stderr
 
 
