@@ -8,14 +8,20 @@ one line on stderr says so; otherwise the command stops with one line saying why
 before anything is written or sent. The Binance venue needs its keys in the
 environment and never starts anything.
 
-A venue that does not answer for now (unreachable, 5xx, rate limited, timed out) raises
-``VenueUnreachable``, which `bot run` waits out; refused keys, a bad URL or a paper venue
-recorded but down raise a plain BotError: no wait fixes those.
+A venue that does not answer for now (unreachable, 5xx, timed out) raises ``VenueUnreachable``,
+which `bot run` waits out; a read refused for the minute's request weight raises ``WeightSpent``
+(a VenueUnreachable whose one line says so, never "cannot reach"); refused keys, a bad URL or a
+paper venue recorded but down raise a plain BotError: no wait fixes those.
+
+``light=True`` sends nothing while connecting (no clock sync, no exchangeInfo, no position
+mode): for `bot enter` handing its entry to a running daemon; the caller (``bot_cli.ops.enter``)
+brings the rate limits and the position mode from the state dir.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,7 +33,11 @@ import httpx
 from bot_cli.config import Config, Credentials, credentials
 from bot_cli.errors import BotError
 from bot_cli.exchange.rest import BinanceRest
-from bot_cli.venue import OutcomeUnknown, Unavailable, VenueError
+from bot_cli.venue import OutcomeUnknown, RateLimited, Unavailable, VenueError
+
+
+# How BinanceRest's read throttle ends what it refuses (nothing was sent: the budget said no).
+_THROTTLED = " weight used this minute"
 
 
 class VenueUnreachable(BotError):
@@ -38,6 +48,24 @@ class VenueUnreachable(BotError):
             f"cannot reach the {name} venue at {url} ({why}); check venue.rest_url and the network"
         )
         self.why, self.retry_after = why, retry_after
+
+
+class WeightSpent(VenueUnreachable):
+    """A read refused for the minute's request weight: the venue is reachable, the budget is not."""
+
+    def __init__(self, line: str, retry_after: float) -> None:
+        BotError.__init__(self, line)
+        self.why, self.retry_after = line, retry_after
+
+
+def rate_limited_line(rest: BinanceRest, err: RateLimited) -> str:
+    """One line for a request refused for the request weight: by this process's throttle (the
+    minute's weight, as the exchange counts it, is nearly spent) or by the exchange itself."""
+    wait_s = max(1, math.ceil(err.retry_after))
+    if rest.weight.limit is not None and err.message.endswith(_THROTTLED):
+        return (f"not sent: this process's request weight budget is spent ({rest.used_weight} of"
+                f" {rest.weight.limit} this minute); try again in {wait_s} s")  # fmt: skip
+    return f"not sent: the venue refuses requests for now ({err.message}); try again in {wait_s} s"
 
 
 @dataclass
@@ -64,8 +92,10 @@ async def connect(
     *,
     start_paper: bool = True,
     say: Callable[[str], None] | None = None,
+    light: bool = False,
 ) -> AsyncIterator[Connection]:
-    """A ready REST client (clock synced, rate limits and position mode known); closes what it opened.
+    """A ready REST client (clock synced, rate limits and position mode known; with ``light``,
+    none of these: nothing is sent); closes what it opened.
 
     ``say`` gets the one line announcing an in-process paper venue (default: stderr).
     """
@@ -80,7 +110,8 @@ async def connect(
     )
     name = "paper" if cfg.venue.kind == "paper" else f"binance {cfg.venue.network}"
     try:
-        await _prepare(rest, cfg, name)
+        if not light:
+            await _prepare(rest, cfg, name)
         yield Connection(rest, cfg.ws_url(), name, paper)
     finally:
         await rest.aclose()
@@ -94,7 +125,9 @@ async def _prepare(rest: BinanceRest, cfg: Config, name: str) -> None:
         await rest.load_limits()  # the request weight a minute allows, as the exchange says
         if cfg.venue.position_mode == "auto":
             rest.hedge_mode = await rest.position_mode()
-    except Unavailable as err:  # not sent, 503, rate limited: it may answer later
+    except RateLimited as err:  # reachable: the minute's weight is spent
+        raise WeightSpent(rate_limited_line(rest, err), err.retry_after) from None
+    except Unavailable as err:  # not sent, 503: it may answer later
         raise VenueUnreachable(name, cfg.rest_url(), str(err), err.retry_after) from None
     except (OutcomeUnknown, httpx.TransportError) as err:  # no answer in time
         raise VenueUnreachable(name, cfg.rest_url(), str(err), 1.0) from None

@@ -21,7 +21,7 @@ from bot_cli.config import Config, load_config
 from bot_cli.core.model import EntrySpec, Pending, Side, Status
 from bot_cli.errors import UsageError
 from bot_cli.ops import enter as flow
-from bot_cli.ops.checks import EntryRefused, Order, refuse_netting
+from bot_cli.ops.checks import EntryRefused, Order
 from bot_cli.state_store import PendingEntryStore
 from bot_cli.store import requests
 
@@ -68,21 +68,18 @@ class AsyncClient:
         return await self._place(order, key, wait, timeout)
 
     async def _place(self, order: Order, key: str | None, wait: bool, timeout: float) -> Entry:
-        from bot_cli.connect import connect
-
         cfg = self.config
-        async with connect(cfg, self.state_dir, say=log.warning) as conn:
-            spec = await flow.checked(conn, order)
+        async with flow.opened(cfg, self.state_dir, say=log.warning) as conn:
+            entry = await flow.checked(conn, cfg, self.state_dir, order)
             claimed = None
             if key is not None:
-                with PendingEntryStore(self.state_dir) as store:
-                    refuse_netting(store, spec)  # before the key is spent on it
-                c = self._claim(key, spec)
+                with flow.admitted(self.state_dir, entry):  # before the key is spent on it
+                    c = self._claim(key, entry.spec)
                 if not c.new:  # a concurrent call with this key saved it first
                     return _duplicate(c.pending, key)
                 claimed = c.pending
             result = await flow.place(
-                conn.rest, cfg, self.state_dir, spec, wait=wait, timeout=timeout, claimed=claimed
+                conn.rest, cfg, self.state_dir, entry, wait=wait, timeout=timeout, claimed=claimed
             )
         return _entry(result)
 

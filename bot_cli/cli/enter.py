@@ -1,8 +1,9 @@
 """`bot enter`: an operator entry, checked, persisted before it is sent, never left unwatched.
 
 Every order the entry will need (the entry, its stop-loss and take-profit) is checked against
-the symbol's filters and the mark price first (core.checks): a refusal is exit 1 and one line,
-with nothing stored or sent.
+the symbol's filters and the mark price first (core.checks), then against the account's
+open-order limits (core.admission: 200 conditional orders, MAX_NUM_ORDERS on the symbol): a
+refusal is exit 1 and one line, with nothing stored or sent.
 
 With a daemon running, the entry is written as REQUESTED and the daemon sends and protects
 it (one process sends per state dir); if the daemon goes away before taking it, exit 1 says
@@ -71,7 +72,7 @@ def enter(
     timeout: Annotated[float, typer.Option("--timeout", min=0.0, help=_TIMEOUT_HELP)] = FOLLOW_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Check an entry against the symbol's filters, persist it with its SL and TP, then place it.
+    """Check an entry against the filters and the account's order limits, persist it, then place it.
 
     With no daemon, a market entry (a limit one with --wait) is followed until it is protected.
 

@@ -3,7 +3,8 @@
 Round with the filters, never with ``pricePrecision``/``quantityPrecision`` (reference §3.1):
 PRICE_FILTER.tickSize (-4014), LOT_SIZE / MARKET_LOT_SIZE stepSize (-4023), min/max
 quantity (-4004/-4005), MIN_NOTIONAL.notional (-4164, waived for reduce-only) and
-PERCENT_PRICE multiplierUp/Down against the mark (-4016/-4024).
+PERCENT_PRICE multiplierUp/Down against the mark (-4016/-4024); MAX_NUM_ORDERS open orders per
+symbol (-2025), which admission (``bot_cli.core.admission``) counts against.
 Checks return a one-line problem or None, so the CLI can refuse before anything is sent;
 ``bot_cli.core.checks`` checks a whole entry (every order it needs) against these values.
 """
@@ -46,6 +47,8 @@ class SymbolFilters:
     # PERCENT_PRICE: a BUY limit at most mark x up, a SELL limit at least mark x down
     multiplier_up: Decimal = Decimal(0)
     multiplier_down: Decimal = Decimal(0)
+    # MAX_NUM_ORDERS: open regular orders allowed on the symbol (-2025 beyond); 0: not stated
+    max_num_orders: int = 0
 
     def quantize_price(self, price: Decimal) -> Decimal:
         """``price`` rounded down to the tick size."""

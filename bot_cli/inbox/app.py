@@ -5,8 +5,13 @@ Answers (JSON, one line each; ``error`` names the ``field`` at fault where there
 - 202 ``{"id", "entry_client_id", "status": "REQUESTED"}``: fsync'd; the daemon sends it.
 - 409 ``{"id", "error"}``: the key was used before, by entry ``id``; nothing new was written.
 - 400 bad JSON, 401 bad or missing auth, 413 body too big, 422 a field is wrong (unknown
-  symbol, filters violated, ...), 429 too many signals, 503 the daemon is not connected to
-  the exchange or the venue cannot be read: nothing was written or sent.
+  symbol, filters violated, a side that would net against an entry's share, ``limit``: an
+  order it needs would not fit the account's open-order limits), 429 too many signals, 503 the
+  daemon is not connected to the exchange or the venue cannot be read: nothing was written or
+  sent.
+
+Admission (netting and the account's limits, ``ops.checks.refuse``) and the key's claim run
+under one hold of the admission lock, as `bot enter` and the API admit theirs.
 
 ``GET /health``: 200 ``{"connected": true}`` or 503 with the reason (no auth; says nothing
 about entries).
@@ -28,36 +33,46 @@ from starlette.routing import Route
 
 from bot_cli.api._types import daemon_connection
 from bot_cli.api.keys import Claim, Keys
-from bot_cli.core.checks import Filters
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import EntrySpec, Leg
 from bot_cli.errors import BotError
+from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.inbox.guard import RateLimit, body_auth, header_auth, read_body
 from bot_cli.inbox.signals import Refused, Signal, parse_json, parse_signal, refusal, resolve
-from bot_cli.ops.checks import EntryRefused, Market, checked_spec, refuse_netting
+from bot_cli.ops.checks import Account, EntryRefused, Market, admitting, checked_spec, journal_entries, refuse
+from bot_cli.ops.market import daemon_account, foreign, foreign_open
 from bot_cli.state_store import PendingEntryStore, StoreError
-from bot_cli.venue import VenueError
+from bot_cli.venue import RateLimited, VenueError
 
 
 log = logging.getLogger("bot_cli.inbox")
-FILTERS_TTL_S = 300.0  # filters change rarely; an unknown symbol re-reads them sooner
+FILTERS_TTL_S = 300.0  # filters change rarely; an unknown symbol or a filter refusal re-reads them sooner
 MISSING_RETRY_S = 30.0
+FOREIGN_KEEP_S = 60.0  # a count of our own (40 weight) when the daemon's heartbeat has none
 Connected = Callable[[], bool]
 
 
 class FilterCache:
     """The venue's filters, read again every few minutes (Binance's list is large), or sooner
-    for a symbol not in them; the mark price is read for every signal."""
+    for a symbol not in them or after a refusal by a filter a newer list could lift; the mark
+    price is read for every signal. The account's orders that no entry holds: the daemon's
+    count of conditional ones (else one read of our own, kept a minute), and for a limit entry
+    the symbol's open orders."""
 
     def __init__(self, market: Market, venue_name: str) -> None:
         self.market, self.venue_name = market, venue_name
-        self._filters: dict[str, Filters] = {}
+        self._filters: dict[str, SymbolFilters] = {}
         self._at = -FILTERS_TTL_S
+        self._foreign: tuple[float, int] | None = None  # (when, count) of our own read
 
-    async def read(self, symbol: str) -> tuple[Filters, Decimal]:
+    def refreshable(self) -> bool:
+        return time.monotonic() - self._at > MISSING_RETRY_S
+
+    async def read(self, symbol: str, *, again: bool = False) -> tuple[SymbolFilters, Decimal]:
+        """The symbol's filters (read again now with ``again``) and its mark price."""
         age = time.monotonic() - self._at
         try:
-            if age > FILTERS_TTL_S or (symbol not in self._filters and age > MISSING_RETRY_S):
+            if age > FILTERS_TTL_S or ((again or symbol not in self._filters) and age > MISSING_RETRY_S):
                 self._filters, self._at = dict(await self.market.exchange_info()), time.monotonic()
             filters = self._filters.get(symbol)
             if filters is None:
@@ -65,7 +80,29 @@ class FilterCache:
                 raise EntryRefused("symbol", why)
             return filters, await self.market.mark_price(symbol)
         except VenueError as err:
-            raise BotError(f"cannot read {symbol}'s filters and mark price ({err})") from None
+            raise BotError(_unread(f"{symbol}'s filters and mark price", err)) from None
+
+    async def account(self, state_dir: Path, spec: EntrySpec, filters: SymbolFilters, live: frozenset[str]) -> Account:
+        """What admission counts beside the journal (``live``: the journal's entry ids)."""
+        try:
+            counted = (await asyncio.to_thread(daemon_account, state_dir)).foreign_conditional
+            if counted is None:
+                counted = await self._own_count(live)
+            opened = await foreign_open(self.market, spec, filters, live)
+        except VenueError as err:
+            raise BotError(_unread("the account's open orders", err)) from None
+        return Account(counted, opened, filters.max_num_orders)
+
+    async def _own_count(self, live: frozenset[str]) -> int:
+        if self._foreign is None or time.monotonic() - self._foreign[0] > FOREIGN_KEEP_S:
+            self._foreign = (time.monotonic(), foreign(await self.market.open_algo_orders(), live))
+        return self._foreign[1]
+
+
+def _unread(what: str, err: VenueError) -> str:
+    if isinstance(err, RateLimited):  # reachable: the minute's request weight is spent
+        return f"cannot read {what} now: the request weight is spent ({err}); retry in {err.retry_after:.0f} s"
+    return f"cannot read {what} ({err})"
 
 
 class Inbox:
@@ -128,22 +165,46 @@ class Inbox:
             raise Refused(409, _used(first.pending_id), "key", id=first.pending_id)
         if (why := self._not_connected()) is not None:
             raise Refused(503, f"{why}: signal refused, nothing written; retry later")
-        spec = await self._checked(signal)
+        spec, filters = await self._checked(signal)
+        live = await asyncio.to_thread(lambda: frozenset(self.store.load_all()))
         try:
-            await asyncio.to_thread(refuse_netting, self.store, spec)
+            account = await self.filters.account(self.state_dir, spec, filters, live)
+        except BotError as err:
+            raise Refused(503, f"{err}; nothing written") from None
+        try:
+            return await asyncio.to_thread(self._admit_and_claim, signal.key, spec, account)
         except EntryRefused as err:
             raise Refused(422, f"{err}; nothing written", err.field) from None
-        now = time.time_ns() // 1_000_000
-        window = self.recv_window_ms
-        return await asyncio.to_thread(self.keys.claim, self.store, signal.key, spec, now, window)
 
-    async def _checked(self, signal: Signal) -> EntrySpec:
+    def _admit_and_claim(self, key: str, spec: EntrySpec, account: Account) -> Claim:
+        """Netting and the account's limits against the journal, then the key's claim: one hold
+        of the admission lock (in a worker thread: it may wait for another process)."""
+        with admitting(self.state_dir):
+            refuse(spec, journal_entries(self.store), account)
+            now = time.time_ns() // 1_000_000
+            return self.keys.claim(self.store, key, spec, now, self.recv_window_ms)
+
+    async def _checked(self, signal: Signal) -> tuple[EntrySpec, SymbolFilters]:
+        """The signal as an entry that passes the filters; a refusal by a filter a newer
+        exchangeInfo could lift is checked once more against one read now."""
+        filters, mark = await self._read(signal.symbol)
         try:
-            filters, mark = await self.filters.read(signal.symbol)
+            return self._spec(signal, filters, mark), filters
+        except Refused as refused:
+            if not (refused.by_filter and self.filters.refreshable()):
+                raise
+        filters, mark = await self._read(signal.symbol, again=True)
+        return self._spec(signal, filters, mark), filters
+
+    async def _read(self, symbol: str, again: bool = False) -> tuple[SymbolFilters, Decimal]:
+        try:
+            return await self.filters.read(symbol, again=again)
         except EntryRefused as err:
             raise Refused(422, str(err), err.field) from None
         except BotError as err:
             raise Refused(503, f"{err}; nothing written") from None
+
+    def _spec(self, signal: Signal, filters: SymbolFilters, mark: Decimal) -> EntrySpec:
         order = resolve(signal, filters, mark)
         try:
             return checked_spec(order, filters, mark, self.filters.market.hedge_mode)

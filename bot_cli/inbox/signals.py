@@ -41,9 +41,12 @@ _DERIVED = {
 class Refused(Exception):
     """The signal's answer: an HTTP status and one line; nothing was written or sent."""
 
-    def __init__(self, status: int, message: str, field: str | None = None, **extra: str) -> None:
+    def __init__(
+        self, status: int, message: str, field: str | None = None, *, by_filter: bool = False, **extra: str
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.field, self.extra = status, message, field, extra
+        self.by_filter = by_filter  # refused by a filter exchangeInfo states (it may have changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +117,10 @@ def refusal(s: Signal, order: Order, err: EntryRefused) -> Refused:
     plain, derived = _DERIVED.get(err.field, (err.field, ""))
     value = getattr(s, derived) if derived else None
     if value is None:
-        return Refused(422, str(err), plain)
+        return Refused(422, str(err), plain, by_filter=err.by_filter)
     computed = getattr(order, err.field)
-    return Refused(422, f"{derived} {_s(value)} gives {err.field} {computed:f}: {err}", derived)
+    text = f"{derived} {_s(value)} gives {err.field} {computed:f}: {err}"
+    return Refused(422, text, derived, by_filter=err.by_filter)
 
 
 # -- fields ------------------------------------------------------------------------------

@@ -1,52 +1,82 @@
-"""An entry as asked for, checked against the symbol's filters and mark price, and against the
-entries in the journal (core.netting), before anything is written or sent. Shared by `bot enter`,
-the Python API, the signal inbox and the demo.
+"""An entry as asked for, checked against the symbol's filters and mark price, and admitted
+against the entries in the journal and the account's limits, before anything is written or
+sent. Shared by `bot enter`, the Python API, the signal inbox and the demo.
 
 Every refusal is an ``EntryRefused`` naming the field (``symbol``, ``quantity``, ``price``,
-``stop_loss``, ``take_profit``, ``position_side``) and one line saying what to do.
+``stop_loss``, ``take_profit``, ``position_side``, ``side`` for netting, ``limit`` for the
+account's open-order limits) and one line saying what to do.
+
+Admission (core.netting, core.admission) reads the journal and writes the entry under one
+hold of ``admitting``: two processes cannot both admit the last entry that fits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Protocol
 
+from bot_cli.core import admission
 from bot_cli.core.checks import Filters, check_entry
-from bot_cli.core.model import EntrySpec, OrderType, PositionSide, Side
+from bot_cli.core.model import AlgoReport, EntrySpec, OrderReport, OrderType, Pending, PositionSide, Side
 from bot_cli.core.netting import netting_refusal
-from bot_cli.errors import BotError, UsageError
+from bot_cli.errors import UsageError
+from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.ops.journal import Unreadable, decode_record
 from bot_cli.state_store import PendingEntryStore
-from bot_cli.venue import VenueError
+from bot_cli.store.lock import JournalLock
 
 
-__all__ = ["EntryRefused", "Market", "Order", "checked_spec", "read_market", "refuse_netting"]
+__all__ = [
+    "ADMISSION_LOCK_NAME", "Account", "EntryRefused", "Market", "Order", "admitting", "checked_spec",
+    "journal_entries", "refuse",
+]  # fmt: skip
 
+ADMISSION_LOCK_NAME = "admission.lock"
 # core.checks names what it refuses ("stop-loss", "notional", ...); callers name arguments.
 _FIELDS = {
     "quantity": "quantity", "notional": "quantity", "price": "price",
     "stop-loss": "stop_loss", "take-profit": "take_profit",
 }  # fmt: skip
+# The filters exchangeInfo states: a refusal by one of them may be lifted by a newer exchangeInfo.
+EXCHANGE_FILTERS = frozenset({"LOT_SIZE", "MARKET_LOT_SIZE", "PRICE_FILTER", "PERCENT_PRICE", "MIN_NOTIONAL"})
 
 
 class EntryRefused(UsageError):
     """Refused before anything was written or sent; ``field`` names the value at fault."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, by_filter: bool = False) -> None:
         super().__init__(message)
         self.field = field
+        self.by_filter = by_filter  # refused by a filter exchangeInfo states (it may have changed)
 
 
 class Market(Protocol):
-    """What the checks read from the venue (BinanceRest has it)."""
+    """What the checks and admission read from the venue (BinanceRest has it)."""
 
     hedge_mode: bool
 
-    async def exchange_info(self) -> Mapping[str, Filters]: ...
+    async def exchange_info(self) -> Mapping[str, SymbolFilters]: ...
 
     async def mark_price(self, symbol: str) -> Decimal: ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]: ...
+
+    async def open_algo_orders(self, symbol: str | None = None) -> list[AlgoReport]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What admission counts beside the journal: orders the exchange lists that no entry holds
+    (conditional ones on every symbol, open regular ones on the entry's symbol) and the
+    symbol's MAX_NUM_ORDERS (0: none stated)."""
+
+    foreign_conditional: int = 0
+    foreign_open: int = 0
+    max_open_orders: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +92,6 @@ class Order:
     position_side: str | None
 
 
-async def read_market(market: Market, symbol: str, venue_name: str) -> tuple[Filters, Decimal]:
-    """The symbol's filters and its mark price; refused if the venue does not trade it."""
-    try:
-        filters = (await market.exchange_info()).get(symbol)
-        if filters is None:
-            raise EntryRefused("symbol", f"symbol {symbol} is not traded on the {venue_name} venue")
-        mark = await market.mark_price(symbol)
-    except VenueError as err:
-        raise BotError(
-            f"cannot read {symbol}'s filters and mark price from the {venue_name} venue"
-            f" ({err}); nothing was sent: try again"
-        ) from None
-    return filters, mark
-
-
 def checked_spec(
     order: Order, filters: Filters, mark: Decimal, hedge: bool, ps_name: str = "position_side"
 ) -> EntrySpec:
@@ -89,7 +104,8 @@ def checked_spec(
     )  # fmt: skip
     violation = check_entry(spec, filters, mark)
     if violation is not None:
-        raise EntryRefused(_FIELDS.get(violation.subject, violation.subject), violation.message)
+        field = _FIELDS.get(violation.subject, violation.subject)
+        raise EntryRefused(field, violation.message, by_filter=violation.filter in EXCHANGE_FILTERS)
     return spec
 
 
@@ -109,10 +125,36 @@ def position_side(hedge: bool, side: str, given: str | None, name: str) -> Posit
         raise EntryRefused("position_side", f"{name} {given!r} is not LONG or SHORT") from None
 
 
-def refuse_netting(store: PendingEntryStore, spec: EntrySpec) -> None:
-    """EntryRefused (field ``side``, nothing written) if ``spec`` would net against the share
-    of an entry in the journal (core.netting); only the records on its symbol are decoded."""
-    mine = [decode_record(k, r) for k, r in store.load_all().items() if r.get("symbol") == spec.symbol]
-    why = netting_refusal(spec, [p for p in mine if not isinstance(p, Unreadable)])
+def journal_entries(store: PendingEntryStore) -> list[Pending]:
+    """The journal's entries the bot can read (a record it cannot decode is skipped, as the
+    daemon skips it)."""
+    found = (decode_record(k, r) for k, r in store.load_all().items())
+    return [p for p in found if not isinstance(p, Unreadable)]
+
+
+def refuse(spec: EntrySpec, entries: list[Pending], account: Account) -> None:
+    """EntryRefused if ``spec`` would net against the share of an entry in the journal (field
+    ``side``, core.netting) or an order it will need would not fit the account's limits (field
+    ``limit``, core.admission)."""
+    mine = [p for p in entries if p.spec.symbol == spec.symbol]
+    why = netting_refusal(spec, mine)
     if why is not None:
         raise EntryRefused("side", why)
+    unfit = admission.refusal(
+        spec, entries, foreign_conditional=account.foreign_conditional,
+        foreign_open=account.foreign_open, max_open_orders=account.max_open_orders,
+    )  # fmt: skip
+    if unfit is not None:
+        raise EntryRefused("limit", unfit.message)
+
+
+@contextlib.contextmanager
+def admitting(state_dir: Path) -> Iterator[None]:
+    """Held from the journal read that admits an entry to the entry's write, by every process
+    that admits one (blocking; the state dir must exist)."""
+    lock = JournalLock(Path(state_dir) / ADMISSION_LOCK_NAME)
+    try:
+        with lock:
+            yield
+    finally:
+        lock.close()

@@ -6,16 +6,29 @@ before taking it, the result says so. With no daemon, this process sends it and 
 MARKET entry (a LIMIT one with ``wait``) until it is protected, holding the lock only for each
 look, so a `bot run` started meanwhile takes over.
 
-An entry with an idempotency key is first saved REQUESTED under its key (``api.keys``); this
-process sends it only if no daemon does.
+What it costs (request weight): with the lock held, nothing is sent to connect; the filters
+come from the cached exchangeInfo, the position mode and the foreign conditional orders from
+the daemon's heartbeat (``ops.market``), so an entry reads the mark price (1), for a limit
+entry the symbol's open orders (1), and exchangeInfo (1) only when the cache is stale. With
+no daemon: the clock (1), the rate limits (1), the mark (1), the account's conditional orders
+(40), then the send and the follow. Should the daemon be gone by the time the entry is sent,
+this process sends it without a clock sync: a -1021 resyncs and resends once (exchange.rest).
+
+An entry is admitted (core.netting, core.admission) under the admission lock, from the journal
+read to its write: a refusal leaves nothing written or sent. An entry with an idempotency key
+is first admitted and saved REQUESTED under its key (``api.keys``); this process sends it only
+if no daemon does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,15 +37,19 @@ from bot_cli.core.engine import request_entry
 from bot_cli.core.events import EntryClaimed
 from bot_cli.core.ids import make_pending_id
 from bot_cli.core.model import EntrySpec, OrderType, Pending, Policy, Status
-from bot_cli.ops.checks import Order, checked_spec, read_market, refuse_netting
+from bot_cli.errors import BotError
+from bot_cli.exchange.filters import SymbolFilters
+from bot_cli.ops import market
+from bot_cli.ops.checks import Account, EntryRefused, Order, admitting, checked_spec, journal_entries, refuse
 from bot_cli.runtime.engine import ExecutionEngine
-from bot_cli.state_store import DaemonLock, LockHeld, PendingEntryStore, lock_holder
+from bot_cli.state_store import JOURNAL_NAME, DaemonLock, LockHeld, PendingEntryStore, lock_holder
 from bot_cli.store.codec import decode, encode
-from bot_cli.venue import Venue, VenueError
+from bot_cli.venue import RateLimited, Venue, VenueError
 
 
 if TYPE_CHECKING:
     from bot_cli.connect import Connection
+    from bot_cli.exchange.rest import BinanceRest
 
 
 EXIT_NOT_PROTECTED = 3  # no daemon: followed for the timeout, still not protected
@@ -56,6 +73,15 @@ class Result:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """An entry that passed the symbol's filters, with what admission counts beside the journal."""
+
+    spec: EntrySpec
+    account: Account = field(default_factory=Account)
+    info: market.Info | None = None  # exchangeInfo as read: kept in the state dir once admitted
+
+
 async def enter(
     cfg: Config, state_dir: Path, order: Order, *, wait: bool, timeout: float, ps_name: str = "position_side",
 ) -> Result:  # fmt: skip
@@ -63,38 +89,145 @@ async def enter(
 
     A refusal (EntryRefused, naming the field as ``ps_name`` for the position side) leaves
     no trace: the state dir is not touched before the checks pass."""
+    async with opened(cfg, state_dir) as conn:
+        entry = await checked(conn, cfg, state_dir, order, ps_name)
+        return await place(conn.rest, cfg, state_dir, entry, wait=wait, timeout=timeout)
+
+
+@contextlib.asynccontextmanager
+async def opened(
+    cfg: Config, state_dir: Path, say: Callable[[str], None] | None = None
+) -> AsyncIterator[Connection]:
+    """The venue for one entry. With the state dir's lock held (the entry goes to the daemon)
+    connecting sends nothing: the rate limits come from the cached exchangeInfo and the
+    position mode from the daemon's heartbeat (else the config, else one read)."""
     from bot_cli.connect import connect
 
-    async with connect(cfg, state_dir) as conn:
-        spec = await checked(conn, order, ps_name)
-        return await place(conn.rest, cfg, state_dir, spec, wait=wait, timeout=timeout)
+    light = lock_holder(state_dir) is not None
+    async with connect(cfg, state_dir, say=say, light=light) as conn:
+        if light:
+            info = market.load_info(state_dir, cfg.rest_url())
+            if info is not None:
+                info.apply_limits(conn.rest)
+            try:
+                conn.rest.hedge_mode = await market.hedge_mode(conn.rest, cfg, state_dir)
+            except VenueError as err:
+                raise _unread(conn.rest, err, "the account's position mode", conn.venue_name) from None
+        yield conn
 
 
-async def checked(conn: Connection, order: Order, ps_name: str = "position_side") -> EntrySpec:
-    """``order`` as an entry, once it passes the symbol's filters at the venue's mark price."""
-    filters, mark = await read_market(conn.rest, order.symbol, conn.venue_name)
-    return checked_spec(order, filters, mark, conn.rest.hedge_mode, ps_name)
+async def checked(
+    conn: Connection, cfg: Config, state_dir: Path, order: Order, ps_name: str = "position_side"
+) -> Checked:
+    """``order`` as an entry, once it passes the symbol's filters at the venue's mark price,
+    with the account's orders that admission counts beside the journal."""
+    rest, symbol = conn.rest, order.symbol
+    try:
+        info = await _info(rest, cfg.rest_url(), state_dir, symbol)
+        if info.filters(symbol) is None:
+            raise EntryRefused("symbol", f"symbol {symbol} is not traded on the {conn.venue_name} venue")
+        mark = await rest.mark_price(symbol)
+        spec, info, filters = await _filtered(rest, cfg.rest_url(), info, order, mark, ps_name=ps_name)
+        account = await market.read_account(rest, state_dir, spec, filters)
+    except VenueError as err:
+        raise _unread(rest, err, f"{symbol}'s filters, mark price and open orders", conn.venue_name) from None
+    return Checked(spec, account, info)
+
+
+async def _info(rest: BinanceRest, venue: str, state_dir: Path, symbol: str) -> market.Info:
+    """The cached exchangeInfo while fresh and listing the symbol; else read now (1 weight)."""
+    info = market.load_info(state_dir, venue)
+    if info is None or info.stale(market.now_ms()) or info.filters(symbol) is None:
+        return await market.read_info(rest, venue)
+    info.apply_limits(rest)
+    return info
+
+
+async def _filtered(
+    rest: BinanceRest, venue: str, info: market.Info, order: Order, mark: Decimal, *, ps_name: str
+) -> tuple[EntrySpec, market.Info, SymbolFilters]:
+    """The entry checked against the filters; a refusal by a filter a newer exchangeInfo
+    could lift is checked once more against one read now before it stands."""
+    try:
+        return _against(info, order, mark, rest.hedge_mode, ps_name)
+    except EntryRefused as refused:
+        if info.fresh or not refused.by_filter:
+            raise
+    return _against(await market.read_info(rest, venue), order, mark, rest.hedge_mode, ps_name)
+
+
+def _against(
+    info: market.Info, order: Order, mark: Decimal, hedge: bool, ps_name: str
+) -> tuple[EntrySpec, market.Info, SymbolFilters]:
+    filters = info.filters(order.symbol)
+    if filters is None:  # delisted since it was cached
+        raise EntryRefused("symbol", f"symbol {order.symbol} is no longer traded")
+    return checked_spec(order, filters, mark, hedge, ps_name), info, filters
+
+
+def _unread(rest: BinanceRest, err: VenueError, what: str, venue_name: str) -> BotError:
+    """One line for a read that failed: the weight budget spent (never "cannot reach"), or not."""
+    from bot_cli.connect import rate_limited_line
+
+    if isinstance(err, RateLimited):
+        return BotError(rate_limited_line(rest, err))
+    return BotError(f"cannot read {what} from the {venue_name} venue ({err}); nothing was sent: try again")
 
 
 async def place(
-    venue: Venue, cfg: Config, state_dir: Path, spec: EntrySpec, *,
+    venue: Venue, cfg: Config, state_dir: Path, entry: Checked, *,
     wait: bool, timeout: float, claimed: Pending | None = None,
 ) -> Result:  # fmt: skip
-    """Send ``spec`` (or the REQUESTED entry ``claimed`` saved for it) by the rules above."""
+    """Admit ``entry`` and send it (or the REQUESTED entry ``claimed``, admitted when it was
+    saved) by the rules above."""
+    if claimed is None:
+        _refuse_on_no_journal(state_dir, entry)
     with PendingEntryStore(state_dir) as store:
+        engine, p, holder = await _send_or_request(store, venue, cfg, entry, claimed=claimed)
+        if engine is None:
+            return await _hand_off(store, p, cfg.policy, state_dir, holder)
+        if entry.spec.order_type is OrderType.LIMIT and not wait:
+            return _unwatched(p)
+        return await _follow(engine, state_dir, p, timeout)
+
+
+async def _send_or_request(
+    store: PendingEntryStore, venue: Venue, cfg: Config, entry: Checked, *, claimed: Pending | None
+) -> tuple[ExecutionEngine | None, Pending, int | None]:
+    """Admitted under the admission lock, then sent here; or, the state dir's lock being held,
+    written REQUESTED for its holder (no engine; the holder's pid)."""
+    state_dir = Path(store.path)
+    with admitting(state_dir) if claimed is None else contextlib.nullcontext():
         if claimed is None:
-            refuse_netting(store, spec)
+            _admit(store, state_dir, entry)
         try:
             with DaemonLock(state_dir):
                 engine = _engine(store, venue, cfg)
-                sending = engine.execute_entry(spec) if claimed is None else _send(engine, claimed)
-                p = await sending
+                p = await (engine.execute_entry(entry.spec) if claimed is None else _send(engine, claimed))
+            return engine, p, None
         except LockHeld as held:
-            p = claimed or _request(store, spec, cfg.venue.recv_window_ms)
-            return await _hand_off(store, p, cfg.policy, state_dir, held.pid)
-        if spec.order_type is OrderType.LIMIT and not wait:
-            return _unwatched(p)
-        return await _follow(engine, state_dir, p, timeout)
+            return None, claimed or _request(store, entry.spec, cfg.venue.recv_window_ms), held.pid
+
+
+@contextlib.contextmanager
+def admitted(state_dir: Path, entry: Checked) -> Iterator[None]:
+    """``entry`` admitted against the journal; the admission lock is held for the block, which
+    writes it (the API's claim of a key)."""
+    _refuse_on_no_journal(state_dir, entry)
+    with PendingEntryStore(state_dir) as store, admitting(state_dir):
+        _admit(store, state_dir, entry)
+        yield
+
+
+def _refuse_on_no_journal(state_dir: Path, entry: Checked) -> None:
+    """With no journal yet, a refusal is known before one is created: nothing is written."""
+    if not (Path(state_dir) / JOURNAL_NAME).exists():
+        refuse(entry.spec, [], entry.account)
+
+
+def _admit(store: PendingEntryStore, state_dir: Path, entry: Checked) -> None:
+    refuse(entry.spec, journal_entries(store), entry.account)
+    market.keep_info(state_dir, entry.info)  # only now: a refusal writes nothing
 
 
 def _engine(store: PendingEntryStore, venue: Venue, cfg: Config) -> ExecutionEngine:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 
 from bot_cli.api.keys import LOG_NAME, Claim, Keys
-from bot_cli.core.model import EntrySpec
+from bot_cli.core.model import AlgoReport, EntrySpec, OrderReport
 from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.exchange.wire import parse_symbol_filters
 from bot_cli.inbox import Inbox, create_app
@@ -34,7 +34,7 @@ SIGNAL: dict[str, Any] = {
 
 
 class FakeMarket:
-    """The paper venue's filters and a mark price the test sets; counts its reads."""
+    """The paper venue's filters, a mark price and open books the test sets; counts its reads."""
 
     def __init__(self, mark: Decimal = MARK, hedge_mode: bool = False) -> None:
         self.filters: dict[str, SymbolFilters] = {
@@ -43,6 +43,9 @@ class FakeMarket:
         }
         self.mark, self.hedge_mode = mark, hedge_mode
         self.info_reads = 0
+        self.algos: list[AlgoReport] = []  # open conditional orders, every symbol
+        self.orders: list[OrderReport] = []  # open regular orders
+        self.book_reads = 0
 
     async def exchange_info(self) -> dict[str, SymbolFilters]:
         self.info_reads += 1
@@ -50,6 +53,14 @@ class FakeMarket:
 
     async def mark_price(self, symbol: str) -> Decimal:
         return self.mark
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        self.book_reads += 1
+        return [o for o in self.orders if symbol in (None, o.symbol)]
+
+    async def open_algo_orders(self, symbol: str | None = None) -> list[AlgoReport]:
+        self.book_reads += 1
+        return [a for a in self.algos if symbol in (None, a.symbol)]
 
 
 def make_inbox(state: Path, market: FakeMarket | None = None, **kwargs: Any) -> Inbox:

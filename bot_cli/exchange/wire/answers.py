@@ -266,6 +266,7 @@ def _symbol_filters(m: Mapping[str, object]) -> SymbolFilters:
     kinds = ("PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "MIN_NOTIONAL")
     price, lot, market, notional = map(need, kinds)
     pct = by_type.get("PERCENT_PRICE")  # optional: absent means no limit against the mark
+    most = by_type.get("MAX_NUM_ORDERS")  # optional: absent means no limit known
     return SymbolFilters(
         symbol=symbol,
         tick_size=dec(price, "tickSize", f"{w} PRICE_FILTER"),
@@ -280,6 +281,7 @@ def _symbol_filters(m: Mapping[str, object]) -> SymbolFilters:
         max_price=dec(price, "maxPrice", f"{w} PRICE_FILTER"),
         multiplier_up=dec(pct, "multiplierUp", f"{w} PERCENT_PRICE") if pct else Decimal(0),
         multiplier_down=dec(pct, "multiplierDown", f"{w} PERCENT_PRICE") if pct else Decimal(0),
+        max_num_orders=integer(most, "limit", f"{w} MAX_NUM_ORDERS") if most else 0,
     )
 
 
