@@ -33,11 +33,7 @@ import httpx
 from bot_cli.config import Config, Credentials, credentials
 from bot_cli.errors import BotError
 from bot_cli.exchange.rest import BinanceRest
-from bot_cli.venue import OutcomeUnknown, RateLimited, Unavailable, VenueError
-
-
-# How BinanceRest's read throttle ends what it refuses (nothing was sent: the budget said no).
-_THROTTLED = " weight used this minute"
+from bot_cli.venue import OutcomeUnknown, RateLimited, Unavailable, VenueError, WeightThrottled
 
 
 class VenueUnreachable(BotError):
@@ -62,7 +58,7 @@ def rate_limited_line(rest: BinanceRest, err: RateLimited) -> str:
     """One line for a request refused for the request weight: by this process's throttle (the
     minute's weight, as the exchange counts it, is nearly spent) or by the exchange itself."""
     wait_s = max(1, math.ceil(err.retry_after))
-    if rest.weight.limit is not None and err.message.endswith(_THROTTLED):
+    if isinstance(err, WeightThrottled) and rest.weight.limit is not None:
         return (f"not sent: this process's request weight budget is spent ({rest.used_weight} of"
                 f" {rest.weight.limit} this minute); try again in {wait_s} s")  # fmt: skip
     return f"not sent: the venue refuses requests for now ({err.message}); try again in {wait_s} s"

@@ -13,6 +13,7 @@ VenueError
  +-- Unavailable       transient, definitely not executed (-1008, 503 "Service Unavailable",
  |    |                 unreachable before sending): try again later, it is not a refusal
  |    +-- RateLimited   429/418/-1003: not executed; wait retry_after seconds
+ |         +-- WeightThrottled  not sent: this client's own budget of the minute's request weight
  +-- AuthFailed        keys or signature refused; a human must fix the config
 """
 
@@ -75,6 +76,11 @@ class RateLimited(Unavailable):
 
     def __init__(self, message: str, code: int = -1003, retry_after: float = 60.0) -> None:
         super().__init__(message, code, retry_after)
+
+
+class WeightThrottled(RateLimited):
+    """Not sent: the minute's request weight is nearly spent, as this client counts it (a read
+    is held back before the exchange's own 429). The venue is reachable."""
 
 
 class AuthFailed(VenueError):

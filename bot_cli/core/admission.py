@@ -16,13 +16,24 @@ exchange lists that is not the bot's (another tool, a manual order) is passed in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from bot_cli.core.model import ENTRY_WORKING, EntrySpec, Leg, LegState, OrderType, Pending, Status
+from bot_cli.core.ids import parse_client_id
+from bot_cli.core.model import (
+    ENTRY_WORKING,
+    AlgoReport,
+    EntrySpec,
+    Leg,
+    LegState,
+    OrderReport,
+    OrderType,
+    Pending,
+    Status,
+)
 
 
-__all__ = ["MAX_CONDITIONAL", "Refusal", "conditional_held", "refusal", "regular_held"]
+__all__ = ["MAX_CONDITIONAL", "Refusal", "conditional_held", "foreign", "refusal", "regular_held"]
 
 MAX_CONDITIONAL = 200  # open conditional orders per account, every symbol (since 2025-12-29)
 _ON_THE_BOOK = frozenset({LegState.SENDING, LegState.UNKNOWN, LegState.LIVE, LegState.CANCELING})
@@ -61,6 +72,12 @@ def regular_held(p: Pending, symbol: str) -> int:
     if p.spec.symbol != symbol or p.entry_done or p.status not in _MAY_FILL:
         return 0
     return 1 if p.spec.order_type is OrderType.LIMIT else 0
+
+
+def foreign(orders: Iterable[OrderReport | AlgoReport], live: Collection[str]) -> int:
+    """Orders no entry of the journal holds: not the bot's ids, or an entry no longer in it."""
+    ids = (parse_client_id(o.client_id) for o in orders)
+    return sum(1 for parsed in ids if parsed is None or parsed.pending_id not in live)
 
 
 def refusal(

@@ -14,7 +14,7 @@ Rules kept here (reference §2, §6, §7, §8):
   no connection made) raises ``Unavailable``: send again after ``retry_after``.
 * 429/418 raise ``RateLimited``; after a 418 nothing is sent until the ban ends.
 * Nothing here sleeps: a throttled read near 90% of the minute's weight (the limit
-  exchangeInfo states, ``limits``) raises ``RateLimited`` at once (retry_after = seconds to
+  exchangeInfo states, ``limits``) raises ``WeightThrottled`` at once (retry_after = seconds to
   the next minute). Order sends and cancels are never throttled here; the account's new-order
   budget (``order_room``, from the X-MBX-ORDER-COUNT-* headers and exchangeInfo's ORDERS
   limits) is what the daemon schedules them by. A -1015 without Retry-After waits until
@@ -53,6 +53,7 @@ from bot_cli.venue import (
     Rejected,
     Unavailable,
     VenueError,
+    WeightThrottled,
 )
 
 
@@ -326,12 +327,12 @@ class BinanceRest:
         return self._clock_ms() + self.time_offset_ms
 
     def _throttle(self, ep: Endpoint, what: str) -> None:
-        """Near the weight limit, refuse a read at once (never sleep: the caller may hold
-        the engine lock a protective send waits on); orders and cancels always pass."""
+        """Near the weight limit, refuse a read at once (WeightThrottled; never sleep: the caller
+        decides what waits); orders and cancels always pass."""
         left_s = self.weight.refusal(ep.weight, self._server_ms()) if ep.throttled else None
         if left_s is not None:
             used, limit = self.weight.used, self.weight.limit
-            raise RateLimited(f"{what}: not sent, {used} of {limit} weight used this minute", -1003, left_s)
+            raise WeightThrottled(f"{what}: not sent, {used} of {limit} weight used this minute", -1003, left_s)
 
     def _refuse_if_banned(self, what: str) -> None:
         left_ms = self._banned_until_ms - self._clock_ms()

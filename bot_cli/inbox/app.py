@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from bot_cli.api._types import daemon_connection
 from bot_cli.api.keys import Claim, Keys
+from bot_cli.core.admission import foreign
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import EntrySpec, Leg
 from bot_cli.errors import BotError
@@ -40,7 +41,7 @@ from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.inbox.guard import RateLimit, body_auth, header_auth, read_body
 from bot_cli.inbox.signals import Refused, Signal, parse_json, parse_signal, refusal, resolve
 from bot_cli.ops.checks import Account, EntryRefused, Market, admitting, checked_spec, journal_entries, refuse
-from bot_cli.ops.market import daemon_account, foreign, foreign_open
+from bot_cli.ops.market import daemon_account, foreign_open
 from bot_cli.state_store import PendingEntryStore, StoreError
 from bot_cli.venue import RateLimited, VenueError
 

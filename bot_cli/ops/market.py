@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot_cli.core.ids import parse_client_id
+from bot_cli.core.admission import foreign
 from bot_cli.core.model import AlgoReport, OrderReport, OrderType
 from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.ops.checks import Account
@@ -194,12 +194,6 @@ def live_ids(state_dir: Path) -> frozenset[str]:
         return frozenset()
     with PendingEntryStore(state_dir) as store:
         return frozenset(store.load_all())
-
-
-def foreign(orders: Iterable[OrderReport | AlgoReport], live: Collection[str]) -> int:
-    """Orders no entry of the journal holds: not the bot's ids, or an entry no longer in it."""
-    ids = (parse_client_id(o.client_id) for o in orders)
-    return sum(1 for parsed in ids if parsed is None or parsed.pending_id not in live)
 
 
 async def foreign_conditional(books: Books, state_dir: Path, live: Collection[str]) -> int:

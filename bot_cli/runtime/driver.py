@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Protocol
 
+from bot_cli.core.admission import foreign
 from bot_cli.core.engine import TRANSITIONS
 from bot_cli.core.events import Event, OperatorCancel, OperatorClose
-from bot_cli.core.ids import parse_client_id
 from bot_cli.core.model import PendingId, PositionSide, Status
 from bot_cli.core.retry import doubling_ms
 from bot_cli.core.summary import Unclaimed, unclaimed_positions
@@ -343,10 +343,12 @@ class Daemon:
             log.warning("heartbeat not written: %s", err)
 
     async def _count_foreign(self) -> None:
-        """The account's conditional orders that are not the bot's: admission counts them."""
+        """The account's conditional orders no entry of the journal holds: admission counts them
+        (here, when a REQUESTED entry is claimed, and in `bot enter` through the heartbeat)."""
         while True:
             algos = await self.engine.venue.open_algo_orders()
-            self.heartbeat.foreign_conditional = sum(1 for a in algos if parse_client_id(a.client_id) is None)
+            self.engine.foreign_conditional = foreign(algos, set(self.engine.state))
+            self.heartbeat.foreign_conditional = self.engine.foreign_conditional
             self.heartbeat.foreign_counted_at = self.engine.clock.now_ms()
             await asyncio.sleep(FOREIGN_EVERY_S)
 

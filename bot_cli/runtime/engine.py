@@ -27,6 +27,7 @@ from typing import Any
 
 from bot_cli.core import commands as cm
 from bot_cli.core import events as ev
+from bot_cli.core.admission import refusal
 from bot_cli.core.engine import adopt_entry, open_entry, step
 from bot_cli.core.errors import InvalidTransition
 from bot_cli.core.ids import make_pending_id, parse_client_id
@@ -101,6 +102,7 @@ class ExecutionEngine:
         self.timers: dict[PendingId, set[int]] = {}  # every deadline of an entry, not only the first
         self.alerts: list[tuple[PendingId, str]] = []
         self.doubts = Doubts(policy)  # positions read short of the shares, not proven yet
+        self.foreign_conditional = 0  # conditional orders on the account no entry holds (the daemon counts)
         self.dispatcher: Dispatcher = dispatcher or TaskDispatcher(self.run_job, venue)
         self.fatal: BaseException | None = None  # what killed it (a failed fsync): nothing more runs
         self.died = asyncio.Event()
@@ -153,10 +155,11 @@ class ExecutionEngine:
         """Persist the entry, then place it; returns the entry as it stands after the answer.
 
         Refused (EntryNetting, nothing written or sent) if it would net against another
-        entry's share (core.netting): decided against the entries in view, with no await."""
+        entry's share (core.netting) or its legs would not fit the account's limit
+        (core.admission): decided against the entries in view, with no await."""
         now = self.clock.now_ms()
         pid = make_pending_id(now, self._entropy())
-        if (conflict := netting_refusal(spec, self.state.values())) is not None:
+        if (conflict := self._refusal(spec)) is not None:
             raise EntryNetting(conflict)
         pending, cmds = open_entry(pid, spec, now, self.recv_window_ms)
         self._set(pending)
@@ -236,9 +239,18 @@ class ExecutionEngine:
         p = self.state.get(pending_id)
         if p is None or p.status is not Status.REQUESTED:
             return False
-        conflict = netting_refusal(p.spec, self.state.values(), p) or ""
-        self.deliver(ev.EntryClaimed(pending_id, conflict))
+        self.deliver(ev.EntryClaimed(pending_id, self._refusal(p.spec, p) or ""))
         return True
+
+    def _refusal(self, spec: EntrySpec, me: Pending | None = None) -> str | None:
+        """Why ``spec`` (the entry ``me``, when it is in view) must not be sent: it would net
+        against another entry's share, or its legs would not fit the account's open conditional
+        orders with what is in view now (bot enter checked both; things may have changed)."""
+        others = [p for p in self.state.values() if me is None or p.pending_id != me.pending_id]
+        if (why := netting_refusal(spec, self.state.values(), me)) is not None:
+            return why
+        limit = refusal(spec, others, foreign_conditional=self.foreign_conditional)
+        return None if limit is None else str(limit)
 
     def fire_due_checks(self) -> list[PendingId]:
         """Deliver one CheckDue per entry with a due deadline (later ones stay), and read each

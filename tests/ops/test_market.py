@@ -19,6 +19,7 @@ import pytest
 
 from bot_cli.config import Config, VenueConfig
 from bot_cli.connect import WeightSpent, _prepare, rate_limited_line
+from bot_cli.core.admission import foreign
 from bot_cli.core.model import AlgoReport, AlgoStatus, ClientId
 from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.exchange.rest import BinanceRest
@@ -28,7 +29,7 @@ from bot_cli.paper.info import symbol_info
 from bot_cli.paper.market import SYMBOLS
 from bot_cli.runtime import heartbeat
 from bot_cli.state_store import DaemonLock
-from bot_cli.venue import RateLimited
+from bot_cli.venue import RateLimited, WeightThrottled
 
 
 VENUE = "http://127.0.0.1:9"
@@ -159,7 +160,7 @@ def test_an_order_is_foreign_unless_an_entry_of_the_journal_holds_it() -> None:
     """Another tool's id, and the bot's id of an entry no longer in the journal (legs kept after
     a drop, another state dir on the same account): both take a slot the journal does not count."""
     orders = [algo("manual-1"), algo("bc0aaaaaaaaaaaaa-sl1"), algo("bc0bbbbbbbbbbbbb-tp1")]
-    assert market.foreign(orders, {"bc0aaaaaaaaaaaaa"}) == 2
+    assert foreign(orders, {"bc0aaaaaaaaaaaaa"}) == 2
 
 
 # -- the request weight ---------------------------------------------------------------------------
@@ -174,7 +175,7 @@ def spent_client(used: int) -> BinanceRest:
 
 def test_a_read_refused_by_the_local_budget_says_so_in_one_line() -> None:
     rest = spent_client(2151)
-    refused = RateLimited("mark price of BTCUSDT: not sent, 2151 of 2400 weight used this minute", -1003, 23.2)
+    refused = WeightThrottled("mark price of BTCUSDT: not sent, 2151 of 2400 weight used this minute", -1003, 23.2)
 
     line = rate_limited_line(rest, refused)
 

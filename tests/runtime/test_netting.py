@@ -75,3 +75,32 @@ def test_a_requested_opposite_entry_ends_not_placed_and_nothing_is_sent(tmp_path
     assert line["rec"]["status"] == Status.NOT_PLACED.value
     assert "would net against its share" in line["reason"]
     assert sum(venue.entries_placed.values()) == 1
+
+
+def test_a_requested_entry_that_no_longer_fits_the_account_ends_not_placed(tmp_path: Path) -> None:
+    """`bot enter` admitted it; before the daemon claimed it, conditional orders the bot does not
+    hold filled the account (its count says 199): it is refused at the claim, nothing is sent."""
+    async def scenario() -> tuple[FakeExchange, dict[str, Any]]:
+        # Arrange
+        clock, venue = FakeClock(), FakeExchange()
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        engine.foreign_conditional = 199
+        daemon = Daemon(engine, lambda **_: None, QuietView())  # type: ignore[arg-type]  # no stream here
+        pid = make_pending_id(clock.now_ms(), 9)
+        p, _ = request_entry(pid, BUY, clock.now_ms(), 5000)
+        with PendingEntryStore(tmp_path) as cli:
+            cli.save(pid, encode(p))
+
+        # Act
+        daemon._watch_journal()
+        await engine.idle()
+
+        # Assert
+        with PendingEntryStore(tmp_path) as store:
+            (line,) = [a for a in store.archived() if a["id"] == pid]
+        return venue, line
+
+    venue, line = asyncio.run(scenario())
+    assert line["rec"]["status"] == Status.NOT_PLACED.value
+    assert "open conditional orders would exceed 200" in line["reason"]
+    assert sum(venue.entries_placed.values()) == 0
