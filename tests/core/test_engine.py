@@ -87,7 +87,9 @@ EVENTS: dict[type, Callable[[Pending], ev.Event]] = {
     ),
     ev.ProtectionReport: lambda p: ev.ProtectionReport(p.pending_id, _leg_cid(p), AlgoStatus.NEW),
     ev.ProtectionDeferred: lambda p: ev.ProtectionDeferred(p.pending_id, _leg_cid(p), "HTTP 429", 2_000),
-    ev.ProtectionLimited: lambda p: ev.ProtectionLimited(p.pending_id, _leg_cid(p), -4045, "Reach max stop order limit."),
+    ev.ProtectionLimited: lambda p: ev.ProtectionLimited(
+        p.pending_id, _leg_cid(p), -4045, "Reach max stop order limit."
+    ),
     ev.ProtectionRejected: lambda p: ev.ProtectionRejected(
         p.pending_id, _leg_cid(p), -4005, "Quantity greater than max quantity."
     ),
@@ -816,7 +818,8 @@ def test_protection_refused_max_times_needs_attention_even_when_the_tp_is_accept
     # Act
     for _ in range(POLICY.max_protection_attempts):
         sl, tp = p.current(Leg.SL), p.current(Leg.TP)
-        assert sl is not None and tp is not None
+        assert sl is not None
+        assert tp is not None
         p, cmds = step(p, ev.ProtectionRejected(PID, sl.client_id, -4005, "refused"), now)
         outcomes.append(cmds)
         if p.status is Status.NEEDS_ATTENTION:

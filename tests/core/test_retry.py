@@ -52,7 +52,8 @@ def test_a_long_burst_of_transient_failures_never_needs_attention() -> None:
     # Act
     for _ in range(50):
         sl = p.current(Leg.SL)
-        assert sl is not None and sl.state is LegState.SENDING
+        assert sl is not None
+        assert sl.state is LegState.SENDING
         p, cmds = step(p, ev.ProtectionDeferred(PID, sl.client_id, "HTTP 429", 1_000), now)
         assert of_type(cmds, cm.ScheduleCheck), "a deferred send has a wake-up"
         now = p.retry_at

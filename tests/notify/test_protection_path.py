@@ -92,7 +92,8 @@ def test_protection_refused_for_good_is_needs_attention(tmp_path: Path) -> None:
 
 def test_a_long_exposure_is_unprotected(tmp_path: Path) -> None:
     """Transient failures for over unprotected_alert_ms: one unprotected notice, saying how long.
-    (Each 503 asks for 0.5 s and gets exactly that: twelve of them (six tries of both legs) outlast a 2 s alert time.)"""
+    (Each 503 asks for 0.5 s and gets exactly that: twelve of them, six tries of both legs,
+    outlast a 2 s alert time.)"""
     # Arrange
     teller = Teller()
     policy = Policy(unprotected_alert_ms=2_000)

@@ -60,8 +60,10 @@ class World:
         async def sleep(seconds: float) -> None:
             self.clock.advance(int(seconds * 1000))
 
-        engine = ExecutionEngine(PendingEntryStore(self.path), self.venue, clock=self.clock, policy=Policy(),
-                                 dispatcher=scheduler, sleep=sleep, entropy=lambda: self.rng.randrange(36**5))  # fmt: skip
+        engine = ExecutionEngine(
+            PendingEntryStore(self.path), self.venue, clock=self.clock, policy=Policy(), dispatcher=scheduler,
+            sleep=sleep, entropy=lambda: self.rng.randrange(36**5),
+        )  # fmt: skip
         scheduler.engine = engine
         return engine
 
