@@ -140,13 +140,21 @@ def adopt_entry(
 ) -> Reacted:
     """A part of a position no entry holds, made an entry of its own (`bot adopt`): it has no
     entry order, its share is ``spec.quantity`` from the start; persisted before its legs go."""
+    p, _ = request_adoption(pending_id, spec, avg_price, now, recv_window_ms)
+    p, sends = converge(p, now, policy)
+    return p, [PersistPending(p, new=True), *sends]
+
+
+def request_adoption(
+    pending_id: PendingId, spec: EntrySpec, avg_price: Decimal | None, now: Millis, recv_window_ms: int
+) -> Reacted:
+    """The adopted entry as written for a running daemon, its legs left for the daemon to place."""
     said = f"adopted {spec.quantity} {spec.symbol} of a position no entry held"
     p = Pending(
         pending_id, spec, P, now, now, recv_window_ms, filled_qty=spec.quantity, avg_price=avg_price,
         entry_done=True, history=(Note(now, said),),
     )  # fmt: skip
-    p, sends = converge(p, now, policy)
-    return p, [PersistPending(p, new=True), *sends]
+    return p, [PersistPending(p, new=True)]
 
 
 def request_entry(pending_id: PendingId, spec: EntrySpec, now: Millis, recv_window_ms: int) -> Reacted:

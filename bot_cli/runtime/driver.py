@@ -177,7 +177,8 @@ class Daemon:
             self._journal_poked.clear()
 
     def _watch_journal(self) -> None:
-        self.engine.absorb_external()
+        for pid in self.engine.absorb_external():
+            self.engine.wake(pid)  # written by another process (an adoption): it may need orders now
         self._take_requests()
         # Every REQUESTED entry, however it got into memory (this poll, or an event that
         # made the engine read the journal first): the daemon is the one that sends it.

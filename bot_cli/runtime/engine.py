@@ -45,6 +45,7 @@ from bot_cli.core.model import (
 )
 from bot_cli.core.netting import netting_refusal
 from bot_cli.core.positions import judge
+from bot_cli.core.protect import at_rest
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, reconcile
 from bot_cli.core.shares import shortfall
 from bot_cli.errors import BotError
@@ -251,6 +252,13 @@ class ExecutionEngine:
             return why
         limit = refusal(spec, others, foreign_conditional=self.foreign_conditional)
         return None if limit is None else str(limit)
+
+    def wake(self, pid: PendingId) -> None:
+        """Look at an entry another process wrote: if it is waiting for something (an adopted
+        share with no legs yet), a check now lets convergence place what it needs."""
+        p = self.state.get(pid)
+        if p is not None and not at_rest(p) and not self.timers.get(pid) and not self.busy(pid):
+            self.deliver(ev.CheckDue(pid))
 
     def fire_due_checks(self) -> list[PendingId]:
         """Deliver one CheckDue per entry with a due deadline (later ones stay), and read each

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot_cli.core.engine import request_entry
+from bot_cli.core.engine import request_adoption, request_entry
 from bot_cli.core.events import ProtectionReport
 from bot_cli.core.ids import client_id, make_pending_id
 from bot_cli.core.model import AlgoStatus, ClientId, EntrySpec, Leg, OrderType, PositionSide, Side, Status
@@ -192,3 +192,31 @@ def test_an_entry_the_reconcile_claimed_is_not_claimed_again_by_the_watcher(tmp_
     venue, status = asyncio.run(scenario())
     assert status is Status.OPEN
     assert sum(venue.entries_placed.values()) == 1
+
+
+def test_an_adopted_share_written_by_another_process_gets_its_legs(tmp_path: Path) -> None:
+    """`bot adopt` writes an entry holding a part of a position no entry held; the daemon's
+    journal watcher reads it in and places its legs at once (a record waiting for orders is
+    woken, not left for the next reconcile)."""
+    async def scenario() -> tuple[FakeExchange, Status]:
+        # Arrange: a position opened by hand, then the adopted entry on disk
+        clock, venue = FakeClock(), FakeExchange()
+        venue.position[("BTCUSDT", PositionSide.BOTH)] = Decimal("0.3")
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        daemon = Daemon(engine, lambda **_: None, Quiet())  # type: ignore[arg-type]  # no stream is started here
+        spec = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.3"), OrderType.ADOPTED, None, Decimal(95), Decimal(110))
+        pid = make_pending_id(clock.now_ms(), 3)
+        p, _ = request_adoption(pid, spec, Decimal(100), clock.now_ms(), 5000)
+        with PendingEntryStore(tmp_path) as cli:
+            cli.save(pid, encode(p))
+
+        # Act
+        daemon._watch_journal()
+        await engine.idle()
+        return venue, engine.state[pid].status
+
+    venue, status = asyncio.run(scenario())
+    assert status is Status.PROTECTED
+    live = {cid: (a.report.quantity, a.report.status.value) for cid, a in venue.algos.items()}
+    assert sorted(live.values()) == [(Decimal("0.3"), "NEW"), (Decimal("0.3"), "NEW")]
+    assert sum(venue.entries_placed.values()) == 0  # nothing but its legs is sent
