@@ -57,9 +57,11 @@ class FakeExchange:
     Faults are queued per method: "lost" executes then loses the response (outcome
     unknown), "timeout" loses the request, "would_trigger" answers -2021, "unavailable"
     (503 Service Unavailable) and "429" (rate limited) refuse it as transient, an int
-    rejects with that code. ``lag_ms`` (algo orders) and ``order_lag_ms`` (orders) hide new
-    orders from every read (listings and queries) for that long after creation, as a lagging
-    read replica does.
+    rejects with that code; a close may also be "expired" (nothing executed) or "partial"
+    (half of it executed, the rest expired). ``lag_ms`` (algo orders) and ``order_lag_ms``
+    (orders) hide new orders from every read (listings and queries) for that long after
+    creation, as a lagging read replica does; ``position_lag_ms`` makes position reads show
+    the position as it was that long ago.
     """
 
     def __init__(self, clock: FakeClock | None = None) -> None:
@@ -74,6 +76,10 @@ class FakeExchange:
         self.sides: dict[ClientId, Side] = {}
         self.algos: dict[ClientId, FakeAlgo] = {}
         self.position: dict[tuple[str, PositionSide], Decimal] = defaultdict(Decimal)
+        self.position_lag_ms = 0
+        self.finish_after_ms = 3_000  # a triggered leg reports FINISHED this long after it triggered
+        self._triggered_at: dict[ClientId, int] = {}
+        self._moves: list[tuple[int, tuple[str, PositionSide], Decimal]] = []  # when, which, by how much
         self.entries_placed: Counter[ClientId] = Counter()
         self.faults: dict[str, deque[str | int]] = defaultdict(deque)
         self.calls: Counter[str] = Counter()
@@ -140,10 +146,12 @@ class FakeExchange:
         key = (cmd.symbol, cmd.position_side)
         held = abs(self.position[key])
         qty = min(cmd.quantity, held)  # reduce-only never flips the position
+        qty = {"expired": Decimal(0), "partial": qty / 2}.get(str(kind), qty)
         sign = 1 if cmd.side is Side.BUY else -1
-        self.position[key] += sign * qty
+        self._move(key, sign * qty)
         self.executed[cmd.client_id] += qty
-        report = OrderReport(cmd.symbol, cmd.client_id, self._next_id(), OrderStatus.FILLED, qty, None, cmd.quantity)
+        status = OrderStatus.EXPIRED if kind in ("expired", "partial") else OrderStatus.FILLED
+        report = OrderReport(cmd.symbol, cmd.client_id, self._next_id(), status, qty, None, cmd.quantity)
         self.orders[cmd.client_id] = report
         if kind == "lost":
             raise OutcomeUnknown("response lost")
@@ -175,6 +183,9 @@ class FakeExchange:
         self._fault("query_algo")
         if client_id not in self.algos or not self._visible(client_id, self.lag_ms):
             raise NotFound("Order does not exist.", -2013)
+        triggered = self._triggered_at.get(client_id)
+        if triggered is not None and self._now() >= triggered + self.finish_after_ms:
+            self.finish(client_id)
         return self.algos[client_id].report
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
@@ -193,7 +204,17 @@ class FakeExchange:
 
     async def positions(self) -> Positions:
         self._fault("positions")
-        return {k: v for k, v in self.position.items() if v != 0}
+        if not self.position_lag_ms:
+            return {k: v for k, v in self.position.items() if v != 0}
+        seen: defaultdict[tuple[str, PositionSide], Decimal] = defaultdict(Decimal)
+        for at, key, delta in self._moves:
+            if at <= self._now() - self.position_lag_ms:
+                seen[key] += delta
+        return {k: v for k, v in seen.items() if v != 0}
+
+    def _move(self, key: tuple[str, PositionSide], delta: Decimal) -> None:
+        self.position[key] += delta
+        self._moves.append((self._now(), key, delta))
 
     async def mark_price(self, symbol: str) -> Decimal:
         self._fault("mark_price")
@@ -214,7 +235,7 @@ class FakeExchange:
         status = OrderStatus.FILLED if cumulative >= o.quantity else OrderStatus.PARTIALLY_FILLED
         self.orders[client_id] = replace(o, status=status, filled_qty=cumulative, avg_price=price)
         sign = 1 if self.sides[client_id] is Side.BUY else -1
-        self.position[(o.symbol, PositionSide.BOTH)] += sign * delta
+        self._move((o.symbol, PositionSide.BOTH), sign * delta)
         return self.orders[client_id]
 
     def cancel(self, client_id: ClientId) -> OrderReport:
@@ -234,14 +255,26 @@ class FakeExchange:
         return fired
 
     def fire(self, client_id: ClientId) -> AlgoReport:
+        self.trigger(client_id)
+        return self.finish(client_id)
+
+    def trigger(self, client_id: ClientId) -> AlgoReport:
+        """The leg triggers and its child order executes; the algo order still says TRIGGERED
+        (what it executed is reported once it is FINISHED)."""
         algo = self.algos[client_id]
         r = algo.report
         key = (r.symbol, PositionSide.BOTH)
         held = self.position[key] if algo.side is Side.SELL else -self.position[key]
         qty = max(min(r.quantity, held), Decimal(0))
-        self.position[key] += -qty if algo.side is Side.SELL else qty
+        self._move(key, -qty if algo.side is Side.SELL else qty)
         self.executed[client_id] += qty
-        algo.report = replace(r, status=AlgoStatus.FINISHED, actual_order_id=self._next_id(), executed_qty=qty)
+        algo.report = replace(r, status=AlgoStatus.TRIGGERED, actual_order_id=self._next_id())
+        self._triggered_at[client_id] = self._now()
+        return algo.report
+
+    def finish(self, client_id: ClientId) -> AlgoReport:
+        algo = self.algos[client_id]
+        algo.report = replace(algo.report, status=AlgoStatus.FINISHED, executed_qty=self.executed[client_id])
         return algo.report
 
     def expire(self, client_id: ClientId) -> AlgoReport:
@@ -254,7 +287,7 @@ class FakeExchange:
         """Someone closes part of the position by hand (not one of the bot's orders)."""
         key = (symbol, PositionSide.BOTH)
         step = min(qty, abs(self.position[key]))
-        self.position[key] -= step if self.position[key] > 0 else -step
+        self._move(key, -step if self.position[key] > 0 else step)
 
     def live_protections(self, pending_id: str, leg: Leg) -> list[AlgoReport]:
         out = []

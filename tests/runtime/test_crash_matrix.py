@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from bot_cli.core.commands import Command, PersistPending
+from bot_cli.core.commands import Command, PersistPending, PlaceProtection
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import AlgoReport, EntrySpec, Leg, OrderReport, OrderType, Policy, Side
+from bot_cli.runtime.dispatch import Dispatcher, Job
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
 from tests.fakes import FakeClock, FakeExchange
@@ -67,6 +68,22 @@ def expire(leg: Leg) -> Action:
     return act
 
 
+def trigger_unseen(leg: Leg, n: int = 0) -> Action:
+    """Entry n's leg triggers and its child executes; the algo order says TRIGGERED (FINISHED a
+    few seconds later) and the stream's report of it is lost; the position changed: the daemon
+    reconciles right then, while the leg still reads TRIGGERED."""
+    def act(venue: FakeExchange, ids: list[str]) -> list[Report]:
+        live = venue.live_protections(ids[n], leg) if len(ids) > n else []
+        for x in live:
+            venue.trigger(x.client_id)
+        return [POSITION] if live else []
+    return act
+
+
+def reconcile() -> Action:
+    return lambda venue, ids: [POSITION]
+
+
 def by_hand(qty: str) -> Action:
     def act(venue: FakeExchange, ids: list[str]) -> list[Report]:
         venue.reduce("BTCUSDT", D(qty))
@@ -85,6 +102,8 @@ class Scenario:
     # order is taken as proof it never landed; the margin is set above the venue's read lag.
     order_lag_ms: int = 0
     parked: bool = False  # ends NEEDS_ATTENTION by design: its entry order must not keep working
+    position_lag_ms: int = 0  # position reads show the position as it was this long ago
+    send_wait_ms: int = 0  # the first protective send waits this long behind other work
 
 
 BURST = ("429", "unavailable", "unreachable", "429", "unavailable", "unreachable", "429")
@@ -114,6 +133,16 @@ SCENARIOS = [
              (fill("1.0"), fill("0.5", 1), price("96")), specs=(SPEC, SECOND)),
     Scenario("NEEDS_ATTENTION with its entry order working: the order is cancelled",
              (fill("0.4"), fill("1.0")), {"place_protection": (-4005,) * 10}, parked=True),
+    Scenario("one entry's SL TRIGGERED (not FINISHED) while a reconcile reads, another entry on the position",
+             (fill("1.0"), fill("0.5", 1), trigger_unseen(Leg.SL)), specs=(SPEC, SECOND)),
+    Scenario("a position read that lags a fill moves no share",
+             (fill("0.4"), reconcile(), fill("1.0"), reconcile()), position_lag_ms=500),
+    Scenario("a market close that expires unexecuted is sent again for the rest", (fill("1.0"),),
+             {"place_protection": ("would_trigger",), "close_position": ("expired",)}),
+    Scenario("a market close that executes part of it: the rest is closed by the next one", (fill("1.0"),),
+             {"place_protection": ("would_trigger",), "close_position": ("partial", "partial")}),
+    Scenario("a protective send that waited past its decision is stamped anew before it goes",
+             (fill("1.0"),), send_wait_ms=2_500),
 ]
 
 
@@ -131,6 +160,21 @@ class World:
     kinds: list[str] = field(default_factory=list)  # what each executed command was, in order
     crashed_at: int | None = None  # commands executed when the process died (None: it did not)
     liveness: list[str] = field(default_factory=list)
+    send_wait_ms: int = 0
+
+
+class Waiting:
+    """A dispatcher whose first protective send waits ``ms`` behind other work (the budget, a
+    slow answer for the same order) before it is handed on: time passes meanwhile."""
+
+    def __init__(self, inner: Dispatcher, clock: FakeClock, ms: int) -> None:
+        self.inner, self.clock, self.ms = inner, clock, ms
+
+    def submit(self, job: Job) -> None:
+        if self.ms and isinstance(job.cmd, PlaceProtection):
+            self.clock.advance(self.ms)
+            self.ms = 0
+        self.inner.submit(job)
 
 
 def _engine(world: World, crash_after: int | None) -> ExecutionEngine:
@@ -146,7 +190,9 @@ def _engine(world: World, crash_after: int | None) -> ExecutionEngine:
     async def sleep(seconds: float) -> None:  # time passes on the world's clock, not the machine's
         world.clock.advance(int(seconds * 1000))
 
-    return ExecutionEngine(store, world.venue, clock=world.clock, policy=Policy(), on_command=hook, sleep=sleep)
+    engine = ExecutionEngine(store, world.venue, clock=world.clock, policy=Policy(), on_command=hook, sleep=sleep)
+    engine.dispatcher = Waiting(engine.dispatcher, world.clock, world.send_wait_ms)
+    return engine
 
 
 async def _settle(engine: ExecutionEngine, world: World) -> None:
@@ -176,8 +222,9 @@ async def _deliver(engine: ExecutionEngine, world: World, action: Action) -> Non
 
 async def run(scenario: Scenario, path: Path, crash_after: int | None, market_while_down: bool) -> World:
     clock = FakeClock()
-    world = World(FakeExchange(clock), clock, path)
+    world = World(FakeExchange(clock), clock, path, send_wait_ms=scenario.send_wait_ms)
     world.venue.lag_ms, world.venue.order_lag_ms = scenario.lag_ms, scenario.order_lag_ms
+    world.venue.position_lag_ms = scenario.position_lag_ms
     for method, kinds in scenario.faults.items():
         world.venue.fault(method, *kinds)
     done = 0
