@@ -1,14 +1,17 @@
-"""Who sends when: the engine's jobs (one command's network call each), run at once, new
-orders by priority when the account's order budget is short.
+"""Who sends when: the engine's jobs (one command's network call each), run at once up to a
+number in flight, stop-losses first when anything is short.
 
 The engine hands a job over only once its entry's record is durable, and keeps each order's
-jobs in order (one outstanding question per order); entries never wait on each other. The
-dispatcher decides when a handed-over job runs:
+jobs in order (one outstanding question per order); entries never wait on each other's
+answers. The dispatcher decides when a handed-over job runs:
 
-- reads and cancels at once (they cost request weight, not orders);
-- new orders (entries, legs, closes) at once while the order budget (the ORDERS rate limits,
-  ``venue.OrderMetered``) has room; when it is short, stop-losses first, then market closes,
-  then take-profits, then new entries, each kind oldest first.
+- at once while fewer than ``max_in_flight`` requests are out (hundreds of requests at once
+  cost the HTTP client more than they gain: a burst goes out faster in a steady stream);
+- new orders (entries, legs, closes) only while the order budget (the ORDERS rate limits,
+  ``venue.OrderMetered``) has room;
+- whatever waits goes in this order: sends that waited once and were stamped anew (they must go
+  within ``send_delay_ms`` of their stamp), stop-losses, market closes, take-profits, cancels,
+  reads, new entries; each kind oldest first.
 
 ``TaskDispatcher`` runs each job as an asyncio task. Tests pass their own dispatcher to choose
 the order in which concurrent sends go out and their answers come back.
@@ -32,9 +35,10 @@ log = logging.getLogger("bot_cli.dispatch")
 
 Work = cm.Send | cm.Query
 NEW_ORDERS = (cm.PlaceEntry, cm.PlaceProtection, cm.ClosePosition)
+MAX_IN_FLIGHT = 24  # requests out at once
 MIN_WAIT_S = 0.05  # an order window that says "now" is looked at again this soon
-# The order in which new orders take a short budget (lower goes first).
-_SL, _CLOSE, _TP, _ENTRY = range(4)
+# The order in which waiting jobs go out (lower first); a send stamped anew goes before all.
+_RESTAMPED, _SL, _CLOSE, _TP, _CANCEL, _READ, _ENTRY = range(-1, 6)
 
 
 @dataclass(eq=False, slots=True)
@@ -63,9 +67,15 @@ class Job:
     @property
     def priority(self) -> int:
         c = self.cmd
+        if self.express:  # it waited once already and was stamped anew: it must go now
+            return _RESTAMPED
         if isinstance(c, cm.PlaceProtection):
             return _SL if c.leg is Leg.SL else _TP
-        return _CLOSE if isinstance(c, cm.ClosePosition) else _ENTRY
+        if isinstance(c, cm.ClosePosition):
+            return _CLOSE
+        if isinstance(c, cm.CancelProtection | cm.CancelEntry):
+            return _CANCEL
+        return _ENTRY if isinstance(c, cm.PlaceEntry) else _READ
 
 
 class Dispatcher(Protocol):
@@ -78,12 +88,14 @@ Run = Callable[[Job], Awaitable[None]]
 
 
 class TaskDispatcher:
-    """Each job an asyncio task; new orders wait, by priority, while the budget is short."""
+    """Each job an asyncio task, at most ``max_in_flight`` at once; new orders within the budget."""
 
-    def __init__(self, run: Run, budget: object = None) -> None:
+    def __init__(self, run: Run, budget: object = None, *, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self._run = run
         self._budget = budget if isinstance(budget, OrderMetered) else None
+        self._max = max_in_flight
         self._waiting: list[tuple[int, int, Job]] = []
+        self._in_flight = 0
         self._starting = 0  # new orders handed to a task that has not sent yet
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -93,9 +105,6 @@ class TaskDispatcher:
         return len(self._waiting)
 
     def submit(self, job: Job) -> None:
-        if not job.counted or job.express:
-            self._spawn(job)
-            return
         heapq.heappush(self._waiting, (job.priority, job.seq, job))
         self._pump()
 
@@ -105,22 +114,37 @@ class TaskDispatcher:
 
     def _pump(self) -> None:
         self._timer = None
-        room = self._room()
-        while self._waiting and (room is None or room > 0):
-            _, _, job = heapq.heappop(self._waiting)
-            self._starting += 1
+        room, held = self._room(), []
+        while self._waiting and self._in_flight < self._max:
+            item = heapq.heappop(self._waiting)
+            job = item[2]
+            needs_room = job.counted and not job.express
+            if needs_room and room is not None and room <= 0:
+                held.append(item)  # the budget is short: it waits, reads and cancels may go
+                continue
+            if needs_room:
+                self._starting += 1
+                room = None if room is None else room - 1
             self._spawn(job)
-            room = None if room is None else room - 1
-        if self._waiting and self._timer is None and self._budget is not None:
+        for item in held:
+            heapq.heappush(self._waiting, item)
+        if held and self._timer is None and self._budget is not None:
             wait = max(self._budget.order_wait_s(), MIN_WAIT_S)
-            log.info("order budget short: %d new orders wait %.1fs, stop-losses first", len(self._waiting), wait,
+            log.info("order budget short: %d new orders wait %.1fs, stop-losses first", len(held), wait,
                      extra={"event": "order_budget_short"})
             self._timer = asyncio.get_running_loop().call_later(wait, self._pump)
 
     def _spawn(self, job: Job) -> None:
+        self._in_flight += 1
         task = asyncio.create_task(self._go(job), name=f"job {job.key}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight -= 1
+        if self._waiting:
+            self._pump()
 
     async def _go(self, job: Job) -> None:
         if job.counted and not job.express:

@@ -43,6 +43,7 @@ STREAM_WAIT_S = 5.0
 # ALGO_UPDATE of a leg that fired (which may come after the ACCOUNT_UPDATE) is in first.
 POSITION_SETTLE_S = 1.0
 DEAF_POLL_S = 2.0  # while the stream is deaf, reconcile by REST this often
+YIELD_EVERY_S = 0.005  # the stream's reader lets the loop turn at least this often in a burst
 FOREIGN_EVERY_S = 300.0  # conditional orders that are not the bot's are counted this often (40 weight)
 BUSY_WAIT_S = 30.0  # a reconcile that skipped busy entries looks again once they are quiet, or after this
 RETRY_FIRST_MS, RETRY_MAX_MS = 500, 5_000  # a failed task or reconcile is tried again this soon
@@ -86,6 +87,7 @@ class Daemon:
         self._wanted: list[tuple[str, bool]] = []  # reconciles asked for: (why, read positions)
         self._want = asyncio.Event()
         self.reconciled = asyncio.Event()  # the first reconcile is done
+        self._yielded = 0.0  # when the stream's reader last let the loop turn
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until stop is set; then let the commands in flight finish.
@@ -255,7 +257,8 @@ class Daemon:
         self.heartbeat.event()
         if isinstance(message, OrderUpdate | AlgoUpdate):
             self._heard(message.report.client_id, now)
-            self.engine.deliver_report(message.report)
+            if self.engine.deliver_report(message.report) is not None:
+                await self._let_sends_go()
         else:
             self._heard(None, now)
         if isinstance(message, AccountUpdate):
@@ -264,6 +267,15 @@ class Daemon:
             if self.engine.position_unexplained(message.positions):
                 self._position_moved.set()
         self.view.message(message)  # after the engine: showing it is not on the fill-to-protection path
+
+    async def _let_sends_go(self) -> None:
+        """A burst of messages is stepped one after another without the loop turning: every
+        YIELD_EVERY_S, let it turn, so what they decided is flushed (one fsync for the lot) and
+        sent while the rest of the burst is read."""
+        now = asyncio.get_running_loop().time()
+        if now - self._yielded >= YIELD_EVERY_S:
+            self._yielded = now
+            await asyncio.sleep(0)
 
     def _answered(self, job: Job) -> None:
         """A REST answer showed one of our orders changed: the stream owes us that event."""
@@ -351,6 +363,7 @@ class Daemon:
             self.engine.foreign_conditional = foreign(algos, set(self.engine.state))
             self.heartbeat.foreign_conditional = self.engine.foreign_conditional
             self.heartbeat.foreign_counted_at = self.engine.clock.now_ms()
+            self._beat_once()  # `bot enter` reads the count from here: not a beat later
             await asyncio.sleep(FOREIGN_EVERY_S)
 
     async def _watch_positions(self) -> None:
