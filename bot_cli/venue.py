@@ -116,6 +116,10 @@ class OrderMetered(Protocol):
         """Seconds until the fullest order-count window rolls over."""
         ...
 
+    def order_reserve(self) -> int:
+        """The last slots of a window kept for stop-losses and closes."""
+        ...
+
 
 class Venue(Protocol):
     async def place_entry(self, cmd: PlaceEntry) -> OrderReport: ...

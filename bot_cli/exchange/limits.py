@@ -54,6 +54,7 @@ class WeightBudget:
 
 
 ORDER_SHARE = 0.95  # leave this much of each order window to the account's other clients
+STOP_RESERVE = 0.1  # and keep this much of it for stop-losses and closes
 
 
 class OrderBudget:
@@ -94,6 +95,10 @@ class OrderBudget:
         if not self.limits:
             return None
         return min(max(int(limit * ORDER_SHARE) - self.used(span, now_ms), 0) for span, limit in self.limits.items())
+
+    def reserve(self) -> int:
+        """Slots of the smallest window only stop-losses and closes may take (at least one)."""
+        return max(1, int(min(self.limits.values()) * STOP_RESERVE)) if self.limits else 0
 
     def wait_s(self, now_ms: int) -> float:
         """Seconds until the fullest window rolls over (0 when there is room)."""

@@ -103,6 +103,7 @@ class BinanceRest:
         self.orders = OrderBudget()  # the account's new orders per window (load_limits)
         self.calls = 0  # requests handed to the transport
         self._banned_until_ms = 0  # local clock; set by a 418
+        self._reads_held_until_ms = 0  # local clock; set by a 429: no read before it (Retry-After)
 
     @property
     def used_weight(self) -> int:
@@ -121,6 +122,10 @@ class BinanceRest:
     def order_wait_s(self) -> float:
         """Seconds until the fullest order window rolls over."""
         return self.orders.wait_s(self._server_ms())
+
+    def order_reserve(self) -> int:
+        """The last slots of an order window kept for stop-losses and closes."""
+        return self.orders.reserve()
 
     async def __aenter__(self) -> BinanceRest:
         return self
@@ -285,6 +290,7 @@ class BinanceRest:
         """One HTTP exchange, transport failures mapped; GETs get one more try."""
         ep = req.endpoint
         self._refuse_if_banned(what)
+        self._refuse_if_held(ep, what)
         self._throttle(ep, what)
         failure: VenueError | None = None
         for _ in range(2 if ep.method == "GET" else 1):
@@ -340,6 +346,14 @@ class BinanceRest:
             text = f"{what}: not sent, IP banned for {left_ms / 1000:.0f} s more"
             raise RateLimited(text, -1003, left_ms / 1000)
 
+    def _refuse_if_held(self, ep: Endpoint, what: str) -> None:
+        """After a 429 no read goes out before its Retry-After, whichever task asks (going on
+        past 429s earns a 418 ban); order sends and cancels are not held here."""
+        left_ms = self._reads_held_until_ms - self._clock_ms()
+        if ep.throttled and left_ms > 0:
+            raise RateLimited(f"{what}: not sent, the exchange asked to wait {left_ms / 1000:.1f} s more (429)",
+                              -1003, left_ms / 1000)  # fmt: skip
+
     def _error(
         self, outcome: Outcome, code: int | None, msg: str, response: httpx.Response, what: str
     ) -> VenueError:
@@ -356,4 +370,6 @@ class BinanceRest:
         wait_s = retry_after(response, msg, default_s, self._server_ms())
         if status == HTTPStatus.IM_A_TEAPOT:  # an IP ban
             self._banned_until_ms = self._clock_ms() + int(wait_s * 1000)
+        elif status == HTTPStatus.TOO_MANY_REQUESTS and code != TOO_MANY_ORDERS:
+            self._reads_held_until_ms = max(self._reads_held_until_ms, self._clock_ms() + int(wait_s * 1000))
         return to_venue_error(outcome, code, text, retry_after=wait_s)

@@ -8,7 +8,8 @@ answers. The dispatcher decides when a handed-over job runs:
 - at once while fewer than ``max_in_flight`` requests are out (hundreds of requests at once
   cost the HTTP client more than they gain: a burst goes out faster in a steady stream);
 - new orders (entries, legs, closes) only while the order budget (the ORDERS rate limits,
-  ``venue.OrderMetered``) has room;
+  ``venue.OrderMetered``) has room, its last slots (``order_reserve``) kept for stop-losses and
+  closes: a take-profit never takes the slot a stop-loss of a fill still to come needs;
 - whatever waits goes in this order: sends that waited once and were stamped anew (they must go
   within ``send_delay_ms`` of their stamp), stop-losses, market closes, take-profits, cancels,
   reads, new entries; each kind oldest first.
@@ -99,27 +100,35 @@ class TaskDispatcher:
         self._starting = 0  # new orders handed to a task that has not sent yet
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._soon = False
 
     @property
     def waiting(self) -> int:
         return len(self._waiting)
 
     def submit(self, job: Job) -> None:
+        """Queued; they start on the next turn of the loop, so what one flush hands over is
+        taken in priority order, not in the order it was decided."""
         heapq.heappush(self._waiting, (job.priority, job.seq, job))
-        self._pump()
+        if not self._soon:
+            self._soon = True
+            asyncio.get_running_loop().call_soon(self._pump)
 
     def _room(self) -> int | None:
         room = None if self._budget is None else self._budget.order_room()
         return None if room is None else room - self._starting
 
     def _pump(self) -> None:
-        self._timer = None
+        self._timer, self._soon = None, False
         room, held = self._room(), []
+        reserve = 0 if self._budget is None else self._budget.order_reserve()
         while self._waiting and self._in_flight < self._max:
             item = heapq.heappop(self._waiting)
             job = item[2]
             needs_room = job.counted and not job.express
-            if needs_room and room is not None and room <= 0:
+            # the last slots of a window are kept for stop-losses and closes: fills still to come
+            floor = 0 if job.priority <= _CLOSE else reserve
+            if needs_room and room is not None and room <= floor:
                 held.append(item)  # the budget is short: it waits, reads and cancels may go
                 continue
             if needs_room:

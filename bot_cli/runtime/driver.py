@@ -33,6 +33,7 @@ from bot_cli.runtime.engine import ExecutionEngine, Recovery
 from bot_cli.runtime.heartbeat import EVERY_S as HEARTBEAT_S
 from bot_cli.runtime.heartbeat import Heartbeat
 from bot_cli.store import requests
+from bot_cli.venue import Unavailable
 
 
 log = logging.getLogger("bot_cli.daemon")
@@ -237,7 +238,8 @@ class Daemon:
                 if self.engine.fatal is not None:
                     raise
                 failures += 1
-                wait = doubling_ms(failures, RETRY_FIRST_MS, RETRY_MAX_MS) / 1000
+                asked = err.retry_after if isinstance(err, Unavailable) else 0.0  # the exchange's word
+                wait = max(doubling_ms(failures, RETRY_FIRST_MS, RETRY_MAX_MS) / 1000, asked)
                 log.warning("reconcile (%s) failed: %s; again in %.1fs", why, err, wait,
                             extra={"event": "reconcile_failed"})  # fmt: skip
                 await asyncio.sleep(wait)

@@ -454,8 +454,11 @@ class ExecutionEngine:
 
     def _alert(self, cmd: cm.Alert) -> None:
         self.alerts.append((cmd.pending_id, cmd.message))
-        log.error("entry %s needs attention: %s", cmd.pending_id, cmd.message,
-                  extra={"entry": cmd.pending_id, "event": cmd.kind})
+        if cmd.kind == "needs_attention":
+            log.error("entry %s needs attention: %s", cmd.pending_id, cmd.message,
+                      extra={"entry": cmd.pending_id, "event": cmd.kind})
+        else:  # said to a person too, but nothing is parked
+            log.warning("entry %s: %s", cmd.pending_id, cmd.message, extra={"entry": cmd.pending_id, "event": cmd.kind})
         if self._on_alert is not None:
             self._on_alert(cmd.pending_id, cmd.message, cmd.kind)
         self._done(cmd)

@@ -787,6 +787,27 @@ def test_429_is_rate_limited_with_retry_after(world: World, headers: dict[str, s
     assert err.retry_after == retry_after
 
 
+def test_after_a_429_no_read_goes_out_before_its_retry_after_but_orders_do(world: World) -> None:
+    """A 429 on one read holds every read of this client until its Retry-After (going on past
+    429s earns a 418 ban), whichever task asks; a protective send is not held."""
+    positions = world.mock.get("/fapi/v3/positionRisk").mock(side_effect=[
+        error(429, -1003, "Too many requests.", **{"Retry-After": "2"}),
+        httpx.Response(200, json=[]),
+    ])
+    algo = world.mock.post("/fapi/v1/algoOrder").respond(200, json=fixture("algo_order_response.json"))
+    rest = world.rest()
+    raises(RateLimited, rest.positions())
+
+    world.now += 1_500
+    held = raises(RateLimited, rest.query_order("BTCUSDT", ClientId("abc")))
+    run(rest.place_protection(SL))
+    world.now += 600
+    run(rest.positions())
+
+    assert held.retry_after == pytest.approx(0.5)
+    assert (positions.call_count, algo.call_count) == (2, 1)
+
+
 def test_418_ban_refuses_later_calls_without_sending_until_it_ends(world: World) -> None:
     """After a 418 nothing is sent until the ban is over."""
     route = world.mock.get("/fapi/v1/openOrders").mock(side_effect=[
