@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -68,7 +68,7 @@ recv_window_ms = 2000
 port = {port}
 volatility = 0.0
 faults = {faults}
-
+{paper_extra}
 [protection]
 not_found_margin_ms = 1000
 recheck_ms = 300
@@ -566,6 +566,32 @@ def _symbol_problems(view: View, key: tuple[str, str], members: list[Share], *, 
     return out
 
 
+def stop_cover_problems(view: View) -> list[str]:
+    """Invariant 1 as the venue alone tells it, position by position: the live stop-loss
+    quantity of the bot's legs (on the side that closes the position) equals the position
+    positionRisk reports, so no part of any position is without a stop and no stop is live for
+    a flat one. Only meaningful where every trade was the bot's: a trade of another client
+    (``ledger(view).foreign``) is named as a problem too. ``view`` must be ``complete``."""
+    assert view.complete, "stop_cover_problems needs the venue's whole history (look(history=True))"
+    out = [f"{symbol} {ps}: traded by an order that is not the bot's" for symbol, ps in sorted(ledger(view).foreign)]
+    stops: dict[tuple[str, str], Decimal] = {}
+    for a in view.open_algos:
+        parsed = parse_id(a["clientAlgoId"])
+        if parsed is None or parsed[1] != "sl" or a["algoStatus"] != "NEW":
+            continue
+        key = (a["symbol"], a["positionSide"])
+        position = view.positions.get(key, Decimal(0))
+        closing = "SELL" if position > 0 or a["positionSide"] == "LONG" else "BUY"
+        if position and a["side"] != closing:
+            out.append(f"1: {key[0]} {key[1]}: {a['clientAlgoId']} is a {a['side']} stop on {position}")
+        stops[key] = stops.get(key, Decimal(0)) + Decimal(a["quantity"])
+    for key in sorted(set(stops) | {k for k, v in view.positions.items() if v}):
+        position, stop = abs(view.positions.get(key, Decimal(0))), stops.get(key, Decimal(0))
+        if stop != position:
+            out.append(f"1: {key[0]} {key[1]}: position {position} but live stop-loss quantity {stop}")
+    return out
+
+
 # --- the invariants ---------------------------------------------------------------------------
 
 
@@ -726,17 +752,36 @@ def assert_invariants(
 class Cluster:
     """The tmp dir, the venue process, the daemon processes and the entries a test created."""
 
-    def __init__(self, root: Path, *, paper_faults: Iterable[str] = (), position_mode: str = "auto") -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        paper_faults: Iterable[str] = (),
+        position_mode: str = "auto",
+        venue: Mapping[str, str] | None = None,
+        paper: Mapping[str, int] | None = None,
+        env: Mapping[str, str] | None = None,
+        access_log: bool = False,
+    ) -> None:
+        """``venue`` / ``paper``: more keys of the config's [venue] / [paper] tables, where
+        ``{port}`` in a venue value is the venue's port (e.g. ``{"kind": "binance", "rest_url":
+        "http://127.0.0.1:{port}"}``); ``env``: more environment for every process (e.g. the
+        binance venue's keys); ``access_log``: the venue logs one line per request."""
         self.root = root
         self.state_dir = root / "state"
         self.config = root / "bot.toml"
         self.port = free_port()
-        venue_extra = "" if position_mode == "auto" else f'position_mode = "{position_mode}"'
+        self.access_log = access_log
+        venue_keys = {} if position_mode == "auto" else {"position_mode": position_mode}
+        venue_keys |= {k: v.format(port=self.port) for k, v in (venue or {}).items()}
         self.config.write_text(CONFIG.format(
-            port=self.port, faults=json.dumps(list(paper_faults)), venue_extra=venue_extra
+            port=self.port, faults=json.dumps(list(paper_faults)),
+            venue_extra="".join(f"{k} = {json.dumps(v)}\n" for k, v in venue_keys.items()),
+            paper_extra="".join(f"{k} = {v}\n" for k, v in (paper or {}).items()),
         ), encoding="utf-8")  # fmt: skip
         self.env = {k: v for k, v in os.environ.items() if k not in ("BOT_API_KEY", "BOT_API_SECRET")}
         self.env.update(BOT_CONFIG=str(self.config), BOT_STATE_DIR=str(self.state_dir), PYTHONUNBUFFERED="1")
+        self.env.update(env or {})
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
         self.venue: Proc | None = None
@@ -762,7 +807,7 @@ class Cluster:
 
     def start_venue(self) -> None:
         """`bot paper serve`, ready when GET /fapi/v1/time answers."""
-        venue = self.venue = self._spawn("paper", ["paper", "serve"])
+        venue = self.venue = self._spawn("paper", ["paper", "serve", *(["--access-log"] if self.access_log else [])])
 
         def answers() -> bool:
             if not venue.alive:
@@ -1032,6 +1077,45 @@ class Cluster:
             line for proc in self.runs for line in proc.log().splitlines()
             if all(w in line for w in words)
         ]  # fmt: skip
+
+    def daemon_events(self, event: str) -> list[dict[str, Any]]:
+        """Every JSON log line (all runs of `bot run --log-format json`) with this ``event``."""
+        found = []
+        for line in self.daemon_lines(f'"{event}"'):
+            with contextlib.suppress(ValueError):
+                doc = json.loads(line)
+                if isinstance(doc, dict) and doc.get("event") == event:
+                    found.append(doc)
+        return found
+
+    def venue_time(self) -> int:
+        """The venue's clock now (ms): the clock of every createTime and trade time it reports."""
+        return int(self.state()["time"])
+
+    def venue_requests(self, method: str, path: str, status: int | None = None) -> list[str]:
+        """The venue's access-log lines (``access_log=True``) of ``method path`` (query ignored),
+        answered ``status`` if given."""
+        shape = re.compile(rf'"{method} {re.escape(path)}(?:\?\S*)? HTTP/[\d.]+" (\d{{3}})')
+        assert self.access_log, "venue_requests needs a cluster made with access_log=True"
+        assert self.venue is not None
+        return [
+            line for line in self.venue.log().splitlines()
+            if (m := shape.search(line)) and (status is None or int(m.group(1)) == status)
+        ]  # fmt: skip
+
+    def status(self) -> tuple[int, dict[str, Any]]:
+        """`bot status --json`: its exit code and its document (problems, exit_code, ...)."""
+        done = subprocess.run(
+            [BOT, "status", "--json"], env=self.env, cwd=self.root, capture_output=True, text=True,
+            timeout=ENTER_TIMEOUT_S, stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            raise AssertionError(f"`bot status --json` printed no JSON (exit {done.returncode}):\n"
+                                 f"stdout: {done.stdout}\nstderr: {done.stderr}")  # fmt: skip
+        doc: dict[str, Any] = json.loads(lines[-1])
+        doc["stderr"] = done.stderr
+        return done.returncode, doc
 
     # -- looking at the state dir -----------------------------------------------------------
 

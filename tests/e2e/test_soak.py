@@ -51,7 +51,7 @@ import pytest
 
 from bot_cli.paper.market import SYMBOLS
 from bot_cli.state_store import lock_holder
-from tests.e2e.harness import Cluster, View, cluster_at, ledger, parse_id, wait_for
+from tests.e2e.harness import Cluster, View, cluster_at, ledger, parse_id, stop_cover_problems, wait_for
 
 
 pytestmark = [pytest.mark.soak, pytest.mark.e2e]
@@ -373,6 +373,9 @@ def test_soak_random_kills_converge(tmp_path: Path, capsys: pytest.CaptureFixtur
         c.collect_enters()
         remaining = max(30.0, BUDGET_S - (time.monotonic() - began))
         view = c.assert_invariants(timeout=min(remaining, 90.0))
+        # 1, position by position from positionRisk: every part of it behind a live stop
+        uncovered = stop_cover_problems(view)
+        assert not uncovered, "\n".join(uncovered)
         outcomes = Counter(
             f"{'archived ' if view.archived(pid) else ''}{(view.record(pid) or {}).get('status')}" for pid in c.created
         )
