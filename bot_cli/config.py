@@ -6,6 +6,7 @@ and every error names the key and the file.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -42,6 +43,9 @@ class ProtectionConfig:
     max_attempts: int = 5
     retry_max_ms: int = 5000  # the longest wait between tries after transient trouble (jittered)
     position_confirm_ms: int = 1000  # a position read short of the shares is read again this much later
+    unclaimed: str = "alert"  # a position no entry holds: "alert" (tell a person) | "protect" (adopt it)
+    unclaimed_stop_pct: float = 2.0  # "protect": the stop-loss this far from the mark, on the losing side
+    unclaimed_take_pct: float = 0.0  # "protect": a take-profit this far on the other side; 0 = none
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,7 @@ _CHOICES = {
     ("venue", "network"): ("testnet", "live"),
     ("venue", "position_mode"): ("auto", "one-way", "hedge"),
     ("protection", "on_immediate_trigger"): ("close", "alert"),
+    ("protection", "unclaimed"): ("alert", "protect"),
 }
 
 
@@ -195,6 +200,7 @@ def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
 
 MAX_RECV_WINDOW_MS = 60_000  # Binance refuses a larger recvWindow
 MAX_PORT = 65_535
+WHOLE_PCT = 100.0  # a distance from the mark of 100 % or more puts a trigger at or below 0
 
 
 def _check_live(path: Path, venue: VenueConfig) -> None:
@@ -230,6 +236,17 @@ def _check_protection(path: Path, p: ProtectionConfig) -> None:
     if p.retry_max_ms < p.recheck_ms:
         raise ConfigError(f"{path}: protection.retry_max_ms ({p.retry_max_ms}) must be at least"
                           f" protection.recheck_ms ({p.recheck_ms}), the first wait")  # fmt: skip
+    _check_unclaimed(path, p)
+
+
+def _check_unclaimed(path: Path, p: ProtectionConfig) -> None:
+    """Distances from the mark in percent: below 100, or a long's stop (a short's take-profit) is not a price."""
+    if not (math.isfinite(p.unclaimed_stop_pct) and 0 < p.unclaimed_stop_pct < WHOLE_PCT):
+        raise ConfigError(f"{path}: protection.unclaimed_stop_pct = {p.unclaimed_stop_pct} must be a percentage"
+                          " above 0 and below 100 (the stop-loss's distance from the mark)")  # fmt: skip
+    if not (math.isfinite(p.unclaimed_take_pct) and 0 <= p.unclaimed_take_pct < WHOLE_PCT):
+        raise ConfigError(f"{path}: protection.unclaimed_take_pct = {p.unclaimed_take_pct} must be a percentage"
+                          " from 0 (no take-profit) to below 100")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

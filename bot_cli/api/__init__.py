@@ -11,6 +11,8 @@ The same checks and journal as `bot enter`: with `bot run` running, the entry is
 REQUESTED and the daemon sends and protects it; without one, this process sends it and follows
 it by `bot enter`'s one-shot rules (``Entry.watched`` is False, and ``note`` says why, when
 nothing will protect a fill until `bot run` starts). A key maps to one entry forever.
+``adopt(symbol, stop_loss, take_profit=..., quantity=...)`` protects the part of a position no
+entry holds (a trade by hand), as `bot adopt` does.
 
 Errors: ``EntryRefused`` (``.field`` names the value; nothing written or sent),
 ``UnknownEntryError`` (cancel/close of an id not in the journal), ``bot_cli.errors.BotError``

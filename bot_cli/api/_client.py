@@ -20,6 +20,7 @@ from bot_cli.api.keys import Claim, Keys, key_problem
 from bot_cli.config import Config, load_config
 from bot_cli.core.model import EntrySpec, Pending, Side, Status
 from bot_cli.errors import UsageError
+from bot_cli.ops import adopt as adopting
 from bot_cli.ops import enter as flow
 from bot_cli.ops.checks import EntryRefused, Order
 from bot_cli.state_store import PendingEntryStore
@@ -82,6 +83,18 @@ class AsyncClient:
                 conn.rest, cfg, self.state_dir, entry, wait=wait, timeout=timeout, claimed=claimed
             )
         return _entry(result)
+
+    async def adopt(
+        self, symbol: str, stop_loss: Number, *, take_profit: Number | None = None,
+        position_side: str | None = None, quantity: Number | None = None,
+    ) -> Entry:  # fmt: skip
+        """Protect the part of ``symbol``'s position no entry holds; see ``Client.adopt``."""
+        ask = adopting.Adoption(
+            _symbol(symbol), _decimal("stop_loss", stop_loss),
+            None if take_profit is None else _decimal("take_profit", take_profit), position_side,
+            None if quantity is None else _decimal("quantity", quantity),
+        )  # fmt: skip
+        return _entry(await adopting.adopt(self.config, self.state_dir, ask, say=log.warning))
 
     def _claim(self, key: str, spec: EntrySpec) -> Claim:
         with PendingEntryStore(self.state_dir) as store:
@@ -170,6 +183,23 @@ class Client:
             key=key, position_side=position_side, wait=wait, timeout=timeout,
         ))  # fmt: skip
 
+    def adopt(
+        self, symbol: str, stop_loss: Number, *, take_profit: Number | None = None,
+        position_side: str | None = None, quantity: Number | None = None,
+    ) -> Entry:  # fmt: skip
+        """Protect the part of ``symbol``'s position no entry holds (a trade by hand, an entry
+        that filled unseen): it becomes an entry of its own, with no entry order, whose stop-loss
+        (and take-profit) cover ``quantity`` (default: all of that part).
+
+        Checked and admitted as `bot adopt` does: ``EntryRefused`` (nothing written or sent)
+        when no part is unclaimed, ``quantity`` exceeds it, a trigger is on the wrong side of
+        the mark or off the tick, or the legs do not fit. With a daemon the entry is handed to
+        it; without one this process places the legs. ``watched`` is False, with a ``note``,
+        when the legs are not live yet and nothing will place them until `bot run` starts."""
+        return _run(self._async.adopt(
+            symbol, stop_loss, take_profit=take_profit, position_side=position_side, quantity=quantity,
+        ))  # fmt: skip
+
     def cancel(self, entry_id: str, *, close_filled: bool = False) -> RequestResult:
         return _run(self._async.cancel(entry_id, close_filled=close_filled))
 
@@ -223,16 +253,20 @@ def _order(
     symbol: str, side: str | Side, quantity: Number, *, price: Number | None, stop_loss: Number,
     take_profit: Number | None, position_side: str | None,
 ) -> Order:  # fmt: skip
-    if not isinstance(symbol, str) or not symbol:
-        raise EntryRefused("symbol", f"symbol {symbol!r} must be a non-empty string")
     side_text = side.value.lower() if isinstance(side, Side) else str(side).lower()
     if side_text not in ("buy", "sell"):
         raise EntryRefused("side", f"side {side!r} is not buy or sell")
     return Order(
-        symbol.upper(), side_text, _decimal("quantity", quantity),
+        _symbol(symbol), side_text, _decimal("quantity", quantity),
         None if price is None else _decimal("price", price), _decimal("stop_loss", stop_loss),
         None if take_profit is None else _decimal("take_profit", take_profit), position_side,
     )  # fmt: skip
+
+
+def _symbol(symbol: object) -> str:
+    if not isinstance(symbol, str) or not symbol:
+        raise EntryRefused("symbol", f"symbol {symbol!r} must be a non-empty string")
+    return symbol.upper()
 
 
 def _decimal(name: str, value: object) -> Decimal:

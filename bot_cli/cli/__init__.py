@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from bot_cli.cli import config_cmd, notify, paper, pending
+from bot_cli.cli.adopt import adopt
 from bot_cli.cli.context import show_version, start
 from bot_cli.cli.enter import enter
 from bot_cli.cli.exit import cancel, close
@@ -59,6 +60,7 @@ app.add_typer(notify.app, name="notify")
 app.command("run")(run)
 app.command("recover", epilog="Example: bot recover --dry-run; bot recover --yes --json")(recover)
 app.command("enter", epilog="Example: bot enter BTCUSDT buy 0.010 --sl 95000 --tp 99000")(enter)
+app.command("adopt", epilog="Example: bot adopt BTCUSDT --sl 95000 --tp 99000")(adopt)
 app.command("status")(status)
 app.command("history")(history)
 app.command("cancel")(cancel)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bot_cli.cli.context import AppContext
-from bot_cli.cli.render import print_json, warn
-from bot_cli.errors import BotError, UsageError
+from bot_cli.cli.render import end, print_json
+from bot_cli.errors import UsageError
 
 
 if TYPE_CHECKING:
@@ -127,9 +127,4 @@ def _show(r: Result, as_json: bool) -> None:
     else:
         reason = f" - {p.reason}" if p.reason else ""
         typer.echo(f"entry {p.pending_id} ({cid}): {p.status.value}{reason} [sent by {r.sent_by}]")
-    if r.code == 1:
-        raise BotError(r.note)
-    if r.note:
-        warn(r.note)
-    if r.code:
-        raise typer.Exit(r.code)
+    end(r.code, r.note)

@@ -94,6 +94,21 @@ def warn(message: str) -> None:
 _MINUTE_S, _HOUR_S, _DAY_S = 60, 3600, 86400
 
 
+def end(code: int, note: str) -> None:
+    """Leave as an entry's result says: 1 is an error (its note the line), another code exits
+    with the note as a warning, 0 returns (after the note, if any)."""
+    import typer
+
+    from bot_cli.errors import BotError
+
+    if code == 1:
+        raise BotError(note)
+    if note:
+        warn(note)
+    if code:
+        raise typer.Exit(code)
+
+
 def age(seconds: float) -> str:
     """Seconds below two minutes, minutes below two hours, hours below two days, then days."""
     if seconds < 2 * _MINUTE_S:

@@ -190,6 +190,10 @@ async def _serve(
     cfg = obj.config
     ready = ReadyFile(view, ready_path, conn.venue_name, started_at) if ready_path else None
     daemon = Daemon(engine, partial(UserStream, conn.rest, conn.ws_url), ready or view, venue=conn.venue_name)
+    if cfg.protection.unclaimed == "protect":
+        from bot_cli.ops.adopt import protect_unclaimed
+
+        daemon.adopter = partial(protect_unclaimed, engine, cfg=cfg, state_dir=obj.state_dir, venue=cfg.rest_url())
     view.stream = daemon.stream  # type: ignore[union-attr]
     view.ears = daemon.ears  # type: ignore[union-attr]
     demo = _start_demo(cfg, conn, engine, view)

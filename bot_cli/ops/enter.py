@@ -240,9 +240,9 @@ async def _send(engine: ExecutionEngine, claimed: Pending) -> Pending:
     pid = claimed.pending_id
     live = engine.state.get(pid)
     if live is None or live.status is not Status.REQUESTED:
-        return _latest(engine.store, live, claimed)
+        return latest(engine.store, live, claimed)
     await engine.handle(EntryClaimed(pid))
-    return _latest(engine.store, engine.state.get(pid), claimed)
+    return latest(engine.store, engine.state.get(pid), claimed)
 
 
 def _request(store: PendingEntryStore, spec: EntrySpec, recv_window_ms: int) -> Pending:
@@ -266,10 +266,13 @@ def _unwatched(p: Pending) -> Result:
 
 
 async def _follow(engine: ExecutionEngine, state_dir: Path, p: Pending, timeout: float) -> Result:
-    """Reconcile until the entry is protected (or settled otherwise), bounded by ``timeout``.
+    return _followed(await follow(engine, state_dir, p, timeout), state_dir, timeout)
 
-    The lock is taken for each look only: a `bot run` started meanwhile gets it and takes
-    over; this process then only watches the journal."""
+
+async def follow(engine: ExecutionEngine, state_dir: Path, p: Pending, timeout: float) -> Pending:
+    """Reconcile until ``p`` is protected (or settled otherwise), bounded by ``timeout``; the
+    entry as it stands then. The lock is taken for each look only: a `bot run` started meanwhile
+    gets it and takes over; this process then only watches the journal."""
     end, delay = time.monotonic() + timeout, FIRST_LOOK_S
     while not settled(p) and time.monotonic() < end:
         await asyncio.sleep(min(delay, max(0.0, end - time.monotonic())))
@@ -282,8 +285,8 @@ async def _follow(engine: ExecutionEngine, state_dir: Path, p: Pending, timeout:
             engine.absorb_external()  # another process drives it now: watch what it writes
         except VenueError:
             pass  # transient (unreachable, rate limited): the next look asks again
-        p = _latest(engine.store, engine.state.get(p.pending_id), p)
-    return _followed(p, state_dir, timeout)
+        p = latest(engine.store, engine.state.get(p.pending_id), p)
+    return p
 
 
 def _followed(p: Pending, state_dir: Path, timeout: float) -> Result:
@@ -316,7 +319,7 @@ async def _hand_off(
     while time.monotonic() < end:
         await asyncio.sleep(HANDOFF_POLL_S)
         store.poll()
-        p = _latest(store, journal_entry(store, p.pending_id), p)
+        p = latest(store, journal_entry(store, p.pending_id), p)
         if p.status not in (Status.REQUESTED, Status.SUBMITTING):
             return final(p, by)
         free = free + 1 if lock_holder(state_dir) is None else 0
@@ -360,7 +363,7 @@ def journal_entry(store: PendingEntryStore, pid: str) -> Pending | None:
     return None if record is None else decode(record)
 
 
-def _latest(store: PendingEntryStore, live: Pending | None, last: Pending) -> Pending:
+def latest(store: PendingEntryStore, live: Pending | None, last: Pending) -> Pending:
     """The live record, else its last archived one (it left the journal), else what we had."""
     if live is not None:
         return live

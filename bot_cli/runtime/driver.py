@@ -82,6 +82,9 @@ class Daemon:
         self._positions: dict[tuple[str, PositionSide], Decimal] = {}
         self._seen_unclaimed: set[tuple[str, PositionSide]] = set()  # at the last beat
         self.on_unclaimed: Callable[[Unclaimed], None] | None = None  # e.g. the notifier
+        # [protection] unclaimed = "protect": adopt a part no entry holds (ops.adopt), saying what was done
+        self.adopter: Callable[[Unclaimed], Awaitable[str]] | None = None
+        self._adopting: set[tuple[str, PositionSide]] = set()
         self.on_deaf: Callable[[bool], None] | None = None  # deaf (True) / hearing again (False)
         self._journal_poked = asyncio.Event()
         self._position_moved = asyncio.Event()
@@ -343,11 +346,33 @@ class Daemon:
                             u.position, extra={"symbol": u.symbol, "event": "position_unclaimed"})
                 if self.on_unclaimed is not None:
                     self.on_unclaimed(u)
+                self._adopt(u)
         for symbol, side in flagged - {(u.symbol, u.position_side) for u in lasting}:
             log.info("%s %s: the position is explained by the entries again", symbol, side.value,
                      extra={"symbol": symbol, "event": "position_claimed"})
         self._seen_unclaimed = set(found)
         self.heartbeat.unclaimed = lasting
+
+    def _adopt(self, u: Unclaimed) -> None:
+        """Under the "protect" policy, adopt a lasting part no entry holds, one at a time."""
+        key = (u.symbol, u.position_side)
+        if self.adopter is None or key in self._adopting:
+            return
+        self._adopting.add(key)
+        task = asyncio.create_task(self._adoption(u, key), name=f"adopt {u.symbol}")
+        task.add_done_callback(lambda _: self._adopting.discard(key))
+
+    async def _adoption(self, u: Unclaimed, key: tuple[str, PositionSide]) -> None:
+        assert self.adopter is not None
+        try:
+            said = await self.adopter(u)
+        except Exception as err:  # noqa: BLE001 - it stays flagged; the next beat tries again
+            log.warning("%s %s: adopting the part no entry holds failed: %s", u.symbol, u.position_side.value, err,
+                        extra={"symbol": u.symbol, "event": "adopt_failed"})  # fmt: skip
+            self.heartbeat.unclaimed = [x for x in self.heartbeat.unclaimed if (x.symbol, x.position_side) != key]
+            return
+        log.warning("%s", said, extra={"symbol": u.symbol, "event": "adopted"})
+        self.view.note(said, event="adopted")
 
     def _beat_once(self) -> None:
         self._look_unclaimed()

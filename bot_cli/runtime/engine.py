@@ -160,7 +160,7 @@ class ExecutionEngine:
         (core.admission): decided against the entries in view, with no await."""
         now = self.clock.now_ms()
         pid = make_pending_id(now, self._entropy())
-        if (conflict := self._refusal(spec)) is not None:
+        if (conflict := self.refusal(spec)) is not None:
             raise EntryNetting(conflict)
         pending, cmds = open_entry(pid, spec, now, self.recv_window_ms)
         self._set(pending)
@@ -171,13 +171,20 @@ class ExecutionEngine:
     async def adopt(self, spec: EntrySpec, avg_price: Decimal | None) -> Pending:
         """Make a part of a position no entry holds an entry of its own (core.engine.adopt_entry):
         persisted, then its legs placed; returns it as it stands once they answered."""
+        p = self.adopt_now(spec, avg_price)
+        await self.quiet(p.pending_id)
+        return self.state.get(p.pending_id) or p
+
+    def adopt_now(self, spec: EntrySpec, avg_price: Decimal | None) -> Pending:
+        """The adoption decided and on disk when this returns (its legs go out after), so a
+        caller holding the admission lock releases it with the adoption durable."""
         now = self.clock.now_ms()
         pid = make_pending_id(now, self._entropy())
         pending, cmds = adopt_entry(pid, spec, avg_price, now, self.recv_window_ms, policy=self.policy)
         self._set(pending)
         self._accept(cmds)
-        await self.quiet(pid)
-        return self.state.get(pid) or pending
+        self.flush()
+        return pending
 
     async def handle_order_filled(
         self, client_order_id: str, filled_qty: Decimal, avg_price: Decimal | None = None, order_id: int = 0
@@ -240,10 +247,10 @@ class ExecutionEngine:
         p = self.state.get(pending_id)
         if p is None or p.status is not Status.REQUESTED:
             return False
-        self.deliver(ev.EntryClaimed(pending_id, self._refusal(p.spec, p) or ""))
+        self.deliver(ev.EntryClaimed(pending_id, self.refusal(p.spec, p) or ""))
         return True
 
-    def _refusal(self, spec: EntrySpec, me: Pending | None = None) -> str | None:
+    def refusal(self, spec: EntrySpec, me: Pending | None = None) -> str | None:
         """Why ``spec`` (the entry ``me``, when it is in view) must not be sent: it would net
         against another entry's share, or its legs would not fit the account's open conditional
         orders with what is in view now (bot enter checked both; things may have changed)."""
