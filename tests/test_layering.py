@@ -41,7 +41,7 @@ FORBIDDEN_LAYERS = {
 # The operator commands only parse and render: how a command reaches the venue, locks the state
 # dir or drives an engine lives in bot_cli.ops. (`bot run` is the daemon's shell, `bot paper` the
 # venue's, `bot config check --online` a probe: not operator commands.)
-RENDER_ONLY = ("enter", "exit", "recover", "pending", "status", "history")
+RENDER_ONLY = ("enter", "adopt", "exit", "recover", "pending", "status", "history")
 ORCHESTRATION = ("bot_cli.connect", "bot_cli.runtime", "bot_cli.exchange.rest", "bot_cli.venue",
                  "bot_cli.store.lock", "bot_cli.state_store.DaemonLock", "bot_cli.state_store.lock_holder")
 
