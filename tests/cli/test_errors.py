@@ -201,6 +201,7 @@ def test_a_shared_directory_is_never_chmodded(tmp_path: Path) -> None:
 
 def test_directories_the_bot_creates_are_0700(tmp_path: Path) -> None:
     """A fresh state dir, and the paper venue's inside it, are created 0700."""
+    (tmp_path / "bot.toml").write_text(f"[paper]\nport = {free_port()}\n")  # never a venue on 18765
     result = bot(tmp_path, "paper", "price", "BTCUSDT", "97000")
     assert result.returncode == 0, result
     for d in (tmp_path / "state", tmp_path / "state" / "paper"):

@@ -175,13 +175,16 @@ def test_an_unknown_outcome_is_resolved_by_querying_the_client_id(tmp_path: Path
 
 
 def test_a_rate_limited_request_did_not_execute(tmp_path: Path) -> None:
-    """429 -> RateLimited; the algo order is not there afterwards."""
+    """429 -> RateLimited; the algo order is not there once the Retry-After lets a read go."""
 
     # Arrange
     async def steps(handle: PaperHandle, venue: BinanceRest) -> Any:
         await venue.place_entry(ENTRY)
-        with pytest.raises(RateLimited):
+        with pytest.raises(RateLimited) as limited:
             await venue.place_protection(SL)
+        with pytest.raises(RateLimited):  # no read before the Retry-After (going on earns a 418)
+            await venue.query_algo(SL.client_id)
+        await asyncio.sleep(limited.value.retry_after)
         with pytest.raises(NotFound):
             await venue.query_algo(SL.client_id)
         close = ClosePosition(
