@@ -19,6 +19,7 @@ from bot_cli.runtime.dispatch import Job
 
 DEAF_AFTER_MS = 5_000
 _HEARD_KEPT_MS = 120_000  # how long a client id the stream reported is remembered
+_PRUNE_EVERY_MS = 10_000  # how often ids older than that are forgotten
 _SENDS = (cm.PlaceEntry, cm.PlaceProtection, cm.ClosePosition, cm.CancelProtection, cm.CancelEntry)
 _CHANGED = (
     ev.EntryAccepted, ev.EntryPartiallyFilled, ev.EntryFilled, ev.EntryCanceled, ev.EntryCanceledPartFilled,
@@ -46,6 +47,7 @@ class Ears:
     heard: dict[str, Millis] = field(default_factory=dict)  # id -> last time the stream said it
     last_heard: Millis = 0  # anything at all
     deaf_since: Millis = 0  # 0: hearing
+    pruned_at: Millis = 0  # when ``heard`` was last cut to _HEARD_KEPT_MS
 
     @property
     def deaf(self) -> bool:
@@ -62,7 +64,9 @@ class Ears:
         if client_id is not None:
             self.heard[client_id] = now
             self.owed.pop(client_id, None)
-        self.heard = {k: t for k, t in self.heard.items() if now - t < _HEARD_KEPT_MS}
+        if now - self.pruned_at >= _PRUNE_EVERY_MS:  # not per message: a burst hears hundreds
+            self.pruned_at = now
+            self.heard = {k: t for k, t in self.heard.items() if now - t < _HEARD_KEPT_MS}
         was, self.deaf_since = self.deaf, 0
         if was:
             self.owed.clear()
