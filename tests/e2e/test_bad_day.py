@@ -282,3 +282,71 @@ def test_a_429_in_the_position_reconcile_is_waited_out_and_never_ends_the_daemon
     assert min(gaps) >= RETRY_AFTER_MS - CLOCK_SLACK_MS, (
         f"positionRisk asked again {min(gaps)} ms after a 429 with Retry-After: 1 (gaps {gaps} ms)"
     )
+
+
+# --- 5: a resize at the account's limit of open conditional orders ------------------------------
+
+LIMIT_PRICE, CROSS = "96900", "96800"  # a buy limit below the market, and a market crossing it
+ACCOUNT_ALGOS = 200  # the account's open conditional orders, every symbol (the venue's -4045)
+
+
+def fill_the_account(c: Cluster) -> int:
+    """Conditional orders on ETHUSDT under another tool's ids, far from triggering, until the
+    account holds ACCOUNT_ALGOS; how many were placed."""
+    room = ACCOUNT_ALGOS - len(c.state()["openAlgoOrders"])
+    for i in range(room):
+        c.by_hand("POST", "/fapi/v1/algoOrder", algoType="CONDITIONAL", symbol=ETH, side="SELL",
+                  type="STOP_MARKET", quantity="0.100", triggerPrice="3000.00", clientAlgoId=f"manual-{i}")  # fmt: skip
+    return room
+
+
+def stop_gaps(view: View, pid: str, until: int) -> list[str]:
+    """Moments between the entry's first stop-loss and ``until`` (venue clock) when none of its
+    stop-losses was live on the venue: each SL is live from its createTime until the updateTime
+    of its cancel (or for good)."""
+    spans = sorted(
+        (int(a["createTime"]), int(a["updateTime"]) if a["algoStatus"] != "NEW" else until)
+        for a in view.algos_of(pid) if a["orderType"] == "STOP_MARKET"
+    )  # fmt: skip
+    gaps, covered = [], spans[0][1]
+    for begin, end in spans[1:]:
+        if begin > covered:
+            gaps.append(f"no stop-loss from {covered} to {begin}")
+        covered = max(covered, end)
+    if covered < until:
+        gaps.append(f"no stop-loss from {covered} on")
+    return gaps
+
+
+def test_a_resize_at_the_accounts_limit_never_leaves_the_share_without_a_stop(cluster: Cluster) -> None:
+    """A limit entry partly filled is protected; the account then holds 200 conditional orders
+    (the rest another tool's). More of the entry fills: its new legs are refused (-4045). The
+    stop-loss takes the room first (the entry's own take-profit is cancelled to make it), the old
+    stop-loss stays live until the new one is, and both legs end for the whole filled quantity;
+    checked from the venue's own order history and its refusals."""
+    # Arrange: 0.010 to buy at 96,900; one crossing fills a part of it, protected
+    cluster.set_price(ETH, START[ETH])
+    start(cluster, BTC)
+    answer = cluster.enter(BTC, "buy", BTC_QTY, price=LIMIT_PRICE, sl=BTC_SL, tp=BTC_TP)
+    assert answer["exit_code"] == 0, answer
+    pid = str(answer["id"])
+    first = cluster.pulse_fill(BTC, CROSS, START[BTC], pid)
+    assert 0 < first < Decimal(BTC_QTY), f"one crossing should fill a part, filled {first}"
+    cluster.wait_protected(pid, first)
+    placed = fill_the_account(cluster)
+    assert len(cluster.state()["openAlgoOrders"]) == ACCOUNT_ALGOS
+
+    # Act: more of the entry fills; its resized legs do not fit
+    second = cluster.pulse_fill(BTC, CROSS, START[BTC], pid)
+    cluster.wait_protected(pid, second, timeout=30)
+
+    # Assert: refused for the limit, then the whole share covered, the other tool's orders untouched
+    assert cluster.venue_requests("POST", "/fapi/v1/algoOrder", 400), "no resized leg was refused (-4045)"
+    live = {a["orderType"]: Decimal(a["quantity"]) for a in cluster.live_algos(pid)}
+    assert live == {"STOP_MARKET": second, "TAKE_PROFIT_MARKET": second}
+    foreign = [a for a in cluster.state()["openAlgoOrders"] if a["clientAlgoId"].startswith("manual-")]
+    assert len(foreign) == placed
+    view = cluster.assert_invariants(symbols=[BTC])
+    assert stop_gaps(view, pid, int(cluster.state()["time"])) == []
+    assert cluster.daemon is not None
+    assert "limit of open conditional orders" in cluster.daemon.log()
