@@ -182,10 +182,10 @@ async def _serve(
     ready_path: Path | None, started_at: float, stop: asyncio.Event,
 ) -> None:
     """The daemon, the inbox and the notifications, until `stop` is set."""
+    from bot_cli.cli.services import side_services
     from bot_cli.cli.views import ReadyFile, remove_ready
     from bot_cli.exchange.user_stream import UserStream
     from bot_cli.runtime.driver import Daemon
-    from bot_cli.runtime.services import side_services
 
     cfg = obj.config
     ready = ReadyFile(view, ready_path, conn.venue_name, started_at) if ready_path else None
