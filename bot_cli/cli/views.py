@@ -30,7 +30,7 @@ from rich.text import Text
 
 from bot_cli.cli.render import console
 from bot_cli.core.ids import parse_client_id
-from bot_cli.core.model import Pending, Status
+from bot_cli.core.model import OrderType, Pending, Status
 from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, Ignored, OrderUpdate, StreamMessage
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
 from bot_cli.store import StoreError
@@ -249,6 +249,8 @@ def _narrow_row(p: Pending) -> tuple[str | Text, ...]:
 
 
 def _entry_price(p: Pending) -> str:
+    if p.spec.order_type is OrderType.ADOPTED:
+        return "adopted"  # no entry order: a part of the position the bot took over
     return "market" if p.spec.price is None else str(p.spec.price)
 
 

@@ -371,8 +371,7 @@ class Daemon:
                         extra={"symbol": u.symbol, "event": "adopt_failed"})  # fmt: skip
             self.heartbeat.unclaimed = [x for x in self.heartbeat.unclaimed if (x.symbol, x.position_side) != key]
             return
-        log.warning("%s", said, extra={"symbol": u.symbol, "event": "adopted"})
-        self.view.note(said, event="adopted")
+        log.warning("%s", said, extra={"symbol": u.symbol, "event": "adopted"})  # every view shows warnings
 
     def _beat_once(self) -> None:
         self._look_unclaimed()

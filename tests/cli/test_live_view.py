@@ -18,10 +18,15 @@ import struct
 import subprocess
 import termios
 import threading
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from bot_cli.cli import views
+from bot_cli.core.engine import request_adoption
+from bot_cli.core.model import EntrySpec, OrderType, Pending, PendingId, Side
 from tests.e2e.harness import BOT, cluster_at, wait_for
 
 
@@ -103,3 +108,18 @@ def test_the_live_view_shows_the_protected_position_with_its_legs(tmp_path: Path
     assert twice == [], "a word said twice in a row"
     times = re.findall(r"^\W*(\d\d:\d\d:\d\d)\b", shown, re.MULTILINE)
     assert times == sorted(times), "events in the order they happened"
+
+
+Row = tuple[object, ...]
+
+
+@pytest.mark.parametrize("row", [views._wide_row, views._narrow_row], ids=["wide", "narrow"])
+def test_an_adopted_entry_says_adopted_where_an_entry_price_would_be(row: Callable[[Pending], Row]) -> None:
+    """It has no entry order: "market" there would tell a person one was sent."""
+    spec = EntrySpec("BTCUSDT", Side.BUY, Decimal("0.010"), OrderType.ADOPTED, None, Decimal(95000), None)
+    p, _ = request_adoption(PendingId("bc0aaaaaaaaaaaaa"), spec, None, 1, 5000)
+
+    cells = " ".join(str(c) for c in row(p))
+
+    assert "adopted" in cells
+    assert "market" not in cells
