@@ -49,7 +49,7 @@ async def _notifications(cfg: Config, daemon: Daemon, notifier: Notifier, venue:
     clock = daemon.engine.clock
 
     def deaf(now_deaf: bool) -> None:
-        since = daemon.heartbeat.deaf_since or clock.now_ms()
+        since = daemon.ears.deaf_since or clock.now_ms()
         notifier.tell(formats.stream_deaf(since) if now_deaf else formats.stream_hearing(since, clock.now_ms()))
 
     daemon.on_deaf = deaf

@@ -9,20 +9,18 @@ The exchange itself is checked elsewhere (ops.drop); this is what the journal kn
 from __future__ import annotations
 
 from bot_cli.core.ids import client_id
-from bot_cli.core.model import Leg, LegState, Pending, Status
+from bot_cli.core.model import ENTRY_WORKING, Leg, LegState, Pending
 
 
 __all__ = ["drop_blocker", "still_live"]
 
-# The entry order was sent and nothing says it is done.
-_ENTRY_WORKING = frozenset({Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED})
 _LEG_NAMES = {Leg.SL: "stop-loss", Leg.TP: "take-profit"}
 
 
 def still_live(p: Pending) -> tuple[str, ...]:
     """What of this entry may still be working on the exchange, in words; empty when nothing."""
     live: list[str] = []
-    if p.status in _ENTRY_WORKING:
+    if p.status in ENTRY_WORKING:
         live.append(f"entry order {client_id(p.pending_id, Leg.ENTRY)} ({p.status.value})")
     live.extend(
         f"{_LEG_NAMES.get(x.leg, x.leg.name)} {x.client_id} ({x.state.value})" for x in p.protections

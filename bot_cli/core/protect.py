@@ -52,7 +52,7 @@ def converge(p: Pending, now: Millis, policy: Policy) -> Converged:
     if p.status is Status.EXITING:
         return _wind_down(p, now)
     if p.status is Status.NEEDS_ATTENTION and p.share == 0 and p.entry_done:
-        return _cancel(p, _live(p))
+        return cancel_legs(p, _live(p))
     return p, []
 
 
@@ -100,12 +100,12 @@ def _protect(p: Pending, now: Millis) -> Converged:
         return p, []  # an answer is outstanding: decide once it is in
     if p.share <= 0:
         if _live(p):
-            return _cancel(p, _live(p))  # nothing of this entry left to protect
+            return cancel_legs(p, _live(p))  # nothing of this entry left to protect
         if p.entry_done:
             return replace(p, status=Status.EXITING, reason=p.reason or "its share of the position is flat"), []
         return p, []
     q, sends = _new_legs(p, now)
-    q, cancels = _cancel(q, _superseded(q))
+    q, cancels = cancel_legs(q, _superseded(q))
     if covered(q) and not _superseded(q):
         q = replace(q, sl_first=False)
         if q.status is Status.PROTECTING and all(x.state is LegState.LIVE for x in q.protections):
@@ -149,17 +149,13 @@ def protection_command(p: Pending, x: ProtectionOrder) -> PlaceProtection:
 
 def cancel_legs(p: Pending, legs: list[ProtectionOrder]) -> Converged:
     """Mark ``legs`` CANCELING and cancel them by their client ids."""
-    return _cancel(p, legs)
-
-
-def _cancel(p: Pending, legs: list[ProtectionOrder]) -> Converged:
     ids = {x.client_id for x in legs}
     updated = tuple(replace(x, state=LegState.CANCELING) if x.client_id in ids else x for x in p.protections)
     return replace(p, protections=updated), [CancelProtection(p.pending_id, x.client_id) for x in legs]
 
 
 def _wind_down(p: Pending, now: Millis) -> Converged:
-    q, cmds = _cancel(p, _live(p))
+    q, cmds = cancel_legs(p, _live(p))
     if q.verify_share or q.close is not None or any(x.state in UNSETTLED for x in q.protections):
         return q, cmds  # cancels, fired legs, a close or a position read still outstanding
     if not q.entry_done:

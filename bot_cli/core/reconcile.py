@@ -37,7 +37,6 @@ from bot_cli.core.netting import netting_refusal
 from bot_cli.core.positions import Verdict, judge_all
 
 
-_ENTRY_WORKING = ENTRY_WORKING
 _SKIP = (Status.NEEDS_ATTENTION,)
 _HOLDING = (Status.PARTIALLY_FILLED, Status.PROTECTING, Status.PROTECTED, Status.EXITING)
 # One entry after its own facts: its state, commands, what was seen, and the facts as events.
@@ -135,7 +134,7 @@ def lookups_needed(
 
 
 def _entry_asked(p: Pending) -> bool:
-    return p.status in _ENTRY_WORKING or (not p.entry_done and p.status is Status.EXITING)
+    return p.status in ENTRY_WORKING or (not p.entry_done and p.status is Status.EXITING)
 
 
 def _may_need_position(
@@ -144,7 +143,7 @@ def _may_need_position(
 ) -> bool:
     """Anything that holds a share needs the position (one read): it may have been closed
     by hand, liquidated or taken by another entry's leg while nobody watched."""
-    return p.filled_qty > 0 or not (p.status in _ENTRY_WORKING and entry in open_orders)
+    return p.filled_qty > 0 or not (p.status in ENTRY_WORKING and entry in open_orders)
 
 
 def reconcile(

@@ -146,9 +146,16 @@ def protection_deferred(p: Pending, e: ev.ProtectionDeferred, now: Millis, pol: 
     """Not executed, not refused: try again after a backoff, however many times it takes."""
     if p.find_leg(e.client_id) is None:
         return p, []
+    return _try_again(p, e, f"not sent ({e.reason})", now, pol)
+
+
+def _try_again(
+    p: Pending, e: ev.ProtectionDeferred | ev.ProtectionLimited, why: str, now: Millis, pol: Policy
+) -> Reacted:
+    """The leg is forgotten and placed anew after the backoff (never a refusal)."""
     failures = p.transient + 1
     retry_at = now + backoff_ms(failures, e.retry_after_ms, pol, p.pending_id)
-    q = note(without(p, e.client_id), now, f"{e.client_id} not sent ({e.reason}); again at +{retry_at - now} ms")
+    q = note(without(p, e.client_id), now, f"{e.client_id} {why}; again at +{retry_at - now} ms")
     return replace(q, transient=failures, retry_at=retry_at), [ScheduleCheck(p.pending_id, retry_at)]
 
 
@@ -158,16 +165,13 @@ def protection_limited(p: Pending, e: ev.ProtectionLimited, now: Millis, pol: Po
     leg = p.find_leg(e.client_id)
     if leg is None:
         return p, []
-    failures = p.transient + 1
-    retry_at = now + backoff_ms(failures, e.retry_after_ms, pol, p.pending_id)
-    text = f"{e.client_id} refused for the account's limit ({e.code}: {e.message}); again at +{retry_at - now} ms"
-    q = replace(note(without(p, e.client_id), now, text), transient=failures, retry_at=retry_at)
-    cmds: list[Command] = [ScheduleCheck(p.pending_id, retry_at)]
+    why = f"refused for the account's limit ({e.code}: {e.message})"
+    q, cmds = _try_again(p, e, why, now, pol)
     if leg.leg is Leg.SL:
         tps = [x for x in q.protections if x.leg is Leg.TP and x.state is LegState.LIVE]
         q, cancels = cancel_legs(replace(q, sl_first=True), tps)
         cmds += cancels
-    if failures == 1:
+    if q.transient == 1:
         said = f"{p.spec.symbol} {leg.leg.name} of {p.pending_id} refused: the account is at its limit of open"
         cmds.append(Alert(p.pending_id, f"{said} conditional orders ({e.code}); retrying as room frees", "limit"))
     return q, cmds

@@ -89,7 +89,7 @@ class FilterCache:
             counted = (await asyncio.to_thread(daemon_account, state_dir)).foreign_conditional
             if counted is None:
                 counted = await self._own_count(live)
-            opened = await foreign_open(self.market, spec, filters, live)
+            opened = await foreign_open(self.market, spec, filters, lambda: live)
         except VenueError as err:
             raise BotError(_unread("the account's open orders", err)) from None
         return Account(counted, opened, filters.max_num_orders)

@@ -23,12 +23,12 @@ them; with no daemon also the clock and the rate limits, then the legs.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
@@ -52,22 +52,20 @@ from bot_cli.ops.checks import (
 from bot_cli.ops.enter import (
     EXIT_NOT_PROTECTED,
     FOLLOW_S,
-    GONE_PROBES,
-    HANDOFF_POLL_S,
     HANDOFF_WAIT_S,
     THIS_PROCESS,
     Result,
+    await_daemon,
     final,
     follow,
-    journal_entry,
-    latest,
     opened,
     settled,
+    unread,
 )
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import JOURNAL_NAME, DaemonLock, LockHeld, PendingEntryStore, lock_holder
 from bot_cli.store.codec import encode
-from bot_cli.venue import RateLimited, VenueError
+from bot_cli.venue import VenueError
 
 
 if TYPE_CHECKING:
@@ -214,51 +212,39 @@ async def look(conn: Connection, cfg: Config, state_dir: Path, symbol: str) -> S
     """The symbol's filters and mark, the positions, and the account's foreign conditional orders."""
     rest = conn.rest
     try:
-        info = await _info(rest, cfg.rest_url(), state_dir, symbol, fresh=False)
+        info = await market.info_for(rest, cfg.rest_url(), state_dir, symbol)
         filters = info.filters(symbol)
         if filters is None:
             raise EntryRefused("symbol", f"symbol {symbol} is not traded on the {conn.venue_name} venue")
         mark = await rest.mark_price(symbol)
         positions = await rest.positions()
-        conditional = await market.foreign_conditional(rest, state_dir, market.live_ids(state_dir))
+        conditional = await market.foreign_conditional(rest, state_dir, partial(market.live_ids, state_dir))
     except VenueError as err:
         raise _unread(rest, err, symbol, conn.venue_name) from None
     account = Account(conditional, 0, filters.max_num_orders)  # no entry order: no open-order slot
     return Seen(filters, mark, positions, rest.hedge_mode, account, info)
 
 
-async def _info(rest: BinanceRest, venue: str, state_dir: Path, symbol: str, *, fresh: bool) -> market.Info:
-    """The cached exchangeInfo while fresh and listing the symbol; else read now (1 weight)."""
-    info = None if fresh else market.load_info(state_dir, venue)
-    if info is None or info.stale(market.now_ms()) or info.filters(symbol) is None:
-        return await market.read_info(rest, venue)
-    info.apply_limits(rest)
-    return info
-
-
 async def _prejudged(
     conn: Connection, cfg: Config, state_dir: Path, ask: Adoption, seen: Seen, *, names: Names
 ) -> Seen:
     """Decide once against the journal as it is, before any lock or file is taken: a refusal
-    then leaves no trace. A refusal by a filter a newer exchangeInfo could lift is decided
-    again against one read now."""
+    then leaves no trace (market.decided: one a newer exchangeInfo could lift is decided again
+    against one read now)."""
     entries = _entries(state_dir)
+
+    def against(info: market.Info) -> Seen:
+        filters = info.filters(ask.symbol)
+        if filters is None:
+            raise EntryRefused("symbol", f"symbol {ask.symbol} is no longer traded")
+        now = replace(seen, filters=filters, info=info)
+        decide(ask, now, entries, names)
+        return now
+
     try:
-        decide(ask, seen, entries, names)
-        return seen
-    except EntryRefused as refused:
-        if seen.info.fresh or not refused.by_filter:
-            raise
-    try:
-        info = await _info(conn.rest, cfg.rest_url(), state_dir, ask.symbol, fresh=True)
+        return await market.decided(conn.rest, cfg.rest_url(), seen.info, against)
     except VenueError as err:
         raise _unread(conn.rest, err, ask.symbol, conn.venue_name) from None
-    filters = info.filters(ask.symbol)
-    if filters is None:
-        raise EntryRefused("symbol", f"symbol {ask.symbol} is no longer traded")
-    seen = replace(seen, filters=filters, info=info)
-    decide(ask, seen, entries, names)
-    return seen
 
 
 def _entries(state_dir: Path) -> list[Pending]:
@@ -270,12 +256,7 @@ def _entries(state_dir: Path) -> list[Pending]:
 
 
 def _unread(rest: BinanceRest, err: VenueError, symbol: str, venue_name: str) -> BotError:
-    from bot_cli.connect import rate_limited_line
-
-    if isinstance(err, RateLimited):
-        return BotError(rate_limited_line(rest, err))
-    return BotError(f"cannot read {symbol}'s filters, mark price and position from the {venue_name} venue"
-                    f" ({err}); nothing was written or sent: try again")  # fmt: skip
+    return unread(rest, err, f"{symbol}'s filters, mark price and position", venue_name)
 
 
 # -- adopting ------------------------------------------------------------------------------------
@@ -336,18 +317,13 @@ async def _follow(engine: ExecutionEngine, state_dir: Path, p: Pending, timeout:
 async def _hand_off(store: PendingEntryStore, p: Pending, state_dir: Path, holder: int | None) -> Result:
     """Wait for the daemon to place the legs of the adopted entry ``p``, or to be gone."""
     by = f"bot run (pid {holder})"
-    end, free = time.monotonic() + HANDOFF_WAIT_S, 0
-    while time.monotonic() < end:
-        await asyncio.sleep(HANDOFF_POLL_S)
-        store.poll()
-        p = latest(store, journal_entry(store, p.pending_id), p)
-        if settled(p):
-            return final(p, by)
-        free = free + 1 if lock_holder(state_dir) is None else 0
-        if free >= GONE_PROBES:
-            return Result(p, by, EXIT_NOT_PROTECTED, (
-                f"the daemon (pid {holder}) stopped before placing the legs of adopted entry {p.pending_id};"
-                " it is in the journal: start `bot run`, it places its stop-loss"))  # fmt: skip
+    p, gone = await await_daemon(store, p, state_dir, settled)
+    if settled(p):
+        return final(p, by)
+    if gone:
+        return Result(p, by, EXIT_NOT_PROTECTED, (
+            f"the daemon (pid {holder}) stopped before placing the legs of adopted entry {p.pending_id};"
+            " it is in the journal: start `bot run`, it places its stop-loss"))  # fmt: skip
     return Result(p, by, 0, (
         f"the daemon (pid {holder}) has not placed the legs of adopted entry {p.pending_id} in"
         f" {HANDOFF_WAIT_S:g}s; it is {p.status.value} and stays with the daemon"))  # fmt: skip
@@ -359,7 +335,7 @@ async def protect_unclaimed(engine: ExecutionEngine, part: Unclaimed, cfg: Confi
     checked against netting and the account's limits as any entry is, decided and persisted under
     the admission lock (a `bot adopt` at the same moment sees it); one line saying what was done."""
     rest = cast("BinanceRest", engine.venue)  # the daemon's venue is always the REST client
-    info = await _info(rest, venue, state_dir, part.symbol, fresh=False)
+    info = await market.info_for(rest, venue, state_dir, part.symbol)
     filters = info.filters(part.symbol)
     spec = None if filters is None else auto_spec(part, await rest.mark_price(part.symbol), filters, cfg.protection)
     what = f"{part.symbol} {part.position_side.value}: {part.side.value} {part.quantity} held by no entry"

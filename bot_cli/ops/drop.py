@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from bot_cli.core.ids import client_id, is_pending_id
-from bot_cli.core.model import ClientId, Leg, LegState, Pending, PendingId, Status
+from bot_cli.core.model import ENTRY_WORKING, ClientId, Leg, LegState, Pending, PendingId
 from bot_cli.errors import BotError, UsageError
 from bot_cli.ops.journal import UNREADABLE, Unreadable, decode_record
 from bot_cli.state_store import PendingEntryStore, Record
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from bot_cli.config import Config
     from bot_cli.core.commands import ArchivePending
 
-_ENTRY_WORKING = (Status.SUBMITTING, Status.OPEN, Status.PARTIALLY_FILLED)
 T = TypeVar("T")
 
 
@@ -298,7 +297,7 @@ async def _cancel_all(
     """Cancel the entry order and every leg, known from the record or seen open on the venue."""
     prefix, entry_id = f"{pid}-", f"{pid}-e"
     entry = [(s, c) for s, c in orders if c.startswith(prefix)]
-    if p is not None and p.status in _ENTRY_WORKING and entry_id not in (c for _, c in entry):
+    if p is not None and p.status in ENTRY_WORKING and entry_id not in (c for _, c in entry):
         entry.append((p.spec.symbol, entry_id))  # not visible in the listing yet, maybe
     legs = {c for c in algos if c.startswith(prefix)}
     if p is not None:

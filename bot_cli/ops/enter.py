@@ -112,7 +112,7 @@ async def opened(
             try:
                 conn.rest.hedge_mode = await market.hedge_mode(conn.rest, cfg, state_dir)
             except VenueError as err:
-                raise _unread(conn.rest, err, "the account's position mode", conn.venue_name) from None
+                raise unread(conn.rest, err, "the account's position mode", conn.venue_name) from None
         yield conn
 
 
@@ -123,37 +123,23 @@ async def checked(
     with the account's orders that admission counts beside the journal."""
     rest, symbol = conn.rest, order.symbol
     try:
-        info = await _info(rest, cfg.rest_url(), state_dir, symbol)
+        info = await market.info_for(rest, cfg.rest_url(), state_dir, symbol)
         if info.filters(symbol) is None:
             raise EntryRefused("symbol", f"symbol {symbol} is not traded on the {conn.venue_name} venue")
         mark = await rest.mark_price(symbol)
         spec, info, filters = await _filtered(rest, cfg.rest_url(), info, order, mark, ps_name=ps_name)
         account = await market.read_account(rest, state_dir, spec, filters)
     except VenueError as err:
-        raise _unread(rest, err, f"{symbol}'s filters, mark price and open orders", conn.venue_name) from None
+        raise unread(rest, err, f"{symbol}'s filters, mark price and open orders", conn.venue_name) from None
     return Checked(spec, account, info)
-
-
-async def _info(rest: BinanceRest, venue: str, state_dir: Path, symbol: str) -> market.Info:
-    """The cached exchangeInfo while fresh and listing the symbol; else read now (1 weight)."""
-    info = market.load_info(state_dir, venue)
-    if info is None or info.stale(market.now_ms()) or info.filters(symbol) is None:
-        return await market.read_info(rest, venue)
-    info.apply_limits(rest)
-    return info
 
 
 async def _filtered(
     rest: BinanceRest, venue: str, info: market.Info, order: Order, mark: Decimal, *, ps_name: str
 ) -> tuple[EntrySpec, market.Info, SymbolFilters]:
-    """The entry checked against the filters; a refusal by a filter a newer exchangeInfo
-    could lift is checked once more against one read now before it stands."""
-    try:
-        return _against(info, order, mark, rest.hedge_mode, ps_name)
-    except EntryRefused as refused:
-        if info.fresh or not refused.by_filter:
-            raise
-    return _against(await market.read_info(rest, venue), order, mark, rest.hedge_mode, ps_name)
+    """The entry checked against the filters (market.decided: a refusal a newer exchangeInfo
+    could lift is checked once more against one read now)."""
+    return await market.decided(rest, venue, info, lambda i: _against(i, order, mark, rest.hedge_mode, ps_name))
 
 
 def _against(
@@ -165,7 +151,7 @@ def _against(
     return checked_spec(order, filters, mark, hedge, ps_name), info, filters
 
 
-def _unread(rest: BinanceRest, err: VenueError, what: str, venue_name: str) -> BotError:
+def unread(rest: BinanceRest, err: VenueError, what: str, venue_name: str) -> BotError:
     """One line for a read that failed: the weight budget spent (never "cannot reach"), or not."""
     from bot_cli.connect import rate_limited_line
 
@@ -315,17 +301,36 @@ async def _hand_off(
 ) -> Result:
     """Wait for the daemon to send the REQUESTED entry ``p``, or to be gone."""
     by = f"bot run (pid {holder})"
+    p, gone = await await_daemon(store, p, state_dir, _taken, lambda q: q.status is Status.REQUESTED)
+    if _taken(p):
+        return final(p, by)
+    if gone:
+        return not_sent(p, by, holder, policy)
+    return _not_taken(p, by, holder, lock_holder(state_dir) is None, policy)
+
+
+def _taken(p: Pending) -> bool:
+    return p.status not in (Status.REQUESTED, Status.SUBMITTING)
+
+
+async def await_daemon(
+    store: PendingEntryStore, p: Pending, state_dir: Path, done: Callable[[Pending], bool],
+    still_owed: Callable[[Pending], bool] = lambda _: True,
+) -> tuple[Pending, bool]:
+    """Watch the journal for ``p`` until ``done`` with it, for at most HANDOFF_WAIT_S; the entry
+    as it stands then, and whether the daemon is gone (its lock free GONE_PROBES looks in a row
+    while ``still_owed`` says the daemon still owed ``p`` something)."""
     end, free = time.monotonic() + HANDOFF_WAIT_S, 0
     while time.monotonic() < end:
         await asyncio.sleep(HANDOFF_POLL_S)
         store.poll()
         p = latest(store, journal_entry(store, p.pending_id), p)
-        if p.status not in (Status.REQUESTED, Status.SUBMITTING):
-            return final(p, by)
+        if done(p):
+            return p, False
         free = free + 1 if lock_holder(state_dir) is None else 0
-        if free >= GONE_PROBES and p.status is Status.REQUESTED:
-            return not_sent(p, by, holder, policy)
-    return _not_taken(p, by, holder, lock_holder(state_dir) is None, policy)
+        if free >= GONE_PROBES and still_owed(p):
+            return p, True
+    return p, False
 
 
 def not_sent(p: Pending, by: str, holder: int | None, policy: Policy) -> Result:

@@ -15,18 +15,20 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot_cli.core.admission import foreign
 from bot_cli.core.model import AlgoReport, OrderReport, OrderType
 from bot_cli.exchange.filters import SymbolFilters
-from bot_cli.ops.checks import Account
+from bot_cli.ops.checks import Account, EntryRefused
 from bot_cli.runtime import heartbeat
 from bot_cli.state_store import JOURNAL_NAME, PendingEntryStore, StoreError, lock_holder
 from bot_cli.store.atomic import replace_durable
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from bot_cli.exchange.rest import BinanceRest
 
 
+T = TypeVar("T")
 INFO_NAME = "exchange_info.json"
 INFO_VERSION = 1
 INFO_TTL_S = 3600.0  # filters change rarely; a refusal a newer exchangeInfo could lift re-reads it
@@ -94,6 +97,26 @@ async def read_info(rest: BinanceRest, venue: str) -> Info:
     rows = {symbol: _encode_filters(f) for symbol, f in filters.items()}
     limits = dict(rest.orders.limits)
     return Info(venue, now_ms(), rows, rest.weight.limit, limits, fresh=True)
+
+
+async def info_for(rest: BinanceRest, venue: str, state_dir: Path, symbol: str) -> Info:
+    """The cached exchangeInfo while fresh and listing the symbol; else read now (1 weight)."""
+    info = load_info(state_dir, venue)
+    if info is None or info.stale(now_ms()) or info.filters(symbol) is None:
+        return await read_info(rest, venue)
+    info.apply_limits(rest)
+    return info
+
+
+async def decided(rest: BinanceRest, venue: str, info: Info, decide: Callable[[Info], T]) -> T:
+    """``decide`` against ``info``; a refusal by a filter a newer exchangeInfo could lift
+    (EntryRefused.by_filter, from a cached one) is decided once more against one read now."""
+    try:
+        return decide(info)
+    except EntryRefused as refused:
+        if info.fresh or not refused.by_filter:
+            raise
+    return decide(await read_info(rest, venue))
 
 
 def load_info(state_dir: Path, venue: str) -> Info | None:
@@ -196,25 +219,29 @@ def live_ids(state_dir: Path) -> frozenset[str]:
         return frozenset(store.load_all())
 
 
-async def foreign_conditional(books: Books, state_dir: Path, live: Collection[str]) -> int:
+Ids = Callable[[], Collection[str]]  # the journal's entry ids, read only when a listing needs them
+
+
+async def foreign_conditional(books: Books, state_dir: Path, live: Ids) -> int:
     """The daemon's fresh count, else the exchange's list on every symbol (40 weight)."""
     counted = daemon_account(state_dir).foreign_conditional
     if counted is not None:
         return counted
-    return foreign(await books.open_algo_orders(), live)
+    return foreign(await books.open_algo_orders(), live())
 
 
-async def foreign_open(books: Books, spec: EntrySpec, filters: SymbolFilters, live: Collection[str]) -> int:
+async def foreign_open(books: Books, spec: EntrySpec, filters: SymbolFilters, live: Ids) -> int:
     """Open regular orders on the entry's symbol that no entry holds (1 weight): read for a limit
     entry (a market one never rests on the book) on a symbol that states MAX_NUM_ORDERS."""
     if spec.order_type is not OrderType.LIMIT or filters.max_num_orders <= 0:
         return 0
-    return foreign(await books.open_orders(spec.symbol), live)
+    return foreign(await books.open_orders(spec.symbol), live())
 
 
 async def read_account(books: Books, state_dir: Path, spec: EntrySpec, filters: SymbolFilters) -> Account:
-    """What admission counts beside the journal, for ``spec``."""
-    live = live_ids(state_dir)
+    """What admission counts beside the journal, for ``spec``; the journal is read for its ids
+    only if an exchange listing is (at most once)."""
+    live = functools.cache(partial(live_ids, state_dir))  # read at most once, and only if needed
     conditional = await foreign_conditional(books, state_dir, live)
     opened = await foreign_open(books, spec, filters, live)
     return Account(conditional, opened, filters.max_num_orders)

@@ -76,8 +76,8 @@ class Daemon:
     ) -> None:
         self.engine, self.view = engine, view
         self.stream = stream_factory(on_message=self._on_message, on_gap=self._on_gap)
-        self.heartbeat = Heartbeat(engine, venue, engine.clock.now_ms())
         self.ears = Ears()
+        self.heartbeat = Heartbeat(engine, venue, engine.clock.now_ms(), ears=self.ears)
         engine.on_answer = self._answered
         self._positions: dict[tuple[str, PositionSide], Decimal] = {}
         self._seen_unclaimed: set[tuple[str, PositionSide]] = set()  # at the last beat
@@ -268,8 +268,7 @@ class Daemon:
             self._heard(None, now)
         if isinstance(message, AccountUpdate):
             self._positions.update(message.positions)
-            self.engine.positions_read(message.positions)
-            if self.engine.position_unexplained(message.positions):
+            if self.engine.positions_read(message.positions):  # below the shares: judged again shortly
                 self._position_moved.set()
         self.view.message(message)  # after the engine: showing it is not on the fill-to-protection path
 
@@ -295,7 +294,6 @@ class Daemon:
         if self.ears.hear(client_id, now):
             log.warning("user stream: it speaks again; back to following it",
                         extra={"event": "stream_hearing"})
-            self.heartbeat.deaf(0)
             if self.on_deaf is not None:
                 self.on_deaf(False)
 
@@ -308,7 +306,6 @@ class Daemon:
                 log.error("user stream deaf: no event for %s within %.0fs of the exchange's answer;"
                           " reconciling by REST every %.0fs until it speaks", owed,
                           self.ears.deaf_after_ms / 1000, DEAF_POLL_S, extra={"event": "stream_deaf"})
-                self.heartbeat.deaf(now)
                 if self.on_deaf is not None:
                     self.on_deaf(True)
             if self.ears.deaf:
@@ -387,7 +384,6 @@ class Daemon:
         while True:
             algos = await self.engine.venue.open_algo_orders()
             self.engine.foreign_conditional = foreign(algos, set(self.engine.state))
-            self.heartbeat.foreign_conditional = self.engine.foreign_conditional
             self.heartbeat.foreign_counted_at = self.engine.clock.now_ms()
             self._beat_once()  # `bot enter` reads the count from here: not a beat later
             await asyncio.sleep(FOREIGN_EVERY_S)

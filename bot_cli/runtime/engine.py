@@ -53,7 +53,7 @@ from bot_cli.runtime.clock import Clock, SystemClock
 from bot_cli.runtime.dispatch import Dispatcher, Job, TaskDispatcher
 from bot_cli.runtime.doubts import Doubts
 from bot_cli.runtime.executor import SENDS, PositionSeen
-from bot_cli.runtime.jobs import Jobs
+from bot_cli.runtime.jobs import Jobs, Write
 from bot_cli.runtime.reads import read_snapshot
 from bot_cli.state_store import PendingEntryStore, UnknownEntry
 from bot_cli.store.codec import CorruptRecord, decode, encode
@@ -63,7 +63,6 @@ from bot_cli.venue import Metered, Venue
 log = logging.getLogger("bot_cli.engine")
 CommandHook = Callable[[cm.Command], None]
 Sleep = Callable[[float], Awaitable[None]]
-Write = cm.PersistPending | cm.ArchivePending  # what a flush makes durable
 
 
 class EntryNetting(BotError):
@@ -292,12 +291,17 @@ class ExecutionEngine:
         await self.quiet_all(due)
         return len(due)
 
-    def positions_read(self, positions: Mapping[PositionKey, Decimal]) -> None:
+    def positions_read(self, positions: Mapping[PositionKey, Decimal]) -> bool:
         """Positions as the stream reports them: a shortfall they show is read again over REST
-        (core.positions) before any share moves; the stream's word alone never moves one."""
+        (core.positions) before any share moves; the stream's word alone never moves one. True
+        when one is below what the entries hold (position_unexplained)."""
+        short = False
         for key, amount in positions.items():
             if any(p.key == key for p in self.state.values()):
-                self.doubts.note(key, judge(self.state.values(), key, amount, None), self.clock.now_ms())
+                verdict = judge(self.state.values(), key, amount, None)
+                self.doubts.note(key, verdict, self.clock.now_ms())
+                short = short or verdict.shortfall > 0
+        return short
 
     def position_unexplained(self, positions: Mapping[PositionKey, Decimal]) -> bool:
         """A position below what this journal's entries hold: closed by hand, liquidated,

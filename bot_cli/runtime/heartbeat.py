@@ -15,6 +15,7 @@ from typing import Any
 
 from bot_cli.core.model import PositionSide
 from bot_cli.core.summary import Unclaimed, by_status, exposure
+from bot_cli.runtime.ears import Ears
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
 from bot_cli.store.atomic import replace_durable
 from bot_cli.venue import Metered
@@ -31,14 +32,13 @@ class Heartbeat:
     started_at: int
     stream_up: bool = False
     stream_since: int = 0
-    deaf_since: int = 0  # the stream hears nothing of our orders since (0: it does)
+    ears: Ears = field(default_factory=Ears)  # the daemon's: whether the stream is deaf, since when
     last_event_at: int = 0
     last_reconcile: dict[str, Any] = field(default_factory=dict)
     start_weight: int | None = None  # the request weight spent up to the first reconcile
     unclaimed: list[Unclaimed] = field(default_factory=list)  # positions no entry explains
-    # Conditional orders the exchange lists that are not the bot's (every symbol), and when
-    # counted: `bot enter` admits against them without a costly read of its own.
-    foreign_conditional: int | None = None
+    # When the daemon last counted the conditional orders that are not the bot's (the engine
+    # keeps the count): `bot enter` admits against it without a costly read of its own.
     foreign_counted_at: int = 0
 
     @property
@@ -52,9 +52,6 @@ class Heartbeat:
     def stream(self, up: bool) -> None:
         if up != self.stream_up or not self.stream_since:
             self.stream_up, self.stream_since = up, self.engine.clock.now_ms()
-
-    def deaf(self, since: int) -> None:
-        self.deaf_since = since
 
     def event(self) -> None:
         self.last_event_at = self.engine.clock.now_ms()
@@ -75,7 +72,7 @@ class Heartbeat:
         return {
             "pid": os.getpid(), "venue": self.venue, "started_at": self.started_at,
             "written_at": self.engine.clock.now_ms(),
-            "stream": {"connected": self.stream_up, "since": self.stream_since, "deaf_since": self.deaf_since},
+            "stream": {"connected": self.stream_up, "since": self.stream_since, "deaf_since": self.ears.deaf_since},
             "last_event_at": self.last_event_at, "last_reconcile": self.last_reconcile,
             "start_weight": self.start_weight,
             "entries": by_status(entries), "exposure": [x.as_dict() for x in exposure(entries)],
@@ -83,7 +80,8 @@ class Heartbeat:
             "doubts": self.engine.doubts.describe(),
             "account": {
                 "hedge_mode": getattr(self.engine.venue, "hedge_mode", None),
-                "foreign_conditional": self.foreign_conditional, "counted_at": self.foreign_counted_at,
+                "foreign_conditional": self.engine.foreign_conditional if self.foreign_counted_at else None,
+                "counted_at": self.foreign_counted_at,
             },
         }
 

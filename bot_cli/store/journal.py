@@ -153,16 +153,7 @@ class PendingEntryStore:
 
     def save_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Store several records with one write and one fsync (later items win on equal ids)."""
-        puts = [(entry_id, lines.put_line(entry_id, context, self.journal_path)) for entry_id, context in items]
-        if not puts:
-            return
-        with self._lock:
-            self._catch_up()
-            lost = "the entries were NOT saved"
-            self._append_journal(b"".join(raw for _, raw in puts), len(puts), lost)
-            for entry_id, raw in puts:
-                self._set_own(entry_id, raw[:-1])
-            self._maybe_compact()
+        self.put_many((entry_id, context, True) for entry_id, context in items)
 
     def put_many(self, items: Iterable[tuple[str, Mapping[str, Any], bool]]) -> set[str]:
         """Store several records with one write and one fsync: ``(id, record, new)``. A record

@@ -6,28 +6,19 @@ with no daemon is protected before ``enter`` returns; a limit one says nothing w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from bot_cli.api import Client, EntryRefused, Side, Status
 from bot_cli.state_store import JOURNAL_NAME
-from tests.e2e.harness import Cluster, cluster_at, wait_for
+from tests.e2e.harness import Cluster, wait_for
 from tests.inbox import keys_written
 
 
 pytestmark = pytest.mark.e2e
 QTY, SL, TP = "0.010", "90000", "99000"
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with cluster_at(tmp_path, position_mode="one-way") as c:
-        c.set_price("BTCUSDT", "97000")
-        yield c
 
 
 def client(c: Cluster) -> Client:

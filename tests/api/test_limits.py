@@ -5,26 +5,16 @@ nothing sent; one order fewer and the same call enters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from bot_cli.api import Client, EntryRefused, Status
 from bot_cli.state_store import JOURNAL_NAME
-from tests.e2e.harness import Cluster, cluster_at, signed_get, signed_send
+from tests.e2e.harness import Cluster, signed_get, signed_send
 from tests.inbox import keys_written
 
 
 pytestmark = pytest.mark.e2e
 QTY, SL, TP = "0.010", "90000", "99000"
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with cluster_at(tmp_path, position_mode="one-way") as c:
-        c.set_price("BTCUSDT", "97000")
-        yield c
 
 
 def open_algos(c: Cluster) -> list[str]:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -172,7 +173,13 @@ def test_check_shows_what_it_found_and_never_the_keys(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`bot paper serve` on a free port, in its own process; yields the port."""
-    root = tmp_path_factory.mktemp("venue")
+    with paper_serve(tmp_path_factory.mktemp("venue")) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def paper_serve(root: Path) -> Iterator[int]:
+    """`bot paper serve` in ``root`` on a free port (never 18765), prices standing still; its port."""
     port = free_port()
     (root / "bot.toml").write_text(f"[paper]\nport = {port}\nvolatility = 0.0\n")
     env = {**os.environ, "BOT_CONFIG": str(root / "bot.toml")}

@@ -9,10 +9,6 @@ in its own process, as tests/cli/test_config.py does.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +20,7 @@ from bot_cli.core.ids import BINANCE_ID, parse_client_id
 from bot_cli.exchange.filters import SymbolFilters
 from bot_cli.ops.stream_probe import ID_PREFIX, new_client_id, plan_order
 from bot_cli.paper import PAPER_API_KEY, PAPER_API_SECRET
-from tests.cli.test_config import answers, binance_at, check, free_port, wait_until
+from tests.cli.test_config import binance_at, check, paper_serve
 
 
 PAPER_KEYS = {"BOT_API_KEY": PAPER_API_KEY, "BOT_API_SECRET": PAPER_API_SECRET}
@@ -33,19 +29,8 @@ PAPER_KEYS = {"BOT_API_KEY": PAPER_API_KEY, "BOT_API_SECRET": PAPER_API_SECRET}
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`bot paper serve` on a free port (never 18765), prices standing still; yields the port."""
-    root = tmp_path_factory.mktemp("venue")
-    port = free_port()
-    (root / "bot.toml").write_text(f"[paper]\nport = {port}\nvolatility = 0.0\n")
-    env = {**os.environ, "BOT_CONFIG": str(root / "bot.toml")}
-    with (root / "venue.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot_cli", "--state-dir", str(root / "state"), "paper", "serve"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_until(lambda: answers(port, proc), f"the paper venue on {port}")
+    with paper_serve(tmp_path_factory.mktemp("venue")) as port:
         yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
 
 
 def probe_orders(port: int) -> dict[str, tuple[str, bool]]:

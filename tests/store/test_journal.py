@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +20,11 @@ from bot_cli.state_store import (
     UnknownEntry,
 )
 
+from .conftest import NOW_MS, OpenStore
 from .writer_proc import Acks, context_for
 
 
 WRITER = Path(__file__).with_name("writer_proc.py")
-NOW_MS = 1_718_000_000_000
-
-OpenStore = Callable[..., PendingEntryStore]
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def open_store(state_dir: Path) -> Iterator[OpenStore]:
-    """Open stores on the state dir (fixed clock) and close them after the test."""
-    stores: list[PendingEntryStore] = []
-
-    def open_(**kwargs: Any) -> PendingEntryStore:
-        kwargs.setdefault("clock_ms", lambda: NOW_MS)
-        store = PendingEntryStore(state_dir, **kwargs)
-        stores.append(store)
-        return store
-
-    yield open_
-    for store in stores:
-        store.close()
 
 
 def journal_lines(store: PendingEntryStore) -> list[bytes]:

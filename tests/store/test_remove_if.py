@@ -7,40 +7,18 @@ hold as the comparison, so a record changed or archived meanwhile is never archi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot_cli.state_store import InvalidRecord, PendingEntryStore
+from bot_cli.state_store import InvalidRecord
+
+from .conftest import OpenStore
 
 
-NOW_MS = 1_718_000_000_000
 REQUESTED = {"status": "REQUESTED", "quantity": "0.010", "history": [[1, "requested"]]}
 SUBMITTING = {**REQUESTED, "status": "SUBMITTING"}
-
-OpenStore = Callable[[], PendingEntryStore]
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def open_store(state_dir: Path) -> Iterator[OpenStore]:
-    """Open stores on the state dir (fixed clock), closed after the test."""
-    stores: list[PendingEntryStore] = []
-
-    def open_() -> PendingEntryStore:
-        store = PendingEntryStore(state_dir, clock_ms=lambda: NOW_MS)
-        stores.append(store)
-        return store
-
-    yield open_
-    for store in stores:
-        store.close()
 
 
 def files(directory: Path) -> dict[str, bytes]:
