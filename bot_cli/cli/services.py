@@ -48,8 +48,7 @@ async def _notifications(cfg: Config, daemon: Daemon, notifier: Notifier, venue:
     daemon.on_unclaimed = unclaimed
     clock = daemon.engine.clock
 
-    def deaf(now_deaf: bool) -> None:
-        since = daemon.ears.deaf_since or clock.now_ms()
+    def deaf(now_deaf: bool, since: int) -> None:
         notifier.tell(formats.stream_deaf(since) if now_deaf else formats.stream_hearing(since, clock.now_ms()))
 
     daemon.on_deaf = deaf

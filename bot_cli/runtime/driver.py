@@ -85,7 +85,8 @@ class Daemon:
         # [protection] unclaimed = "protect": adopt a part no entry holds (ops.adopt), saying what was done
         self.adopter: Callable[[Unclaimed], Awaitable[str]] | None = None
         self._adopting: set[tuple[str, PositionSide]] = set()
-        self.on_deaf: Callable[[bool], None] | None = None  # deaf (True) / hearing again (False)
+        # deaf (True) / hearing again (False), and since when it was deaf
+        self.on_deaf: Callable[[bool, int], None] | None = None
         self._journal_poked = asyncio.Event()
         self._position_moved = asyncio.Event()
         self._wanted: list[tuple[str, bool]] = []  # reconciles asked for: (why, read positions)
@@ -291,11 +292,11 @@ class Daemon:
         return self.stream is not None and self.stream.connected.is_set()
 
     def _heard(self, client_id: str | None, now: int) -> None:
-        if self.ears.hear(client_id, now):
+        if deaf_since := self.ears.hear(client_id, now):
             log.warning("user stream: it speaks again; back to following it",
                         extra={"event": "stream_hearing"})
             if self.on_deaf is not None:
-                self.on_deaf(False)
+                self.on_deaf(False, deaf_since)
 
     async def _listen(self) -> None:
         """Every order we send is a probe of the stream: deaf, reconcile by REST until it speaks."""
@@ -307,7 +308,7 @@ class Daemon:
                           " reconciling by REST every %.0fs until it speaks", owed,
                           self.ears.deaf_after_ms / 1000, DEAF_POLL_S, extra={"event": "stream_deaf"})
                 if self.on_deaf is not None:
-                    self.on_deaf(True)
+                    self.on_deaf(True, now)
             if self.ears.deaf:
                 self.reconcile_soon("stream deaf")
                 await asyncio.sleep(DEAF_POLL_S)

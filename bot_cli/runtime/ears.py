@@ -58,8 +58,9 @@ class Ears:
         if self.heard.get(client_id, 0) < sent_at:
             self.owed.setdefault(client_id, (sent_at, now + self.deaf_after_ms))
 
-    def hear(self, client_id: str | None, now: Millis) -> bool:
-        """The stream said something (about ``client_id``). True when it was deaf until now."""
+    def hear(self, client_id: str | None, now: Millis) -> Millis:
+        """The stream said something (about ``client_id``). When it was deaf until now, since
+        when (then it is hearing again); 0 when it was hearing."""
         self.last_heard = now
         if client_id is not None:
             self.heard[client_id] = now
@@ -67,10 +68,10 @@ class Ears:
         if now - self.pruned_at >= _PRUNE_EVERY_MS:  # not per message: a burst hears hundreds
             self.pruned_at = now
             self.heard = {k: t for k, t in self.heard.items() if now - t < _HEARD_KEPT_MS}
-        was, self.deaf_since = self.deaf, 0
-        if was:
+        since, self.deaf_since = self.deaf_since, 0
+        if since:
             self.owed.clear()
-        return was
+        return since
 
     def check(self, now: Millis) -> bool:
         """True when the stream has just been found deaf (something owed is overdue)."""
