@@ -46,6 +46,7 @@ class ProtectionConfig:
     unclaimed: str = "alert"  # a position no entry holds: "alert" (tell a person) | "protect" (adopt it)
     unclaimed_stop_pct: float = 2.0  # "protect": the stop-loss this far from the mark, on the losing side
     unclaimed_take_pct: float = 0.0  # "protect": a take-profit this far on the other side; 0 = none
+    stacking: bool = False  # more than one entry on one position (each leg exact to its entry's share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ class Config:
         return replace(
             Policy(TriggerPolicy(p.on_immediate_trigger), p.not_found_margin_ms, p.recheck_ms, p.max_attempts),
             unprotected_alert_ms=int(self.notify.unprotected_s * 1000),
-            retry_max_ms=p.retry_max_ms, position_confirm_ms=p.position_confirm_ms,
+            retry_max_ms=p.retry_max_ms, position_confirm_ms=p.position_confirm_ms, stacking=p.stacking,
         )
 
     def rest_url(self) -> str:

@@ -85,8 +85,12 @@ class _Demo:
         entry, stop, take = (filters.quantize_price(x) for x in levels)
         order = Order(d.symbol, side, Decimal(d.quantity), entry, stop, take, None)
         spec = checked_spec(order, filters, market, self.conn.rest.hedge_mode)
-        if not turned and (other := netted_by(spec, self.engine.state.values())) is not None:
+        other = netted_by(spec, self.engine.state.values(), stacking=self.cfg.protection.stacking)
+        if other is not None and other.spec.side is not spec.side and not turned:
             await self.enter(filters, other.spec.side.value.lower(), turned=True)
+            return
+        if other is not None:  # one entry per position: the next one waits until it is flat
+            log.info("demo: %s holds %s; no new entry yet", other.pending_id, d.symbol)
             return
         self.view.note(f"demo: {side} {d.quantity} {d.symbol} @ {entry} (sl {stop}, tp {take})")
         await self.engine.execute_entry(spec)

@@ -4,6 +4,12 @@
   entry's live legs exceed what that entry holds; 2 never twice; 3 nothing lost;
 4 converged; 5 no orphan; 7 no entry's orders executed more than it filled. The sixth
 (every wait has a wake-up) is checked while the engine runs: ``check_liveness``.
+
+Stacked entries (``stacked``) may hold a kind of leg in pieces: never twice then means the
+pieces add up to no more than the share (``over_covered``, checked after every command too).
+Where a scenario makes an entry's legs execute more than it filled (the missing OCO,
+``over_executes``), the extra is taken from the other entries on the position by the share
+rule (the newest first), and the journal's shares must add up to the position exactly.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from collections import defaultdict
 from decimal import Decimal
 
 from bot_cli.core.ids import parse_client_id
-from bot_cli.core.model import AlgoStatus, Leg, PositionSide
+from bot_cli.core.model import AlgoStatus, Leg, Pending, PositionSide
 from bot_cli.core.protect import at_rest
+from bot_cli.ops.journal import decode_record
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
 from tests.fakes import FakeExchange
@@ -22,8 +29,10 @@ from tests.fakes import FakeExchange
 SETTLED = {"OPEN", "PARTIALLY_FILLED", "PROTECTED"}
 
 
-def entry_shares(venue: FakeExchange) -> dict[str, Decimal]:
-    """Each entry's fills minus what its own legs and closes executed, from the venue alone."""
+def entry_shares(venue: FakeExchange, *, settle_overdraft: bool = False) -> dict[str, Decimal]:
+    """Each entry's fills minus what its own legs and closes executed, from the venue alone;
+    with ``settle_overdraft``, what an entry executed beyond its fills taken from the others
+    (one symbol, one side: the newest first)."""
     filled: dict[str, Decimal] = defaultdict(Decimal)
     for cid, order in venue.orders.items():
         parsed = parse_client_id(cid)
@@ -33,11 +42,41 @@ def entry_shares(venue: FakeExchange) -> dict[str, Decimal]:
         parsed = parse_client_id(cid)
         if parsed is not None:
             filled[parsed.pending_id] -= qty
+    if settle_overdraft:
+        for pid in [p for p, q in filled.items() if q < 0]:
+            debt = -filled[pid]
+            filled[pid] = Decimal(0)
+            for other in sorted((p for p in filled if p != pid), reverse=True):
+                paid = min(debt, filled[other])
+                filled[other] -= paid
+                debt -= paid
     return dict(filled)
 
 
+def over_covered(venue: FakeExchange) -> list[str]:
+    """Entries whose live legs of a kind add up to more than their share (venue's view). The
+    siblings of a leg that fired (placed no later than it) are the missing OCO's moment, not a
+    resize's: they are left out until the bot has cancelled them."""
+    shares = entry_shares(venue, settle_overdraft=True)
+    fired: dict[str, int] = defaultdict(int)
+    for cid, algo in venue.algos.items():
+        parsed = parse_client_id(cid)
+        if parsed is not None and algo.report.status.fired:
+            fired[parsed.pending_id] = max(fired[parsed.pending_id], parsed.gen)
+    live: dict[tuple[str, Leg], Decimal] = defaultdict(Decimal)
+    for cid, algo in venue.algos.items():
+        parsed = parse_client_id(cid)
+        if parsed is not None and algo.report.status is AlgoStatus.NEW and parsed.gen > fired[parsed.pending_id]:
+            live[(parsed.pending_id, parsed.leg)] += algo.report.quantity
+    return [
+        f"1: {pid} holds {shares.get(pid, Decimal(0))} but its live {leg.name} legs add up to {qty}"
+        for (pid, leg), qty in live.items() if qty > shares.get(pid, Decimal(0))
+    ]
+
+
 def check_invariants(
-    venue: FakeExchange, store: PendingEntryStore, created: set[str], legs: int, *, parked: bool = False
+    venue: FakeExchange, store: PendingEntryStore, created: set[str], legs: int, *, parked: bool = False,
+    stacked: bool = False, over_executes: bool = False,
 ) -> list[str]:
     """Every broken invariant, in words; an empty list means all of them hold.
 
@@ -46,9 +85,11 @@ def check_invariants(
     problems: list[str] = []
     journal = store.load_all()
     archived = {a["id"] for a in store.archived()}
-    shares = entry_shares(venue)
+    shares = entry_shares(venue, settle_overdraft=over_executes)
     # A parked entry's stop was refused for good: unprotected by design, and said so loudly.
-    problems += [x for x in _protected_and_no_orphan(venue, shares, legs) if not (parked and x.startswith("1:"))]
+    found = _protected_and_no_orphan(venue, shares, legs, stacked)
+    problems += [x for x in found if not (parked and x.startswith("1:"))]
+    problems += _shares_add_up(venue, journal) if over_executes else []
     for cid, order in venue.orders.items():
         parsed = parse_client_id(cid)
         if parsed is None or parsed.leg is not Leg.ENTRY:
@@ -75,7 +116,21 @@ def check_invariants(
     return problems
 
 
-def _protected_and_no_orphan(venue: FakeExchange, shares: dict[str, Decimal], legs: int) -> list[str]:
+def _shares_add_up(venue: FakeExchange, journal: dict[str, dict[str, object]]) -> list[str]:
+    held: dict[tuple[str, PositionSide], Decimal] = defaultdict(Decimal)
+    for key, record in journal.items():
+        p = decode_record(key, record)
+        if isinstance(p, Pending):
+            held[p.key] += p.share
+    return [
+        f"8: the journal's shares of {key[0]} add up to {held[key]}, the position is {amount}"
+        for key, amount in venue.position.items() if held[key] != abs(amount)
+    ]
+
+
+def _protected_and_no_orphan(
+    venue: FakeExchange, shares: dict[str, Decimal], legs: int, stacked: bool
+) -> list[str]:
     problems: list[str] = []
     live: dict[tuple[str, Leg], list[Decimal]] = defaultdict(list)
     by_symbol: dict[tuple[str, Leg], Decimal] = defaultdict(Decimal)
@@ -86,7 +141,7 @@ def _protected_and_no_orphan(venue: FakeExchange, shares: dict[str, Decimal], le
         live[(parsed.pending_id, parsed.leg)].append(algo.report.quantity)
         by_symbol[(algo.report.symbol, parsed.leg)] += algo.report.quantity
     for (pid, leg), qtys in live.items():
-        if len(qtys) > 1:
+        if len(qtys) > 1 and not stacked:
             problems.append(f"2: {len(qtys)} live {leg.name} for {pid}: {[str(q) for q in qtys]}")
         if shares.get(pid, Decimal(0)) <= 0:
             problems.append(f"5: {pid} holds nothing but its {leg.name} {[str(q) for q in qtys]} is live")

@@ -74,9 +74,11 @@ class AsyncClient:
             entry = await flow.checked(conn, cfg, self.state_dir, order)
             claimed = None
             if key is not None:
-                with flow.admitted(self.state_dir, entry):  # before the key is spent on it
-                    c = self._claim(key, entry.spec)
-                if not c.new:  # a concurrent call with this key saved it first
+                keys = Keys(self.state_dir)
+                # before the key is spent on it; a concurrent call with this key may have saved it first
+                with flow.admitted(self.state_dir, entry, lambda store: keys.lookup(store, key)) as first:
+                    c = Claim(first, new=False) if first is not None else self._claim(key, entry.spec)
+                if not c.new:
                     return _duplicate(c.pending, key)
                 claimed = c.pending
             result = await flow.place(

@@ -24,6 +24,8 @@ def describe(cmd: cm.Command, hedge_mode: bool = False) -> str:
         return f"check again at {time.strftime('%H:%M:%S', time.localtime(cmd.at / 1000))}"
     if isinstance(cmd, cm.Alert):
         return f"ALERT: {cmd.message}"
+    if isinstance(cmd, cm.Overdrawn):
+        return f"shares: {cmd.quantity} closed by {cmd.what} {cmd.client_id} charged to the entries it came from"
     try:
         request = for_command(cmd, hedge_mode)
     except Rejected as err:  # the send would refuse it too: a line of the plan, not a crash

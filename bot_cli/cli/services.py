@@ -33,6 +33,7 @@ async def side_services(
     inbox = serve_inbox(
         cfg.inbox, state_dir, market, venue_name=venue, recv_window_ms=cfg.venue.recv_window_ms,
         connected=daemon.stream.connected.is_set, on_accepted=daemon.poke, say=say,
+        stacking=cfg.protection.stacking,
     )  # fmt: skip
     async with inbox, _notifications(cfg, daemon, notifier, venue):
         yield

@@ -113,6 +113,9 @@ class QueryPosition:
 class CancelProtection:
     pending_id: PendingId
     client_id: ClientId
+    # A sibling of a leg that fired (the entry winds down): until it is gone it may execute
+    # too, so it goes before anything else waiting (Binance has no OCO: this is it).
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,22 @@ class Alert:
     kind: str = "needs_attention"
 
 
+@dataclass(frozen=True, slots=True)
+class Overdrawn:
+    """The entry's legs and closes executed more than it filled (both legs fired before the
+    bot, the OCO, cancelled one): ``quantity`` of another entry's share on the same position
+    was closed by ``client_id``. The runtime finds whose (core.shares.charge) and tells it."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    symbol: str
+    position_side: PositionSide
+    side: Side  # the entry's side: the shares taken are of entries on this side
+    quantity: Decimal
+    what: str  # "SL", "TP" or "close"
+    price: Decimal | None = None
+
+
 Send = PlaceEntry | PlaceProtection | ClosePosition | CancelProtection | CancelEntry
 Query = QueryEntry | QueryProtection | QueryClose | QueryPosition
-Command = PersistPending | ArchivePending | Send | Query | ScheduleCheck | Alert
+Command = PersistPending | ArchivePending | Send | Query | ScheduleCheck | Alert | Overdrawn

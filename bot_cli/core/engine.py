@@ -33,7 +33,7 @@ from bot_cli.core.commands import (
 from bot_cli.core.errors import InvalidTransition
 from bot_cli.core.history import attention, note
 from bot_cli.core.ids import client_id
-from bot_cli.core.model import EntrySpec, Leg, LegState, Millis, Note, Pending, PendingId, Policy, Status
+from bot_cli.core.model import UNEXPLAINED, EntrySpec, Leg, LegState, Millis, Note, Pending, PendingId, Policy, Status
 from bot_cli.core.protect import at_rest, converge, covered, deadline
 from bot_cli.core.retry import backoff_ms
 
@@ -80,6 +80,7 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     ev.ProtectionCanceled: dict(_HOLDING),
     ev.PositionReport: dict(_HOLDING),
     ev.PositionUnconfirmed: dict(_HOLDING),
+    ev.ShareTaken: dict(_HOLDING),  # rules.share_taken
     ev.CloseReport: {X: X, NA: NA},
     ev.CloseFailed: {X: X, NA: NA},  # rules.rule_close_failed
     ev.CloseDeferred: {X: X, NA: NA},
@@ -104,6 +105,7 @@ RULES: dict[type[Any], frozenset[Status]] = {
     ev.ProtectionRejected: frozenset({NA}),  # refused max_protection_attempts times
     ev.ProtectionWouldTrigger: frozenset({NA}),  # the alert policy
     ev.PositionReport: frozenset({X}),  # the share went flat outside its orders
+    ev.ShareTaken: frozenset({X}),  # another entry's leg closed all of its share
     ev.OperatorCancel: frozenset({X}),  # cancel and close what filled
     ev.CloseFailed: frozenset({NA}),  # refused for good: a human must look
 }
@@ -293,7 +295,7 @@ def _rule_entry_not_found(p: Pending, e: ev.EntryNotFound, now: Millis, pol: Pol
     if e.position is not None and e.position == 0 and p.filled_qty == 0:
         return replace(p, status=Status.CANCELED, entry_done=True, reason="entry order gone and position flat"), []
     if e.position is not None and e.position == 0:
-        q = rules.add_exit(replace(p, entry_done=True), f"external:{now}", p.share)
+        q = rules.add_exit(replace(p, entry_done=True), f"{UNEXPLAINED}{now}", p.share)
         return replace(q, status=X, reason="entry order gone and position already flat"), []
     return attention(p, now, "entry order not found on the exchange and the position does not settle it"), []
 
@@ -333,7 +335,7 @@ def _check_due(p: Pending, e: ev.CheckDue, now: Millis, _: Policy) -> Reacted:
         if leg.state in (LegState.SENDING, LegState.UNKNOWN, LegState.FIRED):
             cmds.append(QueryProtection(p.pending_id, leg.client_id))
         elif leg.state is LegState.CANCELING:
-            cmds.append(CancelProtection(p.pending_id, leg.client_id))
+            cmds.append(CancelProtection(p.pending_id, leg.client_id, p.status is X))
     if p.close is not None:
         cmds.append(QueryClose(p.pending_id, p.spec.symbol, p.close.client_id))
     if p.verify_share:
@@ -387,6 +389,7 @@ _HANDLERS: dict[type[Any], Handler] = {
     ev.ProtectionCanceled: rules.protection_canceled,
     ev.PositionReport: rules.position_report,
     ev.PositionUnconfirmed: rules.position_unconfirmed,
+    ev.ShareTaken: rules.share_taken,
     ev.CloseReport: rules.close_report,
     ev.CloseFailed: rules.rule_close_failed,
     ev.CloseDeferred: rules.close_deferred,

@@ -115,6 +115,7 @@ class ProtectionReport:
     client_id: ClientId
     status: AlgoStatus
     executed_qty: Decimal | None = None  # what its child order filled (final once FINISHED)
+    avg_price: Decimal | None = None  # what its child order filled at, once fired
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +193,20 @@ class PositionReport:
 
     pending_id: PendingId
     amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ShareTaken:
+    """Another entry's leg or close executed more than that entry filled (Binance has no OCO:
+    both of its legs fired): the extra closed this much of this entry's share, by the share
+    rule (core.shares.charge). ``client_id``: the order that did; ``by``: its entry."""
+
+    pending_id: PendingId
+    client_id: ClientId
+    quantity: Decimal
+    by: PendingId
+    what: str  # "SL", "TP" or "close"
+    price: Decimal | None = None  # what it executed at, where the exchange said
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +345,7 @@ Event = (
     | ProtectionCanceled
     | PositionReport
     | PositionUnconfirmed
+    | ShareTaken
     | CloseReport
     | CloseFailed
     | CloseDeferred
@@ -365,7 +381,7 @@ def entry_event(pending_id: PendingId, report: OrderReport) -> Event:
 
 def protection_event(pending_id: PendingId, report: AlgoReport) -> ProtectionReport:
     """A protective algo order's report (answer, query, stream or listing) as the table's event."""
-    return ProtectionReport(pending_id, report.client_id, report.status, report.executed_qty)
+    return ProtectionReport(pending_id, report.client_id, report.status, report.executed_qty, report.avg_price)
 
 
 def close_event(pending_id: PendingId, report: OrderReport) -> CloseReport:

@@ -172,6 +172,10 @@ class CloseOrder:
     sent_at: Millis
 
 
+#: The key prefix of an Exit a position read booked: a loss none of the entry's orders explains.
+UNEXPLAINED = "external:"
+
+
 @dataclass(frozen=True, slots=True)
 class Exit:
     """What took part of the entry's share away: one of its legs or closes (by client id),
@@ -278,6 +282,7 @@ class AlgoReport:
     quantity: Decimal
     actual_order_id: int | None = None
     executed_qty: Decimal | None = None  # what its child order filled (actualQty / aq), once fired
+    avg_price: Decimal | None = None  # what its child order filled at (actualPrice / ap), once fired
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,3 +311,6 @@ class Policy:
     # A send that waited longer than this behind other work is stamped anew (and persisted)
     # before it goes, so "never landed" is always measured from near the real send.
     send_delay_ms: int = 1_000
+    # Entries may share a position knowingly ([protection] stacking): each leg then covers
+    # exactly its own entry's share, never more, not even while it is resized (core.protect).
+    stacking: bool = False

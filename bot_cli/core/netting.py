@@ -6,8 +6,16 @@ second position: it reduces the first, behind its stop-loss and take-profit, and
 entry's share means anything any more. So an entry in the other direction on the same
 position is refused while an entry there still holds a share or may still fill.
 
-Of two opposite requests not sent yet, the earlier one wins (by creation time, then id): the
-later one is refused when it is claimed, the earlier one goes ahead.
+Binance has no one-cancels-other either: the bot cancels an entry's other leg once one fires,
+and until that cancel lands both may execute. Alone on its position that is harmless (a
+reduce-only leg never executes more than the position); with another entry on the same
+position the second leg closes that entry's share at a price nobody chose. So by default
+(``stacking`` off) an entry in the same direction is refused too while another entry is live
+on that position: it holds a share, may still fill, or has legs still to cancel. With
+``stacking`` on, entries share a position knowingly and their legs are exact (core.protect).
+
+Of two requests not sent yet, the earlier one wins (by creation time, then id): the later
+one is refused when it is claimed, the earlier one goes ahead.
 """
 
 from __future__ import annotations
@@ -20,36 +28,51 @@ from bot_cli.core.model import EntrySpec, Pending, PositionSide, Status
 __all__ = ["netted_by", "netting_refusal"]
 
 
-def netted_by(spec: EntrySpec, entries: Iterable[Pending], me: Pending | None = None) -> Pending | None:
-    """The first live entry ``spec`` would net against, or None.
+def netted_by(
+    spec: EntrySpec, entries: Iterable[Pending], me: Pending | None = None, *, stacking: bool = False
+) -> Pending | None:
+    """The first live entry in the way of ``spec``, or None: one it would net against, or
+    (``stacking`` off) any live entry on the same position.
 
     ``me`` is the entry being claimed for ``spec`` (skipped, and so are requests after it).
     An earlier request counts only if it would go ahead itself: requests are decided in order."""
     on_it = sorted((p for p in entries if _same_position(spec, p.spec)), key=_order)
-    return _first_in_way(spec, on_it, me)
+    return _first_in_way(spec, on_it, me, stacking)
 
 
-def _first_in_way(spec: EntrySpec, on_it: list[Pending], me: Pending | None) -> Pending | None:
+def _first_in_way(spec: EntrySpec, on_it: list[Pending], me: Pending | None, stacking: bool) -> Pending | None:
     for other in on_it:
         if me is not None and (other.pending_id == me.pending_id or _later_request(other, me)):
             continue
-        if other.spec.side is spec.side or not _may_hold(other):
+        if not _in_way(spec, other, stacking):
             continue
-        if other.status is Status.REQUESTED and _first_in_way(other.spec, on_it, other) is not None:
+        if other.status is Status.REQUESTED and _first_in_way(other.spec, on_it, other, stacking) is not None:
             continue  # refused itself when its turn comes
         return other
     return None
 
 
-def netting_refusal(spec: EntrySpec, entries: Iterable[Pending], me: Pending | None = None) -> str | None:
+def _in_way(spec: EntrySpec, other: Pending, stacking: bool) -> bool:
+    if other.spec.side is not spec.side:
+        return _may_hold(other)
+    return not stacking and not other.status.terminal
+
+
+def netting_refusal(
+    spec: EntrySpec, entries: Iterable[Pending], me: Pending | None = None, *, stacking: bool = False
+) -> str | None:
     """Why ``spec`` is refused, in one line naming the entry in the way and what to do; or None."""
-    other = netted_by(spec, entries, me)
+    other = netted_by(spec, entries, me, stacking=stacking)
     if other is None:
         return None
     o = other.spec
     where = "in one-way mode" if o.position_side is PositionSide.BOTH else f"on position side {o.position_side.value}"
-    return (f"{o.symbol} already has a {o.side.value} entry {other.pending_id} ({other.status.value}) {where}:"
-            f" a {spec.side.value} entry would net against its share; close it first"
+    head = f"{o.symbol} already has a {o.side.value} entry {other.pending_id} ({other.status.value}) {where}"
+    if o.side is spec.side:
+        return (f"{head}: a second entry on one position could have its share closed by the other's leg"
+                f" (Binance has no OCO); wait until it is flat, close it (`bot close {other.pending_id}`),"
+                f" or set [protection] stacking = true to stack entries knowingly")
+    return (f"{head}: a {spec.side.value} entry would net against its share; close it first"
             f" (`bot close {other.pending_id}`) or wait until it is flat")
 
 

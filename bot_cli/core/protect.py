@@ -3,11 +3,21 @@
 Applied after every step (and after reconcile):
 
 - PARTIALLY_FILLED / PROTECTING / PROTECTED: for each leg the entry asks for (SL, and TP when
-  it has one), the current leg of that kind is live and covers the entry's share (its fills
-  minus what its own legs and closes executed). A leg of the wrong size, or none, gets a new
-  leg of that kind under a new id; the old one is cancelled only once the new one is live, so
-  the share is never without a stop. A leg that vanished is replaced alone, never its sibling
-  with it (that would put two live legs of one kind on the book for a while).
+  it has one), live legs of that kind cover the entry's share (its fills minus what its own
+  legs and closes executed). A leg that vanished is replaced alone, never its sibling with it.
+  How a share that changed is covered depends on whether entries may share a position:
+
+  - alone on its position (the default): a leg of the wrong size gets a new leg of that kind
+    for the whole share under a new id, and the old one is cancelled only once the new one is
+    live, so the share is never without a stop. For that moment both are live; harmless, as a
+    reduce-only leg never executes more than the position.
+  - stacked (``Policy.stacking``): exact legs. What the legs of a kind may execute (every leg
+    not known gone, the ones being cancelled too) never exceeds the share, not even for a
+    moment: a larger share gets a leg for the increment only, a smaller one has its newest
+    legs cancelled first and what they covered placed anew once the cancels are answered.
+    Pieces are never merged: a merge is either a moment with two stops (the stacked risk) or
+    one without; each resize costs one open conditional order per kind until the entry is
+    flat, which admission counts.
 - EXITING (a leg fired, the share is flat, or a trigger was already crossed): cancel every
   live leg (Binance has no OCO: the bot is it), wait for fired legs to report what they
   executed, close what is left at market when flattening; then CLOSED once the share is
@@ -18,6 +28,7 @@ Applied after every step (and after reconcile):
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 from bot_cli.core.commands import CancelProtection, ClosePosition, Command, PlaceProtection
 from bot_cli.core.ids import client_id
@@ -48,7 +59,7 @@ def deadline(sent_at: Millis, recv_window_ms: int, policy: Policy) -> Millis:
 
 def converge(p: Pending, now: Millis, policy: Policy) -> Converged:
     if p.status in HOLDING:
-        return _protect(p, now)
+        return _protect(p, now, policy)
     if p.status is Status.EXITING:
         return _wind_down(p, now)
     if p.status is Status.NEEDS_ATTENTION and p.share == 0 and p.entry_done:
@@ -57,9 +68,30 @@ def converge(p: Pending, now: Millis, policy: Policy) -> Converged:
 
 
 def covers(p: Pending, leg: Leg) -> bool:
-    """The current leg of this kind is live for exactly the entry's share."""
+    """Live legs of this kind cover exactly the entry's share: the current one alone, or
+    (exact legs) every leg of the kind not being cancelled, each of them live."""
+    if _covers_alone(p, leg):
+        return True
+    kept = _kept(p, leg)
+    return bool(kept) and all(x.state is LegState.LIVE for x in kept) and _total(kept) == p.share
+
+
+def _covers_alone(p: Pending, leg: Leg) -> bool:
     x = p.current(leg)
     return x is not None and x.state is LegState.LIVE and x.quantity == p.share
+
+
+def _kept(p: Pending, leg: Leg) -> list[ProtectionOrder]:
+    return [x for x in p.protections if x.leg is leg and x.state is not LegState.CANCELING]
+
+
+def _total(legs: list[ProtectionOrder]) -> Decimal:
+    return sum((x.quantity for x in legs), Decimal(0))
+
+
+def exposure(p: Pending, leg: Leg) -> Decimal:
+    """What the legs of this kind may still execute: every one not known gone."""
+    return _total([x for x in p.protections if x.leg is leg])
 
 
 def covered(p: Pending) -> bool:
@@ -89,11 +121,11 @@ def _live(p: Pending) -> list[ProtectionOrder]:
 
 
 def _superseded(p: Pending) -> list[ProtectionOrder]:
-    """Live legs a newer live leg of their kind replaces (it covers the share now)."""
-    return [x for x in _live(p) if covers(p, x.leg) and x is not p.current(x.leg)]
+    """Live legs a newer live leg of their kind replaces (it covers the share alone now)."""
+    return [x for x in _live(p) if _covers_alone(p, x.leg) and x is not p.current(x.leg)]
 
 
-def _protect(p: Pending, now: Millis) -> Converged:
+def _protect(p: Pending, now: Millis, policy: Policy) -> Converged:
     if p.flatten and p.filled_qty > 0:  # an operator asked to close what fills
         return replace(p, status=Status.EXITING, reason=p.reason or "closed by the operator"), []
     if p.verify_share or any(x.state is LegState.FIRED for x in p.protections):
@@ -104,8 +136,12 @@ def _protect(p: Pending, now: Millis) -> Converged:
         if p.entry_done:
             return replace(p, status=Status.EXITING, reason=p.reason or "its share of the position is flat"), []
         return p, []
-    q, sends = _new_legs(p, now)
-    q, cancels = cancel_legs(q, _superseded(q))
+    if policy.stacking:
+        q, cancels = _trim(p)
+        q, sends = _increments(q, now)
+    else:
+        q, sends = _new_legs(p, now)
+        q, cancels = cancel_legs(q, _superseded(q))
     if covered(q) and not _superseded(q):
         q = replace(q, sl_first=False)
         if q.status is Status.PROTECTING and all(x.state is LegState.LIVE for x in q.protections):
@@ -133,6 +169,38 @@ def _new_legs(p: Pending, now: Millis) -> Converged:
     return replace(p, gen=gen, protections=(*p.protections, *legs)), [protection_command(p, x) for x in legs]
 
 
+def _trim(p: Pending) -> Converged:
+    """Exact legs: where the legs of a kind kept exceed the share, cancel the newest first until
+    they do not (the oldest are the ones seen live longest)."""
+    drop: list[ProtectionOrder] = []
+    for leg in p.spec.legs:
+        excess = _total(_kept(p, leg)) - p.share
+        for x in sorted(_kept(p, leg), key=lambda x: x.gen, reverse=True):
+            if excess <= 0:
+                break
+            drop.append(x)
+            excess -= x.quantity
+    return cancel_legs(p, drop) if drop else (p, [])
+
+
+def _increments(p: Pending, now: Millis) -> Converged:
+    """Exact legs: a new leg for what the share has beyond what the legs of its kind may
+    execute; all placed in one step share one new generation number."""
+    if now < p.retry_at:
+        return p, []
+    needed = {leg: p.share - exposure(p, leg) for leg in p.spec.legs if exposure(p, leg) < p.share}
+    if p.sl_first and Leg.TP in needed and not covers(p, Leg.SL):
+        del needed[Leg.TP]  # at the account's limit the SL takes the room first
+    if not needed:
+        return p, []
+    gen, s = p.gen + 1, p.spec
+    legs = tuple(
+        ProtectionOrder(leg, gen, client_id(p.pending_id, leg, gen), qty, s.trigger(leg), LegState.SENDING, now)
+        for leg, qty in needed.items()
+    )
+    return replace(p, gen=gen, protections=(*p.protections, *legs)), [protection_command(p, x) for x in legs]
+
+
 def _needs_new(p: Pending, leg: Leg) -> bool:
     x = p.current(leg)
     if x is None:
@@ -148,10 +216,11 @@ def protection_command(p: Pending, x: ProtectionOrder) -> PlaceProtection:
 
 
 def cancel_legs(p: Pending, legs: list[ProtectionOrder]) -> Converged:
-    """Mark ``legs`` CANCELING and cancel them by their client ids."""
+    """Mark ``legs`` CANCELING and cancel them by their client ids (urgent while winding down)."""
     ids = {x.client_id for x in legs}
     updated = tuple(replace(x, state=LegState.CANCELING) if x.client_id in ids else x for x in p.protections)
-    return replace(p, protections=updated), [CancelProtection(p.pending_id, x.client_id) for x in legs]
+    urgent = p.status is Status.EXITING
+    return replace(p, protections=updated), [CancelProtection(p.pending_id, x.client_id, urgent) for x in legs]
 
 
 def _wind_down(p: Pending, now: Millis) -> Converged:

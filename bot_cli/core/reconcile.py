@@ -258,7 +258,7 @@ def _reconcile_one(
     if p.status in _SKIP:
         return _parked(p)
     if p.status is Status.REQUESTED:
-        conflict = netting_refusal(p.spec, state.values(), p) or ""
+        conflict = netting_refusal(p.spec, state.values(), p, stacking=policy.stacking) or ""
         q, cmds = step_many(p, [ev.EntryClaimed(p.pending_id, conflict)], now, policy)
         return q, cmds, ["requested; not sent yet"], []
     events, said = _facts(p, snap)

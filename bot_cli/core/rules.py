@@ -16,6 +16,7 @@ from bot_cli.core.commands import (
     CancelEntry,
     CancelProtection,
     Command,
+    Overdrawn,
     PlaceEntry,
     QueryClose,
     QueryPosition,
@@ -25,7 +26,9 @@ from bot_cli.core.commands import (
 from bot_cli.core.history import attention, note
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import (
+    UNEXPLAINED,
     AlgoStatus,
+    ClientId,
     Exit,
     Leg,
     LegState,
@@ -85,13 +88,14 @@ def rule_protection_report(p: Pending, e: ev.ProtectionReport, now: Millis, _: P
         return p, []
     if e.status is AlgoStatus.NEW:
         if leg.state is LegState.CANCELING:
-            return p, [CancelProtection(p.pending_id, e.client_id)]  # still open: cancel (again)
+            urgent = p.status is Status.EXITING
+            return p, [CancelProtection(p.pending_id, e.client_id, urgent)]  # still open: cancel (again)
         if leg.state is LegState.FIRED:
             return p, []  # a stale read: it has fired
         q = with_leg_state(p, e.client_id, LegState.LIVE)
         return (replace(q, attempts=0, transient=0) if covered(q) else q), []
     if e.status.fired:
-        return _fired(p, e, now, leg.leg.name), []
+        return _fired(p, e, now, leg.leg.name)
     q = without(p, e.client_id)
     if leg.state is LegState.CANCELING:
         return q, []
@@ -99,36 +103,75 @@ def rule_protection_report(p: Pending, e: ev.ProtectionReport, now: Millis, _: P
     return replace(q, verify_share=True), [_query_position(q)]
 
 
-def _fired(p: Pending, e: ev.ProtectionReport, now: Millis, name: str) -> Pending:
+def _fired(p: Pending, e: ev.ProtectionReport, now: Millis, name: str) -> Reacted:
+    cmds: list[Command] = []
     if e.status is AlgoStatus.FINISHED and e.executed_qty is None:  # what it executed, unknown
         q = note(without(p, e.client_id), now, f"{name} {e.client_id} finished; reading the position")
         q = replace(q, verify_share=True)
     elif e.status is AlgoStatus.FINISHED:
-        q = book_exit(without(p, e.client_id), e.client_id, e.executed_qty or Decimal(0), now)
-        q = note(q, now, f"{name} {e.client_id} finished: executed {e.executed_qty}")
+        at = f" at {e.avg_price}" if e.avg_price is not None else ""
+        q = note(without(p, e.client_id), now, f"{name} {e.client_id} finished: executed {e.executed_qty}{at}")
+        q, cmds = book_exit(q, e.client_id, e.executed_qty or Decimal(0), now, what=name, price=e.avg_price)
     else:
         q = note(with_leg_state(p, e.client_id, LegState.FIRED), now, f"{name} {e.client_id} {e.status.value}")
     if p.status in (Status.EXITING, Status.NEEDS_ATTENTION):
-        return q
-    return replace(q, status=Status.EXITING, reason=f"{name} triggered")
+        return q, cmds
+    return replace(q, status=Status.EXITING, reason=f"{name} triggered"), cmds
 
 
-def book_exit(p: Pending, key: str, executed: Decimal, now: Millis) -> Pending:
+def book_exit(
+    p: Pending, key: str, executed: Decimal, now: Millis, *, what: str, price: Decimal | None = None
+) -> Reacted:
     """Book what one of its own orders executed. Its legs and closes executing more than it
-    filled (both legs fired: Binance has no OCO) took that much from another entry or from a
-    part of the position no entry held: its own books are capped at its fills, so a later
-    fill of its order is its share again, and the position read names who lost it."""
+    filled (both legs fired before the bot cancelled one: Binance has no OCO) took that much
+    from another entry on the position, or from a part no entry held: its own books are capped
+    at its fills (a later fill of its order is its share again), and ``Overdrawn`` tells the
+    runtime, which charges the entries that lost it by the share rule (core.shares.charge)."""
     q = add_exit(p, key, max(executed, _booked(p, key)))
     over = q.exited - q.filled_qty
     if over <= 0:
-        return q
-    q = add_exit(q, f"overdrawn:{key}", -over)
-    text = f"its legs and closes executed {over} more than it filled: taken from another share"
-    return replace(note(q, now, text), verify_share=True)
+        return q, []
+    q = add_exit(q, f"overdrawn:{key}", _booked(q, f"overdrawn:{key}") - over)
+    at = f" at {price}" if price is not None else ""
+    q = note(q, now, f"its {what} {key} executed {over} more than it filled{at}: that closed another share")
+    s = p.spec
+    return replace(q, verify_share=True), [
+        Overdrawn(p.pending_id, ClientId(key), s.symbol, s.position_side, s.side, over, what, price)
+    ]
+
+
+def share_taken(p: Pending, e: ev.ShareTaken, now: Millis, _: Policy) -> Reacted:
+    """Part of its share was closed by another entry's order beyond that entry's fills: booked
+    exactly, said loudly; its legs are resized by convergence. (The taker tells each extra
+    once: its own books say what it told.) A loss a position read booked before as unexplained
+    is this one, now explained: it is not taken twice."""
+    key = f"taken:{e.client_id}"
+    at = f" at {e.price}" if e.price is not None else ""
+    said = (f"{e.quantity} {p.spec.symbol} of its share closed by entry {e.by}'s {e.what}{at}"
+            f" ({e.by}'s orders executed more than it filled: Binance has no OCO)")
+    q = note(add_exit(_explained(p, e.quantity), key, _booked(p, key) + e.quantity), now, said)
+    if q.share == 0 and q.entry_done and q.status not in (Status.EXITING, Status.NEEDS_ATTENTION):
+        q = replace(q, status=Status.EXITING, reason=f"closed by entry {e.by}'s {e.what}{at}")
+    alert = f"{said}; {p.pending_id}'s share is now {q.share}"
+    return q, [Alert(p.pending_id, alert, "over_execution")]
 
 
 def _booked(p: Pending, key: str) -> Decimal:
     return next((x.quantity for x in p.exits if x.key == key), Decimal(0))
+
+
+def _explained(p: Pending, quantity: Decimal) -> Pending:
+    """Up to ``quantity`` of the losses position reads booked as unexplained, taken off them."""
+    exits = []
+    for x in reversed(p.exits):
+        if x.key.startswith(UNEXPLAINED) and quantity > 0:
+            part = min(x.quantity, quantity)
+            quantity -= part
+            if x.quantity > part:
+                exits.append(Exit(x.key, x.quantity - part))
+        else:
+            exits.append(x)
+    return replace(p, exits=tuple(reversed(exits)))
 
 
 def rule_too_many_attempts(p: Pending, e: ev.ProtectionRejected, now: Millis, pol: Policy) -> Reacted:
@@ -245,7 +288,7 @@ def position_report(p: Pending, e: ev.PositionReport, now: Millis, _: Policy) ->
         return q, []
     said = (f"{lost} {p.spec.symbol} of its share is gone from the position, which no order of its own"
             f" explains (by hand, liquidation, ADL, or another entry's leg): its share is now {e.amount}")
-    q = note(add_exit(q, f"external:{now}", lost), now, said)
+    q = note(add_exit(q, f"{UNEXPLAINED}{now}", lost), now, said)
     if q.share == 0 and q.status not in (Status.EXITING, Status.NEEDS_ATTENTION) and q.entry_done:
         q = replace(q, status=Status.EXITING, reason="position closed outside the bot")
     return q, [Alert(p.pending_id, said, "share_lost")]
@@ -290,14 +333,14 @@ def place_entry(p: Pending) -> PlaceEntry:
 def close_report(p: Pending, e: ev.CloseReport, now: Millis, pol: Policy) -> Reacted:
     """A close is booked by what it executed. Final (filled, expired, canceled): it is done, and
     what it left of the share is closed by the next one. Not final: asked about again."""
-    q = book_exit(p, e.client_id, e.executed_qty, now) if e.executed_qty > 0 else p
+    q, over = book_exit(p, e.client_id, e.executed_qty, now, what="close") if e.executed_qty > 0 else (p, [])
     if p.close is None or p.close.client_id != e.client_id:
-        return q, []  # an earlier close of this entry reporting late: only its execution counts
+        return q, over  # an earlier close of this entry reporting late: only its execution counts
     if e.final:
         said = f"close {e.client_id} {e.status.value}: executed {e.executed_qty} of {p.close.quantity}"
-        return note(replace(q, close=None, transient=0), now, said), []
+        return note(replace(q, close=None, transient=0), now, said), over
     close = replace(p.close, state=LegState.LIVE)
-    return replace(q, close=close), [ScheduleCheck(p.pending_id, now + pol.recheck_ms)]
+    return replace(q, close=close), [*over, ScheduleCheck(p.pending_id, now + pol.recheck_ms)]
 
 
 # A reduce-only close refused because there is nothing (left) to reduce: a leg or another

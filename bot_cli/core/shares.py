@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from bot_cli.core.model import Pending, PendingId, PositionSide, Side, Status
+from bot_cli.core.model import UNEXPLAINED, Pending, PendingId, PositionKey, PositionSide, Side, Status
 
 
 def allocate(
@@ -34,6 +34,33 @@ def allocate(
             out[p.pending_id] = min(p.share, left)
             left -= out[p.pending_id]
     return out
+
+
+def charge(
+    entries: Iterable[Pending], key: PositionKey, side: Side, quantity: Decimal, *, taker: PendingId
+) -> dict[PendingId, Decimal]:
+    """Whose share ``quantity`` closed by ``taker``'s orders beyond its own fills took, by the
+    share rule (``allocate``'s order, from its end: an entry whose leg vanished unseen, then the
+    newest); an entry never gives more than its share plus what a position read already took
+    from it unexplained (that loss may be this one, seen first). What no entry had is left out."""
+    group = sorted(
+        (p for p in entries
+         if not p.status.terminal and p.key == key and p.spec.side is side and p.pending_id != taker
+         and _room(p) > 0),
+        key=lambda p: (p.verify_share, p.created_at, p.pending_id), reverse=True,
+    )  # fmt: skip
+    out: dict[PendingId, Decimal] = {}
+    left = quantity
+    for p in group:
+        if left <= 0:
+            break
+        out[p.pending_id] = min(_room(p), left)
+        left -= out[p.pending_id]
+    return out
+
+
+def _room(p: Pending) -> Decimal:
+    return p.share + sum((x.quantity for x in p.exits if x.key.startswith(UNEXPLAINED)), Decimal(0))
 
 
 def shortfall(entries: Iterable[Pending], symbol: str, position_side: PositionSide, amount: Decimal) -> Decimal:

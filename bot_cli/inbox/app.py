@@ -113,8 +113,10 @@ class Inbox:
         self, state_dir: Path, market: Market, secret: bytes, *, venue_name: str = "",
         recv_window_ms: int = 5000, max_body_bytes: int = 16_384, max_per_minute: int = 120,
         connected: Connected | None = None, on_accepted: Callable[[str], None] | None = None,
+        stacking: bool = False,
     ) -> None:  # fmt: skip
         self.state_dir, self.secret, self.max_body = state_dir, secret, max_body_bytes
+        self.stacking = stacking
         self.recv_window_ms, self.connected = recv_window_ms, connected
         self.on_accepted = on_accepted
         self.store = PendingEntryStore(state_dir)
@@ -181,7 +183,9 @@ class Inbox:
         """Netting and the account's limits against the journal, then the key's claim: one hold
         of the admission lock (in a worker thread: it may wait for another process)."""
         with admitting(self.state_dir):
-            refuse(spec, journal_entries(self.store), account)
+            if (first := self.keys.lookup(self.store, key)) is not None:
+                return Claim(first, new=False)  # a signal sent again: its entry, not a refusal
+            refuse(spec, journal_entries(self.store), account, stacking=self.stacking)
             now = time.time_ns() // 1_000_000
             return self.keys.claim(self.store, key, spec, now, self.recv_window_ms)
 

@@ -73,7 +73,7 @@ async def serve_inbox(
     cfg: InboxConfig, state_dir: Path, market: Market, *, venue_name: str = "",
     recv_window_ms: int = 5000, connected: Connected | None = None,
     on_accepted: Callable[[str], None] | None = None, say: Callable[[str], None] | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None, stacking: bool = False,
 ) -> AsyncIterator[InboxHandle | None]:  # fmt: skip
     """The inbox for the duration of the block, when enabled; never raises for its own sake."""
     tell = say or log.warning
@@ -82,7 +82,7 @@ async def serve_inbox(
         try:
             handle = await start_inbox(
                 cfg, state_dir, market, venue_name=venue_name, recv_window_ms=recv_window_ms,
-                connected=connected, on_accepted=on_accepted, env=env,
+                connected=connected, on_accepted=on_accepted, env=env, stacking=stacking,
             )  # fmt: skip
         except InboxError as err:
             tell(f"inbox not started: {err}; protection goes on without it")
@@ -99,6 +99,7 @@ async def start_inbox(
     cfg: InboxConfig, state_dir: Path, market: Market, *, venue_name: str = "",
     recv_window_ms: int = 5000, connected: Connected | None = None,
     on_accepted: Callable[[str], None] | None = None, env: Mapping[str, str] | None = None,
+    stacking: bool = False,
 ) -> InboxHandle:  # fmt: skip
     """Serve the inbox from a task of the running loop; returns once it accepts connections."""
     secret = secret_from(env)
@@ -106,7 +107,7 @@ async def start_inbox(
     inbox = Inbox(
         state_dir, market, secret, venue_name=venue_name, recv_window_ms=recv_window_ms,
         max_body_bytes=cfg.max_body_bytes, max_per_minute=cfg.max_per_minute, connected=connected,
-        on_accepted=on_accepted,
+        on_accepted=on_accepted, stacking=stacking,
     )  # fmt: skip
     config = uvicorn.Config(create_app(inbox), lifespan="off", log_config=None,
                             log_level="warning", access_log=False)  # fmt: skip

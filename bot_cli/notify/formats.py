@@ -24,6 +24,7 @@ KINDS = (
     "stream_hearing",
     "limit_reached",
     "share_lost",
+    "over_execution",
     "daemon_started",
     "daemon_stopped",
     "test",
@@ -124,6 +125,12 @@ def limit_reached(pending_id: str, text: str) -> Notice:
 def share_lost(pending_id: str, text: str) -> Notice:
     """A reduction of the position, proven and charged to an entry it was not the bot's doing."""
     return Notice("share_lost", f"entry {pending_id}: {text}", {"entry": pending_id})
+
+
+def over_execution(pending_id: str, text: str) -> Notice:
+    """Another entry's legs executed more than it filled (no OCO on Binance): this entry's share
+    paid for it; the text names the other entry, the quantity and the price."""
+    return Notice("over_execution", f"entry {pending_id}: {text}", {"entry": pending_id})
 
 
 def daemon_started(venue: str) -> Notice:

@@ -78,11 +78,14 @@ class _Clock(Protocol):
 
 def alert_notice(p: Pending | None, pending_id: str, message: str, now_ms: int, kind: str) -> Notice:
     """The notice of a core Alert by its kind: a leg refused for the account's limit, a share
-    the position took (on proof), the long-exposure alert (for a known entry); else needs_attention."""
+    the position took (on proof), a share another entry's legs took, the long-exposure alert
+    (for a known entry); else needs_attention."""
     if kind == "limit":
         return formats.limit_reached(pending_id, message)
     if kind == "share_lost":
         return formats.share_lost(pending_id, message)
+    if kind == "over_execution":
+        return formats.over_execution(pending_id, message)
     if p is None or kind != "unprotected":
         return formats.needs_attention(pending_id, message)
     seconds = (now_ms - p.exposed_since) // 1000 if p.exposed_since else 0

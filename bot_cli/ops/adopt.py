@@ -172,7 +172,8 @@ def decide(ask: Adoption, seen: Seen, entries: Sequence[Pending], names: Names =
     if violation is not None:
         field = _FIELDS.get(violation.subject, violation.subject)
         raise EntryRefused(field, violation.message, by_filter=violation.filter in EXCHANGE_FILTERS)
-    refuse(spec, list(entries), seen.account)
+    # A part no entry holds is protected even beside another entry: left bare, it has no stop.
+    refuse(spec, list(entries), seen.account, stacking=True)
     return spec
 
 

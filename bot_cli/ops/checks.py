@@ -132,12 +132,12 @@ def journal_entries(store: PendingEntryStore) -> list[Pending]:
     return [p for p in found if not isinstance(p, Unreadable)]
 
 
-def refuse(spec: EntrySpec, entries: list[Pending], account: Account) -> None:
-    """EntryRefused if ``spec`` would net against the share of an entry in the journal (field
-    ``side``, core.netting) or an order it will need would not fit the account's limits (field
-    ``limit``, core.admission)."""
+def refuse(spec: EntrySpec, entries: list[Pending], account: Account, *, stacking: bool = False) -> None:
+    """EntryRefused if ``spec`` would net against the share of an entry in the journal, or
+    (``stacking`` off) another entry is live on its position (field ``side``, core.netting), or
+    an order it will need would not fit the account's limits (field ``limit``, core.admission)."""
     mine = [p for p in entries if p.spec.symbol == spec.symbol]
-    why = netting_refusal(spec, mine)
+    why = netting_refusal(spec, mine, stacking=stacking)
     if why is not None:
         raise EntryRefused("side", why)
     unfit = admission.refusal(

@@ -80,6 +80,7 @@ class Checked:
     spec: EntrySpec
     account: Account = field(default_factory=Account)
     info: market.Info | None = None  # exchangeInfo as read: kept in the state dir once admitted
+    stacking: bool = False  # [protection] stacking: another entry on its position is no refusal
 
 
 async def enter(
@@ -131,7 +132,7 @@ async def checked(
         account = await market.read_account(rest, state_dir, spec, filters)
     except VenueError as err:
         raise unread(rest, err, f"{symbol}'s filters, mark price and open orders", conn.venue_name) from None
-    return Checked(spec, account, info)
+    return Checked(spec, account, info, cfg.protection.stacking)
 
 
 async def _filtered(
@@ -196,23 +197,28 @@ async def _send_or_request(
 
 
 @contextlib.contextmanager
-def admitted(state_dir: Path, entry: Checked) -> Iterator[None]:
+def admitted(
+    state_dir: Path, entry: Checked, first: Callable[[PendingEntryStore], Pending | None] = lambda _: None
+) -> Iterator[Pending | None]:
     """``entry`` admitted against the journal; the admission lock is held for the block, which
-    writes it (the API's claim of a key)."""
+    writes it (the API's claim of a key). ``first``: the entry this request made before (a
+    key used again), yielded instead of admitting it anew (it is no second entry)."""
     _refuse_on_no_journal(state_dir, entry)
     with PendingEntryStore(state_dir) as store, admitting(state_dir):
-        _admit(store, state_dir, entry)
-        yield
+        found = first(store)
+        if found is None:
+            _admit(store, state_dir, entry)
+        yield found
 
 
 def _refuse_on_no_journal(state_dir: Path, entry: Checked) -> None:
     """With no journal yet, a refusal is known before one is created: nothing is written."""
     if not (Path(state_dir) / JOURNAL_NAME).exists():
-        refuse(entry.spec, [], entry.account)
+        refuse(entry.spec, [], entry.account, stacking=entry.stacking)
 
 
 def _admit(store: PendingEntryStore, state_dir: Path, entry: Checked) -> None:
-    refuse(entry.spec, journal_entries(store), entry.account)
+    refuse(entry.spec, journal_entries(store), entry.account, stacking=entry.stacking)
     market.keep_info(state_dir, entry.info)  # only now: a refusal writes nothing
 
 

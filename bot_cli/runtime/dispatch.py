@@ -10,9 +10,11 @@ answers. The dispatcher decides when a handed-over job runs:
 - new orders (entries, legs, closes) only while the order budget (the ORDERS rate limits,
   ``venue.OrderMetered``) has room, its last slots (``order_reserve``) kept for stop-losses and
   closes: a take-profit never takes the slot a stop-loss of a fill still to come needs;
-- whatever waits goes in this order: sends that waited once and were stamped anew (they must go
-  within ``send_delay_ms`` of their stamp), stop-losses, market closes, take-profits, cancels,
-  reads, new entries; each kind oldest first.
+- whatever waits goes in this order: cancels of a fired leg's siblings (until one is gone it
+  may execute too: Binance has no OCO), sends that waited once and were stamped anew (they must
+  go within ``send_delay_ms`` of their stamp), stop-losses, market closes, take-profits, other
+  cancels, reads, new entries; each kind oldest first. Cancels take no order budget and are
+  never held for it.
 
 ``TaskDispatcher`` runs each job as an asyncio task. Tests pass their own dispatcher to choose
 the order in which concurrent sends go out and their answers come back.
@@ -39,7 +41,7 @@ NEW_ORDERS = (cm.PlaceEntry, cm.PlaceProtection, cm.ClosePosition)
 MAX_IN_FLIGHT = 24  # requests out at once
 MIN_WAIT_S = 0.05  # an order window that says "now" is looked at again this soon
 # The order in which waiting jobs go out (lower first); a send stamped anew goes before all.
-_RESTAMPED, _SL, _CLOSE, _TP, _CANCEL, _READ, _ENTRY = range(-1, 6)
+_SIBLING, _RESTAMPED, _SL, _CLOSE, _TP, _CANCEL, _READ, _ENTRY = range(-2, 6)
 
 
 @dataclass(eq=False, slots=True)
@@ -68,6 +70,8 @@ class Job:
     @property
     def priority(self) -> int:
         c = self.cmd
+        if isinstance(c, cm.CancelProtection) and c.urgent:
+            return _SIBLING
         if self.express:  # it waited once already and was stamped anew: it must go now
             return _RESTAMPED
         if isinstance(c, cm.PlaceProtection):
@@ -122,7 +126,8 @@ class TaskDispatcher:
         self._timer, self._soon = None, False
         room, held = self._room(), []
         reserve = 0 if self._budget is None else self._budget.order_reserve()
-        while self._waiting and self._in_flight < self._max:
+        # a sibling's cancel does not wait for room in flight either
+        while self._waiting and (self._in_flight < self._max or self._waiting[0][0] == _SIBLING):
             item = heapq.heappop(self._waiting)
             job = item[2]
             needs_room = job.counted and not job.express

@@ -47,7 +47,7 @@ from bot_cli.core.netting import netting_refusal
 from bot_cli.core.positions import judge
 from bot_cli.core.protect import at_rest
 from bot_cli.core.reconcile import Lookups, Plan, Snapshot, reconcile
-from bot_cli.core.shares import shortfall
+from bot_cli.core.shares import charge, shortfall
 from bot_cli.errors import BotError
 from bot_cli.runtime.clock import Clock, SystemClock
 from bot_cli.runtime.dispatch import Dispatcher, Job, TaskDispatcher
@@ -254,7 +254,7 @@ class ExecutionEngine:
         against another entry's share, or its legs would not fit the account's open conditional
         orders with what is in view now (bot enter checked both; things may have changed)."""
         others = [p for p in self.state.values() if me is None or p.pending_id != me.pending_id]
-        if (why := netting_refusal(spec, self.state.values(), me)) is not None:
+        if (why := netting_refusal(spec, self.state.values(), me, stacking=self.policy.stacking)) is not None:
             return why
         limit = refusal(spec, others, foreign_conditional=self.foreign_conditional)
         return None if limit is None else str(limit)
@@ -447,9 +447,25 @@ class ExecutionEngine:
                 self._done(cmd)
             elif isinstance(cmd, cm.Alert):
                 self._alert(cmd)
+            elif isinstance(cmd, cm.Overdrawn):
+                self._charge(cmd)
             else:
                 self._jobs.job(cmd, self._stamp(cmd))
         self._flush_soon()
+
+    def _charge(self, cmd: cm.Overdrawn) -> None:
+        """An entry's orders executed more than it filled: the entries whose shares that took
+        (core.shares.charge) are told, each in its own step; what no entry held is said."""
+        key = (cmd.symbol, cmd.position_side)
+        taken = charge(self.state.values(), key, cmd.side, cmd.quantity, taker=cmd.pending_id)
+        for pid, quantity in taken.items():
+            self._accept(self._step(ev.ShareTaken(pid, cmd.client_id, quantity, cmd.pending_id, cmd.what, cmd.price)))
+        rest = cmd.quantity - sum(taken.values(), Decimal(0))
+        if rest > 0:
+            said = (f"{cmd.symbol} {cmd.what} {cmd.client_id} of {cmd.pending_id} executed {rest} more than any entry"
+                    " held: it closed a part of the position no entry held")
+            self._alert(cm.Alert(cmd.pending_id, said, "over_execution"))
+        self._done(cmd)
 
     def _stamp(self, cmd: cm.Send | cm.Query) -> int:
         """The send time the core stamped on a new order (its "never landed" clock starts there);

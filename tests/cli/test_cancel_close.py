@@ -85,7 +85,7 @@ def archived_status(state: Path, pid: str) -> str | None:
 
 @pytest.fixture
 def venue(tmp_path: Path) -> Iterator[Venue]:
-    v = start_venue(tmp_path)
+    v = start_venue(tmp_path, stacking=True)  # several entries on BTCUSDT, closed one by one
     yield v
     stop_venue(v)
 

@@ -101,11 +101,13 @@ class Venue:
         return next((o for o in [*s["openOrders"], *s["recentOrders"]] if o["clientOrderId"] == cid), None)
 
 
-def start_venue(root: Path) -> Venue:
+def start_venue(root: Path, *, stacking: bool = False) -> Venue:
+    """``stacking``: entries may share a position ([protection] stacking)."""
     port = free_port()
     config = root / "bot.toml"
     # one-way mode given: no position-mode call (weight 30) per command
-    config.write_text(f"[venue]\nposition_mode = 'one-way'\n[paper]\nport = {port}\nvolatility = 0.0\n")
+    config.write_text(f"[venue]\nposition_mode = 'one-way'\n[paper]\nport = {port}\nvolatility = 0.0\n"
+                      f"[protection]\nstacking = {'true' if stacking else 'false'}\n")
     env = {**os.environ, "BOT_CONFIG": str(config)}
     with (root / "venue.log").open("wb") as log:
         proc = subprocess.Popen(

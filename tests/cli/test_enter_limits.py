@@ -74,7 +74,7 @@ def meter(monkeypatch: pytest.MonkeyPatch) -> Meter:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with cluster_at(tmp_path, position_mode="one-way") as c:
+    with cluster_at(tmp_path, position_mode="one-way", stacking=True) as c:  # entries counted side by side
         c.set_price("BTCUSDT", "97000")
         yield c
 

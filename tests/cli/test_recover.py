@@ -317,7 +317,9 @@ def test_the_calls_recover_shows_are_what_the_venue_receives(here: Path) -> None
     dry-run's lines come from the same request builder (tests/exchange/test_requests.py)."""
     from urllib.parse import parse_qsl
 
-    # Arrange
+    # Arrange: two entries on one position, as [protection] stacking allows
+    with (here / "bot.toml").open("a") as config:
+        config.write("[protection]\nstacking = true\n")
     requested(here)
     assert bot(here, "paper", "price", "BTCUSDT", "70000")[0] == 0
     # a limit above the market fills as it arrives; with no daemon nothing protects it yet

@@ -51,6 +51,7 @@ LATER = DEADLINE + 60_000  # well past it
 ARCHIVED = T0 + POLICY.archived_after_ms + 60_000
 ORDER_ID = 4_242
 PID = make_pending_id(T0, 1)
+OTHER_PID = make_pending_id(T0, 2)  # another entry, on the same position where a test says so
 
 SEND_TYPES = (cm.PlaceEntry, cm.PlaceProtection, cm.ClosePosition, cm.CancelProtection, cm.CancelEntry)
 

@@ -41,6 +41,7 @@ from tests.core.helpers import (
     INSIDE,
     LATER,
     ORDER_ID,
+    OTHER_PID,
     PID,
     POLICY,
     RECV_WINDOW,
@@ -103,6 +104,7 @@ EVENTS: dict[type, Callable[[Pending], ev.Event]] = {
     ev.ProtectionCanceled: lambda p: ev.ProtectionCanceled(p.pending_id, _leg_cid(p)),
     ev.PositionReport: lambda p: ev.PositionReport(p.pending_id, p.filled_qty or D("1.0")),
     ev.PositionUnconfirmed: lambda p: ev.PositionUnconfirmed(p.pending_id),
+    ev.ShareTaken: lambda p: ev.ShareTaken(p.pending_id, cid(Leg.TP, 1, OTHER_PID), D("0.1"), OTHER_PID, "TP"),
     ev.CloseReport: lambda p: ev.CloseReport(
         p.pending_id, p.close.client_id if p.close else cid(Leg.CLOSE, 2), OrderStatus.FILLED, D("1.0")
     ),
@@ -671,7 +673,7 @@ def test_crossed_trigger_with_close_policy_closes_the_filled_quantity(entry: Ent
     # Assert: the live TP is cancelled first; the close waits until nothing else of it is live
     assert q.status is Status.EXITING
     assert q.flatten
-    assert cmds == [cm.PersistPending(q), cm.CancelProtection(PID, TP1)]
+    assert cmds == [cm.PersistPending(q), cm.CancelProtection(PID, TP1, urgent=True)]
     r, then = step(q, ev.ProtectionCanceled(PID, TP1), INSIDE + 1)
     x2 = cid(Leg.CLOSE, 2)
     assert then == [
@@ -940,7 +942,7 @@ def test_operator_close_of_a_protected_entry_cancels_its_legs_then_closes_its_sh
     # Assert
     assert q.status is Status.EXITING
     assert set(of_type(cmds, cm.CancelProtection)) == {
-        cm.CancelProtection(PID, SL1), cm.CancelProtection(PID, TP1)}
+        cm.CancelProtection(PID, SL1, urgent=True), cm.CancelProtection(PID, TP1, urgent=True)}
     assert [c.quantity for c in of_type(closing, cm.ClosePosition)] == [D("1.0")]
     assert (done.status, done.reason) == (Status.CLOSED, "closed by the operator")
 
@@ -1001,6 +1003,7 @@ def _candidates(p: Pending) -> list[ev.Event]:
         ev.PositionReport(pid, D(0)),
         ev.PositionReport(pid, p.filled_qty or D("0.3")),
         ev.PositionUnconfirmed(pid),
+        ev.ShareTaken(pid, cid(Leg.TP, 1, OTHER_PID), D("0.1"), OTHER_PID, "TP", D("101")),
         ev.SendDelayed(pid, client_id(pid, Leg.ENTRY), p.sent_at),
         ev.CloseReport(pid, p.close.client_id if p.close else cid(Leg.CLOSE, 9, pid), OrderStatus.EXPIRED,
                        D("0.1")),
@@ -1186,7 +1189,8 @@ def test_every_status_change_is_noted_in_history(walks: list[Step]) -> None:
 def test_needs_attention_always_comes_with_an_alert(walks: list[Step]) -> None:
     """Entering NEEDS_ATTENTION emits exactly one Alert carrying the reason; any other alert
     is the one long-exposure alert of an unprotected share, a leg refused for the account's
-    limit (said at the first refusal of a stretch), or a share the position took on proof."""
+    limit (said at the first refusal of a stretch), a share the position took on proof, or a
+    share another entry's orders closed beyond that entry's fills."""
     for s in walks:
         # Arrange
         entered = (s.after.status is Status.NEEDS_ATTENTION
@@ -1198,11 +1202,13 @@ def test_needs_attention_always_comes_with_an_alert(walks: list[Step]) -> None:
         exposure = [a for a in alerts if "without a full stop" in a.message]
         limit = [a for a in alerts if a.kind == "limit"]
         lost = [a for a in alerts if a.kind == "share_lost"]
+        taken = [a for a in alerts if a.kind == "over_execution"]
 
         # Assert
         assert len(reasons) == (1 if entered else 0) or (not entered and not reasons), f"seed {s.seed}"
         assert len(exposure) <= 1, f"seed {s.seed}"
-        assert len(reasons) + len(exposure) + len(limit) + len(lost) == len(alerts), f"seed {s.seed}"
+        assert len(reasons) + len(exposure) + len(limit) + len(lost) + len(taken) == len(alerts), f"seed {s.seed}"
+        assert not taken or isinstance(s.event, ev.ShareTaken), f"seed {s.seed}"
         assert not limit or isinstance(s.event, ev.ProtectionLimited), f"seed {s.seed}"
         assert not lost or isinstance(s.event, ev.PositionReport), f"seed {s.seed}"
         assert not exposure or (s.after.alerted and not s.before.alerted), f"seed {s.seed}"
@@ -1224,7 +1230,7 @@ def test_a_crossed_trigger_while_partly_filled_cancels_the_entry_rest_before_clo
     # Assert
     assert cm.CancelEntry(PID, "BTCUSDT", cid(Leg.ENTRY)) in cmds
     assert [c for c in cmds if isinstance(c, cm.CancelEntry | cm.CancelProtection)] == [
-        cm.CancelEntry(PID, "BTCUSDT", cid(Leg.ENTRY)), cm.CancelProtection(PID, TP1),
+        cm.CancelEntry(PID, "BTCUSDT", cid(Leg.ENTRY)), cm.CancelProtection(PID, TP1, urgent=True),
     ]
     assert of_type(closing, cm.ClosePosition)[0].quantity == D("0.7")
     assert done.status is Status.CLOSED

@@ -282,7 +282,7 @@ def test_generations_never_reuse_an_id() -> None:
         pytest.param(
             "a live TP while closing is canceled",
             pending(Status.EXITING, protections=(leg(Leg.TP, 1, "1.0", LegState.LIVE),)),
-            Status.EXITING, [cm.CancelProtection(PID, TP1)], id="cancel live legs",
+            Status.EXITING, [cm.CancelProtection(PID, TP1, urgent=True)], id="cancel live legs",
         ),
         pytest.param(
             "a cancel in progress: wait for it", pending(Status.EXITING),

@@ -142,7 +142,7 @@ def test_a_leg_firing_partly_leaves_the_rest_protected_by_a_new_generation() -> 
 
     # Assert
     assert q.status is Status.EXITING
-    assert of_type(cmds, cm.CancelProtection) == [cm.CancelProtection(PID, TP1)]
+    assert of_type(cmds, cm.CancelProtection) == [cm.CancelProtection(PID, TP1, urgent=True)]
     assert r.status is Status.PROTECTING
     assert r.share == D("0.7")
     assert [(c.leg, c.quantity) for c in of_type(then, cm.PlaceProtection)] == [(Leg.SL, D("0.7")), (Leg.TP, D("0.7"))]

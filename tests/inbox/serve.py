@@ -31,7 +31,8 @@ async def main(port: int, mode: str) -> None:
         async with connect(cfg, state, start_paper=False) as conn:
             connected = (lambda: True) if mode == "hold" else None
             async with serve_inbox(inbox_cfg, state, conn.rest, venue_name=conn.venue_name,
-                                   connected=connected, say=print) as handle:  # fmt: skip
+                                   connected=connected, say=print,
+                                   stacking=cfg.protection.stacking) as handle:  # fmt: skip
                 if handle is None:
                     sys.exit(1)
                 print("ready", flush=True)

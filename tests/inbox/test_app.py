@@ -273,7 +273,7 @@ def test_an_oversized_body_is_413_before_it_is_read(tmp_path: Path) -> None:
 
 def test_beyond_the_rate_limit_signals_are_429(tmp_path: Path) -> None:
     """max_per_minute 3: the fourth post at once is refused, good or not."""
-    inbox = make_inbox(tmp_path, max_per_minute=3)
+    inbox = make_inbox(tmp_path, max_per_minute=3, stacking=True)  # three entries on one position
 
     codes = [post_signal(inbox, {**SIGNAL, "key": f"k{i}"}).status_code for i in range(4)]
 
@@ -336,3 +336,20 @@ def test_filters_are_read_once_for_many_signals(tmp_path: Path) -> None:
         post_signal(inbox, {**SIGNAL, "key": f"k{i}"})
 
     assert market.info_reads == 1
+
+
+def test_by_default_a_signal_on_a_position_another_entry_holds_is_422_and_writes_nothing(tmp_path: Path) -> None:
+    """One entry per position unless [protection] stacking: the second signal names the first."""
+    inbox = make_inbox(tmp_path)
+    first = post_signal(inbox, {**SIGNAL, "key": "k1"})
+
+    second = post_signal(inbox, {**SIGNAL, "key": "k2"})
+    again = post_signal(inbox, {**SIGNAL, "key": "k1"})
+
+    assert first.status_code == 202
+    assert second.status_code == 422
+    assert second.json()["field"] == "side"
+    assert f"entry {first.json()['id']} (REQUESTED)" in second.json()["error"]
+    assert "stacking = true" in second.json()["error"]
+    assert again.status_code == 409  # the first signal sent again is its entry, not a refusal
+    assert list(journal(tmp_path)) == [first.json()["id"]]

@@ -22,7 +22,7 @@ import httpx
 
 from bot_cli.config import Config, InboxConfig, VenueConfig
 from bot_cli.connect import connect
-from bot_cli.core.model import EntrySpec, OrderType, Side, Status
+from bot_cli.core.model import EntrySpec, OrderType, Policy, Side, Status
 from bot_cli.exchange.user_stream import UserStream
 from bot_cli.inbox import SECRET_ENV, serve_inbox
 from bot_cli.paper.server import start_in_process
@@ -139,13 +139,14 @@ async def run_daemon_with_inbox(tmp_path: Path, inbox_cfg: InboxConfig, act: Any
     said: list[str] = []
     try:
         async with connect(cfg, state, start_paper=False) as conn:
-            engine = ExecutionEngine(PendingEntryStore(state), conn.rest)
+            # entries side by side on one position, as [protection] stacking allows
+            engine = ExecutionEngine(PendingEntryStore(state), conn.rest, policy=Policy(stacking=True))
             stream = partial(UserStream, conn.rest, conn.ws_url)
             daemon = Daemon(engine, stream, Quiet(), venue="paper")
             stop = asyncio.Event()
             async with serve_inbox(cfg.inbox, state, conn.rest, venue_name="paper",
                                    connected=daemon.stream.connected.is_set, say=said.append,
-                                   env={SECRET_ENV: SECRET}) as handle:  # fmt: skip
+                                   env={SECRET_ENV: SECRET}, stacking=True) as handle:  # fmt: skip
                 running = asyncio.create_task(daemon.run(stop))
                 # after the start-up reconcile: an entry written during a reconcile meets a
                 # race in the daemon's journal watcher (reported; not the inbox's to fix)

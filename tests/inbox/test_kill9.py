@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]  # where `python -m tests.inbox.serve
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with cluster_at(tmp_path) as c:
+    with cluster_at(tmp_path, stacking=True) as c:  # entries side by side on one position
         c.env[SECRET_ENV] = SECRET
         c.set_price("BTCUSDT", "97000")
         yield c

@@ -73,7 +73,7 @@ def test_the_journals_entries_count_with_the_legs_they_will_place(tmp_path: Path
     with PendingEntryStore(tmp_path) as store:
         for i in range(99):
             claim_key(store, f"old-{i}", spec, now_ms())
-    inbox = make_inbox(tmp_path)
+    inbox = make_inbox(tmp_path, stacking=True)  # 99 entries on one position, knowingly
 
     fits = post_signal(inbox, SIGNAL)
     before = journal(tmp_path)
@@ -120,7 +120,7 @@ def test_the_daemons_count_is_used_when_its_heartbeat_is_the_lock_holders(tmp_pa
 
 def test_without_the_daemons_count_the_book_is_read_once_a_minute(tmp_path: Path) -> None:
     market = FakeMarket()
-    inbox = make_inbox(tmp_path, market)
+    inbox = make_inbox(tmp_path, market, stacking=True)
 
     answers = [post_signal(inbox, {**SIGNAL, "key": f"k{i}"}) for i in range(3)]
 

@@ -5,7 +5,8 @@ k in 0..n a fresh world runs until command k has executed, everything in memory 
 dropped, the market goes on (while the bot is down, or after it is back), a new
 engine loads the journal, reconciles against the exchange and settles its timers.
 The invariants of DESIGN.md (tests/invariants.py) must hold at the end, for every k,
-and the liveness invariant (every wait has a wake-up) at every settling step.
+and the liveness invariant (every wait has a wake-up) at every settling step. With entries
+stacked on one position, no entry's live legs of a kind exceed its share after any command.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from bot_cli.runtime.dispatch import Dispatcher, Job
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
 from tests.fakes import FakeClock, FakeExchange
-from tests.invariants import check_invariants, check_liveness
+from tests.invariants import check_invariants, check_liveness, over_covered
 
 
 D = Decimal
 SPEC = EntrySpec("BTCUSDT", Side.BUY, D("1.0"), OrderType.LIMIT, D("100"), D("95"), D("110"))
 SECOND = EntrySpec("BTCUSDT", Side.BUY, D("0.5"), OrderType.LIMIT, D("100"), D("97"), D("110"))
+# Stacked on SPEC's position with both legs inside SPEC's: a whipsaw fires both of its legs.
+INSIDE = EntrySpec("BTCUSDT", Side.BUY, D("0.5"), OrderType.LIMIT, D("100"), D("97"), D("105"))
 POSITION = "position"  # the position changed outside the bot's orders: the daemon re-reads it
 Report = OrderReport | AlgoReport | str
 Action = Callable[[FakeExchange, list[str]], list[Report]]
@@ -80,6 +83,14 @@ def trigger_unseen(leg: Leg, n: int = 0) -> Action:
     return act
 
 
+def whipsaw(down: str, up: str) -> Action:
+    """The price falls to ``down`` and at once rises to ``up``: whatever both moves cross fires
+    before the bot has heard of the first (a slow cancel, a 429 on it, or a bot that is down)."""
+    def act(venue: FakeExchange, ids: list[str]) -> list[Report]:
+        return [*venue.move("BTCUSDT", D(down)), *venue.move("BTCUSDT", D(up))]
+    return act
+
+
 def reconcile() -> Action:
     return lambda venue, ids: [POSITION]
 
@@ -104,6 +115,8 @@ class Scenario:
     parked: bool = False  # ends NEEDS_ATTENTION by design: its entry order must not keep working
     position_lag_ms: int = 0  # position reads show the position as it was this long ago
     send_wait_ms: int = 0  # the first protective send waits this long behind other work
+    stacking: bool = False  # entries share a position knowingly: exact legs
+    over_executes: bool = False  # an entry's legs execute more than it filled (the missing OCO)
 
 
 BURST = ("429", "unavailable", "unreachable", "429", "unavailable", "unreachable", "429")
@@ -130,11 +143,22 @@ SCENARIOS = [
              lag_ms=20_000, order_lag_ms=4_000),
     Scenario("legs unseen beyond the read-lag window", (fill("1.0"),), lag_ms=45_000),
     Scenario("one entry's SL fires, the other entry on the symbol untouched",
-             (fill("1.0"), fill("0.5", 1), price("96")), specs=(SPEC, SECOND)),
+             (fill("1.0"), fill("0.5", 1), price("96")), specs=(SPEC, SECOND), stacking=True),
     Scenario("NEEDS_ATTENTION with its entry order working: the order is cancelled",
              (fill("0.4"), fill("1.0")), {"place_protection": (-4005,) * 10}, parked=True),
     Scenario("one entry's SL TRIGGERED (not FINISHED) while a reconcile reads, another entry on the position",
-             (fill("1.0"), fill("0.5", 1), trigger_unseen(Leg.SL)), specs=(SPEC, SECOND)),
+             (fill("1.0"), fill("0.5", 1), trigger_unseen(Leg.SL)), specs=(SPEC, SECOND), stacking=True),
+    Scenario("stacked: partial fills resize one entry beside another, its legs exact at every step",
+             (fill("0.5", 1), fill("0.4"), fill("0.7"), fill("1.0"), price("96")), specs=(SPEC, SECOND),
+             stacking=True),
+    Scenario("stacked: a leg expired by the exchange is replaced alone, for its share only",
+             (fill("0.4"), fill("0.5", 1), fill("1.0"), expire(Leg.SL)), specs=(SPEC, SECOND), stacking=True),
+    Scenario("stacked: both legs of one entry execute (whipsaw): the other entry's share pays, exactly",
+             (fill("1.0"), fill("0.5", 1), whipsaw("96.5", "105")), specs=(SPEC, INSIDE), stacking=True,
+             over_executes=True),
+    Scenario("stacked: a whipsaw while the sibling's cancel meets 429s",
+             (fill("1.0"), fill("0.5", 1), whipsaw("96.5", "105")), {"cancel_protection": ("429", "429")},
+             specs=(SPEC, INSIDE), stacking=True, over_executes=True),
     Scenario("a position read that lags a fill moves no share",
              (fill("0.4"), reconcile(), fill("1.0"), reconcile()), position_lag_ms=500),
     Scenario("a market close that expires unexecuted is sent again for the rest", (fill("1.0"),),
@@ -161,6 +185,8 @@ class World:
     crashed_at: int | None = None  # commands executed when the process died (None: it did not)
     liveness: list[str] = field(default_factory=list)
     send_wait_ms: int = 0
+    stacking: bool = False
+    over: list[str] = field(default_factory=list)  # legs above their entry's share, after a command
 
 
 class Waiting:
@@ -177,8 +203,10 @@ class Waiting:
         self.inner.submit(job)
 
 
-def _engine(world: World, crash_after: int | None) -> ExecutionEngine:
+def _engine(world: World, crash_after: int | None, scenario: Scenario) -> ExecutionEngine:
     def hook(cmd: Command) -> None:
+        if world.stacking and not scenario.over_executes:  # the victim's legs are over until it hears
+            world.over.extend(f"after command {world.commands + 1}: {x}" for x in over_covered(world.venue))
         world.commands += 1
         world.kinds.append(type(cmd).__name__ + ("(new)" if isinstance(cmd, PersistPending) and cmd.new else ""))
         if isinstance(cmd, PersistPending) and cmd.new:
@@ -190,7 +218,8 @@ def _engine(world: World, crash_after: int | None) -> ExecutionEngine:
     async def sleep(seconds: float) -> None:  # time passes on the world's clock, not the machine's
         world.clock.advance(int(seconds * 1000))
 
-    engine = ExecutionEngine(store, world.venue, clock=world.clock, policy=Policy(), on_command=hook, sleep=sleep)
+    policy = Policy(stacking=world.stacking)
+    engine = ExecutionEngine(store, world.venue, clock=world.clock, policy=policy, on_command=hook, sleep=sleep)
     engine.dispatcher = Waiting(engine.dispatcher, world.clock, world.send_wait_ms)
     return engine
 
@@ -198,6 +227,7 @@ def _engine(world: World, crash_after: int | None) -> ExecutionEngine:
 async def _settle(engine: ExecutionEngine, world: World) -> None:
     """Let every scheduled check fire, moving the clock forward as needed."""
     for _ in range(200):
+        await engine.idle()  # what one entry's step decided for another (a share taken) too
         world.liveness.extend(check_liveness(engine))
         at = engine.next_check_at()
         if at is None:
@@ -222,13 +252,13 @@ async def _deliver(engine: ExecutionEngine, world: World, action: Action) -> Non
 
 async def run(scenario: Scenario, path: Path, crash_after: int | None, market_while_down: bool) -> World:
     clock = FakeClock()
-    world = World(FakeExchange(clock), clock, path, send_wait_ms=scenario.send_wait_ms)
+    world = World(FakeExchange(clock), clock, path, send_wait_ms=scenario.send_wait_ms, stacking=scenario.stacking)
     world.venue.lag_ms, world.venue.order_lag_ms = scenario.lag_ms, scenario.order_lag_ms
     world.venue.position_lag_ms = scenario.position_lag_ms
     for method, kinds in scenario.faults.items():
         world.venue.fault(method, *kinds)
     done = 0
-    engine = _engine(world, crash_after)
+    engine = _engine(world, crash_after, scenario)
     try:
         if crash_after == 0:
             raise Crash
@@ -249,7 +279,7 @@ async def run(scenario: Scenario, path: Path, crash_after: int | None, market_wh
             action(world.venue, world.created)
         remaining = ()
     world.clock.advance(1_000)
-    restarted = _engine(world, None)
+    restarted = _engine(world, None, scenario)
     await restarted.recover()
     await _settle(restarted, world)
     for action in remaining:
@@ -277,8 +307,11 @@ def test_every_crash_point_converges(scenario: Scenario, market_while_down: bool
         world = asyncio.run(run(scenario, tmp_path / f"k{k}", k, market_while_down))
         crashed.append(world.crashed_at)
         store = PendingEntryStore(world.path)
-        problems = check_invariants(world.venue, store, set(world.created), len(SPEC.legs), parked=scenario.parked)
-        failures.extend(f"k={k}: {p}" for p in [*problems, *world.liveness])
+        problems = check_invariants(
+            world.venue, store, set(world.created), len(SPEC.legs), parked=scenario.parked,
+            stacked=scenario.stacking, over_executes=scenario.over_executes,
+        )  # fmt: skip
+        failures.extend(f"k={k}: {p}" for p in [*problems, *world.liveness, *world.over])
     assert crashed == list(range(n + 1)), "each run dies at its own boundary: after 0, 1, ... n commands"
     assert failures == []
     CHECKED.append(len(crashed))

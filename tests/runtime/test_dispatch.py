@@ -101,3 +101,28 @@ def test_a_send_stamped_anew_goes_before_any_other() -> None:
     jobs = [place(PIDS[0], Leg.SL, 1), late]
     went = started(jobs, None, max_in_flight=1)
     assert went == [client_id(PIDS[3], Leg.TP, 1)]
+
+
+def cancel(pid: PendingId, leg: Leg, seq: int, *, urgent: bool) -> Job:
+    return Job(cm.CancelProtection(pid, client_id(pid, leg, 1), urgent), 0, seq)
+
+
+def test_a_fired_legs_sibling_is_cancelled_before_anything_else_even_with_every_slot_taken() -> None:
+    """Until the cancel lands the sibling may fire too (Binance has no OCO): it waits for no
+    stop-loss, no stamped-anew send, and no room in flight."""
+    stamped = place(PIDS[2], Leg.TP, 3)
+    stamped.express = True
+    jobs = [place(PIDS[0], Leg.SL, 1), stamped, cancel(PIDS[1], Leg.TP, 4, urgent=True),
+            cancel(PIDS[3], Leg.SL, 5, urgent=False), cancel(PIDS[3], Leg.TP, 6, urgent=True)]  # fmt: skip
+
+    went = started(jobs, Budget(room=0), max_in_flight=1)
+
+    assert went == [client_id(PIDS[1], Leg.TP, 1), client_id(PIDS[3], Leg.TP, 1)]
+
+
+def test_an_ordinary_cancel_waits_behind_protective_sends() -> None:
+    jobs = [cancel(PIDS[0], Leg.TP, 1, urgent=False), place(PIDS[1], Leg.SL, 2)]
+
+    went = started(jobs, None, max_in_flight=1)
+
+    assert went == [client_id(PIDS[1], Leg.SL, 1)]

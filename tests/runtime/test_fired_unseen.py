@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bot_cli.core.ids import client_id
-from bot_cli.core.model import EntrySpec, Leg, OrderType, PendingId, PositionSide, Side, Status
+from bot_cli.core.model import EntrySpec, Leg, OrderType, PendingId, Policy, PositionSide, Side, Status
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
 from tests.fakes import FakeClock, FakeExchange
@@ -31,7 +31,7 @@ def test_a_stop_that_fired_unseen_is_not_closed_again(tmp_path: Path) -> None:
         # Arrange: another entry holds 1.0 of the position; this one has 0.4 filled and protected
         clock = FakeClock()
         venue = FakeExchange(clock)
-        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock, policy=Policy(stacking=True))
         other = client_id((await engine.execute_entry(SPEC)).pending_id, Leg.ENTRY)
         venue.fill(other, Decimal("1.0"))
         await engine.handle_order_filled(other, Decimal("1.0"), Decimal(100))

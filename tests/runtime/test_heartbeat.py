@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bot_cli.core.ids import client_id
-from bot_cli.core.model import EntrySpec, Leg, OrderType, Side
+from bot_cli.core.model import EntrySpec, Leg, OrderType, Policy, Side
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.runtime.heartbeat import Heartbeat, read
 from bot_cli.state_store import PendingEntryStore
@@ -23,7 +23,7 @@ def test_the_heartbeat_names_the_daemon_its_stream_and_each_symbol_s_exposure(tm
     async def scenario() -> dict[str, object] | None:
         # Arrange: a protected long, a short filled 0.5 of 2 (its SL live), one open order
         clock, venue = FakeClock(), FakeExchange()
-        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock)
+        engine = ExecutionEngine(PendingEntryStore(tmp_path), venue, clock=clock, policy=Policy(stacking=True))
         beat = Heartbeat(engine, "paper", clock.now_ms())
         a = await engine.execute_entry(LONG)
         await engine.on_order_report(venue.fill(client_id(a.pending_id, Leg.ENTRY), D("1.0")))

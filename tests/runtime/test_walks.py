@@ -1,4 +1,4 @@
-"""Random walks over two entries on one position, with the order of concurrent sends and
+"""Random walks over two entries stacked on one position (exact legs), with the order of concurrent sends and
 answers chosen by the test (tests/runtime/scheduler.py), and a crash at a random point.
 
 Concurrency bugs hide in the orders nobody enumerated: here the scheduler interleaves the two
@@ -25,7 +25,7 @@ from bot_cli.core.model import AlgoReport, EntrySpec, Leg, OrderReport, OrderTyp
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
 from tests.fakes import FakeClock, FakeExchange
-from tests.invariants import check_invariants, check_liveness
+from tests.invariants import check_invariants, check_liveness, over_covered
 from tests.runtime.scheduler import Scheduler
 
 
@@ -61,7 +61,8 @@ class World:
             self.clock.advance(int(seconds * 1000))
 
         engine = ExecutionEngine(
-            PendingEntryStore(self.path), self.venue, clock=self.clock, policy=Policy(), dispatcher=scheduler,
+            PendingEntryStore(self.path), self.venue, clock=self.clock, policy=Policy(stacking=True),
+            dispatcher=scheduler,
             sleep=sleep, entropy=lambda: self.rng.randrange(36**5),
         )  # fmt: skip
         scheduler.engine = engine
@@ -78,8 +79,6 @@ def _market(world: World) -> list[Report]:
             return []
         step = o.quantity / 2 if rng.random() < 0.5 else o.quantity
         return [venue.fill(o.client_id, min(o.filled_qty + step, o.quantity))]
-    if any(len(venue.live_protections(pid, leg)) > 1 for pid in world.ids for leg in (Leg.SL, Leg.TP)):
-        return []  # a leg live twice (the moment of a resize) is the OCO gap no bot closes: spared
     price = rng.choice(PRICES)
     if any(_crossed_sibling(venue, pid, price) for pid in world.ids):
         return []  # the sibling of a fired leg before its cancel lands: the missing OCO, spared
@@ -141,6 +140,7 @@ async def _walk_until(world: World, engine: ExecutionEngine, scheduler: Schedule
             await outcome
         engine.flush()
         world.liveness += check_liveness(engine) if scheduler.idle else []
+        world.liveness += over_covered(world.venue)  # exact legs: never above a share, at any step
 
 
 async def _settle(world: World, engine: ExecutionEngine, scheduler: Scheduler) -> None:
@@ -193,5 +193,5 @@ def test_every_interleaving_of_two_entries_on_one_position_converges(seed: int, 
     world = asyncio.run(walk(seed, tmp_path / "state"))
 
     with PendingEntryStore(world.path) as store:
-        problems = check_invariants(world.venue, store, set(world.ids), len(A.legs))
+        problems = check_invariants(world.venue, store, set(world.ids), len(A.legs), stacked=True)
     assert [*problems, *world.liveness] == [], f"seed {seed}"

@@ -23,6 +23,7 @@ from bot_cli.exchange.wire.fields import (
     obj,
     opt_dec,
     opt_id,
+    opt_price,
     price_or_none,
     text,
 )
@@ -165,6 +166,7 @@ def _algo(m: Mapping[str, object]) -> AlgoReport:
         quantity=dec(m, "quantity", w),
         actual_order_id=opt_id(m, "actualOrderId", w),
         executed_qty=opt_dec(m, "actualQty", w),
+        avg_price=opt_price(m, "actualPrice", w),
     )
 
 

@@ -89,6 +89,12 @@ def price_or_none(price: Decimal) -> Decimal | None:
     return price if price != 0 else None
 
 
+def opt_price(m: Mapping[str, object], key: str, where: str) -> Decimal | None:
+    """A fill price that is absent, "" or "0" until there is one (``ap``, ``actualPrice``)."""
+    price = opt_dec(m, key, where)
+    return None if price is None else price_or_none(price)
+
+
 def member(cls: type[_E], m: Mapping[str, object], key: str, where: str) -> _E:
     value = text(m, key, where)
     try:

@@ -23,6 +23,7 @@ from bot_cli.exchange.wire.fields import (
     obj,
     opt_dec,
     opt_id,
+    opt_price,
     price_or_none,
     text,
 )
@@ -164,6 +165,7 @@ def _algo_update(m: Mapping[str, object]) -> AlgoUpdate:
         quantity=dec(o, "q", w),
         actual_order_id=opt_id(o, "ai", w),
         executed_qty=opt_dec(o, "aq", w),
+        avg_price=opt_price(o, "ap", w),
     )
     reason = text(o, "rm", w) if "rm" in o else ""  # rm is only sent with a failure
     # The docs swap T and E labels for this event; the SDK model says E is event time.
