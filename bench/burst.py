@@ -65,7 +65,7 @@ from urllib.parse import urlencode
 import httpx
 
 import bot_cli
-from bot_cli.config import PaperConfig
+from bot_cli.config import PaperConfig, ProtectionConfig
 from bot_cli.state_store import PendingEntryStore
 
 
@@ -86,6 +86,7 @@ GOAL_BURST = 100  # the burst size the goal is set for
 HOL_GOAL_MS = 100.0
 LEG_LATE_MS = 1000.0  # a leg later than this after its fill is listed as late
 HAS_ORDER_LIMITS = {"order_limit_10s", "order_limit_1m"} <= {f.name for f in fields(PaperConfig)}
+HAS_STACKING = "stacking" in {f.name for f in fields(ProtectionConfig)}  # a burst stacks entries on one symbol
 
 
 # --- waiting and processes -------------------------------------------------------------------
@@ -218,8 +219,9 @@ class World:
         self.config = self.root / "bot.toml"
         self.port = free_port()
         limits = "order_limit_10s = 100000\norder_limit_1m = 100000\n" if HAS_ORDER_LIMITS else ""
+        stacking = "[protection]\nstacking = true\n" if HAS_STACKING else ""
         self.config.write_text(
-            f"[venue]\nposition_mode = 'one-way'\n[paper]\nport = {self.port}\nvolatility = 0.0\n{limits}",
+            f"[venue]\nposition_mode = 'one-way'\n[paper]\nport = {self.port}\nvolatility = 0.0\n{limits}{stacking}",
             encoding="utf-8",
         )
         self.env = {k: v for k, v in os.environ.items() if k not in ("BOT_API_KEY", "BOT_API_SECRET")}

@@ -72,6 +72,7 @@ faults = {faults}
 [protection]
 not_found_margin_ms = 1000
 recheck_ms = 300
+stacking = {stacking}
 """
 
 # Journal states that mean "still in the middle of something" (invariant 4).
@@ -510,8 +511,9 @@ def _entry_problems(view: View, s: Share, *, foreign: bool) -> list[str]:
 
 
 def _cover_problems(view: View, s: Share, *, attention_ok: bool) -> list[str]:
-    """1 for one entry that holds a share: exactly one live SL (and TP) for exactly its share,
-    at the price the operator asked for, on the closing side."""
+    """1 for one entry that holds a share: live SL (and TP) legs for exactly its share, at the
+    price the operator asked for, on the closing side: one leg, or (entries stacked on one
+    position, exact legs) pieces that add up to the share."""
     rec = view.record(s.pid)
     if rec is None or (attention_ok and rec["status"] == "NEEDS_ATTENTION"):
         return []
@@ -522,16 +524,16 @@ def _cover_problems(view: View, s: Share, *, attention_ok: bool) -> list[str]:
         legs.append(("tp", "TAKE_PROFIT_MARKET", rec["take_profit"]))
     for leg, kind, trigger in legs:
         live = s.live_legs.get(leg, [])
-        if len(live) != 1:
+        total = sum((Decimal(a["quantity"]) for a in live), Decimal(0))
+        if total != s.share:
             out.append(f"1: {s.pid} holds {s.share} (filled {s.filled}, exited {s.exited}) "
-                       f"with {len(live)} live {leg.upper()}")  # fmt: skip
-            continue
-        a = live[0]
-        shape = (a["orderType"], Decimal(a["quantity"]), Decimal(a["triggerPrice"]), a["side"])
-        want = (kind, s.share, Decimal(trigger), exit_side)
-        if shape != want:
-            out.append(f"1: {s.pid} holds {s.share}: live {a['clientAlgoId']} is {shape}, "
-                       f"expected {want}")  # fmt: skip
+                       f"with {len(live)} live {leg.upper()} for {total}")  # fmt: skip
+        for a in live:
+            shape = (a["orderType"], Decimal(a["triggerPrice"]), a["side"])
+            want = (kind, Decimal(trigger), exit_side)
+            if shape != want:
+                out.append(f"1: {s.pid} holds {s.share}: live {a['clientAlgoId']} is {shape}, "
+                           f"expected {want}")  # fmt: skip
     return out
 
 
@@ -657,11 +659,13 @@ def _record_problems(view: View, pid: str, created: list[str]) -> list[str]:
             return [f"3: {pid} is neither in the journal nor in the archive"]
         return []
     out: list[str] = []
+    held = Decimal(rec["filled_qty"]) - sum((Decimal(q) for _, q in rec.get("exits", [])), Decimal(0))
     for leg in ("sl", "tp"):
         live = view.live(pid, leg)
-        if len(live) > 1:
+        total = sum((Decimal(a["quantity"]) for a in live), Decimal(0))
+        if len(live) > 1 and total > held:  # pieces of a stacked entry's exact legs add up to its share
             ids = [a["clientAlgoId"] for a in live]
-            out.append(f"2: {len(live)} live {leg.upper()} orders for {pid}: {ids}")
+            out.append(f"2: {len(live)} live {leg.upper()} orders for {pid} ({total}, it holds {held}): {ids}")
     if not view.complete:
         if view.archived(pid) and (live_ids := view.live_ids(pid)):
             out.append(f"3: {pid} archived ({rec['status']}) while {live_ids} still live")
@@ -762,11 +766,13 @@ class Cluster:
         paper: Mapping[str, int] | None = None,
         env: Mapping[str, str] | None = None,
         access_log: bool = False,
+        stacking: bool = False,
     ) -> None:
         """``venue`` / ``paper``: more keys of the config's [venue] / [paper] tables, where
         ``{port}`` in a venue value is the venue's port (e.g. ``{"kind": "binance", "rest_url":
         "http://127.0.0.1:{port}"}``); ``env``: more environment for every process (e.g. the
-        binance venue's keys); ``access_log``: the venue logs one line per request."""
+        binance venue's keys); ``access_log``: the venue logs one line per request;
+        ``stacking``: entries may share a position ([protection] stacking)."""
         self.root = root
         self.state_dir = root / "state"
         self.config = root / "bot.toml"
@@ -778,6 +784,7 @@ class Cluster:
             port=self.port, faults=json.dumps(list(paper_faults)),
             venue_extra="".join(f"{k} = {json.dumps(v)}\n" for k, v in venue_keys.items()),
             paper_extra="".join(f"{k} = {v}\n" for k, v in (paper or {}).items()),
+            stacking=json.dumps(stacking),
         ), encoding="utf-8")  # fmt: skip
         self.env = {k: v for k, v in os.environ.items() if k not in ("BOT_API_KEY", "BOT_API_SECRET")}
         self.env.update(BOT_CONFIG=str(self.config), BOT_STATE_DIR=str(self.state_dir), PYTHONUNBUFFERED="1")

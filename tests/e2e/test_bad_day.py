@@ -171,7 +171,8 @@ MAX_REFUSED = 2
 
 @pytest.fixture
 def tight(tmp_path: Path) -> Iterator[Cluster]:
-    with cluster_at(tmp_path, access_log=True, paper={"order_limit_10s": ORDER_LIMIT_10S}) as c:
+    # a burst of entries on one symbol: they share its position knowingly
+    with cluster_at(tmp_path, access_log=True, paper={"order_limit_10s": ORDER_LIMIT_10S}, stacking=True) as c:
         yield c
 
 

@@ -297,9 +297,8 @@ def test_position_closed_by_hand_cancels_both_legs(cluster: Cluster, daemon: str
 @pytest.mark.parametrize("daemon", ["down", "running"], ids=["cancelled-while-down", "cancelled-while-up"])
 def test_a_leg_cancelled_by_someone_else_is_replaced(cluster: Cluster, daemon: str) -> None:
     """Someone cancels the entry's stop-loss on the exchange while its position is open: the bot
-    places a new stop for the entry's share (at start-up, or at once when running). (Whether the
-    take-profit is kept or renewed with it as one new generation is the bot's choice; one live
-    SL and one live TP for the share is the rule.)"""
+    places a new stop for the entry's share (at start-up, or at once when running), that leg
+    only: the take-profit stays the very same order, so no moment has two take-profits live."""
     # Arrange
     cluster.start_daemon()
     pid, legs = protected_entry(cluster)
@@ -320,6 +319,7 @@ def test_a_leg_cancelled_by_someone_else_is_replaced(cluster: Cluster, daemon: s
     (sl,) = view.live(pid, "sl")
     (tp,) = view.live(pid, "tp")
     assert sl["clientAlgoId"] != gone, sl
+    assert tp["clientAlgoId"] == legs["tp"]["clientAlgoId"], tp
     assert Decimal(sl["quantity"]) == Decimal(QTY), sl
     assert Decimal(tp["quantity"]) == Decimal(QTY), tp
     assert cluster.in_journal(pid)

@@ -29,7 +29,7 @@ BETWEEN = "94000"  # below B's stop-loss, above A's
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with cluster_at(tmp_path, position_mode="one-way") as c:
+    with cluster_at(tmp_path, position_mode="one-way", stacking=True) as c:  # two entries on one position
         c.set_price(SYMBOL, START)
         yield c
 

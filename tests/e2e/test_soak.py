@@ -29,10 +29,9 @@ prevent that, and the checker would rightly report it (7). So every move stops o
 a live leg of an entry that already fired ("spared" in the summary); the sibling stays live
 until the daemon cancels it, which the checker requires at the end.
 
-The same holds for a resize: a new generation of legs is placed before the old one is cancelled
-(the share is never without a stop), so for that moment, or until the restart if the daemon is
-killed in between, a stop is live twice and a market through it executes both. Moves spare such
-doubled legs too.
+The entries share each position knowingly (``[protection] stacking``), so their legs are exact:
+a resize adds a leg for the increment only, and no stop is ever live for more than its entry's
+share, not even for a moment. Moves do not spare resizes: the checker holds through them.
 """
 
 from __future__ import annotations
@@ -179,8 +178,7 @@ class Driver:
         """Set the market (volatility 0: it stays at that level until the next move, and a leg
         fires when the level is past its trigger at one of the venue's 100 ms steps), but never at
         a level that would fire a live leg of an entry whose other leg already fired (the sibling
-        a dead daemon could not cancel yet), or a leg live in two generations at once (a resize
-        the daemon was killed in the middle of): see the module docstring. With ``settle`` the move
+        a dead daemon could not cancel yet): see the module docstring. With ``settle`` the move
         waits (bounded) for the venue to step at the new level, so what it fires has fired and
         is noted before anything else moves."""
         state = self.c.state()
@@ -188,10 +186,8 @@ class Driver:
         live = [(a, parsed) for a in state["openAlgoOrders"]
                 if a["symbol"] == m.symbol and a["algoStatus"] == "NEW"
                 and (parsed := parse_id(a["clientAlgoId"])) is not None]  # fmt: skip
-        doubled = {k for k, n in Counter((parsed[0], parsed[1]) for _, parsed in live).items() if n > 1}
         for a, parsed in live:
-            in_window = (parsed[0], parsed[1]) in doubled  # a resize's two generations, both live
-            if (parsed[0] in self.fired or in_window) and fires_at(a, price):  # stop one tick short
+            if parsed[0] in self.fired and fires_at(a, price):  # stop one tick short
                 trigger = Decimal(a["triggerPrice"])
                 price = trigger - m.tick if rises(a) else trigger + m.tick
                 self.spared += 1
@@ -348,7 +344,7 @@ def test_soak_random_kills_converge(tmp_path: Path, capsys: pytest.CaptureFixtur
     """At least BOT_SOAK_KILLS SIGKILLs at random moments; the last restart converges alone."""
     rng = random.Random(seed)
     began = time.monotonic()
-    with cluster_at(tmp_path, position_mode=MODE) as c:
+    with cluster_at(tmp_path, position_mode=MODE, stacking=True) as c:  # entries stacked on four positions
         if MODE == "hedge":  # before any order: the venue refuses the switch otherwise
             c.by_hand("POST", "/fapi/v1/positionSide/dual", dualSidePosition="true")
         driver = Driver(c, rng)
