@@ -10,6 +10,10 @@ Answers (JSON, one line each; ``error`` names the ``field`` at fault where there
   daemon is not connected to the exchange or the venue cannot be read: nothing was written or
   sent.
 
+A request is authenticated before it counts: only signed signals take from
+``max_per_minute``, so nobody without the secret can use up the signals' budget. Requests that
+fail authentication have a budget of their own per source address (429 beyond it).
+
 Admission (netting and the account's limits, ``ops.checks.refuse``) and the key's claim run
 under one hold of the admission lock, as `bot enter` and the API admit theirs.
 
@@ -25,6 +29,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,7 +43,7 @@ from bot_cli.core.ids import client_id
 from bot_cli.core.model import EntrySpec, Leg
 from bot_cli.errors import BotError
 from bot_cli.exchange.filters import SymbolFilters
-from bot_cli.inbox.guard import RateLimit, body_auth, header_auth, read_body
+from bot_cli.inbox.guard import RateLimit, Strangers, body_auth, header_auth, read_body
 from bot_cli.inbox.signals import Refused, Signal, parse_json, parse_signal, refusal, resolve
 from bot_cli.ops.checks import Account, EntryRefused, Market, admitting, checked_spec, journal_entries, refuse
 from bot_cli.ops.market import daemon_account, foreign_open
@@ -123,6 +128,7 @@ class Inbox:
         self.keys = Keys(state_dir)
         self.filters = FilterCache(market, venue_name)
         self.limit = RateLimit(max_per_minute)
+        self.strangers = Strangers(max_per_minute)
 
     def close(self) -> None:
         self.keys.close()
@@ -153,15 +159,16 @@ class Inbox:
 
     async def _accept(self, request: Request) -> Claim:
         """Every check in the order of the answers' precedence; the claim is the last step."""
+        source = request.client.host if request.client is not None else "unknown"
+        try:
+            body = await read_body(request, self.max_body)
+            obj = self._authenticated(request, body)
+        except Refused as r:
+            if not self.strangers.take(source):
+                raise Refused(429, f"too many unauthenticated requests from {source}; retry later") from None
+            raise r from None
         if not self.limit.take():
             raise Refused(429, "too many signals: inbox.max_per_minute reached; retry later")
-        body = await read_body(request, self.max_body)
-        by_header = header_auth(request.headers, body, self.secret)
-        if by_header is False:
-            raise Refused(401, "authentication failed: X-Bot-Signature or X-Bot-Secret is wrong")
-        obj = parse_json(body)
-        if by_header is None and not body_auth(obj, self.secret):
-            raise Refused(401, "authentication failed: no X-Bot-Signature, X-Bot-Secret or secret")
         signal = parse_signal(obj)
         first = await asyncio.to_thread(self.keys.lookup, self.store, signal.key)
         if first is not None:  # a retry of a post whose answer was lost, or a repeated alert
@@ -178,6 +185,16 @@ class Inbox:
             return await asyncio.to_thread(self._admit_and_claim, signal.key, spec, account)
         except EntryRefused as err:
             raise Refused(422, f"{err}; nothing written", err.field) from None
+
+    def _authenticated(self, request: Request, body: bytes) -> dict[str, Any]:
+        """The body's JSON, once the request proved it has the secret; 400/401 otherwise."""
+        by_header = header_auth(request.headers, body, self.secret)
+        if by_header is False:
+            raise Refused(401, "authentication failed: X-Bot-Signature or X-Bot-Secret is wrong")
+        obj = parse_json(body)
+        if by_header is None and not body_auth(obj, self.secret):
+            raise Refused(401, "authentication failed: no X-Bot-Signature, X-Bot-Secret or secret")
+        return obj
 
     def _admit_and_claim(self, key: str, spec: EntrySpec, account: Account) -> Claim:
         """Netting and the account's limits against the journal, then the key's claim: one hold

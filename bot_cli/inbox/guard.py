@@ -82,6 +82,23 @@ class RateLimit:
         return True
 
 
+class Strangers:
+    """A token bucket per source address for requests that fail authentication: they never
+    take from the signals' budget, and one source cannot hammer the inbox either. At most
+    ``keep`` sources are remembered (the least recently seen are forgotten)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, keep: int = 1024) -> None:
+        self.per_minute, self.clock, self.keep = per_minute, clock, keep
+        self.buckets: dict[str, RateLimit] = {}
+
+    def take(self, source: str) -> bool:
+        bucket = self.buckets.pop(source, None) or RateLimit(self.per_minute, self.clock)
+        self.buckets[source] = bucket  # most recently seen last
+        while len(self.buckets) > self.keep:
+            del self.buckets[next(iter(self.buckets))]
+        return bucket.take()
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused (413) as soon as it is known to exceed ``limit`` bytes."""
     declared = request.headers.get("content-length")

@@ -272,13 +272,28 @@ def test_an_oversized_body_is_413_before_it_is_read(tmp_path: Path) -> None:
 
 
 def test_beyond_the_rate_limit_signals_are_429(tmp_path: Path) -> None:
-    """max_per_minute 3: the fourth post at once is refused, good or not."""
+    """max_per_minute 3: the fourth signed signal at once is refused."""
     inbox = make_inbox(tmp_path, max_per_minute=3, stacking=True)  # three entries on one position
 
     codes = [post_signal(inbox, {**SIGNAL, "key": f"k{i}"}).status_code for i in range(4)]
 
     assert codes == [202, 202, 202, 429]
     assert len(journal(tmp_path)) == 3
+
+
+def test_requests_without_the_secret_never_use_up_the_signals_budget(tmp_path: Path) -> None:
+    """30 posts with a wrong secret are 401 (then 429 for their source, on a budget of their
+    own); a correctly signed signal after them is accepted."""
+    inbox = make_inbox(tmp_path, max_per_minute=3)
+    wrong = {"X-Bot-Signature": "sha256=" + "0" * 64}
+
+    codes = [post_signal(inbox, {**SIGNAL, "key": f"bad{i}"}, wrong).status_code for i in range(30)]
+    good = post_signal(inbox, SIGNAL)
+
+    assert codes[:3] == [401] * 3
+    assert set(codes[3:]) == {429}
+    assert good.status_code == 202, good.text
+    assert list(journal(tmp_path)) == [good.json()["id"]]
 
 
 def test_a_daemon_not_connected_to_the_exchange_refuses_with_503(tmp_path: Path) -> None:
