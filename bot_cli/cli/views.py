@@ -32,6 +32,7 @@ from bot_cli.cli.render import console
 from bot_cli.core.ids import parse_client_id
 from bot_cli.core.model import OrderType, Pending, Status
 from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, Ignored, OrderUpdate, StreamMessage
+from bot_cli.redact import RedactKeys
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
 from bot_cli.store import StoreError
 from bot_cli.store.atomic import replace_durable
@@ -118,6 +119,7 @@ class LogView:
 def log_to_stderr(fmt: str) -> None:
     """Every bot_cli logger to stderr, one line per record, plain or JSON."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactKeys())
     plain = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handler.setFormatter(JsonFormatter() if fmt == "json" else plain)
     root = logging.getLogger("bot_cli")
@@ -154,6 +156,7 @@ class _ToEvents(logging.Handler):
     def __init__(self, view: LiveView) -> None:
         super().__init__(logging.INFO)
         self.view = view
+        self.addFilter(RedactKeys())
 
     def emit(self, record: logging.LogRecord) -> None:
         prefix = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "

@@ -43,6 +43,7 @@ from bot_cli.paper.app import create_app
 from bot_cli.paper.auth import BINANCE_ORDER_LIMITS, OrderLimits
 from bot_cli.paper.persist import PaperLockHeld, ServerRecord
 from bot_cli.paper.service import PaperExchange, wall_ms
+from bot_cli.redact import RedactKeys
 from bot_cli.store.lock import is_alive
 
 
@@ -158,6 +159,9 @@ def _config(
 
 def _log_config() -> dict[str, Any]:
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["listen_key"] = {"()": RedactKeys}  # uvicorn logs the stream's path
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("listen_key")
     config["loggers"]["bot_cli.paper"] = {
         "handlers": ["default"], "level": "INFO", "propagate": False,
     }  # fmt: skip

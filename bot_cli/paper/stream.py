@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from starlette.websockets import WebSocket
 
 from bot_cli.paper.hub import CLOSE, Subscriber
+from bot_cli.redact import redact_keys
 
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ async def user_stream(ws: WebSocket) -> None:
             return
     wanted = frozenset(e for e in ws.query_params.get("events", "").split("/") if e)
     sub = Subscriber(key, wrap, wanted)
-    log.info("paper user stream connected on %s", ws.url.path)
+    log.info("paper user stream connected on %s", redact_keys(ws.url.path))
     exchange.hub.subscribers.add(sub)
     reader = asyncio.create_task(_read_until_gone(ws, sub))
     try:
