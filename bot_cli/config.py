@@ -10,6 +10,7 @@ import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,9 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
     _check_ports(path, config)
     _check_order_limits(path, config.paper)
     _check_protection(path, config.protection)
+    _check_numbers(path, config)
+    _check_faults(path, config.paper)
+    _check_demo(path, config.demo)
     return config
 
 
@@ -224,6 +228,44 @@ def _check_order_limits(path: Path, paper: PaperConfig) -> None:
     for key, limit in limits.items():
         if limit < 1:
             raise ConfigError(f"{path}: {key} = {limit} must be a positive number of orders")
+
+
+def _check_numbers(path: Path, config: Config) -> None:
+    """Durations and rates a command would divide by, sleep for or time out on: finite, and
+    above 0 (volatility: 0 or more)."""
+    positive = {
+        "venue.timeout_s": config.venue.timeout_s, "notify.timeout_s": config.notify.timeout_s,
+        "notify.unprotected_s": config.notify.unprotected_s, "notify.stream_down_s": config.notify.stream_down_s,
+    }  # fmt: skip
+    for key, value in positive.items():
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{path}: {key} = {value} must be a number of seconds above 0")
+    if not (math.isfinite(config.paper.volatility) and config.paper.volatility >= 0):
+        raise ConfigError(f"{path}: paper.volatility = {config.paper.volatility} must be 0 or more")
+
+
+def _check_faults(path: Path, paper: PaperConfig) -> None:
+    from bot_cli.paper.faults import FaultError, parse  # the pure parser the venue uses
+
+    for spec in paper.faults:
+        try:
+            parse(spec)
+        except FaultError as err:
+            raise ConfigError(f"{path}: paper.faults has {spec!r}: {err}") from None
+
+
+def _check_demo(path: Path, demo: DemoConfig) -> None:
+    try:
+        quantity = Decimal(demo.quantity)
+    except ArithmeticError:
+        quantity = Decimal("NaN")
+    if not (quantity.is_finite() and quantity > 0):
+        raise ConfigError(f"{path}: demo.quantity = {demo.quantity!r} must be a quantity above 0, e.g. \"0.010\"")
+    if not (math.isfinite(demo.every_s) and demo.every_s > 0):
+        raise ConfigError(f"{path}: demo.every_s = {demo.every_s} must be a number of seconds above 0")
+    for key, pct in (("demo.stop_pct", demo.stop_pct), ("demo.take_pct", demo.take_pct)):
+        if not (math.isfinite(pct) and 0 < pct < WHOLE_PCT):
+            raise ConfigError(f"{path}: {key} = {pct} must be a percentage above 0 and below 100")
 
 
 def _check_protection(path: Path, p: ProtectionConfig) -> None:

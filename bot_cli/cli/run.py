@@ -82,6 +82,10 @@ def run(
     if ready_file is not None and not ready_file.parent.is_dir():
         raise UsageError(f"--ready-file {ready_file}: directory {ready_file.parent} does not exist")
     obj.check_config()  # before anything is locked or started
+    if obj.config.inbox.enabled:  # asked for: a daemon without it is not what was asked
+        from bot_cli.inbox.guard import secret_from
+
+        secret_from()
     live = sys.stdout.isatty() if live is None else live
     log_to_stderr(log_format.value)  # until the view takes over
     for note in obj.notes:

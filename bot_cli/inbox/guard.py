@@ -33,7 +33,7 @@ SIGNATURE_HEADER = "x-bot-signature"
 
 
 class InboxError(BotError):
-    """The inbox cannot start; the daemon runs on without it."""
+    """The inbox cannot start: `bot run` stops with this line (the operator asked for it)."""
 
 
 def secret_from(env: Mapping[str, str] | None = None) -> bytes:

@@ -75,7 +75,9 @@ async def serve_inbox(
     on_accepted: Callable[[str], None] | None = None, say: Callable[[str], None] | None = None,
     env: Mapping[str, str] | None = None, stacking: bool = False,
 ) -> AsyncIterator[InboxHandle | None]:  # fmt: skip
-    """The inbox for the duration of the block, when enabled; never raises for its own sake."""
+    """The inbox for the duration of the block, when enabled. One that cannot start raises
+    InboxError (`bot run` stops with that line: the operator asked for an inbox); one that
+    fails later is said and protection goes on without it."""
     tell = say or log.warning
     handle = None
     if cfg.enabled:
@@ -85,9 +87,8 @@ async def serve_inbox(
                 connected=connected, on_accepted=on_accepted, env=env, stacking=stacking,
             )  # fmt: skip
         except InboxError as err:
-            tell(f"inbox not started: {err}; protection goes on without it")
-        else:
-            tell(f"inbox listening on {handle.url}{_exposed(handle.host)}")
+            raise InboxError(f"inbox not started: {err}") from None
+        tell(f"inbox listening on {handle.url}{_exposed(handle.host)}")
     try:
         yield handle
     finally:

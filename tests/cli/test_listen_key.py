@@ -34,9 +34,10 @@ def test_neither_the_venue_nor_the_daemon_logs_the_whole_key(tmp_path: Path) -> 
     with cluster_at(tmp_path) as c:
         c.start_daemon()
         key = signed_send(c.http, "POST", "/fapi/v1/listenKey", {})["listenKey"]  # the daemon's, still valid
-        assert c.venue is not None
-        wait_for(lambda: listen_key(key) in c.venue.log(), "the venue to log the stream's connection")
+        venue = c.venue
+        assert venue is not None
+        wait_for(lambda: listen_key(key) in venue.log(), "the venue to log the stream's connection")
 
-        logs = c.venue.log() + "".join(p.log() for p in c.runs)
+        logs = venue.log() + "".join(p.log() for p in c.runs)
 
         assert key not in logs

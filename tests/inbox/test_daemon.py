@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from bot_cli.config import Config, InboxConfig, VenueConfig
 from bot_cli.connect import connect
 from bot_cli.core.model import EntrySpec, OrderType, Policy, Side, Status
 from bot_cli.exchange.user_stream import UserStream
 from bot_cli.inbox import SECRET_ENV, serve_inbox
+from bot_cli.inbox.guard import InboxError
 from bot_cli.paper.server import start_in_process
 from bot_cli.runtime.driver import Daemon
 from bot_cli.runtime.engine import ExecutionEngine
@@ -183,20 +185,20 @@ async def protected_entry(engine: ExecutionEngine, key: str) -> str:
     return pid
 
 
-def test_an_inbox_that_cannot_start_leaves_the_daemon_protecting(tmp_path: Path) -> None:
-    """Its port is taken: one line says so, and an entry is still sent and protected."""
+def test_an_enabled_inbox_whose_port_is_taken_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    """The operator asked for an inbox: a daemon without it is not what was asked."""
     sock, port = taken_port()
     with sock:
         cfg = InboxConfig(enabled=True, port=port)
 
-        async def act(engine: ExecutionEngine, handle: Any) -> tuple[Any, str]:
-            return handle, await protected_entry(engine, "k1")
+        async def act(engine: ExecutionEngine, handle: Any) -> None:
+            raise AssertionError("the daemon ran without its inbox")
 
-        (handle, _), said = asyncio.run(run_daemon_with_inbox(tmp_path, cfg, act))
+        with pytest.raises(InboxError) as refused:
+            asyncio.run(run_daemon_with_inbox(tmp_path, cfg, act))
 
-    assert handle is None
-    assert said == [(f"inbox not started: cannot listen on 127.0.0.1:{port} (Address already in"
-                    " use): set inbox.port; protection goes on without it")]  # fmt: skip
+    assert str(refused.value) == (f"inbox not started: cannot listen on 127.0.0.1:{port}"
+                                  " (Address already in use): set inbox.port")
 
 
 def test_an_inbox_without_a_secret_does_not_start(tmp_path: Path) -> None:
@@ -207,9 +209,11 @@ def test_an_inbox_without_a_secret_does_not_start(tmp_path: Path) -> None:
             return handle
 
     said: list[str] = []
-    assert asyncio.run(main()) is None
-    assert said == [("inbox not started: BOT_INBOX_SECRET is not set: set it in the environment"
-                    " to enable the inbox; protection goes on without it")]  # fmt: skip
+    with pytest.raises(InboxError) as refused:
+        asyncio.run(main())
+    assert str(refused.value) == ("inbox not started: BOT_INBOX_SECRET is not set: set it in the environment"
+                                  " to enable the inbox")  # fmt: skip
+    assert said == []
 
 
 def test_a_signal_over_http_is_sent_and_protected_and_a_failed_inbox_stops_nothing(
