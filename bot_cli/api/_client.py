@@ -19,6 +19,7 @@ from bot_cli.api._types import DaemonStatus, Entry, RequestResult, all_entries, 
 from bot_cli.api.keys import Claim, Keys, key_problem
 from bot_cli.config import Config, load_config
 from bot_cli.core.model import EntrySpec, Pending, Side, Status
+from bot_cli.core.numbers import NotANumber, positive, shown
 from bot_cli.errors import UsageError
 from bot_cli.ops import adopt as adopting
 from bot_cli.ops import enter as flow
@@ -276,10 +277,15 @@ def _decimal(name: str, value: object) -> Decimal:
     if isinstance(value, float | bool):
         kind = type(value).__name__
         raise EntryRefused(name, f"{name} {value!r} is a {kind}: give a Decimal or a string")
+    if isinstance(value, str):
+        try:
+            return positive(name, value)
+        except NotANumber as err:
+            raise EntryRefused(name, str(err)) from None
     try:
         number = value if isinstance(value, Decimal) else Decimal(value)  # type: ignore[arg-type]
     except (InvalidOperation, TypeError, ValueError):
-        raise EntryRefused(name, f"{name} {value!r} is not a number") from None
+        raise EntryRefused(name, f"{name} {shown(repr(value))} is not a number") from None
     if not number.is_finite() or number <= 0:
-        raise EntryRefused(name, f"{name} {value} must be a positive number")
+        raise EntryRefused(name, f"{name} {shown(str(number))} must be a positive number")
     return number

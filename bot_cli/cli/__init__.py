@@ -24,7 +24,7 @@ from bot_cli.cli.recover import recover
 from bot_cli.cli.render import conventions, error
 from bot_cli.cli.run import run
 from bot_cli.cli.status import status
-from bot_cli.errors import TRACEBACK_ENV, BotError, unexpected
+from bot_cli.errors import TRACEBACK_ENV, BotError, UsageError, unexpected
 from bot_cli.state_store import StoreError
 
 
@@ -59,7 +59,10 @@ app.add_typer(paper.app, name="paper")
 app.add_typer(notify.app, name="notify")
 app.command("run")(run)
 app.command("recover", epilog="Example: bot recover --dry-run; bot recover --yes --json")(recover)
-app.command("enter", epilog="Example: bot enter BTCUSDT buy 0.010 --sl 95000 --tp 99000")(enter)
+# A number given as -0 or -5 is a number refused as one, not an unknown option.
+NUMBERS_MAY_BE_NEGATIVE = {"ignore_unknown_options": True}
+app.command("enter", epilog="Example: bot enter BTCUSDT buy 0.010 --sl 95000 --tp 99000",
+            context_settings=NUMBERS_MAY_BE_NEGATIVE)(enter)
 app.command("adopt", epilog="Example: bot adopt BTCUSDT --sl 95000 --tp 99000")(adopt)
 app.command("status")(status)
 app.command("history")(history)
@@ -73,8 +76,8 @@ app.add_typer(config_cmd.app, name="config")
 def _global(
     ctx: typer.Context,
     state_dir: Annotated[
-        Path, typer.Option("--state-dir", envvar="BOT_STATE_DIR", help="State directory (journal, archive, lock).")
-    ] = Path("state"),
+        str, typer.Option("--state-dir", envvar="BOT_STATE_DIR", help="State directory (journal, archive, lock).")
+    ] = "state",
     config: Annotated[
         Path | None,
         typer.Option("--config", envvar="BOT_CONFIG", help="Config file (TOML); default ./bot.toml if present."),
@@ -83,7 +86,9 @@ def _global(
         bool, typer.Option("--version", is_eager=True, callback=show_version, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = start(ctx, state_dir, config)
+    if not state_dir.strip():  # Path("") is the current directory: never meant
+        raise UsageError("--state-dir '' names no directory: give a path, e.g. --state-dir state")
+    ctx.obj = start(ctx, Path(state_dir), config)
 
 
 def main() -> None:

@@ -102,15 +102,12 @@ def enter(
 
 
 def parse_decimal(name: str, text: str) -> Decimal:
-    from decimal import InvalidOperation
+    from bot_cli.core.numbers import NotANumber, positive
 
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise UsageError(f"{name} {text!r} is not a number: give it as digits, e.g. 0.01") from None
-    if not value.is_finite() or value <= 0:
-        raise UsageError(f"{name} {text} must be a positive number")
-    return value
+        return positive(name, text)
+    except NotANumber as err:
+        raise UsageError(str(err)) from None
 
 
 def _show(r: Result, as_json: bool) -> None:

@@ -8,7 +8,6 @@ venue's state in this process for their own duration (no listener), if this proc
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ import typer
 
 from bot_cli.cli.context import AppContext
 from bot_cli.cli.render import print_json, table
+from bot_cli.core.numbers import NotANumber, positive
 from bot_cli.errors import BotError, UsageError
 
 
@@ -65,7 +65,7 @@ def serve(
     )  # fmt: skip
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # a price of -5 is refused as a number
 def price(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="e.g. BTCUSDT")],
@@ -79,9 +79,9 @@ def price(
     Example: bot paper price BTCUSDT 95000
     """
     try:
-        value = Decimal(new_price)
-    except InvalidOperation:
-        raise UsageError(f"PRICE {new_price!r} is not a number: pass e.g. 97000.5") from None
+        value = positive("PRICE", new_price)
+    except NotANumber as err:
+        raise UsageError(str(err)) from None
     answer = _admin(
         ctx.obj, "POST", "/paper/price", {"symbol": symbol.upper(), "price": str(value)}
     )

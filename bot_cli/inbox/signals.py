@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from bot_cli.api.keys import key_problem
 from bot_cli.core.checks import Filters
+from bot_cli.core.numbers import NotANumber, positive, shown
 from bot_cli.ops.checks import EntryRefused, Order
 
 
@@ -149,12 +150,14 @@ def _number(obj: dict[str, Any], name: str) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
         raise Refused(422, f"{name} must be a number or a string of digits", name)
-    try:
-        number = Decimal(value.strip() if isinstance(value, str) else value)
-    except InvalidOperation:
-        raise Refused(422, f"{name} {value!r} is not a number", name) from None
+    if isinstance(value, str):
+        try:
+            return positive(name, value)
+        except NotANumber as err:
+            raise Refused(422, str(err), name) from None
+    number = Decimal(value)
     if not number.is_finite() or number <= 0:
-        raise Refused(422, f"{name} {value} must be a positive number", name)
+        raise Refused(422, f"{name} {shown(str(number))} must be a positive number", name)
     return number
 
 

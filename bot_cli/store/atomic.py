@@ -25,19 +25,25 @@ _TAIL_BLOCK = 4096
 
 
 def ensure_dir(path: Path) -> None:
-    """Create the state directory (0700) if missing; raise StateDirError if it is unusable."""
-    try:
-        os.makedirs(path, mode=DIR_MODE)
-    except FileExistsError:
+    """Create the state directory (0700) if missing, and every missing parent 0700 too (whatever
+    the umask); raise StateDirError if it is unusable."""
+    if path.exists() or path.is_symlink():
         _check_existing_dir(path)
         return
-    except OSError as exc:
-        raise StateDirError(
-            f"state directory {path} cannot be created ({_why(exc)}): fix the permissions of "
-            f"its parent or pass another --state-dir"
-        ) from exc
-    os.chmod(path, DIR_MODE)  # the umask may have taken bits we need
-    fsync_dir(path.parent)
+    missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
+    for p in missing:
+        try:
+            os.mkdir(p, DIR_MODE)
+        except FileExistsError:  # made by another process meanwhile
+            continue
+        except OSError as exc:
+            raise StateDirError(
+                f"state directory {path} cannot be created ({_why(exc)}): fix the permissions of "
+                f"its parent or pass another --state-dir"
+            ) from exc
+        os.chmod(p, DIR_MODE)  # the umask may have taken bits we need
+        fsync_dir(p.parent)
+    _check_existing_dir(path)
 
 
 def _check_existing_dir(path: Path) -> None:

@@ -107,7 +107,7 @@ def start_venue(root: Path, *, stacking: bool = False) -> Venue:
     config = root / "bot.toml"
     # one-way mode given: no position-mode call (weight 30) per command
     config.write_text(f"[venue]\nposition_mode = 'one-way'\n[paper]\nport = {port}\nvolatility = 0.0\n"
-                      f"[protection]\nstacking = {'true' if stacking else 'false'}\n")
+                      + ("[protection]\nstacking = true\n" if stacking else ""))
     env = {**os.environ, "BOT_CONFIG": str(config)}
     with (root / "venue.log").open("wb") as log:
         proc = subprocess.Popen(
