@@ -38,9 +38,10 @@ def status(
 
     Exit 0: a daemon runs, its heartbeat is fresh, nothing needs a person.
 
-    Exit 10: no daemon runs on this state dir.
+    Exit 10: no daemon runs on this state dir (none ran, or the last one stopped cleanly).
 
-    Exit 11: the daemon's heartbeat is older than 15 s (hung?), or the lock's pid is dead.
+    Exit 11: the daemon's heartbeat is older than 15 s: it hangs, or it was killed without
+    stopping cleanly (kill -9); or the lock's pid is dead.
 
     Exit 12: an entry is NEEDS_ATTENTION or UNREADABLE, or a share is not covered by its stop-loss.
     """
@@ -86,6 +87,9 @@ def _print(r: Report, state_dir: Path) -> None:
     if r.exposure:
         cells = [_exposure_cells(x) for x in r.exposure]
         table(f"exposure in {state_dir}", EXPOSURE_HEADERS, cells)
+    elif r.source == "journal" and r.entries:
+        typer.echo("exposure: unknown - no daemon follows the exchange, and the journal cannot say what filled"
+                   " since; `bot recover --dry-run` reads it")  # fmt: skip
     else:
         typer.echo("exposure: none")
     for u in r.unclaimed:

@@ -7,8 +7,9 @@ exposure and those positions; otherwise the journal gives the first two. The jou
 read for the records the daemon cannot read.
 
 The codes a monitor gets (exactly one applies, checked in this order):
-  10  no daemon runs on this state dir
-  11  the daemon's heartbeat is stale (older than 15 s), or the lock is held by a dead pid
+  10  no daemon runs on this state dir (none ran, or the last one stopped cleanly)
+  11  the daemon's heartbeat is stale (older than 15 s): it is hung, or it was killed without
+      stopping cleanly (kill -9, a crash); or the lock is held by a dead pid
   12  an entry needs attention (NEEDS_ATTENTION or UNREADABLE), a share is not covered, or
       a position is larger than the entries on it explain (nothing of the bot protects that part)
   0   a daemon runs, its heartbeat is fresh, and nothing needs a person
@@ -73,7 +74,8 @@ def classify(
         if beat is None:
             note = "no daemon is running on this state dir: start `bot run`"
             return Daemon(NO_DAEMON, None, note)
-        return Daemon(NO_DAEMON, None, (
+        # killed (kill -9, a crash, the host): its heartbeat went stale with nobody to follow fills
+        return Daemon(STALE, None, (
             f"no daemon is running: the last one (pid {beat.pid}) did not stop cleanly, its"
             f" heartbeat is from {iso(beat.written_at)}; start `bot run`"))  # fmt: skip
     if holder == 0 or not alive(holder):

@@ -129,7 +129,7 @@ def b(pid: int, age_ms: int) -> Beat:
 
 @pytest.mark.parametrize(("holder_pid", "heartbeat", "alive", "code", "words"), [
     pytest.param(None, None, True, NO_DAEMON, "no daemon is running on this state dir", id="lock free, no heartbeat"),
-    pytest.param(None, b(7, 60_000), True, NO_DAEMON, "did not stop cleanly", id="lock free, heartbeat left by a kill"),
+    pytest.param(None, b(7, 60_000), True, STALE, "did not stop cleanly", id="lock free, heartbeat left by a kill"),
     pytest.param(7, None, True, NO_DAEMON, "process 7 holds the state dir", id="a one-shot command holds it"),
     pytest.param(7, b(8, 1000), True, NO_DAEMON, "process 7 holds", id="the heartbeat is another process's"),
     pytest.param(7, b(7, 1000), True, HEALTHY, "", id="fresh heartbeat from the holder"),
@@ -267,6 +267,21 @@ def test_no_daemon_exits_10_and_still_shows_the_journal(tmp_path: Path) -> None:
     (x,) = doc["exposure"]
     assert (x["symbol"], x["share"], x["covered"]) == ("BTCUSDT", "0.010", False)
     assert doc["problems"] == ["BTCUSDT BUY share 0.010 is covered by a stop-loss of only 0"]
+
+
+def test_a_daemon_killed_without_stopping_cleanly_exits_11_and_its_exposure_is_unknown(tmp_path: Path) -> None:
+    """kill -9 leaves the heartbeat and frees the lock: the daemon is gone and nothing follows
+    fills. The journal cannot say what filled since, so the exposure is not "none"."""
+    state = tmp_path / "state"
+    save_entries(state, filled=False)
+    write_beat(state, beat(4_000_000, age_s=30))
+
+    code, out, err = bot(state)
+
+    assert code == STALE == 11
+    assert "did not stop cleanly" in err
+    assert "exposure: unknown" in out
+    assert "exposure: none" not in out
 
 
 def test_a_missing_state_dir_is_no_daemon_and_is_not_created(tmp_path: Path) -> None:
