@@ -15,11 +15,12 @@ nothing will protect a fill until `bot run` starts). A key maps to one entry for
 entry holds (a trade by hand), as `bot adopt` does.
 
 Errors: ``EntryRefused`` (``.field`` names the value; nothing written or sent),
-``UnknownEntryError`` (cancel/close of an id not in the journal), ``bot_cli.errors.BotError``
-(the venue cannot be reached, ...), ``bot_cli.state_store.StoreError`` (the state dir).
+``UnknownEntryError`` (cancel/close of an id not in the journal), ``NothingToDoError`` (a
+cancel or close that would do nothing for that entry, refused as `bot cancel`/`close` refuse it),
+``bot_cli.errors.BotError`` (the venue cannot be reached, ...), ``bot_cli.state_store.StoreError`` (the state dir).
 """
 
-from bot_cli.api._client import AsyncClient, Client, UnknownEntryError
+from bot_cli.api._client import AsyncClient, Client, NothingToDoError, UnknownEntryError
 from bot_cli.api._types import DaemonStatus, Entry, RequestResult
 from bot_cli.core.model import Side, Status
 from bot_cli.ops.checks import EntryRefused
@@ -31,6 +32,7 @@ __all__ = [
     "DaemonStatus",
     "Entry",
     "EntryRefused",
+    "NothingToDoError",
     "RequestResult",
     "Side",
     "Status",

@@ -41,6 +41,11 @@ class UnknownEntryError(UsageError):
     """No such entry in the journal; nothing was asked of the daemon."""
 
 
+class NothingToDoError(UsageError):
+    """The cancel or close would do nothing for this entry (`bot cancel` / `bot close` refuse it
+    with the same line); nothing was asked of the daemon."""
+
+
 class AsyncClient:
     """Entries for one state dir, from asyncio code. See ``Client`` for the rules."""
 
@@ -117,8 +122,13 @@ class AsyncClient:
         return await self._ask(entry_id, "close")
 
     async def _ask(self, entry_id: str, verb: str) -> RequestResult:
-        if find(self.state_dir, entry_id) is None:
+        from bot_cli.ops.exit import cancel_refusal, close_refusal
+
+        p = find(self.state_dir, entry_id)
+        if p is None:
             raise UnknownEntryError(f"no entry {entry_id} in {self.state_dir}: nothing was asked")
+        if (why := close_refusal(p) if verb == "close" else cancel_refusal(p)) is not None:
+            raise NothingToDoError(f"{why}; nothing was asked")
         path = requests.put(self.state_dir, entry_id, verb)
         daemon = read_status(self.state_dir)
         if not daemon.running:

@@ -11,13 +11,14 @@ import json
 import os
 import socket
 import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from bot_cli import api
-from bot_cli.api import AsyncClient, Client, EntryRefused, Side, Status, UnknownEntryError
+from bot_cli.api import AsyncClient, Client, EntryRefused, NothingToDoError, Side, Status, UnknownEntryError
 from bot_cli.config import Config, PaperConfig, VenueConfig
 from bot_cli.core.model import EntrySpec, OrderType
 from bot_cli.ops import enter as flow
@@ -38,7 +39,7 @@ def now_ms() -> int:
 
 def test_the_public_surface_is_what_the_docs_name() -> None:
     assert sorted(api.__all__) == sorted(
-        ["AsyncClient", "Client", "DaemonStatus", "Entry", "EntryRefused", "RequestResult",
+        ["AsyncClient", "Client", "DaemonStatus", "Entry", "EntryRefused", "NothingToDoError", "RequestResult",
          "Side", "Status", "UnknownEntryError"]
     )  # fmt: skip
     assert all(getattr(api, name) for name in api.__all__)
@@ -160,13 +161,40 @@ def test_a_request_without_a_daemon_waits_for_bot_run_and_says_so(tmp_path: Path
     with PendingEntryStore(tmp_path) as store:
         pid = claim_key(store, "k", SPEC, now_ms()).pending.pending_id
 
-    result = Client(tmp_path, NOWHERE).close(pid)
+    result = Client(tmp_path, NOWHERE).cancel(pid)
 
-    assert (result.applied, result.verb) == (False, "close")
+    assert (result.applied, result.verb) == (False, "cancel")
     assert result.entry is not None
     assert result.entry.id == pid
-    assert result.note.startswith(f"no daemon is running: the close of {pid} waits")
-    assert [(r.pending_id, r.verb) for r in requests.pending(tmp_path)] == [(pid, "close")]
+    assert result.note.startswith(f"no daemon is running: the cancel of {pid} waits")
+    assert [(r.pending_id, r.verb) for r in requests.pending(tmp_path)] == [(pid, "cancel")]
+
+
+@pytest.mark.parametrize(("verb", "words"), [
+    pytest.param("cancel", "has nothing to cancel: its entry order is over (0.010 of 0.010 filled)",
+                 id="cancel of a filled entry"),
+    pytest.param("close", "nothing filled: nothing to close", id="close of an entry with nothing filled"),
+])
+def test_a_request_that_would_do_nothing_is_refused_as_the_cli_refuses_it(
+    tmp_path: Path, verb: str, words: str
+) -> None:
+    from bot_cli.core.engine import step
+    from bot_cli.core.events import EntryAccepted, EntryFilled
+    from bot_cli.store.codec import encode
+
+    with PendingEntryStore(tmp_path) as store:
+        p = claim_key(store, "k", SPEC, now_ms()).pending
+        if verb == "cancel":
+            p = replace(p, status=Status.SUBMITTING)
+            p, _ = step(p, EntryAccepted(p.pending_id, 1), now_ms())
+            p, _ = step(p, EntryFilled(p.pending_id, 1, SPEC.quantity, Decimal(64000)), now_ms())
+            store.save(p.pending_id, encode(p))
+
+    with pytest.raises(NothingToDoError) as refused:
+        getattr(Client(tmp_path, NOWHERE), verb)(p.pending_id)
+
+    assert words in str(refused.value)
+    assert requests.pending(tmp_path) == []
 
 
 def test_a_request_for_an_unknown_entry_is_refused(tmp_path: Path) -> None:
