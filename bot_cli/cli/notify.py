@@ -40,7 +40,10 @@ def send_test(ctx: typer.Context) -> None:
     probe, origin = formats.probe(), Origin.here()
     msg = Message(probe.kind, probe.text, probe.fields, time.time(), origin.host, origin.pid)
     results = asyncio.run(deliver_once(sinks, msg, cfg.notify.timeout_s))
-    for r in results:
-        typer.echo(f"{r.where}: ok ({r.detail})" if r.ok else f"{r.where}: failed: {r.detail}")
+    for r in results:  # a failure is an error: on stderr, where a script looks for one
+        if r.ok:
+            typer.echo(f"{r.where}: ok ({r.detail})")
+        else:
+            typer.echo(f"{r.where}: failed: {r.detail}", err=True)
     if not all(r.ok for r in results):
         raise typer.Exit(1)

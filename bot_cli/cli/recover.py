@@ -65,8 +65,11 @@ def recover(
         executed = _report_json(done.report, done.look)
         print_json({**_plan_json(done.look), "replanned": done.replanned, **executed})
     else:
-        _say_done(done.report, done.replanned)
+        _say_done(done.report, done.look, done.replanned)
     raise typer.Exit(ATTENTION if done.report.attention else 0)
+
+
+_SENT = ("POST ", "DELETE ", "PUT ")  # what changed the exchange, not the reads or the journal
 
 
 def _ask(replanned: bool) -> bool:
@@ -132,9 +135,15 @@ def _show(look: Look, obj: AppContext, fresh: bool = False) -> None:
           ("entry", "file says", "exchange says", "action", "calls"), rows)
 
 
-def _say_done(report: RecoverReport, replanned: bool) -> None:
+def _say_done(report: RecoverReport, look: Look, replanned: bool) -> None:
+    """What was sent for each entry and where it stands now, then what is left."""
     if replanned:
         typer.echo("re-planned: the exchange changed after the first look; the new plan was executed")
+    for o in report.executed:
+        typer.echo(f"{o.pending_id}: now {o.status}" + (f" ({o.reason})" if o.reason else ""))
+        for call in _calls(look, o.commands):
+            if call.startswith(_SENT):
+                typer.echo(f"  sent {call}")
     waiting = f", {len(report.waiting)} still waiting on a check" if report.waiting else ""
     typer.echo(f"done; {report.pending} entries remain pending{waiting}")
     for o in report.attention:

@@ -284,9 +284,13 @@ def test_a_declined_prompt_changes_nothing(here: Path) -> None:
 
 
 def test_an_accepted_prompt_executes_and_exits_0(here: Path) -> None:
+    """What it sent, entry by entry, and where each stands now; then what is left."""
     pid = requested(here)
     code, out, err = bot(here, "recover", input="y\n")
     assert code == 0, err
+    assert f"{pid}: now OPEN" in out
+    assert "  sent POST /fapi/v1/order symbol=BTCUSDT" in out
+    assert f"newClientOrderId={pid}-e" in out
     assert "done; 1 entries remain pending" in out
     assert "re-planned" not in out
     with PendingEntryStore(here / "state") as store:

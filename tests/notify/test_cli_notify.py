@@ -52,19 +52,18 @@ def test_every_sink_delivered_is_exit_0(tmp_path: Path, capture: Capture) -> Non
 
 
 def test_a_failing_sink_is_exit_1(tmp_path: Path, capture: Capture) -> None:
-    """A sink answering 500 is one 'failed' line (tried once), exit 1; the other still says ok."""
+    """A sink answering 500 is one 'failed' line on stderr (tried once), exit 1; the other still
+    says ok on stdout."""
     # Arrange
     capture.script("/hook", 500)
 
     # Act
-    code, out, _ = bot(tmp_path, both(capture.url))
+    code, out, err = bot(tmp_path, both(capture.url))
 
     # Assert
     assert code == 1
-    assert out.splitlines() == [
-        "webhook (127.0.0.1): failed: HTTP 500 Internal Server Error: scripted 500",
-        "telegram (127.0.0.1): ok (HTTP 200)",
-    ]
+    assert err.splitlines() == ["webhook (127.0.0.1): failed: HTTP 500 Internal Server Error: scripted 500"]
+    assert out.splitlines() == ["telegram (127.0.0.1): ok (HTTP 200)"]
     assert len(capture.wait_for(2)) == 2
 
 
