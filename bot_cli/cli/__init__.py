@@ -6,7 +6,9 @@ found work to do (and command-line usage errors, as Typer reports them).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,12 +30,25 @@ from bot_cli.errors import TRACEBACK_ENV, BotError, UsageError, unexpected
 from bot_cli.state_store import StoreError
 
 
+class Terminated(BaseException):  # not an Exception: no handler of errors may swallow it
+    """SIGTERM reached a one-shot command (`bot run` and `bot paper serve` handle their own)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 class _Group(TyperGroup):
-    """Our errors become one line on stderr and their exit code, never a traceback."""
+    """Our errors become one line on stderr and their exit code, never a traceback; SIGTERM
+    ends a one-shot command with one line saying what it left and what finishes it."""
 
     def invoke(self, ctx: Any) -> Any:
+        signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             return super().invoke(ctx)
+        except Terminated:
+            error(_terminated(ctx))
+            raise typer.Exit(TERMINATED) from None
         except (BotError, StoreError) as err:
             error(str(err))
             raise typer.Exit(getattr(err, "exit_code", 1)) from None
@@ -44,6 +59,28 @@ class _Group(TyperGroup):
                 raise
             error(unexpected(err))
             raise typer.Exit(1) from None
+
+
+TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a process SIGTERM ended
+
+
+def _terminated(ctx: Any) -> str:
+    """One line: the command was stopped, the entries it left unsettled, and what finishes them
+    (the journal was written before anything was sent, so nothing is lost)."""
+    from bot_cli.ops.checks import journal_entries
+    from bot_cli.state_store import PendingEntryStore
+
+    obj = ctx.obj
+    left = ""
+    if obj is not None and Path(obj.state_dir).is_dir():
+        with contextlib.suppress(Exception), PendingEntryStore(obj.state_dir) as store:
+            mid = [p for p in journal_entries(store) if p.status.name in _MIDWAY]
+            left = "; left " + ", ".join(f"{p.pending_id} {p.status.value}" for p in mid) if mid else ""
+    return (f"stopped by SIGTERM before `bot {ctx.invoked_subcommand}` finished{left}; the journal has what it"
+            " decided: `bot recover` (or `bot run`) finishes it")
+
+
+_MIDWAY = frozenset({"SUBMITTING", "PROTECTING", "EXITING", "REQUESTED"})
 
 
 app = typer.Typer(
