@@ -177,6 +177,7 @@ async def _ask_daemon(
     from bot_cli.state_store import lock_holder
     from bot_cli.store import requests
 
+    asked_at = time.time_ns() // 1_000_000
     files = {p.pending_id: requests.put(store.path, p.pending_id, verb) for p in targets}
     last = {p.pending_id: p for p in targets}
     end, free = time.monotonic() + timeout, 0
@@ -187,8 +188,14 @@ async def _ask_daemon(
             break
         free = free + 1 if lock_holder(store.path) is None else 0
     daemon = f"pid {holder}" if holder else "holding the lock"
-    return [_from_daemon(p, verb, daemon, taken=not files[pid].exists(), gone=free >= GONE_PROBES, wait=timeout)
-            for pid, p in last.items()]  # fmt: skip
+    return [_from_daemon(p, verb, daemon, taken=_taken(files[pid], p, asked_at), gone=free >= GONE_PROBES,
+                         wait=timeout) for pid, p in last.items()]  # fmt: skip
+
+
+def _taken(request: Path, p: Pending, asked_at: int) -> bool:
+    """The daemon took the request: it removed the file, or (killed before it could) the
+    entry's record already carries the operator's step, written before the file goes."""
+    return not request.exists() or any(n.at >= asked_at and n.text.startswith("operator:") for n in p.history)
 
 
 def _refresh(store: PendingEntryStore, last: dict[Any, Pending]) -> None:
