@@ -175,6 +175,11 @@ def _admin(obj: AppContext, method: str, path: str, body: dict[str, Any] | None 
     """Call the admin API of the running venue, or of the state opened here for this command."""
     cfg = obj.config.paper
     if _listening(cfg.host, cfg.port):
+        if not obj.config.venue.rest_url:  # named on purpose: any venue; else it must be this state dir's
+            from bot_cli.paper.server import owner_problem
+
+            if (problem := owner_problem(obj.state_dir, cfg.host, cfg.port)) is not None:
+                raise BotError(problem)
         return _call(cfg.host, cfg.port, method, path, body)
     return _in_process(obj, method, path, body)
 

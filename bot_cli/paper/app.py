@@ -10,6 +10,7 @@ A ``lost_response`` closes the connection without any answer (``_DropMiddleware`
 client sees exactly what a lost response looks like.
 
 Admin API (JSON):
+  GET  /paper/whoami                     the paper state it serves: {"id", "paper_dir"}
   GET  /paper/state                      prices, both books, positions, wallet, key, faults
   POST /paper/price   {"symbol", "price"} re-anchor a symbol's price path now
   GET  /paper/faults                     the switches that are on
@@ -95,6 +96,7 @@ def _routes() -> list[BaseRoute]:
         Route(r.path, _endpoint(r), methods=[r.method]) for r in handlers.ROUTES
     ]
     routes += [
+        Route("/paper/whoami", _admin_whoami, methods=["GET"]),
         Route("/paper/state", _admin_state, methods=["GET"]),
         Route("/paper/price", _admin_price, methods=["POST"]),
         Route("/paper/faults", _admin_faults, methods=["GET", "POST"]),
@@ -236,6 +238,10 @@ def _loopback(request: Request) -> Response | None:
     return None
 
 
+async def _admin_whoami(request: Request) -> Response:
+    return _loopback(request) or _admin_answer(request, "GET", "/paper/whoami", None)
+
+
 async def _admin_state(request: Request) -> Response:
     return _loopback(request) or _admin_answer(request, "GET", "/paper/state", None)
 
@@ -272,6 +278,8 @@ def _admin_answer(request: Request, method: str, path: str, body: Any) -> Respon
 def admin(ex: PaperExchange, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
     """One admin call on an opened exchange, as (HTTP status, JSON payload): the same answer
     over HTTP and for a command that opened the state itself."""
+    if (method, path) == ("GET", "/paper/whoami"):
+        return 200, ex.whoami()
     if (method, path) == ("GET", "/paper/state"):
         return 200, ex.snapshot()
     if (method, path) == ("POST", "/paper/advance"):

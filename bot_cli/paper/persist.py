@@ -15,6 +15,7 @@ by a standalone venue", so no other command quietly starts a venue of its own on
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,29 @@ def load(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise PaperStateError(f"paper state {path} is not a JSON object: move it away to start afresh")
     return data
+
+
+ID_NAME = "venue.id"
+
+
+def read_id(state_dir: Path) -> str | None:
+    """The paper state's own id (answered at ``GET /paper/whoami``), or None when it has none yet; writes nothing."""
+    try:
+        text = (Path(state_dir) / "paper" / ID_NAME).read_text(encoding="ascii").strip()
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return None
+    return text or None
+
+
+def own_id(state_dir: Path) -> str:
+    """The paper state's id, made once (call while holding the paper lock): a venue answers it,
+    so a command knows whether the venue on its port serves its own state dir."""
+    found = read_id(state_dir)
+    if found is not None:
+        return found
+    made = secrets.token_hex(8)
+    replace_durable(paper_dir(state_dir) / ID_NAME, made.encode())
+    return made
 
 
 class PaperLock:

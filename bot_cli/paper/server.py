@@ -279,11 +279,38 @@ async def start_owned(
 def _claim(
     state_dir: Path, host: str, port: int, make: Callable[[], PaperExchange]
 ) -> PaperExchange | None:
-    """One attempt: None when a venue answers, else the state opened (``open`` locks first)."""
+    """One attempt: None when this state dir's venue answers, else the state opened (``open``
+    locks first); PaperVenueDown when the venue answering serves another state dir."""
     if is_listening(host, port):
+        if (problem := owner_problem(state_dir, host, port)) is not None:
+            raise PaperVenueDown(problem)
         return None
     refuse_if_served(state_dir, host, port)
     return make()
+
+
+def owner_problem(state_dir: Path, host: str, port: int) -> str | None:
+    """Why the venue answering on host:port is not this state dir's, in one line; None if it is.
+    A venue belongs to the state dir it serves: using another's by accident moves its prices,
+    fills its orders and reads its positions."""
+    import httpx
+
+    ours = persist.read_id(state_dir)
+    mine = Path(state_dir) / "paper"
+    fix = ("stop it, give this state dir another [paper] port, or set venue.rest_url to use that venue on"
+           " purpose")  # fmt: skip
+    try:
+        answer = httpx.get(f"http://{host}:{port}/paper/whoami", timeout=5)
+        theirs = answer.json() if answer.is_success else None
+    except (httpx.HTTPError, ValueError):
+        theirs = None
+    if not isinstance(theirs, dict) or "id" not in theirs:
+        return (f"something answers on {host}:{port} that does not say which state dir it serves (another"
+                f" program, or an older `bot paper serve`), not this state dir's paper venue ({mine}): {fix}")
+    if ours is not None and theirs["id"] == ours:
+        return None
+    return (f"the paper venue on {host}:{port} serves {theirs.get('paper_dir')}, not this state dir's"
+            f" ({mine}): {fix}")
 
 
 def refuse_if_served(state_dir: Path, host: str, port: int) -> None:

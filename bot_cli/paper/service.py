@@ -77,6 +77,7 @@ class PaperExchange:
         self._snapshotted = False  # the first persist of a run writes a snapshot
         self._saved_faults: list[str] = []  # the switches as last persisted
         self._history: History | None = None
+        self.venue_id: str | None = None  # the paper state's own id, once opened
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -85,6 +86,8 @@ class PaperExchange:
         if self._lock is not None:
             self._lock.acquire()
         try:
+            if self.state_dir is not None:
+                self.venue_id = persist.own_id(self.state_dir)
             self._load()
             self.advance(self.now())
             self.book.drain()  # what happened while down is state, not stream: like Binance
@@ -273,6 +276,11 @@ class PaperExchange:
         price = self.book.set_price(symbol, price, now)
         self.commit()
         return price
+
+    def whoami(self) -> dict[str, Any]:
+        """GET /paper/whoami: the paper state this venue serves (its id and directory)."""
+        where = None if self.state_dir is None else str((Path(self.state_dir) / "paper").resolve())
+        return {"id": self.venue_id, "paper_dir": where}
 
     def snapshot(self) -> dict[str, Any]:
         """GET /paper/state: prices, both books, positions, wallet, key and faults."""

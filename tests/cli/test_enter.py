@@ -105,8 +105,10 @@ def start_venue(root: Path, *, stacking: bool = False) -> Venue:
     """``stacking``: entries may share a position ([protection] stacking)."""
     port = free_port()
     config = root / "bot.toml"
-    # one-way mode given: no position-mode call (weight 30) per command
-    config.write_text(f"[venue]\nposition_mode = 'one-way'\n[paper]\nport = {port}\nvolatility = 0.0\n"
+    # one-way mode given: no position-mode call (weight 30) per command; the venue serves its own
+    # state dir (root/venue), so the commands' state dirs name it on purpose (venue.rest_url)
+    config.write_text(f"[venue]\nposition_mode = 'one-way'\nrest_url = 'http://127.0.0.1:{port}'\n"
+                      f"[paper]\nport = {port}\nvolatility = 0.0\n"
                       + ("[protection]\nstacking = true\n" if stacking else ""))
     env = {**os.environ, "BOT_CONFIG": str(config)}
     with (root / "venue.log").open("wb") as log:

@@ -46,8 +46,9 @@ def open_entry(c: Cluster, *, price: str | None = LIMIT, expect: str = "OPEN") -
     assert answer["exit_code"] == 0, answer
     assert answer["sent_by"].startswith("bot run"), answer  # the daemon sent it, not enter
     pid = str(answer["id"])
-    if answer["state"] == "OPEN" and expect != "OPEN":
-        # enter answers once the daemon has sent it: a market entry's fill may come a moment after
+    if answer["state"] in ("OPEN", "PROTECTING") and expect != "OPEN":
+        # enter answers once the daemon has sent it: a market entry's fill, and its legs' answers
+        # (the stream's or the send's), may come a moment after
         wait_for(lambda: c.status_of(pid) == expect, f"entry {pid} to be {expect}")
     else:
         assert answer["state"] == expect, answer

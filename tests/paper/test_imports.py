@@ -68,7 +68,9 @@ def test_the_state_machine_and_service_load_no_web_stack(module: str) -> None:
 PAPER = Path(bot_cli.paper.__file__).parent
 # Outside the venue it may use the pure core, the errors and the state store's file primitives:
 # never the bot's runtime, adapters, CLI or API (it stands in for Binance, it is not the bot).
-ALLOWED_OUTSIDE = ("bot_cli.core", "bot_cli.errors", "bot_cli.store")
+# And the log filter that cuts a listenKey from any line, theirs or ours (bot_cli.redact: re and
+# logging only).
+ALLOWED_OUTSIDE = ("bot_cli.core", "bot_cli.errors", "bot_cli.store", "bot_cli.redact")
 # The exchange state machine, bottom up: none of these imports the ones after it.
 STATE_MACHINE = ("records", "ledger", "margin", "funding", "book", "matching")
 # The venue's layers, as bot_cli/paper/__init__.py describes them: a module imports from its own
