@@ -168,6 +168,19 @@ def _private(state_dir: Path) -> None:
         raise BotError(str(err)) from None
 
 
+# What a one-shot command has to say besides its answer ("started the paper venue in this
+# process ..."): said once it succeeded (``say_deferred``); a command that fails says one line,
+# its error, and nothing else.
+DEFERRED: list[str] = []
+
+
 def _to_stderr(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    DEFERRED.append(line)
+
+
+def say_deferred() -> None:
+    """Write what the command deferred to stderr, once."""
+    for line in DEFERRED:
+        sys.stderr.write(line + "\n")
+    DEFERRED.clear()
     sys.stderr.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,20 +46,33 @@ class _Group(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         signal.signal(signal.SIGTERM, _on_sigterm)
         try:
-            return super().invoke(ctx)
+            answer = super().invoke(ctx)
+        except typer.Exit:  # an answer with its own exit code: what it deferred is said too
+            _say_deferred()
+            raise
         except Terminated:
             error(_terminated(ctx))
             raise typer.Exit(TERMINATED) from None
         except (BotError, StoreError) as err:
             error(str(err))
             raise typer.Exit(getattr(err, "exit_code", 1)) from None
-        except (typer.Exit, typer.Abort, typer.TyperException):
+        except (typer.Abort, typer.TyperException):
             raise  # exit codes and usage errors, which click reports itself
         except Exception as err:  # the rule is one line, even for what nobody foresaw
             if os.environ.get(TRACEBACK_ENV):
                 raise
             error(unexpected(err))
             raise typer.Exit(1) from None
+        _say_deferred()
+        return answer
+
+
+def _say_deferred() -> None:
+    """What a command that got as far as an answer deferred (bot_cli.connect.DEFERRED); never
+    imports the venue's client for a command that did not use it."""
+    connect = sys.modules.get("bot_cli.connect")
+    if connect is not None:
+        connect.say_deferred()
 
 
 TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a process SIGTERM ended

@@ -63,3 +63,13 @@ def test_every_directory_the_bot_creates_is_0700_even_under_umask_000(tmp_path: 
     assert done.returncode == 0, done
     modes = {d: stat.S_IMODE((tmp_path / d).stat().st_mode) for d in ("deep", "deep/a", "deep/a/b")}
     assert modes == {"deep": 0o700, "deep/a": 0o700, "deep/a/b": 0o700}
+
+
+def test_a_refusal_after_the_venue_started_in_this_process_is_still_one_line(tmp_path: Path) -> None:
+    """The note that the venue runs in this process is said only with an answer, not beside an
+    error: a refused entry is exactly its one line."""
+    done = bot(tmp_path, "enter", "BTCUSDT", "buy", "5000", "--sl", "90000")
+
+    assert done.returncode == 1, done
+    assert done.stderr.splitlines() == ["error: quantity 5000 exceeds MARKET_LOT_SIZE maxQty 120 for BTCUSDT;"
+                                        " use at most 120"]
