@@ -15,9 +15,10 @@ Applied after every step (and after reconcile):
     not known gone, the ones being cancelled too) never exceeds the share, not even for a
     moment: a larger share gets a leg for the increment only, a smaller one has its newest
     legs cancelled first and what they covered placed anew once the cancels are answered.
-    Pieces are never merged: a merge is either a moment with two stops (the stacked risk) or
-    one without; each resize costs one open conditional order per kind until the entry is
-    flat, which admission counts.
+    Pieces are not merged to save orders: a merge is either a moment with two stops (the stacked
+    risk) or one without; each resize costs one open conditional order per kind until the entry
+    is flat, which admission counts. Only a piece refused as too small to stand alone (hedge
+    mode: no reduce-only, so MIN_NOTIONAL applies) is merged, cancel first (core.rules._merge).
 - EXITING (a leg fired, the share is flat, or a trigger was already crossed): cancel every
   live leg (Binance has no OCO: the bot is it), wait for fired legs to report what they
   executed, close what is left at market when flattening; then CLOSED once the share is
@@ -185,10 +186,14 @@ def _trim(p: Pending) -> Converged:
 
 def _increments(p: Pending, now: Millis) -> Converged:
     """Exact legs: a new leg for what the share has beyond what the legs of its kind may
-    execute; all placed in one step share one new generation number."""
+    execute, once no leg of that kind is being cancelled (a trim or a merge: what it covered
+    is placed with the rest, as one); all placed in one step share one new generation number."""
     if now < p.retry_at:
         return p, []
-    needed = {leg: p.share - exposure(p, leg) for leg in p.spec.legs if exposure(p, leg) < p.share}
+    needed = {
+        leg: p.share - exposure(p, leg) for leg in p.spec.legs
+        if exposure(p, leg) < p.share and not any(x.leg is leg and x.state is LegState.CANCELING for x in p.protections)
+    }  # fmt: skip
     if p.sl_first and Leg.TP in needed and not covers(p, Leg.SL):
         del needed[Leg.TP]  # at the account's limit the SL takes the room first
     if not needed:

@@ -35,6 +35,7 @@ from bot_cli.core.model import (
     Millis,
     Pending,
     Policy,
+    ProtectionOrder,
     Status,
     TriggerPolicy,
 )
@@ -174,10 +175,34 @@ def _explained(p: Pending, quantity: Decimal) -> Pending:
     return replace(p, exits=tuple(reversed(exits)))
 
 
+# Below MIN_NOTIONAL: waived for reduce-only orders, so it bites where legs cannot be reduce-only
+# (hedge mode), and for an exact leg's small increment first of all.
+BELOW_MIN_NOTIONAL = -4164
+
+
+def _merge(p: Pending, refused: ProtectionOrder | None, now: Millis) -> Reacted | None:
+    """An exact leg's piece refused for being below the minimum notional: cancel the newest live
+    piece of its kind, and its quantity and the refused one's are placed as one piece once the
+    cancel is answered (never above the share; for that round trip that piece's part has no
+    leg). None when there is no other piece to merge with: the share itself is too small."""
+    if refused is None:
+        return None
+    others = [x for x in p.protections if x.leg is refused.leg and x.state is LegState.LIVE]
+    if not others:
+        return None
+    newest = max(others, key=lambda x: x.gen)
+    said = (f"{refused.client_id} ({refused.quantity}) is below the minimum notional alone: merging it with"
+            f" {newest.client_id} ({newest.quantity}), cancelled first, then placed as one")
+    return cancel_legs(note(p, now, said), [newest])
+
+
 def rule_too_many_attempts(p: Pending, e: ev.ProtectionRejected, now: Millis, pol: Policy) -> Reacted:
-    """Only definite refusals count; after max_protection_attempts a human must look."""
+    """Only definite refusals count; after max_protection_attempts a human must look. An exact
+    leg too small to stand alone is merged instead (``_merge``)."""
     attempts = p.attempts + 1
     q = note(without(p, e.client_id), now, f"{e.client_id} rejected ({e.code}): {e.message}")
+    if e.code == BELOW_MIN_NOTIONAL and pol.stacking and (merged := _merge(q, p.find_leg(e.client_id), now)):
+        return merged
     if attempts >= pol.max_protection_attempts:
         text = f"protection refused {attempts} times; last ({e.code}) {e.message}"
         return attention(replace(q, attempts=attempts), now, text), []

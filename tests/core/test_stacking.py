@@ -197,3 +197,34 @@ def test_the_share_rule_charges_the_newest_entries_first(newer_in_doubt: bool, e
     # Assert
     names = {older.pending_id: "older", newer.pending_id: "newer"}
     assert {names[pid]: qty for pid, qty in got.items()} == expected
+
+
+def test_a_piece_too_small_to_stand_alone_is_merged_with_the_newest_of_its_kind() -> None:
+    """Hedge mode: legs cannot be reduce-only, so MIN_NOTIONAL (-4164) applies to each piece.
+    The 0.1 increment is refused: the newest live SL piece (0.4) is cancelled first, then one
+    piece of 0.5 is placed; never above the share, and no refusal counted."""
+    # Arrange
+    p = partly("0.5", (Leg.SL, 1, "0.4", LegState.LIVE), (Leg.SL, 2, "0.1", LegState.SENDING))
+    p = replace(p, spec=replace(p.spec, take_profit=None))
+    refused = ev.ProtectionRejected(PID, cid(Leg.SL, 2), -4164, "Order's notional must be no smaller than 5")
+
+    # Act
+    q, first = step(p, refused, INSIDE, STACKED)
+    r, then = step(q, ev.ProtectionCanceled(PID, cid(Leg.SL, 1)), INSIDE + 1, STACKED)
+
+    # Assert
+    assert of_type(first, cm.CancelProtection) == [cm.CancelProtection(PID, cid(Leg.SL, 1))]
+    assert placed(first) == {}
+    assert q.attempts == 0
+    assert placed(then) == {Leg.SL: D("0.5")}
+    assert exposure(r, Leg.SL) == D("0.5")
+
+
+def test_a_share_too_small_for_any_piece_is_refused_as_before() -> None:
+    p = partly("0.1", (Leg.SL, 1, "0.1", LegState.SENDING))
+    p = replace(p, spec=replace(p.spec, take_profit=None))
+
+    q, cmds = step(p, ev.ProtectionRejected(PID, cid(Leg.SL, 1), -4164, "too small"), INSIDE, STACKED)
+
+    assert q.attempts == 1
+    assert of_type(cmds, cm.CancelProtection) == []
