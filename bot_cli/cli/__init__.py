@@ -88,7 +88,7 @@ def _terminated(ctx: Any) -> str:
     left = ""
     if obj is not None and Path(obj.state_dir).is_dir():
         with contextlib.suppress(Exception), PendingEntryStore(obj.state_dir) as store:
-            mid = [p for p in journal_entries(store) if p.status.name in _MIDWAY]
+            mid = [p for p in journal_entries(store) if p.status.value in _MIDWAY]
             left = "; left " + ", ".join(f"{p.pending_id} {p.status.value}" for p in mid) if mid else ""
     return (f"stopped by SIGTERM before `bot {ctx.invoked_subcommand}` finished{left}; the journal has what it"
             " decided: `bot recover` (or `bot run`) finishes it")

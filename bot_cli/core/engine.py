@@ -20,7 +20,6 @@ from bot_cli.core import rules
 from bot_cli.core.commands import (
     Alert,
     ArchivePending,
-    CancelProtection,
     Command,
     PersistPending,
     QueryClose,
@@ -31,10 +30,10 @@ from bot_cli.core.commands import (
     Send,
 )
 from bot_cli.core.errors import InvalidTransition
-from bot_cli.core.history import attention, note
+from bot_cli.core.history import OPERATOR, attention, note
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import UNEXPLAINED, EntrySpec, Leg, LegState, Millis, Note, Pending, PendingId, Policy, Status
-from bot_cli.core.protect import at_rest, converge, covered, deadline
+from bot_cli.core.protect import at_rest, cancel_command, converge, covered, deadline
 from bot_cli.core.retry import backoff_ms
 
 
@@ -335,7 +334,7 @@ def _check_due(p: Pending, e: ev.CheckDue, now: Millis, _: Policy) -> Reacted:
         if leg.state in (LegState.SENDING, LegState.UNKNOWN, LegState.FIRED):
             cmds.append(QueryProtection(p.pending_id, leg.client_id))
         elif leg.state is LegState.CANCELING:
-            cmds.append(CancelProtection(p.pending_id, leg.client_id, p.status is X))
+            cmds.append(cancel_command(p, leg.client_id))
     if p.close is not None:
         cmds.append(QueryClose(p.pending_id, p.spec.symbol, p.close.client_id))
     if p.verify_share:
@@ -352,7 +351,7 @@ def _operator_cancel(p: Pending, e: ev.OperatorCancel, now: Millis, pol: Policy)
     what filled is closed at market once the cancel says how much."""
     if p.status is Status.CANCELED:  # the table's target for a request nobody sent yet
         return replace(p, entry_done=True, reason="canceled by the operator before it was sent"), []
-    said = "operator: cancel the entry order" + (" and close what filled" if e.close else "")
+    said = f"{OPERATOR}cancel the entry order" + (" and close what filled" if e.close else "")
     q = note(replace(p, flatten=p.flatten or e.close), now, said)
     if e.close and p.filled_qty > 0:
         q = replace(q, status=X, reason="closed by the operator")
@@ -361,7 +360,7 @@ def _operator_cancel(p: Pending, e: ev.OperatorCancel, now: Millis, pol: Policy)
 
 def _operator_close(p: Pending, e: ev.OperatorClose, now: Millis, _: Policy) -> Reacted:
     """Flatten: the wind-down cancels the entry order's rest, then its legs, then closes the share."""
-    q = note(replace(p, status=X, flatten=True, reason="closed by the operator"), now, "operator: close at market")
+    q = note(replace(p, status=X, flatten=True, reason="closed by the operator"), now, f"{OPERATOR}close at market")
     return q, ([] if p.entry_done else [rules.cancel_entry(q)])
 
 

@@ -8,6 +8,12 @@ from bot_cli.core.model import Millis, Note, Pending, Status
 
 
 HISTORY_LIMIT = 64
+OPERATOR = "operator: "  # how an operator's cancel or close is noted when the lifecycle takes it
+
+
+def operator_noted(p: Pending, since: Millis) -> bool:
+    """An operator's cancel or close was taken into ``p`` at or after ``since``."""
+    return any(n.at >= since and n.text.startswith(OPERATOR) for n in p.history)
 
 
 def note(p: Pending, now: Millis, text: str) -> Pending:

@@ -227,6 +227,11 @@ class Pending:
         return sum((x.quantity for x in self.exits), Decimal(0))
 
     @property
+    def unexplained(self) -> Decimal:
+        """What position reads took from its share that none of its orders explains."""
+        return sum((x.quantity for x in self.exits if x.key.startswith(UNEXPLAINED)), Decimal(0))
+
+    @property
     def share(self) -> Decimal:
         """What the entry itself still holds of the position: its fills minus its exits."""
         return max(self.filled_qty - self.exited, Decimal(0))

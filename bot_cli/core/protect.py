@@ -37,6 +37,7 @@ from bot_cli.core.model import (
     HOLDING,
     IN_FLIGHT,
     UNSETTLED,
+    ClientId,
     CloseOrder,
     Leg,
     LegState,
@@ -139,9 +140,9 @@ def _protect(p: Pending, now: Millis, policy: Policy) -> Converged:
         return p, []
     if policy.stacking:
         q, cancels = _trim(p)
-        q, sends = _increments(q, now)
+        q, sends = _new_legs(q, now, stacking=True)
     else:
-        q, sends = _new_legs(p, now)
+        q, sends = _new_legs(p, now, stacking=False)
         q, cancels = cancel_legs(q, _superseded(q))
     if covered(q) and not _superseded(q):
         q = replace(q, sl_first=False)
@@ -150,24 +151,6 @@ def _protect(p: Pending, now: Millis, policy: Policy) -> Converged:
     elif sends and q.status is Status.PROTECTED:
         q = replace(q, status=Status.PROTECTING)
     return q, [*sends, *cancels]
-
-
-def _new_legs(p: Pending, now: Millis) -> Converged:
-    """A new leg for each kind whose current leg is neither in flight nor covering the share;
-    all placed in one step share one new generation number (ids are never reused)."""
-    if now < p.retry_at:
-        return p, []
-    needed = [leg for leg in p.spec.legs if _needs_new(p, leg)]
-    if p.sl_first and Leg.TP in needed and not covers(p, Leg.SL):
-        needed.remove(Leg.TP)  # at the account's limit the SL takes the room first
-    if not needed:
-        return p, []
-    gen, s = p.gen + 1, p.spec
-    legs = tuple(
-        ProtectionOrder(leg, gen, client_id(p.pending_id, leg, gen), p.share, s.trigger(leg), LegState.SENDING, now)
-        for leg in needed
-    )
-    return replace(p, gen=gen, protections=(*p.protections, *legs)), [protection_command(p, x) for x in legs]
 
 
 def _trim(p: Pending) -> Converged:
@@ -184,16 +167,15 @@ def _trim(p: Pending) -> Converged:
     return cancel_legs(p, drop) if drop else (p, [])
 
 
-def _increments(p: Pending, now: Millis) -> Converged:
-    """Exact legs: a new leg for what the share has beyond what the legs of its kind may
-    execute, once no leg of that kind is being cancelled (a trim or a merge: what it covered
-    is placed with the rest, as one); all placed in one step share one new generation number."""
+def _new_legs(p: Pending, now: Millis, stacking: bool) -> Converged:
+    """A new leg for each kind that needs one, for what it needs: the whole share where the
+    current leg is neither in flight nor covering it; with exact legs (``stacking``), what the
+    share has beyond what the legs of its kind may execute, once none of that kind is being
+    cancelled (a trim or a merge: what it covered is placed with the rest, as one). All placed
+    in one step share one new generation number (ids are never reused)."""
     if now < p.retry_at:
         return p, []
-    needed = {
-        leg: p.share - exposure(p, leg) for leg in p.spec.legs
-        if exposure(p, leg) < p.share and not any(x.leg is leg and x.state is LegState.CANCELING for x in p.protections)
-    }  # fmt: skip
+    needed = _increments(p) if stacking else {leg: p.share for leg in p.spec.legs if _needs_new(p, leg)}
     if p.sl_first and Leg.TP in needed and not covers(p, Leg.SL):
         del needed[Leg.TP]  # at the account's limit the SL takes the room first
     if not needed:
@@ -204,6 +186,13 @@ def _increments(p: Pending, now: Millis) -> Converged:
         for leg, qty in needed.items()
     )
     return replace(p, gen=gen, protections=(*p.protections, *legs)), [protection_command(p, x) for x in legs]
+
+
+def _increments(p: Pending) -> dict[Leg, Decimal]:
+    return {
+        leg: p.share - exposure(p, leg) for leg in p.spec.legs
+        if exposure(p, leg) < p.share and not any(x.leg is leg and x.state is LegState.CANCELING for x in p.protections)
+    }  # fmt: skip
 
 
 def _needs_new(p: Pending, leg: Leg) -> bool:
@@ -221,11 +210,16 @@ def protection_command(p: Pending, x: ProtectionOrder) -> PlaceProtection:
 
 
 def cancel_legs(p: Pending, legs: list[ProtectionOrder]) -> Converged:
-    """Mark ``legs`` CANCELING and cancel them by their client ids (urgent while winding down)."""
+    """Mark ``legs`` CANCELING and cancel them by their client ids."""
     ids = {x.client_id for x in legs}
     updated = tuple(replace(x, state=LegState.CANCELING) if x.client_id in ids else x for x in p.protections)
-    urgent = p.status is Status.EXITING
-    return replace(p, protections=updated), [CancelProtection(p.pending_id, x.client_id, urgent) for x in legs]
+    return replace(p, protections=updated), [cancel_command(p, x.client_id) for x in legs]
+
+
+def cancel_command(p: Pending, cid: ClientId) -> CancelProtection:
+    """The cancel of one of ``p``'s legs; urgent while ``p`` winds down (a leg fired: until
+    its siblings are gone they may execute too)."""
+    return CancelProtection(p.pending_id, cid, urgent=p.status is Status.EXITING)
 
 
 def _wind_down(p: Pending, now: Millis) -> Converged:

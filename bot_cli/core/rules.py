@@ -39,7 +39,7 @@ from bot_cli.core.model import (
     Status,
     TriggerPolicy,
 )
-from bot_cli.core.protect import cancel_legs, close_command, covered, deadline, protection_command
+from bot_cli.core.protect import cancel_command, cancel_legs, close_command, covered, deadline, protection_command
 from bot_cli.core.retry import backoff_ms
 
 
@@ -89,8 +89,7 @@ def rule_protection_report(p: Pending, e: ev.ProtectionReport, now: Millis, _: P
         return p, []
     if e.status is AlgoStatus.NEW:
         if leg.state is LegState.CANCELING:
-            urgent = p.status is Status.EXITING
-            return p, [CancelProtection(p.pending_id, e.client_id, urgent)]  # still open: cancel (again)
+            return p, [cancel_command(p, e.client_id)]  # still open: cancel (again)
         if leg.state is LegState.FIRED:
             return p, []  # a stale read: it has fired
         q = with_leg_state(p, e.client_id, LegState.LIVE)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from bot_cli.core.model import UNEXPLAINED, Pending, PendingId, PositionKey, PositionSide, Side, Status
+from bot_cli.core.model import Pending, PendingId, PositionKey, PositionSide, Side, Status
 
 
 def allocate(
@@ -28,7 +28,7 @@ def allocate(
         left = max(amount if side is Side.BUY else -amount, Decimal(0))
         group = sorted(
             (p for p in holders if p.spec.side is side),
-            key=lambda p: (p.verify_share, p.created_at, p.pending_id),
+            key=_share_order,
         )
         for p in group:
             out[p.pending_id] = min(p.share, left)
@@ -47,7 +47,7 @@ def charge(
         (p for p in entries
          if not p.status.terminal and p.key == key and p.spec.side is side and p.pending_id != taker
          and _room(p) > 0),
-        key=lambda p: (p.verify_share, p.created_at, p.pending_id), reverse=True,
+        key=_share_order, reverse=True,
     )  # fmt: skip
     out: dict[PendingId, Decimal] = {}
     left = quantity
@@ -59,8 +59,14 @@ def charge(
     return out
 
 
+def _share_order(p: Pending) -> tuple[bool, int, str]:
+    """The share rule's order: shares are given first to entries nothing is in doubt about,
+    oldest first; what is lacking is charged from the end."""
+    return p.verify_share, p.created_at, p.pending_id
+
+
 def _room(p: Pending) -> Decimal:
-    return p.share + sum((x.quantity for x in p.exits if x.key.startswith(UNEXPLAINED)), Decimal(0))
+    return p.share + p.unexplained
 
 
 def shortfall(entries: Iterable[Pending], symbol: str, position_side: PositionSide, amount: Decimal) -> Decimal:

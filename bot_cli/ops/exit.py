@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot_cli.core.history import operator_noted
 from bot_cli.errors import BotError
 from bot_cli.ops.journal import read_back, read_journal, why_not
 
@@ -195,7 +196,7 @@ async def _ask_daemon(
 def _taken(request: Path, p: Pending, asked_at: int) -> bool:
     """The daemon took the request: it removed the file, or (killed before it could) the
     entry's record already carries the operator's step, written before the file goes."""
-    return not request.exists() or any(n.at >= asked_at and n.text.startswith("operator:") for n in p.history)
+    return not request.exists() or operator_noted(p, asked_at)
 
 
 def _refresh(store: PendingEntryStore, last: dict[Any, Pending]) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli.test_cancel_close import stop
 from tests.e2e.harness import BOT, free_port, wait_for
 
 
@@ -121,12 +122,7 @@ def test_the_quickstart_runs_as_written(tmp_path: Path) -> None:
     finally:
         http.close()
         for proc in background:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(proc)
 
 
 def _answers(http: httpx.Client) -> bool:
