@@ -96,6 +96,23 @@ class InboxConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadmanConfig:
+    """Binance's countdownCancelAll, armed per symbol while an entry order rests."""
+
+    countdown_s: float = 120.0  # resting entries are cancelled this long after the daemon's last renewal; 0 = off
+    foreign_orders: str = "skip"  # a symbol with regular orders that are not the bot's: "skip" it | "include" them
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Prometheus text on http://host:port/metrics while `bot run` runs."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 18767
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None = None
     venue: VenueConfig = field(default_factory=VenueConfig)
@@ -104,6 +121,8 @@ class Config:
     demo: DemoConfig = field(default_factory=DemoConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     inbox: InboxConfig = field(default_factory=InboxConfig)
+    deadman: DeadmanConfig = field(default_factory=DeadmanConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def policy(self) -> Policy:
@@ -127,7 +146,7 @@ class Config:
 
 _SECTIONS: dict[str, type[Any]] = {
     "venue": VenueConfig, "protection": ProtectionConfig, "paper": PaperConfig, "demo": DemoConfig,
-    "notify": NotifyConfig, "inbox": InboxConfig,
+    "notify": NotifyConfig, "inbox": InboxConfig, "deadman": DeadmanConfig, "metrics": MetricsConfig,
 }
 _CHOICES = {
     ("venue", "kind"): ("paper", "binance"),
@@ -135,6 +154,7 @@ _CHOICES = {
     ("venue", "position_mode"): ("auto", "one-way", "hedge"),
     ("protection", "on_immediate_trigger"): ("close", "alert"),
     ("protection", "unclaimed"): ("alert", "protect"),
+    ("deadman", "foreign_orders"): ("skip", "include"),
 }
 
 
@@ -205,6 +225,9 @@ def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
 
 MAX_RECV_WINDOW_MS = 60_000  # Binance refuses a larger recvWindow
 MAX_PORT = 65_535
+# The countdown is renewed every quarter of it; Binance checks countdowns every ~10 ms and
+# advises against tiny ones. One day is far beyond any sensible dead-man switch.
+MIN_COUNTDOWN_S, MAX_COUNTDOWN_S = 2.0, 86_400.0
 WHOLE_PCT = 100.0  # a distance from the mark of 100 % or more puts a trigger at or below 0
 
 
@@ -218,7 +241,8 @@ def _check_live(path: Path, venue: VenueConfig) -> None:
 
 
 def _check_ports(path: Path, config: Config) -> None:
-    for key, port in (("paper.port", config.paper.port), ("inbox.port", config.inbox.port)):
+    ports = {"paper.port": config.paper.port, "inbox.port": config.inbox.port, "metrics.port": config.metrics.port}
+    for key, port in ports.items():
         if not 1 <= port <= MAX_PORT:
             raise ConfigError(f"{path}: {key} = {port} is not a TCP port (1 to {MAX_PORT})")
 
@@ -240,6 +264,10 @@ def _check_numbers(path: Path, config: Config) -> None:
     for key, value in positive.items():
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{path}: {key} = {value} must be a number of seconds above 0")
+    countdown = config.deadman.countdown_s
+    if not (math.isfinite(countdown) and (countdown == 0 or MIN_COUNTDOWN_S <= countdown <= MAX_COUNTDOWN_S)):
+        raise ConfigError(f"{path}: deadman.countdown_s = {countdown} must be 0 (off) or seconds from"
+                          f" {MIN_COUNTDOWN_S:g} to {MAX_COUNTDOWN_S:g}")  # fmt: skip
     if not (math.isfinite(config.paper.volatility) and config.paper.volatility >= 0):
         raise ConfigError(f"{path}: paper.volatility = {config.paper.volatility} must be 0 or more")
 

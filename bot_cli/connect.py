@@ -158,6 +158,21 @@ async def _start_paper(cfg: Config, state_dir: Path, say: Callable[[str], None])
     return handle
 
 
+async def venue_key(cfg: Config) -> str:
+    """Which venue this is, for the probe verdicts found on it: Binance by its URL, a paper
+    venue by the id of the state it serves (``GET /paper/whoami``)."""
+    from bot_cli.store.probes import venue_key as key
+
+    if cfg.venue.kind != "paper":
+        return key("binance", cfg.rest_url())
+    try:
+        async with httpx.AsyncClient(timeout=cfg.venue.timeout_s) as client:
+            answer = (await client.get(f"{cfg.rest_url()}/paper/whoami")).json()
+    except (httpx.HTTPError, ValueError) as err:
+        raise BotError(f"the paper venue at {cfg.rest_url()} does not say which state it serves ({err})") from None
+    return key("paper", cfg.rest_url(), str(answer.get("id")) if isinstance(answer, dict) else None)
+
+
 def _private(state_dir: Path) -> None:
     from bot_cli.store import StateDirError
     from bot_cli.store.atomic import tighten_dir

@@ -121,6 +121,16 @@ class OrderMetered(Protocol):
         ...
 
 
+@runtime_checkable
+class Countdown(Protocol):
+    """A venue with a dead-man switch (Binance's countdownCancelAll; the paper venue has one)."""
+
+    async def countdown_cancel_all(self, symbol: str, countdown_ms: int) -> int:
+        """Cancel the symbol's open regular orders ``countdown_ms`` from now unless called again;
+        0 turns it off. Returns the countdown the venue set."""
+        ...
+
+
 class Venue(Protocol):
     async def place_entry(self, cmd: PlaceEntry) -> OrderReport: ...
 

@@ -23,6 +23,7 @@ from bot_cli.cli.enter import enter
 from bot_cli.cli.exit import cancel, close
 from bot_cli.cli.history import history
 from bot_cli.cli.init import init
+from bot_cli.cli.probe import probe
 from bot_cli.cli.recover import recover
 from bot_cli.cli.render import conventions, error
 from bot_cli.cli.run import run
@@ -116,6 +117,7 @@ app.command("enter", epilog="Example: bot enter BTCUSDT buy 0.010 --sl 95000 --t
             context_settings=NUMBERS_MAY_BE_NEGATIVE)(enter)
 app.command("adopt", epilog="Example: bot adopt BTCUSDT --sl 95000 --tp 99000")(adopt)
 app.command("status")(status)
+app.command("probe", epilog="Example: bot probe deadman --symbol BTCUSDT")(probe)
 app.command("history")(history)
 app.command("cancel")(cancel)
 app.command("close")(close)

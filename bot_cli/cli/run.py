@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bot_cli.config import Config
     from bot_cli.connect import Connection
     from bot_cli.notify import Notifier
+    from bot_cli.runtime.deadman import DeadmanSwitch
     from bot_cli.runtime.engine import ExecutionEngine
 
 log = logging.getLogger("bot_cli.run")
@@ -198,6 +199,8 @@ async def _serve(
         from bot_cli.ops.adopt import protect_unclaimed
 
         daemon.adopter = partial(protect_unclaimed, engine, cfg=cfg, state_dir=obj.state_dir, venue=cfg.rest_url())
+    daemon.deadman = await _deadman(obj, engine)
+    view.deadman = daemon.deadman  # type: ignore[union-attr]
     view.stream = daemon.stream  # type: ignore[union-attr]
     view.ears = daemon.ears  # type: ignore[union-attr]
     demo = _start_demo(cfg, conn, engine, view)
@@ -211,6 +214,33 @@ async def _serve(
                 demo.cancel()
             if ready_path is not None:
                 remove_ready(ready_path)
+
+
+async def _deadman(obj: AppContext, engine: ExecutionEngine) -> DeadmanSwitch | None:
+    """The dead-man switch as configured and as the probe verdicts of this venue allow."""
+    from bot_cli.connect import venue_key
+    from bot_cli.core.deadman import switch_for
+    from bot_cli.runtime.deadman import DeadmanSwitch
+    from bot_cli.store.probes import ProbesUnreadable, on_venue
+
+    cfg = obj.config.deadman
+    if cfg.countdown_s <= 0:
+        return None
+    try:
+        verdicts = on_venue(obj.state_dir, await venue_key(obj.config))
+    except ProbesUnreadable as err:
+        log.warning("%s; the dead-man switch goes by no verdict", err)
+        verdicts = {}
+    if verdicts:
+        log.info("venue rules (`bot probe`): %s", "; ".join(f"{v.name} {v.verdict} ({v.at[:10]})"
+                 for v in verdicts.values()), extra={"event": "probe_verdicts"})  # fmt: skip
+    found = verdicts.get("deadman")
+    switch = switch_for(
+        int(cfg.countdown_s * 1000), include_foreign=cfg.foreign_orders == "include",
+        paper=obj.config.venue.kind == "paper", verdict=found.verdict if found else None,
+        probed=f"{found.at[:10]}: {found.detail}" if found else "",
+    )  # fmt: skip
+    return DeadmanSwitch(engine, switch)
 
 
 async def _connect(

@@ -12,7 +12,7 @@ import typer
 from bot_cli.cli.context import AppContext
 from bot_cli.cli.render import age, print_json, table, warn
 from bot_cli.ops.journal import iso
-from bot_cli.ops.status import HEALTHY, Beat, Report, gather
+from bot_cli.ops.status import HEALTHY, Beat, Report, deadman_lines, gather
 
 
 EXPOSURE_HEADERS = (
@@ -68,6 +68,7 @@ def as_json_doc(r: Report) -> dict[str, Any]:
             heartbeat_at=d.beat.written_at, stream=raw.get("stream"),
             last_event_at=raw.get("last_event_at") or None,
             last_reconcile=raw.get("last_reconcile") or None, start_weight=raw.get("start_weight"),
+            deadman=raw.get("deadman"),
         )  # fmt: skip
     return {"daemon": daemon, "source": r.source, "entries": r.entries, "unreadable": r.unreadable,
             "exposure": r.exposure, "unclaimed": r.unclaimed, "problems": r.problems(), "exit_code": r.code}
@@ -110,6 +111,7 @@ def _daemon_lines(b: Beat, now: int, state: str) -> list[str]:
         f"last event: {_ago(raw.get('last_event_at'), now)}",
         f"heartbeat: {_ago(b.written_at, now)}",
     ]
+    lines += deadman_lines(raw.get("deadman"), now)
     if (weight := raw.get("start_weight")) is not None:
         lines.append(f"start: request weight {weight} (of the exchange's limit per minute)")
     if rec:

@@ -205,6 +205,13 @@ class LiveView:
         head = Text.assemble(
             ("bot run", "bold"), f"  venue {self.venue}  state {self.state_dir}  pid {os.getpid()}  up {up}s  ", stream
         )
+        deadman = getattr(self, "deadman", None)
+        if deadman is not None:
+            from bot_cli.ops.status import deadman_lines
+
+            lines = deadman_lines(deadman.describe(), self.engine.clock.now_ms())
+            bad = any("NOT" in line or "OFF" in line or "failing" in line for line in lines)
+            head.append("\n" + "; ".join(line.strip() for line in lines), style="bold red" if bad else "")
         return Group(Panel(head), self._pending_table(), self._events_table())
 
     def stream_ok(self) -> bool:

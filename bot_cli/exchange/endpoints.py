@@ -45,6 +45,9 @@ QUERY_ALGO = Endpoint("GET", "/fapi/v1/algoOrder", 1)
 CANCEL_ALGO = Endpoint("DELETE", "/fapi/v1/algoOrder", 1, throttled=False)
 OPEN_ALGOS = Endpoint("GET", "/fapi/v1/openAlgoOrders", 40)  # 40 without a symbol
 OPEN_ALGOS_OF = Endpoint("GET", "/fapi/v1/openAlgoOrders", 1)  # with a symbol
+# The dead-man switch's heartbeat: never held back by the read throttle (a missed renewal
+# cancels the resting entries it guards).
+COUNTDOWN_CANCEL_ALL = Endpoint("POST", "/fapi/v1/countdownCancelAll", 10, throttled=False)
 POSITION_RISK = Endpoint("GET", "/fapi/v3/positionRisk", 5)
 POSITION_MODE = Endpoint("GET", "/fapi/v1/positionSide/dual", 30)
 USER_TRADES = Endpoint("GET", "/fapi/v1/userTrades", 5)

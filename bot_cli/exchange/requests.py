@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot_cli.core import commands as cm
-from bot_cli.core.model import ClientId, Leg, OrderType, PositionSide
+from bot_cli.core.model import ClientId, Leg, OrderType, PositionSide, Side
 from bot_cli.exchange import endpoints as api
 from bot_cli.exchange.endpoints import Endpoint
 from bot_cli.exchange.signing import encode_params
@@ -36,6 +36,7 @@ __all__ = [
     "cancel_algo",
     "cancel_order",
     "close",
+    "countdown_cancel_all",
     "exchange_info",
     "for_command",
     "keepalive_listen_key",
@@ -47,6 +48,8 @@ __all__ = [
     "open_orders",
     "position_mode",
     "position_risk",
+    "probe_algo",
+    "probe_order",
     "query_algo",
     "query_order",
     "server_time",
@@ -141,6 +144,39 @@ def close(cmd: cm.ClosePosition, hedge_mode: bool) -> Request:
     ))
 
 
+# --- `bot probe`'s small orders far from the market --------------------------------
+
+
+def probe_order(
+    symbol: str, side: Side, quantity: Decimal, client_id: str, *, position_side: PositionSide, hedge_mode: bool,
+    price: Decimal | None = None, reduce: bool = False,
+) -> Request:
+    """POST /fapi/v1/order: a LIMIT (GTC) at ``price``, else a MARKET; ``reduce`` only reduces."""
+    what = f"probe order {client_id}"
+    priced: Params = (("price", _num(price)), ("timeInForce", "GTC")) if price is not None else ()
+    return Request(api.NEW_ORDER, (
+        ("symbol", symbol), ("side", side.value), ("type", "LIMIT" if price is not None else "MARKET"),
+        *_side(position_side, hedge_mode, what), ("quantity", _num(quantity)), *priced,
+        *(_reduce_only(hedge_mode) if reduce else ()), ("newClientOrderId", client_id), ("newOrderRespType", "ACK"),
+    ))
+
+
+def probe_algo(
+    symbol: str, side: Side, quantity: Decimal, client_id: str, *, trigger: Decimal, position_side: PositionSide,
+    hedge_mode: bool, reduce: bool = False, time_in_force: str = "",
+) -> Request:
+    """POST /fapi/v1/algoOrder: a CONDITIONAL STOP_MARKET on the mark price; ``reduce`` as a leg
+    is (reduceOnly in one-way mode), ``time_in_force`` e.g. GTE_GTC ("" = the default)."""
+    what = f"probe algo order {client_id}"
+    return Request(api.NEW_ALGO, (
+        ("algoType", "CONDITIONAL"), ("symbol", symbol), ("side", side.value),
+        *_side(position_side, hedge_mode, what), ("type", "STOP_MARKET"), ("quantity", _num(quantity)),
+        ("triggerPrice", _num(trigger)), ("workingType", "MARK_PRICE"),
+        *((("timeInForce", time_in_force),) if time_in_force else ()),
+        *(_reduce_only(hedge_mode) if reduce else ()), ("clientAlgoId", client_id),
+    ))
+
+
 def cancel_order(symbol: str, client_id: ClientId) -> Request:
     """DELETE /fapi/v1/order by our client id (its answer holds the final executedQty)."""
     return Request(api.CANCEL_ORDER, (("symbol", symbol), ("origClientOrderId", client_id)))
@@ -157,6 +193,12 @@ def query_order(symbol: str, client_id: ClientId) -> Request:
 
 def query_algo(client_id: ClientId) -> Request:
     return Request(api.QUERY_ALGO, (("clientAlgoId", client_id),))
+
+
+def countdown_cancel_all(symbol: str, countdown_ms: int) -> Request:
+    """POST /fapi/v1/countdownCancelAll: the symbol's open regular orders are cancelled
+    ``countdown_ms`` from now unless this is sent again; 0 turns the countdown off."""
+    return Request(api.COUNTDOWN_CANCEL_ALL, (("symbol", symbol), ("countdownTime", str(countdown_ms))))
 
 
 # --- reads ---------------------------------------------------------------------------

@@ -233,6 +233,19 @@ class BinanceRest:
         what = f"user trades of {symbol} order {order_id}"
         return parse(wire.parse_user_trades, await self._call(rq.user_trades(symbol, order_id), what), what)
 
+    async def countdown_cancel_all(self, symbol: str, countdown_ms: int) -> int:
+        """Arm (or renew) the symbol's dead-man switch; 0 turns it off. Returns the countdown set."""
+        what = f"countdown of {symbol}"
+        body = await self._call(rq.countdown_cancel_all(symbol, countdown_ms), what)
+        answered, countdown = parse(wire.parse_countdown, body, what)
+        if answered != symbol:
+            raise OutcomeUnknown(f"{what}: the answer is for {answered}")
+        return countdown
+
+    async def send(self, req: Request, what: str) -> object:
+        """Any request built in ``exchange.requests`` (`bot probe`'s); the accepted body, raw."""
+        return await self._call(req, what)
+
     async def new_listen_key(self) -> str:
         """POST /fapi/v1/listenKey: the account's key (the active one if it exists)."""
         body = await self._call(rq.new_listen_key(), "new listenKey")

@@ -195,3 +195,26 @@ def _journal(state_dir: Path) -> tuple[dict[str, int], list[dict[str, Any]], int
         warnings = store.warnings
     live = list(entries.values())
     return by_status(live), [x.as_dict() for x in exposure(live)], len(unreadable), warnings
+
+
+def deadman_lines(d: Any, now_ms: int) -> list[str]:
+    """The dead-man switch as the heartbeat has it: which symbols are covered, which are not and why."""
+    if not isinstance(d, dict):
+        return ["dead-man switch: off ([deadman] countdown_s = 0)"]
+    head = f"dead-man switch: countdown {d.get('countdown_s', 0):g}s, going by {d.get('basis') or '?'}"
+    armed, skipped, errors = d.get("armed") or {}, d.get("skipped") or {}, d.get("errors") or {}
+    if not d.get("allowed", True):
+        lines = [f"dead-man switch: OFF: {d.get('why_not')}"]
+    elif not armed and not skipped:
+        lines = [f"{head}; no entry order rests, nothing armed"]
+    else:
+        lines = [head]
+    for symbol, at in sorted(armed.items()):
+        renewed = f"renewed {max(0, now_ms - at) / 1000:.0f}s ago" if isinstance(at, int) and at > 0 else "arming"
+        lines.append(f"  {symbol}: armed, {renewed}")
+    if d.get("allowed", True):
+        lines += [f"  {symbol}: NOT armed: {why}" for symbol, why in sorted(skipped.items())]
+    else:
+        lines += [f"  {symbol}: resting entries NOT covered" for symbol in sorted(skipped)]
+    lines += [f"  {symbol}: failing: {why}" for symbol, why in sorted(errors.items())]
+    return lines

@@ -27,6 +27,7 @@ from bot_cli.core.retry import doubling_ms
 from bot_cli.core.summary import Unclaimed, unclaimed_positions
 from bot_cli.exchange.user_stream import UserStream
 from bot_cli.exchange.wire import AccountUpdate, AlgoUpdate, OrderUpdate, StreamMessage
+from bot_cli.runtime.deadman import DeadmanSwitch
 from bot_cli.runtime.dispatch import Job
 from bot_cli.runtime.ears import Ears, stream_should_say
 from bot_cli.runtime.engine import ExecutionEngine, Recovery
@@ -93,6 +94,11 @@ class Daemon:
         self._want = asyncio.Event()
         self.reconciled = asyncio.Event()  # the first reconcile is done
         self._yielded = 0.0  # when the stream's reader last let the loop turn
+        self.deadman: DeadmanSwitch | None = None  # countdownCancelAll per symbol, when configured
+        self.on_step: Callable[[PendingId | None], None] | None = None  # an entry moved (the metrics)
+        self.notifier_counts: Callable[[], dict[str, int]] | None = None  # alerts delivered, failed, dropped
+        self.reconcile_failures = 0
+        self.timers_turned_at = engine.clock.now_ms()  # the timers' last turn (the watchdog's "wedged")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until stop is set; then let the commands in flight finish.
@@ -119,6 +125,9 @@ class Daemon:
             self._task("heartbeat", self._beat),
             self._task("account", self._count_foreign),
         ]
+        if self.deadman is not None:
+            self.heartbeat.deadman = self.deadman.describe
+            tasks.append(self._task("deadman", self.deadman.run))
         await self._until_stopped(stop, tasks)
 
     async def _until_stopped(self, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
@@ -170,6 +179,7 @@ class Daemon:
     async def _timers(self) -> None:
         while True:
             self.engine.fire_due_checks()
+            self.timers_turned_at = self.engine.clock.now_ms()
             await asyncio.sleep(TICK_S)
 
     def poke(self, *_: object) -> None:
@@ -242,6 +252,7 @@ class Daemon:
                 if self.engine.fatal is not None:
                     raise
                 failures += 1
+                self.reconcile_failures += 1
                 asked = err.retry_after if isinstance(err, Unavailable) else 0.0  # the exchange's word
                 wait = max(doubling_ms(failures, RETRY_FIRST_MS, RETRY_MAX_MS) / 1000, asked)
                 log.warning("reconcile (%s) failed: %s; again in %.1fs", why, err, wait,
@@ -263,7 +274,9 @@ class Daemon:
         self.heartbeat.event()
         if isinstance(message, OrderUpdate | AlgoUpdate):
             self._heard(message.report.client_id, now)
-            if self.engine.deliver_report(message.report) is not None:
+            if (pid := self.engine.deliver_report(message.report)) is not None:
+                if self.on_step is not None:
+                    self.on_step(pid)
                 await self._let_sends_go()
         else:
             self._heard(None, now)
@@ -284,6 +297,8 @@ class Daemon:
 
     def _answered(self, job: Job) -> None:
         """A REST answer showed one of our orders changed: the stream owes us that event."""
+        if self.on_step is not None:
+            self.on_step(job.pending_id)
         cid = stream_should_say(job)
         if cid is not None and self._stream_up():
             self.ears.expect(cid, job.queued_at, self.engine.clock.now_ms())

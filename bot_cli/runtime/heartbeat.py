@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class Heartbeat:
     # When the daemon last counted the conditional orders that are not the bot's (the engine
     # keeps the count): `bot enter` admits against it without a costly read of its own.
     foreign_counted_at: int = 0
+    deadman: Callable[[], dict[str, Any]] | None = None  # the dead-man switch's state, if it runs
 
     @property
     def unclaimed_keys(self) -> set[tuple[str, PositionSide]]:
@@ -83,6 +85,7 @@ class Heartbeat:
                 "foreign_conditional": self.engine.foreign_conditional if self.foreign_counted_at else None,
                 "counted_at": self.foreign_counted_at,
             },
+            "deadman": self.deadman() if self.deadman is not None else None,
         }
 
     def write(self) -> None:

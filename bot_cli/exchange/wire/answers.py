@@ -309,5 +309,21 @@ def parse_position_mode(d: object) -> bool:
     return value
 
 
+def parse_algo_terms(d: object) -> tuple[str, str]:
+    """An algo order's timeInForce and the reason the service gave for ending it ("" if none):
+    what `bot probe` reports besides the AlgoReport."""
+    m = obj(d, "algo order")
+    tif, reason = m.get("timeInForce", ""), m.get("rm", m.get("reason", ""))
+    return (tif if isinstance(tif, str) else "", reason if isinstance(reason, str) else "")
+
+
+def parse_countdown(d: object) -> tuple[str, int]:
+    """POST /fapi/v1/countdownCancelAll: the symbol and the countdown set, in ms (Binance
+    answers the countdown as a string; a number is read too)."""
+    w = "countdown answer"
+    m = obj(d, w)
+    return text(m, "symbol", w), integer(m, "countdownTime", w)
+
+
 def parse_listen_key(d: object) -> str:
     return text(obj(d, "listenKey answer"), "listenKey", "listenKey answer")
