@@ -35,8 +35,64 @@ async def side_services(
         connected=daemon.stream.connected.is_set, on_accepted=daemon.poke, say=say,
         stacking=cfg.protection.stacking,
     )  # fmt: skip
-    async with inbox, _notifications(cfg, daemon, notifier, venue):
+    async with (
+        inbox, _notifications(cfg, daemon, notifier, venue), _metrics(cfg, daemon, notifier, say), _systemd(daemon)
+    ):
         yield
+
+
+@contextlib.asynccontextmanager
+async def _systemd(daemon: Daemon) -> AsyncIterator[None]:
+    """READY=1, WATCHDOG=1 and STATUS= under systemd (NOTIFY_SOCKET set); nothing otherwise."""
+    from bot_cli.runtime import watchdog
+
+    sd, interval = watchdog.from_env()
+    if sd is None:
+        yield
+        return
+    task = asyncio.create_task(watchdog.run(daemon, sd, interval), name="systemd")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        sd.send("STOPPING=1")
+        sd.close()
+
+
+@contextlib.asynccontextmanager
+async def _metrics(cfg: Config, daemon: Daemon, notifier: Notifier, say: Callable[[str], None]) -> AsyncIterator[None]:
+    """Prometheus text at http://host:port/metrics, when enabled; a port that cannot be listened
+    on stops `bot run` with that line (the operator asked for metrics)."""
+    if not cfg.metrics.enabled:
+        yield
+        return
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from bot_cli import __version__
+    from bot_cli.guest import bind, serve
+    from bot_cli.runtime.metrics import registry_for
+
+    registry, cover = registry_for(daemon, __version__)
+    daemon.on_step = cover.look
+    daemon.notifier_counts = lambda: dict(notifier.counts)
+
+    async def scrape(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    m = cfg.metrics
+    guest = await serve(Starlette(routes=[Route("/metrics", scrape)]), bind(m.host, m.port, "metrics.port"), "metrics")
+    host = f"[{m.host}]" if ":" in m.host else m.host
+    say(f"metrics on http://{host}:{guest.port}/metrics")
+    try:
+        yield
+    finally:
+        await guest.stop()
 
 
 @contextlib.asynccontextmanager

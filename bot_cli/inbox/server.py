@@ -19,22 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
-from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
 from bot_cli.config import InboxConfig
+from bot_cli.guest import Guest, ListenError, bind, serve
 from bot_cli.inbox.app import Connected, Inbox, create_app
 from bot_cli.inbox.guard import InboxError, secret_from
 from bot_cli.ops.checks import Market
 
 
 log = logging.getLogger("bot_cli.inbox")
-START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 5.0
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -43,11 +39,12 @@ class InboxHandle:
     """The inbox serving as a task of the current event loop."""
 
     inbox: Inbox
-    server: uvicorn.Server
-    task: asyncio.Task[None]
-    sock: socket.socket
+    guest: Guest
     host: str
-    port: int
+
+    @property
+    def port(self) -> int:
+        return self.guest.port
 
     @property
     def url(self) -> str:
@@ -56,15 +53,9 @@ class InboxHandle:
 
     async def stop(self) -> None:
         """Stop accepting signals; what was acknowledged is already durable."""
-        self.server.should_exit = True
-        try:  # asyncio.wait: a server that failed or was cancelled is reported, not re-raised
-            if not self.task.done():
-                await asyncio.wait([self.task], timeout=STOP_TIMEOUT_S)
-            if not self.task.done():
-                self.server.force_exit = True
-                await asyncio.wait([self.task], timeout=STOP_TIMEOUT_S)
+        try:
+            await self.guest.stop()
         finally:
-            self.sock.close()  # ours: uvicorn leaves a socket it was given open
             self.inbox.close()
 
 
@@ -104,49 +95,22 @@ async def start_inbox(
 ) -> InboxHandle:  # fmt: skip
     """Serve the inbox from a task of the running loop; returns once it accepts connections."""
     secret = secret_from(env)
-    sock = _bind(cfg.host, cfg.port)
+    try:
+        sock = bind(cfg.host, cfg.port, "inbox.port")
+    except ListenError as err:
+        raise InboxError(str(err)) from None
     inbox = Inbox(
         state_dir, market, secret, venue_name=venue_name, recv_window_ms=recv_window_ms,
         max_body_bytes=cfg.max_body_bytes, max_per_minute=cfg.max_per_minute, connected=connected,
         on_accepted=on_accepted, stacking=stacking,
     )  # fmt: skip
-    config = uvicorn.Config(create_app(inbox), lifespan="off", log_config=None,
-                            log_level="warning", access_log=False)  # fmt: skip
-    server = _GuestServer(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="inbox")
-    task.add_done_callback(_report)
-    port = sock.getsockname()[1]
-    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
-    while not server.started:  # uvicorn sets it once the listener is up
-        if task.done() or asyncio.get_running_loop().time() > deadline:
-            handle = InboxHandle(inbox, server, task, sock, cfg.host, port)
-            await handle.stop()
-            raise InboxError(f"the inbox on {cfg.host}:{port} did not start")
-        await asyncio.sleep(0.01)
-    return InboxHandle(inbox, server, task, sock, cfg.host, port)
-
-
-class _GuestServer(uvicorn.Server):
-    """uvicorn without signal handling: `bot run` owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """Our own socket, so "address in use" is an error we report, not uvicorn's sys.exit."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no delayed-ACK wait
-        sock.bind((host, port))
-    except OSError as err:
-        sock.close()
-        why = err.strerror or str(err)
-        raise InboxError(f"cannot listen on {host}:{port} ({why}): set inbox.port") from None
-    return sock
+        guest = await serve(create_app(inbox), sock, "inbox")
+    except ListenError as err:
+        inbox.close()
+        raise InboxError(str(err)) from None
+    guest.task.add_done_callback(_report)
+    return InboxHandle(inbox, guest, cfg.host)
 
 
 def _report(task: asyncio.Task[None]) -> None:

@@ -230,7 +230,7 @@ def test_a_signal_over_http_is_sent_and_protected_and_a_failed_inbox_stops_nothi
         assert answer.status_code == 202, answer.text
         pid = answer.json()["id"]
         await until(lambda: status_of(engine, pid) is Status.PROTECTED, "protected")
-        handle.task.cancel()  # the inbox server is gone
+        handle.guest.task.cancel()  # the inbox server is gone
         await asyncio.sleep(0)
         later = await protected_entry(engine, "k2")
         return pid, later
