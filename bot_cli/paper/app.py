@@ -11,7 +11,8 @@ client sees exactly what a lost response looks like.
 
 Admin API (JSON):
   GET  /paper/whoami                     the paper state it serves: {"id", "paper_dir"}
-  GET  /paper/state                      prices, both books, positions, wallet, key, faults
+  GET  /paper/state                      prices, both books, positions, wallet, countdowns
+                                         (symbol -> deadline ms), key, faults
   POST /paper/price   {"symbol", "price"} re-anchor a symbol's price path now
   GET  /paper/faults                     the switches that are on
   POST /paper/faults  {"add": [SPEC...], "clear": bool}   see ``faults`` for SPEC

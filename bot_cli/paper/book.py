@@ -1,8 +1,9 @@
 """The paper exchange's requests, at one instant (no I/O, no clock; time is always passed in).
 
 ``Book`` is the ``Ledger`` plus what a request does to it: accept or refuse a new order or algo
-order (with Binance's codes), look one up, cancel one, change the position mode or a price, and
-forget old records. A MARKET order fills at once, at the price of that instant.
+order (with Binance's codes), look one up, cancel one, arm a symbol's countdownCancelAll,
+change the position mode or a price, and forget old records. A MARKET order fills at once, at
+the price of that instant.
 
 The book never moves time itself: ``matching.advance`` brings it to ``now`` (filling resting
 orders and triggering algo orders on the way), and a request must be made at that instant or
@@ -15,12 +16,12 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from bot_cli.core.model import AlgoStatus, OrderStatus, PositionSide
+from bot_cli.core.model import AlgoStatus, PositionSide
 from bot_cli.paper import account, margin, shapes
 from bot_cli.paper.ledger import START_BALANCE, Ledger
 from bot_cli.paper.market import SYMBOLS
 from bot_cli.paper.records import Algo, Order
-from bot_cli.paper.rules import BookError, NewAlgo, NewOrder, check_algo, check_order
+from bot_cli.paper.rules import BookError, NewAlgo, NewOrder, check_algo, check_order, illegal_integer
 
 
 __all__ = ["MAX_OPEN_ALGOS", "MAX_OPEN_ORDERS", "RETENTION_MS", "START_BALANCE", "Book"]
@@ -97,9 +98,21 @@ class Book(Ledger):
             raise _unknown_order(err) from None
         if not order.is_open:
             raise BookError(-2011, "Unknown order sent.")
-        order = self.put_order(replace(order, status=OrderStatus.CANCELED, update_time=now))
-        self.emit(shapes.order_event(order, x="CANCELED", t=now, notional=self.notional(symbol)))
-        return order
+        return self.cancel(order, now)
+
+    def set_countdown(self, symbol: str, countdown_ms: int, now: int) -> None:
+        """countdownCancelAll: the symbol's countdown now ends at ``now + countdown_ms`` (the
+        one before is replaced); 0 turns it off. ``matching`` cancels when it ends."""
+        if symbol not in SYMBOLS:
+            raise BookError(-1121, "Invalid symbol.")
+        if countdown_ms < 0:
+            raise illegal_integer("countdownTime")
+        self.check_now(now)
+        if countdown_ms:
+            self.countdowns[symbol] = now + countdown_ms
+        else:
+            self.countdowns.pop(symbol, None)
+        self.dirty = True
 
     # --- algo orders ------------------------------------------------------------------------
 
@@ -154,9 +167,7 @@ class Book(Ledger):
             raise _unknown_order(err) from None
         if not algo.is_open:
             raise BookError(-2011, "Unknown order sent.")
-        algo = self.put_algo(replace(algo, status=AlgoStatus.CANCELED, update_time=now))
-        self.emit(shapes.algo_event(algo, now))
-        return algo
+        return self.end_algo(algo, AlgoStatus.CANCELED, now)
 
     # --- account ----------------------------------------------------------------------------
 

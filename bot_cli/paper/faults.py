@@ -34,9 +34,14 @@ Other faults:
 - ``drop_stream:SECONDS``      close every user-stream socket every SECONDS.
 - ``expire_listen_key``        expire the listenKey now: sockets get ``listenKeyExpired`` and are
   closed; PUT answers -1125 until a POST creates a new key (a one-shot action).
+- ``countdown_cancels_algo``   a countdownCancelAll that ends also cancels every open algo
+  order of its symbol (ALGO_UPDATE ``X=CANCELED``), not only the regular orders. Binance's docs
+  say nothing of algo orders, so the venue leaves them by default; this covers the other answer.
+  A switch: no argument, no ``:once``; it stays on until cleared.
 
 Examples: ``lost_response:order:once``, ``unknown_503:algoOrder``, ``rate_limit_429:*@ANY``,
-``late_visibility:5``, ``drop_stream:30``, ``slow_response:algoOrder@POST#2:20``.
+``late_visibility:5``, ``drop_stream:30``, ``slow_response:algoOrder@POST#2:20``,
+``countdown_cancels_algo``.
 """
 
 from __future__ import annotations
@@ -49,7 +54,9 @@ AFTER_KINDS = ("lost_response", "unknown_503", "timeout_1007")
 SLOW_KIND = "slow_response"
 SLOW_DEFAULT_S = 30.0
 ACTION_KINDS = ("drop_stream", "expire_listen_key")
-KINDS = (*RESPONSE_KINDS, SLOW_KIND, "late_visibility", *ACTION_KINDS)
+COUNTDOWN_KIND = "countdown_cancels_algo"
+SWITCH_KINDS = (COUNTDOWN_KIND,)  # on until cleared: no argument, no ``:once``
+KINDS = (*RESPONSE_KINDS, SLOW_KIND, "late_visibility", *ACTION_KINDS, *SWITCH_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 MUTATING = frozenset({"POST", "PUT", "DELETE"})
 _SLOW_ARGS = 2  # slow_response:ENDPOINT[@METHOD][#N]:SECONDS
@@ -92,6 +99,10 @@ def parse(spec: str) -> Fault:
         raise FaultError(f"unknown fault {kind!r} in {spec!r}; known: {', '.join(KINDS)}")
     if kind == SLOW_KIND:
         return _slow(spec, args, once)
+    if kind in SWITCH_KINDS:
+        if args or once:
+            raise FaultError(f"fault {spec!r} is a switch that stays on until cleared: no argument, no ':once'")
+        return Fault(spec, kind)
     if len(args) > 1:
         raise FaultError(f"fault {spec!r} has too many ':' parts; the form is KIND[:ARG][:once]")
     arg = args[0] if args else ""
@@ -171,6 +182,11 @@ class Faults:
 
     def specs(self) -> list[str]:
         return [f.spec for f in self.active]
+
+    @property
+    def countdown_cancels_algo(self) -> bool:
+        """Whether an ending countdownCancelAll takes the symbol's algo orders too."""
+        return any(f.kind == COUNTDOWN_KIND for f in self.active)
 
     def _take(self, kinds: tuple[str, ...], endpoint: str, method: str) -> Fault | None:
         for fault in self.active:

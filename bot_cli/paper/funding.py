@@ -8,7 +8,6 @@ GET /fapi/v1/income, and is pushed as an ACCOUNT_UPDATE with reason FUNDING_FEE.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 from bot_cli.paper import shapes_account
@@ -21,15 +20,8 @@ RATE = Decimal("0.0001")
 _EIGHT = Decimal("0.00000001")
 
 
-def times_between(start_ms: int, end_ms: int) -> Iterator[int]:
-    """Funding times in (start_ms, end_ms]."""
-    at = (start_ms // PERIOD_MS + 1) * PERIOD_MS
-    while at <= end_ms:
-        yield at
-        at += PERIOD_MS
-
-
 def next_time(now: int) -> int:
+    """The first funding time after ``now``."""
     return (now // PERIOD_MS + 1) * PERIOD_MS
 
 

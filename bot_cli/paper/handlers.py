@@ -18,6 +18,7 @@ from bot_cli.paper.rules import (
     Params,
     client_id,
     integer,
+    natural,
     parse_new_algo,
     parse_new_order,
     symbol_spec,
@@ -87,6 +88,14 @@ def cancel_all_orders(ex: PaperExchange, p: Params, now: int) -> Any:
     for order in ex.book.open_orders(symbol):
         ex.book.cancel_order(symbol, order.order_id, None, now)
     return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+def countdown_cancel_all(ex: PaperExchange, p: Params, now: int) -> Any:
+    """The symbol's dead-man switch, (re)armed for countdownTime ms, or off with 0. Binance
+    answers the countdown as a string (the SDK's model types it StrictStr)."""
+    symbol, countdown = symbol_spec(p).symbol, natural(p, "countdownTime")
+    ex.book.set_countdown(symbol, countdown, now)
+    return {"symbol": symbol, "countdownTime": str(countdown)}
 
 
 def open_orders(ex: PaperExchange, p: Params, now: int) -> Any:
@@ -198,6 +207,7 @@ ORDER_ROUTES: tuple[Route, ...] = (
     Route("GET", "/fapi/v1/openOrders", "SIGNED", w_symbol(40), open_orders),
     Route("GET", "/fapi/v1/allOrders", "SIGNED", w(5), all_orders),
     Route("DELETE", "/fapi/v1/allOpenOrders", "SIGNED", w(1), cancel_all_orders),
+    Route("POST", "/fapi/v1/countdownCancelAll", "SIGNED", w(10), countdown_cancel_all),
     Route("POST", "/fapi/v1/algoOrder", "SIGNED", w(0), new_algo, order_cost=ONE_ORDER),
     Route("GET", "/fapi/v1/algoOrder", "SIGNED", w(1), query_algo),
     Route("DELETE", "/fapi/v1/algoOrder", "SIGNED", w(1), cancel_algo),

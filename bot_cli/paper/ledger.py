@@ -7,8 +7,10 @@ the Binance-shaped user-stream events pile up in ``events`` and ``dirty`` is set
 persists the state and only then answers or pushes the events (``drain``).
 
 A fill is bookkeeping too (``fill``): it moves the order, the position and the wallet, records
-the trade and emits ORDER_TRADE_UPDATE and ACCOUNT_UPDATE. *When* something fills is decided
-elsewhere: by ``book`` for a MARKET order (at once), by ``matching`` as time passes.
+the trade and emits ORDER_TRADE_UPDATE and ACCOUNT_UPDATE; a fill that leaves every position of
+its symbol flat expires the symbol's open GTE_GTC algo orders. *When* something fills is decided
+elsewhere: by ``book`` for a MARKET order (at once), by ``matching`` as time passes. The same
+split holds for a countdownCancelAll that ends (``countdown_ends``): ``matching`` decides when.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from bot_cli.core.model import OrderStatus, PositionSide, Side
+from bot_cli.core.model import AlgoStatus, OrderStatus, PositionSide, Side
 from bot_cli.paper import account, shapes, shapes_account
 from bot_cli.paper.leverage import Setting
 from bot_cli.paper.market import PricePath
-from bot_cli.paper.records import Algo, Funding, Order, Position, Trade
+from bot_cli.paper.records import GTE_GTC, Algo, Funding, Order, Position, Trade
 
 
 START_BALANCE = Decimal(10000)
@@ -46,6 +48,10 @@ class Ledger:
         self.next_algo_id = 3_000_001
         self.next_trade_id = 500_001
         self.next_tran_id = 9_000_001
+        # countdownCancelAll: symbol -> the instant its open regular orders are cancelled
+        self.countdowns: dict[str, int] = {}
+        # the fault switch of that name (the venue sets it from its faults before advancing)
+        self.countdown_cancels_algo = False
         self.events: list[dict[str, Any]] = []
         self.dirty = False
         self._open_orders: dict[int, Order] = {}  # indexes, so ticks never scan history
@@ -81,6 +87,10 @@ class Ledger:
 
     def room(self, symbol: str, side: Side, ps: PositionSide) -> Decimal:
         return account.room(self.positions.get((symbol, ps)), side)
+
+    def flat(self, symbol: str) -> bool:
+        """No position on either side of ``symbol``."""
+        return not any(p.amount for (s, _), p in self.positions.items() if s == symbol)
 
     def notional(self, symbol: str) -> tuple[Decimal, Decimal]:
         """Open (bid, ask) notional of the symbol's resting orders, for the b/a event fields."""
@@ -161,7 +171,9 @@ class Ledger:
         change = trade.realized_pnl - trade.commission
         self.emit(shapes_account.account_event(self.balance, change, [(pos, price, self.setting(pos.symbol))], t))
         if clipped < qty:
-            return self.expire(order, t)  # nothing left to reduce: the rest would increase or flip
+            order = self.expire(order, t)  # nothing left to reduce: the rest would increase or flip
+        if self.flat(order.symbol):
+            self._expire_gte(order.symbol, t)
         return order
 
     def expire(self, order: Order, t: int) -> Order:
@@ -170,6 +182,35 @@ class Ledger:
         notional = self.notional(order.symbol)
         self.emit(shapes.order_event(order, x="EXPIRED", t=t, notional=notional, expiry_reason="4"))
         return order
+
+    def cancel(self, order: Order, t: int) -> Order:
+        """The open order ends CANCELED (a client's cancel, or a countdown that ended)."""
+        order = self.put_order(replace(order, status=OrderStatus.CANCELED, update_time=t))
+        self.emit(shapes.order_event(order, x="CANCELED", t=t, notional=self.notional(order.symbol)))
+        return order
+
+    def end_algo(self, algo: Algo, status: AlgoStatus, t: int) -> Algo:
+        """The open algo order ends untriggered (CANCELED or EXPIRED): one ALGO_UPDATE."""
+        algo = self.put_algo(replace(algo, status=status, update_time=t))
+        self.emit(shapes.algo_event(algo, t))
+        return algo
+
+    def countdown_ends(self, symbol: str, t: int) -> None:
+        """The symbol's countdownCancelAll ends at ``t``: its open regular orders are cancelled,
+        and its algo orders too while ``countdown_cancels_algo`` is on; the countdown is gone."""
+        self.countdowns.pop(symbol, None)
+        self.dirty = True
+        for order in sorted(self.open_orders(symbol), key=lambda o: o.order_id):
+            self.cancel(order, t)
+        if self.countdown_cancels_algo:
+            for algo in sorted(self.open_algos(symbol), key=lambda a: a.algo_id):
+                self.end_algo(algo, AlgoStatus.CANCELED, t)
+
+    def _expire_gte(self, symbol: str, t: int) -> None:
+        """Every position of ``symbol`` is closed: its open GTE_GTC algo orders expire."""
+        for algo in sorted(self.open_algos(symbol), key=lambda a: a.algo_id):
+            if algo.time_in_force == GTE_GTC:
+                self.end_algo(algo, AlgoStatus.EXPIRED, t)
 
     def _trade(self, order: Order, qty: Decimal, price: Decimal, t: int, maker: bool) -> Trade:
         pos, realized = account.apply_fill(self.position(order.symbol, order.position_side), order.side, qty, price, t)

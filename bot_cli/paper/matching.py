@@ -1,10 +1,13 @@
-"""Time passing on the paper account: limit fills, algo triggers and funding, up to an instant.
+"""Time passing on the paper account: limit fills, algo triggers, funding and countdowns.
 
 ``advance`` walks the price path in 100 ms steps. Within one whole second the path is monotone
 (see ``market``), so a second in which no resting order's price or trigger lies inside the
 price range of that second is skipped without stepping: hours of downtime with a few resting
 orders catch up in well under a second, and a symbol with nothing resting is not looked at.
-At every funding time passed, the account as of that moment pays or receives its funding.
+At every funding time passed, the account as of that moment pays or receives its funding; at
+every countdownCancelAll deadline passed, the symbol's open orders are cancelled then (after
+the step at that instant, before any later one), so an order past its deadline never fills.
+A countdown is a stop of the walk, not a reason to step: it costs nothing between deadlines.
 
 Fills are deterministic: a crossed LIMIT fills at its own price, at most 40% of its original
 quantity per step (so one crossing gives 2-3 fills on consecutive steps); a triggered algo
@@ -30,12 +33,24 @@ CHUNK = Decimal("0.4")  # largest share of an order's original quantity filled i
 
 
 def advance(book: Ledger, to_ms: int) -> None:
-    """Bring the account to ``to_ms``: fill limits, trigger algo orders, and settle funding at
-    every funding time passed (the account as of that moment pays it)."""
-    for at in funding.times_between(book.last_ms, to_ms):
+    """Bring the account to ``to_ms``: fill limits, trigger algo orders, settle funding at every
+    funding time passed (the account as of that moment pays it), and end every countdown whose
+    deadline is passed, at its deadline."""
+    while (at := _next_stop(book)) <= to_ms:
+        pay = at == funding.next_time(book.last_ms)
         _walk(book, at)
-        funding.settle(book, at)
+        if pay:
+            funding.settle(book, at)
+        for symbol in sorted(s for s, deadline in book.countdowns.items() if deadline <= at):
+            book.countdown_ends(symbol, at)
     _walk(book, to_ms)
+
+
+def _next_stop(book: Ledger) -> int:
+    """The next funding time or countdown deadline after ``last_ms`` (one already passed: now)."""
+    deadline = min(book.countdowns.values(), default=None)
+    pay_at = funding.next_time(book.last_ms)
+    return pay_at if deadline is None else min(pay_at, max(deadline, book.last_ms))
 
 
 def _walk(book: Ledger, to_ms: int) -> None:

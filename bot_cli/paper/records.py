@@ -28,6 +28,10 @@ ALGO_ONLY_TYPES = (
     "TRAILING_STOP_MARKET",
 )
 OPEN_ORDER = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+# Binance expires a GTE_GTC conditional order when every position of its symbol is closed.
+GTE_GTC = "GTE_GTC"
+# The algo timeInForce values accepted: the SDK's enum, and the undocumented GTE_GTC.
+ALGO_TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX", "GTD", "RPI", GTE_GTC)
 
 
 @dataclass(frozen=True, slots=True)

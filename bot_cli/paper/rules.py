@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from bot_cli.core.model import PositionSide, Side
 from bot_cli.paper.market import PERCENT_DOWN, PERCENT_UP, SYMBOLS, SymbolSpec
-from bot_cli.paper.records import ALGO_ONLY_TYPES, CONDITIONAL_TYPES
+from bot_cli.paper.records import ALGO_ONLY_TYPES, ALGO_TIME_IN_FORCE, CONDITIONAL_TYPES
 
 
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
@@ -93,11 +93,24 @@ def integer(p: Params, name: str, default: int | None = None) -> int | None:
     if text == "":
         return default
     if not re.fullmatch(r"-?[0-9]{1,19}", text):
-        raise BookError(
-            -1100,
-            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
-        )
+        raise illegal_integer(name)
     return int(text)
+
+
+def natural(p: Params, name: str) -> int:
+    """A mandatory whole number, 0 or more (a LONG such as countdownTime)."""
+    required(p, name)  # -1102 when not sent
+    value = integer(p, name)
+    if value is None or value < 0:
+        raise illegal_integer(name)
+    return value
+
+
+def illegal_integer(name: str) -> BookError:
+    """-1100: a parameter that is not a whole number of the range Binance names."""
+    return BookError(
+        -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+    )
 
 
 def boolean(p: Params, name: str) -> bool | None:
@@ -185,7 +198,8 @@ def parse_new_order(p: Params) -> NewOrder:
 
 
 def parse_new_algo(p: Params) -> NewAlgo:
-    """POST /fapi/v1/algoOrder parameters: CONDITIONAL STOP_MARKET / TAKE_PROFIT_MARKET."""
+    """POST /fapi/v1/algoOrder parameters: CONDITIONAL STOP_MARKET / TAKE_PROFIT_MARKET; a
+    timeInForce of the SDK's enum or GTE_GTC (undocumented, expired when the symbol goes flat)."""
     if required(p, "algoType") != "CONDITIONAL":
         raise BookError(-1130, "Data sent for parameter 'algoType' is not valid.")
     spec = symbol_spec(p)
@@ -201,9 +215,12 @@ def parse_new_algo(p: Params) -> NewAlgo:
     position_side = _position_side(p)
     _reduce_only_sent(p, position_side)
     protect = (p.get("priceProtect", "") or "false").lower() == "true"
+    tif = p.get("timeInForce", "") or "GTC"
+    if tif not in ALGO_TIME_IN_FORCE:
+        raise BookError(-1115, "Invalid timeInForce.")
     return NewAlgo(
         spec.symbol, side, kind, quantity, trigger, close, reduce_only, position_side,
-        client_id(p, "clientAlgoId"), working, protect, p.get("timeInForce", "GTC") or "GTC",
+        client_id(p, "clientAlgoId"), working, protect, tif,
     )  # fmt: skip
 
 

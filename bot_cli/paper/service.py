@@ -187,7 +187,9 @@ class PaperExchange:
         self.hub.publish(self.listen_key, self.book.drain())
 
     def advance(self, now: int) -> None:
-        """Bring the book to ``now``: resting orders fill and algo orders trigger on the way."""
+        """Bring the book to ``now``: resting orders fill, algo orders trigger and countdowns end
+        on the way (with the algo orders too while ``countdown_cancels_algo`` is on)."""
+        self.book.countdown_cancels_algo = self.faults.countdown_cancels_algo
         matching.advance(self.book, now)
 
     def sync(self) -> int:
@@ -283,7 +285,7 @@ class PaperExchange:
         return {"id": self.venue_id, "paper_dir": where}
 
     def snapshot(self) -> dict[str, Any]:
-        """GET /paper/state: prices, both books, positions, wallet, key and faults."""
+        """GET /paper/state: prices, both books, positions, wallet, countdowns, key and faults."""
         now = self.sync()
         book = self.book
         closed = sorted(
@@ -308,6 +310,7 @@ class PaperExchange:
                 for p in book.positions.values()
                 if p.amount
             ],
+            "countdowns": dict(sorted(book.countdowns.items())),
             "listenKey": {
                 "active": self.listen_key is not None,
                 "expiresAt": self.listen_key_expires,

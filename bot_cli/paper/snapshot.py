@@ -36,6 +36,7 @@ def header(book: Book) -> dict[str, Any]:
             s: {"leverage": v.leverage, "isolated": v.isolated} for s, v in book.settings.items()
         },
         "multi_assets": book.multi_assets,
+        "countdowns": dict(sorted(book.countdowns.items())),  # symbol -> deadline (ms)
         "anchors": {s: {"t0_ms": a.t0_ms, "p0": str(a.p0)} for s, a in book.path.anchors.items()},
     }
 
@@ -91,11 +92,13 @@ class Snapshotter:
 
 
 def load_settings(book: Book, head: dict[str, Any]) -> None:
-    """Leverage, margin type, multi-assets mode and the income id counter, from a header."""
+    """Leverage, margin type, multi-assets mode, the income id counter and the countdownCancelAll
+    deadlines, from a header (each absent in a state written before it existed)."""
     book.settings = {
         s: Setting(int(v["leverage"]), bool(v["isolated"]))
         for s, v in head.get("settings", {}).items()
     }
+    book.countdowns = {str(s): int(at) for s, at in head.get("countdowns", {}).items()}
     book.multi_assets = bool(head.get("multi_assets", False))
     book.next_tran_id = int(head.get("next_tran_id", book.next_tran_id))
 
