@@ -55,6 +55,7 @@ def test_the_unprotected_gauge_shows_a_bare_entry_and_falls_to_zero_once_its_sto
 
         seen = wait_for(lambda: when(scrape(port), lambda s: bare(s, "botcli_unprotected_quantity") > 0),
                         "the unprotected gauge to show the bare entry")  # fmt: skip
+        assert seen is not None
         assert bare(seen, "botcli_unprotected_quantity") == 0.010
         wait_for(lambda: bare(scrape(port), "botcli_unprotected_seconds") > 0.5, "the bare seconds to count")
         assert seen[("botcli_conditional_orders_limit", ())] == 200
@@ -62,6 +63,7 @@ def test_the_unprotected_gauge_shows_a_bare_entry_and_falls_to_zero_once_its_sto
         c.clear_faults()
         after = wait_for(lambda: when(scrape(port), lambda s: bare(s, "botcli_unprotected_quantity") == 0),
                          "the gauge back to 0 once the stop-loss is live")  # fmt: skip
+        assert after is not None
         assert bare(after, "botcli_unprotected_seconds") == 0
         assert after[("botcli_fill_to_protection_seconds_count", ())] >= 1
         assert after[("botcli_fill_to_protection_seconds_sum", ())] > 0.5  # it waited out the 429s
