@@ -35,7 +35,8 @@ def test_a_wanted_symbol_is_armed_then_renewed_only_once_a_quarter_of_the_countd
     too_soon = dm.plan({"BTCUSDT"}, {}, {"BTCUSDT": T0}, T0 + 29_999, ON)
     due = dm.plan({"BTCUSDT"}, {}, {"BTCUSDT": T0}, T0 + 30_000, ON)
 
-    assert too_soon.arm == () and too_soon.disarm == ()
+    assert too_soon.arm == ()
+    assert too_soon.disarm == ()
     assert due.arm == ("BTCUSDT",)
 
 

@@ -167,7 +167,8 @@ def test_a_venue_whose_countdown_strips_the_legs_is_found_out_and_the_switch_is_
         assert c.daemon_lines("dead-man switch", "cancel algo orders")
         assert c.state()["countdowns"] == {}, "the venue was sent a countdown"
         shown = _bot(c, "status")
-        assert "dead-man switch: OFF" in shown.stdout and f"{SYMBOL}: resting entries NOT covered" in shown.stdout
+        assert "dead-man switch: OFF" in shown.stdout
+        assert f"{SYMBOL}: resting entries NOT covered" in shown.stdout
         assert (c.entry_order(resting) or {}).get("status") == "NEW"
 
 

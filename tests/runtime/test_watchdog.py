@@ -101,7 +101,8 @@ def test_ready_comes_only_after_the_start_up_reconcile_then_the_watchdog_is_fed(
 
             assert first[0] == "READY=1"
             assert systemd.got[0][1], "READY=1 was said before the start-up reconcile"
-            assert first[1].startswith("STATUS=") and "stream up" in first[1]
+            assert first[1].startswith("STATUS=")
+            assert "stream up" in first[1]
             assert all(p[1].startswith("STATUS=") for p in pings)
 
     asyncio.run(scenario())
@@ -151,10 +152,12 @@ def test_a_daemon_that_can_hear_the_exchange_neither_by_stream_nor_by_rest_starv
 def test_outside_systemd_nothing_is_sent_and_without_watchdog_usec_there_is_no_ping() -> None:
     assert watchdog.from_env({}) == (None, None)
     notifier, interval = watchdog.from_env({"NOTIFY_SOCKET": "/run/x"})
-    assert notifier is not None and interval is None
+    assert notifier is not None
+    assert interval is None
     notifier.close()
     notifier, interval = watchdog.from_env({"NOTIFY_SOCKET": "@abstract", "WATCHDOG_USEC": "20000000"})
-    assert notifier is not None and notifier.address == "\0abstract"
+    assert notifier is not None
+    assert notifier.address == "\0abstract"
     assert interval == 10.0  # half the watchdog interval
     notifier.close()
     other_pid = {"NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "1"}
