@@ -48,6 +48,7 @@ class ProtectionConfig:
     unclaimed_stop_pct: float = 2.0  # "protect": the stop-loss this far from the mark, on the losing side
     unclaimed_take_pct: float = 0.0  # "protect": a take-profit this far on the other side; 0 = none
     stacking: bool = False  # more than one entry on one position (each leg exact to its entry's share)
+    breakeven_fee_pct: float = 0.1  # `bot amend --breakeven`: the round trip's fees above (below) the average fill
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,7 @@ MAX_PORT = 65_535
 # advises against tiny ones. One day is far beyond any sensible dead-man switch.
 MIN_COUNTDOWN_S, MAX_COUNTDOWN_S = 2.0, 86_400.0
 WHOLE_PCT = 100.0  # a distance from the mark of 100 % or more puts a trigger at or below 0
+MAX_FEE_PCT = 5.0  # fees of a round trip beyond this are a typo, not a fee schedule
 
 
 def _check_live(path: Path, venue: VenueConfig) -> None:
@@ -308,6 +310,9 @@ def _check_protection(path: Path, p: ProtectionConfig) -> None:
         raise ConfigError(f"{path}: protection.retry_max_ms ({p.retry_max_ms}) must be at least"
                           f" protection.recheck_ms ({p.recheck_ms}), the first wait")  # fmt: skip
     _check_unclaimed(path, p)
+    if not (math.isfinite(p.breakeven_fee_pct) and 0 <= p.breakeven_fee_pct < MAX_FEE_PCT):
+        raise ConfigError(f"{path}: protection.breakeven_fee_pct = {p.breakeven_fee_pct} must be a percentage"
+                          f" from 0 to below {MAX_FEE_PCT:g} (the fees of a round trip, e.g. 0.1)")  # fmt: skip
 
 
 def _check_unclaimed(path: Path, p: ProtectionConfig) -> None:

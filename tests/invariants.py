@@ -113,6 +113,22 @@ def check_invariants(
         elif record["status"] not in SETTLED:
             problems.append(f"4: {pid} did not converge: {record['status']} {record['reason']}")
     problems += [f"7: {pid} executed {-qty} more than it filled" for pid, qty in shares.items() if qty < 0]
+    problems += _at_levels(venue, journal)
+    return problems
+
+
+def _at_levels(venue: FakeExchange, journal: dict[str, dict[str, object]]) -> list[str]:
+    """9: every live leg triggers where its entry's record asks (an operator may have moved it):
+    a move converges to exactly the new levels, never to the old, never to both."""
+    problems = []
+    for cid, algo in venue.algos.items():
+        parsed = parse_client_id(cid)
+        if parsed is None or algo.report.status is not AlgoStatus.NEW or parsed.pending_id not in journal:
+            continue
+        p = decode_record(parsed.pending_id, journal[parsed.pending_id])
+        if isinstance(p, Pending) and algo.report.trigger_price != p.spec.trigger(parsed.leg):
+            want = p.spec.trigger(parsed.leg)
+            problems.append(f"9: {cid} is live at {algo.report.trigger_price}, its entry asks {want}")
     return problems
 
 

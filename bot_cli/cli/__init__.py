@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from bot_cli.cli import config_cmd, notify, paper, pending
 from bot_cli.cli.adopt import adopt
+from bot_cli.cli.amend import amend
 from bot_cli.cli.context import show_version, start
 from bot_cli.cli.enter import enter
 from bot_cli.cli.exit import cancel, close
@@ -121,6 +122,7 @@ app.command("probe", epilog="Example: bot probe deadman --symbol BTCUSDT")(probe
 app.command("history")(history)
 app.command("cancel")(cancel)
 app.command("close")(close)
+app.command("amend", epilog="Example: bot amend bc0mi3k2x7a1b2c --sl 96500")(amend)
 app.command("init")(init)
 app.add_typer(config_cmd.app, name="config")
 

@@ -67,7 +67,7 @@ def _run(obj: AppContext, target: str, verb: str, timeout: float, as_json: bool)
     from bot_cli.ops.exit import exit_entries
 
     obj.check_config()
-    _show(asyncio.run(exit_entries(obj.config, obj.state_dir, target, verb=verb, timeout=timeout)), as_json)
+    show_outcomes(asyncio.run(exit_entries(obj.config, obj.state_dir, target, verb=verb, timeout=timeout)), as_json)
 
 
 # -- the answer -------------------------------------------------------------------------
@@ -78,7 +78,8 @@ def what(p: Pending) -> str:
     if p.status.terminal:
         return p.reason or p.status.value.lower()
     if p.status.value == PROTECTED:
-        return f"entry order over with {p.filled_qty} filled; its share {p.share} stays protected"
+        levels = f"stop-loss {p.spec.stop_loss}" + (f", take-profit {p.spec.take_profit}" if p.spec.take_profit else "")
+        return f"entry order over with {p.filled_qty} filled; its share {p.share} stays protected ({levels})"
     if p.status.value == EXITING and p.close is not None:
         c = p.close
         return f"market close {c.client_id} of {c.quantity} in flight ({c.state.value})"
@@ -87,7 +88,7 @@ def what(p: Pending) -> str:
     return p.reason or ("entry order over" if p.entry_done else "entry order still working")
 
 
-def _show(outcomes: list[Outcome], as_json: bool) -> None:
+def show_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
     if as_json:
         print_json({"results": [_as_json(o) for o in outcomes]})
     else:
@@ -109,5 +110,7 @@ def _as_json(o: Outcome) -> dict[str, Any]:
     return {
         "id": p.pending_id, "symbol": p.spec.symbol, "state": p.status.value, "reason": p.reason,
         "filled_quantity": str(p.filled_qty), "share": str(p.share), "by": o.by,
+        "stop_loss": str(p.spec.stop_loss),
+        "take_profit": None if p.spec.take_profit is None else str(p.spec.take_profit),
         "note": o.note or None, "exit_code": o.code,
     }  # fmt: skip

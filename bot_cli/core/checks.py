@@ -28,7 +28,7 @@ from typing import Protocol
 from bot_cli.core.model import EntrySpec, OrderType, PositionSide, Side
 
 
-__all__ = ["Filters", "Violation", "check_entry", "violations"]
+__all__ = ["Filters", "Violation", "check_entry", "check_levels", "violations"]
 
 
 class Filters(Protocol):
@@ -83,6 +83,19 @@ class Violation:
 def check_entry(spec: EntrySpec, filters: Filters, mark: Decimal) -> Violation | None:
     """The first rule the entry (or one of its protective orders) breaks, or None."""
     return next(violations(spec, filters, mark), None)
+
+
+def check_levels(spec: EntrySpec, filters: Filters, mark: Decimal, *, holding: bool, working: bool) -> Violation | None:
+    """Moved levels (`bot amend`): on the tick, and on their sides of the mark for a share held
+    now (a leg placed now must not trigger at once) and of the entry price for an entry order
+    that still works (as an entry's)."""
+    found = _price_filter(spec, filters, mark)
+    if found is None and working and spec.price is not None:
+        found = _entry_sides(spec, filters, mark)
+    if found is None and holding:
+        found = _check_sides(spec, "MARK_PRICE", f"{filters.symbol}'s mark price", mark, _shown(mark, filters),
+                             when="at once")  # fmt: skip
+    return found
 
 
 def violations(spec: EntrySpec, filters: Filters, mark: Decimal) -> Iterator[Violation]:
@@ -179,7 +192,7 @@ def _mark_sides(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
 
 
 def _check_sides(
-    spec: EntrySpec, rule: str, what: str, ref: Decimal, shown: str
+    spec: EntrySpec, rule: str, what: str, ref: Decimal, shown: str, *, when: str = "as soon as the entry fills"
 ) -> Violation | None:
     """A BUY's stop-loss below ``ref`` and take-profit above it; a SELL's the other way round."""
     buy = spec.side is Side.BUY
@@ -192,7 +205,7 @@ def _check_sides(
     for name, value, rel, ok in checks:
         if not ok:
             text = (f"{name} {_s(value)} is not {rel} {what} {shown} ({rule}): for a {word}"
-                    " it would trigger as soon as the entry fills (-2021);"
+                    f" it would trigger {when} (-2021);"
                     f" use a {name} {rel} {shown}")
             field = "markPrice" if rule == "MARK_PRICE" else "price"
             return Violation(rule, field, name, value, ref, text)

@@ -92,6 +92,8 @@ TRANSITIONS: dict[type[Any], dict[Status, Status]] = {
     # Cancel: S/OP/PF keep their status until the cancel's answer says what filled.
     ev.OperatorCancel: {R: Status.CANCELED, S: S, OP: OP, PF: PF, P: P, PR: PR, X: X, NA: NA},
     ev.OperatorClose: {PF: X, P: X, PR: X, X: X, NA: X},
+    # Winding down or parked, there is nothing to move: the operator closes or looks instead.
+    ev.OperatorAmend: _same(R, S, OP, PF, P, PR),
     ev.OperatorDrop: dict.fromkeys(_LIVE, Status.DROPPED),
 }
 
@@ -358,6 +360,21 @@ def _operator_cancel(p: Pending, e: ev.OperatorCancel, now: Millis, pol: Policy)
     return q, ([] if p.entry_done else [rules.cancel_entry(q)])
 
 
+def _operator_amend(p: Pending, e: ev.OperatorAmend, now: Millis, _: Policy) -> Reacted:
+    """The new levels go into the spec (and the journal) before anything is sent; convergence
+    then places each moved leg anew and cancels the old once the new is live."""
+    s = p.spec
+    new = replace(
+        s, stop_loss=s.stop_loss if e.stop_loss is None else e.stop_loss,
+        take_profit=s.take_profit if e.take_profit is None else e.take_profit,
+    )  # fmt: skip
+    moved = [f"{name} {old} -> {now_}" for name, old, now_ in (
+        ("stop-loss", s.stop_loss, new.stop_loss), ("take-profit", s.take_profit, new.take_profit)) if old != now_]
+    if not moved:
+        return p, []
+    return note(replace(p, spec=new), now, f"{OPERATOR}move the {', the '.join(moved)}"), []
+
+
 def _operator_close(p: Pending, e: ev.OperatorClose, now: Millis, _: Policy) -> Reacted:
     """Flatten: the wind-down cancels the entry order's rest, then its legs, then closes the share."""
     q = note(replace(p, status=X, flatten=True, reason="closed by the operator"), now, f"{OPERATOR}close at market")
@@ -399,6 +416,7 @@ _HANDLERS: dict[type[Any], Handler] = {
     ev.CheckDue: _check_due,
     ev.EvidenceConflict: _evidence_conflict,
     ev.OperatorCancel: _operator_cancel,
+    ev.OperatorAmend: _operator_amend,
     ev.OperatorClose: _operator_close,
     ev.OperatorDrop: _operator_drop,
 }

@@ -312,6 +312,17 @@ class OperatorCancel:
 
 
 @dataclass(frozen=True, slots=True)
+class OperatorAmend:
+    """An operator moves the entry's stop-loss and/or take-profit (checked before it is taken:
+    ``ops.amend``). The legs follow: a new leg at the new trigger first, the old one cancelled
+    once the new is live."""
+
+    pending_id: PendingId
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorClose:
     """An operator closes the entry's own share at market (reduce-only), cancelling the rest
     of its entry order first and its legs after."""
@@ -356,6 +367,7 @@ Event = (
     | CheckDue
     | EvidenceConflict
     | OperatorCancel
+    | OperatorAmend
     | OperatorClose
     | OperatorDrop
 )

@@ -75,12 +75,17 @@ def covers(p: Pending, leg: Leg) -> bool:
     if _covers_alone(p, leg):
         return True
     kept = _kept(p, leg)
-    return bool(kept) and all(x.state is LegState.LIVE for x in kept) and _total(kept) == p.share
+    return bool(kept) and all(x.state is LegState.LIVE and _at_level(p, x) for x in kept) and _total(kept) == p.share
+
+
+def _at_level(p: Pending, x: ProtectionOrder) -> bool:
+    """The leg triggers where the entry now asks (an operator may have moved it)."""
+    return x.trigger_price == p.spec.trigger(x.leg)
 
 
 def _covers_alone(p: Pending, leg: Leg) -> bool:
     x = p.current(leg)
-    return x is not None and x.state is LegState.LIVE and x.quantity == p.share
+    return x is not None and x.state is LegState.LIVE and x.quantity == p.share and _at_level(p, x)
 
 
 def _kept(p: Pending, leg: Leg) -> list[ProtectionOrder]:
@@ -155,11 +160,13 @@ def _protect(p: Pending, now: Millis, policy: Policy) -> Converged:
 
 def _trim(p: Pending) -> Converged:
     """Exact legs: where the legs of a kind kept exceed the share, cancel the newest first until
-    they do not (the oldest are the ones seen live longest)."""
-    drop: list[ProtectionOrder] = []
+    they do not (the oldest are the ones seen live longest). A live leg an operator moved is
+    cancelled first and placed anew at its new level once the cancel is answered: two stops for
+    one share, even for a moment, could take another entry's share."""
+    drop = [x for x in _kept(p, Leg.SL) + _kept(p, Leg.TP) if x.state is LegState.LIVE and not _at_level(p, x)]
     for leg in p.spec.legs:
-        excess = _total(_kept(p, leg)) - p.share
-        for x in sorted(_kept(p, leg), key=lambda x: x.gen, reverse=True):
+        excess = _total([x for x in _kept(p, leg) if x not in drop]) - p.share
+        for x in sorted((x for x in _kept(p, leg) if x not in drop), key=lambda x: x.gen, reverse=True):
             if excess <= 0:
                 break
             drop.append(x)
@@ -199,7 +206,7 @@ def _needs_new(p: Pending, leg: Leg) -> bool:
     x = p.current(leg)
     if x is None:
         return True
-    return x.state not in IN_FLIGHT and not (x.state is LegState.LIVE and x.quantity == p.share)
+    return x.state not in IN_FLIGHT and not (x.state is LegState.LIVE and x.quantity == p.share and _at_level(p, x))
 
 
 def protection_command(p: Pending, x: ProtectionOrder) -> PlaceProtection:

@@ -1,4 +1,4 @@
-"""`bot cancel` and `bot close`: an operator's exits, through the core.
+"""`bot cancel`, `bot close` and `bot amend`: an operator's requests, through the core.
 
 Both are operator events of the lifecycle table; what can take one is checked first, so a
 refusal changes nothing. With a daemon holding the state dir, a request is left for it
@@ -21,14 +21,18 @@ from bot_cli.ops.journal import read_back, read_journal, why_not
 
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from bot_cli.config import Config
     from bot_cli.core.events import Event
     from bot_cli.core.model import Pending
     from bot_cli.runtime.engine import ExecutionEngine
     from bot_cli.state_store import PendingEntryStore
 
-CANCEL, CANCEL_CLOSE, CLOSE = "cancel", "cancel-close", "close"  # store.requests.VERBS
-WORDS = {CANCEL: "cancel", CANCEL_CLOSE: "cancel and close", CLOSE: "close"}
+CANCEL, CANCEL_CLOSE, CLOSE, AMEND = "cancel", "cancel-close", "close", "amend"  # store.requests.VERBS
+WORDS = {CANCEL: "cancel", CANCEL_CLOSE: "cancel and close", CLOSE: "close", AMEND: "amend"}
+DONE = {CANCEL: "cancelled", CANCEL_CLOSE: "cancelled and closed", CLOSE: "closed", AMEND: "amended"}
+Levels = dict[str, "Decimal"]  # amend: "stop_loss" / "take_profit" -> the new trigger
 NOT_SETTLED = 3  # not done within --timeout: the daemon (or the next `bot run`) finishes it
 FOLLOW_S = 15.0
 POLL_S = 0.1  # the daemon takes requests every 0.1 s
@@ -50,10 +54,11 @@ class Outcome:
 
 
 async def exit_entries(
-    cfg: Config, state_dir: Path, target: str, *, verb: str, timeout: float
+    cfg: Config, state_dir: Path, target: str, *, verb: str, timeout: float, levels: Levels | None = None
 ) -> list[Outcome]:
-    """Apply ``verb`` (CANCEL, CANCEL_CLOSE or CLOSE) to ``target``: through the daemon if one
-    holds the state dir, else here; BotError (nothing changed) if no entry can take it."""
+    """Apply ``verb`` (CANCEL, CANCEL_CLOSE, CLOSE, or AMEND to ``levels``) to ``target``: through
+    the daemon if one holds the state dir, else here; BotError (nothing changed) if no entry can
+    take it."""
     from bot_cli.state_store import LockHeld, PendingEntryStore, lock_holder
 
     _journal_exists(state_dir, target)
@@ -63,10 +68,10 @@ async def exit_entries(
         holder = lock_holder(state_dir)
         if holder is None:
             try:
-                return await _alone(cfg, state_dir, store, target, verb=verb, timeout=timeout)
+                return await _alone(cfg, state_dir, store, target, verb=verb, timeout=timeout, levels=levels)
             except LockHeld as held:  # a `bot run` took the state dir first: ask it instead
                 holder = held.pid
-        return await _ask_daemon(store, targets, verb, holder, timeout)
+        return await _ask_daemon(store, targets, verb, holder, timeout, levels=levels)
 
 
 def _journal_exists(state_dir: Path, target: str) -> None:
@@ -88,7 +93,7 @@ def resolve(
     p = entries.get(target)
     if p is None:
         raise BotError(gone(target))
-    refusal = close_refusal(p) if verb == CLOSE else cancel_refusal(p)
+    refusal = {CLOSE: close_refusal, AMEND: amend_refusal}.get(verb, cancel_refusal)(p)
     if refusal is not None:
         raise BotError(refusal)
     return [p]
@@ -116,6 +121,14 @@ def close_refusal(p: Pending) -> str | None:
     return _not_in_table(p, CLOSE)
 
 
+def amend_refusal(p: Pending) -> str | None:
+    """Why an entry cannot take new levels now; None if it can."""
+    if p.status.value == EXITING:
+        return (f"entry {p.pending_id} is EXITING (a leg fired, or it is being closed): there is no stop left to"
+                f" move; `bot history {p.pending_id}` says what happened")  # fmt: skip
+    return _not_in_table(p, AMEND)
+
+
 def _not_in_table(p: Pending, verb: str) -> str | None:
     """The lifecycle table has the last word: no row, no request (a daemon would park it)."""
     from bot_cli.core.engine import transition
@@ -124,7 +137,7 @@ def _not_in_table(p: Pending, verb: str) -> str | None:
     try:
         transition(p.status, event(verb, p))
     except InvalidTransition:
-        return f"entry {p.pending_id} is {p.status.value}: it cannot be {WORDS[verb]}d now"
+        return f"entry {p.pending_id} is {p.status.value}: it cannot be {DONE[verb]} now"
     return None
 
 
@@ -142,28 +155,40 @@ def _by_symbol(entries: Mapping[Any, Pending], symbol: str) -> list[Pending]:
     return ok
 
 
-def event(verb: str, p: Pending) -> Event:
-    from bot_cli.core.events import OperatorCancel, OperatorClose
+def event(verb: str, p: Pending, levels: Levels | None = None) -> Event:
+    from bot_cli.core.events import OperatorAmend, OperatorCancel, OperatorClose
 
     if verb == CLOSE:
         return OperatorClose(p.pending_id)
+    if verb == AMEND:
+        lv = levels or {}
+        return OperatorAmend(p.pending_id, stop_loss=lv.get("stop_loss"), take_profit=lv.get("take_profit"))
     return OperatorCancel(p.pending_id, close=verb == CANCEL_CLOSE)
 
 
-def applied(p: Pending, verb: str) -> bool:
+def applied(p: Pending, verb: str, levels: Levels | None = None) -> bool:
     """The record shows the request's effect (what a daemon's answer is waited for)."""
     if p.status.terminal or p.status.value == ATTENTION:
         return True
+    if verb == AMEND:
+        return _at_levels(p, levels)
     winding = p.status.value == EXITING and (p.close is not None or p.share == 0)
     if verb == CANCEL:
         return p.entry_done
     return p.entry_done and winding if verb == CANCEL_CLOSE else winding
 
 
-def settled(p: Pending, verb: str) -> bool:
-    """Nothing more to wait for: over, parked for a person, or (cancel) protected and resting."""
+def _at_levels(p: Pending, levels: Levels | None) -> bool:
+    return all(getattr(p.spec, key) == value for key, value in (levels or {}).items())
+
+
+def settled(p: Pending, verb: str, levels: Levels | None = None) -> bool:
+    """Nothing more to wait for: over, parked for a person, (cancel) protected and resting, or
+    (amend) the new levels taken and, where a share is held, the legs at them and resting."""
     if p.status.terminal or p.status.value == ATTENTION:
         return True
+    if verb == AMEND:
+        return _at_levels(p, levels) and (p.share == 0 or p.status.value == PROTECTED)
     return verb == CANCEL and p.entry_done and p.status.value == PROTECTED
 
 
@@ -171,7 +196,8 @@ def settled(p: Pending, verb: str) -> bool:
 
 
 async def _ask_daemon(
-    store: PendingEntryStore, targets: list[Pending], verb: str, holder: int | None, timeout: float
+    store: PendingEntryStore, targets: list[Pending], verb: str, holder: int | None, timeout: float,
+    *, levels: Levels | None = None,
 ) -> list[Outcome]:
     import asyncio
 
@@ -179,18 +205,19 @@ async def _ask_daemon(
     from bot_cli.store import requests
 
     asked_at = time.time_ns() // 1_000_000
-    files = {p.pending_id: requests.put(store.path, p.pending_id, verb) for p in targets}
+    params = {key: str(value) for key, value in (levels or {}).items()}
+    files = {p.pending_id: requests.put(store.path, p.pending_id, verb, params) for p in targets}
     last = {p.pending_id: p for p in targets}
     end, free = time.monotonic() + timeout, 0
     while time.monotonic() < end and free < GONE_PROBES:
         await asyncio.sleep(POLL_S)
         _refresh(store, last)
-        if all(not files[pid].exists() and applied(p, verb) for pid, p in last.items()):
+        if all(not files[pid].exists() and settled(p, verb, levels) for pid, p in last.items()):
             break
         free = free + 1 if lock_holder(store.path) is None else 0
     daemon = f"pid {holder}" if holder else "holding the lock"
     return [_from_daemon(p, verb, daemon, taken=_taken(files[pid], p, asked_at), gone=free >= GONE_PROBES,
-                         wait=timeout) for pid, p in last.items()]  # fmt: skip
+                         wait=timeout, levels=levels) for pid, p in last.items()]  # fmt: skip
 
 
 def _taken(request: Path, p: Pending, asked_at: int) -> bool:
@@ -207,11 +234,11 @@ def _refresh(store: PendingEntryStore, last: dict[Any, Pending]) -> None:
 
 
 def _from_daemon(
-    p: Pending, verb: str, daemon: str, *, taken: bool, gone: bool, wait: float
+    p: Pending, verb: str, daemon: str, *, taken: bool, gone: bool, wait: float, levels: Levels | None = None
 ) -> Outcome:
     """The daemon's answer as seen in the record, or what became of the request."""
     by, it, asked = f"bot run ({daemon})", f"the daemon ({daemon})", f"{WORDS[verb]} {p.pending_id}"
-    if taken and applied(p, verb):
+    if taken and applied(p, verb, levels) and (verb != AMEND or settled(p, verb, levels)):
         return final(p, by)
     if gone and not taken:
         return Outcome(p, by, 1, f"{it} stopped before taking the request to {asked}: the request"
@@ -230,7 +257,8 @@ def _from_daemon(
 
 
 async def _alone(
-    cfg: Config, state_dir: Path, store: PendingEntryStore, target: str, *, verb: str, timeout: float
+    cfg: Config, state_dir: Path, store: PendingEntryStore, target: str, *, verb: str, timeout: float,
+    levels: Levels | None = None,
 ) -> list[Outcome]:
     """Reconcile, apply the event, follow; LockHeld if a `bot run` holds the state dir."""
     from bot_cli.connect import connect
@@ -246,16 +274,17 @@ async def _alone(
                 await engine.recover()  # the exchange first: a fill while nobody watched
                 targets = resolve(engine.state, target, verb, lambda k: why_not(state_dir, k))
                 for p in targets:
-                    await engine.handle(event(verb, p))
+                    await engine.handle(event(verb, p, levels))
         except VenueError as err:
             raise BotError(f"the {conn.venue_name} venue failed while reconciling ({err}): nothing"
                            f" was sent to {WORDS[verb]} {target}; try again") from None
-        last = await _follow(engine, state_dir, targets, verb, timeout)
-    return [_from_here(p, verb, state_dir, timeout) for p in last.values()]
+        last = await _follow(engine, state_dir, targets, verb, timeout, levels=levels)
+    return [_from_here(p, verb, state_dir, timeout, levels) for p in last.values()]
 
 
 async def _follow(
-    engine: ExecutionEngine, state_dir: Path, targets: list[Pending], verb: str, timeout: float
+    engine: ExecutionEngine, state_dir: Path, targets: list[Pending], verb: str, timeout: float,
+    *, levels: Levels | None = None,
 ) -> dict[Any, Pending]:
     """Run the entries' due checks (else reconcile, backing off) until settled or the bound."""
     import asyncio
@@ -265,7 +294,7 @@ async def _follow(
 
     last = {p.pending_id: _latest(engine, p.pending_id, p) for p in targets}
     end, delay = time.monotonic() + timeout, FIRST_LOOK_S
-    while not all(settled(p, verb) for p in last.values()) and time.monotonic() < end:
+    while not all(settled(p, verb, levels) for p in last.values()) and time.monotonic() < end:
         due = engine.next_check_at()
         wait = delay if due is None else max(0.0, (due - engine.clock.now_ms()) / 1000)
         await asyncio.sleep(min(wait, max(0.0, end - time.monotonic())))
@@ -290,10 +319,10 @@ def _latest(engine: ExecutionEngine, pid: Any, known: Pending) -> Pending:
     return p if p is not None else (read_back(engine.store, pid, None) or known)
 
 
-def _from_here(p: Pending, verb: str, state_dir: Path, timeout: float) -> Outcome:
+def _from_here(p: Pending, verb: str, state_dir: Path, timeout: float, levels: Levels | None = None) -> Outcome:
     from bot_cli.state_store import lock_holder
 
-    if settled(p, verb):
+    if settled(p, verb, levels):
         return final(p, THIS_PROCESS)
     now = f"entry {p.pending_id} is {p.status.value}"
     if holder := lock_holder(state_dir):

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Protocol
 
 from bot_cli.core.admission import foreign
 from bot_cli.core.engine import TRANSITIONS
-from bot_cli.core.events import Event, OperatorCancel, OperatorClose
+from bot_cli.core.events import Event, OperatorAmend, OperatorCancel, OperatorClose
 from bot_cli.core.model import PendingId, PositionSide, Status
 from bot_cli.core.retry import doubling_ms
 from bot_cli.core.summary import Unclaimed, unclaimed_positions
@@ -53,13 +53,25 @@ RETRY_FIRST_MS, RETRY_MAX_MS = 500, 5_000  # a failed task or reconcile is tried
 
 def _allowed_requests(status: Status) -> set[str]:
     """The operator requests the lifecycle table has a row for in this status."""
-    return {verb for verb, make in OPERATOR.items() if status in TRANSITIONS[type(make(PendingId("")))]}
+    return {verb for verb, make in OPERATOR.items() if status in TRANSITIONS[type(make(PendingId(""), {}))]}
 
 
-OPERATOR: dict[str, Callable[[PendingId], Event]] = {
-    "cancel": OperatorCancel,
-    "cancel-close": lambda pid: OperatorCancel(pid, close=True),
-    "close": OperatorClose,
+def _amend(pid: PendingId, params: Mapping[str, str]) -> Event:
+    """The levels `bot amend` checked and wrote; an unreadable one is no move."""
+    def level(key: str) -> Decimal | None:
+        try:
+            return Decimal(params[key]) if key in params else None
+        except ArithmeticError:
+            return None
+
+    return OperatorAmend(pid, stop_loss=level("stop_loss"), take_profit=level("take_profit"))
+
+
+OPERATOR: dict[str, Callable[[PendingId, Mapping[str, str]], Event]] = {
+    "cancel": lambda pid, _: OperatorCancel(pid),
+    "cancel-close": lambda pid, _: OperatorCancel(pid, close=True),
+    "close": lambda pid, _: OperatorClose(pid),
+    "amend": _amend,
 }
 
 
@@ -206,7 +218,7 @@ class Daemon:
     def _take_requests(self) -> None:
         """Operator requests (`bot cancel`, `bot close`): applied, then forgotten."""
         for request in requests.pending(self.engine.store.path):
-            event = OPERATOR[request.verb](PendingId(request.pending_id))
+            event = OPERATOR[request.verb](PendingId(request.pending_id), request.params)
             p = self.engine.state.get(PendingId(request.pending_id))
             if p is not None and request.verb in _allowed_requests(p.status):
                 self.view.note(f"operator request: {request.verb} {request.pending_id}",

@@ -1,22 +1,24 @@
 """Operator requests for the running daemon: one small file per request in ``requests/``.
 
-A short CLI (`bot cancel`, `bot close`) never writes an entry the daemon owns: it drops a
-request file (atomically replaced, fsync'd) that the daemon takes in, applies through the
+A short CLI (`bot cancel`, `bot close`, `bot amend`) never writes an entry the daemon owns: it
+drops a request file (atomically replaced, fsync'd) that the daemon takes in, applies through the
 lifecycle table, and removes only after the resulting state is durable. Applying a request
-twice (a crash between the two) changes nothing more: cancel and close are idempotent.
+twice (a crash between the two) changes nothing more: cancel and close are idempotent, and an
+amend to levels already taken is no change. A second amend before the daemon took the first
+replaces it: the newest levels are the operator's.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot_cli.store.atomic import ensure_dir, fsync_dir, replace_durable
 
 
-VERBS = ("cancel", "cancel-close", "close")
+VERBS = ("cancel", "cancel-close", "close", "amend")
 DIR = "requests"
 
 
@@ -25,16 +27,17 @@ class Request:
     path: Path
     pending_id: str
     verb: str
+    params: dict[str, str] = field(default_factory=dict)  # amend: the new levels, as decimal text
 
 
-def put(state_dir: Path, pending_id: str, verb: str) -> Path:
+def put(state_dir: Path, pending_id: str, verb: str, params: dict[str, str] | None = None) -> Path:
     """Leave a request for the daemon; the same request twice is one request."""
     if verb not in VERBS:
         raise ValueError(f"unknown request {verb!r}; one of {', '.join(VERBS)}")
     folder = state_dir / DIR
     ensure_dir(folder)
     path = folder / f"{pending_id}.{verb}.json"
-    replace_durable(path, json.dumps({"id": pending_id, "verb": verb}).encode())
+    replace_durable(path, json.dumps({"id": pending_id, "verb": verb, "params": params or {}}).encode())
     return path
 
 
@@ -48,8 +51,16 @@ def pending(state_dir: Path) -> list[Request]:
         pid, _, rest = path.name.partition(".")
         verb = rest.removesuffix(".json")
         if pid and verb in VERBS:
-            out.append(Request(path, pid, verb))
+            out.append(Request(path, pid, verb, _params(path)))
     return out
+
+
+def _params(path: Path) -> dict[str, str]:
+    try:
+        params = json.loads(path.read_text(encoding="utf-8")).get("params") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in params.items()} if isinstance(params, dict) else {}
 
 
 def done(request: Request) -> None:

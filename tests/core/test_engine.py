@@ -118,6 +118,7 @@ EVENTS: dict[type, Callable[[Pending], ev.Event]] = {
     ev.EvidenceConflict: lambda p: ev.EvidenceConflict(p.pending_id, "entry REJECTED after fills were seen"),
     ev.OperatorCancel: lambda p: ev.OperatorCancel(p.pending_id),
     ev.OperatorClose: lambda p: ev.OperatorClose(p.pending_id),
+    ev.OperatorAmend: lambda p: ev.OperatorAmend(p.pending_id, stop_loss=p.spec.stop_loss - 1),
     ev.OperatorDrop: lambda p: ev.OperatorDrop(p.pending_id, "operator: test entry"),
 }
 
@@ -1055,6 +1056,7 @@ def _walk(seed: int) -> list[Step]:
         elif rng.random() < 0.01:
             operator: list[ev.Event] = [ev.OperatorCancel(PID), ev.OperatorCancel(PID, close=True)]
             operator.append(ev.OperatorClose(PID))
+            operator.append(ev.OperatorAmend(PID, stop_loss=p.spec.stop_loss + rng.choice((-1, 1))))
             event = rng.choice(operator)
         elif rng.random() < 0.003:
             event = ev.EvidenceConflict(PID, "exchange answer with no row")

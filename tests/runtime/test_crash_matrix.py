@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from bot_cli.core.commands import Command, PersistPending, PlaceProtection
+from bot_cli.core.events import OperatorAmend
 from bot_cli.core.ids import client_id
-from bot_cli.core.model import AlgoReport, EntrySpec, Leg, OrderReport, OrderType, Policy, Side
+from bot_cli.core.model import AlgoReport, EntrySpec, Leg, OrderReport, OrderType, PendingId, Policy, Side
 from bot_cli.runtime.dispatch import Dispatcher, Job
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
@@ -35,7 +36,19 @@ SECOND = EntrySpec("BTCUSDT", Side.BUY, D("0.5"), OrderType.LIMIT, D("100"), D("
 # Stacked on SPEC's position with both legs inside SPEC's: a whipsaw fires both of its legs.
 INSIDE = EntrySpec("BTCUSDT", Side.BUY, D("0.5"), OrderType.LIMIT, D("100"), D("97"), D("105"))
 POSITION = "position"  # the position changed outside the bot's orders: the daemon re-reads it
-Report = OrderReport | AlgoReport | str
+
+
+@dataclass(frozen=True)
+class Move:
+    """An operator's `bot amend` (not the market's): taken by the engine that runs, or, while
+    the bot is down, by the next one (a request waits in the state dir)."""
+
+    pending_id: str
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+
+
+Report = OrderReport | AlgoReport | str | Move
 Action = Callable[[FakeExchange, list[str]], list[Report]]
 
 
@@ -88,6 +101,13 @@ def whipsaw(down: str, up: str) -> Action:
     before the bot has heard of the first (a slow cancel, a 429 on it, or a bot that is down)."""
     def act(venue: FakeExchange, ids: list[str]) -> list[Report]:
         return [*venue.move("BTCUSDT", D(down)), *venue.move("BTCUSDT", D(up))]
+    return act
+
+
+def amend(sl: str | None = None, tp: str | None = None, n: int = 0) -> Action:
+    def act(venue: FakeExchange, ids: list[str]) -> list[Report]:
+        return [Move(ids[n], None if sl is None else D(sl), None if tp is None else D(tp))] if len(ids) > n else []
+    act.operator = True  # type: ignore[attr-defined]
     return act
 
 
@@ -165,6 +185,13 @@ SCENARIOS = [
              {"place_protection": ("would_trigger",), "close_position": ("expired",)}),
     Scenario("a market close that executes part of it: the rest is closed by the next one", (fill("1.0"),),
              {"place_protection": ("would_trigger",), "close_position": ("partial", "partial")}),
+    Scenario("a stop moved: the new one placed, the old one cancelled once it is live", (fill("1.0"), amend(sl="97"))),
+    Scenario("both levels moved while 429s meet the new legs", (fill("1.0"), amend(sl="96", tp="108")),
+             {"place_protection": ("429", "429", "unavailable")}),
+    Scenario("moved to breakeven after a rise, then the price falls through it: the new stop fires",
+             (fill("1.0"), price("105"), amend(sl="100.1"), price("100"))),
+    Scenario("stacked: a moved stop is cancelled first and placed anew, never two for one share",
+             (fill("1.0"), fill("0.5", 1), amend(sl="96")), specs=(SPEC, SECOND), stacking=True),
     Scenario("a protective send that waited past its decision is stamped anew before it goes",
              (fill("1.0"),), send_wait_ms=2_500),
 ]
@@ -245,6 +272,8 @@ async def _deliver(engine: ExecutionEngine, world: World, action: Action) -> Non
             await engine.on_order_report(report)
         elif isinstance(report, AlgoReport):
             await engine.on_algo_report(report)
+        elif isinstance(report, Move):
+            await engine.handle(OperatorAmend(PendingId(report.pending_id), report.stop_loss, report.take_profit))
         else:
             await engine.recover(positions=True)
     await _settle(engine, world)
@@ -274,10 +303,11 @@ async def run(scenario: Scenario, path: Path, crash_after: int | None, market_wh
         return world
     del engine  # everything in memory is gone
     remaining = scenario.actions[done:]
-    if market_while_down:
+    if market_while_down:  # the market goes on; an operator's move waits for the next start
         for action in remaining:
-            action(world.venue, world.created)
-        remaining = ()
+            if not getattr(action, "operator", False):
+                action(world.venue, world.created)
+        remaining = tuple(a for a in remaining if getattr(a, "operator", False))
     world.clock.advance(1_000)
     restarted = _engine(world, None, scenario)
     await restarted.recover()
