@@ -121,6 +121,25 @@ class AsyncClient:
         """Close the entry's share at market and cancel its legs."""
         return await self._ask(entry_id, "close")
 
+    async def amend(
+        self, entry_id: str, *, stop_loss: Number | None = None, take_profit: Number | None = None,
+        breakeven: bool = False, timeout: float = flow.FOLLOW_S,
+    ) -> Entry:  # fmt: skip
+        """Move the entry's stop-loss and/or take-profit (``breakeven``: the stop to the average
+        fill plus the round trip's fees), as `bot amend` does: checked first (a refusal raises
+        BotError with the CLI's line, nothing changed), written before anything is sent, the new
+        leg live before the old one goes; through the daemon, or this process when none runs.
+        The entry as it stands after; ``watched`` False with a ``note`` when not settled in time."""
+        from bot_cli.ops.amend import Amendment, amend
+
+        ask = Amendment(
+            None if stop_loss is None else _decimal("stop_loss", stop_loss),
+            None if take_profit is None else _decimal("take_profit", take_profit), breakeven,
+        )  # fmt: skip
+        fee = Decimal(str(self.config.protection.breakeven_fee_pct))
+        outcome = await amend(self.config, self.state_dir, entry_id, ask, timeout=timeout, fee_pct=fee)
+        return Entry.of(outcome.pending, sent_by=outcome.by, watched=outcome.code == 0, note=outcome.note)
+
     async def _ask(self, entry_id: str, verb: str) -> RequestResult:
         from bot_cli.ops.exit import cancel_refusal, close_refusal
 
@@ -218,6 +237,14 @@ class Client:
 
     def close(self, entry_id: str) -> RequestResult:
         return _run(self._async.close(entry_id))
+
+    def amend(
+        self, entry_id: str, *, stop_loss: Number | None = None, take_profit: Number | None = None,
+        breakeven: bool = False, timeout: float = flow.FOLLOW_S,
+    ) -> Entry:  # fmt: skip
+        """See ``AsyncClient.amend``."""
+        return _run(self._async.amend(entry_id, stop_loss=stop_loss, take_profit=take_profit, breakeven=breakeven,
+                                      timeout=timeout))  # fmt: skip
 
     def status(self) -> DaemonStatus:
         return self._async.status()

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ async def side_services(
     inbox = serve_inbox(
         cfg.inbox, state_dir, market, venue_name=venue, recv_window_ms=cfg.venue.recv_window_ms,
         connected=daemon.stream.connected.is_set, on_accepted=daemon.poke, say=say,
-        stacking=cfg.protection.stacking,
+        stacking=cfg.protection.stacking, breakeven_fee_pct=Decimal(str(cfg.protection.breakeven_fee_pct)),
     )  # fmt: skip
     async with (
         inbox, _notifications(cfg, daemon, notifier, venue), _metrics(cfg, daemon, notifier, say), _systemd(daemon)

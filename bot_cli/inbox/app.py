@@ -40,14 +40,18 @@ from bot_cli.api._types import daemon_connection
 from bot_cli.api.keys import Claim, Keys
 from bot_cli.core.admission import foreign
 from bot_cli.core.ids import client_id
-from bot_cli.core.model import EntrySpec, Leg
+from bot_cli.core.model import EntrySpec, Leg, Pending
 from bot_cli.errors import BotError
 from bot_cli.exchange.filters import SymbolFilters
+from bot_cli.inbox.amend import levels_for, parse_amend
 from bot_cli.inbox.guard import RateLimit, Strangers, body_auth, header_auth, read_body
 from bot_cli.inbox.signals import Refused, Signal, parse_json, parse_signal, refusal, resolve
 from bot_cli.ops.checks import Account, EntryRefused, Market, admitting, checked_spec, journal_entries, refuse
+from bot_cli.ops.exit import amend_refusal
+from bot_cli.ops.journal import decode_record
 from bot_cli.ops.market import daemon_account, foreign_open
 from bot_cli.state_store import PendingEntryStore, StoreError
+from bot_cli.store import requests
 from bot_cli.venue import RateLimited, VenueError
 
 
@@ -118,10 +122,10 @@ class Inbox:
         self, state_dir: Path, market: Market, secret: bytes, *, venue_name: str = "",
         recv_window_ms: int = 5000, max_body_bytes: int = 16_384, max_per_minute: int = 120,
         connected: Connected | None = None, on_accepted: Callable[[str], None] | None = None,
-        stacking: bool = False,
+        stacking: bool = False, breakeven_fee_pct: Decimal = Decimal("0.1"),
     ) -> None:  # fmt: skip
         self.state_dir, self.secret, self.max_body = state_dir, secret, max_body_bytes
-        self.stacking = stacking
+        self.stacking, self.fee_pct = stacking, breakeven_fee_pct
         self.recv_window_ms, self.connected = recv_window_ms, connected
         self.on_accepted = on_accepted
         self.store = PendingEntryStore(state_dir)
@@ -150,6 +154,42 @@ class Inbox:
             self.on_accepted(pid)  # e.g. wake the daemon's journal look now, not at its next tick
         body = {"id": pid, "entry_client_id": client_id(pid, Leg.ENTRY), "status": "REQUESTED"}
         return JSONResponse(body, 202)
+
+    async def post_amend(self, request: Request) -> JSONResponse:
+        """Move an entry's levels (``inbox.amend``): checked, then a request for the daemon."""
+        try:
+            pid, levels = await self._amend(request)
+        except Refused as r:
+            log.info("inbox: amend refused (%d): %s", r.status, r.message)
+            return JSONResponse({"error": r.message, **({"field": r.field} if r.field else {})}, r.status)
+        log.info("inbox: amend of %s accepted: %s", pid, ", ".join(f"{k} {v}" for k, v in levels.items()))
+        if self.on_accepted is not None:
+            self.on_accepted(pid)
+        return JSONResponse({"id": pid, "status": "REQUESTED", **{k: str(v) for k, v in levels.items()}}, 202)
+
+    async def _amend(self, request: Request) -> tuple[str, dict[str, Decimal]]:
+        source = request.client.host if request.client is not None else "unknown"
+        try:
+            obj = self._authenticated(request, await read_body(request, self.max_body))
+        except Refused as r:
+            if not self.strangers.take(source):
+                raise Refused(429, f"too many unauthenticated requests from {source}; retry later") from None
+            raise r from None
+        if not self.limit.take():
+            raise Refused(429, "too many signals: inbox.max_per_minute reached; retry later")
+        signal = parse_amend(obj)
+        if (why := self._not_connected()) is not None:
+            raise Refused(503, f"{why}: amend refused, nothing written; retry later")
+        p = await asyncio.to_thread(_live_entry, self.store, signal.pending_id)
+        if p is None:
+            raise Refused(404, f"no pending entry {signal.pending_id}: see `bot pending list`", "id")
+        if (refused := amend_refusal(p)) is not None:
+            raise Refused(409, refused, "id")
+        filters, mark = await self._read(p.spec.symbol)
+        levels = levels_for(signal, p, filters, mark, self.fee_pct)
+        params = {k: str(v) for k, v in levels.items()}
+        await asyncio.to_thread(requests.put, self.state_dir, p.pending_id, "amend", params)
+        return p.pending_id, levels
 
     async def health(self, _: Request) -> JSONResponse:
         why = self._not_connected()
@@ -239,6 +279,12 @@ class Inbox:
         return None if self.connected() else "the daemon is not connected to the exchange"
 
 
+def _live_entry(store: PendingEntryStore, pid: str) -> Pending | None:
+    record = store.load_all().get(pid)
+    p = None if record is None else decode_record(pid, record)
+    return p if isinstance(p, Pending) else None
+
+
 def _used(pid: str) -> str:
     return f"this key was used by entry {pid} already: nothing new was written or sent"
 
@@ -253,6 +299,7 @@ def create_app(inbox: Inbox) -> Starlette:
     return Starlette(
         routes=[
             Route("/signal", inbox.post_signal, methods=["POST"]),
+            Route("/amend", inbox.post_amend, methods=["POST"]),
             Route("/health", inbox.health, methods=["GET"]),
         ],
         exception_handlers={StoreError: store_failed, OSError: store_failed},

@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from bot_cli.config import InboxConfig
@@ -64,7 +65,7 @@ async def serve_inbox(
     cfg: InboxConfig, state_dir: Path, market: Market, *, venue_name: str = "",
     recv_window_ms: int = 5000, connected: Connected | None = None,
     on_accepted: Callable[[str], None] | None = None, say: Callable[[str], None] | None = None,
-    env: Mapping[str, str] | None = None, stacking: bool = False,
+    env: Mapping[str, str] | None = None, stacking: bool = False, breakeven_fee_pct: Decimal = Decimal("0.1"),
 ) -> AsyncIterator[InboxHandle | None]:  # fmt: skip
     """The inbox for the duration of the block, when enabled. One that cannot start raises
     InboxError (`bot run` stops with that line: the operator asked for an inbox); one that
@@ -76,6 +77,7 @@ async def serve_inbox(
             handle = await start_inbox(
                 cfg, state_dir, market, venue_name=venue_name, recv_window_ms=recv_window_ms,
                 connected=connected, on_accepted=on_accepted, env=env, stacking=stacking,
+                breakeven_fee_pct=breakeven_fee_pct,
             )  # fmt: skip
         except InboxError as err:
             raise InboxError(f"inbox not started: {err}") from None
@@ -91,7 +93,7 @@ async def start_inbox(
     cfg: InboxConfig, state_dir: Path, market: Market, *, venue_name: str = "",
     recv_window_ms: int = 5000, connected: Connected | None = None,
     on_accepted: Callable[[str], None] | None = None, env: Mapping[str, str] | None = None,
-    stacking: bool = False,
+    stacking: bool = False, breakeven_fee_pct: Decimal = Decimal("0.1"),
 ) -> InboxHandle:  # fmt: skip
     """Serve the inbox from a task of the running loop; returns once it accepts connections."""
     secret = secret_from(env)
@@ -102,7 +104,7 @@ async def start_inbox(
     inbox = Inbox(
         state_dir, market, secret, venue_name=venue_name, recv_window_ms=recv_window_ms,
         max_body_bytes=cfg.max_body_bytes, max_per_minute=cfg.max_per_minute, connected=connected,
-        on_accepted=on_accepted, stacking=stacking,
+        on_accepted=on_accepted, stacking=stacking, breakeven_fee_pct=breakeven_fee_pct,
     )  # fmt: skip
     try:
         guest = await serve(create_app(inbox), sock, "inbox")

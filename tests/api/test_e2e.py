@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from bot_cli.api import Client, EntryRefused, Side, Status
+from bot_cli.errors import BotError
 from bot_cli.state_store import JOURNAL_NAME
 from tests.e2e.harness import Cluster, wait_for
 from tests.inbox import keys_written
@@ -105,3 +106,20 @@ def test_a_refused_entry_names_the_field_and_leaves_no_trace(cluster: Cluster) -
     assert not (cluster.state_dir / JOURNAL_NAME).exists()
     assert keys_written(cluster.state_dir) == []
     assert entry_orders(cluster) == []
+
+
+def test_amend_moves_the_stop_and_refuses_a_level_that_would_trigger_with_the_clis_line(cluster: Cluster) -> None:
+    bot = client(cluster)
+    entry = bot.enter("BTCUSDT", "buy", QTY, stop_loss=SL, take_profit=TP)
+
+    moved = bot.amend(entry.id, stop_loss="95000")
+
+    assert (moved.status, moved.stop_loss, moved.take_profit, moved.watched) == (
+        Status.PROTECTED, Decimal(95000), Decimal(TP), True)
+    live = {a["clientAlgoId"]: Decimal(a["triggerPrice"]) for a in cluster.live_algos(entry.id)}
+    assert sorted(live.values()) == [Decimal(95000), Decimal(TP)]
+    with pytest.raises(BotError, match="not amended: stop-loss 98000 is not below BTCUSDT's mark price"):
+        bot.amend(entry.id, stop_loss="98000")
+    assert {a["clientAlgoId"] for a in cluster.live_algos(entry.id)} == set(live)
+    cluster.created[entry.id] = {}
+    cluster.assert_invariants(symbols=["BTCUSDT"])

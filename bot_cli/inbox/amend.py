@@ -1,0 +1,74 @@
+"""An amend signal: the JSON body of ``POST /amend``, moving an entry's levels as `bot amend` does.
+
+    {"id": "bc0mi3k2x7a1b2c",
+     "sl": "95000" | "breakeven": true,          at most one; with "tp", at least one of the three
+     "tp": "99000"}
+
+Checked as `bot amend` checks (the tick; for a share held now, each level on its side of the
+mark; an entry order still working, on its side of the entry price), then left for the daemon
+as an amend request (``store.requests``): 202 once it is durable. The daemon writes the new
+levels to the journal before it sends anything, and the new leg is live before the old one goes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from bot_cli.core.checks import Filters, check_levels
+from bot_cli.core.model import Pending
+from bot_cli.errors import BotError
+from bot_cli.inbox.signals import Refused, _number
+from bot_cli.ops.amend import breakeven
+
+
+FIELDS = frozenset({"id", "sl", "tp", "breakeven", "secret"})
+
+
+@dataclass(frozen=True, slots=True)
+class AmendSignal:
+    pending_id: str
+    sl: Decimal | None
+    tp: Decimal | None
+    breakeven: bool
+
+
+def parse_amend(obj: dict[str, Any]) -> AmendSignal:
+    """Every field checked for type and presence; 422 naming the first one at fault."""
+    unknown = sorted(set(obj) - FIELDS)
+    if unknown:
+        raise Refused(422, f"unknown field {unknown[0]!r}; known: {', '.join(sorted(FIELDS))}", unknown[0])
+    pid = obj.get("id")
+    if not isinstance(pid, str) or not pid:
+        raise Refused(422, "id must be the entry's id, a string (see `bot pending list`)", "id")
+    even = obj.get("breakeven", False)
+    if not isinstance(even, bool):
+        raise Refused(422, f"breakeven must be true or false, not {even!r}", "breakeven")
+    sl, tp = _number(obj, "sl"), _number(obj, "tp")
+    if even and sl is not None:
+        raise Refused(422, "sl and breakeven both move the stop-loss: give one", "sl")
+    if sl is None and tp is None and not even:
+        raise Refused(422, "nothing to amend: give sl, tp or breakeven", "sl")
+    return AmendSignal(pid, sl, tp, even)
+
+
+def levels_for(s: AmendSignal, p: Pending, filters: Filters, mark: Decimal, fee_pct: Decimal) -> dict[str, Decimal]:
+    """The new levels, checked; 422 with `bot amend`'s line when refused."""
+    levels: dict[str, Decimal] = {}
+    try:
+        if s.breakeven:
+            levels["stop_loss"] = breakeven(p, fee_pct, filters.tick_size)
+    except BotError as err:
+        raise Refused(422, str(err), "breakeven") from None
+    if s.sl is not None:
+        levels["stop_loss"] = s.sl
+    if s.tp is not None:
+        levels["take_profit"] = s.tp
+    moved = replace(p.spec, stop_loss=levels.get("stop_loss", p.spec.stop_loss),
+                    take_profit=levels.get("take_profit", p.spec.take_profit))  # fmt: skip
+    violation = check_levels(moved, filters, mark, holding=p.share > 0, working=not p.entry_done)
+    if violation is not None:
+        field = "tp" if violation.subject == "take-profit" else "sl"
+        raise Refused(422, f"not amended: {violation.message}", field)
+    return levels
