@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Final
 
 from bot_cli.store.atomic import append_durable, cut_torn_tail, io_error, open_file, read_range
-from bot_cli.store.lines import BadLine, Record, parse_archive, quarantine_line
+from bot_cli.store.lines import SCHEMA_VERSION, BadLine, Record, parse_archive, quarantine_line
 
 
 ARCHIVE_NAME: Final = "archive.jsonl"
+# A remove looks this far back for its own line (an archive line holds the entry's history: a
+# few KB); only a crash between the two appends leaves one there, and the retry comes soon after.
+TAIL_BYTES: Final = 1 << 20
 APPEND: Final = os.O_RDWR | os.O_APPEND
 
 Warn = Callable[[str], None]
@@ -41,6 +44,21 @@ class Archive:
             append_line(fd, line, self.path, self._warn)
         except OSError as exc:
             raise io_error("write to", self.path, exc, "nothing was removed") from exc
+
+    def holds_recent(self, entry_id: str) -> bool:
+        """Whether one of the archive's last lines (its last TAIL_BYTES) is ``entry_id``'s: a remove
+        that crashed after its archive line and before the journal's del line got that far."""
+        if not self.path.exists():
+            return False
+        fd = self._open()
+        try:
+            size = os.fstat(fd).st_size
+            start = max(0, size - TAIL_BYTES)
+            tail = read_range(fd, start, size - start)
+        except OSError as exc:
+            raise io_error("read", self.path, exc, "nothing was removed") from exc
+        head = b'{"v":' + str(SCHEMA_VERSION).encode() + b',"id":"' + entry_id.encode() + b'"'
+        return any(line.startswith(head) for line in tail.split(b"\n"))
 
     def read(self) -> list[Record]:
         """Every readable line, oldest first (unreadable ones are skipped with a warning, once)."""

@@ -207,7 +207,8 @@ class PendingEntryStore:
                 raise UnknownEntry(client_order_id, self.journal_path)
             archived = self._archive_line(client_order_id, reason, record)
             deleted = lines.del_line(client_order_id, reason, self.journal_path)
-            self._archive.append(archived)
+            if not self._archive.holds_recent(client_order_id):  # ids are never reused: once is all
+                self._archive.append(archived)
             lost = f"entry {client_order_id!r} is archived but still pending; retry the remove"
             self._append_journal(deleted, 1, lost)
             self._set_own(client_order_id, None)

@@ -117,6 +117,33 @@ def test_remove_archives_the_last_saved_record(open_store: OpenStore) -> None:
     ]
 
 
+def test_a_remove_that_died_between_the_archive_and_the_journal_is_archived_once(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive line is durable first; a crash before the journal's del line leaves the entry
+    live. The next remove finishes the job: the del line, and no second archive line."""
+    store = open_store()
+    store.save("e1", {"state": "protected"})
+    store.save("e2", {"state": "new"})
+
+    def crash(*_: object) -> None:
+        raise SystemExit("killed between the two appends")
+
+    monkeypatch.setattr(store, "_append_journal", crash)
+    with pytest.raises(SystemExit):
+        store.remove("e1", "protected")
+    monkeypatch.undo()
+    restarted = open_store()
+    assert "e1" in restarted.load_all()  # still live: the del line never landed
+    restarted.remove("e2", "canceled")  # another entry archived meanwhile
+
+    restarted.remove("e1", "protected")
+
+    fresh = open_store()
+    assert fresh.load_all() == {}
+    assert [a["id"] for a in fresh.archived()] == ["e1", "e2"]
+
+
 def test_remove_archives_the_given_record(open_store: OpenStore) -> None:
     """remove(record=...) archives that record instead of the saved one."""
     store = open_store()
