@@ -18,6 +18,7 @@ from bot_cli.core.model import (
     OrderStatus,
     PositionSide,
     Side,
+    Trail,
 )
 from bot_cli.venue import (
     Duplicate,
@@ -46,6 +47,22 @@ class FakeClock:
 class FakeAlgo:
     report: AlgoReport
     side: Side
+    trail: Trail | None = None  # a trailing stop: it follows ``best`` once activated
+    best: Decimal | None = None  # the best price since activation (None: not activated yet)
+
+    def trails_off(self, price: Decimal) -> bool:
+        """A trailing stop at ``price``: activate, follow, or fire (True) on the pull-back."""
+        assert self.trail is not None
+        sell = self.side is Side.SELL
+        activate = self.report.trigger_price
+        if self.best is None:
+            if activate and (price < activate if sell else price > activate):
+                return False
+            self.best = price
+            return False
+        self.best = max(self.best, price) if sell else min(self.best, price)
+        back = self.trail.callback_pct / 100
+        return price <= self.best * (1 - back) if sell else price >= self.best * (1 + back)
 
 
 _OPEN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
@@ -135,7 +152,9 @@ class FakeExchange:
         if old is not None and old.report.status is AlgoStatus.NEW:
             raise Duplicate("clientAlgoId is duplicated", -4116)
         report = AlgoReport(cmd.symbol, cmd.client_id, self._next_id(), AlgoStatus.NEW, cmd.trigger_price, cmd.quantity)
-        self.algos[cmd.client_id] = FakeAlgo(report, cmd.side)
+        algo = self.algos[cmd.client_id] = FakeAlgo(report, cmd.side, cmd.trail)
+        if cmd.trail is not None:
+            algo.trails_off(self.price[cmd.symbol])  # activated at once when it has no activation price
         self.created[cmd.client_id] = self._now()
         if kind == "lost":
             raise OutcomeUnknown("response lost")
@@ -250,7 +269,10 @@ class FakeExchange:
         fired = []
         for cid, algo in list(self.algos.items()):
             r = algo.report
-            if r.symbol == symbol and r.status is AlgoStatus.NEW and _crossed(cid, algo.side, r.trigger_price, price):
+            if r.symbol != symbol or r.status is not AlgoStatus.NEW:
+                continue
+            hit = algo.trails_off(price) if algo.trail is not None else _crossed(cid, algo.side, r.trigger_price, price)
+            if hit:
                 fired.append(self.fire(cid))
         return fired
 

@@ -67,7 +67,7 @@ def over_covered(venue: FakeExchange) -> list[str]:
     for cid, algo in venue.algos.items():
         parsed = parse_client_id(cid)
         if parsed is not None and algo.report.status is AlgoStatus.NEW and parsed.gen > fired[parsed.pending_id]:
-            live[(parsed.pending_id, parsed.leg)] += algo.report.quantity
+            live[(parsed.pending_id, parsed.leg)] += algo.report.quantity  # take-profit levels add up
     return [
         f"1: {pid} holds {shares.get(pid, Decimal(0))} but its live {leg.name} legs add up to {qty}"
         for (pid, leg), qty in live.items() if qty > shares.get(pid, Decimal(0))
@@ -126,8 +126,8 @@ def _at_levels(venue: FakeExchange, journal: dict[str, dict[str, object]]) -> li
         if parsed is None or algo.report.status is not AlgoStatus.NEW or parsed.pending_id not in journal:
             continue
         p = decode_record(parsed.pending_id, journal[parsed.pending_id])
-        if isinstance(p, Pending) and algo.report.trigger_price != p.spec.trigger(parsed.leg):
-            want = p.spec.trigger(parsed.leg)
+        if isinstance(p, Pending) and algo.report.trigger_price != p.spec.trigger(parsed.leg, parsed.level):
+            want = p.spec.trigger(parsed.leg, parsed.level)
             problems.append(f"9: {cid} is live at {algo.report.trigger_price}, its entry asks {want}")
     return problems
 
@@ -148,15 +148,15 @@ def _protected_and_no_orphan(
     venue: FakeExchange, shares: dict[str, Decimal], legs: int, stacked: bool
 ) -> list[str]:
     problems: list[str] = []
-    live: dict[tuple[str, Leg], list[Decimal]] = defaultdict(list)
+    live: dict[tuple[str, Leg, int], list[Decimal]] = defaultdict(list)
     by_symbol: dict[tuple[str, Leg], Decimal] = defaultdict(Decimal)
     for cid, algo in venue.algos.items():
         parsed = parse_client_id(cid)
         if parsed is None or algo.report.status is not AlgoStatus.NEW:
             continue
-        live[(parsed.pending_id, parsed.leg)].append(algo.report.quantity)
+        live[(parsed.pending_id, parsed.leg, parsed.level)].append(algo.report.quantity)
         by_symbol[(algo.report.symbol, parsed.leg)] += algo.report.quantity
-    for (pid, leg), qtys in live.items():
+    for (pid, leg, _), qtys in live.items():
         if len(qtys) > 1 and not stacked:
             problems.append(f"2: {len(qtys)} live {leg.name} for {pid}: {[str(q) for q in qtys]}")
         if shares.get(pid, Decimal(0)) <= 0:
@@ -166,7 +166,7 @@ def _protected_and_no_orphan(
     for (symbol, side), amount in venue.position.items():
         problems.extend(
             f"1: {symbol} position {amount}, live {leg.name} total {by_symbol[(symbol, leg)]}"
-            for leg in (Leg.SL, Leg.TP)[:legs]
+            for leg in (Leg.SL, Leg.TP, Leg.TRAIL)[:legs]
             if side is PositionSide.BOTH and by_symbol[(symbol, leg)] != abs(amount)
         )
     return problems

@@ -80,11 +80,9 @@ def _what(p: Pending) -> str:
 
 def _document(r: Result) -> dict[str, object]:
     p, s = r.pending, r.pending.spec
-    legs = [
-        {"client_id": x.client_id, "leg": f"{x.leg.value}{x.gen}", "quantity": str(x.quantity),
-         "trigger": str(x.trigger_price), "state": x.state.value}
-        for x in p.protections
-    ]  # fmt: skip
+    from bot_cli.cli.history import legs_json
+
+    legs = legs_json(p)
     return {
         "id": p.pending_id, "state": p.status.value, "reason": p.reason, "symbol": s.symbol,
         "side": s.side.value, "position_side": s.position_side.value, "quantity": str(s.quantity),

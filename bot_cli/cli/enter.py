@@ -21,6 +21,7 @@ import typer
 
 from bot_cli.cli.context import AppContext
 from bot_cli.cli.render import end, print_json
+from bot_cli.core.model import Trail
 from bot_cli.errors import UsageError
 
 
@@ -55,6 +56,11 @@ _PRICE_HELP = "Limit price; omit for a market entry."
 _PS_HELP = "LONG or SHORT (hedge mode only)."
 _WAIT_HELP = "No daemon: follow a limit entry until it is protected."
 _TIMEOUT_HELP = "Seconds to follow an entry until it is protected (no daemon)."
+_TP_HELP = ("Take-profit trigger price. Repeat it to take profit in steps: PRICE:PCT% for each level but"
+            " the last, which takes the rest, e.g. --tp 66000:50% --tp 68000.")
+_TRAIL_HELP = ("A trailing stop beside the stop-loss (Binance TRAILING_STOP_MARKET): it follows the best price by"
+               " PCT percent (0.1 to 20), on the exchange, even while the bot is down.")
+_ACTIVATE_HELP = "With --trail: the price at which the trailing stop starts to trail (default: at once)."
 
 
 def enter(
@@ -64,7 +70,9 @@ def enter(
     quantity: Annotated[str, typer.Argument(help="Quantity in the base asset.")],
     sl: Annotated[str, typer.Option("--sl", help="Stop-loss trigger price (required).")],
     price: Annotated[str | None, typer.Option("--price", help=_PRICE_HELP)] = None,
-    tp: Annotated[str | None, typer.Option("--tp", help="Take-profit trigger price.")] = None,
+    tp: Annotated[list[str] | None, typer.Option("--tp", metavar="PRICE[:PCT%]", help=_TP_HELP)] = None,
+    trail: Annotated[str | None, typer.Option("--trail", metavar="PCT", help=_TRAIL_HELP)] = None,
+    activate: Annotated[str | None, typer.Option("--activate", metavar="PRICE", help=_ACTIVATE_HELP)] = None,
     position_side: Annotated[
         PositionSideArg | None, typer.Option("--position-side", case_sensitive=False, help=_PS_HELP)
     ] = None,
@@ -89,16 +97,46 @@ def enter(
     from bot_cli.ops.checks import Order
 
     obj: AppContext = ctx.obj
+    levels, single = parse_take_profits(tp or [])
     order = Order(
         symbol.upper(), side.value, parse_decimal("quantity", quantity),
         None if price is None else parse_decimal("--price", price),
-        parse_decimal("--sl", sl), None if tp is None else parse_decimal("--tp", tp),
-        None if position_side is None else position_side.value,
+        parse_decimal("--sl", sl), single,
+        None if position_side is None else position_side.value, tp_levels=levels,
+        trail=parse_trail(trail, activate),
     )  # fmt: skip
     from bot_cli.ops import enter as entering
 
     entered = entering.enter(obj.config, obj.state_dir, order, wait=wait, timeout=timeout, ps_name="--position-side")
     _show(asyncio.run(entered), as_json)
+
+
+def parse_take_profits(
+    given: list[str],
+) -> tuple[tuple[tuple[Decimal, Decimal | None], ...], Decimal | None]:
+    """``--tp`` once: a take-profit price; repeated: levels ``PRICE:PCT%`` (the last ``PRICE``)."""
+    if len(given) == 1 and ":" not in given[0]:
+        return (), parse_decimal("--tp", given[0])
+    levels = []
+    for text in given:
+        price_text, _, pct_text = text.partition(":")
+        pct = None
+        if pct_text:
+            if not pct_text.endswith("%"):
+                raise UsageError(f"--tp {text}: a level's share is a percent of the quantity, e.g. {price_text}:50%")
+            pct = parse_decimal(f"--tp {text}'s percent", pct_text.removesuffix("%"))
+        levels.append((parse_decimal("--tp", price_text), pct))
+    if len(levels) == 1:
+        raise UsageError(f"--tp {given[0]}: a single take-profit takes the whole quantity; give it without a percent")
+    return tuple(levels), None
+
+
+def parse_trail(trail: str | None, activate: str | None) -> Trail | None:
+    if trail is None:
+        if activate is not None:
+            raise UsageError("--activate is the trailing stop's: give --trail PCT with it")
+        return None
+    return Trail(parse_decimal("--trail", trail), None if activate is None else parse_decimal("--activate", activate))
 
 
 def parse_decimal(name: str, text: str) -> Decimal:

@@ -26,7 +26,7 @@ from bot_cli.ops.journal import Archived, Unreadable, find, iso, read_archive
 
 
 if TYPE_CHECKING:
-    from bot_cli.core.model import Pending
+    from bot_cli.core.model import Pending, ProtectionOrder
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(?:\d+[smhdw])+")
@@ -144,8 +144,8 @@ def entry_json(p: Pending, a: Archived | None, notes: list[Any]) -> dict[str, An
 
 def legs_json(p: Pending) -> list[dict[str, Any]]:
     """Its protective orders and market closes still on record, as data."""
-    legs = [{"client_id": x.client_id, "leg": f"{x.leg.value}{x.gen}", "quantity": str(x.quantity),
-             "trigger": str(x.trigger_price), "state": x.state.value} for x in p.protections]
+    legs = [{"client_id": x.client_id, "leg": x.label, "kind": x.kind, "quantity": str(x.quantity),
+             "trigger": _trigger(p, x), "state": x.state.value} for x in p.protections]
     if p.close is not None:
         c = p.close
         legs.append({"client_id": c.client_id, "leg": "close", "quantity": str(c.quantity),
@@ -153,8 +153,19 @@ def legs_json(p: Pending) -> list[dict[str, Any]]:
     return legs
 
 
+def _trigger(p: Pending, x: ProtectionOrder) -> str:
+    """Where the leg triggers; a trailing stop, by how much it trails and from when."""
+    from bot_cli.core.model import Leg
+
+    trail = p.spec.trail
+    if x.leg is not Leg.TRAIL or trail is None:
+        return str(x.trigger_price)
+    start = f" from {x.trigger_price}" if x.trigger_price else ""
+    return f"trails {trail.callback_pct}%{start}"
+
+
 def leg_cells(p: Pending) -> list[tuple[str, ...]]:
-    keys = ("client_id", "leg", "quantity", "trigger", "state")
+    keys = ("client_id", "kind", "quantity", "trigger", "state")
     return [(p.pending_id, *(x[k] for k in keys)) for x in legs_json(p)]
 
 

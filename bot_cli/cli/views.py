@@ -271,7 +271,7 @@ _STYLE = {Status.NEEDS_ATTENTION: "bold red", Status.PROTECTING: "yellow", Statu
 def _protection(p: Pending) -> str:
     if not p.protections:
         return "-" if p.filled_qty == 0 else "none yet"
-    return ", ".join(f"{x.leg.name}{x.gen} {x.quantity} {x.state.value.lower()}" for x in p.protections)
+    return ", ".join(f"{x.label} {x.quantity} {x.state.value.lower()}" for x in p.protections)
 
 
 # --- `bot run --ready-file` -------------------------------------------------------------------

@@ -57,7 +57,7 @@ def conditional_held(p: Pending) -> int:
         return 0
     on_book = sum(1 for x in p.protections if x.state in _ON_THE_BOOK)
     may_fill = p.status in _MAY_FILL and not p.entry_done
-    placed_later = len(p.spec.legs) if may_fill and not p.protections else 0
+    placed_later = len(p.spec.slots) if may_fill and not p.protections else 0
     return max(on_book, placed_later) + _reserve(p.spec, may_fill)
 
 
@@ -95,7 +95,7 @@ def refusal(
     symbol; open regular orders on ``spec.symbol``). ``max_open_orders``: the symbol's
     MAX_NUM_ORDERS (0: none known)."""
     live = list(entries)
-    need = len(spec.legs) + _reserve(spec, may_fill=spec.order_type is not OrderType.ADOPTED)
+    need = len(spec.slots) + _reserve(spec, may_fill=spec.order_type is not OrderType.ADOPTED)
     held = sum(conditional_held(p) for p in live) + foreign_conditional
     if held + need > max_conditional:
         return Refusal("conditional", (

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from itertools import pairwise
 from typing import Protocol
 
 from bot_cli.core.model import EntrySpec, OrderType, PositionSide, Side
@@ -145,8 +146,16 @@ def _protective_lot(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | N
 
 def _prices(spec: EntrySpec) -> list[tuple[str, Decimal]]:
     s = spec
-    named = [("price", s.price), ("stop-loss", s.stop_loss), ("take-profit", s.take_profit)]
+    named = [("price", s.price), ("stop-loss", s.stop_loss), *_take_profits(s)]
+    if s.trail is not None:
+        named.append(("activation price", s.trail.activate))
     return [(name, value) for name, value in named if value is not None]
+
+
+def _take_profits(s: EntrySpec) -> list[tuple[str, Decimal | None]]:
+    if len(s.tp_levels) > 1:
+        return [(f"take-profit level {n}", x.price) for n, x in enumerate(s.tp_levels, 1)]
+    return [("take-profit", s.take_profit)]
 
 
 def _price_filter(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
@@ -199,9 +208,8 @@ def _check_sides(
     word, sl_rel, tp_rel = ("buy", "below", "above") if buy else ("sell", "above", "below")
     sl = spec.stop_loss
     checks = [("stop-loss", sl, sl_rel, sl < ref if buy else sl > ref)]
-    if spec.take_profit is not None:
-        tp = spec.take_profit
-        checks.append(("take-profit", tp, tp_rel, tp > ref if buy else tp < ref))
+    profit_side = [(name, x) for name, x in _prices(spec) if name.startswith(("take-profit", "activation"))]
+    checks += [(name, x, tp_rel, x > ref if buy else x < ref) for name, x in profit_side]
     for name, value, rel, ok in checks:
         if not ok:
             text = (f"{name} {_s(value)} is not {rel} {what} {shown} ({rule}): for a {word}"
@@ -295,6 +303,49 @@ def _s(value: Decimal) -> str:
     return format(value, "f")
 
 
+MAX_TP_LEVELS = 4
+MIN_CALLBACK_PCT, MAX_CALLBACK_PCT, CALLBACK_STEP = Decimal("0.1"), Decimal(20), Decimal("0.1")  # since 2026-10-23
+
+
+def _levels(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
+    """Take-profit levels: at most MAX_TP_LEVELS, each further from the entry than the last, each
+    a quantity a market order may have (every level is a leg of its own)."""
+    levels = spec.tp_levels
+    if not levels:
+        return None
+    if len(levels) > MAX_TP_LEVELS:
+        text = f"{len(levels)} take-profit levels: at most {MAX_TP_LEVELS}"
+        return Violation("TP_LEVELS", "count", "take-profit", Decimal(len(levels)), Decimal(MAX_TP_LEVELS), text)
+    buy = spec.side is Side.BUY
+    for n, (a, b) in enumerate(pairwise(levels), 2):
+        if (b.price <= a.price) if buy else (b.price >= a.price):
+            rel = "above" if buy else "below"
+            text = (f"take-profit level {n} {_s(b.price)} is not {rel} level {n - 1} {_s(a.price)}: each level"
+                    " takes profit further from the entry than the one before")  # fmt: skip
+            return Violation("TP_LEVELS", "order", f"take-profit level {n}", b.price, a.price, text)
+    why = ": each take-profit level is a market order when it triggers"
+    for n, x in enumerate(levels, 1):
+        found = _in_range(f"take-profit level {n}'s quantity", x.quantity, _lot(f, market=True), f.symbol, why)
+        if found is None and spec.position_side is not PositionSide.BOTH:
+            at = f"take-profit level {n} {_s(x.price)}"
+            found = _check_notional(x.quantity, x.price, at, f, f.market_step_size, why=why)
+        if found is not None:
+            return found
+    return None
+
+
+def _trail(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | None:
+    """A trailing stop's callback rate: 0.1 to 20 percent in steps of 0.1 (Binance's range)."""
+    if spec.trail is None:
+        return None
+    rate = spec.trail.callback_pct
+    if not (MIN_CALLBACK_PCT <= rate <= MAX_CALLBACK_PCT) or rate % CALLBACK_STEP != 0:
+        text = (f"trailing callback rate {_s(rate)} % is not one Binance takes: from {_s(MIN_CALLBACK_PCT)} to"
+                f" {_s(MAX_CALLBACK_PCT)} % in steps of {_s(CALLBACK_STEP)}")  # fmt: skip
+        return Violation("CALLBACK_RATE", "callbackRate", "trail", rate, MAX_CALLBACK_PCT, text)
+    return None
+
+
 _Check = Callable[[EntrySpec, Filters, Decimal], Violation | None]
 _CHECKS: tuple[_Check, ...] = (
     _entry_lot,
@@ -305,4 +356,6 @@ _CHECKS: tuple[_Check, ...] = (
     _mark_sides,
     _protective_lot,
     _protective_notional,
+    _levels,
+    _trail,
 )

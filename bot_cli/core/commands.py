@@ -18,6 +18,7 @@ from bot_cli.core.model import (
     PendingId,
     PositionSide,
     Side,
+    Trail,
 )
 
 
@@ -49,7 +50,8 @@ class PlaceEntry:
 
 @dataclass(frozen=True, slots=True)
 class PlaceProtection:
-    """A STOP_MARKET (SL) or TAKE_PROFIT_MARKET (TP) algo order, reduce-only in one-way mode."""
+    """A STOP_MARKET (SL), TAKE_PROFIT_MARKET (TP) or TRAILING_STOP_MARKET (TRAIL, ``trail`` set)
+    algo order, reduce-only in one-way mode."""
 
     pending_id: PendingId
     client_id: ClientId
@@ -57,8 +59,9 @@ class PlaceProtection:
     symbol: str
     side: Side
     quantity: Decimal
-    trigger_price: Decimal
+    trigger_price: Decimal  # a trailing stop's activation price (0: activated at once)
     position_side: PositionSide
+    trail: Trail | None = None
 
 
 @dataclass(frozen=True, slots=True)

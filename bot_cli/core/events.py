@@ -12,6 +12,7 @@ from decimal import Decimal
 from bot_cli.core.ids import parse_client_id
 from bot_cli.core.model import (
     ORDER_FINAL,
+    PROTECTIVE,
     AlgoReport,
     AlgoStatus,
     ClientId,
@@ -417,6 +418,6 @@ def of_order(report: OrderReport) -> Event | None:
 def of_algo(report: AlgoReport) -> Event | None:
     """An algo order's report as the event of the entry whose leg it is; None if not ours."""
     parsed = parse_client_id(report.client_id)
-    if parsed is None or parsed.leg not in (Leg.SL, Leg.TP):
+    if parsed is None or parsed.leg not in PROTECTIVE:
         return None
     return protection_event(parsed.pending_id, report)

@@ -39,7 +39,15 @@ class Leg(enum.Enum):
     ENTRY = "e"
     SL = "sl"
     TP = "tp"
+    TRAIL = "tr"  # a trailing stop beside the stop-loss (TRAILING_STOP_MARKET)
     CLOSE = "x"
+
+
+#: The protective legs: the algo orders that close an entry's share.
+PROTECTIVE = frozenset({Leg.SL, Leg.TP, Leg.TRAIL})
+#: The legs that stop a loss (their live quantity is what "covered" means): the stop-loss, and
+#: a trailing stop beside it.
+STOPS = frozenset({Leg.SL, Leg.TRAIL})
 
 
 class Status(enum.Enum):
@@ -127,8 +135,33 @@ UNSETTLED = frozenset({LegState.SENDING, LegState.UNKNOWN, LegState.CANCELING, L
 
 
 @dataclass(frozen=True, slots=True)
+class TpLevel:
+    """One take-profit level: its trigger and the quantity of the entry it takes (step-rounded;
+    the last level takes the rest of the entry)."""
+
+    price: Decimal
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Trail:
+    """A trailing stop (Binance TRAILING_STOP_MARKET): it follows the best price since it was
+    activated by ``callback_pct`` percent; ``activate`` None = from the moment it is placed."""
+
+    callback_pct: Decimal
+    activate: Decimal | None = None
+
+
+Slot = tuple[Leg, int]  # a kind of leg and its take-profit level (0: not a level)
+
+
+@dataclass(frozen=True, slots=True)
 class EntrySpec:
-    """What the operator asked for; prices already on the symbol's tick."""
+    """What the operator asked for; prices already on the symbol's tick.
+
+    ``tp_levels`` (two or more) take profit in steps: ``take_profit`` is then the first level's
+    price. ``trail`` adds a trailing stop beside the stop-loss, which stays as the floor (a
+    trailing stop activated later protects nothing until then)."""
 
     symbol: str
     side: Side
@@ -138,15 +171,46 @@ class EntrySpec:
     stop_loss: Decimal
     take_profit: Decimal | None
     position_side: PositionSide = PositionSide.BOTH
+    tp_levels: tuple[TpLevel, ...] = ()
+    trail: Trail | None = None
 
     @property
     def legs(self) -> tuple[Leg, ...]:
-        return (Leg.SL, Leg.TP) if self.take_profit is not None else (Leg.SL,)
+        """The kinds of protective leg the entry asks for."""
+        kinds = [Leg.SL]
+        if self.take_profit is not None:
+            kinds.append(Leg.TP)
+        if self.trail is not None:
+            kinds.append(Leg.TRAIL)
+        return tuple(kinds)
 
-    def trigger(self, leg: Leg) -> Decimal:
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        """Every leg the entry keeps live while it holds a share: each take-profit level its own."""
+        tps: list[Slot] = [(Leg.TP, n) for n in range(1, len(self.tp_levels) + 1)] if self.tp_levels else []
+        if not tps and self.take_profit is not None:
+            tps = [(Leg.TP, 0)]
+        return ((Leg.SL, 0), *tps, *([(Leg.TRAIL, 0)] if self.trail is not None else []))
+
+    def trigger(self, leg: Leg, level: int = 0) -> Decimal:
+        """Where the leg triggers; a trailing stop's is its activation price (0: at once)."""
+        if leg is Leg.TP and level and level <= len(self.tp_levels):
+            return self.tp_levels[level - 1].price
         if leg is Leg.TP and self.take_profit is not None:
             return self.take_profit
+        if leg is Leg.TRAIL and self.trail is not None:
+            return self.trail.activate or Decimal(0)
         return self.stop_loss
+
+    def level_quantities(self, filled: Decimal) -> tuple[Decimal, ...]:
+        """What each take-profit level takes of ``filled``: the levels in order, each up to its
+        own quantity (a partial fill is the first levels'; the quantities are on the step)."""
+        out, left = [], filled
+        for n, level in enumerate(self.tp_levels, 1):
+            take = left if n == len(self.tp_levels) else min(level.quantity, left)
+            out.append(max(take, Decimal(0)))
+            left -= take
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +224,21 @@ class ProtectionOrder:
     trigger_price: Decimal
     state: LegState
     sent_at: Millis
+    level: int = 0  # the take-profit level it is (0: not a level)
+
+    @property
+    def slot(self) -> Slot:
+        return self.leg, self.level
+
+    @property
+    def label(self) -> str:
+        """Its name as its client id ends: ``sl2``, ``tp3-2`` (level 2), ``tr1``."""
+        return f"{self.leg.value}{self.gen}" + (f"-{self.level}" if self.level else "")
+
+    @property
+    def kind(self) -> str:
+        names = {Leg.SL: "stop-loss", Leg.TP: "take-profit", Leg.TRAIL: "trailing stop"}
+        return names.get(self.leg, self.leg.name.lower()) + (f" level {self.level}" if self.level else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,9 +326,9 @@ class Pending:
     def find_leg(self, client_id: ClientId) -> ProtectionOrder | None:
         return next((p for p in self.protections if p.client_id == client_id), None)
 
-    def current(self, leg: Leg) -> ProtectionOrder | None:
-        """The newest leg of this kind not being cancelled: the one meant to protect the share."""
-        kept = [x for x in self.protections if x.leg is leg and x.state is not LegState.CANCELING]
+    def current(self, leg: Leg, level: int = 0) -> ProtectionOrder | None:
+        """The newest leg of this kind (and level) not being cancelled: the one meant to protect."""
+        kept = [x for x in self.protections if x.slot == (leg, level) and x.state is not LegState.CANCELING]
         return max(kept, key=lambda x: x.gen, default=None)
 
     @property

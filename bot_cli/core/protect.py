@@ -32,7 +32,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from bot_cli.core.commands import CancelProtection, ClosePosition, Command, PlaceProtection
-from bot_cli.core.ids import client_id
+from bot_cli.core.ids import client_id, parse_client_id
 from bot_cli.core.model import (
     HOLDING,
     IN_FLIGHT,
@@ -46,6 +46,7 @@ from bot_cli.core.model import (
     Pending,
     Policy,
     ProtectionOrder,
+    Slot,
     Status,
 )
 
@@ -69,41 +70,76 @@ def converge(p: Pending, now: Millis, policy: Policy) -> Converged:
     return p, []
 
 
-def covers(p: Pending, leg: Leg) -> bool:
-    """Live legs of this kind cover exactly the entry's share: the current one alone, or
-    (exact legs) every leg of the kind not being cancelled, each of them live."""
-    if _covers_alone(p, leg):
+def target(p: Pending, slot: Slot) -> Decimal:
+    """What the legs of one slot must cover now: the share (stop-loss, a single take-profit, a
+    trailing stop); a take-profit level, what of the share it takes (``_level_targets``)."""
+    leg, level = slot
+    if leg is Leg.TP and level:
+        targets = _level_targets(p)
+        return targets[level - 1] if level <= len(targets) else Decimal(0)
+    return p.share
+
+
+def _level_targets(p: Pending) -> tuple[Decimal, ...]:
+    """Each take-profit level's part of the share: what it takes of the fills, less what its own
+    legs executed; where the share is smaller than their sum (another entry's leg took part of
+    it), the last levels give way first."""
+    done = [Decimal(0)] * len(p.spec.tp_levels)
+    for x in p.exits:
+        parsed = parse_client_id(x.key)
+        if parsed is not None and parsed.leg is Leg.TP and 0 < parsed.level <= len(done):
+            done[parsed.level - 1] += x.quantity
+    left = [max(q - d, Decimal(0)) for q, d in zip(p.spec.level_quantities(p.filled_qty), done, strict=True)]
+    excess = sum(left, Decimal(0)) - p.share
+    for n in reversed(range(len(left))):
+        if excess <= 0:
+            break
+        cut = min(excess, left[n])
+        left[n] -= cut
+        excess -= cut
+    return tuple(left)
+
+
+def covers(p: Pending, slot: Slot) -> bool:
+    """Live legs of this slot cover exactly what it must: the current one alone, or (exact
+    legs) every leg of the slot not being cancelled, each of them live; nothing, where the slot
+    has nothing left to cover."""
+    want = target(p, slot)
+    kept = _kept(p, slot)
+    if want == 0:
+        return not kept
+    if _covers_alone(p, slot):
         return True
-    kept = _kept(p, leg)
-    return bool(kept) and all(x.state is LegState.LIVE and _at_level(p, x) for x in kept) and _total(kept) == p.share
+    return bool(kept) and all(x.state is LegState.LIVE and _at_level(p, x) for x in kept) and _total(kept) == want
 
 
 def _at_level(p: Pending, x: ProtectionOrder) -> bool:
     """The leg triggers where the entry now asks (an operator may have moved it)."""
-    return x.trigger_price == p.spec.trigger(x.leg)
+    return x.trigger_price == p.spec.trigger(x.leg, x.level)
 
 
-def _covers_alone(p: Pending, leg: Leg) -> bool:
-    x = p.current(leg)
-    return x is not None and x.state is LegState.LIVE and x.quantity == p.share and _at_level(p, x)
+def _covers_alone(p: Pending, slot: Slot) -> bool:
+    x = p.current(*slot)
+    want = target(p, slot)
+    return x is not None and want > 0 and x.state is LegState.LIVE and x.quantity == want and _at_level(p, x)
 
 
-def _kept(p: Pending, leg: Leg) -> list[ProtectionOrder]:
-    return [x for x in p.protections if x.leg is leg and x.state is not LegState.CANCELING]
+def _kept(p: Pending, slot: Slot) -> list[ProtectionOrder]:
+    return [x for x in p.protections if x.slot == slot and x.state is not LegState.CANCELING]
 
 
 def _total(legs: list[ProtectionOrder]) -> Decimal:
     return sum((x.quantity for x in legs), Decimal(0))
 
 
-def exposure(p: Pending, leg: Leg) -> Decimal:
-    """What the legs of this kind may still execute: every one not known gone."""
-    return _total([x for x in p.protections if x.leg is leg])
+def exposure(p: Pending, leg: Leg, level: int = 0) -> Decimal:
+    """What the legs of this kind (and level) may still execute: every one not known gone."""
+    return _total([x for x in p.protections if x.slot == (leg, level)])
 
 
 def covered(p: Pending) -> bool:
-    """Every leg the entry asks for is live and covers its share."""
-    return p.share > 0 and all(covers(p, leg) for leg in p.spec.legs)
+    """Every leg the entry asks for is live and covers what it must."""
+    return p.share > 0 and all(covers(p, slot) for slot in p.spec.slots)
 
 
 def at_rest(p: Pending) -> bool:
@@ -128,8 +164,13 @@ def _live(p: Pending) -> list[ProtectionOrder]:
 
 
 def _superseded(p: Pending) -> list[ProtectionOrder]:
-    """Live legs a newer live leg of their kind replaces (it covers the share alone now)."""
-    return [x for x in _live(p) if _covers_alone(p, x.leg) and x is not p.current(x.leg)]
+    """Live legs a newer live leg of their slot replaces (it covers alone now), and live legs of
+    a slot with nothing left to cover (a take-profit level taken by another entry's exit)."""
+    slots = set(p.spec.slots)
+    return [
+        x for x in _live(p)
+        if (_covers_alone(p, x.slot) and x is not p.current(*x.slot)) or x.slot not in slots or target(p, x.slot) == 0
+    ]  # fmt: skip
 
 
 def _protect(p: Pending, now: Millis, policy: Policy) -> Converged:
@@ -159,14 +200,15 @@ def _protect(p: Pending, now: Millis, policy: Policy) -> Converged:
 
 
 def _trim(p: Pending) -> Converged:
-    """Exact legs: where the legs of a kind kept exceed the share, cancel the newest first until
-    they do not (the oldest are the ones seen live longest). A live leg an operator moved is
-    cancelled first and placed anew at its new level once the cancel is answered: two stops for
-    one share, even for a moment, could take another entry's share."""
-    drop = [x for x in _kept(p, Leg.SL) + _kept(p, Leg.TP) if x.state is LegState.LIVE and not _at_level(p, x)]
-    for leg in p.spec.legs:
-        excess = _total([x for x in _kept(p, leg) if x not in drop]) - p.share
-        for x in sorted((x for x in _kept(p, leg) if x not in drop), key=lambda x: x.gen, reverse=True):
+    """Exact legs: where the legs of a slot kept exceed what it must cover, cancel the newest
+    first until they do not (the oldest are the ones seen live longest). A live leg an operator
+    moved is cancelled first and placed anew at its new level once the cancel is answered: two
+    stops for one share, even for a moment, could take another entry's share."""
+    drop = [x for x in p.protections if x.state is LegState.LIVE and not _at_level(p, x)]
+    for slot in {x.slot for x in p.protections} | set(p.spec.slots):
+        kept = [x for x in _kept(p, slot) if x not in drop]
+        excess = _total(kept) - (target(p, slot) if slot in p.spec.slots else Decimal(0))
+        for x in sorted(kept, key=lambda x: x.gen, reverse=True):
             if excess <= 0:
                 break
             drop.append(x)
@@ -175,44 +217,51 @@ def _trim(p: Pending) -> Converged:
 
 
 def _new_legs(p: Pending, now: Millis, stacking: bool) -> Converged:
-    """A new leg for each kind that needs one, for what it needs: the whole share where the
-    current leg is neither in flight nor covering it; with exact legs (``stacking``), what the
-    share has beyond what the legs of its kind may execute, once none of that kind is being
+    """A new leg for each slot that needs one, for what it needs: what it must cover where the
+    current leg is neither in flight nor covering it; with exact legs (``stacking``), what it
+    must cover beyond what the legs of its slot may execute, once none of that slot is being
     cancelled (a trim or a merge: what it covered is placed with the rest, as one). All placed
-    in one step share one new generation number (ids are never reused)."""
+    in one step share one new generation number (ids are never reused; levels differ by name)."""
     if now < p.retry_at:
         return p, []
-    needed = _increments(p) if stacking else {leg: p.share for leg in p.spec.legs if _needs_new(p, leg)}
-    if p.sl_first and Leg.TP in needed and not covers(p, Leg.SL):
-        del needed[Leg.TP]  # at the account's limit the SL takes the room first
+    needed = _increments(p) if stacking else {
+        slot: target(p, slot) for slot in p.spec.slots if target(p, slot) > 0 and _needs_new(p, slot)
+    }  # fmt: skip
+    if p.sl_first and not covers(p, (Leg.SL, 0)):
+        needed = {slot: qty for slot, qty in needed.items() if slot[0] is not Leg.TP}  # the SL takes the room first
     if not needed:
         return p, []
     gen, s = p.gen + 1, p.spec
     legs = tuple(
-        ProtectionOrder(leg, gen, client_id(p.pending_id, leg, gen), qty, s.trigger(leg), LegState.SENDING, now)
-        for leg, qty in needed.items()
-    )
+        ProtectionOrder(
+            leg, gen, client_id(p.pending_id, leg, gen, level), qty, s.trigger(leg, level), LegState.SENDING, now, level
+        )
+        for (leg, level), qty in needed.items()
+    )  # fmt: skip
     return replace(p, gen=gen, protections=(*p.protections, *legs)), [protection_command(p, x) for x in legs]
 
 
-def _increments(p: Pending) -> dict[Leg, Decimal]:
+def _increments(p: Pending) -> dict[Slot, Decimal]:
     return {
-        leg: p.share - exposure(p, leg) for leg in p.spec.legs
-        if exposure(p, leg) < p.share and not any(x.leg is leg and x.state is LegState.CANCELING for x in p.protections)
+        slot: target(p, slot) - exposure(p, *slot) for slot in p.spec.slots
+        if exposure(p, *slot) < target(p, slot)
+        and not any(x.slot == slot and x.state is LegState.CANCELING for x in p.protections)
     }  # fmt: skip
 
 
-def _needs_new(p: Pending, leg: Leg) -> bool:
-    x = p.current(leg)
+def _needs_new(p: Pending, slot: Slot) -> bool:
+    x = p.current(*slot)
     if x is None:
         return True
-    return x.state not in IN_FLIGHT and not (x.state is LegState.LIVE and x.quantity == p.share and _at_level(p, x))
+    at_rest = x.state is LegState.LIVE and x.quantity == target(p, slot) and _at_level(p, x)
+    return x.state not in IN_FLIGHT and not at_rest
 
 
 def protection_command(p: Pending, x: ProtectionOrder) -> PlaceProtection:
     s = p.spec
     return PlaceProtection(
-        p.pending_id, x.client_id, x.leg, s.symbol, s.side.opposite, x.quantity, x.trigger_price, s.position_side
+        p.pending_id, x.client_id, x.leg, s.symbol, s.side.opposite, x.quantity, x.trigger_price, s.position_side,
+        trail=s.trail if x.leg is Leg.TRAIL else None,
     )
 
 

@@ -95,7 +95,7 @@ def rule_protection_report(p: Pending, e: ev.ProtectionReport, now: Millis, _: P
         q = with_leg_state(p, e.client_id, LegState.LIVE)
         return (replace(q, attempts=0, transient=0) if covered(q) else q), []
     if e.status.fired:
-        return _fired(p, e, now, leg.leg.name)
+        return _fired(p, e, now, leg)
     q = without(p, e.client_id)
     if leg.state is LegState.CANCELING:
         return q, []
@@ -103,8 +103,11 @@ def rule_protection_report(p: Pending, e: ev.ProtectionReport, now: Millis, _: P
     return replace(q, verify_share=True), [_query_position(q)]
 
 
-def _fired(p: Pending, e: ev.ProtectionReport, now: Millis, name: str) -> Reacted:
+def _fired(p: Pending, e: ev.ProtectionReport, now: Millis, leg: ProtectionOrder) -> Reacted:
+    """A leg fired: the entry exits (its siblings cancelled), except a take-profit level that
+    leaves part of the share: the other levels stay and the stops are resized to what is left."""
     cmds: list[Command] = []
+    name = f"{leg.leg.name} level {leg.level}" if leg.level else leg.leg.name
     if e.status is AlgoStatus.FINISHED and e.executed_qty is None:  # what it executed, unknown
         q = note(without(p, e.client_id), now, f"{name} {e.client_id} finished; reading the position")
         q = replace(q, verify_share=True)
@@ -116,6 +119,8 @@ def _fired(p: Pending, e: ev.ProtectionReport, now: Millis, name: str) -> Reacte
         q = note(with_leg_state(p, e.client_id, LegState.FIRED), now, f"{name} {e.client_id} {e.status.value}")
     if p.status in (Status.EXITING, Status.NEEDS_ATTENTION):
         return q, cmds
+    if leg.level and (q.share > 0 or e.status is not AlgoStatus.FINISHED) and not q.verify_share:
+        return replace(q, reason=f"{name} taken"), cmds  # a step of the take-profit: the rest stays protected
     return replace(q, status=Status.EXITING, reason=f"{name} triggered"), cmds
 
 

@@ -120,15 +120,25 @@ def new_entry(cmd: cm.PlaceEntry, hedge_mode: bool) -> Request:
 
 
 def new_protection(cmd: cm.PlaceProtection, hedge_mode: bool) -> Request:
-    """POST /fapi/v1/algoOrder: a CONDITIONAL STOP_MARKET (SL) or TAKE_PROFIT_MARKET (TP)."""
+    """POST /fapi/v1/algoOrder: a CONDITIONAL STOP_MARKET (SL), TAKE_PROFIT_MARKET (TP), or a
+    TRAILING_STOP_MARKET (TRAIL: ``callbackRate`` in percent, ``activatePrice`` when it activates
+    later; it has no triggerPrice)."""
     what = f"new algo order {cmd.client_id}"
-    if cmd.leg not in _ALGO_TYPE:
+    if cmd.leg is Leg.TRAIL:
+        if cmd.trail is None:
+            raise Rejected(f"{what}: a trailing stop needs its callback rate")
+        trigger: Params = (("callbackRate", _num(cmd.trail.callback_pct)),)
+        if cmd.trigger_price > 0:
+            trigger += (("activatePrice", _num(cmd.trigger_price)),)
+        kind = "TRAILING_STOP_MARKET"
+    elif cmd.leg in _ALGO_TYPE:
+        trigger, kind = (("triggerPrice", _num(cmd.trigger_price)),), _ALGO_TYPE[cmd.leg]
+    else:
         raise Rejected(f"{what}: leg {cmd.leg.name} is not a protection")
     return Request(api.NEW_ALGO, (
         ("algoType", "CONDITIONAL"), ("symbol", cmd.symbol), ("side", cmd.side.value),
         *_side(cmd.position_side, hedge_mode, what),
-        ("type", _ALGO_TYPE[cmd.leg]), ("quantity", _num(cmd.quantity)),
-        ("triggerPrice", _num(cmd.trigger_price)), ("workingType", "MARK_PRICE"),
+        ("type", kind), ("quantity", _num(cmd.quantity)), *trigger, ("workingType", "MARK_PRICE"),
         *_reduce_only(hedge_mode), ("clientAlgoId", cmd.client_id),
     ))
 

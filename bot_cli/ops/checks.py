@@ -15,13 +15,23 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Protocol
 
 from bot_cli.core import admission
 from bot_cli.core.checks import Filters, check_entry
-from bot_cli.core.model import AlgoReport, EntrySpec, OrderReport, OrderType, Pending, PositionSide, Side
+from bot_cli.core.model import (
+    AlgoReport,
+    EntrySpec,
+    OrderReport,
+    OrderType,
+    Pending,
+    PositionSide,
+    Side,
+    TpLevel,
+    Trail,
+)
 from bot_cli.core.netting import netting_refusal
 from bot_cli.errors import UsageError
 from bot_cli.exchange.filters import SymbolFilters
@@ -39,7 +49,7 @@ ADMISSION_LOCK_NAME = "admission.lock"
 # core.checks names what it refuses ("stop-loss", "notional", ...); callers name arguments.
 _FIELDS = {
     "quantity": "quantity", "notional": "quantity", "price": "price",
-    "stop-loss": "stop_loss", "take-profit": "take_profit",
+    "stop-loss": "stop_loss", "take-profit": "take_profit", "trail": "trail", "activation price": "trail",
 }  # fmt: skip
 # The filters exchangeInfo states: a refusal by one of them may be lifted by a newer exchangeInfo.
 EXCHANGE_FILTERS = frozenset({"LOT_SIZE", "MARKET_LOT_SIZE", "PRICE_FILTER", "PERCENT_PRICE", "MIN_NOTIONAL"})
@@ -90,6 +100,37 @@ class Order:
     stop_loss: Decimal
     take_profit: Decimal | None
     position_side: str | None
+    # Take profit in steps: (price, percent of the quantity); the last level's percent is None
+    # (it takes the rest). Two or more levels; then take_profit is ignored.
+    tp_levels: tuple[tuple[Decimal, Decimal | None], ...] = ()
+    trail: Trail | None = None
+
+
+MIN_LEVELS, WHOLE = 2, Decimal(100)  # fewer levels is a single take-profit; percents of the whole
+
+
+def tp_levels(order: Order, step: Decimal) -> tuple[TpLevel, ...]:
+    """The levels' quantities: each its percent of the entry, rounded down to the step; the last
+    takes the rest. EntryRefused (field take_profit) when the percents do not leave a rest."""
+    if len(order.tp_levels) < MIN_LEVELS:
+        return ()
+    *firsts, (last_price, last_pct) = order.tp_levels
+    if any(pct is None for _, pct in firsts):
+        raise EntryRefused("take_profit", "every take-profit level but the last needs its share, e.g. --tp 66000:50%")
+    if last_pct is not None:
+        raise EntryRefused("take_profit", "the last take-profit level takes the rest: give it no percent,"
+                                          " e.g. --tp 68000")  # fmt: skip
+    total = sum((pct for _, pct in firsts if pct is not None), Decimal(0))
+    if total >= WHOLE:
+        raise EntryRefused("take_profit", f"the take-profit levels' percents add up to {total} %: the last level"
+                                          " needs a rest, so they must stay below 100 %")  # fmt: skip
+    levels = []
+    for price, pct in firsts:
+        assert pct is not None
+        qty = order.quantity * pct / 100
+        levels.append(TpLevel(price, (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step if step else qty))
+    rest = order.quantity - sum((x.quantity for x in levels), Decimal(0))
+    return (*levels, TpLevel(last_price, rest))
 
 
 def checked_spec(
@@ -97,14 +138,17 @@ def checked_spec(
 ) -> EntrySpec:
     """The entry, once every order it needs passes the symbol's filters at ``mark``."""
     kind = OrderType.MARKET if order.price is None else OrderType.LIMIT
+    levels = tp_levels(order, filters.market_step_size)
     spec = EntrySpec(
         order.symbol, Side(order.side.upper()), order.quantity, kind, order.price,
-        order.stop_loss, order.take_profit,
-        position_side(hedge, order.side, order.position_side, ps_name),
+        order.stop_loss, levels[0].price if levels else order.take_profit,
+        position_side(hedge, order.side, order.position_side, ps_name), tp_levels=levels, trail=order.trail,
     )  # fmt: skip
     violation = check_entry(spec, filters, mark)
     if violation is not None:
         field = _FIELDS.get(violation.subject, violation.subject)
+        if violation.subject.startswith("take-profit level"):
+            field = "take_profit"
         raise EntryRefused(field, violation.message, by_filter=violation.filter in EXCHANGE_FILTERS)
     return spec
 

@@ -25,6 +25,8 @@ from bot_cli.core.model import (
     ProtectionOrder,
     Side,
     Status,
+    TpLevel,
+    Trail,
 )
 
 
@@ -53,6 +55,8 @@ def encode(p: Pending) -> dict[str, Any]:
         "stop_loss": str(s.stop_loss),
         "take_profit": _dec(s.take_profit),
         "position_side": s.position_side.value,
+        **({"tp_levels": [[str(x.price), str(x.quantity)] for x in s.tp_levels]} if s.tp_levels else {}),
+        **({"trail": [str(s.trail.callback_pct), _dec(s.trail.activate)]} if s.trail is not None else {}),
         "status": p.status.value,
         "created_at": p.created_at,
         "sent_at": p.sent_at,
@@ -87,6 +91,7 @@ def _encode_leg(x: ProtectionOrder) -> dict[str, Any]:
         "trigger_price": str(x.trigger_price),
         "state": x.state.value,
         "sent_at": x.sent_at,
+        **({"level": x.level} if x.level else {}),
     }
 
 
@@ -144,7 +149,18 @@ def _decode_spec(d: dict[str, Any]) -> EntrySpec:
         stop_loss=_num(d, "stop_loss"),
         take_profit=_opt(d, "take_profit"),
         position_side=_get(d, "position_side", PositionSide),
+        tp_levels=_get({"l": d.get("tp_levels", [])}, "l", _levels),
+        trail=None if d.get("trail") is None else _get(d, "trail", _trail),
     )
+
+
+def _levels(value: Any) -> tuple[TpLevel, ...]:
+    return tuple(TpLevel(Decimal(str(price)), Decimal(str(qty))) for price, qty in value)
+
+
+def _trail(value: Any) -> Trail:
+    callback, activate = value
+    return Trail(Decimal(str(callback)), None if activate is None else Decimal(str(activate)))
 
 
 def _decode(d: dict[str, Any]) -> Pending:
@@ -218,5 +234,6 @@ def _decode_leg(x: dict[str, Any]) -> ProtectionOrder:
         _num(x, "trigger_price"),
         _get(x, "state", LegState),
         _get(x, "sent_at", int),
+        _get({"level": x.get("level", 0)}, "level", int),
     )
 

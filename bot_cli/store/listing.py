@@ -27,7 +27,7 @@ STATUSES: Final = frozenset({
     "REQUESTED", "SUBMITTING", "OPEN", "PARTIALLY_FILLED", "PROTECTING", "PROTECTED", "EXITING",
     "NEEDS_ATTENTION", "CANCELED", "NOT_PLACED", "CLOSED", "DROPPED",
 })
-LEGS: Final = frozenset({"e", "sl", "tp", "x"})
+LEGS: Final = frozenset({"e", "sl", "tp", "tr", "x"})
 LEG_STATES: Final = frozenset({"SENDING", "UNKNOWN", "LIVE", "CANCELING", "FIRED"})
 
 
@@ -78,6 +78,8 @@ def _sure(r: dict[str, Any]) -> bool:
         return False
     if _get_enums(r) not in _ENUMS or ("exits" in r and r["exits"] != []):  # exits: slow road
         return False
+    if "tp_levels" in r or "trail" in r:  # take-profit levels, a trailing stop: the slow road
+        return False
     if type(r.get("transient", 0)) is not int or type(r.get("exposed_since", 0)) is not int:
         return False
     texts = [*_get_decimals(r)]  # None only where the shape allows it
@@ -85,7 +87,7 @@ def _sure(r: dict[str, Any]) -> bool:
         leg, state, gen, sent_at, _, quantity, trigger = _get_leg(x)
         if (leg, state) not in _LEG_ENUMS or type(gen) is not int or type(sent_at) is not int:
             return False
-        if quantity is None or trigger is None:
+        if quantity is None or trigger is None or "level" in x:
             return False
         texts += (quantity, trigger)
     notes = r["history"]  # of JSON values only a list has len 2 and an int at [0]

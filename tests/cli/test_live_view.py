@@ -83,7 +83,7 @@ def test_the_live_view_shows_the_protected_position_with_its_legs(tmp_path: Path
             # Act: a market entry, protected by the daemon
             answer = c.enter("BTCUSDT", "buy", "0.010", sl="96000", tp="99000")
             pid = str(answer["id"])
-            wait_for(lambda: "PROTECTED" in "".join(screen.last_frame()) and "TP1" in "".join(screen.last_frame()),
+            wait_for(lambda: "PROTECTED" in "".join(screen.last_frame()) and "tp1" in "".join(screen.last_frame()),
                      "the protected position on screen")
             frame = screen.last_frame()
         finally:
@@ -98,8 +98,8 @@ def test_the_live_view_shows_the_protected_position_with_its_legs(tmp_path: Path
     assert "market" in shown
     assert "96000" in shown
     assert "99000" in shown
-    assert "SL1 0.010 live" in shown
-    assert "TP1 0.010 live" in shown
+    assert "sl1 0.010 live" in shown
+    assert "tp1 0.010 live" in shown
     assert all(len(line) <= columns for line in frame), [line for line in frame if len(line) > columns]
     twice = [
         line for line in frame

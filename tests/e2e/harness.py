@@ -80,7 +80,7 @@ stacking = {stacking}
 UNSETTLED = frozenset({"REQUESTED", "SUBMITTING", "PROTECTING", "CLOSING", "EXITING"})
 FIRED = frozenset({"TRIGGERING", "TRIGGERED", "FINISHED"})
 OPEN_ORDER = frozenset({"NEW", "PARTIALLY_FILLED"})
-_CLIENT_ID = re.compile(r"^(bc[0-9a-z]{6,20})-(e|sl|tp|x)(\d*)$")
+_CLIENT_ID = re.compile(r"^(bc[0-9a-z]{6,20})-(e|sl|tp|tr|x)(\d*)(-\d{1,2})?$")
 
 
 # --- waiting ----------------------------------------------------------------------------------
@@ -199,9 +199,10 @@ def signed_pages(http: httpx.Client, path: str, params: dict[str, Any], cursor: 
 
 
 def parse_id(cid: str) -> tuple[str, str, int] | None:
-    """``(pending id, leg, generation)`` of one of the bot's client ids; None if not the bot's."""
+    """``(pending id, leg, generation)`` of one of the bot's client ids; None if not the bot's. A
+    take-profit level's leg is named with its level (``tp-2``)."""
     m = _CLIENT_ID.fullmatch(cid or "")
-    return None if m is None else (m.group(1), m.group(2), int(m.group(3) or 0))
+    return None if m is None else (m.group(1), m.group(2) + (m.group(4) or ""), int(m.group(3) or 0))
 
 
 @dataclass

@@ -22,7 +22,18 @@ import pytest
 from bot_cli.core.commands import Command, PersistPending, PlaceProtection
 from bot_cli.core.events import OperatorAmend
 from bot_cli.core.ids import client_id
-from bot_cli.core.model import AlgoReport, EntrySpec, Leg, OrderReport, OrderType, PendingId, Policy, Side
+from bot_cli.core.model import (
+    AlgoReport,
+    EntrySpec,
+    Leg,
+    OrderReport,
+    OrderType,
+    PendingId,
+    Policy,
+    Side,
+    TpLevel,
+    Trail,
+)
 from bot_cli.runtime.dispatch import Dispatcher, Job
 from bot_cli.runtime.engine import ExecutionEngine
 from bot_cli.state_store import PendingEntryStore
@@ -33,6 +44,11 @@ from tests.invariants import check_invariants, check_liveness, over_covered
 D = Decimal
 SPEC = EntrySpec("BTCUSDT", Side.BUY, D("1.0"), OrderType.LIMIT, D("100"), D("95"), D("110"))
 SECOND = EntrySpec("BTCUSDT", Side.BUY, D("0.5"), OrderType.LIMIT, D("100"), D("97"), D("110"))
+# Take profit in two steps of 0.5 (105, then 110); and a 2 % trailing stop beside the stop-loss.
+LEVELS = EntrySpec("BTCUSDT", Side.BUY, D("1.0"), OrderType.LIMIT, D("100"), D("95"), D("105"),
+                   tp_levels=(TpLevel(D("105"), D("0.5")), TpLevel(D("110"), D("0.5"))))  # fmt: skip
+TRAILED = EntrySpec("BTCUSDT", Side.BUY, D("1.0"), OrderType.LIMIT, D("100"), D("95"), D("110"),
+                    trail=Trail(D("2")))  # fmt: skip
 # Stacked on SPEC's position with both legs inside SPEC's: a whipsaw fires both of its legs.
 INSIDE = EntrySpec("BTCUSDT", Side.BUY, D("0.5"), OrderType.LIMIT, D("100"), D("97"), D("105"))
 POSITION = "position"  # the position changed outside the bot's orders: the daemon re-reads it
@@ -192,6 +208,14 @@ SCENARIOS = [
              (fill("1.0"), price("105"), amend(sl="100.1"), price("100"))),
     Scenario("stacked: a moved stop is cancelled first and placed anew, never two for one share",
              (fill("1.0"), fill("0.5", 1), amend(sl="96")), specs=(SPEC, SECOND), stacking=True),
+    Scenario("take profit in steps: level 1 fires, the stops shrink to what is left, level 2 fires",
+             (fill("1.0"), price("105"), price("110")), specs=(LEVELS,)),
+    Scenario("a take-profit level fires, then the price falls through the resized stop",
+             (fill("0.7"), fill("1.0"), price("105"), price("95")), specs=(LEVELS,)),
+    Scenario("a trailing stop follows the price up and fires on the pull-back",
+             (fill("1.0"), price("104"), price("101")), specs=(TRAILED,)),
+    Scenario("a trailing stop resized by partial fills, then the floor stop fires",
+             (fill("0.4"), fill("1.0"), price("94")), specs=(TRAILED,)),
     Scenario("a protective send that waited past its decision is stamped anew before it goes",
              (fill("1.0"),), send_wait_ms=2_500),
 ]
@@ -338,7 +362,7 @@ def test_every_crash_point_converges(scenario: Scenario, market_while_down: bool
         crashed.append(world.crashed_at)
         store = PendingEntryStore(world.path)
         problems = check_invariants(
-            world.venue, store, set(world.created), len(SPEC.legs), parked=scenario.parked,
+            world.venue, store, set(world.created), len(scenario.specs[0].legs), parked=scenario.parked,
             stacked=scenario.stacking, over_executes=scenario.over_executes,
         )  # fmt: skip
         failures.extend(f"k={k}: {p}" for p in [*problems, *world.liveness, *world.over])
