@@ -10,7 +10,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
@@ -18,7 +19,7 @@ from typing import TypeVar
 from bot_cli.api._types import DaemonStatus, Entry, RequestResult, all_entries, find, read_status
 from bot_cli.api.keys import Claim, Keys, key_problem
 from bot_cli.config import Config, load_config
-from bot_cli.core.model import EntrySpec, Pending, Side, Status
+from bot_cli.core.model import EntrySpec, Pending, Side, Status, Trail
 from bot_cli.core.numbers import NotANumber, positive, shown
 from bot_cli.errors import UsageError
 from bot_cli.ops import adopt as adopting
@@ -57,12 +58,19 @@ class AsyncClient:
         self, symbol: str, side: str | Side, quantity: Number, *, stop_loss: Number,
         price: Number | None = None, take_profit: Number | None = None, key: str | None = None,
         position_side: str | None = None, wait: bool = False, timeout: float = flow.FOLLOW_S,
+        tp_levels: Sequence[tuple[Number, Number | None]] = (), trail: Number | None = None,
+        activate: Number | None = None,
     ) -> Entry:  # fmt: skip
-        """Check, persist and place an entry; see ``Client.enter``."""
-        order = _order(
+        """Check, persist and place an entry; see ``Client.enter``. ``tp_levels``: take profit in
+        steps, (price, percent of the quantity) for each level but the last, (price, None) for the
+        last; ``trail`` (percent) with ``activate``: a trailing stop beside the stop-loss."""
+        order = replace(_order(
             symbol, side, quantity, price=price, stop_loss=stop_loss, take_profit=take_profit,
             position_side=position_side,
-        )
+        ), tp_levels=tuple(
+            (_decimal("tp_levels", tp), None if pct is None else _decimal("tp_levels", pct)) for tp, pct in tp_levels
+        ), trail=None if trail is None else Trail(
+            _decimal("trail", trail), None if activate is None else _decimal("activate", activate)))  # fmt: skip
         if key is not None:
             if (problem := key_problem(key)) is not None:
                 raise EntryRefused("key", problem)
@@ -122,8 +130,9 @@ class AsyncClient:
         return await self._ask(entry_id, "close")
 
     async def amend(
-        self, entry_id: str, *, stop_loss: Number | None = None, take_profit: Number | None = None,
-        breakeven: bool = False, timeout: float = flow.FOLLOW_S,
+        self, entry_id: str, *, stop_loss: Number | None = None,
+        take_profit: Number | list[Number] | tuple[Number, ...] | None = None, breakeven: bool = False,
+        timeout: float = flow.FOLLOW_S,
     ) -> Entry:  # fmt: skip
         """Move the entry's stop-loss and/or take-profit (``breakeven``: the stop to the average
         fill plus the round trip's fees), as `bot amend` does: checked first (a refusal raises
@@ -132,9 +141,10 @@ class AsyncClient:
         The entry as it stands after; ``watched`` False with a ``note`` when not settled in time."""
         from bot_cli.ops.amend import Amendment, amend
 
+        tps = take_profit if isinstance(take_profit, list | tuple) else () if take_profit is None else (take_profit,)
         ask = Amendment(
             None if stop_loss is None else _decimal("stop_loss", stop_loss),
-            None if take_profit is None else _decimal("take_profit", take_profit), breakeven,
+            tuple(_decimal("take_profit", x) for x in tps), breakeven,
         )  # fmt: skip
         fee = Decimal(str(self.config.protection.breakeven_fee_pct))
         outcome = await amend(self.config, self.state_dir, entry_id, ask, timeout=timeout, fee_pct=fee)
@@ -209,10 +219,13 @@ class Client:
         self, symbol: str, side: str | Side, quantity: Number, *, stop_loss: Number,
         price: Number | None = None, take_profit: Number | None = None, key: str | None = None,
         position_side: str | None = None, wait: bool = False, timeout: float = flow.FOLLOW_S,
+        tp_levels: Sequence[tuple[Number, Number | None]] = (), trail: Number | None = None,
+        activate: Number | None = None,
     ) -> Entry:  # fmt: skip
         return _run(self._async.enter(
             symbol, side, quantity, stop_loss=stop_loss, price=price, take_profit=take_profit,
-            key=key, position_side=position_side, wait=wait, timeout=timeout,
+            key=key, position_side=position_side, wait=wait, timeout=timeout, tp_levels=tp_levels, trail=trail,
+            activate=activate,
         ))  # fmt: skip
 
     def adopt(
@@ -239,8 +252,9 @@ class Client:
         return _run(self._async.close(entry_id))
 
     def amend(
-        self, entry_id: str, *, stop_loss: Number | None = None, take_profit: Number | None = None,
-        breakeven: bool = False, timeout: float = flow.FOLLOW_S,
+        self, entry_id: str, *, stop_loss: Number | None = None,
+        take_profit: Number | list[Number] | tuple[Number, ...] | None = None, breakeven: bool = False,
+        timeout: float = flow.FOLLOW_S,
     ) -> Entry:  # fmt: skip
         """See ``AsyncClient.amend``."""
         return _run(self._async.amend(entry_id, stop_loss=stop_loss, take_profit=take_profit, breakeven=breakeven,

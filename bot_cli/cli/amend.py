@@ -11,6 +11,7 @@ from bot_cli.cli.enter import parse_decimal
 from bot_cli.ops.exit import FOLLOW_S
 
 
+_TP_HELP = "The new take-profit trigger price; for an entry with levels, one --tp per level, in order."
 _TIMEOUT_HELP = "Seconds to wait for the new legs live and the old ones gone (daemon or not)."
 _BE_HELP = "Move the stop-loss to the average fill price plus the round trip's fees ([protection] breakeven_fee_pct)."
 
@@ -19,7 +20,7 @@ def amend(
     ctx: typer.Context,
     pending_id: Annotated[str, typer.Argument(help="The entry's id (see `bot pending list`).")],
     sl: Annotated[str | None, typer.Option("--sl", help="The new stop-loss trigger price.")] = None,
-    tp: Annotated[str | None, typer.Option("--tp", help="The new take-profit trigger price.")] = None,
+    tp: Annotated[list[str] | None, typer.Option("--tp", metavar="PRICE", help=_TP_HELP)] = None,
     breakeven: Annotated[bool, typer.Option("--breakeven", help=_BE_HELP)] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.0, help=_TIMEOUT_HELP)] = FOLLOW_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -46,8 +47,7 @@ def amend(
 
     obj: AppContext = ctx.obj
     ask = Amendment(
-        None if sl is None else parse_decimal("--sl", sl), None if tp is None else parse_decimal("--tp", tp),
-        breakeven,
+        None if sl is None else parse_decimal("--sl", sl), tuple(parse_decimal("--tp", x) for x in tp or ()), breakeven,
     )  # fmt: skip
     obj.check_config()
     fee = Decimal(str(obj.config.protection.breakeven_fee_pct))

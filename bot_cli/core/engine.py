@@ -364,12 +364,18 @@ def _operator_amend(p: Pending, e: ev.OperatorAmend, now: Millis, _: Policy) -> 
     """The new levels go into the spec (and the journal) before anything is sent; convergence
     then places each moved leg anew and cancels the old once the new is live."""
     s = p.spec
+    levels = s.tp_levels
+    if e.tp_levels and len(e.tp_levels) == len(levels):
+        levels = tuple(replace(x, price=price) for x, price in zip(levels, e.tp_levels, strict=True))
     new = replace(
         s, stop_loss=s.stop_loss if e.stop_loss is None else e.stop_loss,
-        take_profit=s.take_profit if e.take_profit is None else e.take_profit,
+        take_profit=levels[0].price if levels else (s.take_profit if e.take_profit is None else e.take_profit),
+        tp_levels=levels,
     )  # fmt: skip
-    moved = [f"{name} {old} -> {now_}" for name, old, now_ in (
-        ("stop-loss", s.stop_loss, new.stop_loss), ("take-profit", s.take_profit, new.take_profit)) if old != now_]
+    pairs: list[tuple[str, Decimal | None, Decimal | None]] = [("stop-loss", s.stop_loss, new.stop_loss)]
+    pairs += ([(f"take-profit level {n}", a.price, b.price) for n, (a, b) in enumerate(zip(s.tp_levels, levels,
+              strict=True), 1)] if levels else [("take-profit", s.take_profit, new.take_profit)])  # fmt: skip
+    moved = [f"{name} {old} -> {now_}" for name, old, now_ in pairs if old != now_]
     if not moved:
         return p, []
     return note(replace(p, spec=new), now, f"{OPERATOR}move the {', the '.join(moved)}"), []

@@ -321,6 +321,7 @@ class OperatorAmend:
     pending_id: PendingId
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    tp_levels: tuple[Decimal, ...] = ()  # new prices of every take-profit level, in order
 
 
 @dataclass(frozen=True, slots=True)

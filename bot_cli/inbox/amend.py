@@ -12,15 +12,16 @@ levels to the journal before it sends anything, and the new leg is live before t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bot_cli.core.checks import Filters, check_levels
+from bot_cli.core.checks import Filters
 from bot_cli.core.model import Pending
 from bot_cli.errors import BotError
 from bot_cli.inbox.signals import Refused, _number
-from bot_cli.ops.amend import breakeven
+from bot_cli.ops.amend import Amendment, LevelRefused, decide
+from bot_cli.ops.exit import Levels
 
 
 FIELDS = frozenset({"id", "sl", "tp", "breakeven", "secret"})
@@ -53,22 +54,12 @@ def parse_amend(obj: dict[str, Any]) -> AmendSignal:
     return AmendSignal(pid, sl, tp, even)
 
 
-def levels_for(s: AmendSignal, p: Pending, filters: Filters, mark: Decimal, fee_pct: Decimal) -> dict[str, Decimal]:
-    """The new levels, checked; 422 with `bot amend`'s line when refused."""
-    levels: dict[str, Decimal] = {}
+def levels_for(s: AmendSignal, p: Pending, filters: Filters, mark: Decimal, fee_pct: Decimal) -> Levels:
+    """The new levels, checked as `bot amend` checks them; 422 with its line when refused."""
+    ask = Amendment(s.sl, () if s.tp is None else (s.tp,), s.breakeven)
     try:
-        if s.breakeven:
-            levels["stop_loss"] = breakeven(p, fee_pct, filters.tick_size)
-    except BotError as err:
-        raise Refused(422, str(err), "breakeven") from None
-    if s.sl is not None:
-        levels["stop_loss"] = s.sl
-    if s.tp is not None:
-        levels["take_profit"] = s.tp
-    moved = replace(p.spec, stop_loss=levels.get("stop_loss", p.spec.stop_loss),
-                    take_profit=levels.get("take_profit", p.spec.take_profit))  # fmt: skip
-    violation = check_levels(moved, filters, mark, holding=p.share > 0, working=not p.entry_done)
-    if violation is not None:
-        field = "tp" if violation.subject == "take-profit" else "sl"
-        raise Refused(422, f"not amended: {violation.message}", field)
-    return levels
+        return decide(p, ask, filters, mark, fee_pct)
+    except LevelRefused as err:
+        raise Refused(422, str(err), "tp" if err.subject.startswith("take-profit") else "sl") from None
+    except BotError as err:  # nothing filled to break even on; a take-profit count that does not fit
+        raise Refused(422, str(err), "breakeven" if s.breakeven else "tp") from None

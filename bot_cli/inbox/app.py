@@ -47,7 +47,7 @@ from bot_cli.inbox.amend import levels_for, parse_amend
 from bot_cli.inbox.guard import RateLimit, Strangers, body_auth, header_auth, read_body
 from bot_cli.inbox.signals import Refused, Signal, parse_json, parse_signal, refusal, resolve
 from bot_cli.ops.checks import Account, EntryRefused, Market, admitting, checked_spec, journal_entries, refuse
-from bot_cli.ops.exit import amend_refusal
+from bot_cli.ops.exit import Levels, amend_refusal, as_params
 from bot_cli.ops.journal import decode_record
 from bot_cli.ops.market import daemon_account, foreign_open
 from bot_cli.state_store import PendingEntryStore, StoreError
@@ -165,9 +165,9 @@ class Inbox:
         log.info("inbox: amend of %s accepted: %s", pid, ", ".join(f"{k} {v}" for k, v in levels.items()))
         if self.on_accepted is not None:
             self.on_accepted(pid)
-        return JSONResponse({"id": pid, "status": "REQUESTED", **{k: str(v) for k, v in levels.items()}}, 202)
+        return JSONResponse({"id": pid, "status": "REQUESTED", **as_params(levels)}, 202)
 
-    async def _amend(self, request: Request) -> tuple[str, dict[str, Decimal]]:
+    async def _amend(self, request: Request) -> tuple[str, Levels]:
         source = request.client.host if request.client is not None else "unknown"
         try:
             obj = self._authenticated(request, await read_body(request, self.max_body))
@@ -187,8 +187,7 @@ class Inbox:
             raise Refused(409, refused, "id")
         filters, mark = await self._read(p.spec.symbol)
         levels = levels_for(signal, p, filters, mark, self.fee_pct)
-        params = {k: str(v) for k, v in levels.items()}
-        await asyncio.to_thread(requests.put, self.state_dir, p.pending_id, "amend", params)
+        await asyncio.to_thread(requests.put, self.state_dir, p.pending_id, "amend", as_params(levels))
         return p.pending_id, levels
 
     async def health(self, _: Request) -> JSONResponse:

@@ -5,7 +5,10 @@
      "price": "96900" | "market",                 omitted: market
      "sl": "95000" | "sl_pct": "1.5",             exactly one
      "tp": "99000" | "tp_pct": "3",               at most one
-     "position_side": "LONG"}                     hedge mode only, optional
+     "position_side": "LONG",                     hedge mode only, optional
+     "tp_levels": [["66000", "50"], ["68000"]],   take profit in steps, instead of tp: [price, percent]
+                                                  for each level but the last, [price] for the last
+     "trail": "1.5", "activate": "70000"}         a trailing stop beside the stop-loss, optional
 
 Numbers may be JSON numbers or strings; they are read as Decimal, never float. A percentage is
 taken from the entry price (the mark for a market entry) and rounded to the tick away from it,
@@ -23,15 +26,17 @@ from typing import Any
 
 from bot_cli.api.keys import key_problem
 from bot_cli.core.checks import Filters
+from bot_cli.core.model import Trail
 from bot_cli.core.numbers import NotANumber, positive, shown
 from bot_cli.ops.checks import EntryRefused, Order
 
 
 FIELDS = frozenset({
     "key", "symbol", "side", "quantity", "risk", "price", "sl", "sl_pct", "tp", "tp_pct",
-    "position_side", "secret",
+    "position_side", "secret", "tp_levels", "trail", "activate",
 })  # fmt: skip
 _HUNDRED = Decimal(100)
+_PAIR = 2  # a take-profit level: [price, percent]
 # The entry check's field -> the signal's field for a value given as is, and for one computed.
 _DERIVED = {
     "stop_loss": ("sl", "sl_pct"), "take_profit": ("tp", "tp_pct"),
@@ -63,6 +68,8 @@ class Signal:
     tp: Decimal | None
     tp_pct: Decimal | None
     position_side: str | None
+    tp_levels: tuple[tuple[Decimal, Decimal | None], ...] = ()
+    trail: Trail | None = None
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
@@ -92,6 +99,12 @@ def parse_signal(obj: dict[str, Any]) -> Signal:
     _one_of(obj, "quantity", "risk", required=True)
     _one_of(obj, "sl", "sl_pct", required=True)
     _one_of(obj, "tp", "tp_pct", required=False)
+    levels = _levels(obj)
+    if levels and (obj.get("tp") is not None or obj.get("tp_pct") is not None):
+        raise Refused(422, "give tp (or tp_pct) or tp_levels, not both", "tp_levels")
+    trail = _number(obj, "trail")
+    if trail is None and obj.get("activate") is not None:
+        raise Refused(422, "activate is the trailing stop's: give trail with it", "activate")
     price = obj.get("price")
     market = price is None or (isinstance(price, str) and price.lower() == "market")
     ps = _text(obj, "position_side", required=False) or None
@@ -99,7 +112,26 @@ def parse_signal(obj: dict[str, Any]) -> Signal:
         str(key), _text(obj, "symbol", required=True).upper(), side,
         _number(obj, "quantity"), _number(obj, "risk"), None if market else _number(obj, "price"),
         _number(obj, "sl"), _number(obj, "sl_pct"), _number(obj, "tp"), _number(obj, "tp_pct"), ps,
+        levels, None if trail is None else Trail(trail, _number(obj, "activate")),
     )  # fmt: skip
+
+
+def _levels(obj: dict[str, Any]) -> tuple[tuple[Decimal, Decimal | None], ...]:
+    """tp_levels: a list of [price, percent] and a last [price]."""
+    value = obj.get("tp_levels")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(x, list) and 1 <= len(x) <= _PAIR for x in value):
+        raise Refused(422, "tp_levels must be a list of [price, percent] pairs and a last [price],"
+                           " e.g. [[66000, 50], [68000]]", "tp_levels")  # fmt: skip
+    out = []
+    for n, level in enumerate(value, 1):
+        name = f"tp_levels[{n}]"
+        price = _number({name: level[0]}, name)
+        if price is None:
+            raise Refused(422, f"{name} needs a price", "tp_levels")
+        out.append((price, _number({f"{name} percent": level[-1]}, f"{name} percent") if len(level) == _PAIR else None))
+    return tuple(out)
 
 
 def resolve(s: Signal, filters: Filters, mark: Decimal) -> Order:
@@ -110,12 +142,14 @@ def resolve(s: Signal, filters: Filters, mark: Decimal) -> Order:
     sl = s.sl if s.sl is not None else _pct_price(ref, s.sl_pct, buy, tick, "sl_pct")
     tp = s.tp if s.tp_pct is None else _pct_price(ref, s.tp_pct, not buy, tick, "tp_pct")
     qty = s.quantity if s.quantity is not None else _sized(s, ref, sl, filters)
-    return Order(s.symbol, s.side, qty, s.price, sl, tp, s.position_side)
+    return Order(s.symbol, s.side, qty, s.price, sl, tp, s.position_side, tp_levels=s.tp_levels, trail=s.trail)
 
 
 def refusal(s: Signal, order: Order, err: EntryRefused) -> Refused:
     """An entry check's refusal, naming the signal's own field (and what it computed)."""
     plain, derived = _DERIVED.get(err.field, (err.field, ""))
+    if err.field == "take_profit" and s.tp_levels:
+        plain, derived = "tp_levels", ""
     value = getattr(s, derived) if derived else None
     if value is None:
         return Refused(422, str(err), plain, by_filter=err.by_filter)

@@ -23,8 +23,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot_cli.core.checks import check_levels
-from bot_cli.core.model import Pending, Side
+from bot_cli.core.checks import Filters, check_levels
+from bot_cli.core.model import EntrySpec, Pending, Side
 from bot_cli.errors import BotError, UsageError
 from bot_cli.ops import market
 from bot_cli.ops.exit import AMEND, FOLLOW_S, Levels, Outcome, amend_refusal, exit_entries
@@ -38,8 +38,30 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Amendment:
     stop_loss: Decimal | None = None
-    take_profit: Decimal | None = None
+    take_profits: tuple[Decimal, ...] = ()  # one price, or one per take-profit level, in order
     breakeven: bool = False
+
+
+def _moved(p: Pending, ask: Amendment, levels: Levels) -> EntrySpec:
+    """The entry as it would be with the new levels (``levels`` is filled in here for the take-profits)."""
+    s, tps = p.spec, ask.take_profits
+    if s.tp_levels and tps:
+        if len(tps) != len(s.tp_levels):
+            raise UsageError(f"entry {p.pending_id} takes profit in {len(s.tp_levels)} levels: give {len(s.tp_levels)}"
+                             " --tp prices, in order")  # fmt: skip
+        levels["tp_levels"] = tps
+    elif len(tps) > 1:
+        raise UsageError(f"entry {p.pending_id} has one take-profit: give one --tp")
+    elif tps:
+        levels["take_profit"] = tps[0]
+    new_levels = s.tp_levels
+    if s.tp_levels and tps:
+        new_levels = tuple(replace(x, price=price) for x, price in zip(s.tp_levels, tps, strict=True))
+    stop = levels.get("stop_loss")
+    return replace(
+        s, stop_loss=stop if isinstance(stop, Decimal) else s.stop_loss, tp_levels=new_levels,
+        take_profit=new_levels[0].price if new_levels else (tps[0] if tps else s.take_profit),
+    )  # fmt: skip
 
 
 def breakeven(p: Pending, fee_pct: Decimal, tick: Decimal) -> Decimal:
@@ -50,6 +72,29 @@ def breakeven(p: Pending, fee_pct: Decimal, tick: Decimal) -> Decimal:
     price = p.avg_price * (1 + fee_pct / 100 if long else 1 - fee_pct / 100)
     steps = (price / tick).to_integral_value(rounding=ROUND_CEILING if long else ROUND_FLOOR)
     return steps * tick
+
+
+class LevelRefused(BotError):
+    """A new level the checks refuse (``subject``: stop-loss, take-profit, take-profit level N)."""
+
+    def __init__(self, message: str, subject: str) -> None:
+        super().__init__(message)
+        self.subject = subject
+
+
+def decide(p: Pending, ask: Amendment, filters: Filters, mark: Decimal, fee_pct: Decimal) -> Levels:
+    """The new levels, checked against the filters and the mark; LevelRefused (one line) or
+    UsageError when refused: nothing changes."""
+    levels: Levels = {}
+    if ask.breakeven:
+        levels["stop_loss"] = breakeven(p, fee_pct, filters.tick_size)
+    elif ask.stop_loss is not None:
+        levels["stop_loss"] = ask.stop_loss
+    moved = _moved(p, ask, levels)
+    violation = check_levels(moved, filters, mark, holding=p.share > 0, working=not p.entry_done)
+    if violation is not None:
+        raise LevelRefused(f"not amended: {violation.message}", violation.subject)
+    return levels
 
 
 def _entry(state_dir: Path, pending_id: str) -> Pending:
@@ -77,7 +122,7 @@ async def amend(cfg: Config, state_dir: Path, pending_id: str, ask: Amendment, *
 
     if ask.breakeven and ask.stop_loss is not None:
         raise UsageError("--breakeven and --sl both move the stop-loss: give one")
-    if not (ask.breakeven or ask.stop_loss is not None or ask.take_profit is not None):
+    if not (ask.breakeven or ask.stop_loss is not None or ask.take_profits):
         raise UsageError("nothing to amend: give --sl PRICE, --tp PRICE or --breakeven")
     p = _entry(state_dir, pending_id)
     symbol = p.spec.symbol
@@ -88,17 +133,6 @@ async def amend(cfg: Config, state_dir: Path, pending_id: str, ask: Amendment, *
             raise BotError(f"{symbol} is not listed by the {conn.venue_name} venue's exchangeInfo")
         mark = await conn.rest.mark_price(symbol)
     market.keep_info(state_dir, info)
-    levels: Levels = {}
-    if ask.breakeven:
-        levels["stop_loss"] = breakeven(p, fee_pct, filters.tick_size)
-    elif ask.stop_loss is not None:
-        levels["stop_loss"] = ask.stop_loss
-    if ask.take_profit is not None:
-        levels["take_profit"] = ask.take_profit
-    moved = replace(p.spec, stop_loss=levels.get("stop_loss", p.spec.stop_loss),
-                    take_profit=levels.get("take_profit", p.spec.take_profit))  # fmt: skip
-    violation = check_levels(moved, filters, mark, holding=p.share > 0, working=not p.entry_done)
-    if violation is not None:
-        raise BotError(f"not amended: {violation.message}")
+    levels = decide(p, ask, filters, mark, fee_pct)
     [outcome] = await exit_entries(cfg, state_dir, pending_id, verb=AMEND, timeout=timeout, levels=levels)
     return outcome

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 CANCEL, CANCEL_CLOSE, CLOSE, AMEND = "cancel", "cancel-close", "close", "amend"  # store.requests.VERBS
 WORDS = {CANCEL: "cancel", CANCEL_CLOSE: "cancel and close", CLOSE: "close", AMEND: "amend"}
 DONE = {CANCEL: "cancelled", CANCEL_CLOSE: "cancelled and closed", CLOSE: "closed", AMEND: "amended"}
-Levels = dict[str, "Decimal"]  # amend: "stop_loss" / "take_profit" -> the new trigger
+# amend: "stop_loss" / "take_profit" -> the new trigger; "tp_levels" -> every level's new price
+Levels = dict[str, "Decimal | tuple[Decimal, ...]"]
 NOT_SETTLED = 3  # not done within --timeout: the daemon (or the next `bot run`) finishes it
 FOLLOW_S = 15.0
 POLL_S = 0.1  # the daemon takes requests every 0.1 s
@@ -162,7 +163,11 @@ def event(verb: str, p: Pending, levels: Levels | None = None) -> Event:
         return OperatorClose(p.pending_id)
     if verb == AMEND:
         lv = levels or {}
-        return OperatorAmend(p.pending_id, stop_loss=lv.get("stop_loss"), take_profit=lv.get("take_profit"))
+        sl, tp, tps = lv.get("stop_loss"), lv.get("take_profit"), lv.get("tp_levels", ())
+        return OperatorAmend(
+            p.pending_id, stop_loss=sl if not isinstance(sl, tuple) else None,
+            take_profit=tp if not isinstance(tp, tuple) else None, tp_levels=tps if isinstance(tps, tuple) else (),
+        )  # fmt: skip
     return OperatorCancel(p.pending_id, close=verb == CANCEL_CLOSE)
 
 
@@ -178,8 +183,17 @@ def applied(p: Pending, verb: str, levels: Levels | None = None) -> bool:
     return p.entry_done and winding if verb == CANCEL_CLOSE else winding
 
 
+def as_params(levels: Levels) -> dict[str, str]:
+    """The levels as a request file (and the inbox's answer) carries them: decimal text, levels
+    comma-separated."""
+    return {key: ",".join(map(str, value)) if isinstance(value, tuple) else str(value) for key, value in levels.items()}
+
+
 def _at_levels(p: Pending, levels: Levels | None) -> bool:
-    return all(getattr(p.spec, key) == value for key, value in (levels or {}).items())
+    def now(key: str) -> object:
+        return tuple(x.price for x in p.spec.tp_levels) if key == "tp_levels" else getattr(p.spec, key)
+
+    return all(now(key) == value for key, value in (levels or {}).items())
 
 
 def settled(p: Pending, verb: str, levels: Levels | None = None) -> bool:
@@ -205,7 +219,7 @@ async def _ask_daemon(
     from bot_cli.store import requests
 
     asked_at = time.time_ns() // 1_000_000
-    params = {key: str(value) for key, value in (levels or {}).items()}
+    params = as_params(levels or {})
     files = {p.pending_id: requests.put(store.path, p.pending_id, verb, params) for p in targets}
     last = {p.pending_id: p for p in targets}
     end, free = time.monotonic() + timeout, 0

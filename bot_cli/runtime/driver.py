@@ -64,7 +64,11 @@ def _amend(pid: PendingId, params: Mapping[str, str]) -> Event:
         except ArithmeticError:
             return None
 
-    return OperatorAmend(pid, stop_loss=level("stop_loss"), take_profit=level("take_profit"))
+    try:
+        levels = tuple(Decimal(x) for x in params["tp_levels"].split(",")) if params.get("tp_levels") else ()
+    except ArithmeticError:
+        levels = ()
+    return OperatorAmend(pid, stop_loss=level("stop_loss"), take_profit=level("take_profit"), tp_levels=levels)
 
 
 OPERATOR: dict[str, Callable[[PendingId, Mapping[str, str]], Event]] = {
