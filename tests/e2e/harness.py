@@ -382,7 +382,11 @@ class Share:
         return self.filled > 0 and self.share <= 0
 
     def open_qty(self, leg: str) -> Decimal:
-        return sum((Decimal(a["quantity"]) for a in self.live_legs.get(leg, [])), Decimal(0))
+        """What its live legs of a kind add up to (take-profit levels "tp-N" count as "tp")."""
+        return sum((Decimal(a["quantity"]) for a in self.of_kind(leg)), Decimal(0))
+
+    def of_kind(self, leg: str) -> list[dict[str, Any]]:
+        return [a for name, algos in self.live_legs.items() if name.partition("-")[0] == leg for a in algos]
 
 
 @dataclass
@@ -523,15 +527,21 @@ def _cover_problems(view: View, s: Share, *, attention_ok: bool) -> list[str]:
     legs = [("sl", "STOP_MARKET", rec["stop_loss"])]
     if rec.get("take_profit") is not None:
         legs.append(("tp", "TAKE_PROFIT_MARKET", rec["take_profit"]))
+    if rec.get("trail") is not None:
+        legs.append(("tr", "TRAILING_STOP_MARKET", None))
+    levels = [Decimal(price) for price, _ in rec.get("tp_levels", [])]
     for leg, kind, trigger in legs:
-        live = s.live_legs.get(leg, [])
+        live = s.of_kind(leg)  # take-profit levels add up to the share between them
         total = sum((Decimal(a["quantity"]) for a in live), Decimal(0))
         if total != s.share:
             out.append(f"1: {s.pid} holds {s.share} (filled {s.filled}, exited {s.exited}) "
                        f"with {len(live)} live {leg.upper()} for {total}")  # fmt: skip
         for a in live:
-            shape = (a["orderType"], Decimal(a["triggerPrice"]), a["side"])
-            want = (kind, Decimal(trigger), exit_side)
+            parsed = parse_id(a["clientAlgoId"])
+            level = int(parsed[1].partition("-")[2] or 0) if parsed else 0
+            at = levels[level - 1] if level and level <= len(levels) else trigger
+            shape = (a["orderType"], Decimal(a["triggerPrice"]) if at is not None else None, a["side"])
+            want = (kind, None if at is None else Decimal(at), exit_side)
             if shape != want:
                 out.append(f"1: {s.pid} holds {s.share}: live {a['clientAlgoId']} is {shape}, "
                            f"expected {want}")  # fmt: skip
