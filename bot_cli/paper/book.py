@@ -20,7 +20,7 @@ from bot_cli.core.model import AlgoStatus, PositionSide
 from bot_cli.paper import account, margin, shapes
 from bot_cli.paper.ledger import START_BALANCE, Ledger
 from bot_cli.paper.market import SYMBOLS
-from bot_cli.paper.records import Algo, Order
+from bot_cli.paper.records import TRAILING, Algo, Order
 from bot_cli.paper.rules import BookError, NewAlgo, NewOrder, check_algo, check_order, illegal_integer
 
 
@@ -36,14 +36,21 @@ class Book(Ledger):
     """The one paper account, answering requests at the instant it has been brought to."""
 
     def set_price(self, symbol: str, price: Decimal, now: int) -> Decimal:
-        """Re-anchor ``symbol``'s price path at ``price`` (rounded to the tick) from ``now``."""
+        """Re-anchor ``symbol``'s price path at ``price`` (rounded to the tick) from ``now``; its
+        trailing stops see that price at once (``Ledger.trail``)."""
         if symbol not in SYMBOLS:
             raise BookError(-1121, "Invalid symbol.")
         if price <= 0:
             raise BookError(-4001, "Price less than 0.")
         self.check_now(now)
         self.dirty = True
-        return self.path.set_price(symbol, price, now)
+        price = self.path.set_price(symbol, price, now)
+        # a price set is a price the market had: trailing stops see it even when it is set again
+        # before the next step (they fire at a step, as every trigger does)
+        for algo in sorted(self.open_algos(symbol), key=lambda a: a.algo_id):
+            if algo.is_trailing:
+                self.trail(algo, price, now)
+        return price
 
     # --- regular orders ---------------------------------------------------------------------
 
@@ -121,21 +128,34 @@ class Book(Ledger):
         self.check_now(now)
         ps = self._position_side(req.position_side)
         cid = req.client_id or f"paperalgo-{self.next_algo_id}"
-        self._check_new_algo(req, cid, ps)
+        mark = self.mark(req.symbol, now)
+        self._check_new_algo(req, cid, ps, mark)
         algo = Algo(
             0, cid, req.symbol, req.side, ps, req.type, req.quantity, req.trigger_price, now, now,
             close_position=req.close_position, reduce_only=req.reduce_only, working_type=req.working_type,
             price_protect=req.price_protect, time_in_force=req.time_in_force,
+            activate_price=_activate_price(req, mark), callback_rate=req.callback_rate,
         )  # fmt: skip
-        if algo.triggered_by(self.mark(req.symbol, now)):
+        if self._would_trigger(algo, req, mark):
             raise BookError(-2021, "Order would immediately trigger.")
         algo = self.put_algo(replace(algo, algo_id=self.new_algo_id()))
         self.emit(shapes.algo_event(algo, now))
+        if algo.is_trailing and req.activate_price is None:  # trails from the price at placement
+            algo = self.put_algo(replace(algo, activated=True, extreme=mark))
+            self.emit(shapes.algo_event(algo, now))
         return algo
 
-    def _check_new_algo(self, req: NewAlgo, cid: str, ps: PositionSide) -> None:
+    @staticmethod
+    def _would_trigger(algo: Algo, req: NewAlgo, mark: Decimal) -> bool:
+        """A stop already crossed; a trailing SELL whose activatePrice is not above the price
+        (a BUY's not below): Binance answers -2021 for both (reference §4.2)."""
+        if not algo.is_trailing:
+            return algo.triggered_by(mark)
+        return req.activate_price is not None and algo.activates_at(mark)
+
+    def _check_new_algo(self, req: NewAlgo, cid: str, ps: PositionSide, mark: Decimal) -> None:
         """The filters, closePosition on the closing side, a unique client id, the algo limit."""
-        check_algo(req)
+        check_algo(req, mark)
         if req.close_position and ps is not PositionSide.BOTH and not account.closes(req.side, ps, False):
             raise BookError(
                 -1128, f"Combination of optional parameters invalid: closePosition with {req.side.value}/{ps.value}."
@@ -210,6 +230,14 @@ class Book(Ledger):
         if (ps is PositionSide.BOTH) == self.dual:
             raise BookError(-4061, "Order's position side does not match user's setting.")
         return ps
+
+
+def _activate_price(req: NewAlgo, mark: Decimal) -> Decimal:
+    """A trailing stop's activatePrice: the one sent, else the price at placement (Binance:
+    "default as the latest price"); 0 for the other types."""
+    if req.type != TRAILING:
+        return Decimal(0)
+    return mark if req.activate_price is None else req.activate_price
 
 
 def _unknown_order(err: BookError) -> BookError:

@@ -195,6 +195,19 @@ class Ledger:
         self.emit(shapes.algo_event(algo, t))
         return algo
 
+    def trail(self, algo: Algo, price: Decimal, t: int) -> Algo:
+        """An open trailing stop sees ``price`` at ``t``: it activates there (ALGO_UPDATE NEW,
+        ``ia`` true), or takes it as a new extreme (no event), or stays as it is. Whether it
+        fires is ``matching``'s to decide."""
+        if not algo.activated:
+            if not algo.activates_at(price):
+                return algo
+            algo = self.put_algo(replace(algo, activated=True, extreme=price, update_time=t))
+            self.emit(shapes.algo_event(algo, t))
+            return algo
+        extreme = algo.followed(price)
+        return algo if extreme == algo.extreme else self.put_algo(replace(algo, extreme=extreme))
+
     def countdown_ends(self, symbol: str, t: int) -> None:
         """The symbol's countdownCancelAll ends at ``t``: its open regular orders are cancelled,
         and its algo orders too while ``countdown_cancels_algo`` is on; the countdown is gone."""

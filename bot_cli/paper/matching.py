@@ -4,6 +4,10 @@
 (see ``market``), so a second in which no resting order's price or trigger lies inside the
 price range of that second is skipped without stepping: hours of downtime with a few resting
 orders catch up in well under a second, and a symbol with nothing resting is not looked at.
+A trailing stop is stepped through a second only if it could activate or fire in it (its
+pull-back measured from the highest extreme the second could make); a second in which it only
+makes a new extreme is skipped too, the extreme set to the second's high (low), which is what
+stepping would have left. So an open trailing stop costs what a resting limit does.
 At every funding time passed, the account as of that moment pays or receives its funding; at
 every countdownCancelAll deadline passed, the symbol's open orders are cancelled then (after
 the step at that instant, before any later one), so an order past its deadline never fills.
@@ -61,8 +65,15 @@ def _walk(book: Ledger, to_ms: int) -> None:
             book.last_ms = to_ms
             return
         seg_end = min(to_ms, (book.last_ms // 1000 + 1) * 1000)
-        active = [s for s in hot if _may_act(book, s, book.last_ms, seg_end)]
-        t = (book.last_ms // STEP_MS + 1) * STEP_MS
+        first = (book.last_ms // STEP_MS + 1) * STEP_MS  # the segment's first step, if any
+        active = []
+        for symbol in hot if first <= seg_end else []:
+            span = _span(book, symbol, first, seg_end)
+            if _may_act(book, symbol, span):
+                active.append(symbol)
+            else:
+                _follow(book, symbol, span)
+        t = first
         while active and t <= seg_end:
             for symbol in active:
                 _step(book, symbol, t)
@@ -76,14 +87,47 @@ def _hot_symbols(book: Ledger) -> list[str]:
     return sorted(symbols)
 
 
-def _may_act(book: Ledger, symbol: str, start: int, end: int) -> bool:
-    """Could a resting order of ``symbol`` fill or trigger in (start, end] (within one second)?"""
-    a, b = book.mark(symbol, start), book.mark(symbol, end)
-    lo, hi = min(a, b), max(a, b)
+def _span(book: Ledger, symbol: str, first: int, end: int) -> tuple[Decimal, Decimal]:
+    """(lowest, highest) price of ``symbol`` over the steps from ``first`` to ``end`` (within
+    one second, where the path is monotone: the extremes are at the first and the last step)."""
+    a, b = book.mark(symbol, first), book.mark(symbol, end // STEP_MS * STEP_MS)
+    return min(a, b), max(a, b)
+
+
+def _may_act(book: Ledger, symbol: str, span: tuple[Decimal, Decimal]) -> bool:
+    """Could a resting order of ``symbol`` fill, trigger, or start or end trailing at a step of
+    the span? (A trailing stop's extreme alone moving is no reason to step: see ``_follow``.)"""
+    lo, hi = span
     for o in book.open_orders(symbol):
         if o.type == "LIMIT" and _crosses(o, lo if o.side is Side.BUY else hi):
             return True
-    return any(al.triggered_by(lo) or al.triggered_by(hi) for al in book.open_algos(symbol))
+    for al in book.open_algos(symbol):
+        if al.is_trailing and _may_trail(al, lo, hi):
+            return True
+        if not al.is_trailing and (al.triggered_by(lo) or al.triggered_by(hi)):
+            return True
+    return False
+
+
+def _may_trail(algo: Algo, lo: Decimal, hi: Decimal) -> bool:
+    """Could the trailing stop activate or fire at a step whose prices lie in [lo, hi]? To fire
+    at a step, the price must come back from the extreme as it is at that step, which is at most
+    the extreme seen before the span or its far end: a check that never misses one."""
+    near, far = (lo, hi) if algo.side is Side.SELL else (hi, lo)
+    if not algo.activated:
+        return algo.activates_at(far)
+    return algo.fires_at(near, algo.followed(far))
+
+
+def _follow(book: Ledger, symbol: str, span: tuple[Decimal, Decimal]) -> None:
+    """A span in which nothing acts: each activated trailing stop's extreme takes the span's
+    high (a SELL) or low (a BUY), exactly as stepping through it would have left it."""
+    lo, hi = span
+    for algo in book.open_algos(symbol):
+        if algo.is_trailing and algo.activated:
+            extreme = algo.followed(hi if algo.side is Side.SELL else lo)
+            if extreme != algo.extreme:
+                book.put_algo(replace(algo, extreme=extreme))
 
 
 def _crosses(order: Order, price: Decimal) -> bool:
@@ -95,9 +139,23 @@ def _step(book: Ledger, symbol: str, t: int) -> None:
     for order in sorted(book.open_orders(symbol), key=lambda o: o.order_id):
         if order.type == "LIMIT" and _crosses(order, price):
             book.fill(order, _chunk(order), order.price, t, maker=True)
-    for algo in sorted(book.open_algos(symbol), key=lambda a: a.algo_id):
-        if algo.triggered_by(price):
+    for listed in sorted(book.open_algos(symbol), key=lambda a: a.algo_id):
+        algo = book.algos[listed.algo_id]  # as it is now: one fired before may have ended it
+        if not algo.is_open:
+            continue
+        if algo.is_trailing:
+            _trail(book, algo, price, t)
+        elif algo.triggered_by(price):
             trigger(book, algo, price, t)
+
+
+def _trail(book: Ledger, algo: Algo, price: Decimal, t: int) -> None:
+    """One step of a trailing stop: it activates (ALGO_UPDATE NEW, ``ia`` true), or follows a
+    new extreme, or fires at a price ``callbackRate`` percent back from the extreme."""
+    trailing = algo.activated  # one that activates at this step does not fire at it
+    algo = book.trail(algo, price, t)
+    if trailing and algo.fires_at(price):
+        trigger(book, algo, price, t)
 
 
 def _chunk(order: Order) -> Decimal:

@@ -19,7 +19,8 @@ from bot_cli.core.model import AlgoStatus, OrderStatus, PositionSide, Side
 
 T = TypeVar("T")
 
-CONDITIONAL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+TRAILING = "TRAILING_STOP_MARKET"
+CONDITIONAL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET", TRAILING)
 ALGO_ONLY_TYPES = (
     "STOP",
     "STOP_MARKET",
@@ -73,16 +74,23 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class Algo:
-    """A conditional order in the Algo Service, until and after it triggers."""
+    """A conditional order in the Algo Service, until and after it triggers.
+
+    A trailing stop (TRAILING_STOP_MARKET) has no trigger price (0): it is ``activated`` once the
+    price reaches ``activate_price`` (a SELL at or above it, a BUY at or below), from then on
+    ``extreme`` is the highest price since activation (SELL; the lowest for a BUY), and it fires
+    when the price has come back ``callback_rate`` percent from that extreme. Both are state:
+    persisted, so a restarted venue trails on from where it was.
+    """
 
     algo_id: int
     client_id: str
     symbol: str
     side: Side
     position_side: PositionSide
-    order_type: str  # STOP_MARKET | TAKE_PROFIT_MARKET
+    order_type: str  # STOP_MARKET | TAKE_PROFIT_MARKET | TRAILING_STOP_MARKET
     quantity: Decimal  # 0 with closePosition
-    trigger_price: Decimal
+    trigger_price: Decimal  # 0 for a trailing stop
     create_time: int
     update_time: int
     close_position: bool = False
@@ -96,15 +104,43 @@ class Algo:
     actual_qty: Decimal = Decimal(0)
     actual_price: Decimal = Decimal(0)
     reason: str = ""  # rm: why the service refused or expired it
+    # trailing stops only (0/False otherwise): the price path they follow
+    activate_price: Decimal = Decimal(0)  # the one sent, or the price at placement
+    callback_rate: Decimal = Decimal(0)  # percent: 1 = 1 %
+    activated: bool = False  # ALGO_UPDATE ``ia``
+    extreme: Decimal = Decimal(0)  # highest (SELL) / lowest (BUY) price since activation
 
     @property
     def is_open(self) -> bool:
         return self.status is AlgoStatus.NEW
 
+    @property
+    def is_trailing(self) -> bool:
+        return self.order_type == TRAILING
+
     def triggered_by(self, price: Decimal) -> bool:
-        """STOP: a BUY fires at price >= trigger, a SELL at <=; TAKE_PROFIT the reverse."""
+        """STOP: a BUY fires at price >= trigger, a SELL at <=; TAKE_PROFIT the reverse.
+        A trailing stop's trigger moves with the price: see ``activates_at``/``fires_at``."""
         rising = (self.side is Side.BUY) == (self.order_type == "STOP_MARKET")
         return price >= self.trigger_price if rising else price <= self.trigger_price
+
+    def activates_at(self, price: Decimal) -> bool:
+        """A trailing SELL starts trailing at price >= activatePrice, a BUY at <=."""
+        if self.side is Side.SELL:
+            return price >= self.activate_price
+        return price <= self.activate_price
+
+    def followed(self, price: Decimal) -> Decimal:
+        """The extreme once ``price`` is seen: a new high for a SELL, a new low for a BUY."""
+        return max(self.extreme, price) if self.side is Side.SELL else min(self.extreme, price)
+
+    def fires_at(self, price: Decimal, extreme: Decimal | None = None) -> bool:
+        """An activated trailing SELL fires at price <= extreme x (1 - cb/100), a BUY at
+        price >= extreme x (1 + cb/100); ``extreme`` defaults to the order's own."""
+        ref = self.extreme if extreme is None else extreme
+        if self.side is Side.SELL:
+            return price <= ref * (1 - self.callback_rate / 100)
+        return price >= ref * (1 + self.callback_rate / 100)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,12 @@ from decimal import Decimal, InvalidOperation
 
 from bot_cli.core.model import PositionSide, Side
 from bot_cli.paper.market import PERCENT_DOWN, PERCENT_UP, SYMBOLS, SymbolSpec
-from bot_cli.paper.records import ALGO_ONLY_TYPES, ALGO_TIME_IN_FORCE, CONDITIONAL_TYPES
+from bot_cli.paper.records import ALGO_ONLY_TYPES, ALGO_TIME_IN_FORCE, CONDITIONAL_TYPES, TRAILING
 
 
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+# callbackRate of a trailing stop, in percent: 0.1 to 20 (10 before 2026-10-23), steps of 0.1
+CALLBACK_MIN, CALLBACK_MAX, CALLBACK_STEP = Decimal("0.1"), Decimal(20), Decimal("0.1")
 _NUMBER = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 Params = Mapping[str, str]
 
@@ -50,9 +52,9 @@ class NewOrder:
 class NewAlgo:
     symbol: str
     side: Side
-    type: str  # STOP_MARKET | TAKE_PROFIT_MARKET
+    type: str  # STOP_MARKET | TAKE_PROFIT_MARKET | TRAILING_STOP_MARKET
     quantity: Decimal  # 0 with closePosition
-    trigger_price: Decimal
+    trigger_price: Decimal  # 0 for a trailing stop
     close_position: bool
     reduce_only: bool
     position_side: PositionSide | None
@@ -60,6 +62,8 @@ class NewAlgo:
     working_type: str
     price_protect: bool
     time_in_force: str
+    activate_price: Decimal | None = None  # trailing: None = the price at placement
+    callback_rate: Decimal = Decimal(0)  # trailing: percent
 
 
 # --- parameter readers ------------------------------------------------------------------------
@@ -198,16 +202,19 @@ def parse_new_order(p: Params) -> NewOrder:
 
 
 def parse_new_algo(p: Params) -> NewAlgo:
-    """POST /fapi/v1/algoOrder parameters: CONDITIONAL STOP_MARKET / TAKE_PROFIT_MARKET; a
-    timeInForce of the SDK's enum or GTE_GTC (undocumented, expired when the symbol goes flat)."""
+    """POST /fapi/v1/algoOrder parameters: CONDITIONAL STOP_MARKET / TAKE_PROFIT_MARKET /
+    TRAILING_STOP_MARKET; a timeInForce of the SDK's enum or GTE_GTC (undocumented, expired when
+    the symbol goes flat)."""
     if required(p, "algoType") != "CONDITIONAL":
         raise BookError(-1130, "Data sent for parameter 'algoType' is not valid.")
     spec = symbol_spec(p)
     side = _side(p)
     kind = required(p, "type")
     if kind not in CONDITIONAL_TYPES:
-        raise BookError(-1116, "Invalid orderType. (the paper venue supports STOP_MARKET and TAKE_PROFIT_MARKET)")
-    trigger = decimal(p, "triggerPrice")
+        raise BookError(-1116, "Invalid orderType. (the paper venue supports STOP_MARKET, "
+                               "TAKE_PROFIT_MARKET and TRAILING_STOP_MARKET)")  # fmt: skip
+    activate, rate = _trailing(p) if kind == TRAILING else (None, Decimal(0))
+    trigger = Decimal(0) if kind == TRAILING else decimal(p, "triggerPrice")
     close, reduce_only, quantity = _close_or_reduce(p)
     working = p.get("workingType", "CONTRACT_PRICE") or "CONTRACT_PRICE"
     if working not in ("CONTRACT_PRICE", "MARK_PRICE"):
@@ -220,8 +227,26 @@ def parse_new_algo(p: Params) -> NewAlgo:
         raise BookError(-1115, "Invalid timeInForce.")
     return NewAlgo(
         spec.symbol, side, kind, quantity, trigger, close, reduce_only, position_side,
-        client_id(p, "clientAlgoId"), working, protect, tif,
+        client_id(p, "clientAlgoId"), working, protect, tif, activate, rate,
     )  # fmt: skip
+
+
+def _trailing(p: Params) -> tuple[Decimal | None, Decimal]:
+    """A trailing stop's (activatePrice or None, callbackRate): no triggerPrice (it trails the
+    price instead), no closePosition (Binance: "Target strategy invalid ..."), a callbackRate of
+    0.1 to 20 in steps of 0.1 (Binance's error list has no code of its own for it: -1130)."""
+    if p.get("triggerPrice", ""):
+        raise BookError(-1106, "Parameter 'triggerPrice' sent when not required.")
+    if boolean(p, "closePosition"):
+        raise BookError(-4136, "Target strategy invalid for orderType TRAILING_STOP_MARKET,closePosition true")
+    rate = decimal(p, "callbackRate")
+    if not CALLBACK_MIN <= rate <= CALLBACK_MAX or rate % CALLBACK_STEP:
+        raise BookError(
+            -1130,
+            f"Data sent for parameter 'callbackRate' is not valid. "
+            f"(from {CALLBACK_MIN} to {CALLBACK_MAX}, in steps of {CALLBACK_STEP})",
+        )
+    return (decimal(p, "activatePrice") if p.get("activatePrice", "") else None), rate
 
 
 def _close_or_reduce(p: Params) -> tuple[bool, bool, Decimal]:
@@ -292,9 +317,25 @@ def check_order(o: NewOrder, mark: Decimal) -> None:
     check_notional(spec, o.quantity, o.price if o.type == "LIMIT" else mark, o.reduce_only)
 
 
-def check_algo(a: NewAlgo) -> None:
+def check_algo(a: NewAlgo, mark: Decimal) -> None:
+    """The symbol filters for an algo order: its trigger (a trailing stop: its activatePrice,
+    when sent) and its quantity at that price (at ``mark`` for a trailing stop without one)."""
     spec = SYMBOLS[a.symbol]
-    check_price(spec, a.trigger_price)
+    if a.type == TRAILING:
+        if a.activate_price is not None:
+            check_activate_price(spec, a.activate_price)
+        at = mark if a.activate_price is None else a.activate_price
+    else:
+        check_price(spec, a.trigger_price)
+        at = a.trigger_price
     if not a.close_position:
         check_quantity(spec, a.quantity, market=True)
-        check_notional(spec, a.quantity, a.trigger_price, a.reduce_only)
+        check_notional(spec, a.quantity, at, a.reduce_only)
+
+
+def check_activate_price(spec: SymbolSpec, price: Decimal) -> None:
+    """-4135 off the symbol's price range, -4014 off its tick."""
+    if not spec.min_price <= price <= spec.max_price:
+        raise BookError(-4135, "Invalid activation price.")
+    if price % spec.tick_size:
+        raise BookError(-4014, "Price not increased by tick size.")

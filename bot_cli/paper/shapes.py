@@ -3,8 +3,8 @@ of regular and algo orders, and the number formats every shape uses (``num``, ``
 The account's shapes are in ``shapes_account``, premiumIndex in ``shapes_market``.
 
 Key sets follow the reference fixtures (copied in ``tests/fixtures/binance``): numbers are
-strings, ids and times ints, ``ai``/``actualOrderId`` strings. The new-order and cancel answers
-have no ``avgPrice``/``cumQuote`` (the 2026 shape); the query answer has them.
+strings, ids and times ints, ``ai``/``actualOrderId`` strings. The new-order (ACK and RESULT) and
+cancel answers have no ``avgPrice``/``cumQuote`` (the SDK's 2026 models); the query answer has them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from bot_cli.paper.records import Algo, Order, Trade
 
 
 _EIGHT = Decimal("0.00000001")
+_TENTH = Decimal("0.1")
 
 
 def num(value: Decimal) -> str:
@@ -40,8 +41,8 @@ def _spec(symbol: str) -> SymbolSpec:
 def order_response(
     o: Order, kind: Literal["new", "result", "cancel", "query", "all"]
 ) -> dict[str, Any]:
-    """One order: ``new`` (ACK), ``result`` (RESULT), ``cancel``, ``query`` (GET order, open
-    orders), ``all`` (GET allOrders)."""
+    """One order: ``new`` (ACK), ``result`` (RESULT: the same keys, the order's final state),
+    ``cancel``, ``query`` (GET order, open orders), ``all`` (GET allOrders)."""
     spec = _spec(o.symbol)
     body: dict[str, Any] = {"clientOrderId": o.client_id}
     if kind not in ("query", "all"):  # the query shapes have cumQuote/avgPrice/time instead
@@ -72,12 +73,8 @@ def order_response(
 
 
 def _order_extras(o: Order, kind: str, spec: SymbolSpec) -> dict[str, Any]:
-    """What the RESULT and query shapes add to the keys every order shape has."""
-    if kind == "result":
-        # ccxt reads the fill price of a RESULT answer from avgPrice (the SDK's 2026 model has no
-        # avgPrice/cumQuote: extra keys it keeps aside); an ACK answer stays the SDK shape.
-        return {"avgPrice": _avg(o), "cumQuote": num(o.cum_quote)}
-    if kind not in ("query", "all"):
+    """What the query shapes add to the keys every order shape has."""
+    if kind not in ("query", "all"):  # new (ACK and RESULT) and cancel: the SDK's 2026 models
         return {}
     extras: dict[str, Any] = {"avgPrice": _avg(o), "cumQuote": num(o.cum_quote), "time": o.time}
     if kind == "all":  # GET allOrders: the SDK model adds cumBase and pair
@@ -177,10 +174,18 @@ def algo_response(a: Algo, kind: Literal["new", "query", "open", "all"]) -> dict
         "priceProtect": a.price_protect,
         "reduceOnly": a.reduce_only,
     }
-    if kind == "new":
-        body |= {"activatePrice": "", "callbackRate": ""}
+    if kind == "new":  # the SDK's other algo models have no trailing fields
+        body |= _trailing_fields(a, spec)
     times = {"createTime": a.create_time, "updateTime": a.update_time, "triggerTime": a.trigger_time}
     return body | times | {"goodTillDate": 0}
+
+
+def _trailing_fields(a: Algo, spec: SymbolSpec) -> dict[str, Any]:
+    """activatePrice and callbackRate (percent, one decimal) of a trailing stop; "" otherwise."""
+    if not a.is_trailing:
+        return {"activatePrice": "", "callbackRate": ""}
+    rate = format(a.callback_rate.quantize(_TENTH), "f")
+    return {"activatePrice": spec.fmt_price(a.activate_price), "callbackRate": rate}
 
 
 def _algo_head(a: Algo, spec: SymbolSpec) -> dict[str, Any]:
@@ -214,7 +219,8 @@ def _algo_actual(a: Algo, spec: SymbolSpec, kind: str) -> dict[str, Any]:
 
 
 def algo_event(a: Algo, t: int) -> dict[str, Any]:
-    """ALGO_UPDATE (reference §5.3): ``ai`` is a string, "" until triggered."""
+    """ALGO_UPDATE (reference §5.3): ``ai`` is a string, "" until triggered; a trailing stop
+    adds ``ia`` (the SDK's model has no activation price or callback rate)."""
     spec = _spec(a.symbol)
     body: dict[str, Any] = {
         "caid": a.client_id,
@@ -244,6 +250,8 @@ def algo_event(a: Algo, t: int) -> dict[str, Any]:
     }
     if a.reason:
         body["rm"] = a.reason
+    if a.is_trailing:  # is-activated: NEW with false at placement, NEW with true on activation
+        body["ia"] = a.activated
     return {"e": "ALGO_UPDATE", "T": t, "E": t, "o": body}
 
 

@@ -33,8 +33,6 @@ from tests.paper.compat import COMPAT, Mismatch, venue_thread
 BTC = "BTCUSDT"
 # The SDK's parameters are its enums (it sends their values), not strings.
 BUY, MARKET = models.NewOrderSideEnum.BUY, models.NewOrderTypeEnum.MARKET
-# A RESULT answer adds what ccxt reads the fill from; the SDK's 2026 model dropped them.
-RESULT_EXTRA = frozenset({"avgPrice", "cumQuote"})
 # Documented only for TRAILING_STOP_MARKET, which lives in the Algo service since 2025-12.
 TRAILING_ONLY = frozenset({"activatePrice", "priceRate"})
 # The docs' fundingRate example has no rateType; the SDK model declares it (newer, undocumented).
@@ -175,7 +173,7 @@ def test_orders_and_algo_orders_parse_strictly(sdk: Sdk) -> None:
     sdk.call("order MARKET RESULT", lambda r: r.new_order(
         symbol=BTC, side=BUY, type=MARKET, quantity=0.01,
         new_order_resp_type=models.NewOrderNewOrderRespTypeEnum.RESULT,
-    ), extra=RESULT_EXTRA)  # fmt: skip
+    ))  # fmt: skip
 
     # Act
     sdk.call("order LIMIT", lambda r: r.new_order(
