@@ -69,8 +69,7 @@ class AsyncClient:
             position_side=position_side,
         ), tp_levels=tuple(
             (_decimal("tp_levels", tp), None if pct is None else _decimal("tp_levels", pct)) for tp, pct in tp_levels
-        ), trail=None if trail is None else Trail(
-            _decimal("trail", trail), None if activate is None else _decimal("activate", activate)))  # fmt: skip
+        ), trail=_trail(trail, activate))  # fmt: skip
         if key is not None:
             if (problem := key_problem(key)) is not None:
                 raise EntryRefused("key", problem)
@@ -132,7 +131,7 @@ class AsyncClient:
     async def amend(
         self, entry_id: str, *, stop_loss: Number | None = None,
         take_profit: Number | list[Number] | tuple[Number, ...] | None = None, breakeven: bool = False,
-        timeout: float = flow.FOLLOW_S,
+        timeout: float = flow.FOLLOW_S, trail: Number | None = None, activate: Number | None = None,
     ) -> Entry:  # fmt: skip
         """Move the entry's stop-loss and/or take-profit (``breakeven``: the stop to the average
         fill plus the round trip's fees), as `bot amend` does: checked first (a refusal raises
@@ -144,7 +143,7 @@ class AsyncClient:
         tps = take_profit if isinstance(take_profit, list | tuple) else () if take_profit is None else (take_profit,)
         ask = Amendment(
             None if stop_loss is None else _decimal("stop_loss", stop_loss),
-            tuple(_decimal("take_profit", x) for x in tps), breakeven,
+            tuple(_decimal("take_profit", x) for x in tps), breakeven, _trail(trail, activate),
         )  # fmt: skip
         fee = Decimal(str(self.config.protection.breakeven_fee_pct))
         outcome = await amend(self.config, self.state_dir, entry_id, ask, timeout=timeout, fee_pct=fee)
@@ -254,11 +253,11 @@ class Client:
     def amend(
         self, entry_id: str, *, stop_loss: Number | None = None,
         take_profit: Number | list[Number] | tuple[Number, ...] | None = None, breakeven: bool = False,
-        timeout: float = flow.FOLLOW_S,
+        timeout: float = flow.FOLLOW_S, trail: Number | None = None, activate: Number | None = None,
     ) -> Entry:  # fmt: skip
         """See ``AsyncClient.amend``."""
         return _run(self._async.amend(entry_id, stop_loss=stop_loss, take_profit=take_profit, breakeven=breakeven,
-                                      timeout=timeout))  # fmt: skip
+                                      timeout=timeout, trail=trail, activate=activate))  # fmt: skip
 
     def status(self) -> DaemonStatus:
         return self._async.status()
@@ -315,6 +314,14 @@ def _order(
         None if price is None else _decimal("price", price), _decimal("stop_loss", stop_loss),
         None if take_profit is None else _decimal("take_profit", take_profit), position_side,
     )  # fmt: skip
+
+
+def _trail(trail: Number | None, activate: Number | None) -> Trail | None:
+    if trail is None:
+        if activate is not None:
+            raise EntryRefused("activate", "activate is the trailing stop's: give trail with it")
+        return None
+    return Trail(_decimal("trail", trail), None if activate is None else _decimal("activate", activate))
 
 
 def _symbol(symbol: object) -> str:

@@ -7,11 +7,13 @@ from typing import Annotated
 import typer
 
 from bot_cli.cli.context import AppContext
-from bot_cli.cli.enter import parse_decimal
+from bot_cli.cli.enter import parse_decimal, parse_trail
 from bot_cli.ops.exit import FOLLOW_S
 
 
 _TP_HELP = "The new take-profit trigger price; for an entry with levels, one --tp per level, in order."
+_TRAIL_HELP = "Add a trailing stop beside the stop-loss (or change how it trails): it follows the best price by PCT %."
+_ACTIVATE_HELP = "With --trail: the price at which it starts to trail (default: at once)."
 _TIMEOUT_HELP = "Seconds to wait for the new legs live and the old ones gone (daemon or not)."
 _BE_HELP = "Move the stop-loss to the average fill price plus the round trip's fees ([protection] breakeven_fee_pct)."
 
@@ -22,6 +24,8 @@ def amend(
     sl: Annotated[str | None, typer.Option("--sl", help="The new stop-loss trigger price.")] = None,
     tp: Annotated[list[str] | None, typer.Option("--tp", metavar="PRICE", help=_TP_HELP)] = None,
     breakeven: Annotated[bool, typer.Option("--breakeven", help=_BE_HELP)] = False,
+    trail: Annotated[str | None, typer.Option("--trail", metavar="PCT", help=_TRAIL_HELP)] = None,
+    activate: Annotated[str | None, typer.Option("--activate", metavar="PRICE", help=_ACTIVATE_HELP)] = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.0, help=_TIMEOUT_HELP)] = FOLLOW_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -48,6 +52,7 @@ def amend(
     obj: AppContext = ctx.obj
     ask = Amendment(
         None if sl is None else parse_decimal("--sl", sl), tuple(parse_decimal("--tp", x) for x in tp or ()), breakeven,
+        parse_trail(trail, activate),
     )  # fmt: skip
     obj.check_config()
     fee = Decimal(str(obj.config.protection.breakeven_fee_pct))

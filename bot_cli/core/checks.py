@@ -90,7 +90,7 @@ def check_levels(spec: EntrySpec, filters: Filters, mark: Decimal, *, holding: b
     """Moved levels (`bot amend`): on the tick, and on their sides of the mark for a share held
     now (a leg placed now must not trigger at once) and of the entry price for an entry order
     that still works (as an entry's)."""
-    found = _price_filter(spec, filters, mark)
+    found = _price_filter(spec, filters, mark) or _trail(spec, filters, mark)
     if found is None and working and spec.price is not None:
         found = _entry_sides(spec, filters, mark)
     if found is None and holding:

@@ -370,12 +370,15 @@ def _operator_amend(p: Pending, e: ev.OperatorAmend, now: Millis, _: Policy) -> 
     new = replace(
         s, stop_loss=s.stop_loss if e.stop_loss is None else e.stop_loss,
         take_profit=levels[0].price if levels else (s.take_profit if e.take_profit is None else e.take_profit),
-        tp_levels=levels,
+        tp_levels=levels, trail=s.trail if e.trail is None else e.trail,
     )  # fmt: skip
     pairs: list[tuple[str, Decimal | None, Decimal | None]] = [("stop-loss", s.stop_loss, new.stop_loss)]
     pairs += ([(f"take-profit level {n}", a.price, b.price) for n, (a, b) in enumerate(zip(s.tp_levels, levels,
               strict=True), 1)] if levels else [("take-profit", s.take_profit, new.take_profit)])  # fmt: skip
     moved = [f"{name} {old} -> {now_}" for name, old, now_ in pairs if old != now_]
+    if new.trail != s.trail and new.trail is not None:
+        start = f" from {new.trail.activate}" if new.trail.activate else ""
+        moved.append(f"trailing stop to {new.trail.callback_pct}%{start}")
     if not moved:
         return p, []
     return note(replace(p, spec=new), now, f"{OPERATOR}move the {', the '.join(moved)}"), []

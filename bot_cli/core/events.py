@@ -21,6 +21,7 @@ from bot_cli.core.model import (
     OrderReport,
     OrderStatus,
     PendingId,
+    Trail,
 )
 
 
@@ -322,6 +323,7 @@ class OperatorAmend:
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     tp_levels: tuple[Decimal, ...] = ()  # new prices of every take-profit level, in order
+    trail: Trail | None = None  # a trailing stop to add, or how it trails now
 
 
 @dataclass(frozen=True, slots=True)

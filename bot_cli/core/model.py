@@ -225,6 +225,7 @@ class ProtectionOrder:
     state: LegState
     sent_at: Millis
     level: int = 0  # the take-profit level it is (0: not a level)
+    callback_pct: Decimal | None = None  # a trailing stop's callback rate
 
     @property
     def slot(self) -> Slot:

@@ -48,6 +48,7 @@ from bot_cli.core.model import (
     ProtectionOrder,
     Slot,
     Status,
+    Trail,
 )
 
 
@@ -114,8 +115,10 @@ def covers(p: Pending, slot: Slot) -> bool:
 
 
 def _at_level(p: Pending, x: ProtectionOrder) -> bool:
-    """The leg triggers where the entry now asks (an operator may have moved it)."""
-    return x.trigger_price == p.spec.trigger(x.leg, x.level)
+    """The leg triggers where the entry now asks (an operator may have moved it, or changed how
+    far a trailing stop trails)."""
+    trail = p.spec.trail if x.leg is Leg.TRAIL else None
+    return x.trigger_price == p.spec.trigger(x.leg, x.level) and (trail is None or x.callback_pct == trail.callback_pct)
 
 
 def _covers_alone(p: Pending, slot: Slot) -> bool:
@@ -232,9 +235,11 @@ def _new_legs(p: Pending, now: Millis, stacking: bool) -> Converged:
     if not needed:
         return p, []
     gen, s = p.gen + 1, p.spec
+    rate = s.trail.callback_pct if s.trail is not None else None
     legs = tuple(
         ProtectionOrder(
-            leg, gen, client_id(p.pending_id, leg, gen, level), qty, s.trigger(leg, level), LegState.SENDING, now, level
+            leg, gen, client_id(p.pending_id, leg, gen, level), qty, s.trigger(leg, level), LegState.SENDING, now,
+            level, rate if leg is Leg.TRAIL else None,
         )
         for (leg, level), qty in needed.items()
     )  # fmt: skip
@@ -259,9 +264,10 @@ def _needs_new(p: Pending, slot: Slot) -> bool:
 
 def protection_command(p: Pending, x: ProtectionOrder) -> PlaceProtection:
     s = p.spec
+    trail = Trail(x.callback_pct, x.trigger_price or None) if x.leg is Leg.TRAIL and x.callback_pct else None
     return PlaceProtection(
         p.pending_id, x.client_id, x.leg, s.symbol, s.side.opposite, x.quantity, x.trigger_price, s.position_side,
-        trail=s.trail if x.leg is Leg.TRAIL else None,
+        trail=trail or (s.trail if x.leg is Leg.TRAIL else None),
     )
 
 

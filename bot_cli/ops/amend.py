@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot_cli.core.checks import Filters, check_levels
-from bot_cli.core.model import EntrySpec, Pending, Side
+from bot_cli.core.model import EntrySpec, Pending, Side, Trail
 from bot_cli.errors import BotError, UsageError
 from bot_cli.ops import market
 from bot_cli.ops.exit import AMEND, FOLLOW_S, Levels, Outcome, amend_refusal, exit_entries
@@ -40,6 +40,7 @@ class Amendment:
     stop_loss: Decimal | None = None
     take_profits: tuple[Decimal, ...] = ()  # one price, or one per take-profit level, in order
     breakeven: bool = False
+    trail: Trail | None = None  # add a trailing stop, or change how it trails
 
 
 def _moved(p: Pending, ask: Amendment, levels: Levels) -> EntrySpec:
@@ -57,10 +58,13 @@ def _moved(p: Pending, ask: Amendment, levels: Levels) -> EntrySpec:
     new_levels = s.tp_levels
     if s.tp_levels and tps:
         new_levels = tuple(replace(x, price=price) for x, price in zip(s.tp_levels, tps, strict=True))
+    if ask.trail is not None:
+        levels["trail"] = (ask.trail.callback_pct, *((ask.trail.activate,) if ask.trail.activate else ()))
     stop = levels.get("stop_loss")
     return replace(
         s, stop_loss=stop if isinstance(stop, Decimal) else s.stop_loss, tp_levels=new_levels,
         take_profit=new_levels[0].price if new_levels else (tps[0] if tps else s.take_profit),
+        trail=ask.trail or s.trail,
     )  # fmt: skip
 
 
@@ -122,8 +126,8 @@ async def amend(cfg: Config, state_dir: Path, pending_id: str, ask: Amendment, *
 
     if ask.breakeven and ask.stop_loss is not None:
         raise UsageError("--breakeven and --sl both move the stop-loss: give one")
-    if not (ask.breakeven or ask.stop_loss is not None or ask.take_profits):
-        raise UsageError("nothing to amend: give --sl PRICE, --tp PRICE or --breakeven")
+    if not (ask.breakeven or ask.stop_loss is not None or ask.take_profits or ask.trail is not None):
+        raise UsageError("nothing to amend: give --sl PRICE, --tp PRICE, --breakeven or --trail PCT")
     p = _entry(state_dir, pending_id)
     symbol = p.spec.symbol
     async with connect(cfg, state_dir, light=lock_holder(state_dir) is not None) as conn:

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 CANCEL, CANCEL_CLOSE, CLOSE, AMEND = "cancel", "cancel-close", "close", "amend"  # store.requests.VERBS
 WORDS = {CANCEL: "cancel", CANCEL_CLOSE: "cancel and close", CLOSE: "close", AMEND: "amend"}
 DONE = {CANCEL: "cancelled", CANCEL_CLOSE: "cancelled and closed", CLOSE: "closed", AMEND: "amended"}
-# amend: "stop_loss" / "take_profit" -> the new trigger; "tp_levels" -> every level's new price
+# amend: "stop_loss" / "take_profit" -> the new trigger; "tp_levels" -> every level's new price;
+# "trail" -> (callback rate, activation price if any)
 Levels = dict[str, "Decimal | tuple[Decimal, ...]"]
 NOT_SETTLED = 3  # not done within --timeout: the daemon (or the next `bot run`) finishes it
 FOLLOW_S = 15.0
@@ -158,15 +159,17 @@ def _by_symbol(entries: Mapping[Any, Pending], symbol: str) -> list[Pending]:
 
 def event(verb: str, p: Pending, levels: Levels | None = None) -> Event:
     from bot_cli.core.events import OperatorAmend, OperatorCancel, OperatorClose
+    from bot_cli.core.model import Trail
 
     if verb == CLOSE:
         return OperatorClose(p.pending_id)
     if verb == AMEND:
         lv = levels or {}
-        sl, tp, tps = lv.get("stop_loss"), lv.get("take_profit"), lv.get("tp_levels", ())
+        sl, tp, tps, trail = lv.get("stop_loss"), lv.get("take_profit"), lv.get("tp_levels", ()), lv.get("trail")
         return OperatorAmend(
             p.pending_id, stop_loss=sl if not isinstance(sl, tuple) else None,
             take_profit=tp if not isinstance(tp, tuple) else None, tp_levels=tps if isinstance(tps, tuple) else (),
+            trail=Trail(trail[0], trail[1] if len(trail) > 1 else None) if isinstance(trail, tuple) else None,
         )  # fmt: skip
     return OperatorCancel(p.pending_id, close=verb == CANCEL_CLOSE)
 
@@ -191,6 +194,9 @@ def as_params(levels: Levels) -> dict[str, str]:
 
 def _at_levels(p: Pending, levels: Levels | None) -> bool:
     def now(key: str) -> object:
+        if key == "trail":
+            t = p.spec.trail
+            return None if t is None else (t.callback_pct, *((t.activate,) if t.activate else ()))
         return tuple(x.price for x in p.spec.tp_levels) if key == "tp_levels" else getattr(p.spec, key)
 
     return all(now(key) == value for key, value in (levels or {}).items())

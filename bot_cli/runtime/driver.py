@@ -22,7 +22,7 @@ from typing import Protocol
 from bot_cli.core.admission import foreign
 from bot_cli.core.engine import TRANSITIONS
 from bot_cli.core.events import Event, OperatorAmend, OperatorCancel, OperatorClose
-from bot_cli.core.model import PendingId, PositionSide, Status
+from bot_cli.core.model import PendingId, PositionSide, Status, Trail
 from bot_cli.core.retry import doubling_ms
 from bot_cli.core.summary import Unclaimed, unclaimed_positions
 from bot_cli.exchange.user_stream import UserStream
@@ -68,7 +68,14 @@ def _amend(pid: PendingId, params: Mapping[str, str]) -> Event:
         levels = tuple(Decimal(x) for x in params["tp_levels"].split(",")) if params.get("tp_levels") else ()
     except ArithmeticError:
         levels = ()
-    return OperatorAmend(pid, stop_loss=level("stop_loss"), take_profit=level("take_profit"), tp_levels=levels)
+    try:
+        rate, _, start = params.get("trail", "").partition(",")
+        trail = Trail(Decimal(rate), Decimal(start) if start else None) if rate else None
+    except ArithmeticError:
+        trail = None
+    return OperatorAmend(
+        pid, stop_loss=level("stop_loss"), take_profit=level("take_profit"), tp_levels=levels, trail=trail
+    )
 
 
 OPERATOR: dict[str, Callable[[PendingId, Mapping[str, str]], Event]] = {

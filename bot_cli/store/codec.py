@@ -92,6 +92,7 @@ def _encode_leg(x: ProtectionOrder) -> dict[str, Any]:
         "state": x.state.value,
         "sent_at": x.sent_at,
         **({"level": x.level} if x.level else {}),
+        **({"callback_pct": str(x.callback_pct)} if x.callback_pct is not None else {}),
     }
 
 
@@ -235,5 +236,6 @@ def _decode_leg(x: dict[str, Any]) -> ProtectionOrder:
         _get(x, "state", LegState),
         _get(x, "sent_at", int),
         _get({"level": x.get("level", 0)}, "level", int),
+        _opt({"callback_pct": x.get("callback_pct")}, "callback_pct"),
     )
 

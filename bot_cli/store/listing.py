@@ -87,7 +87,7 @@ def _sure(r: dict[str, Any]) -> bool:
         leg, state, gen, sent_at, _, quantity, trigger = _get_leg(x)
         if (leg, state) not in _LEG_ENUMS or type(gen) is not int or type(sent_at) is not int:
             return False
-        if quantity is None or trigger is None or "level" in x:
+        if quantity is None or trigger is None or "level" in x or "callback_pct" in x:
             return False
         texts += (quantity, trigger)
     notes = r["history"]  # of JSON values only a list has len 2 and an int at [0]

@@ -17,7 +17,7 @@ from bot_cli.core import commands as cm
 from bot_cli.core import events as ev
 from bot_cli.core.engine import step
 from bot_cli.core.errors import InvalidTransition
-from bot_cli.core.model import AlgoStatus, Leg, LegState, Pending, Policy, Status
+from bot_cli.core.model import AlgoStatus, Leg, LegState, Pending, Policy, Status, Trail
 from bot_cli.core.protect import converge
 from tests.core.helpers import INSIDE, PID, D, cid, of_type, pending, sends
 
@@ -114,3 +114,20 @@ def test_after_a_crash_at_any_point_the_legs_converge_to_exactly_the_new_level()
 
     assert sends(cmds) == []
     assert again == q
+
+
+def test_a_trailing_stop_added_later_goes_beside_the_stop_and_a_new_rate_replaces_it_new_first() -> None:
+    q, cmds = step(protected(), ev.OperatorAmend(PID, trail=Trail(D("1"))), INSIDE, Policy())
+
+    [trail] = [c for c in of_type(cmds, cm.PlaceProtection) if c.leg is Leg.TRAIL]
+    assert (trail.quantity, trail.trail) == (q.share, Trail(D("1")))
+    assert of_type(cmds, cm.CancelProtection) == []
+    r, _ = step(q, ev.ProtectionReport(PID, trail.client_id, AlgoStatus.NEW), INSIDE, Policy())
+    assert r.status is Status.PROTECTED
+
+    s, cmds = step(r, ev.OperatorAmend(PID, trail=Trail(D("2"))), INSIDE, Policy())
+
+    [wider] = of_type(cmds, cm.PlaceProtection)
+    assert (wider.leg, wider.trail) == (Leg.TRAIL, Trail(D("2")))
+    assert of_type(cmds, cm.CancelProtection) == []  # the old one goes once the new one is live
+    assert any(n.text == "operator: move the trailing stop to 2%" for n in s.history)

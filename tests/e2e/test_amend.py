@@ -127,3 +127,22 @@ def test_a_daemon_killed_while_the_new_stop_is_answered_converges_to_exactly_the
     assert_moved_make_before_break(c, pid, legs["sl"], MOVED)
     wait_for(lambda: c.status_of(pid) == "PROTECTED", "the entry protected at rest")
     c.assert_invariants(symbols=[SYMBOL])
+
+
+def test_a_trailing_stop_added_by_amend_trails_on_the_exchange_and_fires_on_the_pull_back(cluster: Cluster) -> None:
+    c = cluster
+    c.start_daemon()
+    pid, legs = protected_entry(c, sl=SL, tp=TP)
+
+    done = amend(c, pid, "--trail", "1")
+
+    assert done.returncode == 0, done.stderr
+    trailing = [a for a in c.live_algos(pid) if a["orderType"] == "TRAILING_STOP_MARKET"]
+    assert [(a["clientAlgoId"], Decimal(a["quantity"])) for a in trailing] == [(f"{pid}-tr2", Decimal("0.010"))]
+    assert {legs["sl"]["clientAlgoId"], legs["tp"]["clientAlgoId"]} <= {a["clientAlgoId"] for a in c.live_algos(pid)}
+    for up in ("97800", "98600"):
+        c.set_price(SYMBOL, up)
+    c.set_price(SYMBOL, "97500")  # below 98600 x 0.99 = 97614
+    wait_for(lambda: c.position(SYMBOL) == 0, "the trailing stop to close the position")
+    c.wait_archived(pid)
+    c.assert_invariants(symbols=[SYMBOL])
