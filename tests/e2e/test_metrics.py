@@ -6,6 +6,7 @@ are refused by a burst of 429s on the algo endpoint (the entry is bare), then on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,6 +71,13 @@ def test_the_unprotected_gauge_shows_a_bare_entry_and_falls_to_zero_once_its_sto
         assert after[("botcli_entries", (("state", "PROTECTED"),))] == 1
         assert after[("botcli_stream_connected", ())] == 1
         c.collect_enters()
+        # every metric the shipped alert rules name is one the daemon exports
+        rules = (Path(__file__).resolve().parents[2] / "deploy" / "alerts.yml").read_text(encoding="utf-8")
+        named = set(re.findall(r"\bbotcli_[a-z_]+", rules))
+        assert named
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        exported = {family.name for family in text_string_to_metric_families(text)}  # with or without samples
+        assert named <= exported, named - exported
 
 
 def test_a_metrics_port_that_is_taken_stops_bot_run_with_one_line(tmp_path: Path) -> None:
