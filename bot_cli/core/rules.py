@@ -191,7 +191,7 @@ def _merge(p: Pending, refused: ProtectionOrder | None, now: Millis) -> Reacted 
     leg). None when there is no other piece to merge with: the share itself is too small."""
     if refused is None:
         return None
-    others = [x for x in p.protections if x.leg is refused.leg and x.state is LegState.LIVE]
+    others = [x for x in p.protections if x.slot == refused.slot and x.state is LegState.LIVE]
     if not others:
         return None
     newest = max(others, key=lambda x: x.gen)
