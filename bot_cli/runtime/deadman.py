@@ -64,7 +64,7 @@ class DeadmanSwitch:
         """One look: read where needed, decide, send."""
         now = self.engine.clock.now_ms()
         wanted = dm.working_symbols(self.engine.state.values())
-        due = [s for s in sorted(wanted) if self._due(s, now)]
+        due = [s for s in sorted(wanted) if self._due(s, now) and now >= self._not_before.get(s, 0)]
         for symbol in due:
             await self._read_foreign(symbol)
         plan = dm.plan(wanted, self._foreign, self.armed, now, self.switch)
