@@ -500,9 +500,13 @@ def _entry_problems(view: View, s: Share, *, foreign: bool) -> list[str]:
         detail = ", ".join(f"{cid} {q}" for cid, q in sorted(s.exits.items()))
         out.append(f"7: {s.pid}'s own legs and closes executed {s.exited} ({detail}) "
                    f"but it filled only {s.filled}")  # fmt: skip
-    if s.flat and s.live:
+    # A leg that fired on a part filled leaves the rest of the entry order working, as the operator
+    # placed it: a later fill is protected like the first. Its legs and closes are orphans, though.
+    resting = s.entry_open and status in ("OPEN", "PARTIALLY_FILLED") and s.pid in view.journal
+    orphans = [x for x in s.live if not (resting and x == f"{s.pid}-e")]
+    if s.flat and orphans:
         out.append(f"5: {s.pid} is flat (filled {s.filled}, its legs and closes executed "
-                   f"{s.exited}) but {s.live} still live")  # fmt: skip
+                   f"{s.exited}) but {orphans} still live")  # fmt: skip
     elif s.filled == 0 and not s.entry_open and any(s.live_legs.values()):
         out.append(f"5: {s.pid} never filled and its entry is done, but {s.live} still live")
     if view.archived(s.pid):
