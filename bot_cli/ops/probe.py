@@ -1,7 +1,8 @@
 """`bot probe`: the venue's unwritten rules, found out on the operator's own account.
 
 Each probe is a small experiment with the smallest orders the symbol allows, far from the
-market (a resting limit 15 % away, a stop 15 % away), and cleans up after itself: whatever it
+market (a resting limit 15 % away, or as far as PERCENT_PRICE allows less 2 %; a stop 15 %
+away), and cleans up after itself: whatever it
 placed is cancelled and any position it opened is closed, even when it fails midway. Its
 verdict is saved with its date and venue (``store.probes``) for the features that depend on
 it.
@@ -130,7 +131,9 @@ class _Probe:
 
     async def _deadman(self) -> tuple[str, str]:
         mark = await self.rest.mark_price(self.plan.symbol)
-        low, high = self._price(mark * (1 - FAR)), self._price(mark * (1 + FAR))
+        # far below, but inside PERCENT_PRICE (a BUY limit at least mark x multiplierDown), with room
+        floor = self.f.multiplier_down + Decimal("0.02") if self.f.multiplier_down else Decimal(0)
+        low, high = self._price(mark * max(1 - FAR, floor)), self._price(mark * (1 + FAR))
         qty = self._qty(low)
         limit = await self._order(Side.BUY, qty, price=low, tag="dl")
         algo = await self._algo(Side.BUY, qty, high, tag="da")
