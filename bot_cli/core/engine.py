@@ -363,18 +363,10 @@ def _operator_cancel(p: Pending, e: ev.OperatorCancel, now: Millis, pol: Policy)
 def _operator_amend(p: Pending, e: ev.OperatorAmend, now: Millis, _: Policy) -> Reacted:
     """The new levels go into the spec (and the journal) before anything is sent; convergence
     then places each moved leg anew and cancels the old once the new is live."""
-    s = p.spec
-    levels = s.tp_levels
-    if e.tp_levels and len(e.tp_levels) == len(levels):
-        levels = tuple(replace(x, price=price) for x, price in zip(levels, e.tp_levels, strict=True))
-    new = replace(
-        s, stop_loss=s.stop_loss if e.stop_loss is None else e.stop_loss,
-        take_profit=levels[0].price if levels else (s.take_profit if e.take_profit is None else e.take_profit),
-        tp_levels=levels, trail=s.trail if e.trail is None else e.trail,
-    )  # fmt: skip
+    s, new = p.spec, e.moved(p.spec)
     pairs: list[tuple[str, Decimal | None, Decimal | None]] = [("stop-loss", s.stop_loss, new.stop_loss)]
-    pairs += ([(f"take-profit level {n}", a.price, b.price) for n, (a, b) in enumerate(zip(s.tp_levels, levels,
-              strict=True), 1)] if levels else [("take-profit", s.take_profit, new.take_profit)])  # fmt: skip
+    pairs += ([(f"take-profit level {n}", a.price, b.price) for n, (a, b) in enumerate(zip(s.tp_levels, new.tp_levels,
+              strict=True), 1)] if new.tp_levels else [("take-profit", s.take_profit, new.take_profit)])  # fmt: skip
     moved = [f"{name} {old} -> {now_}" for name, old, now_ in pairs if old != now_]
     if new.trail != s.trail and new.trail is not None:
         start = f" from {new.trail.activate}" if new.trail.activate else ""

@@ -6,7 +6,7 @@ a timeout or an "execution status unknown" answer is EntryOutcomeUnknown, never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from bot_cli.core.ids import parse_client_id
@@ -16,6 +16,7 @@ from bot_cli.core.model import (
     AlgoReport,
     AlgoStatus,
     ClientId,
+    EntrySpec,
     Leg,
     Millis,
     OrderReport,
@@ -324,6 +325,18 @@ class OperatorAmend:
     take_profit: Decimal | None = None
     tp_levels: tuple[Decimal, ...] = ()  # new prices of every take-profit level, in order
     trail: Trail | None = None  # a trailing stop to add, or how it trails now
+
+    def moved(self, s: EntrySpec) -> EntrySpec:
+        """The entry as the operator asks for it now (what the checks judge, the journal keeps,
+        and a request is seen as taken by). Level prices apply only where the count matches."""
+        levels = s.tp_levels
+        if self.tp_levels and len(self.tp_levels) == len(levels):
+            levels = tuple(replace(x, price=price) for x, price in zip(levels, self.tp_levels, strict=True))
+        tp = levels[0].price if levels else (s.take_profit if self.take_profit is None else self.take_profit)
+        return replace(
+            s, stop_loss=s.stop_loss if self.stop_loss is None else self.stop_loss, take_profit=tp,
+            tp_levels=levels, trail=s.trail if self.trail is None else self.trail,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 from bot_cli.core.checks import Filters
+from bot_cli.core.events import OperatorAmend
 from bot_cli.core.model import Pending
 from bot_cli.errors import BotError
 from bot_cli.inbox.signals import Refused, _number
 from bot_cli.ops.amend import Amendment, LevelRefused, decide
-from bot_cli.ops.exit import Levels
 
 
 FIELDS = frozenset({"id", "sl", "tp", "breakeven", "secret"})
@@ -54,7 +54,7 @@ def parse_amend(obj: dict[str, Any]) -> AmendSignal:
     return AmendSignal(pid, sl, tp, even)
 
 
-def levels_for(s: AmendSignal, p: Pending, filters: Filters, mark: Decimal, fee_pct: Decimal) -> Levels:
+def levels_for(s: AmendSignal, p: Pending, filters: Filters, mark: Decimal, fee_pct: Decimal) -> OperatorAmend:
     """The new levels, checked as `bot amend` checks them; 422 with its line when refused."""
     ask = Amendment(s.sl, () if s.tp is None else (s.tp,), s.breakeven)
     try:

@@ -39,6 +39,7 @@ from starlette.routing import Route
 from bot_cli.api._types import daemon_connection
 from bot_cli.api.keys import Claim, Keys
 from bot_cli.core.admission import foreign
+from bot_cli.core.events import OperatorAmend
 from bot_cli.core.ids import client_id
 from bot_cli.core.model import EntrySpec, Leg, Pending
 from bot_cli.errors import BotError
@@ -47,7 +48,7 @@ from bot_cli.inbox.amend import levels_for, parse_amend
 from bot_cli.inbox.guard import RateLimit, Strangers, body_auth, header_auth, read_body
 from bot_cli.inbox.signals import Refused, Signal, parse_json, parse_signal, refusal, resolve
 from bot_cli.ops.checks import Account, EntryRefused, Market, admitting, checked_spec, journal_entries, refuse
-from bot_cli.ops.exit import Levels, amend_refusal, as_params
+from bot_cli.ops.exit import amend_refusal
 from bot_cli.ops.journal import decode_record
 from bot_cli.ops.market import daemon_account, foreign_open
 from bot_cli.state_store import PendingEntryStore, StoreError
@@ -162,22 +163,14 @@ class Inbox:
         except Refused as r:
             log.info("inbox: amend refused (%d): %s", r.status, r.message)
             return JSONResponse({"error": r.message, **({"field": r.field} if r.field else {})}, r.status)
-        log.info("inbox: amend of %s accepted: %s", pid, ", ".join(f"{k} {v}" for k, v in levels.items()))
+        params = requests.amend_params(levels)
+        log.info("inbox: amend of %s accepted: %s", pid, ", ".join(f"{k} {v}" for k, v in params.items()))
         if self.on_accepted is not None:
             self.on_accepted(pid)
-        return JSONResponse({"id": pid, "status": "REQUESTED", **as_params(levels)}, 202)
+        return JSONResponse({"id": pid, "status": "REQUESTED", **params}, 202)
 
-    async def _amend(self, request: Request) -> tuple[str, Levels]:
-        source = request.client.host if request.client is not None else "unknown"
-        try:
-            obj = self._authenticated(request, await read_body(request, self.max_body))
-        except Refused as r:
-            if not self.strangers.take(source):
-                raise Refused(429, f"too many unauthenticated requests from {source}; retry later") from None
-            raise r from None
-        if not self.limit.take():
-            raise Refused(429, "too many signals: inbox.max_per_minute reached; retry later")
-        signal = parse_amend(obj)
+    async def _amend(self, request: Request) -> tuple[str, OperatorAmend]:
+        signal = parse_amend(await self._admitted(request))
         if (why := self._not_connected()) is not None:
             raise Refused(503, f"{why}: amend refused, nothing written; retry later")
         p = await asyncio.to_thread(_live_entry, self.store, signal.pending_id)
@@ -187,7 +180,7 @@ class Inbox:
             raise Refused(409, refused, "id")
         filters, mark = await self._read(p.spec.symbol)
         levels = levels_for(signal, p, filters, mark, self.fee_pct)
-        await asyncio.to_thread(requests.put, self.state_dir, p.pending_id, "amend", as_params(levels))
+        await asyncio.to_thread(requests.put, self.state_dir, p.pending_id, "amend", requests.amend_params(levels))
         return p.pending_id, levels
 
     async def health(self, _: Request) -> JSONResponse:
@@ -198,17 +191,7 @@ class Inbox:
 
     async def _accept(self, request: Request) -> Claim:
         """Every check in the order of the answers' precedence; the claim is the last step."""
-        source = request.client.host if request.client is not None else "unknown"
-        try:
-            body = await read_body(request, self.max_body)
-            obj = self._authenticated(request, body)
-        except Refused as r:
-            if not self.strangers.take(source):
-                raise Refused(429, f"too many unauthenticated requests from {source}; retry later") from None
-            raise r from None
-        if not self.limit.take():
-            raise Refused(429, "too many signals: inbox.max_per_minute reached; retry later")
-        signal = parse_signal(obj)
+        signal = parse_signal(await self._admitted(request))
         first = await asyncio.to_thread(self.keys.lookup, self.store, signal.key)
         if first is not None:  # a retry of a post whose answer was lost, or a repeated alert
             raise Refused(409, _used(first.pending_id), "key", id=first.pending_id)
@@ -224,6 +207,20 @@ class Inbox:
             return await asyncio.to_thread(self._admit_and_claim, signal.key, spec, account)
         except EntryRefused as err:
             raise Refused(422, f"{err}; nothing written", err.field) from None
+
+    async def _admitted(self, request: Request) -> dict[str, Any]:
+        """The body's JSON once the request proved the secret (a stranger's refusals counted per
+        address) and fits the minute's budget of signals; 400/401/413/429 otherwise."""
+        source = request.client.host if request.client is not None else "unknown"
+        try:
+            obj = self._authenticated(request, await read_body(request, self.max_body))
+        except Refused as r:
+            if not self.strangers.take(source):
+                raise Refused(429, f"too many unauthenticated requests from {source}; retry later") from None
+            raise r from None
+        if not self.limit.take():
+            raise Refused(429, "too many signals: inbox.max_per_minute reached; retry later")
+        return obj
 
     def _authenticated(self, request: Request, body: bytes) -> dict[str, Any]:
         """The body's JSON, once the request proved it has the secret; 400/401 otherwise."""

@@ -18,16 +18,17 @@ avg x 1.001 rounded up, a short's at avg x 0.999 rounded down.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot_cli.core.checks import Filters, check_levels
-from bot_cli.core.model import EntrySpec, Pending, Side, Trail
+from bot_cli.core.events import OperatorAmend
+from bot_cli.core.model import Pending, Side, Trail
 from bot_cli.errors import BotError, UsageError
 from bot_cli.ops import market
-from bot_cli.ops.exit import AMEND, FOLLOW_S, Levels, Outcome, amend_refusal, exit_entries
+from bot_cli.ops.exit import AMEND, FOLLOW_S, Outcome, amend_refusal, exit_entries
 from bot_cli.ops.journal import read_journal, why_not
 
 
@@ -41,31 +42,6 @@ class Amendment:
     take_profits: tuple[Decimal, ...] = ()  # one price, or one per take-profit level, in order
     breakeven: bool = False
     trail: Trail | None = None  # add a trailing stop, or change how it trails
-
-
-def _moved(p: Pending, ask: Amendment, levels: Levels) -> EntrySpec:
-    """The entry as it would be with the new levels (``levels`` is filled in here for the take-profits)."""
-    s, tps = p.spec, ask.take_profits
-    if s.tp_levels and tps:
-        if len(tps) != len(s.tp_levels):
-            raise UsageError(f"entry {p.pending_id} takes profit in {len(s.tp_levels)} levels: give {len(s.tp_levels)}"
-                             " --tp prices, in order")  # fmt: skip
-        levels["tp_levels"] = tps
-    elif len(tps) > 1:
-        raise UsageError(f"entry {p.pending_id} has one take-profit: give one --tp")
-    elif tps:
-        levels["take_profit"] = tps[0]
-    new_levels = s.tp_levels
-    if s.tp_levels and tps:
-        new_levels = tuple(replace(x, price=price) for x, price in zip(s.tp_levels, tps, strict=True))
-    if ask.trail is not None:
-        levels["trail"] = (ask.trail.callback_pct, *((ask.trail.activate,) if ask.trail.activate else ()))
-    stop = levels.get("stop_loss")
-    return replace(
-        s, stop_loss=stop if isinstance(stop, Decimal) else s.stop_loss, tp_levels=new_levels,
-        take_profit=new_levels[0].price if new_levels else (tps[0] if tps else s.take_profit),
-        trail=ask.trail or s.trail,
-    )  # fmt: skip
 
 
 def breakeven(p: Pending, fee_pct: Decimal, tick: Decimal) -> Decimal:
@@ -86,19 +62,24 @@ class LevelRefused(BotError):
         self.subject = subject
 
 
-def decide(p: Pending, ask: Amendment, filters: Filters, mark: Decimal, fee_pct: Decimal) -> Levels:
-    """The new levels, checked against the filters and the mark; LevelRefused (one line) or
-    UsageError when refused: nothing changes."""
-    levels: Levels = {}
-    if ask.breakeven:
-        levels["stop_loss"] = breakeven(p, fee_pct, filters.tick_size)
-    elif ask.stop_loss is not None:
-        levels["stop_loss"] = ask.stop_loss
-    moved = _moved(p, ask, levels)
-    violation = check_levels(moved, filters, mark, holding=p.share > 0, working=not p.entry_done)
+def decide(p: Pending, ask: Amendment, filters: Filters, mark: Decimal, fee_pct: Decimal) -> OperatorAmend:
+    """The move, checked against the filters and the mark; LevelRefused (one line) or UsageError
+    when refused: nothing changes."""
+    levels, tps = p.spec.tp_levels, ask.take_profits
+    if levels and tps and len(tps) != len(levels):
+        raise UsageError(f"entry {p.pending_id} takes profit in {len(levels)} levels: give {len(levels)}"
+                         " --tp prices, in order")  # fmt: skip
+    if not levels and len(tps) > 1:
+        raise UsageError(f"entry {p.pending_id} has one take-profit: give one --tp")
+    stop = breakeven(p, fee_pct, filters.tick_size) if ask.breakeven else ask.stop_loss
+    move = OperatorAmend(
+        p.pending_id, stop_loss=stop, take_profit=tps[0] if tps and not levels else None,
+        tp_levels=tps if levels else (), trail=ask.trail,
+    )  # fmt: skip
+    violation = check_levels(move.moved(p.spec), filters, mark, holding=p.share > 0, working=not p.entry_done)
     if violation is not None:
         raise LevelRefused(f"not amended: {violation.message}", violation.subject)
-    return levels
+    return move
 
 
 def _entry(state_dir: Path, pending_id: str) -> Pending:

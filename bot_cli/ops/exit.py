@@ -21,10 +21,8 @@ from bot_cli.ops.journal import read_back, read_journal, why_not
 
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from bot_cli.config import Config
-    from bot_cli.core.events import Event
+    from bot_cli.core.events import Event, OperatorAmend
     from bot_cli.core.model import Pending
     from bot_cli.runtime.engine import ExecutionEngine
     from bot_cli.state_store import PendingEntryStore
@@ -32,9 +30,6 @@ if TYPE_CHECKING:
 CANCEL, CANCEL_CLOSE, CLOSE, AMEND = "cancel", "cancel-close", "close", "amend"  # store.requests.VERBS
 WORDS = {CANCEL: "cancel", CANCEL_CLOSE: "cancel and close", CLOSE: "close", AMEND: "amend"}
 DONE = {CANCEL: "cancelled", CANCEL_CLOSE: "cancelled and closed", CLOSE: "closed", AMEND: "amended"}
-# amend: "stop_loss" / "take_profit" -> the new trigger; "tp_levels" -> every level's new price;
-# "trail" -> (callback rate, activation price if any)
-Levels = dict[str, "Decimal | tuple[Decimal, ...]"]
 NOT_SETTLED = 3  # not done within --timeout: the daemon (or the next `bot run`) finishes it
 FOLLOW_S = 15.0
 POLL_S = 0.1  # the daemon takes requests every 0.1 s
@@ -56,9 +51,9 @@ class Outcome:
 
 
 async def exit_entries(
-    cfg: Config, state_dir: Path, target: str, *, verb: str, timeout: float, levels: Levels | None = None
+    cfg: Config, state_dir: Path, target: str, *, verb: str, timeout: float, levels: OperatorAmend | None = None
 ) -> list[Outcome]:
-    """Apply ``verb`` (CANCEL, CANCEL_CLOSE, CLOSE, or AMEND to ``levels``) to ``target``: through
+    """Apply ``verb`` (CANCEL, CANCEL_CLOSE, CLOSE, or AMEND as ``levels`` says) to ``target``: through
     the daemon if one holds the state dir, else here; BotError (nothing changed) if no entry can
     take it."""
     from bot_cli.state_store import LockHeld, PendingEntryStore, lock_holder
@@ -157,24 +152,17 @@ def _by_symbol(entries: Mapping[Any, Pending], symbol: str) -> list[Pending]:
     return ok
 
 
-def event(verb: str, p: Pending, levels: Levels | None = None) -> Event:
+def event(verb: str, p: Pending, levels: OperatorAmend | None = None) -> Event:
     from bot_cli.core.events import OperatorAmend, OperatorCancel, OperatorClose
-    from bot_cli.core.model import Trail
 
     if verb == CLOSE:
         return OperatorClose(p.pending_id)
     if verb == AMEND:
-        lv = levels or {}
-        sl, tp, tps, trail = lv.get("stop_loss"), lv.get("take_profit"), lv.get("tp_levels", ()), lv.get("trail")
-        return OperatorAmend(
-            p.pending_id, stop_loss=sl if not isinstance(sl, tuple) else None,
-            take_profit=tp if not isinstance(tp, tuple) else None, tp_levels=tps if isinstance(tps, tuple) else (),
-            trail=Trail(trail[0], trail[1] if len(trail) > 1 else None) if isinstance(trail, tuple) else None,
-        )  # fmt: skip
+        return levels or OperatorAmend(p.pending_id)
     return OperatorCancel(p.pending_id, close=verb == CANCEL_CLOSE)
 
 
-def applied(p: Pending, verb: str, levels: Levels | None = None) -> bool:
+def applied(p: Pending, verb: str, levels: OperatorAmend | None = None) -> bool:
     """The record shows the request's effect (what a daemon's answer is waited for)."""
     if p.status.terminal or p.status.value == ATTENTION:
         return True
@@ -186,23 +174,12 @@ def applied(p: Pending, verb: str, levels: Levels | None = None) -> bool:
     return p.entry_done and winding if verb == CANCEL_CLOSE else winding
 
 
-def as_params(levels: Levels) -> dict[str, str]:
-    """The levels as a request file (and the inbox's answer) carries them: decimal text, levels
-    comma-separated."""
-    return {key: ",".join(map(str, value)) if isinstance(value, tuple) else str(value) for key, value in levels.items()}
+def _at_levels(p: Pending, levels: OperatorAmend | None) -> bool:
+    """The record has taken the amend: moving its spec again changes nothing."""
+    return levels is None or levels.moved(p.spec) == p.spec
 
 
-def _at_levels(p: Pending, levels: Levels | None) -> bool:
-    def now(key: str) -> object:
-        if key == "trail":
-            t = p.spec.trail
-            return None if t is None else (t.callback_pct, *((t.activate,) if t.activate else ()))
-        return tuple(x.price for x in p.spec.tp_levels) if key == "tp_levels" else getattr(p.spec, key)
-
-    return all(now(key) == value for key, value in (levels or {}).items())
-
-
-def settled(p: Pending, verb: str, levels: Levels | None = None) -> bool:
+def settled(p: Pending, verb: str, levels: OperatorAmend | None = None) -> bool:
     """Nothing more to wait for: over, parked for a person, (cancel) protected and resting, or
     (amend) the new levels taken and, where a share is held, the legs at them and resting."""
     if p.status.terminal or p.status.value == ATTENTION:
@@ -217,7 +194,7 @@ def settled(p: Pending, verb: str, levels: Levels | None = None) -> bool:
 
 async def _ask_daemon(
     store: PendingEntryStore, targets: list[Pending], verb: str, holder: int | None, timeout: float,
-    *, levels: Levels | None = None,
+    *, levels: OperatorAmend | None = None,
 ) -> list[Outcome]:
     import asyncio
 
@@ -225,7 +202,7 @@ async def _ask_daemon(
     from bot_cli.store import requests
 
     asked_at = time.time_ns() // 1_000_000
-    params = as_params(levels or {})
+    params = requests.amend_params(levels) if levels is not None else {}
     files = {p.pending_id: requests.put(store.path, p.pending_id, verb, params) for p in targets}
     last = {p.pending_id: p for p in targets}
     end, free = time.monotonic() + timeout, 0
@@ -254,7 +231,7 @@ def _refresh(store: PendingEntryStore, last: dict[Any, Pending]) -> None:
 
 
 def _from_daemon(
-    p: Pending, verb: str, daemon: str, *, taken: bool, gone: bool, wait: float, levels: Levels | None = None
+    p: Pending, verb: str, daemon: str, *, taken: bool, gone: bool, wait: float, levels: OperatorAmend | None = None
 ) -> Outcome:
     """The daemon's answer as seen in the record, or what became of the request."""
     by, it, asked = f"bot run ({daemon})", f"the daemon ({daemon})", f"{WORDS[verb]} {p.pending_id}"
@@ -278,7 +255,7 @@ def _from_daemon(
 
 async def _alone(
     cfg: Config, state_dir: Path, store: PendingEntryStore, target: str, *, verb: str, timeout: float,
-    levels: Levels | None = None,
+    levels: OperatorAmend | None = None,
 ) -> list[Outcome]:
     """Reconcile, apply the event, follow; LockHeld if a `bot run` holds the state dir."""
     from bot_cli.connect import connect
@@ -304,7 +281,7 @@ async def _alone(
 
 async def _follow(
     engine: ExecutionEngine, state_dir: Path, targets: list[Pending], verb: str, timeout: float,
-    *, levels: Levels | None = None,
+    *, levels: OperatorAmend | None = None,
 ) -> dict[Any, Pending]:
     """Run the entries' due checks (else reconcile, backing off) until settled or the bound."""
     import asyncio
@@ -339,7 +316,9 @@ def _latest(engine: ExecutionEngine, pid: Any, known: Pending) -> Pending:
     return p if p is not None else (read_back(engine.store, pid, None) or known)
 
 
-def _from_here(p: Pending, verb: str, state_dir: Path, timeout: float, levels: Levels | None = None) -> Outcome:
+def _from_here(
+    p: Pending, verb: str, state_dir: Path, timeout: float, levels: OperatorAmend | None = None
+) -> Outcome:
     from bot_cli.state_store import lock_holder
 
     if settled(p, verb, levels):

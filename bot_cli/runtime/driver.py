@@ -21,8 +21,8 @@ from typing import Protocol
 
 from bot_cli.core.admission import foreign
 from bot_cli.core.engine import TRANSITIONS
-from bot_cli.core.events import Event, OperatorAmend, OperatorCancel, OperatorClose
-from bot_cli.core.model import PendingId, PositionSide, Status, Trail
+from bot_cli.core.events import Event, OperatorCancel, OperatorClose
+from bot_cli.core.model import PendingId, PositionSide, Status
 from bot_cli.core.retry import doubling_ms
 from bot_cli.core.summary import Unclaimed, unclaimed_positions
 from bot_cli.exchange.user_stream import UserStream
@@ -56,33 +56,11 @@ def _allowed_requests(status: Status) -> set[str]:
     return {verb for verb, make in OPERATOR.items() if status in TRANSITIONS[type(make(PendingId(""), {}))]}
 
 
-def _amend(pid: PendingId, params: Mapping[str, str]) -> Event:
-    """The levels `bot amend` checked and wrote; an unreadable one is no move."""
-    def level(key: str) -> Decimal | None:
-        try:
-            return Decimal(params[key]) if key in params else None
-        except ArithmeticError:
-            return None
-
-    try:
-        levels = tuple(Decimal(x) for x in params["tp_levels"].split(",")) if params.get("tp_levels") else ()
-    except ArithmeticError:
-        levels = ()
-    try:
-        rate, _, start = params.get("trail", "").partition(",")
-        trail = Trail(Decimal(rate), Decimal(start) if start else None) if rate else None
-    except ArithmeticError:
-        trail = None
-    return OperatorAmend(
-        pid, stop_loss=level("stop_loss"), take_profit=level("take_profit"), tp_levels=levels, trail=trail
-    )
-
-
 OPERATOR: dict[str, Callable[[PendingId, Mapping[str, str]], Event]] = {
     "cancel": lambda pid, _: OperatorCancel(pid),
     "cancel-close": lambda pid, _: OperatorCancel(pid, close=True),
     "close": lambda pid, _: OperatorClose(pid),
-    "amend": _amend,
+    "amend": requests.amend_event,
 }
 
 

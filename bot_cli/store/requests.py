@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
+from bot_cli.core.events import OperatorAmend
+from bot_cli.core.model import PendingId, Trail
 from bot_cli.store.atomic import ensure_dir, fsync_dir, replace_durable
 
 
@@ -61,6 +65,38 @@ def _params(path: Path) -> dict[str, str]:
     except (OSError, ValueError, AttributeError):
         return {}
     return {str(k): str(v) for k, v in params.items()} if isinstance(params, dict) else {}
+
+
+def amend_params(e: OperatorAmend) -> dict[str, str]:
+    """An amend as its request file (and the inbox's answer) carries it: decimal texts, the
+    level prices and a trailing stop's rate and activation price comma-separated."""
+    params = {"stop_loss": e.stop_loss, "take_profit": e.take_profit}
+    out = {key: str(value) for key, value in params.items() if value is not None}
+    if e.tp_levels:
+        out["tp_levels"] = ",".join(map(str, e.tp_levels))
+    if e.trail is not None:
+        out["trail"] = ",".join(map(str, (e.trail.callback_pct, *((e.trail.activate,) if e.trail.activate else ()))))
+    return out
+
+
+def amend_event(pending_id: PendingId, params: Mapping[str, str]) -> OperatorAmend:
+    """The amend a request file carries; a value that does not read is no move of that level."""
+    def number(text: str | None) -> Decimal | None:
+        try:
+            return Decimal(text) if text else None
+        except ArithmeticError:
+            return None
+
+    try:
+        levels = tuple(Decimal(x) for x in params.get("tp_levels", "").split(",") if x)
+    except ArithmeticError:
+        levels = ()
+    rate, _, start = params.get("trail", "").partition(",")
+    callback = number(rate)
+    return OperatorAmend(
+        pending_id, stop_loss=number(params.get("stop_loss")), take_profit=number(params.get("take_profit")),
+        tp_levels=levels, trail=None if callback is None else Trail(callback, number(start)),
+    )  # fmt: skip
 
 
 def done(request: Request) -> None:
