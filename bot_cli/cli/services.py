@@ -79,9 +79,8 @@ async def _metrics(cfg: Config, daemon: Daemon, notifier: Notifier, say: Callabl
     from bot_cli.guest import bind, serve
     from bot_cli.runtime.metrics import registry_for
 
-    registry, cover = registry_for(daemon, __version__)
+    registry, cover = registry_for(daemon, __version__, lambda: notifier.counts)
     daemon.on_step = cover.look
-    daemon.notifier_counts = lambda: dict(notifier.counts)
 
     async def scrape(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -71,6 +71,11 @@ def switch_for(countdown_ms: int, *, include_foreign: bool, paper: bool, verdict
         f"off until `bot probe deadman` shows the countdown leaves the stop-losses alone ({why})"))
 
 
+def due(symbol: str, armed: Mapping[str, int], now_ms: int, switch: Switch) -> bool:
+    """Not armed yet, or its last renewal is a quarter of the countdown old."""
+    return symbol not in armed or now_ms - armed[symbol] >= switch.renew_ms
+
+
 def plan(
     wanted: set[str], foreign: Mapping[str, int], armed: Mapping[str, int], now_ms: int, switch: Switch
 ) -> Plan:
@@ -94,6 +99,6 @@ def plan(
                 " cancel them too; [deadman] foreign_orders = \"include\" arms it anyway")
         else:
             keep.add(symbol)
-    arm = tuple(s for s in sorted(keep) if s not in armed or now_ms - armed[s] >= switch.renew_ms)
+    arm = tuple(s for s in sorted(keep) if due(s, armed, now_ms, switch))
     disarm = tuple(sorted(set(armed) - keep))
     return Plan(arm, disarm, skipped)

@@ -42,7 +42,6 @@ class DeadmanSwitch:
         self.errors: dict[str, str] = {}  # symbol -> the last failure, until a call succeeds
         self._foreign: dict[str, int] = {}
         self._not_before: dict[str, int] = {}  # symbol -> no call before this (after a failure)
-        self._told: dict[str, str] = {}  # symbol -> the skip reason last logged
         self.path = Path(engine.store.path) / NAME
         self.armed = dict.fromkeys(_load(self.path), 0)  # a past run's: renewed or turned off now
 
@@ -64,25 +63,22 @@ class DeadmanSwitch:
         """One look: read where needed, decide, send."""
         now = self.engine.clock.now_ms()
         wanted = dm.working_symbols(self.engine.state.values())
-        due = [s for s in sorted(wanted) if self._due(s, now) and now >= self._not_before.get(s, 0)]
-        for symbol in due:
-            await self._read_foreign(symbol)
+        for symbol in sorted(wanted):
+            if dm.due(symbol, self.armed, now, self.switch) and self._may_call(symbol, now):
+                await self._read_foreign(symbol)
         plan = dm.plan(wanted, self._foreign, self.armed, now, self.switch)
         self._say_skipped(plan.skipped)
-        self.skipped = dict(plan.skipped)
         before = set(self.armed)
-        for symbol in plan.arm:
-            if now >= self._not_before.get(symbol, 0):
-                await self._set(symbol, self.switch.countdown_ms)
-        for symbol in plan.disarm:
-            if now >= self._not_before.get(symbol, 0):
-                await self._set(symbol, 0)
+        sends = [(s, self.switch.countdown_ms) for s in plan.arm] + [(s, 0) for s in plan.disarm]
+        for symbol, countdown_ms in sends:
+            if self._may_call(symbol, now):
+                await self._set(symbol, countdown_ms)
         if set(self.armed) != before:
             self._save()
 
-    def _due(self, symbol: str, now: int) -> bool:
-        last = self.armed.get(symbol)
-        return last is None or now - last >= self.switch.renew_ms
+    def _may_call(self, symbol: str, now: int) -> bool:
+        """Not before the Retry-After (or the second) a failed call of this symbol asked for."""
+        return now >= self._not_before.get(symbol, 0)
 
     async def _read_foreign(self, symbol: str) -> None:
         if self.switch.include_foreign or not self.switch.allowed or self.switch.countdown_ms <= 0:
@@ -122,11 +118,12 @@ class DeadmanSwitch:
         self.errors[symbol] = what
 
     def _say_skipped(self, skipped: Mapping[str, str]) -> None:
+        """Log a symbol's reason when it is new (the switch's own "off" is said once at start)."""
         for symbol, why in skipped.items():
-            if self._told.get(symbol) != why and self.switch.allowed and self.switch.countdown_ms > 0:
+            if self.skipped.get(symbol) != why and self.switch.allowed and self.switch.countdown_ms > 0:
                 log.warning("dead-man switch not armed on %s: %s", symbol, why,
                             extra={"symbol": symbol, "event": "deadman_skipped"})
-        self._told = dict(skipped)
+        self.skipped = dict(skipped)
 
     def _save(self) -> None:
         try:

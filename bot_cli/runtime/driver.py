@@ -97,7 +97,6 @@ class Daemon:
         self._yielded = 0.0  # when the stream's reader last let the loop turn
         self.deadman: DeadmanSwitch | None = None  # countdownCancelAll per symbol, when configured
         self.on_step: Callable[[PendingId | None], None] | None = None  # an entry moved (the metrics)
-        self.notifier_counts: Callable[[], dict[str, int]] | None = None  # alerts delivered, failed, dropped
         self.reconcile_failures = 0
         self.timers_turned_at = engine.clock.now_ms()  # the timers' last turn (the watchdog's "wedged")
 

@@ -9,7 +9,7 @@ failures. README "Metrics" lists every metric; ``deploy/alerts.yml`` has the ale
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot_cli.core.admission import MAX_CONDITIONAL
-from bot_cli.core.ids import parse_client_id
 from bot_cli.core.model import Leg, LegState, Pending, PendingId, Status
 from bot_cli.core.summary import exposure
 
@@ -54,16 +53,14 @@ class CoverWatch:
         elif pid in self.since:
             self.histogram.observe((now - self.since.pop(pid)) / 1000)
 
-    def look_id(self, client_id: str) -> None:
-        parsed = parse_client_id(client_id)
-        self.look(parsed.pending_id if parsed is not None else None)
-
 
 class DaemonCollector(Collector):
     """Everything read off the daemon at scrape time."""
 
-    def __init__(self, daemon: Daemon, cover: CoverWatch, version: str) -> None:
-        self.daemon, self.cover, self.version = daemon, cover, version
+    def __init__(
+        self, daemon: Daemon, cover: CoverWatch, version: str, alerts: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self.daemon, self.cover, self.version, self.alerts = daemon, cover, version, alerts
         self._first_seen: dict[tuple[str, str, str], int] = {}  # an exposure uncovered since (ms)
 
     def collect(self) -> Iterator[Metric]:
@@ -77,12 +74,12 @@ class DaemonCollector(Collector):
         yield from self._reconcile(now)
         yield from self._limits(entries)
         yield from self._deadman()
-        notifier = getattr(d, "notifier_counts", None)
         alerts = GaugeMetricFamily("botcli_alerts", "Alerts by outcome since start: delivered, failed (given up"
                                    " after tries) or dropped (queue full, or stopped while sending).",
                                    labels=["outcome"])  # fmt: skip
+        counts = self.alerts()
         for outcome in ("delivered", "failed", "dropped"):
-            alerts.add_metric([outcome], float((notifier() if notifier else {}).get(outcome, 0)))
+            alerts.add_metric([outcome], float(counts.get(outcome, 0)))
         yield alerts
 
     def _exposure(self, entries: list[Pending], now: int) -> Iterable[Metric]:
@@ -191,13 +188,16 @@ def _gauge(name: str, doc: str, value: float, **labels: str) -> GaugeMetricFamil
     return g
 
 
-def registry_for(daemon: Daemon, version: str) -> tuple[CollectorRegistry, CoverWatch]:
-    """A registry of the daemon's metrics (not the process-wide default one)."""
+def registry_for(
+    daemon: Daemon, version: str, alerts: Callable[[], Mapping[str, int]]
+) -> tuple[CollectorRegistry, CoverWatch]:
+    """A registry of the daemon's metrics (not the process-wide default one); ``alerts``: the
+    notifier's counts by outcome."""
     registry = CollectorRegistry(auto_describe=False)
     histogram = Histogram(
         "botcli_fill_to_protection_seconds", "From a share seen without a full stop-loss to its stop-loss live.",
         buckets=LATENCY_BUCKETS, registry=registry,
     )  # fmt: skip
     cover = CoverWatch(daemon, histogram)
-    registry.register(DaemonCollector(daemon, cover, version))
+    registry.register(DaemonCollector(daemon, cover, version, alerts))
     return registry, cover
