@@ -66,7 +66,7 @@ recv_window_ms = 2000
 {venue_extra}
 [paper]
 port = {port}
-volatility = 0.0
+volatility = {volatility}
 faults = {faults}
 {paper_extra}
 [protection]
@@ -782,12 +782,14 @@ class Cluster:
         env: Mapping[str, str] | None = None,
         access_log: bool = False,
         stacking: bool = False,
+        volatility: float = 0.0,
     ) -> None:
         """``venue`` / ``paper``: more keys of the config's [venue] / [paper] tables, where
         ``{port}`` in a venue value is the venue's port (e.g. ``{"kind": "binance", "rest_url":
         "http://127.0.0.1:{port}"}``); ``env``: more environment for every process (e.g. the
         binance venue's keys); ``access_log``: the venue logs one line per request;
-        ``stacking``: entries may share a position ([protection] stacking)."""
+        ``stacking``: entries may share a position ([protection] stacking); ``volatility``: the
+        venue's price walks on its own this much a second (0: only when a test moves it)."""
         self.root = root
         self.state_dir = root / "state"
         self.config = root / "bot.toml"
@@ -799,7 +801,7 @@ class Cluster:
             port=self.port, faults=json.dumps(list(paper_faults)),
             venue_extra="".join(f"{k} = {json.dumps(v)}\n" for k, v in venue_keys.items()),
             paper_extra="".join(f"{k} = {v}\n" for k, v in (paper or {}).items()),
-            stacking=json.dumps(stacking),
+            stacking=json.dumps(stacking), volatility=volatility,
         ), encoding="utf-8")  # fmt: skip
         self.env = {k: v for k, v in os.environ.items() if k not in ("BOT_API_KEY", "BOT_API_SECRET")}
         self.env.update(BOT_CONFIG=str(self.config), BOT_STATE_DIR=str(self.state_dir), PYTHONUNBUFFERED="1")

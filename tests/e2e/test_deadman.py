@@ -7,10 +7,8 @@ probe test, where the stop-before-position probe needs a moving mark).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -52,21 +50,6 @@ def _resting_entry(c: Cluster) -> str:
     pid = str(answer["id"])
     wait_for(lambda: (c.entry_order(pid) or {}).get("status") == "NEW", f"{pid}'s limit to rest on the venue")
     return pid
-
-
-@contextlib.contextmanager
-def _moving_market(root: Path) -> Iterator[Cluster]:
-    """A cluster whose mark moves on its own (0.2 % a second), for the near triggers of
-    stop-before-position."""
-    c = Cluster(root, position_mode="one-way")
-    c.config.write_text(c.config.read_text().replace("volatility = 0.0", "volatility = 0.002"))
-    try:
-        c.start_venue()
-        yield c
-    finally:
-        with contextlib.suppress(Exception):
-            print(c.report())
-        c.close()
 
 
 def _nothing_left(c: Cluster) -> None:
@@ -116,7 +99,8 @@ def test_a_killed_daemons_resting_entry_is_cancelled_by_the_venue_within_the_cou
 
 
 def test_probe_runs_every_experiment_cleans_up_and_the_next_run_goes_by_its_verdicts(tmp_path: Path) -> None:
-    with _moving_market(tmp_path) as c:
+    # the stop-before-position probe's near triggers need a mark that moves on its own (0.2 %/s)
+    with cluster_at(tmp_path, position_mode="one-way", volatility=0.002) as c:
         _with_deadman(c, countdown_s=COUNTDOWN_S)
 
         done = _bot(c, "probe", "--countdown", "1", "--wait", "20", "--json")

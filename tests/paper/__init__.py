@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from bot_cli.paper.app import create_app
 from bot_cli.paper.book import Book
 from bot_cli.paper.market import PricePath
-from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET
+from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET, PaperExchange
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binance"
@@ -115,3 +118,19 @@ CLOSE_ALL_SL = {
     "closePosition": "true",
     "clientAlgoId": "sl",
 }
+
+
+@contextlib.asynccontextmanager
+async def asgi_venue(
+    state_dir: Path | None, clock: Callable[[], int], **options: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, PaperExchange]]:
+    """The venue's app in this process (no socket) over an exchange on ``clock`` that does not
+    walk on its own; ``options``: PaperExchange's (faults, order_limits); ``state_dir=None``: in memory."""
+    exchange = PaperExchange(state_dir, clock=clock, volatility=0.0, **options)
+    exchange.open()
+    try:
+        transport = httpx.ASGITransport(app=create_app(exchange))
+        async with httpx.AsyncClient(transport=transport, base_url="http://paper", headers=KEY_HEADER) as client:
+            yield client, exchange
+    finally:
+        exchange.close()

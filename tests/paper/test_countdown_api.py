@@ -4,37 +4,21 @@ the answer, its weight, refused parameters, and the cancel a client sees on stre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bot_cli.paper.app import create_app
 from bot_cli.paper.hub import Subscriber
 from bot_cli.paper.service import PaperExchange
-from tests.paper import ENTRY, KEY_HEADER, SL, T0, Clock, signed
+from tests.paper import ENTRY, SL, T0, Clock, asgi_venue, signed
 
 
 BTC = "BTCUSDT"
 Steps = Callable[[httpx.AsyncClient, PaperExchange, Clock], Awaitable[Any]]
-
-
-@contextlib.asynccontextmanager
-async def venue(
-    tmp_path: Path, clock: Clock, faults: Sequence[str]
-) -> AsyncIterator[tuple[httpx.AsyncClient, PaperExchange]]:
-    exchange = PaperExchange(tmp_path, clock=clock, volatility=0.0, faults=faults)
-    exchange.open()
-    try:
-        transport = httpx.ASGITransport(app=create_app(exchange))
-        async with httpx.AsyncClient(transport=transport, base_url="http://paper", headers=KEY_HEADER) as client:
-            yield client, exchange
-    finally:
-        exchange.close()
 
 
 def call(tmp_path: Path, steps: Steps, faults: Sequence[str] = ()) -> Any:
@@ -42,7 +26,7 @@ def call(tmp_path: Path, steps: Steps, faults: Sequence[str] = ()) -> Any:
     clock = Clock()
 
     async def main() -> Any:
-        async with venue(tmp_path, clock, faults) as (client, exchange):
+        async with asgi_venue(tmp_path, clock, faults=faults) as (client, exchange):
             return await steps(client, exchange, clock)
 
     return asyncio.run(main())

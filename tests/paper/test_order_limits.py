@@ -7,13 +7,12 @@ reports them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,11 @@ from bot_cli.core.commands import PlaceEntry
 from bot_cli.core.model import ClientId, OrderType, PendingId, PositionSide, Side
 from bot_cli.errors import ConfigError
 from bot_cli.exchange.rest import BinanceRest
-from bot_cli.paper.app import create_app
 from bot_cli.paper.auth import BINANCE_ORDER_LIMITS, OrderCost, OrderLimits, TooManyOrders, WeightMeter, seconds_left
 from bot_cli.paper.server import is_listening, start_in_process
 from bot_cli.paper.service import PAPER_API_KEY, PAPER_API_SECRET, PaperExchange
 from bot_cli.venue import RateLimited
-from tests.paper import ENTRY, KEY_HEADER, SL, T0, Clock, signed
+from tests.paper import ENTRY, KEY_HEADER, SL, T0, Clock, asgi_venue, signed
 
 
 # T0 starts a minute (so a 10 s window too): offsets from it place a request in a window.
@@ -46,27 +44,12 @@ LIMIT = PlaceEntry(
 Steps = Callable[[httpx.AsyncClient, PaperExchange, Clock], Awaitable[Any]]
 
 
-@contextlib.asynccontextmanager
-async def venue(
-    state_dir: Path | None, clock: Clock, limits: OrderLimits
-) -> AsyncIterator[tuple[httpx.AsyncClient, PaperExchange]]:
-    """The app in-process over an exchange with ``limits``; ``state_dir=None``: in memory."""
-    exchange = PaperExchange(state_dir, clock=clock, volatility=0.0, order_limits=limits)
-    exchange.open()
-    try:
-        transport = httpx.ASGITransport(app=create_app(exchange))
-        async with httpx.AsyncClient(transport=transport, base_url="http://paper", headers=KEY_HEADER) as client:
-            yield client, exchange
-    finally:
-        exchange.close()
-
-
 def call(state_dir: Path | None, limits: OrderLimits, steps: Steps, start_ms: int) -> Any:
     """Run ``steps(client, exchange, clock)`` against a fresh venue, its clock at ``start_ms``."""
     clock = Clock(start_ms)
 
     async def main() -> Any:
-        async with venue(state_dir, clock, limits) as (client, exchange):
+        async with asgi_venue(state_dir, clock, order_limits=limits) as (client, exchange):
             return await steps(client, exchange, clock)
 
     return asyncio.run(main())
