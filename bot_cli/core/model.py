@@ -45,9 +45,6 @@ class Leg(enum.Enum):
 
 #: The protective legs: the algo orders that close an entry's share.
 PROTECTIVE = frozenset({Leg.SL, Leg.TP, Leg.TRAIL})
-#: The legs that stop a loss (their live quantity is what "covered" means): the stop-loss, and
-#: a trailing stop beside it.
-STOPS = frozenset({Leg.SL, Leg.TRAIL})
 
 
 class Status(enum.Enum):

@@ -71,6 +71,17 @@ class Plan:
     hedge: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    report: AlgoReport
+    time_in_force: str
+    reason: str  # why the service ended it ("" if it said nothing)
+
+
+def _moved_on(seen: _Seen) -> bool:
+    return seen.report.status is not AlgoStatus.NEW
+
+
 class ProbeRefused(BotError):
     """Nothing was sent: the symbol is in use, or the probe is unknown."""
 
@@ -167,13 +178,10 @@ class _Probe:
         except Rejected as err:
             await self._order(Side.SELL, qty, tag="gc", reduce=True)
             return "refused", f"timeInForce=GTE_GTC on an algo order was refused: {err.message} (code {err.code})"
-        body = await self.rest.send(rq.query_algo(ClientId(stop)), f"query algo order {stop}")
-        tif, _ = parse(wire.parse_algo_terms, body, "algo order")
+        tif = (await self._seen(stop)).time_in_force
         await self._order(Side.SELL, qty, tag="gc", reduce=True)
         deadline = time.monotonic() + self.plan.wait_s
-        seen = await self._until(
-            lambda: self.rest.query_algo(ClientId(stop)), lambda a: a.status is not AlgoStatus.NEW, deadline
-        )
+        seen = (await self._until(lambda: self._seen(stop), _moved_on, deadline)).report
         kept = f"accepted (answered timeInForce {tif or 'none'})"
         if seen.status is AlgoStatus.EXPIRED:
             return "expires-on-close", f"{kept}; the stop EXPIRED when the position ({ps.value}) was closed"
@@ -204,17 +212,17 @@ class _Probe:
             return "accepted-untriggered", "accepted; the mark kept crossing the near triggers before they landed"
         deadline = time.monotonic() + self.plan.wait_s
 
-        async def first() -> AlgoReport:
+        async def first() -> _Seen:
             for cid in (below, above):
-                report = await self.rest.query_algo(ClientId(cid))
-                if report.status is not AlgoStatus.NEW:
-                    return report
-            return report
+                seen = await self._seen(cid)
+                if _moved_on(seen):
+                    return seen
+            return seen
 
-        fired = await self._until(first, lambda a: a.status is not AlgoStatus.NEW, deadline)
+        last = await self._until(first, _moved_on, deadline)
+        fired, reason = last.report, last.reason
         if fired.status is AlgoStatus.NEW:
             return "accepted-untriggered", f"accepted; the mark reached neither near trigger in {self.plan.wait_s:g}s"
-        _, reason = parse(wire.parse_algo_terms, await self.rest.send(rq.query_algo(fired.client_id), "query"), "algo")
         filled = f", {fired.executed_qty} executed" if fired.executed_qty else ""
         why = f" ({reason})" if reason else ""
         return f"accepted-{fired.status.value}", (
@@ -252,6 +260,12 @@ class _Probe:
         self._algos.append(cid)
         await self.rest.send(req, f"probe algo order {cid}")
         return cid
+
+    async def _seen(self, cid: str) -> _Seen:
+        """One query of an algo order: its report, and what the report type leaves out."""
+        body = await self.rest.send(rq.query_algo(ClientId(cid)), f"query algo order {cid}")
+        tif, reason = parse(wire.parse_algo_terms, body, "algo order")
+        return _Seen(parse(wire.parse_algo, body, "algo order"), tif, reason)
 
     async def _query_order(self, cid: str) -> OrderReport:
         return await self.rest.query_order(self.plan.symbol, ClientId(cid))
