@@ -33,6 +33,7 @@ from bot_cli.venue import Rejected
 
 __all__ = [
     "Request",
+    "algo_order",
     "cancel_algo",
     "cancel_order",
     "close",
@@ -46,13 +47,13 @@ __all__ = [
     "new_protection",
     "open_algo_orders",
     "open_orders",
+    "order",
     "position_mode",
     "position_risk",
-    "probe_algo",
-    "probe_order",
     "query_algo",
     "query_order",
     "server_time",
+    "trigger_at",
     "user_trades",
 ]
 
@@ -104,19 +105,49 @@ def _reduce_only(hedge_mode: bool) -> Params:
 # --- orders --------------------------------------------------------------------------
 
 
+def order(
+    symbol: str, side: Side, quantity: Decimal, client_id: str, *, position_side: PositionSide, hedge_mode: bool,
+    price: Decimal | None = None, reduce: bool = False, what: str = "",
+) -> Request:
+    """POST /fapi/v1/order: a LIMIT (GTC) at ``price``, else a MARKET; ``reduce`` only reduces;
+    answered with an ACK (the fill arrives on the user stream)."""
+    what = what or f"new order {client_id}"
+    priced: Params = (("price", _num(price)), ("timeInForce", "GTC")) if price is not None else ()
+    return Request(api.NEW_ORDER, (
+        ("symbol", symbol), ("side", side.value), ("type", "LIMIT" if price is not None else "MARKET"),
+        *_side(position_side, hedge_mode, what), ("quantity", _num(quantity)), *priced,
+        *(_reduce_only(hedge_mode) if reduce else ()), ("newClientOrderId", client_id), ("newOrderRespType", "ACK"),
+    ))
+
+
+def algo_order(
+    symbol: str, side: Side, quantity: Decimal, client_id: str, *, kind: str, trigger: Params,
+    position_side: PositionSide, hedge_mode: bool, reduce: bool = True, time_in_force: str = "", what: str = "",
+) -> Request:
+    """POST /fapi/v1/algoOrder: a CONDITIONAL order of ``kind`` on the mark price, ``trigger`` its
+    triggerPrice (or a trailing stop's callbackRate and activatePrice); ``reduce`` as a leg is
+    (reduceOnly in one-way mode), ``time_in_force`` e.g. GTE_GTC ("" = the default)."""
+    what = what or f"new algo order {client_id}"
+    return Request(api.NEW_ALGO, (
+        ("algoType", "CONDITIONAL"), ("symbol", symbol), ("side", side.value),
+        *_side(position_side, hedge_mode, what), ("type", kind), ("quantity", _num(quantity)),
+        *trigger, ("workingType", "MARK_PRICE"), *((("timeInForce", time_in_force),) if time_in_force else ()),
+        *(_reduce_only(hedge_mode) if reduce else ()), ("clientAlgoId", client_id),
+    ))
+
+
+def trigger_at(price: Decimal) -> Params:
+    """A stop's or take-profit's trigger, as ``algo_order`` takes it."""
+    return (("triggerPrice", _num(price)),)
+
+
 def new_entry(cmd: cm.PlaceEntry, hedge_mode: bool) -> Request:
     """POST /fapi/v1/order: the LIMIT (GTC) or MARKET entry, answered with an ACK."""
-    what = f"new order {cmd.client_id}"
-    head = (("symbol", cmd.symbol), ("side", cmd.side.value), ("type", cmd.order_type.value))
-    priced: Params = ()
-    if cmd.order_type is OrderType.LIMIT:
-        if cmd.price is None:
-            raise Rejected(f"{what}: a LIMIT order needs a price")
-        priced = (("price", _num(cmd.price)), ("timeInForce", "GTC"))
-    return Request(api.NEW_ORDER, (
-        *head, *_side(cmd.position_side, hedge_mode, what), ("quantity", _num(cmd.quantity)), *priced,
-        ("newClientOrderId", cmd.client_id), ("newOrderRespType", "ACK"),
-    ))
+    if cmd.order_type is OrderType.LIMIT and cmd.price is None:
+        raise Rejected(f"new order {cmd.client_id}: a LIMIT order needs a price")
+    price = cmd.price if cmd.order_type is OrderType.LIMIT else None
+    return order(cmd.symbol, cmd.side, cmd.quantity, cmd.client_id, position_side=cmd.position_side,
+                 hedge_mode=hedge_mode, price=price)  # fmt: skip
 
 
 def new_protection(cmd: cm.PlaceProtection, hedge_mode: bool) -> Request:
@@ -132,59 +163,17 @@ def new_protection(cmd: cm.PlaceProtection, hedge_mode: bool) -> Request:
             trigger += (("activatePrice", _num(cmd.trigger_price)),)
         kind = "TRAILING_STOP_MARKET"
     elif cmd.leg in _ALGO_TYPE:
-        trigger, kind = (("triggerPrice", _num(cmd.trigger_price)),), _ALGO_TYPE[cmd.leg]
+        trigger, kind = trigger_at(cmd.trigger_price), _ALGO_TYPE[cmd.leg]
     else:
         raise Rejected(f"{what}: leg {cmd.leg.name} is not a protection")
-    return Request(api.NEW_ALGO, (
-        ("algoType", "CONDITIONAL"), ("symbol", cmd.symbol), ("side", cmd.side.value),
-        *_side(cmd.position_side, hedge_mode, what),
-        ("type", kind), ("quantity", _num(cmd.quantity)), *trigger, ("workingType", "MARK_PRICE"),
-        *_reduce_only(hedge_mode), ("clientAlgoId", cmd.client_id),
-    ))
+    return algo_order(cmd.symbol, cmd.side, cmd.quantity, cmd.client_id, kind=kind, trigger=trigger,
+                      position_side=cmd.position_side, hedge_mode=hedge_mode)  # fmt: skip
 
 
 def close(cmd: cm.ClosePosition, hedge_mode: bool) -> Request:
     """POST /fapi/v1/order: a MARKET order that only reduces (positionSide in hedge mode)."""
-    what = f"close order {cmd.client_id}"
-    return Request(api.NEW_ORDER, (
-        ("symbol", cmd.symbol), ("side", cmd.side.value), ("type", "MARKET"),
-        *_side(cmd.position_side, hedge_mode, what),
-        ("quantity", _num(cmd.quantity)), *_reduce_only(hedge_mode),
-        ("newClientOrderId", cmd.client_id), ("newOrderRespType", "ACK"),
-    ))
-
-
-# --- `bot probe`'s small orders far from the market --------------------------------
-
-
-def probe_order(
-    symbol: str, side: Side, quantity: Decimal, client_id: str, *, position_side: PositionSide, hedge_mode: bool,
-    price: Decimal | None = None, reduce: bool = False,
-) -> Request:
-    """POST /fapi/v1/order: a LIMIT (GTC) at ``price``, else a MARKET; ``reduce`` only reduces."""
-    what = f"probe order {client_id}"
-    priced: Params = (("price", _num(price)), ("timeInForce", "GTC")) if price is not None else ()
-    return Request(api.NEW_ORDER, (
-        ("symbol", symbol), ("side", side.value), ("type", "LIMIT" if price is not None else "MARKET"),
-        *_side(position_side, hedge_mode, what), ("quantity", _num(quantity)), *priced,
-        *(_reduce_only(hedge_mode) if reduce else ()), ("newClientOrderId", client_id), ("newOrderRespType", "ACK"),
-    ))
-
-
-def probe_algo(
-    symbol: str, side: Side, quantity: Decimal, client_id: str, *, trigger: Decimal, position_side: PositionSide,
-    hedge_mode: bool, reduce: bool = False, time_in_force: str = "",
-) -> Request:
-    """POST /fapi/v1/algoOrder: a CONDITIONAL STOP_MARKET on the mark price; ``reduce`` as a leg
-    is (reduceOnly in one-way mode), ``time_in_force`` e.g. GTE_GTC ("" = the default)."""
-    what = f"probe algo order {client_id}"
-    return Request(api.NEW_ALGO, (
-        ("algoType", "CONDITIONAL"), ("symbol", symbol), ("side", side.value),
-        *_side(position_side, hedge_mode, what), ("type", "STOP_MARKET"), ("quantity", _num(quantity)),
-        ("triggerPrice", _num(trigger)), ("workingType", "MARK_PRICE"),
-        *((("timeInForce", time_in_force),) if time_in_force else ()),
-        *(_reduce_only(hedge_mode) if reduce else ()), ("clientAlgoId", client_id),
-    ))
+    return order(cmd.symbol, cmd.side, cmd.quantity, cmd.client_id, position_side=cmd.position_side,
+                 hedge_mode=hedge_mode, reduce=True, what=f"close order {cmd.client_id}")  # fmt: skip
 
 
 def cancel_order(symbol: str, client_id: ClientId) -> Request:

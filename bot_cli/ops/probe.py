@@ -246,8 +246,8 @@ class _Probe:
         cid = self._cid(tag)
         self._orders.append(cid)
         ps = self._long
-        req = rq.probe_order(self.plan.symbol, side, qty, cid, position_side=ps, hedge_mode=self.plan.hedge,
-                             price=price, reduce=reduce)  # fmt: skip
+        req = rq.order(self.plan.symbol, side, qty, cid, position_side=ps, hedge_mode=self.plan.hedge,
+                       price=price, reduce=reduce, what=f"probe order {cid}")  # fmt: skip
         await self.rest.send(req, f"probe order {cid}")
         return cid
 
@@ -255,8 +255,9 @@ class _Probe:
                     tif: str = "", position_side: PositionSide | None = None) -> str:  # fmt: skip
         cid = self._cid(tag)
         ps = position_side or self._long
-        req = rq.probe_algo(self.plan.symbol, side, qty, cid, trigger=trigger, position_side=ps,
-                            hedge_mode=self.plan.hedge, reduce=reduce, time_in_force=tif)  # fmt: skip
+        req = rq.algo_order(self.plan.symbol, side, qty, cid, kind="STOP_MARKET", trigger=rq.trigger_at(trigger),
+                            position_side=ps, hedge_mode=self.plan.hedge, reduce=reduce, time_in_force=tif,
+                            what=f"probe algo order {cid}")  # fmt: skip
         self._algos.append(cid)
         await self.rest.send(req, f"probe algo order {cid}")
         return cid
@@ -302,8 +303,8 @@ class _Probe:
             if symbol == self.plan.symbol and amount:
                 side = Side.SELL if amount > 0 else Side.BUY
                 cid = self._cid("fl")
-                req = rq.probe_order(symbol, side, abs(amount), cid, position_side=ps, hedge_mode=self.plan.hedge,
-                                     reduce=True)  # fmt: skip
+                req = rq.order(symbol, side, abs(amount), cid, position_side=ps, hedge_mode=self.plan.hedge,
+                               reduce=True, what=f"probe close {cid}")  # fmt: skip
                 await self.rest.send(req, f"probe close {cid}")
 
     async def _until(self, read: Callable[[], Awaitable[_T]], done: Callable[[_T], bool], deadline: float) -> _T:
