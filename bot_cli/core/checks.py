@@ -29,7 +29,7 @@ from typing import Protocol
 from bot_cli.core.model import EntrySpec, OrderType, PositionSide, Side
 
 
-__all__ = ["Filters", "Violation", "check_entry", "check_levels", "violations"]
+__all__ = ["Filters", "Violation", "check_entry", "check_levels", "floor_step", "violations"]
 
 
 class Filters(Protocol):
@@ -226,7 +226,7 @@ def _percent_price(spec: EntrySpec, f: Filters, mark: Decimal) -> Violation | No
     if price is None:
         return None
     if spec.side is Side.BUY and f.multiplier_up > 0 and price > mark * f.multiplier_up:
-        bound = _floor(mark * f.multiplier_up, f.tick_size)
+        bound = floor_step(mark * f.multiplier_up, f.tick_size)
         text = (f"price {_s(price)} exceeds {pp} multiplierUp {_s(f.multiplier_up)} x mark price"
                 f" {_shown(mark, f)} for {f.symbol}; use a limit price of at most {_s(bound)}")
         return Violation(pp, "multiplierUp", "price", price, bound, text)
@@ -280,7 +280,8 @@ def _check_notional(
 # -- numbers ------------------------------------------------------------------------------
 
 
-def _floor(value: Decimal, step: Decimal) -> Decimal:
+def floor_step(value: Decimal, step: Decimal) -> Decimal:
+    """``value`` rounded down to a multiple of ``step`` (no step: as it is)."""
     return value if step <= 0 else (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
 
 
@@ -289,7 +290,7 @@ def _ceil(value: Decimal, step: Decimal) -> Decimal:
 
 
 def _neighbours(value: Decimal, step: Decimal) -> str:
-    below = _floor(value, step)
+    below = floor_step(value, step)
     return f"{_s(below)} or {_s(below + step)}" if below > 0 else _s(below + step)
 
 

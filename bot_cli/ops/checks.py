@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
 from bot_cli.core import admission
-from bot_cli.core.checks import Filters, check_entry
+from bot_cli.core.checks import Filters, check_entry, floor_step
 from bot_cli.core.model import (
     AlgoReport,
     EntrySpec,
@@ -128,7 +128,7 @@ def tp_levels(order: Order, step: Decimal) -> tuple[TpLevel, ...]:
     for price, pct in firsts:
         assert pct is not None
         qty = order.quantity * pct / 100
-        levels.append(TpLevel(price, (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step if step else qty))
+        levels.append(TpLevel(price, floor_step(qty, step)))
     rest = order.quantity - sum((x.quantity for x in levels), Decimal(0))
     return (*levels, TpLevel(last_price, rest))
 
